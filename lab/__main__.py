@@ -1,0 +1,129 @@
+"""``python -m lab up|down|status|salt ARGS|shell HOST [CMD]|apply`` (run as root)."""
+
+import argparse
+import logging
+import os
+import sys
+import time
+
+from . import image, machines, master, network, system, topology
+
+
+def healthy(hosts):
+    """True when the master and every host are running (a lab to reuse)."""
+    return bool(master.pid()) and all(machines.leader(h) for h in hosts)
+
+
+def down(hosts, echo=print):
+    """Remove everything the lab created: processes (by PID), namespaces, root fs."""
+    for host in hosts:
+        machines.stop(host)
+    master.stop()
+    gone = network.down()
+    machines.remove_all()
+    echo(f"lab: down (removed namespaces: {', '.join(gone) or 'none'})")
+
+
+def up(hosts, echo=print):
+    """Bring the lab up (or reuse it), then apply the states to every host."""
+    if healthy(hosts):
+        echo("lab: already up, reusing it")
+    else:
+        down(hosts, echo=lambda *_: None)  # clear leftovers of an earlier run
+        img = image.build(echo=echo)
+        network.up(hosts)
+        master.configure(hosts)
+        for host in hosts:
+            machines.prepare(host, img, master.KEYS)
+        master.start()
+        for host in hosts:
+            machines.boot(host)
+        for host in hosts:
+            machines.wait_running(host)
+        echo("lab: hosts booted: " + ", ".join(h.name for h in hosts))
+    master.ping_all(hosts)
+    return apply(echo=echo)
+
+
+def apply(echo=print):
+    master.salt("hyp*", "saltutil.sync_all", "--out=quiet", check=True)
+    start = time.monotonic()
+    proc = master.salt("hyp*", "state.apply", "--state-verbose=False", "--state-output=mixed")
+    echo(proc.stdout.rstrip())
+    if proc.stderr.strip():
+        echo(proc.stderr.rstrip())
+    echo(f"lab: state.apply took {time.monotonic() - start:.1f}s, exit code {proc.returncode}")
+    return proc.returncode
+
+
+SUMMARY = """
+The lab is up. What runs where:
+  salt-master   namespace {master_ns}, {master_ip} (config {conf})
+{host_lines}
+Use it:
+  make lab-salt ARGS="'hyp*' test.ping"
+  make lab-salt ARGS="'hyp*' state.apply test=True"
+  make lab-shell HOST=hyp1                  (a root shell on hyp1)
+  make lab-down                             (remove everything the lab made)
+"""
+
+
+def summary(hosts):
+    lines = "\n".join(
+        f"  {h.name:<13} container (nspawn PID {machines.nspawn_pid(h)}), "
+        f"{h.public_if} {h.public_ip}, {h.rpn_if} {h.rpn_mac} on the RPN segment"
+        for h in hosts
+    )
+    return SUMMARY.format(
+        master_ns=topology.MASTER_NS, master_ip=topology.MASTER_IP,
+        conf=master.CONF, host_lines=lines,
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m lab")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("up")
+    sub.add_parser("down")
+    sub.add_parser("status")
+    sub.add_parser("apply")
+    p_salt = sub.add_parser("salt")
+    p_salt.add_argument("args", nargs=argparse.REMAINDER)
+    p_shell = sub.add_parser("shell")
+    p_shell.add_argument("host")
+    p_shell.add_argument("command", nargs=argparse.REMAINDER)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
+    if os.geteuid() != 0:
+        parser.error("the lab needs root (network namespaces, containers)")
+    hosts = topology.hosts()
+
+    if args.cmd == "up":
+        rc = up(hosts)
+        print(summary(hosts))
+        return rc
+    if args.cmd == "down":
+        down(hosts)
+        return 0
+    if args.cmd == "apply":
+        return apply()
+    if args.cmd == "status":
+        print(summary(hosts) if healthy(hosts) else "lab: not (fully) up; run make lab")
+        return 0 if healthy(hosts) else 1
+    if args.cmd == "salt":
+        os.execvp("ip", master.command("salt", *args.args))
+    if args.cmd == "shell":
+        host = next((h for h in hosts if h.name == args.host), None)
+        if host is None:
+            parser.error(f"no lab host {args.host!r}")
+        os.execvp("nsenter", machines.nsenter(host, *(args.command or ["bash", "-l"])))
+    return 1
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except (RuntimeError, TimeoutError) as exc:
+        print(f"lab: {exc}", file=sys.stderr)
+        sys.exit(1)

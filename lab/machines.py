@@ -1,0 +1,161 @@
+"""The lab hosts: copies of the image booted with systemd-nspawn.
+
+Each host runs systemd as PID 1 in its own network namespace and a salt-minion
+started from the host machine's venv, bind-mounted read-only at the same path.
+"""
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import system
+from .topology import MASTER_IP, STATE
+
+MACHINES = STATE / "machines"
+RUN = STATE / "run"
+VENV = Path(sys.prefix)
+PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+
+MINION_UNIT = """\
+[Unit]
+Description=Salt minion (lab: runs from the bind-mounted venv {venv})
+After=network.target
+
+[Service]
+ExecStart={venv}/bin/salt-minion -c /etc/salt
+KillMode=process
+TimeoutStopSec=5
+Restart=on-failure
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def root(host):
+    return MACHINES / host.name
+
+
+def prepare(host, image, key_dir):
+    """Copy the image for ``host`` (if not there yet) and make it that host."""
+    rootfs = root(host)
+    if not rootfs.exists():
+        tmp = MACHINES / f".copy-{host.name}"
+        shutil.rmtree(tmp, ignore_errors=True)
+        MACHINES.mkdir(parents=True, exist_ok=True)
+        system.run("cp", "-a", "--reflink=auto", image, tmp)
+        (tmp / "etc/machine-id").write_text(secrets.token_hex(16) + "\n")
+        tmp.rename(rootfs)
+    (rootfs / "etc/hostname").write_text(host.name + "\n")
+    (rootfs / "etc/hosts").write_text("127.0.0.1\tlocalhost\n")
+    salt = rootfs / "etc/salt"
+    (salt / "pki/minion").mkdir(parents=True, exist_ok=True)
+    (salt / "minion").write_text(
+        f"id: {host.name}\nmaster: {MASTER_IP}\nacceptance_wait_time: 1\n"
+        "log_level_logfile: info\n"
+    )
+    for suffix, mode in (("pem", 0o600), ("pub", 0o644)):
+        dest = salt / f"pki/minion/minion.{suffix}"
+        shutil.copy(key_dir / f"{host.name}.{suffix}", dest)
+        dest.chmod(mode)
+    unit = rootfs / "etc/systemd/system/salt-minion.service"
+    unit.write_text(MINION_UNIT.format(venv=VENV))
+    wants = rootfs / "etc/systemd/system/multi-user.target.wants/salt-minion.service"
+    if not wants.is_symlink():
+        wants.symlink_to("/etc/systemd/system/salt-minion.service")
+
+
+def pid_file(host):
+    return RUN / f"{host.name}.nspawn.pid"
+
+
+def boot(host):
+    """Start ``host``'s container in the background; return the nspawn PID."""
+    RUN.mkdir(parents=True, exist_ok=True)
+    log = open(RUN / f"{host.name}.console.log", "w")  # noqa: SIM115 (kept by the child)
+    env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="network")
+    proc = subprocess.Popen(
+        [
+            "systemd-nspawn", "-D", str(root(host)), "-M", host.name,
+            "--register=no", "--keep-unit", "--boot",
+            f"--network-namespace-path=/run/netns/{host.netns}",
+            "--bind=/dev/fuse", "--capability=CAP_NET_ADMIN,CAP_IPC_LOCK",
+            "--console=read-only", f"--bind-ro={VENV}",
+        ],
+        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        env=env, start_new_session=True,
+    )
+    pid_file(host).write_text(f"{proc.pid}\n")
+    system.wait_for(lambda: leader(host), 30, what=f"{host.name}'s init")
+    return proc.pid
+
+
+def nspawn_pid(host):
+    return system.read_pid(pid_file(host))
+
+
+def leader(host):
+    """PID (seen from here) of the container's systemd, or None."""
+    pid = nspawn_pid(host)
+    if pid is None:
+        return None
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except FileNotFoundError:
+        return None
+    for child in map(int, children):
+        if Path(f"/proc/{child}/comm").read_text().strip() == "systemd":
+            return child
+    return None
+
+
+def nsenter(host, *cmd):
+    """The argument list that runs ``cmd`` inside ``host`` with a clean env."""
+    pid = leader(host)
+    if pid is None:
+        raise RuntimeError(f"lab host {host.name} is not running (make lab)")
+    return ["nsenter", "-t", str(pid), "-a", "--", "env", "-i", f"PATH={PATH}", *cmd]
+
+
+def run(host, *cmd, check=True, timeout=120):
+    """Run ``cmd`` inside ``host``; return the CompletedProcess."""
+    return system.run(*nsenter(host, *cmd), check=check, timeout=timeout)
+
+
+def wait_running(host, timeout=60):
+    def state():
+        out = run(host, "systemctl", "is-system-running", check=False, timeout=10).stdout
+        return out.strip() in ("running", "degraded")
+
+    system.wait_for(state, timeout, what=f"{host.name} to finish booting")
+
+
+def stop(host, timeout=25):
+    """Power ``host`` off cleanly; kill it if it does not stop in time."""
+    pid = nspawn_pid(host)
+    if pid is None:
+        pid_file(host).unlink(missing_ok=True)
+        return
+    init = leader(host)
+    if init:
+        try:
+            os.kill(init, signal.SIGRTMIN + 4)  # systemd: poweroff
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while system.alive(pid) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    if system.alive(pid):
+        system.kill_and_wait([p for p in (init, pid) if p])
+    pid_file(host).unlink(missing_ok=True)
+
+
+def remove_all():
+    """Delete every host's root file system (the image cache stays)."""
+    system.unmount_all(MACHINES)
+    shutil.rmtree(MACHINES, ignore_errors=True)

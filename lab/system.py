@@ -1,0 +1,102 @@
+"""Small wrappers around the commands the lab runs on this machine."""
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+log = logging.getLogger("lab")
+
+
+def run(*cmd, check=True, capture=False, timeout=None, env=None, input=None):
+    """Run a command given as arguments; raise with its output when it fails."""
+    log.debug("+ %s", " ".join(map(str, cmd)))
+    proc = subprocess.run(
+        [str(c) for c in cmd],
+        check=False,
+        text=True,
+        capture_output=True,
+        timeout=timeout,
+        env=env,
+        input=input,
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(
+            f"command failed ({proc.returncode}): {' '.join(map(str, cmd))}\n"
+            f"{proc.stdout}{proc.stderr}".rstrip()
+        )
+    return proc.stdout if capture else proc
+
+
+def netns_list():
+    out = run("ip", "netns", "list", capture=True)
+    return [line.split()[0] for line in out.splitlines() if line.strip()]
+
+
+def netns_pids(name):
+    out = run("ip", "netns", "pids", name, check=False, capture=True)
+    return [int(p) for p in out.split()]
+
+
+def alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is dead for our purposes.
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return False
+
+
+def kill_and_wait(pids, sig=signal.SIGKILL, timeout=10):
+    """Send ``sig`` to each PID, then wait until all of them are gone."""
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and any(alive(p) for p in pids):
+        time.sleep(0.2)
+    return [p for p in pids if alive(p)]
+
+
+def read_pid(path):
+    try:
+        pid = int(Path(path).read_text().strip())
+    except (FileNotFoundError, ValueError):
+        return None
+    return pid if alive(pid) else None
+
+
+def mounts_under(path):
+    """Mount points below ``path``, deepest first."""
+    prefix = str(path).rstrip("/") + "/"
+    points = []
+    for line in Path("/proc/mounts").read_text().splitlines():
+        point = line.split()[1].replace("\\040", " ")
+        if point.startswith(prefix) or point == str(path):
+            points.append(point)
+    return sorted(points, key=len, reverse=True)
+
+
+def unmount_all(path):
+    for point in mounts_under(path):
+        run("umount", "-l", point, check=False)
+
+
+def wait_for(predicate, timeout, interval=0.5, what="condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        result = predicate()
+        if result:
+            return result
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"timed out after {timeout}s waiting for {what}")
+        time.sleep(interval)

@@ -1,0 +1,47 @@
+# Embedded default: the two-node lab that `make lab` builds on this machine.
+# Addresses are documentation ranges that exist only inside the lab's network
+# namespaces (203.0.113.0/24 public, 198.51.100.0/24 private RPN).
+# Every key is documented in ../pillar.example.
+hypervisor:
+  domain: lab.example
+  hosts:
+    hyp1:
+      host_id: 1
+      peer: hyp2
+      online_server_id: 1001
+      public:
+        interface: eth0
+        address: 203.0.113.11
+      rpn:
+        interface: eth1
+        mac: "02:00:c6:33:64:0b"
+        address: 198.51.100.11/24
+        dhcp: false
+        mtu: 9000
+    hyp2:
+      host_id: 2
+      peer: hyp1
+      online_server_id: 1002
+      public:
+        interface: eth0
+        address: 203.0.113.12
+      rpn:
+        interface: eth1
+        mac: "02:00:c6:33:64:0c"
+        address: 198.51.100.12/24
+        dhcp: false
+        mtu: 9000
+  bridges:
+    wan:
+      name: brwan
+      vpn_port: 1195
+    lan:
+      name: brlan
+      vpn_port: 1194
+  admins:
+    - name: fws
+      ssh_keys:
+        - ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIPjTm7g3FpyZzGRccdNEgQlUQpsYWn7+i9HspS0FdFDB admin@lab.example
+  libvirt:
+    # Both lab hosts share the machine's SMBIOS UUID; libvirt must tell them apart.
+    host_uuid_source: machine-id

@@ -1,0 +1,4 @@
+include:
+  - ksm.package
+  - ksm.config
+  - ksm.service

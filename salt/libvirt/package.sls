@@ -1,0 +1,10 @@
+{#- F6: libvirt, qemu and the bridge tools. #}
+{%- from "map.jinja" import hv with context %}
+include:
+  - repos
+
+libvirt-packages-installed:
+  pkg.installed:
+    - pkgs: {{ hv.pkgs.virt | json }}
+    - require:
+      - sls: repos

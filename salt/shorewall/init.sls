@@ -1,0 +1,2 @@
+include:
+  - shorewall.competing

@@ -1,0 +1,3 @@
+include:
+  - sysctl.config
+  - sysctl.live

@@ -1,0 +1,10 @@
+{#- F5: the administrator's everyday tools (list: pkgs.admin_tools). #}
+{%- from "map.jinja" import hv with context %}
+include:
+  - repos
+
+tools-admin-packages-installed:
+  pkg.installed:
+    - pkgs: {{ hv.pkgs.admin_tools | json }}
+    - require:
+      - sls: repos

@@ -1,0 +1,14 @@
+# The whole hypervisor build. FEATURES.md IDs in comments; README.md maps
+# each ID to its file.
+base:
+  'hyp*':
+    - shorewall     # F2 (and F21 later)
+    - sysctl        # F3
+    - repos         # F4
+    - tools         # F5
+    - libvirt       # F6, F8, F18 (no default network)
+    - ksm           # F7
+    - users         # F9
+    - selinux       # F10
+    - network       # F11, F18
+    - hosts         # F12
