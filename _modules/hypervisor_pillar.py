@@ -342,9 +342,13 @@ def validate(pillar, defaults, minion_id=None):
     for key, value in hv.items():
         if key in defaults:
             _check_overrides(errors, ("hypervisor", key), value, defaults[key])
-    source = (hv.get("libvirt") or {}).get("host_uuid_source") if isinstance(hv.get("libvirt"), dict) else None
+    source = (
+        (hv.get("libvirt") or {}).get("host_uuid_source") if isinstance(hv.get("libvirt"), dict) else None
+    )
     if source is not None and source not in HOST_UUID_SOURCES:
-        errors.add(("hypervisor", "libvirt", "host_uuid_source"), f"must be one of {', '.join(HOST_UUID_SOURCES)}")
+        errors.add(
+            ("hypervisor", "libvirt", "host_uuid_source"), f"must be one of {', '.join(HOST_UUID_SOURCES)}"
+        )
     return list(errors)
 
 
@@ -366,9 +370,7 @@ def build(pillar, defaults, minion_id):
     """
     errors = validate(pillar, defaults, minion_id)
     if errors:
-        raise CommandExecutionError(
-            "pillar is invalid, nothing was changed:\n  " + "\n  ".join(errors)
-        )
+        raise CommandExecutionError("pillar is invalid, nothing was changed:\n  " + "\n  ".join(errors))
     cfg = merge(defaults, pillar["hypervisor"])
     cfg.setdefault("bridges", copy.deepcopy(DEFAULT_BRIDGES))
     cfg.setdefault("admins", [])
@@ -411,10 +413,7 @@ def settings(defaults=None, os_defaults=None):
 
         salt-call hypervisor_pillar.settings
     """
-    if defaults is None:
-        layered = _parameters()
-    else:
-        layered = merge(defaults, os_defaults or {})
+    layered = _parameters() if defaults is None else merge(defaults, os_defaults or {})
     return build(__pillar__, layered, __grains__["id"])
 
 

@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from . import image, machines, master, network, system, topology
+from . import image, machines, master, network, topology
 
 
 def healthy(hosts):
@@ -75,8 +75,10 @@ def summary(hosts):
         for h in hosts
     )
     return SUMMARY.format(
-        master_ns=topology.MASTER_NS, master_ip=topology.MASTER_IP,
-        conf=master.CONF, host_lines=lines,
+        master_ns=topology.MASTER_NS,
+        master_ip=topology.MASTER_IP,
+        conf=master.CONF,
+        host_lines=lines,
     )
 
 

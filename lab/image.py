@@ -39,14 +39,15 @@ LAB_PACKAGES = [
     "iptables",
     "openssh-server",
     "busybox-static",
+    # A competing firewall, enabled in the hosts as a provider's install may
+    # leave it, so that F2 has something real to turn off.
+    "nftables",
 ]
 
 
 def product_packages():
     """Every package named in the Debian parameters (lists under ``pkgs``)."""
-    params = yaml.safe_load(
-        (REPO / "salt" / "parameters" / "os_family" / "Debian.yaml").read_text()
-    )
+    params = yaml.safe_load((REPO / "salt" / "parameters" / "os_family" / "Debian.yaml").read_text())
     names = set()
     for group in params["hypervisor"]["pkgs"].values():
         names.update(group)
@@ -89,12 +90,16 @@ def build(echo=print):
     main, security = mirrors()
     echo(f"lab: building the Debian 12 image {dest.name} (once; ~2 min)")
     system.run(
-        "debootstrap", "--variant=minbase", f"--include={BASE_INCLUDE}",
-        "bookworm", tmp, main, timeout=1200,
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={BASE_INCLUDE}",
+        "bookworm",
+        tmp,
+        main,
+        timeout=1200,
     )
     (tmp / "etc/apt/sources.list").write_text(
-        f"deb {main} bookworm main\ndeb {main} bookworm-updates main\n"
-        f"deb {security} bookworm-security main\n"
+        f"deb {main} bookworm main\ndeb {main} bookworm-updates main\ndeb {security} bookworm-security main\n"
     )
     shutil.copy("/etc/resolv.conf", tmp / "etc/resolv.conf")
     policy = tmp / "usr/sbin/policy-rc.d"
@@ -106,8 +111,16 @@ def build(echo=print):
         env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
         system.run("chroot", tmp, "apt-get", "update", "-q", env=env, timeout=600)
         system.run(
-            "chroot", tmp, "apt-get", "install", "-y", "-q", "--no-install-recommends",
-            *packages(), env=env, timeout=1800,
+            "chroot",
+            tmp,
+            "apt-get",
+            "install",
+            "-y",
+            "-q",
+            "--no-install-recommends",
+            *packages(),
+            env=env,
+            timeout=1800,
         )
         system.run("chroot", tmp, "apt-get", "clean", env=env)
     finally:

@@ -4,6 +4,7 @@ Each host runs systemd as PID 1 in its own network namespace and a salt-minion
 started from the host machine's venv, bind-mounted read-only at the same path.
 """
 
+import contextlib
 import os
 import secrets
 import shutil
@@ -44,6 +45,8 @@ def root(host):
 def prepare(host, image, key_dir):
     """Copy the image for ``host`` (if not there yet) and make it that host."""
     rootfs = root(host)
+    if rootfs.exists() and not (rootfs / ".hvlab-complete").exists():
+        _remove(rootfs)  # a half-removed or half-copied leftover
     if not rootfs.exists():
         tmp = MACHINES / f".copy-{host.name}"
         shutil.rmtree(tmp, ignore_errors=True)
@@ -56,8 +59,7 @@ def prepare(host, image, key_dir):
     salt = rootfs / "etc/salt"
     (salt / "pki/minion").mkdir(parents=True, exist_ok=True)
     (salt / "minion").write_text(
-        f"id: {host.name}\nmaster: {MASTER_IP}\nacceptance_wait_time: 1\n"
-        "log_level_logfile: info\n"
+        f"id: {host.name}\nmaster: {MASTER_IP}\nacceptance_wait_time: 1\nlog_level_logfile: info\n"
     )
     for suffix, mode in (("pem", 0o600), ("pub", 0o644)):
         dest = salt / f"pki/minion/minion.{suffix}"
@@ -65,9 +67,13 @@ def prepare(host, image, key_dir):
         dest.chmod(mode)
     unit = rootfs / "etc/systemd/system/salt-minion.service"
     unit.write_text(MINION_UNIT.format(venv=VENV))
-    wants = rootfs / "etc/systemd/system/multi-user.target.wants/salt-minion.service"
-    if not wants.is_symlink():
-        wants.symlink_to("/etc/systemd/system/salt-minion.service")
+    wants = rootfs / "etc/systemd/system/multi-user.target.wants"
+    for unit, target in (
+        ("salt-minion.service", "/etc/systemd/system/salt-minion.service"),
+        ("nftables.service", "/lib/systemd/system/nftables.service"),
+    ):
+        if not (wants / unit).is_symlink():
+            (wants / unit).symlink_to(target)
 
 
 def pid_file(host):
@@ -81,14 +87,25 @@ def boot(host):
     env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="network")
     proc = subprocess.Popen(
         [
-            "systemd-nspawn", "-D", str(root(host)), "-M", host.name,
-            "--register=no", "--keep-unit", "--boot",
+            "systemd-nspawn",
+            "-D",
+            str(root(host)),
+            "-M",
+            host.name,
+            "--register=no",
+            "--keep-unit",
+            "--boot",
             f"--network-namespace-path=/run/netns/{host.netns}",
-            "--bind=/dev/fuse", "--capability=CAP_NET_ADMIN,CAP_IPC_LOCK",
-            "--console=read-only", f"--bind-ro={VENV}",
+            "--bind=/dev/fuse",
+            "--capability=CAP_NET_ADMIN,CAP_IPC_LOCK",
+            "--console=read-only",
+            f"--bind-ro={VENV}",
         ],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        env=env, start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env=env,
+        start_new_session=True,
     )
     pid_file(host).write_text(f"{proc.pid}\n")
     system.wait_for(lambda: leader(host), 30, what=f"{host.name}'s init")
@@ -143,10 +160,8 @@ def stop(host, timeout=25):
         return
     init = leader(host)
     if init:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(init, signal.SIGRTMIN + 4)  # systemd: poweroff
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + timeout
     while system.alive(pid) and time.monotonic() < deadline:
         time.sleep(0.3)
@@ -155,7 +170,16 @@ def stop(host, timeout=25):
     pid_file(host).unlink(missing_ok=True)
 
 
+def _remove(path):
+    """Delete a tree, also where the states made something immutable (F8)."""
+    system.unmount_all(path)
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists():
+        system.run("chattr", "-R", "-i", path, check=False)
+        shutil.rmtree(path)
+
+
 def remove_all():
     """Delete every host's root file system (the image cache stays)."""
-    system.unmount_all(MACHINES)
-    shutil.rmtree(MACHINES, ignore_errors=True)
+    if MACHINES.exists():
+        _remove(MACHINES)

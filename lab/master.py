@@ -24,7 +24,7 @@ PID_FILE = STATE / "run" / "salt-master.pid"
 def configure(hosts):
     """Write the master's config and pre-accept a key pair per host."""
     CONF.mkdir(parents=True, exist_ok=True)
-    PILLAR_OVERRIDE.mkdir(parents=True, exist_ok=True)
+    clear_pillar_override()
     config = {
         "interface": MASTER_IP,
         "root_dir": str(HOME),
@@ -47,10 +47,19 @@ def configure(hosts):
     for host in hosts:
         if not (KEYS / f"{host.name}.pem").exists():
             system.run(
-                VENV / "bin/salt-key", "-c", CONF, f"--gen-keys={host.name}",
+                VENV / "bin/salt-key",
+                "-c",
+                CONF,
+                f"--gen-keys={host.name}",
                 f"--gen-keys-dir={KEYS}",
             )
         shutil.copy(KEYS / f"{host.name}.pub", accepted / host.name)
+
+
+def clear_pillar_override():
+    """Back to the embedded default pillar (tests put other pillars here)."""
+    shutil.rmtree(PILLAR_OVERRIDE, ignore_errors=True)
+    PILLAR_OVERRIDE.mkdir(parents=True)
 
 
 def start():
@@ -58,7 +67,9 @@ def start():
     log = open(HOME / "console.log", "w")  # noqa: SIM115 (kept by the child)
     proc = subprocess.Popen(
         ["ip", "netns", "exec", MASTER_NS, str(VENV / "bin/salt-master"), "-c", str(CONF)],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
         start_new_session=True,
     )
     PID_FILE.write_text(f"{proc.pid}\n")
@@ -93,7 +104,8 @@ def ping_all(hosts, timeout=60):
     def answered():
         proc = system.run(
             *command("salt", "-L", names, "test.ping", "--out=yaml", "-t", "5"),
-            check=False, timeout=30,
+            check=False,
+            timeout=30,
         )
         data = yaml.safe_load(proc.stdout or "{}") or {}
         return all(data.get(h.name) is True for h in hosts)

@@ -1,5 +1,6 @@
 """Small wrappers around the commands the lab runs on this machine."""
 
+import contextlib
 import logging
 import os
 import signal
@@ -57,10 +58,8 @@ def alive(pid):
 def kill_and_wait(pids, sig=signal.SIGKILL, timeout=10):
     """Send ``sig`` to each PID, then wait until all of them are gone."""
     for pid in pids:
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.kill(pid, sig)
-        except ProcessLookupError:
-            pass
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline and any(alive(p) for p in pids):
         time.sleep(0.2)

@@ -22,7 +22,8 @@ ksm-service-running:
 
 ksm-service-kernel-read-only:
   test.configurable_test_state:
-    - name: "KSM not started, {{ knob }} is not writable here (container?); enabled for boot"
+    - name: KSM and ksmtuned enabled, not started
+    - comment: "{{ knob }} is not writable here (a container?): KSM is not started; enabled for boot"
     - changes: false
     - result: true
     - warnings: "{{ knob }} is read-only: KSM and ksmtuned are enabled but not running"

@@ -1,30 +1,46 @@
-{#- F11/F18 with NetworkManager keyfiles named hv-*. #}
+{#- F11/F18 with NetworkManager keyfiles named hv-* (EL). #}
 {%- from "map.jinja" import hv with context %}
 {%- set dir = hv.network.nm_dir %}
-{%- set connections = {"hv-rpn": {"template": "rpn", "context": {"rpn": hv.me.rpn}}} %}
-{%- for net, bridge in hv.bridges | dictsort %}
-{%-   do connections.update({"hv-" ~ bridge.name: {"template": "bridge", "context": {"bridge": bridge.name}}}) %}
-{%- endfor %}
 
 network-networkmanager-running:
   service.running:
     - name: NetworkManager
     - enable: true
-{%- for id, conn in connections | dictsort %}
 
-network-networkmanager-{{ id }}-managed:
+network-networkmanager-hv-rpn-managed:
   file.managed:
-    - name: {{ dir }}/{{ id }}.nmconnection
-    - source: salt://network/files/networkmanager/{{ conn.template }}.nmconnection.jinja
+    - name: {{ dir }}/hv-rpn.nmconnection
+    - source: salt://network/files/networkmanager/rpn.nmconnection.jinja
     - template: jinja
     - mode: "0600"
-    - context: {{ dict(conn.context, id=id) | json }}
+    - context:
+        id: hv-rpn
+        rpn: {{ hv.me.rpn | json }}
 
-network-networkmanager-{{ id }}-up:
+network-networkmanager-hv-rpn-up:
   cmd.run:
-    - name: nmcli connection reload && nmcli connection up id {{ id }}
+    - name: nmcli connection reload && nmcli connection up id hv-rpn
     - onchanges:
-      - file: network-networkmanager-{{ id }}-managed
+      - file: network-networkmanager-hv-rpn-managed
+    - require:
+      - service: network-networkmanager-running
+{%- for net, bridge in hv.bridges | dictsort %}
+
+network-networkmanager-bridge-{{ net }}-managed:
+  file.managed:
+    - name: {{ dir }}/hv-{{ bridge.name }}.nmconnection
+    - source: salt://network/files/networkmanager/bridge.nmconnection.jinja
+    - template: jinja
+    - mode: "0600"
+    - context:
+        id: hv-{{ bridge.name }}
+        bridge: {{ bridge.name }}
+
+network-networkmanager-bridge-{{ net }}-up:
+  cmd.run:
+    - name: nmcli connection reload && nmcli connection up id hv-{{ bridge.name }}
+    - onchanges:
+      - file: network-networkmanager-bridge-{{ net }}-managed
     - require:
       - service: network-networkmanager-running
 {%- endfor %}

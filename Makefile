@@ -1,0 +1,55 @@
+# The two front doors: `make lab` (the two-node lab, states applied) and
+# `make test` (lint, render, unit and lab tests). Both install what they need.
+# Run as root: the lab uses network namespaces and systemd-nspawn.
+
+# Debian's own interpreter: the lab hosts run the minion from this venv, and
+# they have /usr/bin/python3 (3.11.2), not another build that PATH may prefer.
+PYTHON_FOR_VENV := /usr/bin/python3
+VENV := $(CURDIR)/.venv
+PY := $(VENV)/bin/python
+DEBIAN_PACKAGES := debootstrap systemd-container python3-venv iproute2 util-linux
+SLS := $(shell git ls-files '*.sls' 2>/dev/null)
+
+.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv
+
+deps: .deps.stamp
+.deps.stamp: Makefile
+	@missing=$$(for p in $(DEBIAN_PACKAGES); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages: $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+	@touch $@
+
+venv: $(VENV)/.installed
+$(VENV)/.installed: requirements.txt .deps.stamp
+	test -x $(PY) || $(PYTHON_FOR_VENV) -m venv $(VENV)
+	$(PY) -m pip install -q --disable-pip-version-check -r requirements.txt
+	@touch $@
+
+lab: venv
+	$(PY) -m lab up
+
+lab-down: venv
+	$(PY) -m lab down
+
+lab-apply: venv
+	$(PY) -m lab apply
+
+lab-salt: venv
+	$(PY) -m lab salt $(ARGS)
+
+lab-shell: venv
+	$(PY) -m lab shell $(HOST) $(CMD)
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/salt-lint $(SLS)
+
+# Everything but the lab (seconds).
+test-fast: lint
+	$(PY) -m pytest -q tests --ignore=tests/lab
+
+test: lint
+	$(PY) -m pytest -q tests

@@ -1,0 +1,86 @@
+"""The live lab, booted once per test session and shared by every lab test.
+
+If a lab is already up (``make lab``), it is reused and left running;
+otherwise the session brings one up and takes it down at the end.
+"""
+
+import json
+import shlex
+
+import pytest
+
+from lab import __main__ as labctl
+from lab import machines, master, topology
+
+
+class Lab:
+    def __init__(self, hosts):
+        self.hosts = {h.name: h for h in hosts}
+        self.first_apply_rc = None
+
+    def sh(self, host, command, check=True):
+        """Run a shell command on a lab host; return its stdout."""
+        proc = machines.run(self.hosts[host], "sh", "-c", command, check=check)
+        return proc.stdout
+
+    def salt(self, *args, timeout=600):
+        """``salt ... --out=json``: (exit code, {minion: return}, raw text).
+
+        Not ``--static``: with it, salt exits 0 even when a minion's render
+        failed. Without it, each minion's return is a JSON document of its own.
+        """
+        proc = master.salt(*args, "--out=json", timeout=timeout)
+        return proc.returncode, _json_documents(proc.stdout), proc.stdout + proc.stderr
+
+    def apply(self, *args, target="hyp*"):
+        rc, data, text = self.salt(target, "state.apply", *args)
+        assert isinstance(data, dict), text
+        return rc, data, text
+
+    def fingerprint(self, host):
+        """What a state run could change on ``host``: files, links, addresses."""
+        return self.sh(
+            host,
+            "find /etc /home /var/lib/libvirt -xdev -printf '%p %m %u %g %s %T@ %l\\n' | sort | sha256sum;"
+            " ip -o link | sed 's/ qlen.*//' | sha256sum; ip -o addr | sha256sum",
+        )
+
+    def write(self, host, path, text):
+        self.sh(host, f"printf %s {shlex.quote(text)} > {shlex.quote(path)}")
+
+
+def _json_documents(text):
+    decoder, data, pos = json.JSONDecoder(), {}, 0
+    while True:
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        if pos >= len(text):
+            return data
+        try:
+            doc, pos = decoder.raw_decode(text, pos)
+        except ValueError:
+            return data
+        data.update(doc)
+
+
+def changed(result):
+    """State IDs of a state.apply result that changed, or would (test=True)."""
+    return sorted(
+        key.split("_|-")[1] for key, ret in result.items() if ret.get("changes") or ret.get("result") is None
+    )
+
+
+def failed(result):
+    return sorted(key for key, ret in result.items() if ret.get("result") is False)
+
+
+@pytest.fixture(scope="session")
+def lab():
+    hosts = topology.hosts()
+    reused = labctl.healthy(hosts)
+    lab = Lab(hosts)
+    master.clear_pillar_override()
+    lab.first_apply_rc = labctl.up(hosts, echo=lambda *_: None)
+    yield lab
+    if not reused:
+        labctl.down(hosts, echo=lambda *_: None)
