@@ -46,6 +46,14 @@ PORT_RANGE = (1, 65535)
 HOST_UUID_SOURCES = ("smbios", "machine-id")
 # Maps of the defaults whose keys are free-form (any sysctl, any boolean, …).
 OPEN_MAPS = {("sysctl", "settings"), ("selinux", "booleans"), ("repos",)}
+# The keys of each part of the cluster description (pillar.example has them all).
+CLUSTER_KEYS = ("domain", "hosts", "bridges", "admins")
+HOST_KEYS = ("host_id", "peer", "online_server_id", "public", "rpn")
+PUBLIC_KEYS = ("interface", "address")
+RPN_KEYS = ("interface", "mac", "address", "dhcp", "mtu")
+BRIDGE_KEYS = ("name", "vpn_port")
+ADMIN_KEYS = ("name", "ssh_keys")
+ONLINE_KEYS = ("api_url", "api_token")
 DEFAULT_BRIDGES = {
     "wan": {"name": "brwan", "vpn_port": 1195},
     "lan": {"name": "brlan", "vpn_port": 1194},
@@ -118,7 +126,7 @@ def _check_host(errors, name, host, names):
     path = ("hypervisor", "hosts", name)
     if not _require_mapping(errors, path, host):
         return
-    _unknown_keys(errors, path, host, ("host_id", "peer", "online_server_id", "public", "rpn"))
+    _unknown_keys(errors, path, host, HOST_KEYS)
     _required(errors, path, host, ("host_id", "peer", "public", "rpn"))
     if "host_id" in host:
         _int_in_range(errors, path + ("host_id",), host["host_id"], HOST_ID_RANGE)
@@ -203,7 +211,7 @@ def _check_bridges(errors, bridges):
         _match(errors, bpath, net, NETWORK_NAME, "a network name ([a-z][a-z0-9]*, at most 12 characters)")
         if not _require_mapping(errors, bpath, bridge):
             continue
-        _unknown_keys(errors, bpath, bridge, ("name", "vpn_port"))
+        _unknown_keys(errors, bpath, bridge, BRIDGE_KEYS)
         _required(errors, bpath, bridge, ("name", "vpn_port"))
         name = bridge.get("name")
         if name is not None:
@@ -232,7 +240,7 @@ def _check_admins(errors, admins):
         apath = path + (index,)
         if not _require_mapping(errors, apath, admin):
             continue
-        _unknown_keys(errors, apath, admin, ("name", "ssh_keys"))
+        _unknown_keys(errors, apath, admin, ADMIN_KEYS)
         _required(errors, apath, admin, ("name",))
         name = admin.get("name")
         if name is not None:
@@ -303,7 +311,7 @@ def _check_online(errors, online):
     path = ("online",)
     if not _require_mapping(errors, path, online):
         return
-    _unknown_keys(errors, path, online, ("api_url", "api_token"))
+    _unknown_keys(errors, path, online, ONLINE_KEYS)
     url = online.get("api_url")
     if url is not None and (not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url)):
         errors.add(path + ("api_url",), f"{url!r} is not an http(s) URL")
@@ -328,8 +336,7 @@ def validate(pillar, defaults, minion_id=None):
         return list(errors)
     if not _require_mapping(errors, ("hypervisor",), hv):
         return list(errors)
-    cluster_keys = ("domain", "hosts", "bridges", "admins")
-    _unknown_keys(errors, ("hypervisor",), hv, list(cluster_keys) + list(defaults))
+    _unknown_keys(errors, ("hypervisor",), hv, list(CLUSTER_KEYS) + list(defaults))
     _required(errors, ("hypervisor",), hv, ("domain", "hosts"))
     if "domain" in hv:
         _match(errors, ("hypervisor", "domain"), hv["domain"], DOMAIN, "a DNS domain")
