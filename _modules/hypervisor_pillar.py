@@ -46,6 +46,14 @@ PORT_RANGE = (1, 65535)
 HOST_UUID_SOURCES = ("smbios", "machine-id")
 # Maps of the defaults whose keys are free-form (any sysctl, any boolean, …).
 OPEN_MAPS = {("sysctl", "settings"), ("selinux", "booleans"), ("repos",)}
+# Parts of the defaults checked by a function of their own (below).
+CUSTOM = {("gluster", "volumes"), ("pools",)}
+VOLUME_KEYS = ("mount", "size", "options")
+POOL_KEYS = ("path",)
+BRICK_TYPES = ("directory", "lvm", "device")
+NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+SIZE = re.compile(r"^[0-9]+[KMGT]$")
+GLUSTER_OPTION = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
 # The keys of each part of the cluster description (pillar.example has them all).
 CLUSTER_KEYS = ("domain", "hosts", "bridges", "admins")
 HOST_KEYS = ("host_id", "peer", "online_server_id", "public", "rpn")
@@ -259,7 +267,7 @@ def _check_admins(errors, admins):
 def _check_overrides(errors, path, value, default):
     """Keys layered over the defaults must exist there and keep their type."""
     if isinstance(default, dict):
-        if not _require_mapping(errors, path, value):
+        if not _require_mapping(errors, path, value) or path[1:] in CUSTOM:
             return
         if path[1:] in OPEN_MAPS:
             for key, item in value.items():
@@ -283,6 +291,75 @@ def _check_overrides(errors, path, value, default):
             errors.add(path, f"must be an integer, got {value!r}")
     elif isinstance(value, (dict, list)):
         errors.add(path, "must be a single value")
+
+
+def _abs_path(errors, path, value):
+    if not isinstance(value, str) or not value.startswith("/") or "//" in value or ".." in value:
+        errors.add(path, f"{value!r} is not an absolute path")
+
+
+def _check_volumes(errors, volumes):
+    path = ("hypervisor", "gluster", "volumes")
+    mounts = {}
+    for name, volume in sorted(volumes.items()):
+        vpath = (*path, name)
+        _match(errors, vpath, name, NAME, "a volume name ([a-z][a-z0-9_-]*)")
+        if not _require_mapping(errors, vpath, volume):
+            continue
+        _unknown_keys(errors, vpath, volume, VOLUME_KEYS)
+        _required(errors, vpath, volume, ("mount", "size"))
+        if "mount" in volume:
+            _abs_path(errors, (*vpath, "mount"), volume["mount"])
+            if volume["mount"] in mounts:
+                errors.add(
+                    (*vpath, "mount"),
+                    f"{volume['mount']!r} is already the mount of {mounts[volume['mount']]!r}",
+                )
+            mounts.setdefault(volume["mount"], name)
+        if "size" in volume:
+            _match(errors, (*vpath, "size"), volume["size"], SIZE, "a size like 800G")
+        options = volume.get("options", {})
+        if _require_mapping(errors, (*vpath, "options"), options):
+            for key, value in options.items():
+                _match(errors, (*vpath, "options", key), key, GLUSTER_OPTION, "a gluster option name")
+                if isinstance(value, (dict, list)):
+                    errors.add((*vpath, "options", key), "must be a single value")
+
+
+def _check_gluster(errors, gluster, hosts):
+    """Bricks, arbiter and volumes, on the defaults merged with the pillar."""
+    path = ("hypervisor", "gluster")
+    bricks = gluster.get("bricks", {})
+    kind = bricks.get("type") if isinstance(bricks, dict) else None
+    if kind not in BRICK_TYPES:
+        errors.add((*path, "bricks", "type"), f"must be one of {', '.join(BRICK_TYPES)}")
+    elif kind == "lvm" and not bricks.get("vg"):
+        errors.add((*path, "bricks", "vg"), "is required when bricks:type is lvm")
+    elif kind == "device":
+        devices = bricks.get("devices") or {}
+        for volume in sorted(gluster.get("volumes", {})):
+            if volume not in devices:
+                errors.add((*path, "bricks", "devices", volume), "is required when bricks:type is device")
+        for volume, device in devices.items():
+            if not isinstance(device, str) or not device.startswith("/dev/"):
+                errors.add((*path, "bricks", "devices", volume), f"{device!r} is not a /dev/ path")
+    _abs_path(errors, (*path, "brick_root"), gluster.get("brick_root"))
+    arbiter = gluster.get("arbiter")
+    if arbiter and isinstance(hosts, dict) and arbiter not in hosts:
+        errors.add((*path, "arbiter"), f"{arbiter!r} is not a host of the cluster")
+    if _require_mapping(errors, (*path, "volumes"), gluster.get("volumes", {})):
+        _check_volumes(errors, gluster["volumes"])
+
+
+def _check_pools(errors, pools):
+    path = ("hypervisor", "pools")
+    for name, pool in sorted(pools.items()):
+        _match(errors, (*path, name), name, NAME, "a pool name ([a-z][a-z0-9_-]*)")
+        if _require_mapping(errors, (*path, name), pool):
+            _unknown_keys(errors, (*path, name), pool, POOL_KEYS)
+            _required(errors, (*path, name), pool, POOL_KEYS)
+            if "path" in pool:
+                _abs_path(errors, (*path, name, "path"), pool["path"])
 
 
 def _walk(data, path=()):
@@ -390,7 +467,29 @@ def build(pillar, defaults, minion_id):
     cfg["hosts"] = hosts
     cfg["me"] = hosts[minion_id]
     cfg["peer"] = hosts[hosts[minion_id]["peer"]]
+    cfg["gluster"] = _gluster_view(cfg["gluster"], hosts)
     return cfg
+
+
+def _gluster_view(gluster, hosts):
+    """Add what the states need: data hosts, the host that creates volumes, bricks."""
+    arbiter = gluster["arbiter"] or None
+    data_hosts = [name for name in sorted(hosts) if name != arbiter]
+    view = dict(gluster, data_hosts=data_hosts, leader=data_hosts[0], peers=sorted(hosts))
+    volumes = {}
+    for name, volume in sorted(gluster["volumes"].items()):
+        brick_dir = f"{gluster['brick_root']}/{name}"
+        members = data_hosts + ([arbiter] if arbiter else [])
+        volumes[name] = dict(
+            volume,
+            brick_dir=brick_dir,
+            bricks=[f"{host}:{brick_dir}/brick" for host in members],
+            replica=len(members),
+            arbiter=1 if arbiter else 0,
+            options={k: str(v) for k, v in volume.get("options", {}).items()},
+        )
+    view["volumes"] = volumes
+    return view
 
 
 def _parameters():

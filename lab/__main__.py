@@ -6,7 +6,7 @@ import os
 import sys
 import time
 
-from . import image, machines, master, network, topology
+from . import guest, image, machines, master, network, topology
 
 
 def healthy(hosts):
@@ -31,13 +31,14 @@ def up(hosts, echo=print):
     else:
         down(hosts, echo=lambda *_: None)  # clear leftovers of an earlier run
         img = image.build(echo=echo)
+        guest_dir = guest.build(echo=echo)
         network.up(hosts)
         master.configure(hosts)
         for host in hosts:
             machines.prepare(host, img, master.KEYS)
         master.start()
         for host in hosts:
-            machines.boot(host)
+            machines.boot(host, guest_dir)
         for host in hosts:
             machines.wait_running(host)
         echo("lab: hosts booted: " + ", ".join(h.name for h in hosts))

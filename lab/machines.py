@@ -65,6 +65,7 @@ def prepare(host, image, key_dir):
         dest = salt / f"pki/minion/minion.{suffix}"
         shutil.copy(key_dir / f"{host.name}.{suffix}", dest)
         dest.chmod(mode)
+    _lab_only_tweaks(rootfs)
     unit = rootfs / "etc/systemd/system/salt-minion.service"
     unit.write_text(MINION_UNIT.format(venv=VENV))
     wants = rootfs / "etc/systemd/system/multi-user.target.wants"
@@ -76,12 +77,39 @@ def prepare(host, image, key_dir):
             (wants / unit).symlink_to(target)
 
 
+SHIM_SOURCE = Path(__file__).parent / "files" / "rlimit_shim.c"
+SHIM = "/usr/local/lib/hvlab-rlimit-shim.so"
+GUEST_DIR = "/opt/hvlab-guest"
+
+
+def _lab_only_tweaks(rootfs):
+    """What only a container on this machine needs; the product states never do this.
+
+    - sanlock cannot raise RLIMIT_MEMLOCK here (no CAP_SYS_RESOURCE): preload a
+      shim that turns that EPERM into success (see files/rlimit_shim.c);
+    - qemu cannot create cgroup v1 controllers here: tell libvirt to use none.
+    """
+    system.run("gcc", "-shared", "-fPIC", "-O2", "-o", f"{rootfs}{SHIM}", SHIM_SOURCE, "-ldl")
+    dropin = rootfs / "etc/systemd/system/sanlock.service.d/hvlab-lab.conf"
+    dropin.parent.mkdir(parents=True, exist_ok=True)
+    dropin.write_text(f"# lab only (lab/machines.py)\n[Service]\nEnvironment=LD_PRELOAD={SHIM}\n")
+    qemu_conf = rootfs / "etc/libvirt/qemu.conf"
+    text = qemu_conf.read_text()
+    if "\ncgroup_controllers = [ ]" not in text:
+        note = "# lab only (lab/machines.py): no cgroup v1 controllers here"
+        qemu_conf.write_text(f"{text}\n{note}\ncgroup_controllers = [ ]\n")
+
+
 def pid_file(host):
     return RUN / f"{host.name}.nspawn.pid"
 
 
-def boot(host):
-    """Start ``host``'s container in the background; return the nspawn PID."""
+def boot(host, guest_dir):
+    """Start ``host``'s container in the background; return the nspawn PID.
+
+    ``guest_dir`` (a test guest's kernel and initramfs) is bound read-only at
+    GUEST_DIR, the same path on every host so that guests can migrate.
+    """
     RUN.mkdir(parents=True, exist_ok=True)
     log = open(RUN / f"{host.name}.console.log", "w")  # noqa: SIM115 (kept by the child)
     env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="network")
@@ -160,6 +188,8 @@ def stop(host, timeout=25):
         return
     init = leader(host)
     if init:
+        # sanlock ignores SIGTERM while it holds a lockspace.
+        run(host, "sanlock", "client", "shutdown", "-f", "1", check=False, timeout=15)
         with contextlib.suppress(ProcessLookupError):
             os.kill(init, signal.SIGRTMIN + 4)  # systemd: poweroff
     deadline = time.monotonic() + timeout

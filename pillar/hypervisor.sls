@@ -45,3 +45,11 @@ hypervisor:
   libvirt:
     # Both lab hosts share the machine's SMBIOS UUID; libvirt must tell them apart.
     host_uuid_source: machine-id
+  sanlock:
+    # The lab hosts have no watchdog device.
+    use_watchdog: false
+  pools:
+    iso:
+      path: /var/lib/libvirt/images/iso
+    customer1:
+      path: /var/lib/libvirt/images/customer1

@@ -12,3 +12,6 @@ base:
     - selinux       # F10
     - network       # F11, F18
     - hosts         # F12
+    - gluster       # F13, F17 (save volume)
+    - sanlock       # F14, F15
+    - libvirt.pools # F16

@@ -1,0 +1,194 @@
+"""
+GlusterFS states: peers, volumes, their start and their options (F13).
+
+Each state reads the current state through the ``gluster`` execution module,
+returns at once when it is already right, predicts without touching anything
+under ``test=True``, acts, then reads again. None of them ever deletes or
+replaces a volume or a brick: a volume that exists with other bricks is a
+failure to look at, not something to "fix".
+
+.. code-block:: yaml
+
+    gluster-peer-hyp2-peered:
+      gluster.peered:
+        - name: hyp2
+
+    gluster-volume-vmstore-present:
+      gluster.volume_present:
+        - name: vmstore
+        - bricks: [hyp1:/mnt/bricks/vmstore/brick, hyp2:/mnt/bricks/vmstore/brick]
+        - replica: 2
+        - force: true
+"""
+
+import logging
+
+from salt.exceptions import CommandExecutionError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "gluster"
+
+
+def __virtual__():
+    if "gluster.volume_info" in __salt__:
+        return __virtualname__
+    return (False, "the gluster execution module is not available")
+
+
+def _ret(name):
+    return {"name": name, "changes": {}, "result": True, "comment": ""}
+
+
+def peered(name):
+    """
+    Ensure ``name`` is a connected member of this node's trusted pool.
+    """
+    ret = _ret(name)
+    try:
+        peers = __salt__["gluster.peer_status"]()
+        known = {h for p in peers for h in [p["hostname"], *p["hostnames"]]}
+        if name in known:
+            peer = next(p for p in peers if name in (p["hostname"], *p["hostnames"]))
+            ret["comment"] = f"{name} is already a peer ({peer['state']})"
+            if not peer["connected"]:
+                ret["result"] = False
+                ret["comment"] = f"{name} is a peer but not connected ({peer['state']})"
+            return ret
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["changes"] = {"new": name}
+            ret["comment"] = f"would probe {name}"
+            return ret
+        __salt__["gluster.peer_probe"](name)
+        peers = __salt__["gluster.peer_status"]()
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    if not any(name in (p["hostname"], *p["hostnames"]) for p in peers):
+        ret["result"] = False
+        ret["comment"] = f"probed {name}, but it is not in the peer list"
+        return ret
+    ret["changes"] = {"new": name}
+    ret["comment"] = f"probed {name}"
+    return ret
+
+
+def volume_present(name, bricks, replica=2, arbiter=0, force=False):
+    """
+    Ensure volume ``name`` exists with exactly ``bricks``.
+
+    An existing volume with other bricks or another layout is reported as a
+    failure and left as it is.
+    """
+    ret = _ret(name)
+    try:
+        current = __salt__["gluster.volume_info"](name).get(name)
+        if current:
+            have = [b["name"] for b in current["bricks"]]
+            if (
+                have != list(bricks)
+                or current["replica"] != int(replica)
+                or current["arbiter"] != int(arbiter)
+            ):
+                ret["result"] = False
+                ret["comment"] = (
+                    f"volume {name} exists with bricks {have} (replica {current['replica']}, "
+                    f"arbiter {current['arbiter']}); the pillar wants {list(bricks)} (replica {replica}, "
+                    f"arbiter {arbiter}). Not changing an existing volume: reconcile by hand."
+                )
+            else:
+                ret["comment"] = f"volume {name} exists with the wanted bricks"
+            return ret
+        new = {"bricks": list(bricks), "replica": int(replica), "arbiter": int(arbiter)}
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["changes"] = {"new": new}
+            ret["comment"] = f"would create volume {name}"
+            return ret
+        __salt__["gluster.volume_create"](name, bricks, replica=replica, arbiter=arbiter, force=force)
+        created = __salt__["gluster.volume_info"](name).get(name)
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    if not created:
+        ret["result"] = False
+        ret["comment"] = f"volume {name} was created but is not listed"
+        return ret
+    ret["changes"] = {"new": new}
+    ret["comment"] = f"created volume {name}"
+    return ret
+
+
+def volume_started(name):
+    """
+    Ensure volume ``name`` is started.
+    """
+    ret = _ret(name)
+    try:
+        current = __salt__["gluster.volume_info"](name).get(name)
+        if current and current["status"] == "Started":
+            ret["comment"] = f"volume {name} is started"
+            return ret
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["changes"] = {"old": current["status"] if current else None, "new": "Started"}
+            ret["comment"] = f"would start volume {name}" + ("" if current else " (once created)")
+            return ret
+        if not current:
+            ret["result"] = False
+            ret["comment"] = f"volume {name} does not exist"
+            return ret
+        __salt__["gluster.volume_start"](name)
+        status = __salt__["gluster.volume_info"](name)[name]["status"]
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    ret["changes"] = {"old": current["status"], "new": status}
+    ret["result"] = status == "Started"
+    ret["comment"] = f"started volume {name}" if ret["result"] else f"volume {name} is {status}"
+    return ret
+
+
+def volume_options(name, options):
+    """
+    Ensure volume ``name`` has ``options`` (``{option: value}``); only those that
+    differ are set.
+    """
+    ret = _ret(name)
+    wanted = {str(k): str(v) for k, v in options.items()}
+    try:
+        current = __salt__["gluster.volume_info"](name).get(name)
+        have = current["options"] if current else {}
+        differ = {k: v for k, v in wanted.items() if have.get(k) != v}
+        if not differ:
+            ret["comment"] = f"volume {name} has the wanted options"
+            return ret
+        changes = {k: {"old": have.get(k), "new": v} for k, v in sorted(differ.items())}
+        if __opts__["test"]:
+            ret["result"] = None
+            ret["changes"] = changes
+            ret["comment"] = f"would set {', '.join(sorted(differ))} on {name}"
+            return ret
+        if not current:
+            ret["result"] = False
+            ret["comment"] = f"volume {name} does not exist"
+            return ret
+        for key, value in sorted(differ.items()):
+            __salt__["gluster.volume_set"](name, key, value)
+        have = __salt__["gluster.volume_info"](name)[name]["options"]
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    ret["changes"] = {k: {"old": c["old"], "new": have.get(k)} for k, c in changes.items()}
+    still = sorted(k for k, v in differ.items() if have.get(k) != v)
+    if still:
+        ret["result"] = False
+        ret["comment"] = f"set, but gluster reports other values for {', '.join(still)}"
+    else:
+        ret["comment"] = f"set {', '.join(sorted(differ))} on {name}"
+    return ret

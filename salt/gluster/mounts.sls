@@ -1,0 +1,50 @@
+{#- F13/F14/F17: each volume mounted from localhost on every data host, at
+    boot after glusterd. libvirtd and sanlock need these mounts: systemd starts
+    them after the mounts and stops them before unmounting. A mount point
+    that already holds files is refused rather than hidden. #}
+{%- from "map.jinja" import hv with context %}
+{%- set mounts = hv.gluster.volumes.values() | map(attribute="mount") | sort %}
+include:
+  - gluster.volumes
+{%- for name, volume in hv.gluster.volumes | dictsort %}
+
+gluster-mount-{{ name }}-point-safe:
+  cmd.run:
+    - name: echo "{{ volume.mount }} holds files and is not a mount; move them away first" >&2; exit 1
+    - unless: mountpoint -q {{ volume.mount }} || test -z "$(ls -A {{ volume.mount }} 2>/dev/null)"
+
+gluster-mount-{{ name }}-mounted:
+  mount.mounted:
+    - name: {{ volume.mount }}
+    - device: localhost:/{{ name }}
+    - fstype: glusterfs
+    - opts: defaults,_netdev,x-systemd.requires=glusterd.service
+    # Read by systemd at boot, not shown by the live mount: not a reason to remount.
+    - hidden_opts: x-systemd.requires=glusterd.service
+    - mkmnt: true
+    - persist: true
+    - retry:
+        attempts: 20
+        interval: 3
+    - require:
+      - cmd: gluster-mount-{{ name }}-point-safe
+      - sls: gluster.volumes
+{%- endfor %}
+{%- for unit in ["libvirtd.service", "sanlock.service"] %}
+
+gluster-mounts-before-{{ unit }}:
+  file.managed:
+    - name: /etc/systemd/system/{{ unit }}.d/50-gluster-mounts.conf
+    - makedirs: true
+    - mode: "0644"
+    - contents: |
+        # Managed by Salt (salt://gluster/mounts.sls): local changes are overwritten.
+        [Unit]
+        RequiresMountsFor={{ mounts | join(" ") }}
+    - onchanges_in:
+      - cmd: gluster-mounts-systemd-reloaded
+{%- endfor %}
+
+gluster-mounts-systemd-reloaded:
+  cmd.run:
+    - name: systemctl daemon-reload

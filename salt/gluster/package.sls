@@ -1,0 +1,10 @@
+{#- F13: GlusterFS server, FUSE client, XFS and LVM tools. #}
+{%- from "map.jinja" import hv with context %}
+include:
+  - repos
+
+gluster-packages-installed:
+  pkg.installed:
+    - pkgs: {{ hv.pkgs.gluster | json }}
+    - require:
+      - sls: repos

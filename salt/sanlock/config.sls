@@ -1,0 +1,63 @@
+{#- F14: libvirt takes a sanlock lease on every guest disk automatically
+    (auto_disk_leases), in the lease directory on the shared `sanlock` volume,
+    as this host's host_id: a guest can never run on two hosts at once. #}
+{%- from "map.jinja" import hv with context %}
+{%- set lease_dir = hv.gluster.volumes.sanlock.mount %}
+include:
+  - sanlock.package
+  - gluster.mounts
+
+sanlock-config-lease-dir-owned:
+  file.directory:
+    - name: {{ lease_dir }}
+    - group: sanlock
+    - mode: "0770"
+    - require:
+      - sls: sanlock.package
+      - sls: gluster.mounts
+
+sanlock-config-daemon-options-managed:
+  file.managed:
+    - name: {{ hv.sanlock.defaults_file }}
+    - mode: "0644"
+    - contents: |
+        # Managed by Salt (salt://sanlock/config.sls): local changes are overwritten.
+        # -w 1: sanlock arms the watchdog (through wdmd); -w 0: no watchdog on this host.
+        sanlock_opts="-w {{ 1 if hv.sanlock.use_watchdog else 0 }}"
+    - require:
+      - sls: sanlock.package
+
+sanlock-config-qemu-sanlock-managed:
+  file.managed:
+    - name: /etc/libvirt/qemu-sanlock.conf
+    - source: salt://sanlock/files/qemu-sanlock.conf.jinja
+    - template: jinja
+    - mode: "0600"
+    - context:
+        host_id: {{ hv.me.host_id }}
+        lease_dir: {{ lease_dir }}
+    - require:
+      - sls: sanlock.package
+
+sanlock-config-qemu-lock-manager-set:
+  file.keyvalue:
+    - name: /etc/libvirt/qemu.conf
+    - key: lock_manager
+    - value: '"sanlock"'
+    - separator: " = "
+    - uncomment: "#"
+    - append_if_not_found: true
+    - require:
+      - sls: sanlock.package
+
+sanlock-config-libvirtd-after-sanlock:
+  file.managed:
+    - name: /etc/systemd/system/libvirtd.service.d/50-sanlock.conf
+    - makedirs: true
+    - mode: "0644"
+    - contents: |
+        # Managed by Salt (salt://sanlock/config.sls): local changes are overwritten.
+        # libvirt's lock manager talks to the sanlock daemon from its start.
+        [Unit]
+        Wants=sanlock.service
+        After=sanlock.service

@@ -1,0 +1,5 @@
+include:
+  - sanlock.package
+  - sanlock.config
+  - sanlock.service
+  - sanlock.cleanup

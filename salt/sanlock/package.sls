@@ -1,0 +1,10 @@
+{#- F14: sanlock, its watchdog multiplexer and libvirt's sanlock plugin. #}
+{%- from "map.jinja" import hv with context %}
+include:
+  - libvirt.package
+
+sanlock-packages-installed:
+  pkg.installed:
+    - pkgs: {{ hv.pkgs.sanlock | json }}
+    - require:
+      - sls: libvirt.package
