@@ -426,6 +426,11 @@ def validate(pillar, defaults, minion_id=None):
     for key, value in hv.items():
         if key in defaults:
             _check_overrides(errors, ("hypervisor", key), value, defaults[key])
+    merged = merge(defaults, {k: v for k, v in hv.items() if isinstance(v, dict)})
+    if isinstance(merged.get("gluster"), dict):
+        _check_gluster(errors, merged["gluster"], hv.get("hosts"))
+    if isinstance(merged.get("pools"), dict):
+        _check_pools(errors, merged["pools"])
     source = (
         (hv.get("libvirt") or {}).get("host_uuid_source") if isinstance(hv.get("libvirt"), dict) else None
     )

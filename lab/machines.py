@@ -128,6 +128,7 @@ def boot(host, guest_dir):
             "--capability=CAP_NET_ADMIN,CAP_IPC_LOCK",
             "--console=read-only",
             f"--bind-ro={VENV}",
+            f"--bind-ro={guest_dir}:{GUEST_DIR}",
         ],
         stdin=subprocess.DEVNULL,
         stdout=log,

@@ -135,6 +135,30 @@ CASES = [
     ),
     ("bad-api-url", _set(("online", "api_url"), "ftp//nowhere"), "online:api_url"),
     ("dhcp-not-bool", _set((*H1, "rpn", "dhcp"), "yes please"), "hypervisor:hosts:hyp1:rpn:dhcp"),
+    (
+        "gluster-lvm-without-vg",
+        _set(("hypervisor", "gluster"), {"bricks": {"type": "lvm"}}),
+        "hypervisor:gluster:bricks:vg",
+    ),
+    (
+        "gluster-arbiter-unknown",
+        _set(("hypervisor", "gluster"), {"arbiter": "arb9"}),
+        "hypervisor:gluster:arbiter",
+    ),
+    (
+        "gluster-volume-relative-mount",
+        _set(("hypervisor", "gluster"), {"volumes": {"vmstore": {"mount": "images"}}}),
+        "hypervisor:gluster:volumes:vmstore:mount",
+    ),
+    (
+        "gluster-two-volumes-one-mount",
+        _set(
+            ("hypervisor", "gluster"),
+            {"volumes": {"extra": {"mount": "/var/lib/libvirt/images", "size": "1G"}}},
+        ),
+        "hypervisor:gluster:volumes:vmstore:mount",
+    ),
+    ("pool-relative-path", _set(("hypervisor", "pools", "iso", "path"), "iso"), "hypervisor:pools:iso:path"),
 ]
 
 

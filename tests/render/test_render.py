@@ -31,6 +31,16 @@ COMMON = {
     "F9-keys": ("ssh_auth.present", "users-fws-ssh-keys-present"),
     "F12": ("file.managed", "hosts-file-managed"),
     "F18-default-net": ("cmd.run", "libvirt-default-network-undefined"),
+    "F13-glusterd": ("service.running", "gluster-service-running"),
+    "F13-brick": ("file.directory", "gluster-brick-vmstore-dir-present"),
+    "F13-mount": ("mount.mounted", "gluster-mount-vmstore-mounted"),
+    "F13-order": ("file.managed", "gluster-mounts-before-libvirtd.service"),
+    "F14": ("file.managed", "sanlock-config-qemu-sanlock-managed"),
+    "F14-lock-manager": ("file.keyvalue", "sanlock-config-qemu-lock-manager-set"),
+    "F14-service": ("service.running", "sanlock-service-running"),
+    "F15": ("service.running", "sanlock-cleanup-timer-running"),
+    "F16": ("libvirt_pool.running", "libvirt-pool-iso-running"),
+    "F17": ("mount.mounted", "gluster-mount-save-mounted"),
 }
 PER_FAMILY = {
     "Debian": {
@@ -82,6 +92,15 @@ def test_el_only_features_absent_on_debian(highstates):
     debian = highstates["hyp1", "Debian"]
     assert not [s for s in debian if s.startswith("selinux-boolean-")]
     assert not [s for s in debian if s.startswith("repos-") and s != "repos-sources-ready"]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_volumes_created_by_one_host_only(highstates, family):
+    for name in ("vmstore", "sanlock", "save"):
+        assert f"gluster-volume-{name}-present" in highstates["hyp1", family]
+        assert f"gluster-volume-{name}-present" not in highstates["hyp2", family]
+    peers = [s for s in highstates["hyp2", family] if s.startswith("gluster-peer-")]
+    assert peers == ["gluster-peer-hyp1-peered"]
 
 
 def test_state_ids_unique_across_files():

@@ -26,7 +26,9 @@ def test_example_documents_every_key():
     assert set(mod.ONLINE_KEYS) == set(EXAMPLE["online"])
     # The overridable defaults: every top-level parameter group is shown at least once.
     shown = set(hv) - set(mod.CLUSTER_KEYS)
-    assert {"sysctl", "ksm", "libvirt", "pkgs"} <= shown
+    assert {"sysctl", "ksm", "libvirt", "pkgs", "gluster", "sanlock", "pools"} <= shown
+    assert set(mod.VOLUME_KEYS) == set(hv["gluster"]["volumes"]["vmstore"])
+    assert set(mod.POOL_KEYS) == set(hv["pools"]["iso"])
 
 
 def test_lab_pillar_uses_only_documented_keys():
