@@ -10,7 +10,7 @@ import shlex
 import pytest
 
 from lab import __main__ as labctl
-from lab import machines, master, topology
+from lab import machines, master, system, topology
 
 
 class Lab:
@@ -30,6 +30,11 @@ class Lab:
         failed. Without it, each minion's return is a JSON document of its own.
         """
         proc = master.salt(*args, "--out=json", timeout=timeout)
+        return proc.returncode, _json_documents(proc.stdout), proc.stdout + proc.stderr
+
+    def run(self, *args, timeout=1200):
+        """``salt-run ... --out=json``: (exit code, parsed output, raw text)."""
+        proc = system.run(*master.command("salt-run", *args, "--out=json"), check=False, timeout=timeout)
         return proc.returncode, _json_documents(proc.stdout), proc.stdout + proc.stderr
 
     def apply(self, *args, target="hyp*"):
