@@ -11,7 +11,7 @@ DEBIAN_PACKAGES := debootstrap systemd-container python3-venv iproute2 util-linu
   libvirt-dev pkg-config gcc python3-dev
 SLS := $(shell git ls-files '*.sls' 2>/dev/null)
 
-.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv
+.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench
 
 deps: .deps.stamp
 .deps.stamp: Makefile
@@ -54,3 +54,7 @@ test-fast: lint
 
 test: lint
 	$(PY) -m pytest -q tests
+
+# Storage throughput on the running lab (prints figures; see bench/).
+bench: venv
+	$(PY) -m bench.storage_throughput

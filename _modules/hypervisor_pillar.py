@@ -45,7 +45,7 @@ MTU_RANGE = (576, 9000)
 PORT_RANGE = (1, 65535)
 HOST_UUID_SOURCES = ("smbios", "machine-id")
 # Maps of the defaults whose keys are free-form (any sysctl, any boolean, …).
-OPEN_MAPS = {("sysctl", "settings"), ("selinux", "booleans"), ("repos",)}
+OPEN_MAPS = {("sysctl", "settings"), ("selinux", "booleans"), ("repos",), ("gluster", "bricks", "devices")}
 # Parts of the defaults checked by a function of their own (below).
 CUSTOM = {("gluster", "volumes"), ("pools",)}
 VOLUME_KEYS = ("mount", "size", "options")

@@ -18,9 +18,11 @@ gluster-mount-{{ name }}-mounted:
     - name: {{ volume.mount }}
     - device: localhost:/{{ name }}
     - fstype: glusterfs
-    - opts: defaults,_netdev,x-systemd.requires=glusterd.service
+    # Ordered after glusterd at boot, but not bound to it: stopping glusterd
+    # (an upgrade, a test) must not unmount the guests' disks.
+    - opts: defaults,_netdev,x-systemd.after=glusterd.service
     # Read by systemd at boot, not shown by the live mount: not a reason to remount.
-    - hidden_opts: x-systemd.requires=glusterd.service
+    - hidden_opts: x-systemd.after=glusterd.service
     - mkmnt: true
     - persist: true
     - retry:

@@ -137,3 +137,40 @@ def test_invalid_pillar_fails_the_render_naming_the_key(tmp_path):
     )
     assert rc != 0
     assert "pillar key 'hypervisor:hosts:hyp2:host_id': 1 is already used by host 'hyp1'" in text
+
+
+@pytest.mark.parametrize(
+    ("bricks", "device"),
+    [
+        ({"type": "lvm", "vg": "main"}, "/dev/main/vmstore"),
+        (
+            {"type": "device", "devices": {"vmstore": "/dev/vdb", "sanlock": "/dev/vdc", "save": "/dev/vdd"}},
+            "/dev/vdb",
+        ),
+    ],
+    ids=["lvm", "device"],
+)
+def test_brick_file_systems_are_created_only_on_empty_devices(tmp_path, bricks, device):
+    pillar = lab_pillar()
+    pillar["hypervisor"]["gluster"] = {"bricks": bricks}
+    roots = tmp_path / "pillar"
+    roots.mkdir()
+    (roots / "top.sls").write_text("base:\n  '*':\n    - hypervisor\n    - online\n")
+    (roots / "hypervisor.sls").write_text(yaml.safe_dump({"hypervisor": pillar["hypervisor"]}))
+    (roots / "online.sls").write_text(yaml.safe_dump({"online": pillar["online"]}))
+    rc, data, text = LocalMinion(tmp_path, "hyp1", "Debian", pillar_roots=[roots]).call(
+        "state.show_sls", "gluster.bricks"
+    )
+    assert rc == 0, text
+    mkfs = data["gluster-brick-vmstore-xfs-created"]["cmd"]
+    args = {k: v for a in mkfs if isinstance(a, dict) for k, v in a.items()}
+    assert args["name"] == f"mkfs.xfs -i size=512 -L vmstore {device}"
+    assert args["unless"] == f"blkid -p {device}"
+    mount = {
+        k: v
+        for a in data["gluster-brick-vmstore-mounted"]["mount"]
+        if isinstance(a, dict)
+        for k, v in a.items()
+    }
+    assert (mount["device"], mount["fstype"], mount["name"]) == (device, "xfs", "/mnt/bricks/vmstore")
+    assert ("gluster-brick-vmstore-lv-present" in data) == (bricks["type"] == "lvm")

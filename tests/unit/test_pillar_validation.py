@@ -79,3 +79,37 @@ def test_sysctl_override_merges_into_defaults(params):
     assert cfg["sysctl"]["settings"]["vm.swappiness"] == 1
     assert cfg["sysctl"]["settings"]["net.core.somaxconn"] == 4096
     assert cfg["sysctl"]["settings"]["vm.vfs_cache_pressure"] == 10000
+
+
+def _with_arbiter():
+    pillar = pillar_cases.lab_pillar()
+    hosts = pillar["hypervisor"]["hosts"]
+    hosts["arb1"] = {
+        "host_id": 3,
+        "peer": "hyp1",
+        "public": {"interface": "eth0", "address": "203.0.113.13"},
+        "rpn": {"interface": "eth1", "mac": "02:00:c6:33:64:0d", "address": "198.51.100.13/24"},
+    }
+    pillar["hypervisor"]["gluster"] = {"arbiter": "arb1"}
+    return pillar
+
+
+def test_arbiter_makes_replica_3_arbiter_1(params):
+    cfg = hypervisor_pillar.build(_with_arbiter(), params, "hyp1")
+    vmstore = cfg["gluster"]["volumes"]["vmstore"]
+    assert (vmstore["replica"], vmstore["arbiter"]) == (3, 1)
+    assert vmstore["bricks"] == [
+        "hyp1:/mnt/bricks/vmstore/brick",
+        "hyp2:/mnt/bricks/vmstore/brick",
+        "arb1:/mnt/bricks/vmstore/brick",
+    ]
+    assert cfg["gluster"]["data_hosts"] == ["hyp1", "hyp2"]
+    assert cfg["gluster"]["leader"] == "hyp1"
+
+
+def test_two_hosts_make_replica_2(params):
+    vmstore = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp2")["gluster"]["volumes"][
+        "vmstore"
+    ]
+    assert (vmstore["replica"], vmstore["arbiter"]) == (2, 0)
+    assert vmstore["options"]["network.ping-timeout"] == "5"
