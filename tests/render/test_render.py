@@ -124,14 +124,20 @@ def test_hosts_render_their_own_values(highstates):
         assert context["rpn"]["address"] == rpn
 
 
-def test_invalid_pillar_fails_the_render_naming_the_key(tmp_path):
-    pillar = lab_pillar()
-    pillar["hypervisor"]["hosts"]["hyp2"]["host_id"] = 1
+def write_pillar(tmp_path, pillar):
+    """A pillar root holding ``pillar`` (keys hypervisor and online) for every host."""
     roots = tmp_path / "pillar"
     roots.mkdir()
     (roots / "top.sls").write_text("base:\n  '*':\n    - hypervisor\n    - online\n")
-    (roots / "hypervisor.sls").write_text(yaml.safe_dump({"hypervisor": pillar["hypervisor"]}))
-    (roots / "online.sls").write_text(yaml.safe_dump({"online": pillar["online"]}))
+    for name in ("hypervisor", "online"):
+        (roots / f"{name}.sls").write_text(yaml.safe_dump({name: pillar[name]}))
+    return roots
+
+
+def test_invalid_pillar_fails_the_render_naming_the_key(tmp_path):
+    pillar = lab_pillar()
+    pillar["hypervisor"]["hosts"]["hyp2"]["host_id"] = 1
+    roots = write_pillar(tmp_path, pillar)
     rc, _data, text = LocalMinion(tmp_path, "hyp1", "Debian", pillar_roots=[roots]).call(
         "state.show_highstate"
     )
@@ -153,11 +159,7 @@ def test_invalid_pillar_fails_the_render_naming_the_key(tmp_path):
 def test_brick_file_systems_are_created_only_on_empty_devices(tmp_path, bricks, device):
     pillar = lab_pillar()
     pillar["hypervisor"]["gluster"] = {"bricks": bricks}
-    roots = tmp_path / "pillar"
-    roots.mkdir()
-    (roots / "top.sls").write_text("base:\n  '*':\n    - hypervisor\n    - online\n")
-    (roots / "hypervisor.sls").write_text(yaml.safe_dump({"hypervisor": pillar["hypervisor"]}))
-    (roots / "online.sls").write_text(yaml.safe_dump({"online": pillar["online"]}))
+    roots = write_pillar(tmp_path, pillar)
     rc, data, text = LocalMinion(tmp_path, "hyp1", "Debian", pillar_roots=[roots]).call(
         "state.show_sls", "gluster.bricks"
     )
