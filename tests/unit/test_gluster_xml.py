@@ -85,3 +85,13 @@ def test_split_brain_clean():
 def test_glusterd_info():
     text = "UUID=34de250b-fba2-462f-8f68-e19cdee31111\noperating-version=100000\n"
     assert gluster.parse_glusterd_info(text) == "34de250b-fba2-462f-8f68-e19cdee31111"
+
+
+def test_split_brain_made_in_the_lab():
+    bricks = gluster.parse_heal_info(xml("split_brain_sbtest"))
+    assert [(b["name"], b["status"], b["entries"]) for b in bricks] == [
+        ("hyp1:/mnt/bricks/sbtest/brick", "Connected", 1),
+        ("hyp2:/mnt/bricks/sbtest/brick", "Connected", 1),
+    ]
+    assert bricks[0]["files"] == ["<gfid:286d8b3c-ab4a-4483-9968-bec4fe255c8f>"]
+    assert bricks[1]["files"] == ["/f"]
