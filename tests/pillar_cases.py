@@ -21,34 +21,24 @@ def lab_pillar():
     return data
 
 
-def _set(path, value):
-    def mutate(p):
-        node = p
-        for key in path[:-1]:
-            node = node[key]
-        node[path[-1]] = value
+def _parent(pillar, path):
+    """The mapping or list that holds the last key of ``path``."""
+    node = pillar
+    for key in path[:-1]:
+        node = node[key]
+    return node
 
-    return mutate
+
+def _set(path, value):
+    return lambda p: _parent(p, path).__setitem__(path[-1], value)
 
 
 def _delete(path):
-    def mutate(p):
-        node = p
-        for key in path[:-1]:
-            node = node[key]
-        del node[path[-1]]
-
-    return mutate
+    return lambda p: _parent(p, path).__delitem__(path[-1])
 
 
 def _rename(path, new):
-    def mutate(p):
-        node = p
-        for key in path[:-1]:
-            node = node[key]
-        node[new] = node.pop(path[-1])
-
-    return mutate
+    return lambda p: _parent(p, path).__setitem__(new, _parent(p, path).pop(path[-1]))
 
 
 H1 = ("hypervisor", "hosts", "hyp1")
