@@ -3,7 +3,8 @@ Validate the cluster pillar and give the states their settings (F1).
 
 Every state file imports ``map.jinja``, which calls :func:`settings`; when the
 pillar is wrong it raises, the render fails and ``state.apply`` stops before a
-single state has run, with one line per problem naming the pillar key.
+single state has run, with one line per problem naming the pillar key (and,
+for a conflict, the other key too). No line shows a secret.
 
 The checks are plain Python (:func:`validate`), importable without Salt, so
 the unit tests drive them directly. The pillar is documented in
@@ -14,7 +15,9 @@ import copy
 import difflib
 import ipaddress
 import logging
+import os
 import re
+import sys
 
 import yaml
 
@@ -28,10 +31,17 @@ log = logging.getLogger(__name__)
 __virtualname__ = "hypervisor_pillar"
 
 TOKEN_KEY = ("online", "api_token")
-SECRET_NAME = re.compile(r"(token|api_?key|secret|passw(or)?d)", re.IGNORECASE)
+SECRET_NAME = re.compile(r"(token|api_?key|secret|passw(or)?d|passphrase|private_?key|credential)", re.I)
+# PEM and OpenSSH private keys, also pasted without their BEGIN line; PuTTY's.
+PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----|b3BlbnNzaC1rZXktdjE|PuTTY-User-Key-File")
+SECRET_MIN = 6  # shorter secrets are not searched for: they would match innocent text
+SHOWN_MAX = 60  # the longest value a message echoes
 HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+# Names the kernel and udev give NICs (and bonds, VLANs, loopback). A bridge
+# named so would make systemd-networkd take that NIC over.
+NIC_NAME = re.compile(r"^(eth\d+|en[a-zA-Z]\w*|(wl|ww|ib)\w+|em\d+|p\d+p\d+\w*|(bond|vlan)\d+|lo)$|\.\d+$")
 MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
 USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 NETWORK_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
@@ -40,28 +50,43 @@ SSH_KEY = re.compile(
     r" [A-Za-z0-9+/]+={0,3}( .*)?$"
 )
 SYSCTL_NAME = re.compile(r"^[a-z0-9_]+(\.[A-Za-z0-9_-]+)+$")
+SAFE_PATH = re.compile(r"^[A-Za-z0-9._+@/-]+$")
+# Directories a path from pillar may be under but never be (nor /usr/<anything>).
+SYSTEM_DIRS = {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32"}
+SYSTEM_DIRS |= {"/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp"}
+SYSTEM_DIRS |= {"/usr", "/var", "/var/cache", "/var/lib", "/var/log", "/var/run", "/var/spool", "/var/tmp"}
+USR_DIR = re.compile(r"^/usr/[^/]+$")
+VG_NAME = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9_+.-]{0,62}$")
 HOST_ID_RANGE = (1, 2000)  # sanlock host ids
 MTU_RANGE = (576, 9000)
 PORT_RANGE = (1, 65535)
 HOST_UUID_SOURCES = ("smbios", "machine-id")
+NODEGROUP = "hypervisors"  # the master's nodegroup of the cluster's hosts (master.d/hypervisor.conf)
 # Maps of the defaults whose keys are free-form (any sysctl, any boolean, …).
-OPEN_MAPS = {("sysctl", "settings"), ("selinux", "booleans"), ("repos",), ("gluster", "bricks", "devices")}
+OPEN_MAPS = {("sysctl", "settings"), ("selinux", "booleans"), ("repos",)}
 # Parts of the defaults checked by a function of their own (below).
-CUSTOM = {("gluster", "volumes"), ("pools",)}
-VOLUME_KEYS = ("mount", "size", "options")
-POOL_KEYS = ("path",)
+CUSTOM = {("gluster", "volumes"), ("gluster", "bricks"), ("pools",)}
 BRICK_TYPES = ("directory", "lvm", "device")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 SIZE = re.compile(r"^[0-9]+[KMGT]$")
 GLUSTER_OPTION = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
-# The keys of each part of the cluster description (pillar.example has them all).
+# The keys of each part of the cluster description (pillar.example has them
+# all), and those required; where no *_REQUIRED is given, every key is.
 CLUSTER_KEYS = ("domain", "hosts", "bridges", "admins")
-HOST_KEYS = ("host_id", "peer", "online_server_id", "public", "rpn")
+CLUSTER_REQUIRED = ("domain", "hosts")
+HOST_KEYS = ("host_id", "peer", "online_server_id", "public", "rpn", "bricks")
+HOST_REQUIRED = ("host_id", "peer", "public", "rpn")
 PUBLIC_KEYS = ("interface", "address")
 RPN_KEYS = ("interface", "mac", "address", "dhcp", "mtu")
+RPN_REQUIRED = ("interface", "mac", "address")
 BRIDGE_KEYS = ("name", "vpn_port")
 ADMIN_KEYS = ("name", "ssh_keys")
+ADMIN_REQUIRED = ("name",)
 ONLINE_KEYS = ("api_url", "api_token")
+VOLUME_KEYS = ("mount", "size", "options")
+VOLUME_REQUIRED = ("mount", "size")
+POOL_KEYS = ("path",)
+BRICKS_KEYS = ("type", "vg", "devices")  # hypervisor:gluster:bricks, and a host's own bricks
 DEFAULT_BRIDGES = {
     "wan": {"name": "brwan", "vpn_port": 1195},
     "lan": {"name": "brlan", "vpn_port": 1194},
@@ -76,9 +101,46 @@ def _key(*path):
     return ":".join(str(p) for p in path)
 
 
+def _named(path):
+    """Another key, as a message names it."""
+    return f"pillar key '{_key(*path)}'"
+
+
 class _Errors(list):
+    """Lines ``pillar key 'a:b': message``, each once, that never show a secret.
+
+    Every line has ``secrets`` redacted (case-insensitively: some checks
+    lowercase). A key refused for holding a secret (:meth:`hide`) gets that
+    line only: no other check may echo its value.
+    """
+
+    def __init__(self, secrets=()):
+        super().__init__()
+        found = sorted({s for s in secrets if len(s) >= SECRET_MIN}, key=len, reverse=True)
+        self._secrets = re.compile("|".join(map(re.escape, found)), re.I) if found else None
+        self._hidden = set()
+
+    def redact(self, text):
+        return self._secrets.sub("<redacted>", text) if self._secrets else text
+
+    def show(self, value):
+        """``value`` as a message may echo it: secrets redacted, at most SHOWN_MAX characters."""
+        if isinstance(value, str) and PRIVATE_KEY.search(value):
+            return "<a private key>"
+        text = repr(self.redact(value)) if isinstance(value, str) else self.redact(repr(value))
+        return text if len(text) <= SHOWN_MAX else text[: SHOWN_MAX - 1] + "…"
+
     def add(self, path, message):
-        self.append(f"pillar key '{_key(*path)}': {message}")
+        if any(tuple(path[: len(hidden)]) == hidden for hidden in self._hidden):
+            return
+        line = self.redact(f"pillar key '{_key(*path)}': {message}")
+        if line not in self:
+            self.append(line)
+
+    def hide(self, path, message):
+        """Refuse the secret at ``path`` with ``message``, and say nothing else about that key."""
+        self.add(path, message)
+        self._hidden.add(tuple(path))
 
 
 def _unknown_keys(errors, path, data, allowed):
@@ -99,14 +161,14 @@ def _require_mapping(errors, path, value):
 def _int_in_range(errors, path, value, bounds):
     low, high = bounds
     if isinstance(value, bool) or not isinstance(value, int):
-        errors.add(path, f"must be an integer, got {value!r}")
+        errors.add(path, f"must be an integer, got {errors.show(value)}")
     elif not low <= value <= high:
         errors.add(path, f"{value} is out of range {low}..{high}")
 
 
 def _match(errors, path, value, pattern, what):
-    if not isinstance(value, str) or not pattern.match(value):
-        errors.add(path, f"{value!r} is not {what}")
+    if not isinstance(value, str) or not pattern.fullmatch(value):  # "$" alone would allow a final "\n"
+        errors.add(path, f"{errors.show(value)} is not {what}")
 
 
 def _ipv4(errors, path, value, with_prefix):
@@ -121,7 +183,7 @@ def _ipv4(errors, path, value, with_prefix):
             ipaddress.IPv4Address(value)
     except ValueError:
         form = "an IPv4 address with prefix length (a.b.c.d/nn)" if with_prefix else "an IPv4 address"
-        errors.add(path, f"{value!r} is not {form}")
+        errors.add(path, f"{errors.show(value)} is not {form}")
 
 
 def _required(errors, path, data, keys):
@@ -135,7 +197,7 @@ def _check_host(errors, name, host, names):
     if not _require_mapping(errors, path, host):
         return
     _unknown_keys(errors, path, host, HOST_KEYS)
-    _required(errors, path, host, ("host_id", "peer", "public", "rpn"))
+    _required(errors, path, host, HOST_REQUIRED)
     if "host_id" in host:
         _int_in_range(errors, path + ("host_id",), host["host_id"], HOST_ID_RANGE)
     if "peer" in host:
@@ -143,99 +205,175 @@ def _check_host(errors, name, host, names):
         if peer == name:
             errors.add(path + ("peer",), "a host cannot be its own peer")
         elif peer not in names:
-            errors.add(path + ("peer",), f"{peer!r} is not a host of the cluster ({', '.join(names)})")
+            hosts = ", ".join(map(str, names))
+            errors.add(path + ("peer",), f"{errors.show(peer)} is not a host of the cluster ({hosts})")
     if "online_server_id" in host:
         _int_in_range(errors, path + ("online_server_id",), host["online_server_id"], (1, 10**9))
-    public = host.get("public")
-    if public is not None and _require_mapping(errors, path + ("public",), public):
-        _unknown_keys(errors, path + ("public",), public, ("interface", "address"))
-        _required(errors, path + ("public",), public, ("interface", "address"))
-        if "interface" in public:
-            _match(errors, path + ("public", "interface"), public["interface"], IFNAME, "an interface name")
-        if "address" in public:
-            _ipv4(errors, path + ("public", "address"), public["address"], with_prefix=False)
-    rpn = host.get("rpn")
-    if rpn is not None and _require_mapping(errors, path + ("rpn",), rpn):
-        _unknown_keys(errors, path + ("rpn",), rpn, ("interface", "mac", "address", "dhcp", "mtu"))
-        _required(errors, path + ("rpn",), rpn, ("interface", "mac", "address"))
-        if "interface" in rpn:
-            _match(errors, path + ("rpn", "interface"), rpn["interface"], IFNAME, "an interface name")
-        if "mac" in rpn:
-            mac = rpn["mac"].lower() if isinstance(rpn["mac"], str) else rpn["mac"]
-            _match(errors, path + ("rpn", "mac"), mac, MAC, "a MAC address (aa:bb:cc:dd:ee:ff)")
-        if "address" in rpn:
-            _ipv4(errors, path + ("rpn", "address"), rpn["address"], with_prefix=True)
-        if "dhcp" in rpn and not isinstance(rpn["dhcp"], bool):
-            errors.add(path + ("rpn", "dhcp"), f"must be true or false, got {rpn['dhcp']!r}")
-        if "mtu" in rpn:
-            _int_in_range(errors, path + ("rpn", "mtu"), rpn["mtu"], MTU_RANGE)
+    if host.get("public") is not None:
+        _check_public(errors, path + ("public",), host["public"])
+    if host.get("rpn") is not None:
+        _check_rpn(errors, path + ("rpn",), host["rpn"])
+    if host.get("bricks") is not None:
+        _check_bricks(errors, path + ("bricks",), host["bricks"])
+
+
+def _check_public(errors, path, public):
+    if not _require_mapping(errors, path, public):
+        return
+    _unknown_keys(errors, path, public, PUBLIC_KEYS)
+    _required(errors, path, public, PUBLIC_KEYS)
+    if "interface" in public:
+        _match(errors, path + ("interface",), public["interface"], IFNAME, "an interface name")
+    if "address" in public:
+        _ipv4(errors, path + ("address",), public["address"], with_prefix=False)
+
+
+def _check_rpn(errors, path, rpn):
+    if not _require_mapping(errors, path, rpn):
+        return
+    _unknown_keys(errors, path, rpn, RPN_KEYS)
+    _required(errors, path, rpn, RPN_REQUIRED)
+    if "interface" in rpn:
+        _match(errors, path + ("interface",), rpn["interface"], IFNAME, "an interface name")
+    if "mac" in rpn:
+        mac = rpn["mac"].lower() if isinstance(rpn["mac"], str) else rpn["mac"]
+        _match(errors, path + ("mac",), mac, MAC, "a MAC address (aa:bb:cc:dd:ee:ff)")
+    if "address" in rpn:
+        _ipv4(errors, path + ("address",), rpn["address"], with_prefix=True)
+    if "dhcp" in rpn and not isinstance(rpn["dhcp"], bool):
+        errors.add(path + ("dhcp",), f"must be true or false, got {errors.show(rpn['dhcp'])}")
+    if "mtu" in rpn:
+        _int_in_range(errors, path + ("mtu",), rpn["mtu"], MTU_RANGE)
 
 
 def _check_unique(errors, hosts, getter, label):
+    """No two hosts share the value at ``label``; the second is refused, naming the first."""
     seen = {}
-    for name in sorted(hosts):
+    for name in sorted(hosts, key=str):
         try:
             value = getter(hosts[name])
         except (KeyError, TypeError, AttributeError):
             continue
         if isinstance(value, str):
             value = value.split("/")[0].lower()
+        elif isinstance(value, bool) or not isinstance(value, int):
+            continue
         if value in seen:
+            other = ("hypervisor", "hosts", seen[value], *label)
             errors.add(
-                ("hypervisor", "hosts", name) + label,
-                f"{value!r} is already used by host {seen[value]!r}",
+                ("hypervisor", "hosts", name, *label),
+                f"{errors.show(value)} is already used by host {errors.show(seen[value])} ({_named(other)})",
             )
         else:
             seen[value] = name
+
+
+def _rpn_network(host):
+    """The host's RPN address as an IPv4Interface, or None when it is not one."""
+    try:
+        address = host["rpn"]["address"]
+        return ipaddress.IPv4Interface(address) if "/" in address else None
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def _check_rpn_subnet(errors, hosts):
+    """RPN addresses are host addresses of one subnet, the first host's."""
+    first = None
+    for name in sorted(hosts, key=str):
+        address = _rpn_network(hosts[name])
+        if address is None:
+            continue
+        path = ("hypervisor", "hosts", name, "rpn", "address")
+        net = address.network
+        if net.prefixlen < 31 and address.ip in (net.network_address, net.broadcast_address):
+            kind = "network" if address.ip == net.network_address else "broadcast"
+            errors.add(path, f"{address} is the {kind} address of {net}, not a host's address")
+        if first is None:
+            first = (path, net)
+        elif net != first[1]:
+            errors.add(path, f"{address} is not in {first[1]}, the RPN subnet of {_named(first[0])}")
 
 
 def _check_hosts(errors, hosts, minion_id):
     path = ("hypervisor", "hosts")
     if not _require_mapping(errors, path, hosts):
         return
-    names = sorted(hosts)
+    names = sorted(hosts, key=str)
     for name in names:
-        if not isinstance(name, str) or not HOSTNAME.match(name):
-            errors.add(path + (name,), f"{name!r} is not a valid host name")
+        if not isinstance(name, str) or not HOSTNAME.fullmatch(name):
+            errors.add(path + (name,), f"{errors.show(name)} is not a valid host name")
     if len(names) < 2:
         errors.add(path, f"a cluster needs at least 2 hosts, got {len(names)}")
     for name in names:
         _check_host(errors, name, hosts[name], names)
     _check_unique(errors, hosts, lambda h: h["host_id"], ("host_id",))
+    _check_unique(errors, hosts, lambda h: h["online_server_id"], ("online_server_id",))
     _check_unique(errors, hosts, lambda h: h["public"]["address"], ("public", "address"))
     _check_unique(errors, hosts, lambda h: h["rpn"]["address"], ("rpn", "address"))
     _check_unique(errors, hosts, lambda h: h["rpn"]["mac"], ("rpn", "mac"))
+    _check_rpn_subnet(errors, hosts)
     if minion_id is not None and minion_id not in hosts:
-        errors.add(path, f"has no entry for this minion {minion_id!r}")
+        errors.add(
+            path,
+            f"has no entry for this minion {errors.show(minion_id)} (hosts: {', '.join(map(str, names))}):"
+            f" add it, or take it out of the master's nodegroup '{NODEGROUP}' (master.d/hypervisor.conf)",
+        )
 
 
-def _check_bridges(errors, bridges):
+def _host_interfaces(hosts):
+    """Every host's public and RPN interface name, with its pillar key."""
+    found = {}
+    for name in sorted(hosts, key=str) if isinstance(hosts, dict) else ():
+        for side in ("public", "rpn"):
+            nic = hosts[name].get(side) if isinstance(hosts[name], dict) else None
+            if isinstance(nic, dict) and isinstance(nic.get("interface"), str):
+                found.setdefault(nic["interface"], ("hypervisor", "hosts", name, side, "interface"))
+    return found
+
+
+def _check_bridge_name(errors, path, name, nics):
+    """An interface name that no physical NIC has or could have."""
+    takeover = "systemd-networkd would take that NIC over as the bridge and cut the host off"
+    if isinstance(name, str) and len(name) > 15:
+        errors.add(path, f"{errors.show(name)} is longer than 15 characters (Linux IFNAMSIZ)")
+    elif not isinstance(name, str) or not IFNAME.fullmatch(name):
+        _match(errors, path, name, IFNAME, "an interface name")
+    elif name in nics:
+        errors.add(path, f"{errors.show(name)} is the NIC of {_named(nics[name])}: {takeover}")
+    elif NIC_NAME.search(name):
+        errors.add(path, f"{errors.show(name)} is named like a NIC (eth0, enp3s0, …): {takeover}")
+
+
+def _check_bridges(errors, bridges, hosts):
     path = ("hypervisor", "bridges")
     if not _require_mapping(errors, path, bridges):
         return
+    nics = _host_interfaces(hosts)
     names, ports = {}, {}
-    for net, bridge in sorted(bridges.items()):
+    for net, bridge in sorted(bridges.items(), key=lambda item: str(item[0])):
         bpath = path + (net,)
         _match(errors, bpath, net, NETWORK_NAME, "a network name ([a-z][a-z0-9]*, at most 12 characters)")
         if not _require_mapping(errors, bpath, bridge):
             continue
         _unknown_keys(errors, bpath, bridge, BRIDGE_KEYS)
-        _required(errors, bpath, bridge, ("name", "vpn_port"))
+        _required(errors, bpath, bridge, BRIDGE_KEYS)
         name = bridge.get("name")
         if name is not None:
-            if isinstance(name, str) and len(name) > 15:
-                errors.add(bpath + ("name",), f"{name!r} is longer than 15 characters (Linux IFNAMSIZ)")
-            else:
-                _match(errors, bpath + ("name",), name, IFNAME, "an interface name")
-            if name in names:
-                errors.add(bpath + ("name",), f"{name!r} is already the bridge of network {names[name]!r}")
-            names.setdefault(name, net)
+            _check_bridge_name(errors, bpath + ("name",), name, nics)
+        if isinstance(name, str) and name in names:
+            other = _named((*path, names[name], "name"))
+            errors.add(bpath + ("name",), f"{errors.show(name)} is already the bridge of {other}")
+        elif isinstance(name, str):
+            names[name] = net
         port = bridge.get("vpn_port")
         if port is not None:
             _int_in_range(errors, bpath + ("vpn_port",), port, PORT_RANGE)
-            if port in ports:
-                errors.add(bpath + ("vpn_port",), f"port {port} is already used by network {ports[port]!r}")
-            ports.setdefault(port, net)
+        if isinstance(port, int) and port in ports:
+            other = _named((*path, ports[port], "vpn_port"))
+            errors.add(bpath + ("vpn_port",), f"port {port} is already used by {other}")
+        elif isinstance(port, int):
+            ports[port] = net
 
 
 def _check_admins(errors, admins):
@@ -243,19 +381,21 @@ def _check_admins(errors, admins):
     if not isinstance(admins, list):
         errors.add(path, f"must be a list, got {type(admins).__name__}")
         return
-    seen = set()
+    seen = {}
     for index, admin in enumerate(admins):
         apath = path + (index,)
         if not _require_mapping(errors, apath, admin):
             continue
         _unknown_keys(errors, apath, admin, ADMIN_KEYS)
-        _required(errors, apath, admin, ("name",))
+        _required(errors, apath, admin, ADMIN_REQUIRED)
         name = admin.get("name")
         if name is not None:
             _match(errors, apath + ("name",), name, USERNAME, "a valid user name")
-            if name in seen:
-                errors.add(apath + ("name",), f"user {name!r} is listed twice")
-            seen.add(name)
+        if isinstance(name, str) and name in seen:
+            other = _named((*path, seen[name], "name"))
+            errors.add(apath + ("name",), f"user {errors.show(name)} is already listed by {other}")
+        elif isinstance(name, str):
+            seen[name] = index
         keys = admin.get("ssh_keys", [])
         if not isinstance(keys, list):
             errors.add(apath + ("ssh_keys",), "must be a list of public keys")
@@ -265,7 +405,7 @@ def _check_admins(errors, admins):
 
 
 def _check_overrides(errors, path, value, default):
-    """Keys layered over the defaults must exist there and keep their type."""
+    """Keys layered over the defaults must exist there and keep their type; paths stay safe paths."""
     if isinstance(default, dict):
         if not _require_mapping(errors, path, value) or path[1:] in CUSTOM:
             return
@@ -283,39 +423,49 @@ def _check_overrides(errors, path, value, default):
     elif isinstance(default, list):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             errors.add(path, "must be a list of names")
+    elif isinstance(default, str) and default.startswith("/"):
+        _path(errors, path, value)
     elif isinstance(default, bool) or isinstance(value, bool):
         if type(value) is not type(default):
-            errors.add(path, f"must be {type(default).__name__}, got {value!r}")
+            errors.add(path, f"must be {type(default).__name__}, got {errors.show(value)}")
     elif isinstance(default, int):
         if not isinstance(value, int):
-            errors.add(path, f"must be an integer, got {value!r}")
+            errors.add(path, f"must be an integer, got {errors.show(value)}")
     elif isinstance(value, (dict, list)):
         errors.add(path, "must be a single value")
 
 
-def _abs_path(errors, path, value):
-    if not isinstance(value, str) or not value.startswith("/") or "//" in value or ".." in value:
-        errors.add(path, f"{value!r} is not an absolute path")
+def _path(errors, path, value, under="/"):
+    """An absolute path under ``under``, normalised, of safe characters only, not a system directory."""
+    if not isinstance(value, str) or not value.startswith(under):
+        where = "an absolute path" if under == "/" else f"a path under {under}"
+        errors.add(path, f"{errors.show(value)} is not {where}")
+    elif not SAFE_PATH.fullmatch(value):
+        errors.add(path, f"{errors.show(value)} has characters other than letters, digits, '._+@-' and '/'")
+    elif os.path.normpath(value) != value or "//" in value:
+        errors.add(path, f"{errors.show(value)} is not a normal path (no '.', '..', '//' or trailing '/')")
+    elif value in SYSTEM_DIRS or USR_DIR.fullmatch(value):
+        errors.add(path, f"{errors.show(value)} is a system directory")
 
 
 def _check_volumes(errors, volumes):
     path = ("hypervisor", "gluster", "volumes")
     mounts = {}
-    for name, volume in sorted(volumes.items()):
+    for name, volume in sorted(volumes.items(), key=lambda item: str(item[0])):
         vpath = (*path, name)
         _match(errors, vpath, name, NAME, "a volume name ([a-z][a-z0-9_-]*)")
         if not _require_mapping(errors, vpath, volume):
             continue
         _unknown_keys(errors, vpath, volume, VOLUME_KEYS)
-        _required(errors, vpath, volume, ("mount", "size"))
-        if "mount" in volume:
-            _abs_path(errors, (*vpath, "mount"), volume["mount"])
-            if volume["mount"] in mounts:
-                errors.add(
-                    (*vpath, "mount"),
-                    f"{volume['mount']!r} is already the mount of {mounts[volume['mount']]!r}",
-                )
-            mounts.setdefault(volume["mount"], name)
+        _required(errors, vpath, volume, VOLUME_REQUIRED)
+        mount = volume.get("mount")
+        if mount is not None:
+            _path(errors, (*vpath, "mount"), mount)
+        if isinstance(mount, str) and mount in mounts:
+            other = _named((*path, mounts[mount], "mount"))
+            errors.add((*vpath, "mount"), f"{errors.show(mount)} is already the mount of {other}")
+        elif isinstance(mount, str):
+            mounts[mount] = name
         if "size" in volume:
             _match(errors, (*vpath, "size"), volume["size"], SIZE, "a size like 800G")
         options = volume.get("options", {})
@@ -326,40 +476,79 @@ def _check_volumes(errors, volumes):
                     errors.add((*vpath, "options", key), "must be a single value")
 
 
-def _check_gluster(errors, gluster, hosts):
-    """Bricks, arbiter and volumes, on the defaults merged with the pillar."""
-    path = ("hypervisor", "gluster")
-    bricks = gluster.get("bricks", {})
-    kind = bricks.get("type") if isinstance(bricks, dict) else None
-    if kind not in BRICK_TYPES:
-        errors.add((*path, "bricks", "type"), f"must be one of {', '.join(BRICK_TYPES)}")
-    elif kind == "lvm" and not bricks.get("vg"):
-        errors.add((*path, "bricks", "vg"), "is required when bricks:type is lvm")
-    elif kind == "device":
-        devices = bricks.get("devices") or {}
-        for volume in sorted(gluster.get("volumes", {})):
-            if volume not in devices:
-                errors.add((*path, "bricks", "devices", volume), "is required when bricks:type is device")
+def _check_bricks(errors, path, bricks):
+    """A bricks mapping, the cluster's or a host's own: its keys, type, vg and devices."""
+    if not _require_mapping(errors, path, bricks):
+        return False
+    _unknown_keys(errors, path, bricks, BRICKS_KEYS)
+    if "type" in bricks and bricks["type"] not in BRICK_TYPES:
+        errors.add((*path, "type"), f"{errors.show(bricks['type'])} is not one of {', '.join(BRICK_TYPES)}")
+    if bricks.get("vg"):
+        _match(errors, (*path, "vg"), bricks["vg"], VG_NAME, "an LVM volume group name")
+    devices = bricks.get("devices") or {}
+    if _require_mapping(errors, (*path, "devices"), devices):
         for volume, device in devices.items():
-            if not isinstance(device, str) or not device.startswith("/dev/"):
-                errors.add((*path, "bricks", "devices", volume), f"{device!r} is not a /dev/ path")
-    _abs_path(errors, (*path, "brick_root"), gluster.get("brick_root"))
+            _path(errors, (*path, "devices", volume), device, under="/dev/")
+    return True
+
+
+def _bricks_key(name, own, *keys):
+    """The pillar key of a host's bricks setting: under the host when it sets it, else the cluster's."""
+    node = own
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return ("hypervisor", "gluster", "bricks", *keys)
+        node = node[key]
+    return ("hypervisor", "hosts", name, "bricks", *keys)
+
+
+def _check_host_bricks(errors, gluster, name, host):
+    """A host's bricks (the cluster's, its own on top) have what their type needs, one device per volume."""
+    own = host.get("bricks") or {}
+    if not isinstance(own, dict):
+        return
+    bricks = merge(gluster["bricks"], own)
+    base = _bricks_key(name, own, "type")[:-1]  # where a missing setting belongs
+    devices = bricks.get("devices") if isinstance(bricks.get("devices"), dict) else {}
+    if bricks.get("type") == "lvm" and not bricks.get("vg"):
+        errors.add((*base, "vg"), "is required when bricks:type is lvm")
+    elif bricks.get("type") == "device":
+        seen = {}
+        for volume in sorted(gluster["volumes"], key=str):
+            device, key = devices.get(volume), _bricks_key(name, own, "devices", volume)
+            if device is None:
+                errors.add((*base, "devices", volume), "is required when bricks:type is device")
+            elif isinstance(device, str) and device in seen:
+                errors.add(key, f"{errors.show(device)} is already the device of {_named(seen[device])}")
+            elif isinstance(device, str):
+                seen[device] = key
+
+
+def _check_gluster(errors, gluster, hosts):
+    """Bricks (each host's), arbiter and volumes, on the defaults merged with the pillar."""
+    path = ("hypervisor", "gluster")
+    _path(errors, (*path, "brick_root"), gluster.get("brick_root"))
     arbiter = gluster.get("arbiter")
     if arbiter and isinstance(hosts, dict) and arbiter not in hosts:
-        errors.add((*path, "arbiter"), f"{arbiter!r} is not a host of the cluster")
-    if _require_mapping(errors, (*path, "volumes"), gluster.get("volumes", {})):
-        _check_volumes(errors, gluster["volumes"])
+        errors.add((*path, "arbiter"), f"{errors.show(arbiter)} is not a host of the cluster")
+    if not _require_mapping(errors, (*path, "volumes"), gluster.get("volumes", {})):
+        return
+    _check_volumes(errors, gluster["volumes"])
+    if _check_bricks(errors, (*path, "bricks"), gluster.get("bricks", {})) and isinstance(hosts, dict):
+        for name in sorted(hosts, key=str):
+            if isinstance(hosts[name], dict):
+                _check_host_bricks(errors, gluster, name, hosts[name])
 
 
 def _check_pools(errors, pools):
     path = ("hypervisor", "pools")
-    for name, pool in sorted(pools.items()):
+    for name, pool in sorted(pools.items(), key=lambda item: str(item[0])):
         _match(errors, (*path, name), name, NAME, "a pool name ([a-z][a-z0-9_-]*)")
         if _require_mapping(errors, (*path, name), pool):
             _unknown_keys(errors, (*path, name), pool, POOL_KEYS)
             _required(errors, (*path, name), pool, POOL_KEYS)
             if "path" in pool:
-                _abs_path(errors, (*path, name, "path"), pool["path"])
+                _path(errors, (*path, name, "path"), pool["path"])
 
 
 def _walk(data, path=()):
@@ -373,15 +562,39 @@ def _walk(data, path=()):
             yield from _walk(value, path + (index,))
 
 
-def _check_secrets(errors, pillar):
-    token = (pillar.get("online") or {}).get("api_token") if isinstance(pillar.get("online"), dict) else None
+def _secrets(pillar):
+    """Every value no message may show: the token, values under secret-looking keys, private keys."""
+    found = []
     for path, value in _walk(pillar):
+        if path == TOKEN_KEY or SECRET_NAME.search(str(path[-1])):
+            found += [str(v) for _p, v in _walk([value]) if v is not None and not isinstance(v, (dict, list))]
+        elif isinstance(value, str) and PRIVATE_KEY.search(value):
+            found += [value, *(line.strip() for line in value.splitlines())]
+    return found
+
+
+def _token(pillar):
+    online = pillar.get("online")
+    token = online.get("api_token") if isinstance(online, dict) else None
+    return token.lower() if isinstance(token, str) and len(token) >= SECRET_MIN else None
+
+
+def _check_secrets(errors, pillar):
+    """A secret outside ``online:api_token`` is refused by its key alone; its value is never shown."""
+    token = _token(pillar)
+    home = f"'{_key(*TOKEN_KEY)}'"
+    for path, value in _walk(pillar):
+        text = value if isinstance(value, str) else ""
         if path == TOKEN_KEY:
             continue
         if SECRET_NAME.search(str(path[-1])):
-            errors.add(path, f"looks like a secret; the API token belongs in '{_key(*TOKEN_KEY)}' only")
-        elif token and isinstance(value, str) and token in value:
-            errors.add(path, f"contains the API token; it belongs in '{_key(*TOKEN_KEY)}' only")
+            errors.hide(path, f"looks like a secret: the pillar's one secret is the API token, in {home}")
+        elif token and (token in text.lower() or token in str(path[-1]).lower()):
+            errors.hide(path, f"holds the API token, which belongs in {home} only")
+        elif PRIVATE_KEY.search(text) and path[-2:-1] == ("ssh_keys",):
+            errors.hide(path, "is a private key, not a public key line: give its .pub, and replace the pair")
+        elif PRIVATE_KEY.search(text):
+            errors.hide(path, "is a private key: no private key belongs in the pillar")
 
 
 def _check_online(errors, online):
@@ -391,36 +604,22 @@ def _check_online(errors, online):
     _unknown_keys(errors, path, online, ONLINE_KEYS)
     url = online.get("api_url")
     if url is not None and (not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url)):
-        errors.add(path + ("api_url",), f"{url!r} is not an http(s) URL")
+        errors.add(path + ("api_url",), f"{errors.show(url)} is not an http(s) URL")
     token = online.get("api_token")
     if token is not None and (not isinstance(token, str) or not token.strip()):
         errors.add(path + ("api_token",), "must be a non-empty string")
 
 
-def validate(pillar, defaults, minion_id=None):
-    """Return the list of problems with ``pillar`` (empty when it is valid).
-
-    ``defaults`` is the ``hypervisor`` mapping of the parameters (defaults and
-    OS family layered); ``minion_id`` is the host the pillar is rendered for.
-    """
-    errors = _Errors()
-    _check_secrets(errors, pillar)
-    if "online" in pillar:
-        _check_online(errors, pillar["online"])
-    hv = pillar.get("hypervisor")
-    if hv is None:
-        errors.add(("hypervisor",), "is required but missing")
-        return list(errors)
-    if not _require_mapping(errors, ("hypervisor",), hv):
-        return list(errors)
-    _unknown_keys(errors, ("hypervisor",), hv, list(CLUSTER_KEYS) + list(defaults))
-    _required(errors, ("hypervisor",), hv, ("domain", "hosts"))
+def _check_cluster(errors, hv, defaults, minion_id):
+    """The ``hypervisor`` mapping: the cluster description, then the overrides of the defaults."""
+    _unknown_keys(errors, ("hypervisor",), hv, CLUSTER_KEYS + tuple(defaults))
+    _required(errors, ("hypervisor",), hv, CLUSTER_REQUIRED)
     if "domain" in hv:
         _match(errors, ("hypervisor", "domain"), hv["domain"], DOMAIN, "a DNS domain")
     if "hosts" in hv:
         _check_hosts(errors, hv["hosts"], minion_id)
     if "bridges" in hv:
-        _check_bridges(errors, hv["bridges"])
+        _check_bridges(errors, hv["bridges"], hv.get("hosts"))
     if "admins" in hv:
         _check_admins(errors, hv["admins"])
     for key, value in hv.items():
@@ -438,6 +637,30 @@ def validate(pillar, defaults, minion_id=None):
         errors.add(
             ("hypervisor", "libvirt", "host_uuid_source"), f"must be one of {', '.join(HOST_UUID_SOURCES)}"
         )
+
+
+def validate(pillar, defaults, minion_id=None):
+    """Return the list of problems with ``pillar`` (empty when it is valid).
+
+    ``defaults`` is the ``hypervisor`` mapping of the parameters (defaults and
+    OS family layered); ``minion_id`` is the host the pillar is rendered for.
+    No line shows a secret (the API token, a value under a secret-looking
+    key, a private key), and none echoes more than SHOWN_MAX characters of a value.
+    """
+    errors = _Errors(_secrets(pillar))
+    _check_secrets(errors, pillar)
+    if "online" in pillar:
+        _check_online(errors, pillar["online"])
+    hv = pillar.get("hypervisor")
+    if hv is None:
+        who = f"this minion {errors.show(minion_id)}" if minion_id else "this minion"
+        errors.add(
+            ("hypervisor",),
+            f"{who} has no cluster pillar: it is not in the master's nodegroup '{NODEGROUP}'"
+            " (master.d/hypervisor.conf), or the pillar top does not give it hypervisor.sls",
+        )
+    elif _require_mapping(errors, ("hypervisor",), hv):
+        _check_cluster(errors, hv, defaults, minion_id)
     return list(errors)
 
 
@@ -472,19 +695,98 @@ def build(pillar, defaults, minion_id):
     cfg["hosts"] = hosts
     cfg["me"] = hosts[minion_id]
     cfg["peer"] = hosts[hosts[minion_id]["peer"]]
-    cfg["gluster"] = _gluster_view(cfg["gluster"], hosts)
+    cfg["gluster"] = _gluster_view(cfg["gluster"], hosts, minion_id)
+    cfg["python"] = _python_view(cfg["python"])
+    cfg["sanlock"] = _sanlock_view(cfg["sanlock"], cfg["me"], cfg["gluster"])
     return cfg
 
 
-def _gluster_view(gluster, hosts):
-    """Add what the states need: data hosts, the host that creates volumes, bricks."""
+def _sanlock_view(sanlock, me, gluster):
+    """The watchdog units on or off, the daemon's options, libvirt's lockspace."""
+    watchdog = [sanlock["watchdog_service"]]
+    lease_dir = gluster["volumes"]["sanlock"]["mount"]
+    return dict(
+        sanlock,
+        watchdog_units=watchdog if sanlock["use_watchdog"] else [],
+        watchdog_units_off=[] if sanlock["use_watchdog"] else watchdog,
+        daemon_opts=f"-w {1 if sanlock['use_watchdog'] else 0}",
+        lease_dir=lease_dir,
+        lockspace={
+            "name": "__LIBVIRT__DISKS__",
+            "host_id": me["host_id"],
+            "path": f"{lease_dir}/__LIBVIRT__DISKS__",
+        },
+    )
+
+
+def _python_view(python, prefix=sys.prefix, base_prefix=sys.base_prefix):
+    """How the libraries the modules import reach the minion's own Python.
+
+    On the system Python (Debian's or EL's own, no venv): OS packages. In a
+    venv or Salt's onedir: pip, run by the pip state with the minion's own
+    interpreter, after the packages needed to build from source.
+    """
+    if prefix == base_prefix == "/usr":
+        return {"method": "os", "pkgs": python["os_pkgs"], "pip": {}}
+    pip = {req.split("==")[0].split(">")[0].split("<")[0].strip(): req for req in python["pip"]}
+    return {"method": "pip", "pkgs": python["build_pkgs"], "pip": pip, "prefix": prefix}
+
+
+def _host_bricks(gluster, host):
+    """This host's bricks settings: the cluster's, with the host's own on top."""
+    return merge(gluster["bricks"], host.get("bricks") or {})
+
+
+def _brick_layout(bricks, volumes, brick_root):
+    """Per volume, where this host's brick lives and what it stands on.
+
+    ``dir`` is ``<brick_root>/<volume>``; the brick is its ``brick``
+    subdirectory, so an unmounted brick file system leaves glusterd nothing to
+    write into. ``device`` is the block device holding its XFS file system
+    (None for a plain directory); ``lv`` the logical volume to create first.
+    """
+    layout = {}
+    for name, volume in sorted(volumes.items()):
+        brick_dir = f"{brick_root}/{name}"
+        device = lv = None
+        if bricks["type"] == "device":
+            device = bricks["devices"][name]
+        elif bricks["type"] == "lvm":
+            device = f"/dev/{bricks['vg']}/{name}"
+            lv = {"vg": bricks["vg"], "name": name, "size": volume["size"]}
+        layout[name] = {
+            "dir": brick_dir,
+            "path": f"{brick_dir}/brick",
+            "device": device,
+            "lv": lv,
+            "label": name[:12],
+            # Where the brick file system must be mounted before the brick exists.
+            "mount_point": brick_dir if device else None,
+        }
+    return layout
+
+
+def _gluster_view(gluster, hosts, me):
+    """Add what the states need: members, the host that creates volumes, bricks."""
     arbiter = gluster["arbiter"] or None
     data_hosts = [name for name in sorted(hosts) if name != arbiter]
-    view = dict(gluster, data_hosts=data_hosts, leader=data_hosts[0], peers=sorted(hosts))
+    members = data_hosts + ([arbiter] if arbiter else [])
+    leader = data_hosts[0]
+    view = dict(gluster, data_hosts=data_hosts, leader=leader, peers=sorted(hosts))
+    view["is_leader"] = me == leader
+    view["local_bricks"] = (
+        _brick_layout(_host_bricks(gluster, hosts[me]), gluster["volumes"], gluster["brick_root"])
+        if me in members
+        else {}
+    )
+    # The states loop over these, one per kind of step: no decisions in Jinja.
+    view["brick_lvs"] = {n: b["lv"] for n, b in view["local_bricks"].items() if b["lv"]}
+    view["brick_filesystems"] = {n: b for n, b in view["local_bricks"].items() if b["device"]}
+    # Bricks on a root file system (type directory) need `volume create … force`.
+    view["force_create"] = any(_host_bricks(gluster, hosts[h])["type"] == "directory" for h in members)
     volumes = {}
     for name, volume in sorted(gluster["volumes"].items()):
         brick_dir = f"{gluster['brick_root']}/{name}"
-        members = data_hosts + ([arbiter] if arbiter else [])
         volumes[name] = dict(
             volume,
             brick_dir=brick_dir,
@@ -494,6 +796,8 @@ def _gluster_view(gluster, hosts):
             options={k: str(v) for k, v in volume.get("options", {}).items()},
         )
     view["volumes"] = volumes
+    # Only the leader creates, starts and tunes the volumes.
+    view["managed_volumes"] = volumes if view["is_leader"] else {}
     return view
 
 
@@ -538,6 +842,6 @@ def check():
 
     .. code-block:: bash
 
-        salt 'hyp*' hypervisor_pillar.check
+        salt -N hypervisors hypervisor_pillar.check
     """
     return validate(__pillar__, _parameters(), __grains__["id"])

@@ -7,6 +7,7 @@ release, one fresh connection per call, and it does not declare libvirt-python).
 """
 
 import logging
+from xml.etree import ElementTree as ET
 from xml.sax.saxutils import escape
 
 try:
@@ -55,8 +56,6 @@ def _connect():
 
 
 def _pool_info(pool):
-    from xml.etree import ElementTree as ET
-
     root = ET.fromstring(pool.XMLDesc(0))
     return {
         "name": pool.name(),
@@ -125,7 +124,9 @@ def ensure_running(name, path):
     try:
         try:
             pool = conn.storagePoolLookupByName(name)
-        except libvirt.libvirtError:
+        except libvirt.libvirtError as exc:
+            if exc.get_error_code() != libvirt.VIR_ERR_NO_STORAGE_POOL:
+                raise
             pool = conn.storagePoolDefineXML(pool_xml(name, path), 0)
             done.append("defined")
         if not pool.isActive():

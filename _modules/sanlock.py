@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 __virtualname__ = "sanlock"
 LEASE_DIR = "/var/lib/libvirt/sanlock"
 LOCKSPACE_FILE = "__LIBVIRT__DISKS__"
+LIBVIRT_CONF = "/etc/libvirt/qemu-sanlock.conf"
+REJOIN_SERVICE = "hv-sanlock-rejoin"
 
 
 def __virtual__():
@@ -39,9 +41,17 @@ def parse_client_status(text):
         if kind == "daemon":
             out["daemon"] = rest.strip()
         elif kind == "s":
-            name, host_id, path, offset = rest.strip().split(":")[:4]
+            spec, _, flag = rest.strip().partition(" ")
+            name, host_id, path, offset = spec.split(":")[:4]
             out["lockspaces"].append(
-                {"name": name, "host_id": int(host_id), "path": path, "offset": int(offset)}
+                {
+                    "name": name,
+                    "host_id": int(host_id),
+                    "path": path,
+                    "offset": int(offset),
+                    # ADD while joining, REM while leaving; empty when joined.
+                    "state": flag.strip() or "joined",
+                }
             )
         elif kind == "r":
             spec, _, pid = rest.partition(" p ")
@@ -87,18 +97,127 @@ def _run(*args):
     return ret["stdout"]
 
 
-def status():
+def parse_libvirt_conf(text):
+    """``qemu-sanlock.conf``: the lockspace libvirt joins, or None when unset."""
+    values = {}
+    for line in text.splitlines():
+        key, sep, value = line.partition("=")
+        if sep and not key.strip().startswith("#"):
+            values[key.strip()] = value.strip().strip('"')
+    if "disk_lease_dir" not in values or "host_id" not in values:
+        return None
+    return {
+        "name": LOCKSPACE_FILE,
+        "host_id": int(values["host_id"]),
+        "path": os.path.join(values["disk_lease_dir"], LOCKSPACE_FILE),
+    }
+
+
+def _readiness(state, wanted):
+    """Whether a guest can start here as far as sanlock goes, and why (not)."""
+    if wanted is None:
+        return False, f"libvirt's sanlock plugin is not configured ({LIBVIRT_CONF})"
+    if state["daemon"] is None:
+        return False, "the sanlock daemon is not running"
+    for lockspace in state["lockspaces"]:
+        if lockspace["name"] != wanted["name"]:
+            continue
+        if lockspace["host_id"] != wanted["host_id"]:
+            return False, f"joined as host {lockspace['host_id']}, configured as host {wanted['host_id']}"
+        if lockspace["state"] != "joined":
+            return (
+                False,
+                f"lockspace {wanted['name']} is being {'joined' if lockspace['state'] == 'ADD' else 'left'}",
+            )
+        return True, f"lockspace {wanted['name']} joined as host {wanted['host_id']}"
+    return False, (
+        f"lockspace {wanted['name']} is not joined: no guest can start here until it is "
+        f"(its file {wanted['path']} must answer)"
+    )
+
+
+def libvirt_lockspace():
     """
-    This host's sanlock daemon: the lockspaces it joined (with its host id) and
-    the resources (disk leases) its processes hold.
+    The disk lockspace libvirt's sanlock plugin uses here (name, host id, path),
+    read from its configuration; None when not configured.
 
     CLI Example:
 
     .. code-block:: bash
 
-        salt 'hyp*' sanlock.status
+        salt hyp1 sanlock.libvirt_lockspace
     """
-    return parse_client_status(_run("client", "status"))
+    try:
+        with open(LIBVIRT_CONF, encoding="utf-8") as handle:
+            return parse_libvirt_conf(handle.read())
+    except FileNotFoundError:
+        return None
+
+
+def status():
+    """
+    This host's sanlock daemon: the lockspaces it joined (with its host id),
+    the resources (disk leases) its processes hold, and plainly whether this
+    host can take a guest (``can_take_guests``, with the ``reason``).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -N hypervisors sanlock.status
+    """
+    try:
+        state = parse_client_status(_run("client", "status"))
+    except CommandExecutionError as exc:
+        state = {"daemon": None, "lockspaces": [], "resources": [], "error": str(exc)}
+    state["can_take_guests"], state["reason"] = _readiness(state, libvirt_lockspace())
+    return state
+
+
+def join_lockspace(name, host_id, path):
+    """
+    Join lockspace ``name`` as ``host_id`` (its file at ``path``, offset 0);
+    returns once joined. Takes about 20 s, longer if this host id's previous
+    lease (a crashed daemon's) must first expire.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 sanlock.join_lockspace __LIBVIRT__DISKS__ 1 /var/lib/libvirt/sanlock/__LIBVIRT__DISKS__
+    """
+    _run("client", "add_lockspace", "-s", f"{name}:{int(host_id)}:{path}:0")
+    return True
+
+
+def leave():
+    """
+    Stop this host's use of sanlock cleanly (before its storage is rebuilt,
+    F28): the rejoin service and libvirtd stop, every lockspace is left (its
+    host lease released, so a new daemon may join at once), then the daemon
+    stops. Refused while a process (a guest) holds a lease.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp2 sanlock.leave
+    """
+    state = status()
+    if state["resources"]:
+        held = ", ".join(r["name"] for r in state["resources"])
+        raise CommandExecutionError(f"leases are held here ({held}): stop or move the guests first")
+    for unit in (REJOIN_SERVICE, "libvirtd"):
+        __salt__["service.stop"](unit)
+    left = []
+    for lockspace in state["lockspaces"]:
+        spec = f"{lockspace['name']}:{lockspace['host_id']}:{lockspace['path']}:{lockspace['offset']}"
+        _run("client", "rem_lockspace", "-s", spec)
+        left.append(lockspace["name"])
+    if state["daemon"] is not None:
+        _run("client", "shutdown", "-w", "1")
+    __salt__["service.stop"]("sanlock")
+    return {"left": left, "stopped": ["sanlock", "libvirtd", REJOIN_SERVICE]}
 
 
 def leases(lease_dir=LEASE_DIR):

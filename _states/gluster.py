@@ -40,37 +40,40 @@ def _ret(name):
     return {"name": name, "changes": {}, "result": True, "comment": ""}
 
 
+def _find(peers, name):
+    return next((p for p in peers if name in (p["hostname"], *p["hostnames"])), None)
+
+
 def peered(name):
     """
     Ensure ``name`` is a connected member of this node's trusted pool.
     """
     ret = _ret(name)
     try:
-        peers = __salt__["gluster.peer_status"]()
-        known = {h for p in peers for h in [p["hostname"], *p["hostnames"]]}
-        if name in known:
-            peer = next(p for p in peers if name in (p["hostname"], *p["hostnames"]))
+        peer = _find(__salt__["gluster.peer_status"](), name)
+        if peer and peer["connected"]:
             ret["comment"] = f"{name} is already a peer ({peer['state']})"
-            if not peer["connected"]:
-                ret["result"] = False
-                ret["comment"] = f"{name} is a peer but not connected ({peer['state']})"
+            return ret
+        if peer:
+            ret["result"] = False
+            ret["comment"] = f"{name} is a peer but not connected ({peer['state']})"
             return ret
         if __opts__["test"]:
             ret["result"] = None
-            ret["changes"] = {"new": name}
+            ret["changes"] = {"old": None, "new": {"peer": name, "state": "Peer in Cluster"}}
             ret["comment"] = f"would probe {name}"
             return ret
         __salt__["gluster.peer_probe"](name)
-        peers = __salt__["gluster.peer_status"]()
+        peer = _find(__salt__["gluster.peer_status"](), name)
     except CommandExecutionError as exc:
         ret["result"] = False
         ret["comment"] = str(exc)
         return ret
-    if not any(name in (p["hostname"], *p["hostnames"]) for p in peers):
+    if peer is None:
         ret["result"] = False
         ret["comment"] = f"probed {name}, but it is not in the peer list"
         return ret
-    ret["changes"] = {"new": name}
+    ret["changes"] = {"old": None, "new": {"peer": name, "state": peer["state"]}}
     ret["comment"] = f"probed {name}"
     return ret
 
@@ -104,7 +107,7 @@ def volume_present(name, bricks, replica=2, arbiter=0, force=False):
         new = {"bricks": list(bricks), "replica": int(replica), "arbiter": int(arbiter)}
         if __opts__["test"]:
             ret["result"] = None
-            ret["changes"] = {"new": new}
+            ret["changes"] = {"old": None, "new": new}
             ret["comment"] = f"would create volume {name}"
             return ret
         __salt__["gluster.volume_create"](name, bricks, replica=replica, arbiter=arbiter, force=force)
@@ -117,7 +120,14 @@ def volume_present(name, bricks, replica=2, arbiter=0, force=False):
         ret["result"] = False
         ret["comment"] = f"volume {name} was created but is not listed"
         return ret
-    ret["changes"] = {"new": new}
+    ret["changes"] = {
+        "old": None,
+        "new": {
+            "bricks": [b["name"] for b in created["bricks"]],
+            "replica": created["replica"],
+            "arbiter": created["arbiter"],
+        },
+    }
     ret["comment"] = f"created volume {name}"
     return ret
 

@@ -38,7 +38,7 @@ def up(hosts, echo=print):
             machines.prepare(host, img, master.KEYS)
         master.start()
         for host in hosts:
-            machines.boot(host, guest_dir)
+            machines.boot(host, img, guest_dir)
         for host in hosts:
             machines.wait_running(host)
         echo("lab: hosts booted: " + ", ".join(h.name for h in hosts))
@@ -47,9 +47,10 @@ def up(hosts, echo=print):
 
 
 def apply(echo=print):
-    master.salt("hyp*", "saltutil.sync_all", "--out=quiet", check=True)
+    group = ("-N", master.NODEGROUP)
+    master.salt(*group, "saltutil.sync_all", "--out=quiet", check=True)
     start = time.monotonic()
-    proc = master.salt("hyp*", "state.apply", "--state-verbose=False", "--state-output=mixed")
+    proc = master.salt(*group, "state.apply", "--state-verbose=False", "--state-output=mixed")
     echo(proc.stdout.rstrip())
     if proc.stderr.strip():
         echo(proc.stderr.rstrip())
@@ -62,8 +63,8 @@ The lab is up. What runs where:
   salt-master   namespace {master_ns}, {master_ip} (config {conf})
 {host_lines}
 Use it:
-  make lab-salt ARGS="'hyp*' test.ping"
-  make lab-salt ARGS="'hyp*' state.apply test=True"
+  make lab-salt ARGS="-N hypervisors test.ping"
+  make lab-salt ARGS="-N hypervisors state.apply test=True"
   make lab-shell HOST=hyp1                  (a root shell on hyp1)
   make lab-down                             (remove everything the lab made)
 """

@@ -1,15 +1,27 @@
-"""The lab's Debian 12 root file system, built once with debootstrap and cached.
+"""The lab's bare Debian 12 image, and the package caches its hosts install from.
 
-The image holds every package the states install on Debian (read from
-``salt/parameters/os_family/Debian.yaml``) plus what the lab itself needs, so
-that the hosts never have to reach a package mirror: their network is the lab's.
-The cache key is a hash of the package list and of this recipe's version.
+A lab host starts as a provider's Debian 12 install plus a salt-minion, and
+nothing of the product: the first ``state.apply`` installs libvirt, qemu,
+gluster, sanlock … and the modules' Python libraries, as on a real server.
+The hosts have no route out of the lab, so the packages the states may ask
+for are fetched once, here, into two caches bound read-only into every host:
+
+- ``debs/``: a flat apt repository (every package of the Debian parameters,
+  with the dependencies the bare image lacks), the hosts' only apt source;
+- ``wheels/``: wheels of Salt for the minion, and the sources of the Python
+  libraries the states install (pip builds them on the host, as it would
+  from PyPI), the hosts' only pip index.
+
+The minion is installed in the image by ``minion/install-salt-minion.sh``, the
+script the README gives for real servers. Everything is built once and cached
+under a key of the recipe, the package lists and the pins.
 """
 
 import hashlib
 import json
 import re
 import shutil
+import sys
 from pathlib import Path
 
 import yaml
@@ -17,125 +29,194 @@ import yaml
 from . import system
 from .topology import REPO, STATE
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 IMAGES = STATE / "images"
-BASE_INCLUDE = "systemd,systemd-sysv,dbus,iproute2"
-# What the lab needs beyond the product states: Python for the bind-mounted Salt
-# venv, libvirt's client library for libvirt-python, and the daemons the later
-# storage/network features run (kept here so that the image is built once).
-LAB_PACKAGES = [
-    "python3",
-    "libvirt0",
+# What a provider's Debian 12 install holds (plus python3-venv for the minion).
+BASE_PACKAGES = [
+    "systemd",
+    "systemd-sysv",
+    "dbus",
+    "iproute2",
     "procps",
-    "glusterfs-server",
-    "glusterfs-client",
-    "libvirt-daemon-driver-qemu",
-    "libvirt-sanlock",
-    "sanlock",
-    "python3-sanlock",
-    "openvpn",
-    "shorewall",
-    "xfsprogs",
-    "iptables",
+    "ca-certificates",
     "openssh-server",
-    "busybox-static",
+    "python3",
+    "python3-venv",
     # A competing firewall, enabled in the hosts as a provider's install may
     # leave it, so that F2 has something real to turn off.
     "nftables",
 ]
+# Packages of later features, offered by the lab's apt source already.
+EXTRA_DEBS = ["openvpn", "shorewall", "iptables"]
+# Where the hosts see the caches.
+DEBS_IN_HOST = "/var/cache/hvlab/debs"
+WHEELS_IN_HOST = "/var/cache/hvlab/wheels"
+LAB_ONLY = "# lab only (lab/image.py): the lab's package cache\n"
+APT_SOURCE = f"{LAB_ONLY}deb [trusted=yes] file:{DEBS_IN_HOST} ./\n"
+PIP_CONF = f"{LAB_ONLY}[global]\nno-index = true\nfind-links = {WHEELS_IN_HOST}\n"
+
+
+def _debian_parameters():
+    return yaml.safe_load((REPO / "salt" / "parameters" / "os_family" / "Debian.yaml").read_text())[
+        "hypervisor"
+    ]
 
 
 def product_packages():
-    """Every package named in the Debian parameters (lists under ``pkgs``)."""
-    params = yaml.safe_load((REPO / "salt" / "parameters" / "os_family" / "Debian.yaml").read_text())
-    names = set()
-    for group in params["hypervisor"]["pkgs"].values():
+    """Every Debian package the states may install (lists under ``pkgs`` and ``python``)."""
+    params = _debian_parameters()
+    names = set(EXTRA_DEBS)
+    for group in params["pkgs"].values():
         names.update(group)
+    for key in ("os_pkgs", "build_pkgs"):
+        names.update(params["python"][key])
     return sorted(names)
 
 
-def packages():
-    return sorted(set(product_packages()) | set(LAB_PACKAGES))
+def pins():
+    """``name==version`` of Salt (for the minion) and of the libraries the states pip-install."""
+    required = {}
+    for line in (REPO / "requirements.txt").read_text().splitlines():
+        if "==" in line and not line.startswith("#"):
+            name, version = line.split("==", 1)
+            required[name.strip().lower()] = f"{name.strip()}=={version.strip()}"
+    defaults = yaml.safe_load((REPO / "salt" / "parameters" / "defaults.yaml").read_text())["hypervisor"]
+    return {"salt": required["salt"], "pip": sorted(defaults["python"]["pip"])}
 
 
 def image_key():
-    blob = json.dumps({"v": RECIPE_VERSION, "pkgs": packages()}).encode()
+    blob = json.dumps(
+        {
+            "v": RECIPE_VERSION,
+            "base": BASE_PACKAGES,
+            "debs": product_packages(),
+            "pins": pins(),
+            "minion": [(REPO / "minion" / f).read_text() for f in sorted(("install-salt-minion.sh",))],
+        }
+    ).encode()
     return hashlib.sha256(blob).hexdigest()[:12]
 
 
 def mirrors():
-    """The Debian and security mirrors this machine's own apt sources use."""
-    main, security = "http://deb.debian.org/debian", "http://deb.debian.org/debian-security"
-    texts = [p.read_text() for p in Path("/etc/apt").glob("sources.list*") if p.is_file()]
+    """The Debian and security mirrors of this machine's own apt sources.
+
+    Raises when none is found: the lab never guesses a package host.
+    """
+    texts = [p.read_text() for p in Path("/etc/apt").glob("sources.list") if p.is_file()]
     texts += [p.read_text() for p in Path("/etc/apt/sources.list.d").glob("*") if p.is_file()]
-    for url in re.findall(r"(?:URIs:|deb)\s+(https?://\S+)", "\n".join(texts)):
-        url = url.rstrip("/")
+    main = security = None
+    for line in "\n".join(texts).splitlines():
+        match = re.match(r"^\s*(?:URIs:|deb)\s+(?:\[[^]]*\]\s+)?(https?://\S+)", line)
+        if not match:
+            continue
+        url = match.group(1).rstrip("/")
         if url.endswith("/debian-security"):
-            security = url
+            security = security or url
         elif url.endswith("/debian"):
-            main = url
+            main = main or url
+    if main is None:
+        raise RuntimeError(
+            "no Debian mirror in this machine's apt sources (/etc/apt/sources.list*): "
+            "add one (a URI ending in /debian) and run again"
+        )
     return main, security
 
 
+def _sources(main, security):
+    lines = [f"deb {main} bookworm main", f"deb {main} bookworm-updates main"]
+    if security:
+        lines.append(f"deb {security} bookworm-security main")
+    return "\n".join(lines) + "\n"
+
+
+def _in_image(rootfs, *cmd, binds=(), env=None, timeout=1800):
+    """Run ``cmd`` inside the image under systemd-nspawn (own /proc, /sys, /dev;
+    the machine's network, to reach its package mirrors)."""
+    args = ["systemd-nspawn", "-q", "-D", rootfs, "--register=no", "--keep-unit", "--console=pipe"]
+    args += [f"--bind{'-ro' if ro else ''}={src}:{dst}" for src, dst, ro in binds]
+    args += [f"--setenv={k}={v}" for k, v in {"DEBIAN_FRONTEND": "noninteractive", **(env or {})}.items()]
+    return system.run(*args, *cmd, timeout=timeout)
+
+
+def _wheels(dest, echo):
+    """Salt's wheels (built here, as pip would on a real host) and the sdists of
+    the libraries the states install, with what building them needs."""
+    pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
+    wanted = pins()
+    echo(f"lab: collecting {wanted['salt']} and {', '.join(wanted['pip'])} for the hosts' pip cache")
+    system.run(*pip, "wheel", "--wheel-dir", dest, wanted["salt"], timeout=1200)
+    system.run(*pip, "download", "--no-deps", "--no-binary", ":all:", "-d", dest, *wanted["pip"], timeout=600)
+    system.run(*pip, "download", "--only-binary", ":all:", "-d", dest, "setuptools", "wheel", timeout=600)
+
+
+def _debs(rootfs, dest):
+    """Download what the bare image lacks for every product package; index it."""
+    (dest / "partial").mkdir(parents=True, exist_ok=True)
+    _in_image(
+        rootfs,
+        "apt-get",
+        "install",
+        "-y",
+        "-q",
+        "--download-only",
+        "--no-install-recommends",
+        "-o",
+        f"Dir::Cache::archives={DEBS_IN_HOST}",
+        *product_packages(),
+        binds=[(dest, DEBS_IN_HOST, False)],
+    )
+    (dest / "partial").rmdir()
+    (dest / "lock").unlink(missing_ok=True)
+    index = system.run("dpkg-scanpackages", "--multiversion", ".", "/dev/null", capture=True, cwd=dest)
+    (dest / "Packages").write_text(index)
+
+
 def build(echo=print):
-    """Return the path of a complete image, building it if it is not cached."""
+    """Return the image directory (``rootfs``, ``debs``, ``wheels``), building it if not cached."""
     key = image_key()
     dest = IMAGES / f"bookworm-{key}"
     if (dest / ".hvlab-complete").exists():
         return dest
     IMAGES.mkdir(parents=True, exist_ok=True)
     tmp = IMAGES / f".building-{key}"
-    system.unmount_all(tmp)
-    shutil.rmtree(tmp, ignore_errors=True)
+    system.remove_tree(tmp)
+    rootfs, debs, wheels = tmp / "rootfs", tmp / "debs", tmp / "wheels"
     main, security = mirrors()
-    echo(f"lab: building the Debian 12 image {dest.name} (once; ~2 min)")
+    echo(f"lab: building the bare Debian 12 image {dest.name} and its package caches (once; ~4 min)")
     system.run(
         "debootstrap",
         "--variant=minbase",
-        f"--include={BASE_INCLUDE}",
+        f"--include={','.join(BASE_PACKAGES)}",
         "bookworm",
-        tmp,
+        rootfs,
         main,
         timeout=1200,
     )
-    (tmp / "etc/apt/sources.list").write_text(
-        f"deb {main} bookworm main\ndeb {main} bookworm-updates main\ndeb {security} bookworm-security main\n"
+    (rootfs / "etc/apt/sources.list").write_text(_sources(main, security))
+    _in_image(rootfs, "apt-get", "update", "-q", timeout=600)
+    _in_image(rootfs, "apt-get", "dist-upgrade", "-y", "-q")
+    _wheels(wheels, echo)
+    # The minion, installed the way the README tells an operator to.
+    _in_image(
+        rootfs,
+        "sh",
+        "/run/hvlab-minion/install-salt-minion.sh",
+        "--no-start",
+        binds=[(REPO / "minion", "/run/hvlab-minion", True), (wheels, WHEELS_IN_HOST, True)],
+        env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": WHEELS_IN_HOST},
     )
-    shutil.copy("/etc/resolv.conf", tmp / "etc/resolv.conf")
-    policy = tmp / "usr/sbin/policy-rc.d"
-    policy.write_text("#!/bin/sh\nexit 101\n")
-    policy.chmod(0o755)
-    try:
-        for src, sub in (("/proc", "proc"), ("/sys", "sys"), ("/dev", "dev"), ("/dev/pts", "dev/pts")):
-            system.run("mount", "--bind", src, tmp / sub)
-        env = {"DEBIAN_FRONTEND": "noninteractive", "PATH": "/usr/sbin:/usr/bin:/sbin:/bin"}
-        system.run("chroot", tmp, "apt-get", "update", "-q", env=env, timeout=600)
-        system.run(
-            "chroot",
-            tmp,
-            "apt-get",
-            "install",
-            "-y",
-            "-q",
-            "--no-install-recommends",
-            *packages(),
-            env=env,
-            timeout=1800,
-        )
-        system.run("chroot", tmp, "apt-get", "clean", env=env)
-    finally:
-        system.unmount_all(tmp)
-    policy.unlink()
-    # The hosts live on the lab network only: no package source to reach, so a
-    # package refresh inside them is a quick no-op instead of a network timeout.
-    (tmp / "etc/apt/sources.list").write_text("# lab host: no package sources\n")
-    shutil.rmtree(tmp / "var/lib/apt/lists", ignore_errors=True)
-    (tmp / "var/lib/apt/lists/partial").mkdir(parents=True)
-    (tmp / "etc/machine-id").write_text("")
-    (tmp / "etc/resolv.conf").write_text("")
+    _debs(rootfs, debs)
+    _in_image(rootfs, "apt-get", "clean")
+    # From here on the host's only package sources are the lab's caches.
+    (rootfs / "etc/apt/sources.list").write_text(APT_SOURCE)
+    shutil.rmtree(rootfs / "var/lib/apt/lists")
+    (rootfs / "var/lib/apt/lists/partial").mkdir(parents=True)
+    (rootfs / "etc/pip.conf").write_text(PIP_CONF)
+    (rootfs / "etc/machine-id").write_text("")
+    (rootfs / "etc/resolv.conf").write_text("")
     (tmp / ".hvlab-complete").write_text(key + "\n")
     tmp.rename(dest)
-    for old in IMAGES.glob("bookworm-*"):
+    for old in [*IMAGES.glob("bookworm-*"), *IMAGES.glob(".building-*")]:
         if old != dest:
-            shutil.rmtree(old, ignore_errors=True)
+            system.remove_tree(old)
     return dest

@@ -1,7 +1,9 @@
-"""The lab hosts: copies of the image booted with systemd-nspawn.
+"""The lab hosts: copies of the bare image booted with systemd-nspawn.
 
-Each host runs systemd as PID 1 in its own network namespace and a salt-minion
-started from the host machine's venv, bind-mounted read-only at the same path.
+Each host runs systemd as PID 1 in its own network namespace, with the
+salt-minion the image installed as a real server's (minion/), the lab's
+package caches bound read-only as its only package sources, and loop devices
+standing for the block devices its pillar names for bricks.
 """
 
 import contextlib
@@ -10,76 +12,59 @@ import secrets
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
-from . import system
+from . import disks, image, system
 from .topology import MASTER_IP, STATE
 
 MACHINES = STATE / "machines"
 RUN = STATE / "run"
-VENV = Path(sys.prefix)
 PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-
-MINION_UNIT = """\
-[Unit]
-Description=Salt minion (lab: runs from the bind-mounted venv {venv})
-After=network.target
-
-[Service]
-ExecStart={venv}/bin/salt-minion -c /etc/salt
-KillMode=process
-TimeoutStopSec=5
-Restart=on-failure
-
-[Install]
-WantedBy=multi-user.target
-"""
 
 
 def root(host):
     return MACHINES / host.name
 
 
-def prepare(host, image, key_dir):
-    """Copy the image for ``host`` (if not there yet) and make it that host."""
+def prepare(host, img, key_dir):
+    """Copy the image's root file system for ``host`` and make it that host."""
     rootfs = root(host)
-    if rootfs.exists() and not (rootfs / ".hvlab-complete").exists():
-        _remove(rootfs)  # a half-removed or half-copied leftover
-    if not rootfs.exists():
-        tmp = MACHINES / f".copy-{host.name}"
-        shutil.rmtree(tmp, ignore_errors=True)
-        MACHINES.mkdir(parents=True, exist_ok=True)
-        system.run("cp", "-a", "--reflink=auto", image, tmp)
-        (tmp / "etc/machine-id").write_text(secrets.token_hex(16) + "\n")
-        tmp.rename(rootfs)
+    system.remove_tree(rootfs)  # never reused: every lab boot starts bare
+    tmp = MACHINES / f".copy-{host.name}"
+    system.remove_tree(tmp)
+    MACHINES.mkdir(parents=True, exist_ok=True)
+    system.run("cp", "-a", "--reflink=auto", img / "rootfs", tmp)
+    (tmp / "etc/machine-id").write_text(secrets.token_hex(16) + "\n")
+    # Host keys of its own, as an installed server has.
+    for key in (tmp / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()
+    system.run("ssh-keygen", "-q", "-A", "-f", tmp)
+    tmp.rename(rootfs)
     (rootfs / "etc/hostname").write_text(host.name + "\n")
     (rootfs / "etc/hosts").write_text("127.0.0.1\tlocalhost\n")
     salt = rootfs / "etc/salt"
     (salt / "pki/minion").mkdir(parents=True, exist_ok=True)
-    (salt / "minion").write_text(
-        f"id: {host.name}\nmaster: {MASTER_IP}\nacceptance_wait_time: 1\nlog_level_logfile: info\n"
-    )
+    # What the operator's minion.d file says (README), and quicker key retries.
+    (salt / "minion.d/hypervisor.conf").write_text(f"master: {MASTER_IP}\nid: {host.name}\n")
+    (salt / "minion").write_text("acceptance_wait_time: 1\nlog_level_logfile: info\n")
     for suffix, mode in (("pem", 0o600), ("pub", 0o644)):
         dest = salt / f"pki/minion/minion.{suffix}"
         shutil.copy(key_dir / f"{host.name}.{suffix}", dest)
         dest.chmod(mode)
     _lab_only_tweaks(rootfs)
-    unit = rootfs / "etc/systemd/system/salt-minion.service"
-    unit.write_text(MINION_UNIT.format(venv=VENV))
-    wants = rootfs / "etc/systemd/system/multi-user.target.wants"
-    for unit, target in (
-        ("salt-minion.service", "/etc/systemd/system/salt-minion.service"),
-        ("nftables.service", "/lib/systemd/system/nftables.service"),
-    ):
-        if not (wants / unit).is_symlink():
-            (wants / unit).symlink_to(target)
+    nftables = rootfs / "etc/systemd/system/multi-user.target.wants/nftables.service"
+    if not nftables.is_symlink():
+        nftables.symlink_to("/lib/systemd/system/nftables.service")
 
 
 SHIM_SOURCE = Path(__file__).parent / "files" / "rlimit_shim.c"
 SHIM = "/usr/local/lib/hvlab-rlimit-shim.so"
 GUEST_DIR = "/opt/hvlab-guest"
+QEMU_CGROUPS_OFF = (
+    'ExecStartPre=/bin/sh -c \'grep -q "^cgroup_controllers" /etc/libvirt/qemu.conf'
+    ' || echo "cgroup_controllers = [ ]" >> /etc/libvirt/qemu.conf\''
+)
 
 
 def _lab_only_tweaks(rootfs):
@@ -87,29 +72,35 @@ def _lab_only_tweaks(rootfs):
 
     - sanlock cannot raise RLIMIT_MEMLOCK here (no CAP_SYS_RESOURCE): preload a
       shim that turns that EPERM into success (see files/rlimit_shim.c);
-    - qemu cannot create cgroup v1 controllers here: tell libvirt to use none.
+    - qemu cannot create cgroup v1 controllers here: libvirt must use none.
+      libvirt is not installed yet (the states install it), so a drop-in on
+      libvirtd adds ``cgroup_controllers = [ ]`` to qemu.conf before each start.
     """
     system.run("gcc", "-shared", "-fPIC", "-O2", "-o", f"{rootfs}{SHIM}", SHIM_SOURCE, "-ldl")
-    dropin = rootfs / "etc/systemd/system/sanlock.service.d/hvlab-lab.conf"
-    dropin.parent.mkdir(parents=True, exist_ok=True)
-    dropin.write_text(f"# lab only (lab/machines.py)\n[Service]\nEnvironment=LD_PRELOAD={SHIM}\n")
-    qemu_conf = rootfs / "etc/libvirt/qemu.conf"
-    text = qemu_conf.read_text()
-    if "\ncgroup_controllers = [ ]" not in text:
-        note = "# lab only (lab/machines.py): no cgroup v1 controllers here"
-        qemu_conf.write_text(f"{text}\n{note}\ncgroup_controllers = [ ]\n")
+    for unit, text in (("sanlock", f"Environment=LD_PRELOAD={SHIM}"), ("libvirtd", QEMU_CGROUPS_OFF)):
+        dropin = rootfs / f"etc/systemd/system/{unit}.service.d/hvlab-lab.conf"
+        dropin.parent.mkdir(parents=True, exist_ok=True)
+        dropin.write_text(f"# lab only (lab/machines.py)\n[Service]\n{text}\n")
 
 
 def pid_file(host):
     return RUN / f"{host.name}.nspawn.pid"
 
 
-def boot(host, guest_dir):
+def boot(host, img, guest_dir):
     """Start ``host``'s container in the background; return the nspawn PID.
 
-    ``guest_dir`` (a test guest's kernel and initramfs) is bound read-only at
-    GUEST_DIR, the same path on every host so that guests can migrate.
+    ``img``'s package caches are bound read-only where the host's apt and pip
+    look for packages; ``guest_dir`` (a test guest's kernel and initramfs) at
+    GUEST_DIR, the same path on every host so that guests can migrate; a loop
+    device at each block device path the host's pillar names.
     """
+    binds = [
+        f"--bind-ro={img / 'debs'}:{image.DEBS_IN_HOST}",
+        f"--bind-ro={img / 'wheels'}:{image.WHEELS_IN_HOST}",
+        f"--bind-ro={guest_dir}:{GUEST_DIR}",
+    ]
+    binds += [f"--bind={loop}:{path}" for loop, path in disks.attach(host)]
     RUN.mkdir(parents=True, exist_ok=True)
     log = open(RUN / f"{host.name}.console.log", "w")  # noqa: SIM115 (kept by the child)
     env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="network")
@@ -127,8 +118,7 @@ def boot(host, guest_dir):
             "--bind=/dev/fuse",
             "--capability=CAP_NET_ADMIN,CAP_IPC_LOCK",
             "--console=read-only",
-            f"--bind-ro={VENV}",
-            f"--bind-ro={guest_dir}:{GUEST_DIR}",
+            *binds,
         ],
         stdin=subprocess.DEVNULL,
         stdout=log,
@@ -201,16 +191,7 @@ def stop(host, timeout=25):
     pid_file(host).unlink(missing_ok=True)
 
 
-def _remove(path):
-    """Delete a tree, also where the states made something immutable (F8)."""
-    system.unmount_all(path)
-    shutil.rmtree(path, ignore_errors=True)
-    if path.exists():
-        system.run("chattr", "-R", "-i", path, check=False)
-        shutil.rmtree(path)
-
-
 def remove_all():
-    """Delete every host's root file system (the image cache stays)."""
-    if MACHINES.exists():
-        _remove(MACHINES)
+    """Delete every host's root file system and disks (the image cache stays)."""
+    system.remove_tree(MACHINES)
+    disks.detach_all()

@@ -7,18 +7,21 @@ Minion keys are generated here and pre-accepted, so no key dance is needed.
 
 import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import yaml
 
 from . import system
-from .machines import VENV
-from .topology import MASTER_IP, MASTER_NS, REPO, STATE
+from .topology import MASTER_IP, MASTER_NS, PILLAR, REPO, STATE
 
 HOME = STATE / "master"
 CONF = HOME / "etc"
 KEYS = STATE / "keys"
 PILLAR_OVERRIDE = HOME / "pillar-override"
 PID_FILE = STATE / "run" / "salt-master.pid"
+NODEGROUP = "hypervisors"
+VENV = Path(sys.prefix)  # the master runs from this checkout's venv
 
 
 def configure(hosts):
@@ -37,6 +40,8 @@ def configure(hosts):
         "user": "root",
         "file_roots": {"base": [str(REPO / "salt")]},
         "pillar_roots": {"base": [str(PILLAR_OVERRIDE), str(REPO / "pillar")]},
+        # Both top files target this nodegroup (see master.d/hypervisor.conf).
+        "nodegroups": {NODEGROUP: "L@" + ",".join(h.name for h in hosts)},
         "timeout": 30,
         "state_output": "mixed",
     }
@@ -57,9 +62,12 @@ def configure(hosts):
 
 
 def clear_pillar_override():
-    """Back to the embedded default pillar (tests put other pillars here)."""
+    """Back to the lab's pillar (tests put other pillars here): the embedded
+    default, or the cluster file HVLAB_PILLAR names."""
     shutil.rmtree(PILLAR_OVERRIDE, ignore_errors=True)
     PILLAR_OVERRIDE.mkdir(parents=True)
+    if PILLAR != REPO / "pillar" / "hypervisor.sls":
+        shutil.copy(PILLAR, PILLAR_OVERRIDE / "hypervisor.sls")
 
 
 def start():

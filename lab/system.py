@@ -3,6 +3,7 @@
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 log = logging.getLogger("lab")
 
 
-def run(*cmd, check=True, capture=False, timeout=None, env=None, input=None):
+def run(*cmd, check=True, capture=False, timeout=None, env=None, input=None, cwd=None):
     """Run a command given as arguments; raise with its output when it fails."""
     log.debug("+ %s", " ".join(map(str, cmd)))
     proc = subprocess.run(
@@ -22,6 +23,7 @@ def run(*cmd, check=True, capture=False, timeout=None, env=None, input=None):
         timeout=timeout,
         env=env,
         input=input,
+        cwd=cwd,
     )
     if check and proc.returncode != 0:
         raise RuntimeError(
@@ -75,19 +77,31 @@ def read_pid(path):
 
 
 def mounts_under(path):
-    """Mount points below ``path``, deepest first."""
+    """Mount points at or below ``path`` (as findmnt lists them), deepest first."""
     prefix = str(path).rstrip("/") + "/"
-    points = []
-    for line in Path("/proc/mounts").read_text().splitlines():
-        point = line.split()[1].replace("\\040", " ")
-        if point.startswith(prefix) or point == str(path):
-            points.append(point)
+    out = run("findmnt", "--raw", "--noheadings", "--output", "TARGET", check=False, capture=True)
+    points = [p for p in out.splitlines() if p == str(path) or p.startswith(prefix)]
     return sorted(points, key=len, reverse=True)
 
 
-def unmount_all(path):
+def remove_tree(path):
+    """Delete ``path``, never through a mount: leftover mounts below it are
+    unmounted (not lazily); if one stays, stop and say so instead."""
+    path = Path(path)
     for point in mounts_under(path):
-        run("umount", "-l", point, check=False)
+        run("umount", point, check=False)
+    left = mounts_under(path)
+    if left:
+        raise RuntimeError(
+            f"not removing {path}: still mounted below it: {', '.join(left)}. "
+            "Unmount these (umount) and run again."
+        )
+    if not path.exists():
+        return
+    shutil.rmtree(path, ignore_errors=True)
+    if path.exists():  # the states make some directories immutable (F8)
+        run("chattr", "-R", "-i", path, check=False)
+        shutil.rmtree(path)
 
 
 def wait_for(predicate, timeout, interval=0.5, what="condition"):

@@ -1,7 +1,9 @@
-"""What the lab looks like, read from the embedded default pillar.
+"""What the lab looks like, read from its pillar.
 
-The lab hosts, their MACs and addresses come from ``pillar/hypervisor.sls`` so
-that the lab and the pillar can never disagree.
+The lab hosts, their MACs, addresses and brick devices come from the pillar
+(``pillar/hypervisor.sls``, or the file named by ``HVLAB_PILLAR``) so that the
+lab and the pillar can never disagree. ``HVLAB_DIR`` and ``HVLAB_PREFIX`` give
+a second lab its own state directory and namespace names.
 """
 
 import dataclasses
@@ -12,12 +14,15 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("HVLAB_DIR", "/var/lib/hvlab"))
-PREFIX = "hvlab-"
+PILLAR = Path(os.environ.get("HVLAB_PILLAR", REPO / "pillar" / "hypervisor.sls"))
+PREFIX = os.environ.get("HVLAB_PREFIX", "hvlab-")
 SWITCH_NS = PREFIX + "sw"
 MASTER_NS = PREFIX + "master"
 MASTER_IP = "203.0.113.1"
 PUBLIC_PREFIXLEN = 24
 RPN_MTU = 9000
+# A blank device given to every host with device bricks, for tests to use.
+SPARE_DEVICE = "/dev/hvlab-spare"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -29,15 +34,24 @@ class Host:
     public_ip: str
     rpn_if: str
     rpn_mac: str
+    devices: tuple = ()
 
     @property
     def netns(self):
         return PREFIX + self.name
 
 
-def hosts(pillar_file=REPO / "pillar" / "hypervisor.sls"):
+def _devices(cluster, host):
+    """The block devices the host's bricks stand on (type device), and a spare."""
+    bricks = dict((cluster.get("gluster") or {}).get("bricks") or {}, **(host.get("bricks") or {}))
+    if bricks.get("type") != "device":
+        return ()
+    return (*sorted(bricks.get("devices", {}).values()), SPARE_DEVICE)
+
+
+def hosts(pillar_file=None):
     """The lab hosts, in name order."""
-    data = yaml.safe_load(pillar_file.read_text())["hypervisor"]["hosts"]
+    cluster = yaml.safe_load(Path(pillar_file or PILLAR).read_text())["hypervisor"]
     return [
         Host(
             name=name,
@@ -45,6 +59,7 @@ def hosts(pillar_file=REPO / "pillar" / "hypervisor.sls"):
             public_ip=h["public"]["address"],
             rpn_if=h["rpn"]["interface"],
             rpn_mac=h["rpn"]["mac"],
+            devices=_devices(cluster, h),
         )
-        for name, h in sorted(data.items())
+        for name, h in sorted(cluster["hosts"].items())
     ]

@@ -31,6 +31,14 @@ hypervisor:
         address: 198.51.100.12/24
         dhcp: false
         mtu: 9000
+      # hyp2's bricks are XFS file systems on block devices of their own
+      # (loop devices in the lab); hyp1's are directories (the default).
+      bricks:
+        type: device
+        devices:
+          vmstore: /dev/hvlab-vmstore
+          sanlock: /dev/hvlab-sanlock
+          save: /dev/hvlab-save
   bridges:
     wan:
       name: brwan

@@ -2,6 +2,7 @@
 # provider API settings. Replace the two files with your own for real servers
 # (see pillar.example and README.md, "Two real servers").
 base:
-  'hyp*':
+  hypervisors:
+    - match: nodegroup
     - hypervisor
     - online

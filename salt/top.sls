@@ -1,10 +1,13 @@
 # The whole hypervisor build. FEATURES.md IDs in comments; README.md maps
-# each ID to its file.
+# each ID to its file. The hosts are the master's nodegroup `hypervisors`
+# (master.d/hypervisor.conf): one setting names them, whatever they are called.
 base:
-  'hyp*':
+  hypervisors:
+    - match: nodegroup
     - shorewall     # F2 (and F21 later)
     - sysctl        # F3
     - repos         # F4
+    - python        # what the custom modules import
     - tools         # F5
     - libvirt       # F6, F8, F18 (no default network)
     - ksm           # F7

@@ -2,7 +2,8 @@
 
 Shared by the unit tests (the validator alone) and the lab tests (a real
 ``state.apply`` through the master, on both hosts, which must change nothing).
-Each case mutates a copy of the lab's embedded default pillar.
+Each case is one mutation of a copy of the lab's embedded default pillar.
+:func:`token_placements` pastes the API token into each string of it in turn.
 """
 
 import copy
@@ -41,7 +42,36 @@ def _rename(path, new):
     return lambda p: _parent(p, path).__setitem__(new, _parent(p, path).pop(path[-1]))
 
 
+def _put(path, value):
+    """Set ``path`` to ``value``, adding the mappings on the way that the pillar lacks."""
+
+    def mutate(pillar):
+        node = pillar
+        for key in path[:-1]:
+            node = node.setdefault(key, {}) if isinstance(node, dict) else node[key]
+        node[path[-1]] = value
+
+    return mutate
+
+
+def _key(*path):
+    return ":".join(str(k) for k in path)
+
+
 H1 = ("hypervisor", "hosts", "hyp1")
+H2 = ("hypervisor", "hosts", "hyp2")
+GLUSTER = ("hypervisor", "gluster")
+MOUNT = (*GLUSTER, "volumes", "vmstore", "mount")
+TOKEN = lab_pillar()["online"]["api_token"]
+# A made-up private key (split so that secret scanners do not flag this file).
+PRIVATE_KEY = (
+    "-----BEGIN OPENSSH " + "PRIVATE KEY-----\n"
+    "b3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQAAAAAAAAABAAAAMwAAAAtzc2gtZW\n"
+    "QyNTUxOQAAACBmYWtlLWtleS1mb3ItdGVzdHMtb25seS1ub3QtcmVhbAAAAAAAAAAAAA==\n"
+    "-----END OPENSSH " + "PRIVATE KEY-----\n"
+)
+# The brick devices the lab gives hyp2 (bricks:type device).
+HYP2_DEVICES = {"vmstore": "/dev/hvlab-vmstore", "sanlock": "/dev/hvlab-sanlock", "save": "/dev/hvlab-save"}
 
 # (case id, mutation, the pillar key the error must name)
 CASES = [
@@ -95,10 +125,18 @@ CASES = [
         "hypervisor:bridges:wan:name",
     ),
     ("token-outside-its-key", _set(("hypervisor", "api_token"), "abc"), "hypervisor:api_token"),
+    ("token-value-elsewhere", _set(("hypervisor", "domain"), TOKEN), "hypervisor:domain"),
+    ("token-in-rpn-mac", _set((*H1, "rpn", "mac"), TOKEN), "hypervisor:hosts:hyp1:rpn:mac"),
+    ("secret-named-host-key", _set((*H1, "password"), "hunter2-hunter2"), "hypervisor:hosts:hyp1:password"),
     (
-        "token-value-elsewhere",
-        _set(("hypervisor", "domain"), "lab-fake-token-not-a-secret"),
-        "hypervisor:domain",
+        "private-key-as-ssh-key",
+        _set(("hypervisor", "admins", 0, "ssh_keys"), [PRIVATE_KEY]),
+        "hypervisor:admins:0:ssh_keys:0",
+    ),
+    (
+        "private-key-as-pool-path",
+        _set(("hypervisor", "pools", "iso", "path"), PRIVATE_KEY),
+        "hypervisor:pools:iso:path",
     ),
     ("single-host", _delete(("hypervisor", "hosts", "hyp2")), "hypervisor:hosts"),
     (
@@ -149,7 +187,125 @@ CASES = [
         "hypervisor:gluster:volumes:vmstore:mount",
     ),
     ("pool-relative-path", _set(("hypervisor", "pools", "iso", "path"), "iso"), "hypervisor:pools:iso:path"),
+    (
+        "duplicate-online-server-id",
+        _set((*H2, "online_server_id"), 1001),
+        "hypervisor:hosts:hyp2:online_server_id",
+    ),
+    (
+        "rpn-other-subnet",
+        _set((*H2, "rpn", "address"), "198.51.101.12/24"),
+        "hypervisor:hosts:hyp2:rpn:address",
+    ),
+    (
+        "rpn-network-address",
+        _set((*H1, "rpn", "address"), "198.51.100.0/24"),
+        "hypervisor:hosts:hyp1:rpn:address",
+    ),
+    (
+        "rpn-broadcast-address",
+        _set((*H1, "rpn", "address"), "198.51.100.255/24"),
+        "hypervisor:hosts:hyp1:rpn:address",
+    ),
+    (
+        "bridge-is-a-host-nic",
+        _set(("hypervisor", "bridges", "wan", "name"), "eth1"),
+        "hypervisor:bridges:wan:name",
+    ),
+    (
+        "bridge-named-like-a-nic",
+        _set(("hypervisor", "bridges", "lan", "name"), "enp3s0"),
+        "hypervisor:bridges:lan:name",
+    ),
+    ("host-bricks-bad-type", _set((*H2, "bricks"), {"type": "zfs"}), "hypervisor:hosts:hyp2:bricks:type"),
+    ("host-bricks-unknown-key", _set((*H2, "bricks"), {"typ": "device"}), "hypervisor:hosts:hyp2:bricks:typ"),
+    ("host-bricks-lvm-without-vg", _set((*H2, "bricks"), {"type": "lvm"}), "hypervisor:hosts:hyp2:bricks:vg"),
+    (
+        "host-bricks-device-missing",
+        _set((*H2, "bricks"), {"type": "device", "devices": {"vmstore": "/dev/hvlab-vmstore"}}),
+        "hypervisor:hosts:hyp2:bricks:devices:sanlock",
+    ),
+    (
+        "host-bricks-same-device-twice",
+        _set(
+            (*H2, "bricks"), {"type": "device", "devices": dict(HYP2_DEVICES, sanlock="/dev/hvlab-vmstore")}
+        ),
+        "hypervisor:hosts:hyp2:bricks:devices:vmstore",
+    ),
+    (
+        "host-brick-device-shell",
+        _set((*H2, "bricks"), {"type": "device", "devices": dict(HYP2_DEVICES, save="/dev/sdb;reboot")}),
+        "hypervisor:hosts:hyp2:bricks:devices:save",
+    ),
+    (
+        "brick-device-outside-dev",
+        _set(GLUSTER, {"bricks": {"type": "device", "devices": dict(HYP2_DEVICES, vmstore="/tmp/vmstore")}}),
+        "hypervisor:gluster:bricks:devices:vmstore",
+    ),
+    (
+        "bad-vg-name",
+        _set(GLUSTER, {"bricks": {"type": "lvm", "vg": "-main vg"}}),
+        "hypervisor:gluster:bricks:vg",
+    ),
+    ("mount-shell-injection", _put(MOUNT, "/var/lib/x;touch /tmp/pwn"), _key(*MOUNT)),
+    ("mount-dot-dot", _put(MOUNT, "/var/lib/libvirt/../../../etc/cron.d"), _key(*MOUNT)),
+    ("mount-root", _put(MOUNT, "/"), _key(*MOUNT)),
+    ("mount-etc", _put(MOUNT, "/etc"), _key(*MOUNT)),
+    ("mount-with-space", _put(MOUNT, "/var/lib/libvirt/my images"), _key(*MOUNT)),
+    ("mount-trailing-slash", _put(MOUNT, "/var/lib/libvirt/images/"), _key(*MOUNT)),
+    (
+        "pool-path-command",
+        _set(("hypervisor", "pools", "iso", "path"), "/var/lib/libvirt/images/$(reboot)"),
+        "hypervisor:pools:iso:path",
+    ),
+    (
+        "pool-path-usr-dir",
+        _set(("hypervisor", "pools", "iso", "path"), "/usr/lib"),
+        "hypervisor:pools:iso:path",
+    ),
+    ("brick-root-system-dir", _set(GLUSTER, {"brick_root": "/var/lib"}), "hypervisor:gluster:brick_root"),
+    (
+        "override-path-relative",
+        _set(("hypervisor", "sysctl"), {"file": "90-hv.conf"}),
+        "hypervisor:sysctl:file",
+    ),
+    (
+        "override-path-double-slash",
+        _set(("hypervisor", "hosts_file"), "/etc//hosts"),
+        "hypervisor:hosts_file",
+    ),
 ]
+
+# Strings the lab pillar leaves to the defaults, where a token could be pasted too.
+DEFAULTED_STRINGS = [
+    MOUNT,
+    (*GLUSTER, "brick_root"),
+    (*GLUSTER, "arbiter"),
+    (*GLUSTER, "bricks", "vg"),
+    (*GLUSTER, "bricks", "devices", "vmstore"),
+    (*GLUSTER, "volumes", "save", "options", "network.ping-timeout"),
+    (*H2, "bricks", "devices", "sanlock"),
+    ("hypervisor", "sysctl", "file"),
+    ("hypervisor", "hosts_file"),
+]
+
+
+def _strings(data, path=()):
+    """The path of every string in ``data``."""
+    if isinstance(data, str):
+        yield path
+    items = data.items() if isinstance(data, dict) else enumerate(data) if isinstance(data, list) else ()
+    for key, value in items:
+        yield from _strings(value, (*path, key))
+
+
+def token_placements():
+    """(description, mutation, key): the API token pasted, in turn, into each string of the pillar.
+
+    Every string of the lab pillar but the token's own, then DEFAULTED_STRINGS.
+    """
+    for path in [p for p in _strings(lab_pillar()) if p != ("online", "api_token")] + DEFAULTED_STRINGS:
+        yield f"token-in-{_key(*path)}", _put(path, TOKEN), _key(*path)
 
 
 def case_pillar(mutation):

@@ -37,13 +37,17 @@ class LocalMinion:
             "file_client": "local",
             "root_dir": str(self.conf / "root"),
             "file_roots": {"base": [str(REPO / "salt")]},
+            # The custom modules load from the tree's _modules/_states (the links
+            # that saltutil.sync_all would copy from): no sync call per minion.
+            "module_dirs": [str(REPO / "salt")],
             "pillar_roots": {"base": [str(p) for p in (pillar_roots or [REPO / "pillar"])]},
             "grains": OS_GRAINS[os_family],
+            # Both top files target this nodegroup (master.d/hypervisor.conf).
+            "nodegroups": {"hypervisors": f"L@{minion_id}"},
             "log_level": "quiet",
             "log_file": str(self.conf / "minion.log"),
         }
         (self.conf / "minion").write_text(yaml.safe_dump(config))
-        self.call("saltutil.sync_all")
 
     def call(self, *args):
         proc = subprocess.run(

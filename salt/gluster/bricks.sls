@@ -1,55 +1,52 @@
-{#- F13: one brick per volume under <brick_root>/<volume>; the brick itself is
-    the subdirectory "brick", so that an unmounted brick file system leaves
-    glusterd nothing to write into. With bricks:type lvm or device, the file
-    system is XFS -i size=512, created only on a device without any signature
-    (blkid finds none): nothing existing is ever reformatted. The brick
-    directory's owner and mode are the volume root's (gluster sets them), so
-    they are not managed here. #}
+{#- F13: this host's brick of each volume at <brick_root>/<volume>/brick. With
+    bricks of type lvm or device, <brick_root>/<volume> is an XFS file system
+    (-i size=512): made only on a blank device (a device carrying anything is
+    never formatted, the state fails instead), mounted, and the brick directory
+    created only once it is mounted. The brick directory's owner and mode are
+    the volume root's (gluster sets them). Per-host layout: hypervisor_pillar. #}
 {%- from "map.jinja" import hv with context %}
-{%- set bricks = hv.gluster.bricks %}
 include:
   - gluster.package
-{%- for name, volume in hv.gluster.volumes | dictsort %}
-{%-   set device = bricks.devices.get(name) if bricks.type == "device" else "/dev/" ~ bricks.vg ~ "/" ~ name %}
-{%-   if bricks.type == "lvm" %}
+{%- for name, lv in hv.gluster.brick_lvs | dictsort %}
 
 gluster-brick-{{ name }}-lv-present:
   lvm.lv_present:
-    - name: {{ name }}
-    - vgname: {{ bricks.vg }}
-    - size: {{ volume.size }}
+    - name: {{ lv.name }}
+    - vgname: {{ lv.vg }}
+    - size: {{ lv.size }}
     - require:
       - sls: gluster.package
     - require_in:
-      - cmd: gluster-brick-{{ name }}-xfs-created
-{%-   endif %}
-{%-   if bricks.type in ("lvm", "device") %}
+      - gluster_brick: gluster-brick-{{ name }}-xfs
+{%- endfor %}
+{%- for name, fs in hv.gluster.brick_filesystems | dictsort %}
 
-gluster-brick-{{ name }}-xfs-created:
-  cmd.run:
-    - name: mkfs.xfs -i size=512 -L {{ name[:12] }} {{ device }}
-    - unless: blkid -p {{ device }}
+gluster-brick-{{ name }}-xfs:
+  gluster_brick.formatted:
+    - name: {{ fs.device }}
+    - label: {{ fs.label }}
     - require:
       - sls: gluster.package
 
 gluster-brick-{{ name }}-mounted:
   mount.mounted:
-    - name: {{ volume.brick_dir }}
-    - device: {{ device }}
+    - name: {{ fs.dir }}
+    - device: {{ fs.device }}
     - fstype: xfs
     - opts: noatime
     - mkmnt: true
     - persist: true
     - require:
-      - cmd: gluster-brick-{{ name }}-xfs-created
+      - gluster_brick: gluster-brick-{{ name }}-xfs
     - require_in:
-      - file: gluster-brick-{{ name }}-dir-present
-{%-   endif %}
+      - gluster_brick: gluster-brick-{{ name }}-ready
+{%- endfor %}
+{%- for name, brick in hv.gluster.local_bricks | dictsort %}
 
-gluster-brick-{{ name }}-dir-present:
-  file.directory:
-    - name: {{ volume.brick_dir }}/brick
-    - makedirs: true
+gluster-brick-{{ name }}-ready:
+  gluster_brick.ready:
+    - name: {{ brick.path }}
+    - mount_point: {{ brick.mount_point | json }}
     - require:
       - sls: gluster.package
 {%- endfor %}

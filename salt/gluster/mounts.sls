@@ -9,9 +9,8 @@ include:
 {%- for name, volume in hv.gluster.volumes | dictsort %}
 
 gluster-mount-{{ name }}-point-safe:
-  cmd.run:
-    - name: echo "{{ volume.mount }} holds files and is not a mount; move them away first" >&2; exit 1
-    - unless: mountpoint -q {{ volume.mount }} || test -z "$(ls -A {{ volume.mount }} 2>/dev/null)"
+  mount_point.free:
+    - name: {{ volume.mount }}
 
 gluster-mount-{{ name }}-mounted:
   mount.mounted:
@@ -29,7 +28,7 @@ gluster-mount-{{ name }}-mounted:
         attempts: 20
         interval: 3
     - require:
-      - cmd: gluster-mount-{{ name }}-point-safe
+      - mount_point: gluster-mount-{{ name }}-point-safe
       - sls: gluster.volumes
 {%- endfor %}
 {%- for unit in ["libvirtd.service", "sanlock.service"] %}

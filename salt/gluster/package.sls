@@ -6,5 +6,7 @@ include:
 gluster-packages-installed:
   pkg.installed:
     - pkgs: {{ hv.pkgs.gluster | json }}
+    # What is named and its dependencies: nothing recommended comes along.
+    - install_recommends: false
     - require:
       - sls: repos

@@ -1,12 +1,12 @@
 {#- F13/F14/F17: the volumes, created, started and tuned by one host (the
-    first data host, "leader"); the others only mount them. Retried: the
-    other hosts' bricks may not be ready yet in a first run. #}
+    first data host, "leader": hv.gluster.managed_volumes is empty on the
+    others, which only mount them). Retried: the other hosts' bricks may not
+    be ready yet in a first run. #}
 {%- from "map.jinja" import hv with context %}
 include:
   - gluster.bricks
   - gluster.peers
-{%- if hv.me.name == hv.gluster.leader %}
-{%-   for name, volume in hv.gluster.volumes | dictsort %}
+{%- for name, volume in hv.gluster.managed_volumes | dictsort %}
 
 gluster-volume-{{ name }}-present:
   gluster.volume_present:
@@ -14,7 +14,7 @@ gluster-volume-{{ name }}-present:
     - bricks: {{ volume.bricks | json }}
     - replica: {{ volume.replica }}
     - arbiter: {{ volume.arbiter }}
-    - force: {{ hv.gluster.bricks.type == "directory" }}
+    - force: {{ hv.gluster.force_create }}
     - retry:
         attempts: 20
         interval: 3
@@ -34,8 +34,7 @@ gluster-volume-{{ name }}-options:
     - options: {{ volume.options | json }}
     - require:
       - gluster: gluster-volume-{{ name }}-started
-{%-   endfor %}
-{%- endif %}
+{%- endfor %}
 
 {#- Present on every host, so that `require: - sls: gluster.volumes` holds. #}
 gluster-volumes-ready:

@@ -4,3 +4,5 @@
 ksm-packages-installed:
   pkg.installed:
     - pkgs: {{ hv.pkgs.ksm | json }}
+    # What is named and its dependencies: nothing recommended comes along.
+    - install_recommends: false

@@ -14,8 +14,7 @@ libvirt-autostart-dir-empty:
       - sls: libvirt.package
 
 libvirt-autostart-dir-immutable:
-  cmd.run:
-    - name: chattr +i {{ hv.libvirt.autostart_dir }}
-    - unless: lsattr -d {{ hv.libvirt.autostart_dir }} | cut -d' ' -f1 | grep -q i
+  file_attr.immutable:
+    - name: {{ hv.libvirt.autostart_dir }}
     - require:
       - file: libvirt-autostart-dir-empty

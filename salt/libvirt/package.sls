@@ -6,5 +6,7 @@ include:
 libvirt-packages-installed:
   pkg.installed:
     - pkgs: {{ hv.pkgs.virt | json }}
+    # What is named and its dependencies: nothing recommended comes along.
+    - install_recommends: false
     - require:
       - sls: repos

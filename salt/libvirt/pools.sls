@@ -2,6 +2,7 @@
     the shared vmstore mount, defined, started and autostarted on every host. #}
 {%- from "map.jinja" import hv with context %}
 include:
+  - python
   - gluster.mounts
   - sanlock.service
 {%- for name, pool in hv.pools | dictsort %}
@@ -20,4 +21,5 @@ libvirt-pool-{{ name }}-running:
     - require:
       - file: libvirt-pool-{{ name }}-dir-present
       - sls: sanlock.service
+      - sls: python
 {%- endfor %}

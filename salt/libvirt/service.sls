@@ -19,11 +19,12 @@ libvirt-service-{{ unit }}-disabled:
 {#- A new socket mode needs the socket re-created, with the daemon stopped
     while it is (running guests are not affected). #}
 libvirt-service-socket-recreated:
-  cmd.run:
-    - name: >-
-        systemctl daemon-reload &&
-        systemctl stop {{ hv.libvirt.service }}.service &&
-        systemctl restart {{ hv.libvirt.socket }}
+  module.run:
+    - service.systemctl_reload: []
+    - service.stop:
+      - name: {{ hv.libvirt.service }}
+    - service.restart:
+      - name: {{ hv.libvirt.socket }}
     - onchanges:
       - file: libvirt-config-socket-dropin-managed
 
@@ -32,7 +33,7 @@ libvirt-service-socket-running:
     - name: {{ hv.libvirt.socket }}
     - enable: true
     - require:
-      - cmd: libvirt-service-socket-recreated
+      - module: libvirt-service-socket-recreated
 
 libvirt-service-running:
   service.running:

@@ -16,14 +16,27 @@ network-networkmanager-hv-rpn-managed:
     - context:
         id: hv-rpn
         rpn: {{ hv.me.rpn | json }}
+    - onchanges_in:
+      - module: network-networkmanager-reloaded
+
+{#- NetworkManager reads changed keyfiles on reload; each one is then brought up. #}
+network-networkmanager-reloaded:
+  module.run:
+    - cmd.run_all:
+      - cmd: [nmcli, connection, reload]
+      - python_shell: false
+    - require:
+      - service: network-networkmanager-running
 
 network-networkmanager-hv-rpn-up:
-  cmd.run:
-    - name: nmcli connection reload && nmcli connection up id hv-rpn
+  module.run:
+    - cmd.run_all:
+      - cmd: [nmcli, connection, up, id, hv-rpn]
+      - python_shell: false
     - onchanges:
       - file: network-networkmanager-hv-rpn-managed
     - require:
-      - service: network-networkmanager-running
+      - module: network-networkmanager-reloaded
 {%- for net, bridge in hv.bridges | dictsort %}
 
 network-networkmanager-bridge-{{ net }}-managed:
@@ -35,12 +48,16 @@ network-networkmanager-bridge-{{ net }}-managed:
     - context:
         id: hv-{{ bridge.name }}
         bridge: {{ bridge.name }}
+    - onchanges_in:
+      - module: network-networkmanager-reloaded
 
 network-networkmanager-bridge-{{ net }}-up:
-  cmd.run:
-    - name: nmcli connection reload && nmcli connection up id hv-{{ bridge.name }}
+  module.run:
+    - cmd.run_all:
+      - cmd: [nmcli, connection, up, id, "hv-{{ bridge.name }}"]
+      - python_shell: false
     - onchanges:
       - file: network-networkmanager-bridge-{{ net }}-managed
     - require:
-      - service: network-networkmanager-running
+      - module: network-networkmanager-reloaded
 {%- endfor %}

@@ -4,11 +4,15 @@
       salt-run state.orchestrate orch.rebuild_node pillar='{"node": "hyp2", "source": "hyp1"}'
 
     `source` is a healthy host holding every volume's data. Each step stops
-    the run when it fails; the first one refuses a node that is healthy.
-    1. the node takes back the glusterd UUID the pool knows it by;
+    the run when it fails.
+    0. both get this tree's modules (gluster_rebuild among them);
+    1. the node takes back the glusterd UUID the pool knows it by (a healthy
+       node is refused here, before anything is changed);
     2. it probes the source and copies every volume definition (volume sync);
-    3. its empty bricks are marked with their volume's id; the source marks
-       every volume root as needing heal towards them; they are started;
+    3. gluster.bricks formats its blank brick devices and mounts them; its
+       empty bricks are marked with their volume's id (refused on a brick
+       device that is not mounted); the source marks every volume root as
+       needing heal towards them; they are started;
     4. a full heal copies the data back, and the run waits until nothing is
        left to heal and nothing is in split-brain;
     5. the node's highstate brings back its mounts, sanlock and libvirt.
@@ -24,19 +28,28 @@ rebuild-arguments-given:
       - source
     - failhard: true
 
+rebuild-{{ node }}-modules-synced:
+  salt.function:
+    - name: saltutil.sync_all
+    - tgt: {{ node }},{{ source }}
+    - tgt_type: list
+    - failhard: true
+    - require:
+      - test: rebuild-arguments-given
+
 rebuild-{{ node }}-identity-restored:
   salt.function:
-    - name: gluster.restore_identity
+    - name: gluster_rebuild.restore_identity
     - tgt: {{ node }}
     - arg:
       - {{ source }}
     - failhard: true
     - require:
-      - test: rebuild-arguments-given
+      - salt: rebuild-{{ node }}-modules-synced
 
 rebuild-{{ node }}-rejoined:
   salt.function:
-    - name: gluster.rejoin
+    - name: gluster_rebuild.rejoin
     - tgt: {{ node }}
     - arg:
       - {{ source }}
@@ -44,17 +57,25 @@ rebuild-{{ node }}-rejoined:
     - require:
       - salt: rebuild-{{ node }}-identity-restored
 
-rebuild-{{ node }}-bricks-prepared:
-  salt.function:
-    - name: gluster.prepare_bricks
+rebuild-{{ node }}-bricks-mounted:
+  salt.state:
     - tgt: {{ node }}
+    - sls: gluster.bricks
     - failhard: true
     - require:
       - salt: rebuild-{{ node }}-rejoined
 
+rebuild-{{ node }}-bricks-prepared:
+  salt.function:
+    - name: gluster_rebuild.prepare_bricks
+    - tgt: {{ node }}
+    - failhard: true
+    - require:
+      - salt: rebuild-{{ node }}-bricks-mounted
+
 rebuild-{{ node }}-marked-for-heal:
   salt.function:
-    - name: gluster.mark_for_heal
+    - name: gluster_rebuild.mark_for_heal
     - tgt: {{ source }}
     - arg:
       - {{ node }}
@@ -64,7 +85,7 @@ rebuild-{{ node }}-marked-for-heal:
 
 rebuild-{{ node }}-bricks-started:
   salt.function:
-    - name: gluster.start_local_bricks
+    - name: gluster_rebuild.start_local_bricks
     - tgt: {{ node }}
     - failhard: true
     - require:
@@ -72,7 +93,7 @@ rebuild-{{ node }}-bricks-started:
 
 rebuild-{{ node }}-healed:
   salt.function:
-    - name: gluster.heal_and_wait
+    - name: gluster_rebuild.heal_and_wait
     - tgt: {{ source }}
     - timeout: 900
     - failhard: true

@@ -2,7 +2,7 @@
     (auto_disk_leases), in the lease directory on the shared `sanlock` volume,
     as this host's host_id: a guest can never run on two hosts at once. #}
 {%- from "map.jinja" import hv with context %}
-{%- set lease_dir = hv.gluster.volumes.sanlock.mount %}
+{%- set lease_dir = hv.sanlock.lease_dir %}
 include:
   - sanlock.package
   - gluster.mounts
@@ -23,7 +23,7 @@ sanlock-config-daemon-options-managed:
     - contents: |
         # Managed by Salt (salt://sanlock/config.sls): local changes are overwritten.
         # -w 1: sanlock arms the watchdog (through wdmd); -w 0: no watchdog on this host.
-        sanlock_opts="-w {{ 1 if hv.sanlock.use_watchdog else 0 }}"
+        sanlock_opts="{{ hv.sanlock.daemon_opts }}"
     - require:
       - sls: sanlock.package
 

@@ -2,4 +2,5 @@ include:
   - sanlock.package
   - sanlock.config
   - sanlock.service
+  - sanlock.lockspace
   - sanlock.cleanup

@@ -6,5 +6,7 @@ include:
 sanlock-packages-installed:
   pkg.installed:
     - pkgs: {{ hv.pkgs.sanlock | json }}
+    # What is named and its dependencies: nothing recommended comes along.
+    - install_recommends: false
     - require:
       - sls: libvirt.package

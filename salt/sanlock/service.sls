@@ -1,5 +1,6 @@
 {#- F14: sanlock (and wdmd where a watchdog is used) running, then libvirtd
-    restarted whenever its lock manager configuration changed. #}
+    restarted whenever its lock manager configuration changed. Which units
+    run or stay off comes from the settings (hypervisor_pillar). #}
 {%- from "map.jinja" import hv with context %}
 include:
   - sanlock.config
@@ -7,7 +8,7 @@ include:
 
 sanlock-service-running:
   service.running:
-    - names: {{ hv.sanlock.services | json }}
+    - name: sanlock
     - enable: true
     # sanlock forks, then may still exit (e.g. it cannot lock its memory):
     # look again after a moment before calling it running.
@@ -16,21 +17,22 @@ sanlock-service-running:
       - sls: sanlock.config
     - watch:
       - file: sanlock-config-daemon-options-managed
-{%- if hv.sanlock.use_watchdog %}
+{%- for unit in hv.sanlock.watchdog_units %}
 
-sanlock-service-watchdog-running:
+sanlock-service-{{ unit }}-running:
   service.running:
-    - name: {{ hv.sanlock.watchdog_service }}
+    - name: {{ unit }}
     - enable: true
     - require_in:
       - service: sanlock-service-running
-{%- else %}
+{%- endfor %}
+{%- for unit in hv.sanlock.watchdog_units_off %}
 
-sanlock-service-watchdog-off:
+sanlock-service-{{ unit }}-off:
   service.dead:
-    - name: {{ hv.sanlock.watchdog_service }}
+    - name: {{ unit }}
     - enable: false
-{%- endif %}
+{%- endfor %}
 
 sanlock-service-libvirtd-lock-manager-loaded:
   service.running:

@@ -6,5 +6,7 @@ include:
 tools-admin-packages-installed:
   pkg.installed:
     - pkgs: {{ hv.pkgs.admin_tools | json }}
+    # What is named and its dependencies: nothing recommended comes along.
+    - install_recommends: false
     - require:
       - sls: repos

@@ -5,11 +5,20 @@ replaced by specs of its real functions (daemons: see tests/lab)."""
 from unittest.mock import create_autospec
 
 import pytest
+from salt.exceptions import CommandExecutionError
 
 from tests.loaders import load
 
-module = load("_modules", "gluster")
+gluster = load("_modules", "gluster")
+gluster_states = load("_states", "gluster")
 BRICKS = ["hyp1:/b/vmstore/brick", "hyp2:/b/vmstore/brick"]
+HYP2 = {
+    "uuid": "u2",
+    "hostname": "hyp2",
+    "hostnames": ["hyp2"],
+    "connected": True,
+    "state": "Peer in Cluster",
+}
 
 
 def volume(bricks=BRICKS, status="Started", options=None, replica=2):
@@ -25,36 +34,38 @@ def volume(bricks=BRICKS, status="Started", options=None, replica=2):
 
 
 @pytest.fixture
-def states():
-    mod = load("_states", "gluster")
-    mod.__opts__ = {"test": False}
-    mod.__salt__ = {
-        f"gluster.{name}": create_autospec(getattr(module, name))
-        for name in (
-            "volume_info",
-            "volume_create",
-            "volume_start",
-            "volume_set",
-            "peer_status",
-            "peer_probe",
-        )
-    }
-    return mod
+def salt_mods():
+    names = ("volume_info", "volume_create", "volume_start", "volume_set", "peer_status", "peer_probe")
+    return {f"gluster.{name}": create_autospec(getattr(gluster, name)) for name in names}
 
 
-def test_existing_volume_with_other_bricks_is_left_alone(states):
-    states.__salt__["gluster.volume_info"].return_value = volume(bricks=["hyp1:/old", "hyp2:/old"])
-    ret = states.volume_present("vmstore", BRICKS, replica=2)
-    assert ret["result"] is False
-    assert ret["changes"] == {}
-    assert "Not changing an existing volume" in ret["comment"]
-    states.__salt__["gluster.volume_create"].assert_not_called()
+@pytest.fixture
+def opts():
+    return {"test": False}
 
 
-def test_present_volume_is_no_change(states):
-    states.__salt__["gluster.volume_info"].return_value = volume()
-    ret = states.volume_present("vmstore", BRICKS)
+@pytest.fixture
+def configure_loader_modules(salt_mods, opts):
+    return {gluster_states: {"__salt__": salt_mods, "__opts__": opts}}
+
+
+def test_existing_volume_with_other_bricks_is_left_alone(salt_mods):
+    salt_mods["gluster.volume_info"].return_value = volume(bricks=["hyp1:/old", "hyp2:/old"])
+    ret = gluster_states.volume_present("vmstore", BRICKS, replica=2)
     assert ret == {
+        "name": "vmstore",
+        "changes": {},
+        "result": False,
+        "comment": "volume vmstore exists with bricks ['hyp1:/old', 'hyp2:/old'] (replica 2, arbiter 0); "
+        "the pillar wants ['hyp1:/b/vmstore/brick', 'hyp2:/b/vmstore/brick'] (replica 2, arbiter 0). "
+        "Not changing an existing volume: reconcile by hand.",
+    }
+    salt_mods["gluster.volume_create"].assert_not_called()
+
+
+def test_present_volume_is_no_change(salt_mods):
+    salt_mods["gluster.volume_info"].return_value = volume()
+    assert gluster_states.volume_present("vmstore", BRICKS) == {
         "name": "vmstore",
         "changes": {},
         "result": True,
@@ -62,54 +73,121 @@ def test_present_volume_is_no_change(states):
     }
 
 
-def test_test_mode_predicts_creation_and_creates_nothing(states):
-    states.__opts__["test"] = True
-    states.__salt__["gluster.volume_info"].return_value = {}
-    ret = states.volume_present("vmstore", BRICKS, force=True)
-    assert ret["result"] is None
-    assert ret["changes"] == {"new": {"bricks": BRICKS, "replica": 2, "arbiter": 0}}
-    states.__salt__["gluster.volume_create"].assert_not_called()
+def test_test_mode_predicts_creation_and_creates_nothing(salt_mods, opts):
+    opts["test"] = True
+    salt_mods["gluster.volume_info"].return_value = {}
+    assert gluster_states.volume_present("vmstore", BRICKS, force=True) == {
+        "name": "vmstore",
+        "changes": {"old": None, "new": {"bricks": BRICKS, "replica": 2, "arbiter": 0}},
+        "result": None,
+        "comment": "would create volume vmstore",
+    }
+    salt_mods["gluster.volume_create"].assert_not_called()
 
 
-def test_creates_then_reads_back(states):
-    states.__salt__["gluster.volume_info"].side_effect = [{}, volume(status="Created")]
-    ret = states.volume_present("vmstore", BRICKS, force=True)
-    assert ret["result"] is True and ret["comment"] == "created volume vmstore"
-    states.__salt__["gluster.volume_create"].assert_called_once_with(
+def test_creates_then_reads_back(salt_mods):
+    salt_mods["gluster.volume_info"].side_effect = [{}, volume(status="Created")]
+    assert gluster_states.volume_present("vmstore", BRICKS, force=True) == {
+        "name": "vmstore",
+        "changes": {"old": None, "new": {"bricks": BRICKS, "replica": 2, "arbiter": 0}},
+        "result": True,
+        "comment": "created volume vmstore",
+    }
+    salt_mods["gluster.volume_create"].assert_called_once_with(
         "vmstore", BRICKS, replica=2, arbiter=0, force=True
     )
 
 
-def test_only_differing_options_are_set(states):
+def test_only_differing_options_are_set(salt_mods):
     have = {"network.ping-timeout": "5", "network.frame-timeout": "60"}
     after = {"network.ping-timeout": "5", "network.frame-timeout": "300"}
-    states.__salt__["gluster.volume_info"].side_effect = [volume(options=have), volume(options=after)]
-    ret = states.volume_options("vmstore", {"network.ping-timeout": 5, "network.frame-timeout": 300})
-    states.__salt__["gluster.volume_set"].assert_called_once_with("vmstore", "network.frame-timeout", "300")
-    assert ret["changes"] == {"network.frame-timeout": {"old": "60", "new": "300"}}
-    assert ret["result"] is True
+    salt_mods["gluster.volume_info"].side_effect = [volume(options=have), volume(options=after)]
+    ret = gluster_states.volume_options("vmstore", {"network.ping-timeout": 5, "network.frame-timeout": 300})
+    assert ret == {
+        "name": "vmstore",
+        "changes": {"network.frame-timeout": {"old": "60", "new": "300"}},
+        "result": True,
+        "comment": "set network.frame-timeout on vmstore",
+    }
+    salt_mods["gluster.volume_set"].assert_called_once_with("vmstore", "network.frame-timeout", "300")
 
 
-def test_options_test_mode(states):
-    states.__opts__["test"] = True
-    states.__salt__["gluster.volume_info"].return_value = volume(options={})
-    ret = states.volume_options("vmstore", {"network.ping-timeout": "5"})
-    assert ret["result"] is None
-    assert ret["changes"] == {"network.ping-timeout": {"old": None, "new": "5"}}
-    states.__salt__["gluster.volume_set"].assert_not_called()
+def test_options_test_mode(salt_mods, opts):
+    opts["test"] = True
+    salt_mods["gluster.volume_info"].return_value = volume(options={})
+    assert gluster_states.volume_options("vmstore", {"network.ping-timeout": "5"}) == {
+        "name": "vmstore",
+        "changes": {"network.ping-timeout": {"old": None, "new": "5"}},
+        "result": None,
+        "comment": "would set network.ping-timeout on vmstore",
+    }
+    salt_mods["gluster.volume_set"].assert_not_called()
 
 
-def test_start_reports_gluster_error(states):
-    states.__salt__["gluster.volume_info"].return_value = volume(status="Stopped")
-    states.__salt__["gluster.volume_start"].side_effect = module.CommandExecutionError("gluster: brick down")
-    ret = states.volume_started("vmstore")
-    assert ret["result"] is False and ret["comment"] == "gluster: brick down"
+def test_start_then_reads_back(salt_mods):
+    salt_mods["gluster.volume_info"].side_effect = [volume(status="Stopped"), volume(status="Started")]
+    assert gluster_states.volume_started("vmstore") == {
+        "name": "vmstore",
+        "changes": {"old": "Stopped", "new": "Started"},
+        "result": True,
+        "comment": "started volume vmstore",
+    }
+    salt_mods["gluster.volume_start"].assert_called_once_with("vmstore")
 
 
-def test_peer_already_there(states):
-    states.__salt__["gluster.peer_status"].return_value = [
-        {"hostname": "hyp2", "hostnames": ["hyp2"], "connected": True, "state": "Peer in Cluster"}
-    ]
-    ret = states.peered("hyp2")
-    assert ret["result"] is True and ret["changes"] == {}
-    states.__salt__["gluster.peer_probe"].assert_not_called()
+def test_start_reports_gluster_error(salt_mods):
+    salt_mods["gluster.volume_info"].return_value = volume(status="Stopped")
+    salt_mods["gluster.volume_start"].side_effect = CommandExecutionError("gluster: brick down")
+    assert gluster_states.volume_started("vmstore") == {
+        "name": "vmstore",
+        "changes": {},
+        "result": False,
+        "comment": "gluster: brick down",
+    }
+
+
+def test_peer_already_there(salt_mods):
+    salt_mods["gluster.peer_status"].return_value = [HYP2]
+    assert gluster_states.peered("hyp2") == {
+        "name": "hyp2",
+        "changes": {},
+        "result": True,
+        "comment": "hyp2 is already a peer (Peer in Cluster)",
+    }
+    salt_mods["gluster.peer_probe"].assert_not_called()
+
+
+def test_peer_test_mode_predicts_and_does_not_probe(salt_mods, opts):
+    opts["test"] = True
+    salt_mods["gluster.peer_status"].return_value = []
+    assert gluster_states.peered("hyp2") == {
+        "name": "hyp2",
+        "changes": {"old": None, "new": {"peer": "hyp2", "state": "Peer in Cluster"}},
+        "result": None,
+        "comment": "would probe hyp2",
+    }
+    salt_mods["gluster.peer_probe"].assert_not_called()
+
+
+def test_peer_probed_then_read_back(salt_mods):
+    salt_mods["gluster.peer_status"].side_effect = [[], [HYP2]]
+    assert gluster_states.peered("hyp2") == {
+        "name": "hyp2",
+        "changes": {"old": None, "new": {"peer": "hyp2", "state": "Peer in Cluster"}},
+        "result": True,
+        "comment": "probed hyp2",
+    }
+    salt_mods["gluster.peer_probe"].assert_called_once_with("hyp2")
+
+
+def test_peer_probe_fails(salt_mods):
+    salt_mods["gluster.peer_status"].return_value = []
+    salt_mods["gluster.peer_probe"].side_effect = CommandExecutionError(
+        "gluster: Probe returned with Transport endpoint is not connected"
+    )
+    assert gluster_states.peered("hyp2") == {
+        "name": "hyp2",
+        "changes": {},
+        "result": False,
+        "comment": "gluster: Probe returned with Transport endpoint is not connected",
+    }

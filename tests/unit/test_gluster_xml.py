@@ -27,8 +27,22 @@ def test_peer_status():
 
 
 def test_pool_list_includes_this_node():
-    names = [p["hostname"] for p in gluster.parse_peers(xml("pool_list"))]
-    assert sorted(names) == ["hyp2", "localhost"]
+    assert gluster.parse_peers(xml("pool_list")) == [
+        {
+            "uuid": "a03f277c-8862-407b-b91c-6e39be206d38",
+            "hostname": "hyp2",
+            "hostnames": ["hyp2"],
+            "connected": True,
+            "state": "Peer in Cluster",
+        },
+        {
+            "uuid": "ca15c66f-db8c-492f-ae00-389cb36f4946",
+            "hostname": "localhost",
+            "hostnames": [],
+            "connected": True,
+            "state": "",
+        },
+    ]
 
 
 def test_volume_info():
@@ -63,11 +77,28 @@ def test_not_xml_at_all():
 
 
 def test_volume_status():
-    nodes = gluster.parse_volume_status(xml("volume_status_vmstore"))
-    bricks = [n for n in nodes if n["path"].startswith("/")]
-    assert [(n["hostname"], n["online"]) for n in bricks] == [("hyp1", True), ("hyp2", True)]
-    assert all(n["pid"] > 0 for n in bricks)
-    assert any(n["hostname"] == "Self-heal Daemon" for n in nodes)
+    hyp1, hyp2 = "ca15c66f-db8c-492f-ae00-389cb36f4946", "a03f277c-8862-407b-b91c-6e39be206d38"
+    brick = "/mnt/bricks/vmstore/brick"
+    assert gluster.parse_volume_status(xml("volume_status_vmstore")) == [
+        {"hostname": "hyp1", "path": brick, "peer_uuid": hyp1, "online": True, "port": "60657", "pid": 1023},
+        {"hostname": "hyp2", "path": brick, "peer_uuid": hyp2, "online": True, "port": "58241", "pid": 1127},
+        {
+            "hostname": "Self-heal Daemon",
+            "path": "localhost",
+            "peer_uuid": hyp1,
+            "online": True,
+            "port": "N/A",
+            "pid": 730,
+        },
+        {
+            "hostname": "Self-heal Daemon",
+            "path": "hyp2",
+            "peer_uuid": hyp2,
+            "online": True,
+            "port": "N/A",
+            "pid": 690,
+        },
+    ]
 
 
 def test_heal_info_clean():
@@ -79,7 +110,10 @@ def test_heal_info_clean():
 
 
 def test_split_brain_clean():
-    assert all(b["entries"] == 0 for b in gluster.parse_heal_info(xml("split_brain_vmstore")))
+    assert gluster.parse_heal_info(xml("split_brain_vmstore")) == [
+        {"name": "hyp1:/mnt/bricks/vmstore/brick", "status": "Connected", "entries": 0, "files": []},
+        {"name": "hyp2:/mnt/bricks/vmstore/brick", "status": "Connected", "entries": 0, "files": []},
+    ]
 
 
 def test_glusterd_info():

@@ -1,34 +1,112 @@
-"""pillar.example is valid and documents every key of the cluster description."""
+"""pillar.example is valid and documents every key the validator knows, section by section."""
 
+import copy
+
+import pytest
 import yaml
 
 from tests.loaders import REPO, hypervisor_pillar, layered_parameters
 
 EXAMPLE = yaml.safe_load((REPO / "pillar.example").read_text())
+PARAMS = layered_parameters("Debian")
+HOSTS = ("hypervisor", "hosts")
+# Each list of keys the validator uses, and a place in pillar.example that shows all of them.
+SECTIONS = [
+    ("HOST_KEYS", (*HOSTS, "hyp1")),
+    ("PUBLIC_KEYS", (*HOSTS, "hyp1", "public")),
+    ("RPN_KEYS", (*HOSTS, "hyp1", "rpn")),
+    ("BRIDGE_KEYS", ("hypervisor", "bridges", "wan")),
+    ("ADMIN_KEYS", ("hypervisor", "admins", 0)),
+    ("ONLINE_KEYS", ("online",)),
+    ("VOLUME_KEYS", ("hypervisor", "gluster", "volumes", "vmstore")),
+    ("POOL_KEYS", ("hypervisor", "pools", "iso")),
+    ("BRICKS_KEYS", ("hypervisor", "gluster", "bricks")),
+]
+IDS = [name for name, _path in SECTIONS]
+
+
+def _at(data, path):
+    for key in path:
+        data = data[key]
+    return data
+
+
+def _key(path, key):
+    return ":".join(map(str, (*path, key)))
 
 
 def test_example_is_valid_for_each_of_its_hosts():
-    params = layered_parameters("Debian")
     for host in EXAMPLE["hypervisor"]["hosts"]:
-        assert hypervisor_pillar.validate(EXAMPLE, params, host) == []
+        assert hypervisor_pillar.validate(EXAMPLE, PARAMS, host) == []
 
 
-def test_example_documents_every_key():
+@pytest.mark.parametrize(("name", "path"), SECTIONS, ids=IDS)
+def test_example_documents_every_key(name, path):
+    assert set(getattr(hypervisor_pillar, name)) == set(_at(EXAMPLE, path))
+
+
+@pytest.mark.parametrize(("name", "path"), SECTIONS, ids=IDS)
+def test_an_undocumented_key_is_refused(name, path):
+    example = copy.deepcopy(EXAMPLE)
+    _at(example, path)["extra"] = 1
+    errors = hypervisor_pillar.validate(example, PARAMS, "hyp1")
+    assert f"pillar key '{_key(path, 'extra')}': unknown key" in errors
+
+
+@pytest.mark.parametrize(
+    ("name", "path"), [*SECTIONS, ("CLUSTER_KEYS", ("hypervisor",))], ids=[*IDS, "CLUSTER"]
+)
+def test_the_validator_checks_with_these_very_lists(monkeypatch, name, path):
+    """Drop a key from the list: pillar.example's key becomes unknown, so the list is the one used."""
+    keys = getattr(hypervisor_pillar, name)
+    monkeypatch.setattr(hypervisor_pillar, name, keys[1:])
+    errors = hypervisor_pillar.validate(EXAMPLE, PARAMS, "hyp1")
+    assert any(e.startswith(f"pillar key '{_key(path, keys[0])}': unknown key") for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    ("name", "path"),
+    [
+        ("CLUSTER_REQUIRED", ("hypervisor",)),
+        ("HOST_REQUIRED", (*HOSTS, "hyp1")),
+        ("RPN_REQUIRED", (*HOSTS, "hyp1", "rpn")),
+        ("ADMIN_REQUIRED", ("hypervisor", "admins", 0)),
+        ("VOLUME_REQUIRED", ("hypervisor", "gluster", "volumes", "vmstore")),
+    ],
+)
+def test_the_validator_requires_these_very_lists(monkeypatch, name, path):
+    monkeypatch.setattr(hypervisor_pillar, name, (*getattr(hypervisor_pillar, name), "needed"))
+    errors = hypervisor_pillar.validate(EXAMPLE, PARAMS, "hyp1")
+    assert f"pillar key '{_key(path, 'needed')}': is required but missing" in errors
+
+
+def test_every_bridge_and_host_bricks_use_documented_keys():
     hv = EXAMPLE["hypervisor"]
-    host = hv["hosts"]["hyp1"]
+    assert all(set(b) == set(hypervisor_pillar.BRIDGE_KEYS) for b in hv["bridges"].values())
+    assert set(hv["hosts"]["hyp1"]["bricks"]) <= set(hypervisor_pillar.BRICKS_KEYS)
+
+
+def test_required_keys_are_documented_keys():
     mod = hypervisor_pillar
-    assert set(mod.CLUSTER_KEYS) <= set(hv)
-    assert set(mod.HOST_KEYS) == set(host)
-    assert set(mod.PUBLIC_KEYS) == set(host["public"])
-    assert set(mod.RPN_KEYS) == set(host["rpn"])
-    assert all(set(b) == set(mod.BRIDGE_KEYS) for b in hv["bridges"].values())
-    assert set(mod.ADMIN_KEYS) == set(hv["admins"][0])
-    assert set(mod.ONLINE_KEYS) == set(EXAMPLE["online"])
-    # The overridable defaults: every top-level parameter group is shown at least once.
-    shown = set(hv) - set(mod.CLUSTER_KEYS)
+    pairs = [
+        (mod.CLUSTER_REQUIRED, mod.CLUSTER_KEYS),
+        (mod.HOST_REQUIRED, mod.HOST_KEYS),
+        (mod.RPN_REQUIRED, mod.RPN_KEYS),
+        (mod.ADMIN_REQUIRED, mod.ADMIN_KEYS),
+        (mod.VOLUME_REQUIRED, mod.VOLUME_KEYS),
+    ]
+    assert all(set(required) <= set(keys) for required, keys in pairs)
+
+
+def test_bricks_keys_are_the_defaults():
+    assert set(hypervisor_pillar.BRICKS_KEYS) == set(PARAMS["gluster"]["bricks"])
+
+
+def test_example_shows_every_cluster_key_and_the_overridable_groups():
+    hv = EXAMPLE["hypervisor"]
+    assert set(hypervisor_pillar.CLUSTER_KEYS) <= set(hv)
+    shown = set(hv) - set(hypervisor_pillar.CLUSTER_KEYS)
     assert {"sysctl", "ksm", "libvirt", "pkgs", "gluster", "sanlock", "pools"} <= shown
-    assert set(mod.VOLUME_KEYS) == set(hv["gluster"]["volumes"]["vmstore"])
-    assert set(mod.POOL_KEYS) == set(hv["pools"]["iso"])
 
 
 def test_lab_pillar_uses_only_documented_keys():

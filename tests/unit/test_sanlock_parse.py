@@ -22,6 +22,7 @@ def test_status_of_a_host_holding_a_lease():
             "host_id": 1,
             "path": "/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__",
             "offset": 0,
+            "state": "joined",
         }
     ]
     assert status["resources"] == [

@@ -1,0 +1,55 @@
+{#- F14: this host is in libvirt's disk lockspace, and comes back to it by
+    itself. A service watches every few seconds and rejoins once the storage
+    answers again (sanlock never does after it dropped the lockspace); the
+    state below joins now if needed, so a highstate is green only where a
+    guest can start. `salt -N hypervisors sanlock.status` says it plainly. #}
+{%- from "map.jinja" import hv with context %}
+{%- set lockspace = hv.sanlock.lockspace %}
+include:
+  - sanlock.service
+
+sanlock-lockspace-rejoin-script-managed:
+  file.managed:
+    - name: {{ hv.sanlock.rejoin_script }}
+    - source: salt://sanlock/files/hv-sanlock-rejoin.jinja
+    - template: jinja
+    - mode: "0755"
+    - context:
+        lockspace: {{ lockspace | json }}
+        interval: {{ hv.sanlock.rejoin_interval }}
+
+sanlock-lockspace-rejoin-unit-managed:
+  file.managed:
+    - name: /etc/systemd/system/hv-sanlock-rejoin.service
+    - mode: "0644"
+    - contents: |
+        # Managed by Salt (salt://sanlock/lockspace.sls): local changes are overwritten.
+        [Unit]
+        Description=Rejoin libvirt's sanlock lockspace whenever it was lost
+        After=sanlock.service libvirtd.service
+
+        [Service]
+        ExecStart={{ hv.sanlock.rejoin_script }}
+        Restart=always
+        RestartSec=5
+
+        [Install]
+        WantedBy=multi-user.target
+
+sanlock-lockspace-rejoin-running:
+  service.running:
+    - name: hv-sanlock-rejoin
+    - enable: true
+    - require:
+      - sls: sanlock.service
+    - watch:
+      - file: sanlock-lockspace-rejoin-script-managed
+      - file: sanlock-lockspace-rejoin-unit-managed
+
+sanlock-lockspace-joined:
+  sanlock.lockspace_joined:
+    - name: {{ lockspace.name }}
+    - host_id: {{ lockspace.host_id }}
+    - path: {{ lockspace.path }}
+    - require:
+      - sls: sanlock.service
