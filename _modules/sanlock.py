@@ -28,8 +28,8 @@ REJOIN_SERVICE = "hv-sanlock-rejoin"
 
 
 def __virtual__():
-    if shutil.which("sanlock") is None:
-        return (False, "the sanlock command is not installed (package sanlock)")
+    # Loaded even where sanlock is not installed yet (a bare or reinstalled
+    # host): status() then says so, and leave() has nothing to do.
     return __virtualname__
 
 
@@ -91,6 +91,8 @@ def parse_direct_dump(text):
 
 
 def _run(*args):
+    if shutil.which("sanlock") is None:
+        raise CommandExecutionError("sanlock is not installed (package sanlock)")
     ret = __salt__["cmd.run_all"](["sanlock", *args], python_shell=False, ignore_retcode=True)
     if ret["retcode"] != 0:
         raise CommandExecutionError(f"sanlock {' '.join(args)}: {(ret['stderr'] or ret['stdout']).strip()}")
@@ -194,8 +196,9 @@ def leave():
     """
     Stop this host's use of sanlock cleanly (before its storage is rebuilt,
     F28): the rejoin service and libvirtd stop, every lockspace is left (its
-    host lease released, so a new daemon may join at once), then the daemon
-    stops. Refused while a process (a guest) holds a lease.
+    host lease released where the storage still answers, so that a new daemon
+    may join at once), then the daemon stops. Refused while a process (a
+    guest) holds a lease; nothing to do where sanlock is not installed.
 
     CLI Example:
 
@@ -207,17 +210,27 @@ def leave():
     if state["resources"]:
         held = ", ".join(r["name"] for r in state["resources"])
         raise CommandExecutionError(f"leases are held here ({held}): stop or move the guests first")
-    for unit in (REJOIN_SERVICE, "libvirtd"):
-        __salt__["service.stop"](unit)
-    left = []
-    for lockspace in state["lockspaces"]:
-        spec = f"{lockspace['name']}:{lockspace['host_id']}:{lockspace['path']}:{lockspace['offset']}"
-        _run("client", "rem_lockspace", "-s", spec)
-        left.append(lockspace["name"])
-    if state["daemon"] is not None:
-        _run("client", "shutdown", "-w", "1")
-    __salt__["service.stop"]("sanlock")
-    return {"left": left, "stopped": ["sanlock", "libvirtd", REJOIN_SERVICE]}
+    stopped = []
+    for unit in (REJOIN_SERVICE, "libvirtd", "sanlock"):
+        if unit == "sanlock" and state["daemon"] is not None:
+            _leave_lockspaces(state["lockspaces"])
+        if __salt__["service.available"](unit) and __salt__["service.status"](unit):
+            __salt__["service.stop"](unit)
+            stopped.append(unit)
+    return {"left": [ls["name"] for ls in state["lockspaces"]], "stopped": stopped}
+
+
+def _leave_lockspaces(lockspaces):
+    """Remove each lockspace, then shut the daemon down (forced if a removal
+    failed: a lockspace whose storage is gone cannot be left cleanly)."""
+    clean = True
+    for ls in lockspaces:
+        try:
+            _run("client", "rem_lockspace", "-s", f"{ls['name']}:{ls['host_id']}:{ls['path']}:{ls['offset']}")
+        except CommandExecutionError as exc:
+            log.warning("leaving lockspace %s: %s", ls["name"], exc)
+            clean = False
+    _run("client", "shutdown", "-f", "0" if clean else "1", "-w", "1")
 
 
 def leases(lease_dir=LEASE_DIR):

@@ -97,7 +97,11 @@ def main(argv=None):
     p_shell = sub.add_parser("shell")
     p_shell.add_argument("host")
     p_shell.add_argument("command", nargs=argparse.REMAINDER)
-    args = parser.parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["salt"]:  # everything after it is salt's (-N, -L, …)
+        args = argparse.Namespace(cmd="salt", args=argv[1:], verbose=False)
+    else:
+        args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
     if os.geteuid() != 0:
         parser.error("the lab needs root (network namespaces, containers)")

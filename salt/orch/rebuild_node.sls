@@ -6,8 +6,9 @@
     `source` is a healthy host holding every volume's data. Each step stops
     the run when it fails.
     0. both get this tree's modules (gluster_rebuild among them);
-    1. the node takes back the glusterd UUID the pool knows it by (a healthy
-       node is refused here, before anything is changed);
+    1. a healthy node is refused, before anything is changed; the node leaves
+       sanlock cleanly (no daemon is left on the storage being rebuilt), then
+       takes back the glusterd UUID the pool knows it by;
     2. it probes the source and copies every volume definition (volume sync);
     3. gluster.bricks formats its blank brick devices and mounts them; its
        empty bricks are marked with their volume's id (refused on a brick
@@ -37,6 +38,24 @@ rebuild-{{ node }}-modules-synced:
     - require:
       - test: rebuild-arguments-given
 
+rebuild-{{ node }}-checked:
+  salt.function:
+    - name: gluster_rebuild.rebuild_check
+    - tgt: {{ node }}
+    - arg:
+      - {{ source }}
+    - failhard: true
+    - require:
+      - salt: rebuild-{{ node }}-modules-synced
+
+rebuild-{{ node }}-leases-left:
+  salt.function:
+    - name: sanlock.leave
+    - tgt: {{ node }}
+    - failhard: true
+    - require:
+      - salt: rebuild-{{ node }}-checked
+
 rebuild-{{ node }}-identity-restored:
   salt.function:
     - name: gluster_rebuild.restore_identity
@@ -45,7 +64,7 @@ rebuild-{{ node }}-identity-restored:
       - {{ source }}
     - failhard: true
     - require:
-      - salt: rebuild-{{ node }}-modules-synced
+      - salt: rebuild-{{ node }}-leases-left
 
 rebuild-{{ node }}-rejoined:
   salt.function:

@@ -13,10 +13,15 @@ from lab import __main__ as labctl
 from lab import machines, master, system, topology
 
 
+GROUP = ("-N", master.NODEGROUP)
+
+
 class Lab:
     def __init__(self, hosts):
         self.hosts = {h.name: h for h in hosts}
         self.first_apply_rc = None
+        self.first_apply_text = ""
+        self.booted = False  # this session booted the lab (else it reused one)
 
     def sh(self, host, command, check=True):
         """Run a shell command on a lab host; return its stdout."""
@@ -37,8 +42,9 @@ class Lab:
         proc = system.run(*master.command("salt-run", *args, "--out=json"), check=False, timeout=timeout)
         return proc.returncode, _json_documents(proc.stdout), proc.stdout + proc.stderr
 
-    def apply(self, *args, target="hyp*"):
-        rc, data, text = self.salt(target, "state.apply", *args)
+    def apply(self, *args, target=GROUP):
+        target = (target,) if isinstance(target, str) else target
+        rc, data, text = self.salt(*target, "state.apply", *args)
         assert isinstance(data, dict), text
         return rc, data, text
 
@@ -85,7 +91,10 @@ def lab():
     reused = labctl.healthy(hosts)
     lab = Lab(hosts)
     master.clear_pillar_override()
-    lab.first_apply_rc = labctl.up(hosts, echo=lambda *_: None)
+    lines = []
+    lab.first_apply_rc = labctl.up(hosts, echo=lines.append)
+    lab.first_apply_text = "\n".join(lines)
+    lab.booted = not reused
     yield lab
     if not reused:
         labctl.down(hosts, echo=lambda *_: None)

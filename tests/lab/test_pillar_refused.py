@@ -6,7 +6,7 @@ import yaml
 
 from lab import master
 from tests import pillar_cases
-from tests.lab.conftest import changed
+from tests.lab.conftest import GROUP, changed
 
 pytestmark = pytest.mark.lab
 HOSTS = ("hyp1", "hyp2")
@@ -39,7 +39,7 @@ def test_refused_and_nothing_changed(drifted, case, mutation, key):
     lab = drifted
     before = {h: lab.fingerprint(h) for h in HOSTS}
     _override(pillar_cases.case_pillar(mutation))
-    rc, data, text = lab.salt("hyp*", "state.apply")
+    rc, data, text = lab.salt(*GROUP, "state.apply")
     assert rc != 0, f"{case}: state.apply was not refused"
     for host in HOSTS:
         assert isinstance(data[host], list), f"{case}: {host} ran states:\n{text}"

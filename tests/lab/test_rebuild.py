@@ -1,10 +1,16 @@
 """F28: a reinstalled hypervisor brought back by the orchestration, data kept.
 
-The "reinstall" wipes hyp2's gluster state (/var/lib/glusterd) and its bricks;
+The "reinstall" wipes hyp2's gluster state (/var/lib/glusterd) and its brick
+devices (hyp2's bricks are XFS on block devices: loop devices in the lab);
 glusterd then starts with a new identity, as on a freshly installed server.
+sanlock and libvirtd are left running on purpose: the orchestration must stop
+them cleanly, and after it every host takes a guest again (time printed).
 """
 
 import pytest
+
+from tests.lab.guests import throwaway_guest
+from tests.lab.test_leases import BOUND, start_within
 
 pytestmark = pytest.mark.lab
 ORCH = ("state.orchestrate", "orch.rebuild_node")
@@ -21,19 +27,21 @@ def test_refuses_a_healthy_node(lab):
     assert rc != 0, text
     assert "is healthy" in text and "refusing to rebuild it" in text
     assert lab.sh("hyp2", "cat /var/lib/glusterd/glusterd.info") == before
+    assert lab.sh("hyp2", "systemctl is-active sanlock libvirtd").split() == ["active", "active"]
 
 
 def test_rebuilt_node_rejoins_and_heals(lab):
     written = lab.sh("hyp1", f"head -c 32M /dev/urandom | tee {DATA} | sha256sum").split()[0]
     old_uuid = lab.sh("hyp2", "sed -n 's/^UUID=//p' /var/lib/glusterd/glusterd.info").strip()
-    # The reinstall: nothing gluster left on hyp2 but the package.
+    # The reinstall: nothing gluster left on hyp2 but the package, blank brick devices.
     lab.sh(
         "hyp2",
-        "sanlock client shutdown -f 1 >/dev/null 2>&1; systemctl stop libvirtd sanlock;"
-        " umount -l /var/lib/libvirt/images /var/lib/libvirt/sanlock /var/lib/libvirt/qemu/save;"
-        " systemctl stop glusterd; pkill -x glusterfsd; pkill -x glusterfs; sleep 1;"
-        " rm -rf /var/lib/glusterd/* /mnt/bricks/*/brick; systemctl start glusterd",
+        "systemctl stop glusterd; pkill -x glusterfsd; sleep 1;"
+        " umount /mnt/bricks/vmstore /mnt/bricks/sanlock /mnt/bricks/save;"
+        " wipefs -a -q /dev/hvlab-vmstore /dev/hvlab-sanlock /dev/hvlab-save;"
+        " sed -i '/mnt.bricks/d' /etc/fstab; rm -rf /var/lib/glusterd/*; systemctl start glusterd",
     )
+    assert "TYPE=" not in lab.sh("hyp2", "blkid -p -o export /dev/hvlab-vmstore", check=False)
     # glusterd writes its new identity lazily: none yet, or another one.
     new_uuid = lab.sh("hyp2", "sed -n 's/^UUID=//p' /var/lib/glusterd/glusterd.info 2>/dev/null; true")
     assert new_uuid.strip() != old_uuid
@@ -51,6 +59,14 @@ def test_rebuilt_node_rejoins_and_heals(lab):
         brick = "/mnt/bricks/vmstore/brick/f28-data.bin"
         assert lab.sh("hyp2", f"sha256sum {brick}").split()[0] == written
         assert lab.sh("hyp2", f"sha256sum {DATA}").split()[0] == written
+        for volume in ("vmstore", "sanlock", "save"):
+            mount = lab.sh("hyp2", f"findmnt -n -o SOURCE,FSTYPE /mnt/bricks/{volume}").split()
+            assert mount == [f"/dev/hvlab-{volume}", "xfs"], f"{volume}'s brick is not on its device"
         assert lab.sh("hyp2", "systemctl is-active sanlock libvirtd").split() == ["active", "active"]
+        with throwaway_guest(lab, "f28guest") as name:
+            on_hyp2 = start_within(lab, "hyp2", name, BOUND)
+            lab.sh("hyp2", f"virsh destroy {name}")
+            on_hyp1 = start_within(lab, "hyp1", name, BOUND)
+        print(f"\nafter F28 a guest ran on hyp2 in {on_hyp2:.1f}s, then on hyp1 in {on_hyp1:.1f}s")
     finally:
         lab.sh("hyp1", f"rm -f {DATA}", check=False)

@@ -1,0 +1,261 @@
+"""The views hypervisor_pillar.build adds for the states, as plain functions:
+how the modules' libraries reach the minion's Python (OS packages or pip),
+sanlock's watchdog units and lockspace, and, for the lab's pillar, each host's
+bricks (hyp2's on block devices, hyp1's plain directories), the leader and
+what only the leader manages."""
+
+import pytest
+
+from tests.loaders import hypervisor_pillar, layered_parameters
+from tests.pillar_cases import lab_pillar
+
+PYTHON = {
+    "pip": ["libvirt-python==12.8.0", "PyYAML>=6.0", "requests<3", "jmespath"],
+    "os_pkgs": ["python3-libvirt"],
+    "build_pkgs": ["gcc", "pkg-config", "libvirt-dev", "python3-dev"],
+}
+PIP_BY_PROJECT = {
+    "libvirt-python": "libvirt-python==12.8.0",
+    "PyYAML": "PyYAML>=6.0",
+    "requests": "requests<3",
+    "jmespath": "jmespath",
+}
+SANLOCK = {"use_watchdog": True, "watchdog_service": "wdmd", "rejoin_interval": 5}
+GLUSTER = {"volumes": {"sanlock": {"mount": "/srv/leases"}, "vmstore": {"mount": "/srv/images"}}}
+
+
+# ---------------------------------------------------------------- _python_view
+
+
+def test_python_system_interpreter_uses_os_packages():
+    assert hypervisor_pillar._python_view(PYTHON, "/usr", "/usr") == {
+        "method": "os",
+        "pkgs": ["python3-libvirt"],
+        "pip": {},
+    }
+
+
+def test_python_venv_uses_pip_after_the_build_packages():
+    assert hypervisor_pillar._python_view(PYTHON, "/work/main/.venv", "/usr") == {
+        "method": "pip",
+        "pkgs": ["gcc", "pkg-config", "libvirt-dev", "python3-dev"],
+        "pip": PIP_BY_PROJECT,
+        "prefix": "/work/main/.venv",
+    }
+
+
+def test_python_salt_onedir_uses_pip():
+    onedir = "/opt/saltstack/salt"
+    assert hypervisor_pillar._python_view(PYTHON, onedir, onedir) == {
+        "method": "pip",
+        "pkgs": ["gcc", "pkg-config", "libvirt-dev", "python3-dev"],
+        "pip": PIP_BY_PROJECT,
+        "prefix": "/opt/saltstack/salt",
+    }
+
+
+def test_python_view_of_the_layered_debian_parameters_in_a_venv():
+    python = layered_parameters("Debian")["python"]
+    assert hypervisor_pillar._python_view(python, "/work/main/.venv", "/usr") == {
+        "method": "pip",
+        "pkgs": ["gcc", "pkg-config", "libvirt-dev", "python3-dev"],
+        "pip": {"libvirt-python": "libvirt-python==12.8.0"},
+        "prefix": "/work/main/.venv",
+    }
+
+
+# ---------------------------------------------------------------- _sanlock_view
+
+
+def test_sanlock_with_the_watchdog():
+    assert hypervisor_pillar._sanlock_view(SANLOCK, {"host_id": 7}, GLUSTER) == {
+        "use_watchdog": True,
+        "watchdog_service": "wdmd",
+        "rejoin_interval": 5,
+        "watchdog_units": ["wdmd"],
+        "watchdog_units_off": [],
+        "daemon_opts": "-w 1",
+        "lease_dir": "/srv/leases",
+        "lockspace": {"name": "__LIBVIRT__DISKS__", "host_id": 7, "path": "/srv/leases/__LIBVIRT__DISKS__"},
+    }
+
+
+def test_sanlock_without_the_watchdog():
+    sanlock = dict(SANLOCK, use_watchdog=False)
+    assert hypervisor_pillar._sanlock_view(sanlock, {"host_id": 2}, GLUSTER) == {
+        "use_watchdog": False,
+        "watchdog_service": "wdmd",
+        "rejoin_interval": 5,
+        "watchdog_units": [],
+        "watchdog_units_off": ["wdmd"],
+        "daemon_opts": "-w 0",
+        "lease_dir": "/srv/leases",
+        "lockspace": {"name": "__LIBVIRT__DISKS__", "host_id": 2, "path": "/srv/leases/__LIBVIRT__DISKS__"},
+    }
+
+
+# ---------------------------------------------------------------- build, the lab's pillar
+
+
+def settings(minion_id, pillar=None):
+    """What map.jinja gives ``minion_id`` on Debian 12, from the lab's pillar by default."""
+    return hypervisor_pillar.build(pillar or lab_pillar(), layered_parameters("Debian"), minion_id)
+
+
+HYP2_BRICKS = {
+    "sanlock": {
+        "dir": "/mnt/bricks/sanlock",
+        "path": "/mnt/bricks/sanlock/brick",
+        "device": "/dev/hvlab-sanlock",
+        "lv": None,
+        "label": "sanlock",
+        "mount_point": "/mnt/bricks/sanlock",
+    },
+    "save": {
+        "dir": "/mnt/bricks/save",
+        "path": "/mnt/bricks/save/brick",
+        "device": "/dev/hvlab-save",
+        "lv": None,
+        "label": "save",
+        "mount_point": "/mnt/bricks/save",
+    },
+    "vmstore": {
+        "dir": "/mnt/bricks/vmstore",
+        "path": "/mnt/bricks/vmstore/brick",
+        "device": "/dev/hvlab-vmstore",
+        "lv": None,
+        "label": "vmstore",
+        "mount_point": "/mnt/bricks/vmstore",
+    },
+}
+HYP1_BRICKS = {
+    "sanlock": {
+        "dir": "/mnt/bricks/sanlock",
+        "path": "/mnt/bricks/sanlock/brick",
+        "device": None,
+        "lv": None,
+        "label": "sanlock",
+        "mount_point": None,
+    },
+    "save": {
+        "dir": "/mnt/bricks/save",
+        "path": "/mnt/bricks/save/brick",
+        "device": None,
+        "lv": None,
+        "label": "save",
+        "mount_point": None,
+    },
+    "vmstore": {
+        "dir": "/mnt/bricks/vmstore",
+        "path": "/mnt/bricks/vmstore/brick",
+        "device": None,
+        "lv": None,
+        "label": "vmstore",
+        "mount_point": None,
+    },
+}
+VOLUMES = {
+    "sanlock": {
+        "mount": "/var/lib/libvirt/sanlock",
+        "size": "10G",
+        "options": {"network.ping-timeout": "5", "network.frame-timeout": "10"},
+        "brick_dir": "/mnt/bricks/sanlock",
+        "bricks": ["hyp1:/mnt/bricks/sanlock/brick", "hyp2:/mnt/bricks/sanlock/brick"],
+        "replica": 2,
+        "arbiter": 0,
+    },
+    "save": {
+        "mount": "/var/lib/libvirt/qemu/save",
+        "size": "50G",
+        "options": {"network.ping-timeout": "5", "network.frame-timeout": "300"},
+        "brick_dir": "/mnt/bricks/save",
+        "bricks": ["hyp1:/mnt/bricks/save/brick", "hyp2:/mnt/bricks/save/brick"],
+        "replica": 2,
+        "arbiter": 0,
+    },
+    "vmstore": {
+        "mount": "/var/lib/libvirt/images",
+        "size": "800G",
+        "options": {
+            "network.ping-timeout": "5",
+            "network.frame-timeout": "300",
+            "performance.stat-prefetch": "off",
+            "performance.io-cache": "off",
+            "performance.read-ahead": "off",
+            "network.remote-dio": "enable",
+            "cluster.eager-lock": "on",
+        },
+        "brick_dir": "/mnt/bricks/vmstore",
+        "bricks": ["hyp1:/mnt/bricks/vmstore/brick", "hyp2:/mnt/bricks/vmstore/brick"],
+        "replica": 2,
+        "arbiter": 0,
+    },
+}
+
+
+def test_hyp2_bricks_are_file_systems_on_its_devices():
+    gluster = settings("hyp2")["gluster"]
+    assert gluster["local_bricks"] == HYP2_BRICKS
+    assert gluster["brick_filesystems"] == HYP2_BRICKS
+    assert gluster["brick_lvs"] == {}
+
+
+def test_hyp1_bricks_are_plain_directories():
+    gluster = settings("hyp1")["gluster"]
+    assert gluster["local_bricks"] == HYP1_BRICKS
+    assert gluster["brick_filesystems"] == {}
+    assert gluster["brick_lvs"] == {}
+
+
+def test_hyp1_leads_and_manages_the_volumes():
+    gluster = settings("hyp1")["gluster"]
+    assert (gluster["leader"], gluster["is_leader"], gluster["data_hosts"], gluster["peers"]) == (
+        "hyp1",
+        True,
+        ["hyp1", "hyp2"],
+        ["hyp1", "hyp2"],
+    )
+    assert gluster["volumes"] == VOLUMES
+    assert gluster["managed_volumes"] == VOLUMES
+
+
+def test_hyp2_follows_and_manages_no_volume():
+    gluster = settings("hyp2")["gluster"]
+    assert (gluster["leader"], gluster["is_leader"]) == ("hyp1", False)
+    assert gluster["volumes"] == VOLUMES
+    assert gluster["managed_volumes"] == {}
+
+
+@pytest.mark.parametrize("minion_id", ["hyp1", "hyp2"])
+def test_force_create_since_hyp1_bricks_are_directories(minion_id):
+    assert settings(minion_id)["gluster"]["force_create"] is True
+
+
+def test_no_force_create_when_every_brick_has_its_own_file_system():
+    pillar = lab_pillar()
+    pillar["hypervisor"]["hosts"]["hyp1"]["bricks"] = {
+        "type": "device",
+        "devices": {"vmstore": "/dev/sdb", "sanlock": "/dev/sdc", "save": "/dev/sdd"},
+    }
+    assert settings("hyp2", pillar)["gluster"]["force_create"] is False
+
+
+def test_hyp2_sanlock_settings_from_the_lab_pillar():
+    assert settings("hyp2")["sanlock"] == {
+        "use_watchdog": False,
+        "watchdog_service": "wdmd",
+        "rejoin_script": "/usr/local/sbin/hv-sanlock-rejoin",
+        "rejoin_interval": 5,
+        "defaults_file": "/etc/default/sanlock",
+        "cleanup_calendar": "daily",
+        "cleanup_random_delay": "30min",
+        "watchdog_units": [],
+        "watchdog_units_off": ["wdmd"],
+        "daemon_opts": "-w 0",
+        "lease_dir": "/var/lib/libvirt/sanlock",
+        "lockspace": {
+            "name": "__LIBVIRT__DISKS__",
+            "host_id": 2,
+            "path": "/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__",
+        },
+    }
