@@ -12,7 +12,6 @@ import pytest
 from lab import __main__ as labctl
 from lab import machines, master, system, topology
 
-
 GROUP = ("-N", master.NODEGROUP)
 
 

@@ -14,7 +14,7 @@ from lab import system, topology
 from tests.lab.guests import state, throwaway_guest
 
 pytestmark = pytest.mark.lab
-CUT = 100  # seconds: > 8 × io_timeout (80 s), when sanlock gives the lockspace up
+CUT = 100  # seconds: longer than sanlock takes to give the lockspace up (60-80 s)
 BOUND = 60  # seconds from the link coming back to a guest running on each host
 
 
