@@ -829,7 +829,7 @@ def settings(defaults=None, os_defaults=None):
         salt-call hypervisor_pillar.settings
     """
     layered = _parameters() if defaults is None else merge(defaults, os_defaults or {})
-    return build(__pillar__, layered, __grains__["id"])
+    return build(_pillar(), layered, __grains__["id"])
 
 
 def check():
@@ -844,4 +844,10 @@ def check():
 
         salt -N hypervisors hypervisor_pillar.check
     """
-    return validate(__pillar__, _parameters(), __grains__["id"])
+    return validate(_pillar(), _parameters(), __grains__["id"])
+
+
+def _pillar():
+    """This minion's pillar as a plain dict (Salt hands modules a loader
+    context object, which the validator's walk would not descend into)."""
+    return dict(__pillar__)

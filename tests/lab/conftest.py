@@ -84,6 +84,11 @@ def failed(result):
     return sorted(key for key, ret in result.items() if ret.get("result") is False)
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked ``last`` run after all others (the lab's final health check)."""
+    items.sort(key=lambda item: item.get_closest_marker("last") is not None)
+
+
 @pytest.fixture(scope="session")
 def lab():
     hosts = topology.hosts()

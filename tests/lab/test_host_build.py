@@ -12,10 +12,6 @@ HOSTS = ("hyp1", "hyp2")
 PILLAR = lab_pillar()["hypervisor"]
 
 
-def test_first_apply_succeeded(lab):
-    assert lab.first_apply_rc == 0
-
-
 @pytest.mark.parametrize("host", HOSTS)
 def test_sysctl_live_and_persisted(lab, host):
     assert lab.sh(host, "cat /proc/sys/net/ipv6/conf/all/disable_ipv6").strip() == "1"

@@ -1,0 +1,61 @@
+"""A bare server's first run: the lab image holds a provider's Debian 12 and
+a salt-minion, nothing of the product; the first state.apply installs it all
+(packages, the modules' Python libraries) and every custom module loads."""
+
+import subprocess
+
+import pytest
+
+from lab import image
+from tests.lab.conftest import GROUP, failed
+
+pytestmark = pytest.mark.lab
+HOSTS = ("hyp1", "hyp2")
+PRODUCT = ["libvirt-daemon-system", "qemu-system-x86", "glusterfs-server", "sanlock", "libvirt-sanlock"]
+CUSTOM_MODULES = {"gluster", "gluster_brick", "gluster_rebuild", "hypervisor_pillar", "libvirt_pool", "sanlock"}
+
+
+def _installed(root, package):
+    proc = subprocess.run(
+        ["dpkg-query", f"--root={root}", "-W", "-f=${Status}", package],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return proc.stdout.endswith("install ok installed")
+
+
+def test_the_image_is_bare():
+    rootfs = image.IMAGES / f"bookworm-{image.image_key()}" / "rootfs"
+    assert rootfs.is_dir()
+    assert [p for p in PRODUCT if _installed(rootfs, p)] == []
+    assert (rootfs / "opt/salt/bin/salt-minion").exists(), "the minion is installed as on a real server"
+    site = next((rootfs / "opt/salt/lib").glob("python3*/site-packages"))
+    assert not list(site.glob("libvirt*")), "the image's minion already has libvirt-python"
+
+
+def test_first_apply_succeeded_on_every_host(lab):
+    if lab.booted:  # this session booted the bare hosts: its first apply is the first run
+        assert lab.first_apply_rc == 0, lab.first_apply_text
+        for host in HOSTS:
+            assert f"Summary for {host}" in lab.first_apply_text
+        assert lab.first_apply_text.count("Failed:     0") == len(HOSTS), lab.first_apply_text
+    rc, data, text = lab.apply()
+    assert rc == 0 and all(failed(data[h]) == [] for h in HOSTS), text
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_the_states_installed_the_product(lab, host):
+    """dpkg's log on the host shows the product installed there, after boot."""
+    log = lab.sh(host, "grep ' install ' /var/log/dpkg.log")
+    for package in PRODUCT:
+        assert f" install {package}:" in log, f"{package} was not installed by the states on {host}"
+    pip = lab.sh(host, "/opt/salt/bin/python -m pip show libvirt-python")
+    assert "Version: 12.8.0" in pip and "Location: /opt/salt/lib/python3.11/site-packages" in pip
+
+
+def test_every_custom_module_loads(lab):
+    rc, data, text = lab.salt(*GROUP, "sys.list_modules")
+    assert rc == 0, text
+    for host in HOSTS:
+        assert CUSTOM_MODULES <= set(data[host]), f"{host}: {sorted(CUSTOM_MODULES - set(data[host]))}"

@@ -1,0 +1,72 @@
+"""The API token, pasted into each string-valued pillar key in turn, is refused
+through the real master, and no copy of it lands in the refusal text, the
+master's job cache and log, or the minions' logs and journals."""
+
+import pytest
+import yaml
+
+from lab import master
+from tests import pillar_cases
+from tests.lab.conftest import GROUP
+
+pytestmark = pytest.mark.lab
+HOSTS = ("hyp1", "hyp2")
+PLACEMENTS = list(pillar_cases.token_placements())
+
+
+def _override(pillar):
+    for name in ("hypervisor", "online"):
+        (master.PILLAR_OVERRIDE / f"{name}.sls").write_text(yaml.safe_dump({name: pillar[name]}))
+
+
+def _job_files():
+    return set((master.HOME / "cache" / "jobs").rglob("*"))
+
+
+@pytest.fixture(scope="module")
+def refusals(lab):
+    """Every placement applied once: {description: (exit code, {host: return}, raw text)},
+    and where copies could have landed meanwhile (new job files, log offsets, a time)."""
+    since = {
+        h: lab.sh(h, "date '+%Y-%m-%d %H:%M:%S'; wc -c < /var/log/salt/minion").split("\n") for h in HOSTS
+    }
+    jobs_before = _job_files()
+    log_offset = (master.HOME / "master.log").stat().st_size
+    out = {}
+    try:
+        for description, mutation, _key in PLACEMENTS:
+            _override(pillar_cases.case_pillar(mutation))
+            out[description] = lab.salt(*GROUP, "state.apply")
+    finally:
+        master.clear_pillar_override()
+    new_jobs = sorted(p for p in _job_files() - jobs_before if p.is_file())
+    return out, since, new_jobs, log_offset
+
+
+@pytest.mark.parametrize(("description", "key"), [(d, k) for d, _m, k in PLACEMENTS])
+def test_refused_naming_the_key_and_never_echoed(refusals, description, key):
+    rc, data, text = refusals[0][description]
+    assert rc != 0, f"{description}: not refused"
+    for host in HOSTS:
+        assert isinstance(data[host], list), f"{description}: {host} ran states"
+        assert any(f"pillar key '{key}'" in line for line in data[host]), text
+    assert pillar_cases.TOKEN not in text
+
+
+def test_no_copy_in_the_job_cache_or_logs(lab, refusals):
+    token = pillar_cases.TOKEN.encode()
+    _out, since, new_jobs, log_offset = refusals
+    assert len(new_jobs) >= len(PLACEMENTS), "the job cache did not record these runs"
+    assert [str(p) for p in new_jobs if token in p.read_bytes()] == []
+    with open(master.HOME / "master.log", "rb") as log:
+        log.seek(log_offset)
+        assert token not in log.read()
+    for host in HOSTS:
+        when, offset = since[host][0], int(since[host][1])
+        found = lab.sh(
+            host,
+            f"tail -c +{offset + 1} /var/log/salt/minion | grep -caF '{pillar_cases.TOKEN}';"
+            f" journalctl -u salt-minion --since '{when}' --no-pager | grep -caF '{pillar_cases.TOKEN}'",
+            check=False,
+        ).split()
+        assert found == ["0", "0"], f"{host}: token found in its log / journal: {found}"
