@@ -10,6 +10,7 @@ never formatted here, whatever it holds.
 
 import logging
 import os
+import stat
 
 try:
     from salt.exceptions import CommandExecutionError
@@ -49,10 +50,15 @@ def probe(device):
 
         salt hyp2 gluster_brick.probe /dev/sdb
     """
-    if not os.path.exists(device):
-        raise CommandExecutionError(f"{device} does not exist")
+    try:
+        mode = os.stat(device).st_mode
+    except FileNotFoundError:
+        raise CommandExecutionError(f"{device} does not exist") from None
+    if not stat.S_ISBLK(mode):
+        raise CommandExecutionError(f"{device} is not a block device")
     ret = _run(["blkid", "-p", "-o", "export", device])
-    if ret["retcode"] == BLKID_NOTHING_FOUND:
+    # blkid also exits 2 when it cannot read the device (and says so): not blank.
+    if ret["retcode"] == BLKID_NOTHING_FOUND and not ret["stderr"].strip():
         return {"blank": True, "type": None, "found": {}}
     if ret["retcode"] == BLKID_AMBIVALENT:
         return {"blank": False, "type": "several signatures", "found": {}}

@@ -63,7 +63,7 @@ PORT_RANGE = (1, 65535)
 HOST_UUID_SOURCES = ("smbios", "machine-id")
 NODEGROUP = "hypervisors"  # the master's nodegroup of the cluster's hosts (master.d/hypervisor.conf)
 # Maps of the defaults whose keys are free-form (any sysctl, any boolean, …).
-OPEN_MAPS = {("sysctl", "settings"), ("selinux", "booleans"), ("repos",)}
+OPEN_MAPS = {("sysctl", "settings"), ("selinux", "booleans")}
 # Parts of the defaults checked by a function of their own (below).
 CUSTOM = {("gluster", "volumes"), ("gluster", "bricks"), ("pools",)}
 BRICK_TYPES = ("directory", "lvm", "device")

@@ -95,7 +95,8 @@ def _run(*args):
         raise CommandExecutionError("sanlock is not installed (package sanlock)")
     ret = __salt__["cmd.run_all"](["sanlock", *args], python_shell=False, ignore_retcode=True)
     if ret["retcode"] != 0:
-        raise CommandExecutionError(f"sanlock {' '.join(args)}: {(ret['stderr'] or ret['stdout']).strip()}")
+        said = (ret["stderr"] or ret["stdout"]).strip() or "no output"
+        raise CommandExecutionError(f"sanlock {' '.join(args)}: exit code {ret['retcode']}, {said}")
     return ret["stdout"]
 
 
@@ -105,7 +106,7 @@ def parse_libvirt_conf(text):
     for line in text.splitlines():
         key, sep, value = line.partition("=")
         if sep and not key.strip().startswith("#"):
-            values[key.strip()] = value.strip().strip('"')
+            values[key.strip()] = value.split("#", 1)[0].strip().strip('"')
     if "disk_lease_dir" not in values or "host_id" not in values:
         return None
     return {
@@ -210,27 +211,29 @@ def leave():
     if state["resources"]:
         held = ", ".join(r["name"] for r in state["resources"])
         raise CommandExecutionError(f"leases are held here ({held}): stop or move the guests first")
-    stopped = []
+    stopped, left, forced = [], [], False
     for unit in (REJOIN_SERVICE, "libvirtd", "sanlock"):
         if unit == "sanlock" and state["daemon"] is not None:
-            _leave_lockspaces(state["lockspaces"])
+            left, forced = _leave_lockspaces(state["lockspaces"])
         if __salt__["service.available"](unit) and __salt__["service.status"](unit):
             __salt__["service.stop"](unit)
             stopped.append(unit)
-    return {"left": [ls["name"] for ls in state["lockspaces"]], "stopped": stopped}
+    return {"left": left, "forced": forced, "stopped": stopped}
 
 
 def _leave_lockspaces(lockspaces):
     """Remove each lockspace, then shut the daemon down (forced if a removal
     failed: a lockspace whose storage is gone cannot be left cleanly)."""
-    clean = True
+    left = []
     for ls in lockspaces:
         try:
             _run("client", "rem_lockspace", "-s", f"{ls['name']}:{ls['host_id']}:{ls['path']}:{ls['offset']}")
+            left.append(ls["name"])
         except CommandExecutionError as exc:
             log.warning("leaving lockspace %s: %s", ls["name"], exc)
-            clean = False
-    _run("client", "shutdown", "-f", "0" if clean else "1", "-w", "1")
+    forced = len(left) < len(lockspaces)
+    _run("client", "shutdown", "-f", "1" if forced else "0", "-w", "1")
+    return left, forced
 
 
 def leases(lease_dir=LEASE_DIR):

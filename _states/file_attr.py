@@ -47,6 +47,6 @@ def immutable(name):
         ret["comment"] = str(exc)
         return ret
     ret["result"] = done
-    ret["changes"] = {"old": "mutable", "new": "immutable" if done else "mutable"}
+    ret["changes"] = {"old": "mutable", "new": "immutable"} if done else {}
     ret["comment"] = f"{name} made immutable" if done else f"chattr +i {name} did not take"
     return ret

@@ -62,7 +62,11 @@ def formatted(name, label):
         return ret
     ret["changes"] = {"old": "blank", "new": made}
     ret["result"] = made == "xfs"
-    ret["comment"] = f"{name} formatted XFS (label {label})"
+    ret["comment"] = (
+        f"{name} formatted XFS (label {label})"
+        if made == "xfs"
+        else f"mkfs.xfs ran on {name}, which reads back as {made}"
+    )
     return ret
 
 

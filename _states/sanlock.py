@@ -56,9 +56,14 @@ def lockspace_joined(name, host_id, path, timeout=300):
         if found and found["state"] == "joined" and found["host_id"] == int(host_id):
             ret["comment"] = f"lockspace {name} is joined as host {host_id}"
             return ret
-        if found:
+        if found and found["host_id"] != int(host_id):
             ret["result"] = False
             ret["comment"] = f"lockspace {name} is joined as host {found['host_id']}, not {host_id}"
+            return ret
+        if found:
+            ret["result"] = False
+            doing = "joined" if found["state"] == "ADD" else "left"
+            ret["comment"] = f"lockspace {name} is still being {doing} after {timeout}s"
             return ret
         if __opts__["test"]:
             ret["result"] = None
@@ -73,6 +78,6 @@ def lockspace_joined(name, host_id, path, timeout=300):
         return ret
     joined = bool(found and found["state"] == "joined")
     ret["result"] = joined
-    ret["changes"] = {"old": "not joined", "new": f"joined as host {host_id}" if joined else "not joined"}
+    ret["changes"] = {"old": "not joined", "new": f"joined as host {host_id}"} if joined else {}
     ret["comment"] = f"lockspace {name} {'re' if joined else 'not '}joined as host {host_id}"
     return ret

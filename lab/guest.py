@@ -13,10 +13,10 @@ import tempfile
 from pathlib import Path
 
 from . import system
-from .topology import STATE
+from .topology import CACHE
 
 RECIPE_VERSION = 1
-GUEST = STATE / "guest"
+GUEST = CACHE / "guest"
 INIT = """#!/bin/busybox sh
 /bin/busybox mount -t proc proc /proc
 /bin/busybox mount -t sysfs sysfs /sys

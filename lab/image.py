@@ -27,10 +27,10 @@ from pathlib import Path
 import yaml
 
 from . import system
-from .topology import REPO, STATE
+from .topology import CACHE, REPO
 
 RECIPE_VERSION = 2
-IMAGES = STATE / "images"
+IMAGES = CACHE / "images"
 # What a provider's Debian 12 install holds (plus python3-venv for the minion).
 BASE_PACKAGES = [
     "systemd",

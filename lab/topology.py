@@ -3,7 +3,8 @@
 The lab hosts, their MACs, addresses and brick devices come from the pillar
 (``pillar/hypervisor.sls``, or the file named by ``HVLAB_PILLAR``) so that the
 lab and the pillar can never disagree. ``HVLAB_DIR`` and ``HVLAB_PREFIX`` give
-a second lab its own state directory and namespace names.
+a second lab its own state directory and namespace names (it shares the image
+cache, ``HVLAB_CACHE``).
 """
 
 import dataclasses
@@ -14,6 +15,8 @@ import yaml
 
 REPO = Path(__file__).resolve().parent.parent
 STATE = Path(os.environ.get("HVLAB_DIR", "/var/lib/hvlab"))
+# The image and test guest caches, shared by every lab on this machine.
+CACHE = Path(os.environ.get("HVLAB_CACHE", "/var/lib/hvlab"))
 PILLAR = Path(os.environ.get("HVLAB_PILLAR", REPO / "pillar" / "hypervisor.sls"))
 PREFIX = os.environ.get("HVLAB_PREFIX", "hvlab-")
 SWITCH_NS = PREFIX + "sw"

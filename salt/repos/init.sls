@@ -1,16 +1,14 @@
-{#- F4: package sources per OS family (EL: EPEL and the Storage SIG's
-    GlusterFS; Debian: its stock archive, so nothing to add). #}
+{#- F4: package sources per OS family: the release packages that add them
+    (EL: epel-release, centos-release-gluster10; Debian: its stock archive,
+    so nothing to add). Every other package state requires this one. #}
 {%- from "map.jinja" import hv with context %}
-{%- for name, repo in hv.repos | dictsort %}
+{%- for package in hv.repo_packages %}
 
-repos-{{ name }}-managed:
-  pkgrepo.managed:
-    - name: {{ name }}
-    - humanname: {{ repo.humanname }}
-    - baseurl: {{ repo.baseurl }}
-    - gpgcheck: 1
-    - gpgkey: {{ repo.gpgkey }}
-    - enabled: 1
+repos-{{ package }}-installed:
+  pkg.installed:
+    - name: {{ package }}
+    - require_in:
+      - test: repos-sources-ready
 {%- endfor %}
 
 {#- Always present, so that `require: - sls: repos` holds on every family. #}

@@ -14,7 +14,7 @@ MNT = "/mnt/hvlab-spare"
 
 def formatted(lab, *extra):
     """``state.single gluster_brick.formatted`` on the spare device of hyp2."""
-    rc, data, text = lab.salt(
+    _rc, data, text = lab.salt(
         "hyp2", "state.single", "gluster_brick.formatted", f"name={SPARE_DEVICE}", "label=spare", *extra
     )
     assert isinstance(data.get("hyp2"), dict), text

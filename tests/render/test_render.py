@@ -85,8 +85,8 @@ PER_FAMILY = {
         "F18": ("file.managed", "network-networkd-bridge-wan-netdev-managed"),
     },
     "RedHat": {
-        "F4": ("pkgrepo.managed", "repos-centos-gluster10-managed"),
-        "F4-epel": ("pkgrepo.managed", "repos-epel-managed"),
+        "F4": ("pkg.installed", "repos-centos-release-gluster10-installed"),
+        "F4-epel": ("pkg.installed", "repos-epel-release-installed"),
         "F10": ("selinux.boolean", "selinux-boolean-virt_use_fusefs"),
         "F11": ("file.managed", "network-networkmanager-hv-rpn-managed"),
         "F18": ("file.managed", "network-networkmanager-bridge-wan-managed"),

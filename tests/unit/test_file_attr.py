@@ -90,11 +90,12 @@ def test_chattr_that_did_not_take_fails(salt_mods):
     salt_mods["file.chattr"].return_value = False
     assert file_attr.immutable(NAME) == {
         "name": NAME,
-        "changes": {"old": "mutable", "new": "mutable"},
+        "changes": {},
         "result": False,
         "comment": f"chattr +i {NAME} did not take",
     }
     salt_mods["file.chattr"].assert_called_once_with(NAME, operator="add", attributes="i")
+    assert salt_mods["cmd.run_all"].call_args_list == [LSATTR, LSATTR]
 
 
 @pytest.mark.parametrize("test_mode", [False, True])

@@ -3,9 +3,15 @@ as an argument list, never through a shell) and calls a device blank only on
 blkid's "nothing found"; format_xfs refuses anything else; the states keep XFS,
 format only what is blank (predicting it under test=True), refuse any other
 signature, and create a brick directory only on its mounted file system.
-blkid's outputs are util-linux 2.38's; the real devices are in tests/lab."""
+The probe reads nothing but a block device (os.stat is faked for the stand-in
+device; a missing path, a file, a directory and a character device are real),
+and blkid's exit 2 is blank only when blkid says nothing (it also exits 2 when
+it cannot read the device). blkid's outputs are util-linux 2.38's; the real
+devices are in tests/lab."""
 
 import os
+import stat
+import types
 from unittest.mock import call, create_autospec
 
 import pytest
@@ -33,12 +39,26 @@ def ext4_export(device):
     return f"DEVNAME={device}\nUUID={EXT4_UUID}\nVERSION=1.0\nBLOCK_SIZE=1024\nTYPE=ext4\nUSAGE=filesystem\n"
 
 
+# What os.stat says of a block device (brw-rw----).
+BLOCK_DEVICE = types.SimpleNamespace(st_mode=stat.S_IFBLK | 0o660)
+
+
 @pytest.fixture
 def device(tmp_path):
-    """A path that exists, standing in for the block device (probe checks that first)."""
-    path = tmp_path / "hvlab-vmstore"
-    path.touch()
-    return str(path)
+    """The stand-in block device: a path where nothing is; only os_stat makes it one."""
+    return str(tmp_path / "hvlab-vmstore")
+
+
+@pytest.fixture
+def os_stat(monkeypatch, device):
+    """os.stat as the module sees it: ``device`` is a block device, any other path is real."""
+    real_stat = os.stat
+    mock = create_autospec(
+        os.stat,
+        side_effect=lambda path, *a, **k: BLOCK_DEVICE if path == device else real_stat(path, *a, **k),
+    )
+    monkeypatch.setattr(gluster_brick, "os", types.SimpleNamespace(stat=mock, path=os.path))
+    return mock
 
 
 @pytest.fixture
@@ -71,7 +91,7 @@ def probe_call(device):
 # ---------------------------------------------------------------- probe
 
 
-def test_probe_reads_xfs(salt_mods, device):
+def test_probe_reads_xfs(salt_mods, device, os_stat):
     salt_mods["cmd.run_all"].return_value = blkid(stdout=xfs_export(device))
     assert gluster_brick.probe(device) == {
         "blank": False,
@@ -85,10 +105,11 @@ def test_probe_reads_xfs(salt_mods, device):
             "USAGE": "filesystem",
         },
     }
+    assert os_stat.call_args_list == [call(device)]
     assert salt_mods["cmd.run_all"].call_args_list == [probe_call(device)]
 
 
-def test_probe_reads_another_file_system(salt_mods, device):
+def test_probe_reads_another_file_system(salt_mods, device, os_stat):
     salt_mods["cmd.run_all"].return_value = blkid(stdout=ext4_export(device))
     assert gluster_brick.probe(device) == {
         "blank": False,
@@ -104,7 +125,7 @@ def test_probe_reads_another_file_system(salt_mods, device):
     }
 
 
-def test_probe_names_a_partition_table(salt_mods, device):
+def test_probe_names_a_partition_table(salt_mods, device, os_stat):
     salt_mods["cmd.run_all"].return_value = blkid(
         stdout=f"DEVNAME={device}\nPTUUID=8d3c1e6a-41f2-4b7c-9a55-0e2d6f1b3c77\nPTTYPE=gpt\n"
     )
@@ -115,7 +136,7 @@ def test_probe_names_a_partition_table(salt_mods, device):
     }
 
 
-def test_probe_a_signature_without_a_type_is_not_blank(salt_mods, device):
+def test_probe_a_signature_without_a_type_is_not_blank(salt_mods, device, os_stat):
     salt_mods["cmd.run_all"].return_value = blkid(stdout=f"DEVNAME={device}\nUSAGE=other\n")
     assert gluster_brick.probe(device) == {
         "blank": False,
@@ -124,13 +145,13 @@ def test_probe_a_signature_without_a_type_is_not_blank(salt_mods, device):
     }
 
 
-def test_probe_blank_is_blkid_exit_2(salt_mods, device):
+def test_probe_blank_is_blkid_exit_2(salt_mods, device, os_stat):
     salt_mods["cmd.run_all"].return_value = blkid(retcode=2)
     assert gluster_brick.probe(device) == {"blank": True, "type": None, "found": {}}
     assert salt_mods["cmd.run_all"].call_args_list == [probe_call(device)]
 
 
-def test_probe_several_signatures_is_blkid_exit_8(salt_mods, device):
+def test_probe_several_signatures_is_blkid_exit_8(salt_mods, device, os_stat):
     salt_mods["cmd.run_all"].return_value = blkid(
         retcode=8,
         stderr=f"blkid: {device}: ambivalent result (probably more filesystems on the device, "
@@ -139,11 +160,22 @@ def test_probe_several_signatures_is_blkid_exit_8(salt_mods, device):
     assert gluster_brick.probe(device) == {"blank": False, "type": "several signatures", "found": {}}
 
 
-def test_probe_other_blkid_failure_raises_its_message(salt_mods, device):
+def test_probe_other_blkid_failure_raises_its_message(salt_mods, device, os_stat):
     salt_mods["cmd.run_all"].return_value = blkid(retcode=4, stderr="blkid: invalid argument\n")
     with pytest.raises(CommandExecutionError) as exc:
         gluster_brick.probe(device)
     assert str(exc.value) == f"blkid -p {device}: blkid: invalid argument"
+
+
+def test_probe_an_unreadable_device_is_not_blank(salt_mods, device, os_stat):
+    """blkid exits 2 ("nothing found") also when it cannot open the device, and says why."""
+    salt_mods["cmd.run_all"].return_value = blkid(
+        retcode=2, stderr=f"blkid: error: {device}: Permission denied\n"
+    )
+    with pytest.raises(CommandExecutionError) as exc:
+        gluster_brick.probe(device)
+    assert str(exc.value) == f"blkid -p {device}: blkid: error: {device}: Permission denied"
+    assert salt_mods["cmd.run_all"].call_args_list == [probe_call(device)]
 
 
 def test_probe_missing_device_runs_nothing(salt_mods, tmp_path):
@@ -154,16 +186,37 @@ def test_probe_missing_device_runs_nothing(salt_mods, tmp_path):
     salt_mods["cmd.run_all"].assert_not_called()
 
 
+@pytest.fixture(params=["file", "directory", "character device"])
+def not_a_block_device(request, tmp_path):
+    """A real path that exists and is no block device (a typo'd brick device, /dev/null …)."""
+    if request.param == "character device":
+        return os.devnull
+    path = tmp_path / "hvlab-vmstore"
+    if request.param == "file":
+        path.write_bytes(b"\0" * 4096)
+    else:
+        path.mkdir()
+    return str(path)
+
+
+def test_probe_refuses_what_is_not_a_block_device_and_runs_nothing(salt_mods, not_a_block_device):
+    with pytest.raises(CommandExecutionError) as exc:
+        gluster_brick.probe(not_a_block_device)
+    assert str(exc.value) == f"{not_a_block_device} is not a block device"
+    salt_mods["cmd.run_all"].assert_not_called()
+
+
 # ---------------------------------------------------------------- format_xfs
 
 
-def test_format_xfs_formats_a_blank_device_and_probes_again(salt_mods, device):
+def test_format_xfs_formats_a_blank_device_and_probes_again(salt_mods, device, os_stat):
     salt_mods["cmd.run_all"].side_effect = [
         blkid(retcode=2),
         blkid(),  # mkfs.xfs -q prints nothing
         blkid(stdout=xfs_export(device)),
     ]
     assert gluster_brick.format_xfs(device, "vmstore") == "xfs"
+    assert os_stat.call_args_list == [call(device), call(device)]
     assert salt_mods["cmd.run_all"].call_args_list == [
         probe_call(device),
         call(["mkfs.xfs", "-q", "-i", "size=512", "-L", "vmstore", device], **RUN_KWARGS),
@@ -181,7 +234,7 @@ def test_format_xfs_formats_a_blank_device_and_probes_again(salt_mods, device):
     ],
     ids=["ext4", "xfs", "gpt", "ambivalent"],
 )
-def test_format_xfs_refuses_a_device_that_is_not_blank(salt_mods, device, answer, carries):
+def test_format_xfs_refuses_a_device_that_is_not_blank(salt_mods, device, os_stat, answer, carries):
     salt_mods["cmd.run_all"].return_value = answer(device)
     with pytest.raises(CommandExecutionError) as exc:
         gluster_brick.format_xfs(device, "vmstore")
@@ -189,7 +242,24 @@ def test_format_xfs_refuses_a_device_that_is_not_blank(salt_mods, device, answer
     assert salt_mods["cmd.run_all"].call_args_list == [probe_call(device)]
 
 
-def test_format_xfs_reports_mkfs_failure(salt_mods, device):
+def test_format_xfs_never_formats_a_device_it_cannot_read(salt_mods, device, os_stat):
+    salt_mods["cmd.run_all"].return_value = blkid(
+        retcode=2, stderr=f"blkid: error: {device}: Permission denied\n"
+    )
+    with pytest.raises(CommandExecutionError) as exc:
+        gluster_brick.format_xfs(device, "vmstore")
+    assert str(exc.value) == f"blkid -p {device}: blkid: error: {device}: Permission denied"
+    assert salt_mods["cmd.run_all"].call_args_list == [probe_call(device)]
+
+
+def test_format_xfs_refuses_what_is_not_a_block_device_and_runs_nothing(salt_mods, not_a_block_device):
+    with pytest.raises(CommandExecutionError) as exc:
+        gluster_brick.format_xfs(not_a_block_device, "vmstore")
+    assert str(exc.value) == f"{not_a_block_device} is not a block device"
+    salt_mods["cmd.run_all"].assert_not_called()
+
+
+def test_format_xfs_reports_mkfs_failure(salt_mods, device, os_stat):
     salt_mods["cmd.run_all"].side_effect = [
         blkid(retcode=2),
         blkid(retcode=1, stderr=f"mkfs.xfs: cannot open {device}: Device or resource busy\n"),
@@ -249,6 +319,18 @@ def test_formatted_formats_a_blank_device(salt_mods):
         "changes": {"old": "blank", "new": "xfs"},
         "result": True,
         "comment": "/dev/hvlab-vmstore formatted XFS (label vmstore)",
+    }
+    salt_mods["gluster_brick.format_xfs"].assert_called_once_with("/dev/hvlab-vmstore", "vmstore")
+
+
+def test_formatted_fails_when_mkfs_ran_but_the_device_does_not_read_back_as_xfs(salt_mods):
+    salt_mods["gluster_brick.probe"].return_value = {"blank": True, "type": None, "found": {}}
+    salt_mods["gluster_brick.format_xfs"].return_value = "unknown"
+    assert gluster_brick_states.formatted("/dev/hvlab-vmstore", "vmstore") == {
+        "name": "/dev/hvlab-vmstore",
+        "changes": {"old": "blank", "new": "unknown"},
+        "result": False,
+        "comment": "mkfs.xfs ran on /dev/hvlab-vmstore, which reads back as unknown",
     }
     salt_mods["gluster_brick.format_xfs"].assert_called_once_with("/dev/hvlab-vmstore", "vmstore")
 

@@ -3,8 +3,11 @@
 can start here and why not, ``status`` with the daemon down or sanlock not
 installed, and ``leave``, which refuses while a guest holds a lease and
 otherwise stops the units above sanlock, leaves each lockspace and shuts the
-daemon down, in that order. ``cmd.run_all`` and ``service.*`` are specs of
-Salt's; systemd is a dict of units."""
+daemon down, in that order (forced, and reported so, only when a lockspace
+could not be left; ``left`` names only the lockspaces actually removed).
+A failed sanlock command is reported with its exit code and what it said.
+``cmd.run_all`` and ``service.*`` are specs of Salt's; systemd is a dict of
+units."""
 
 import shutil
 import types
@@ -134,6 +137,15 @@ def test_libvirt_conf_commented_lines_are_ignored():
     assert sanlock.parse_libvirt_conf(text) == {"name": LS_NAME, "host_id": 2, "path": LS_PATH}
 
 
+def test_libvirt_conf_a_trailing_comment_is_not_part_of_the_value():
+    text = (
+        'disk_lease_dir = "/var/lib/libvirt/sanlock"  # on the sanlock gluster volume\n'
+        "host_id = 2 # hyp2\n"
+        "auto_disk_leases = 1#keep\n"
+    )
+    assert sanlock.parse_libvirt_conf(text) == {"name": LS_NAME, "host_id": 2, "path": LS_PATH}
+
+
 def test_libvirt_conf_the_stock_file_all_commented_is_not_configured():
     stock = '#auto_disk_leases = 0\n#disk_lease_dir = "/var/lib/libvirt/sanlock"\n#host_id = 1\n'
     assert sanlock.parse_libvirt_conf(stock) is None
@@ -230,7 +242,7 @@ def test_status_daemon_down(salt_mods, which, libvirt_conf):
         "daemon": None,
         "lockspaces": [],
         "resources": [],
-        "error": "sanlock client status: ",
+        "error": "sanlock client status: exit code 254, no output",
         "can_take_guests": False,
         "reason": "the sanlock daemon is not running",
     }
@@ -265,7 +277,11 @@ def test_leave_refuses_while_a_lease_is_held(host):
 
 def test_leave_stops_the_units_leaves_then_shuts_down(host):
     host.answers[STATUS[1:]] = ran(fixture("client_status_idle"))
-    assert sanlock.leave() == {"left": [LS_NAME], "stopped": ["hv-sanlock-rejoin", "libvirtd"]}
+    assert sanlock.leave() == {
+        "left": [LS_NAME],
+        "forced": False,
+        "stopped": ["hv-sanlock-rejoin", "libvirtd"],
+    }
     assert host.calls == [
         STATUS,
         ("service.stop", "hv-sanlock-rejoin"),
@@ -280,7 +296,11 @@ def test_leave_leaves_every_lockspace(host):
     host.answers[STATUS[1:]] = ran(
         fixture("client_status_idle") + "s lvm_vg0:2:/dev/mapper/vg0-lvmlock:1048576\n"
     )
-    assert sanlock.leave() == {"left": [LS_NAME, "lvm_vg0"], "stopped": ["hv-sanlock-rejoin", "libvirtd"]}
+    assert sanlock.leave() == {
+        "left": [LS_NAME, "lvm_vg0"],
+        "forced": False,
+        "stopped": ["hv-sanlock-rejoin", "libvirtd"],
+    }
     assert host.calls[3:] == [
         REM,
         ("sanlock", "client", "rem_lockspace", "-s", "lvm_vg0:2:/dev/mapper/vg0-lvmlock:1048576"),
@@ -288,12 +308,10 @@ def test_leave_leaves_every_lockspace(host):
     ]
 
 
-def test_leave_forces_the_shutdown_when_a_lockspace_cannot_be_left(host):
+def test_leave_forces_the_shutdown_when_a_lockspace_cannot_be_left(host, caplog):
     host.answers[STATUS[1:]] = ran(fixture("client_status_idle"))
     host.answers[REM[1:]] = ran(retcode=240, stdout="rem_lockspace\nrem_lockspace done -16\n")
-    ret = sanlock.leave()
-    # Not ret["left"]: it names this lockspace although its removal failed (reported).
-    assert ret["stopped"] == ["hv-sanlock-rejoin", "libvirtd"]
+    assert sanlock.leave() == {"left": [], "forced": True, "stopped": ["hv-sanlock-rejoin", "libvirtd"]}
     assert host.calls == [
         STATUS,
         ("service.stop", "hv-sanlock-rejoin"),
@@ -301,18 +319,54 @@ def test_leave_forces_the_shutdown_when_a_lockspace_cannot_be_left(host):
         REM,
         ("sanlock", "client", "shutdown", "-f", "1", "-w", "1"),
     ]
+    assert [r.getMessage() for r in caplog.records if r.levelname == "WARNING"] == [
+        f"leaving lockspace {LS_NAME}: sanlock {' '.join(REM[1:])}: exit code 240, "
+        "rem_lockspace\nrem_lockspace done -16"
+    ]
+
+
+def test_leave_names_only_the_lockspaces_it_left(host):
+    host.answers[STATUS[1:]] = ran(
+        fixture("client_status_idle") + "s lvm_vg0:2:/dev/mapper/vg0-lvmlock:1048576\n"
+    )
+    host.answers[REM[1:]] = ran(retcode=240, stdout="rem_lockspace\nrem_lockspace done -16\n")
+    assert sanlock.leave() == {
+        "left": ["lvm_vg0"],
+        "forced": True,
+        "stopped": ["hv-sanlock-rejoin", "libvirtd"],
+    }
+    assert host.calls[3:] == [
+        REM,
+        ("sanlock", "client", "rem_lockspace", "-s", "lvm_vg0:2:/dev/mapper/vg0-lvmlock:1048576"),
+        ("sanlock", "client", "shutdown", "-f", "1", "-w", "1"),
+    ]
+
+
+def test_leave_without_a_lockspace_shuts_the_daemon_down_unforced(host):
+    host.answers[STATUS[1:]] = ran("daemon 993f69ff-769c-43e2-84af-acc2c89c470a.hyp2\np -1 helper\n")
+    assert sanlock.leave() == {"left": [], "forced": False, "stopped": ["hv-sanlock-rejoin", "libvirtd"]}
+    assert host.calls == [
+        STATUS,
+        ("service.stop", "hv-sanlock-rejoin"),
+        ("service.stop", "libvirtd"),
+        ("sanlock", "client", "shutdown", "-f", "0", "-w", "1"),
+    ]
 
 
 def test_leave_with_the_daemon_down_stops_what_runs(host):
     host.answers[STATUS[1:]] = ran(retcode=254)
     host.units["sanlock"] = False
-    assert sanlock.leave() == {"left": [], "stopped": ["hv-sanlock-rejoin", "libvirtd"]}
+    assert sanlock.leave() == {"left": [], "forced": False, "stopped": ["hv-sanlock-rejoin", "libvirtd"]}
     assert host.calls == [STATUS, ("service.stop", "hv-sanlock-rejoin"), ("service.stop", "libvirtd")]
 
 
 def test_leave_a_dead_daemon_whose_unit_still_runs_is_stopped(host):
     host.answers[STATUS[1:]] = ran(retcode=254)
-    assert sanlock.leave() == {"left": [], "stopped": ["hv-sanlock-rejoin", "libvirtd", "sanlock"]}
+    assert sanlock.leave() == {
+        "left": [],
+        "forced": False,
+        "stopped": ["hv-sanlock-rejoin", "libvirtd", "sanlock"],
+    }
     assert host.calls[-1] == ("service.stop", "sanlock")
 
 
@@ -320,7 +374,7 @@ def test_leave_where_sanlock_is_not_installed_touches_only_what_runs(host, which
     which.side_effect = lambda cmd, *a, **k: None
     del host.units["sanlock"], host.units["hv-sanlock-rejoin"]
     host.units["libvirtd"] = False
-    assert sanlock.leave() == {"left": [], "stopped": []}
+    assert sanlock.leave() == {"left": [], "forced": False, "stopped": []}
     assert host.calls == []
 
 
@@ -340,6 +394,30 @@ def test_status_where_sanlock_is_not_installed(host, which):
 def test_join_lockspace_runs_add_lockspace(salt_mods, which):
     salt_mods["cmd.run_all"].return_value = ran("add_lockspace\nadd_lockspace done 0\n")
     assert sanlock.join_lockspace(LS_NAME, "2", LS_PATH) is True
+    assert salt_mods["cmd.run_all"].call_args_list == [
+        call(["sanlock", "client", "add_lockspace", "-s", f"{LS_NAME}:2:{LS_PATH}:0"], **RUN_KWARGS)
+    ]
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (
+            ran(retcode=239, stdout="add_lockspace\nadd_lockspace done -17\n"),
+            "add_lockspace\nadd_lockspace done -17",
+        ),
+        (ran(retcode=1, stdout="add_lockspace\n", stderr="connect error: -2\n"), "connect error: -2"),
+        (ran(retcode=254), "no output"),
+    ],
+    ids=["stdout", "stderr-first", "silent"],
+)
+def test_a_failed_sanlock_command_reports_its_exit_code_and_what_it_said(salt_mods, which, answer, said):
+    salt_mods["cmd.run_all"].return_value = answer
+    with pytest.raises(CommandExecutionError) as exc:
+        sanlock.join_lockspace(LS_NAME, 2, LS_PATH)
+    assert str(exc.value) == (
+        f"sanlock client add_lockspace -s {LS_NAME}:2:{LS_PATH}:0: exit code {answer['retcode']}, {said}"
+    )
     assert salt_mods["cmd.run_all"].call_args_list == [
         call(["sanlock", "client", "add_lockspace", "-s", f"{LS_NAME}:2:{LS_PATH}:0"], **RUN_KWARGS)
     ]

@@ -1,8 +1,10 @@
 """sanlock.lockspace_joined: joined as this host already, refused when the
 daemon is down or the lockspace is joined under another host id, predicted
 under test=True, joined and read back otherwise; a join or leave under way is
-waited for (on a fake clock). The execution module is replaced by specs of its
-real functions (the daemon itself: see tests/lab)."""
+waited for (on a fake clock), and one still under way at the timeout fails the
+state as such; a join that did not end joined reports no change. The
+execution module is replaced by specs of its real functions (the daemon
+itself: see tests/lab)."""
 
 import types
 from unittest.mock import call, create_autospec
@@ -92,12 +94,14 @@ def test_joined_as_this_host(salt_mods, clock):
 
 
 def test_daemon_down(salt_mods, clock):
-    salt_mods["sanlock.status"].return_value = status(daemon=None, error="sanlock client status: ")
+    salt_mods["sanlock.status"].return_value = status(
+        daemon=None, error="sanlock client status: exit code 254, no output"
+    )
     assert sanlock_states.lockspace_joined(NAME, 2, PATH) == {
         "name": NAME,
         "changes": {},
         "result": False,
-        "comment": "the sanlock daemon is not running: sanlock client status:",
+        "comment": "the sanlock daemon is not running: sanlock client status: exit code 254, no output",
     }
     salt_mods["sanlock.join_lockspace"].assert_not_called()
 
@@ -151,14 +155,16 @@ def test_the_read_back_waits_for_the_join_to_settle(salt_mods, clock):
 def test_join_failure_is_reported(salt_mods, clock):
     salt_mods["sanlock.status"].return_value = status()
     salt_mods["sanlock.join_lockspace"].side_effect = CommandExecutionError(
-        f"sanlock client add_lockspace -s {NAME}:2:{PATH}:0: add_lockspace\nadd_lockspace done -2"
+        f"sanlock client add_lockspace -s {NAME}:2:{PATH}:0: "
+        "exit code 254, add_lockspace\nadd_lockspace done -2"
     )
     assert sanlock_states.lockspace_joined(NAME, 2, PATH) == {
         "name": NAME,
         "changes": {},
         "result": False,
         "comment": "lockspace __LIBVIRT__DISKS__ is not joined and joining failed: "
-        f"sanlock client add_lockspace -s {NAME}:2:{PATH}:0: add_lockspace\nadd_lockspace done -2",
+        f"sanlock client add_lockspace -s {NAME}:2:{PATH}:0: "
+        "exit code 254, add_lockspace\nadd_lockspace done -2",
     }
     salt_mods["sanlock.join_lockspace"].assert_called_once_with(NAME, 2, PATH)
 
@@ -206,3 +212,40 @@ def test_the_wait_ends_at_the_timeout(salt_mods, clock):
     }
     assert clock.sleeps == [1] * 6
     salt_mods["sanlock.join_lockspace"].assert_not_called()
+
+
+@pytest.mark.parametrize(("flag", "doing"), [("ADD", "joined"), ("REM", "left")])
+def test_a_join_or_leave_still_under_way_at_the_timeout_fails(salt_mods, clock, flag, doing):
+    salt_mods["sanlock.status"].return_value = status(lockspace(state=flag))
+    assert sanlock_states.lockspace_joined(NAME, 2, PATH, timeout=5) == {
+        "name": NAME,
+        "changes": {},
+        "result": False,
+        "comment": f"lockspace __LIBVIRT__DISKS__ is still being {doing} after 5s",
+    }
+    assert clock.sleeps == [1] * 6
+    salt_mods["sanlock.join_lockspace"].assert_not_called()
+
+
+def test_a_join_that_is_not_read_back_changes_nothing(salt_mods, clock):
+    salt_mods["sanlock.status"].side_effect = [status(), status()]
+    assert sanlock_states.lockspace_joined(NAME, 2, PATH) == {
+        "name": NAME,
+        "changes": {},
+        "result": False,
+        "comment": "lockspace __LIBVIRT__DISKS__ not joined as host 2",
+    }
+    assert salt_mods["sanlock.join_lockspace"].call_args_list == [call(NAME, 2, PATH)]
+    assert clock.sleeps == []
+
+
+def test_a_join_still_under_way_at_the_timeout_changes_nothing(salt_mods, clock):
+    salt_mods["sanlock.status"].side_effect = [status()] + [status(lockspace(state="ADD"))] * 7
+    assert sanlock_states.lockspace_joined(NAME, 2, PATH, timeout=5) == {
+        "name": NAME,
+        "changes": {},
+        "result": False,
+        "comment": "lockspace __LIBVIRT__DISKS__ not joined as host 2",
+    }
+    assert salt_mods["sanlock.join_lockspace"].call_args_list == [call(NAME, 2, PATH)]
+    assert clock.sleeps == [1] * 6

@@ -1,0 +1,110 @@
+"""A cluster whose hosts are not named hyp*: a second lab, booted next to the
+first from another pillar (hosts kvm-a and kvm-b, three bridges, another
+private subnet), with the one documented setting that names the hosts (the
+master's nodegroup) following it. Both hosts converge from the bare image and
+can take a guest."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.pillar_cases import lab_pillar
+
+pytestmark = pytest.mark.lab
+REPO = Path(__file__).resolve().parents[2]
+STATE = Path("/var/lib/hvlab-other")
+HOSTS = ("kvm-a", "kvm-b")
+BRIDGES = {"wan": ("brout", 1195), "lan": ("brin", 1194), "dmz": ("brdmz", 1196)}
+
+
+def other_pillar():
+    lab = lab_pillar()["hypervisor"]
+    hosts = {}
+    for index, name in enumerate(HOSTS, start=1):
+        hosts[name] = {
+            "host_id": index,
+            "peer": HOSTS[2 - index],
+            "online_server_id": 2000 + index,
+            "public": {"interface": "eth0", "address": f"203.0.113.{20 + index}"},
+            "rpn": {
+                "interface": "eth1",
+                "mac": f"02:00:c0:00:02:{20 + index:02x}",
+                "address": f"192.0.2.{20 + index}/24",
+                "dhcp": False,
+                "mtu": 9000,
+            },
+        }
+    return {
+        "hypervisor": {
+            "domain": "other.example",
+            "hosts": hosts,
+            "bridges": {net: {"name": name, "vpn_port": port} for net, (name, port) in BRIDGES.items()},
+            "admins": lab["admins"],
+            "libvirt": lab["libvirt"],
+            "sanlock": lab["sanlock"],
+            "pools": {"iso": {"path": "/var/lib/libvirt/images/iso"}},
+        }
+    }
+
+
+def other_lab(*args, timeout=900):
+    env = dict(
+        os.environ,
+        HVLAB_DIR=str(STATE),
+        HVLAB_PREFIX="hvlb-",
+        HVLAB_PILLAR=str(STATE / "cluster.sls"),
+    )
+    cmd = [sys.executable, "-m", "lab", *args]
+    return subprocess.run(
+        cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def other(lab):  # the main lab is up meanwhile: both run side by side
+    STATE.mkdir(parents=True, exist_ok=True)
+    (STATE / "cluster.sls").write_text(yaml.safe_dump(other_pillar()))
+    up = other_lab("up")
+    try:
+        yield up
+    finally:
+        down = other_lab("down", timeout=300)
+        assert down.returncode == 0, down.stdout + down.stderr
+        shutil.rmtree(STATE)
+
+
+def test_boots_and_converges_from_the_bare_image(other):
+    assert other.returncode == 0, other.stdout + other.stderr
+    for host in HOSTS:
+        assert f"Summary for {host}" in other.stdout
+    assert other.stdout.count("Failed:     0") == len(HOSTS), other.stdout
+
+
+def test_the_nodegroup_names_the_hosts(other):
+    proc = other_lab("salt", "-N", "hypervisors", "test.ping", "--out=json", "--static", timeout=120)
+    assert json.loads(proc.stdout) == {host: True for host in HOSTS}, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("host", HOSTS)
+def test_its_own_bridges_subnet_and_names(other, host):
+    bridges = other_lab("shell", host, "ip", "-br", "link", "show", "type", "bridge").stdout
+    names = sorted(line.split()[0] for line in bridges.splitlines())
+    assert names == sorted(name for name, _port in BRIDGES.values())
+    hosts_file = other_lab("shell", host, "cat", "/etc/hosts").stdout
+    assert "192.0.2.21" in hosts_file and "kvm-a.other.example" in hosts_file
+    assert "192.0.2.22" in hosts_file and "kvm-b.other.example" in hosts_file
+    rpn = other_lab("shell", host, "ip", "-br", "addr", "show", "eth1").stdout
+    assert f"192.0.2.{21 + HOSTS.index(host)}/24" in rpn
+
+
+def test_every_host_can_take_a_guest(other):
+    proc = other_lab("salt", "-N", "hypervisors", "sanlock.status", "--out=json", "--static", timeout=120)
+    status = json.loads(proc.stdout)
+    for host in HOSTS:
+        assert status[host]["can_take_guests"], status[host]["reason"]
