@@ -18,7 +18,7 @@ ksm-service-running:
     - names: {{ hv.ksm.services | json }}
     - onlyif: test -w {{ knob }}
     - watch:
-      - file: ksm-config-ksmtuned-conf-managed
+      - sls: ksm.config
 
 ksm-service-kernel-read-only:
   test.configurable_test_state:

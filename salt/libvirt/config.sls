@@ -1,6 +1,5 @@
-{#- F8: libvirtd listens on its unix socket only (group libvirt, 0770, no
-    auth on the socket) and runs all the time (no idle exit). With socket
-    activation systemd owns the socket, so its mode is set in a drop-in. #}
+{#- F8: libvirtd's own configuration (no network listener; the socket's mode
+    is systemd's: libvirt/socket.sls) and no idle exit. #}
 {%- from "map.jinja" import hv with context %}
 include:
   - libvirt.package
@@ -26,14 +25,3 @@ libvirt-config-daemon-args-managed:
     - mode: "0644"
     - require:
       - sls: libvirt.package
-
-libvirt-config-socket-dropin-managed:
-  file.managed:
-    - name: /etc/systemd/system/{{ hv.libvirt.socket }}.d/50-hypervisor.conf
-    - makedirs: true
-    - contents: |
-        # Managed by Salt (salt://libvirt/config.sls): local changes are overwritten.
-        [Socket]
-        SocketGroup={{ hv.libvirt.group }}
-        SocketMode={{ hv.libvirt.socket_mode }}
-    - mode: "0644"

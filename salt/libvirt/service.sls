@@ -3,6 +3,7 @@
 {%- from "map.jinja" import hv with context %}
 include:
   - libvirt.config
+  - libvirt.socket
 {%- for unit in hv.libvirt.units_off %}
 
 libvirt-service-{{ unit }}-disabled:
@@ -26,7 +27,7 @@ libvirt-service-socket-recreated:
     - service.restart:
       - name: {{ hv.libvirt.socket }}
     - onchanges:
-      - file: libvirt-config-socket-dropin-managed
+      - sls: libvirt.socket
 
 libvirt-service-socket-running:
   service.running:
@@ -42,5 +43,4 @@ libvirt-service-running:
     - require:
       - service: libvirt-service-socket-running
     - watch:
-      - file: libvirt-config-libvirtd-conf-managed
-      - file: libvirt-config-daemon-args-managed
+      - sls: libvirt.config

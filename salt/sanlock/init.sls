@@ -1,6 +1,7 @@
 include:
   - sanlock.package
   - sanlock.config
+  - sanlock.libvirt
   - sanlock.service
   - sanlock.lockspace
   - sanlock.cleanup

@@ -4,6 +4,7 @@
 {%- from "map.jinja" import hv with context %}
 include:
   - sanlock.config
+  - sanlock.libvirt
   - libvirt.service
 
 sanlock-service-running:
@@ -14,9 +15,9 @@ sanlock-service-running:
     # look again after a moment before calling it running.
     - init_delay: 2
     - require:
-      - sls: sanlock.config
+      - sls: sanlock.libvirt
     - watch:
-      - file: sanlock-config-daemon-options-managed
+      - sls: sanlock.config
 {%- for unit in hv.sanlock.watchdog_units %}
 
 sanlock-service-{{ unit }}-running:
@@ -41,5 +42,4 @@ sanlock-service-libvirtd-lock-manager-loaded:
       - service: sanlock-service-running
       - sls: libvirt.service
     - watch:
-      - file: sanlock-config-qemu-sanlock-managed
-      - file: sanlock-config-qemu-lock-manager-set
+      - sls: sanlock.libvirt
