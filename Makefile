@@ -2,8 +2,9 @@
 # `make test` (lint, render, unit and lab tests). Both install what they need.
 # Run as root: the lab uses network namespaces and systemd-nspawn.
 
-# Debian's own interpreter: the lab hosts run the minion from this venv, and
-# they have /usr/bin/python3 (3.11.2), not another build that PATH may prefer.
+# Debian's own interpreter (3.11.2), not another build that PATH may prefer:
+# this venv runs the lab's master and the tests, and builds the wheels the lab
+# hosts install (their Python is the same Debian 3.11.2).
 PYTHON_FOR_VENV := /usr/bin/python3
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python

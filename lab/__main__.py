@@ -10,8 +10,9 @@ from . import guest, image, machines, master, network, topology
 
 
 def healthy(hosts):
-    """True when the master and every host are running (a lab to reuse)."""
-    return bool(master.pid()) and all(machines.leader(h) for h in hosts)
+    """True when the master (serving this checkout) and every host are running:
+    a lab to reuse."""
+    return bool(master.pid()) and master.serves_this_checkout() and all(machines.leader(h) for h in hosts)
 
 
 def down(hosts, echo=print):

@@ -88,6 +88,16 @@ def pid():
     return system.read_pid(PID_FILE)
 
 
+def serves_this_checkout():
+    """Whether the configured master serves this checkout's states (a lab made
+    from another clone is not one to reuse)."""
+    try:
+        config = yaml.safe_load((CONF / "master").read_text())
+    except FileNotFoundError:
+        return False
+    return config.get("file_roots", {}).get("base") == [str(REPO / "salt")]
+
+
 def stop():
     main = pid()
     if main:

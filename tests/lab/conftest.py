@@ -8,9 +8,11 @@ import json
 import shlex
 
 import pytest
+import yaml
 
 from lab import __main__ as labctl
 from lab import machines, master, system, topology
+from tests import pillar_cases
 
 GROUP = ("-N", master.NODEGROUP)
 
@@ -55,6 +57,20 @@ class Lab:
             " ip -o link | sed 's/ qlen.*//' | sha256sum; ip -o addr | sha256sum",
         )
 
+    def apply_each(self, cases):
+        """``state.apply`` once per pillar case ``(name, mutation)``, each served
+        by the master in place of the lab's: ``{name: (rc, data, text)}``."""
+        out = {}
+        try:
+            for name, mutation in cases:
+                pillar = pillar_cases.case_pillar(mutation)
+                for part in ("hypervisor", "online"):
+                    (master.PILLAR_OVERRIDE / f"{part}.sls").write_text(yaml.safe_dump({part: pillar[part]}))
+                out[name] = self.salt(*GROUP, "state.apply")
+        finally:
+            master.clear_pillar_override()
+        return out
+
     def write(self, host, path, text):
         self.sh(host, f"printf %s {shlex.quote(text)} > {shlex.quote(path)}")
 
@@ -71,6 +87,15 @@ def _json_documents(text):
         except ValueError:
             return data
         data.update(doc)
+
+
+def assert_refused(result, key, hosts):
+    """A state.apply refused on every host before any state ran, naming ``key``."""
+    rc, data, text = result
+    assert rc != 0, f"not refused:\n{text}"
+    for host in hosts:
+        assert isinstance(data[host], list), f"{host} ran states:\n{text}"
+        assert any(f"pillar key '{key}'" in line for line in data[host]), text
 
 
 def changed(result):

@@ -67,3 +67,20 @@ def test_guest_starts_on_every_host_after_a_long_private_cut(lab):
             f"\nlockspace given up {dropped:.0f}s into a {CUT}s cut; after the link came back a guest "
             f"ran on hyp2 in {on_hyp2:.1f}s, then on hyp1 in {on_hyp1:.1f}s"
         )
+
+
+def test_a_highstate_on_a_host_without_its_lockspace_is_not_green(lab):
+    """With the lockspace gone (and the rejoin service stopped), test=True
+    reports the join to come instead of a green run; the run rejoins it."""
+    lockspace = status(lab, "hyp2")["lockspaces"][0]
+    spec = f"{lockspace['name']}:{lockspace['host_id']}:{lockspace['path']}:0"
+    lab.sh("hyp2", f"systemctl stop hv-sanlock-rejoin && sanlock client rem_lockspace -s {spec}")
+    try:
+        assert not status(lab, "hyp2")["can_take_guests"]
+        rc, data, text = lab.apply("test=True", target="hyp2")
+        joined = next(r for k, r in data["hyp2"].items() if "sanlock-lockspace-joined" in k)
+        assert joined["result"] is None and "would join" in joined["comment"], joined
+    finally:
+        rc, data, text = lab.apply(target="hyp2")
+    assert rc == 0, text
+    assert status(lab, "hyp2")["can_take_guests"]
