@@ -6,6 +6,7 @@ otherwise the session brings one up and takes it down at the end.
 
 import json
 import shlex
+import time
 
 import pytest
 import yaml
@@ -109,6 +110,21 @@ def failed(result):
     return sorted(key for key, ret in result.items() if ret.get("result") is False)
 
 
+FIGURES = []
+
+
+def report(line):
+    """A measured figure, printed at the end of the run (pytest hides test output)."""
+    FIGURES.append(line)
+
+
+def pytest_terminal_summary(terminalreporter):
+    if FIGURES:
+        terminalreporter.section("lab figures")
+        for line in FIGURES:
+            terminalreporter.write_line(line)
+
+
 def pytest_collection_modifyitems(items):
     """Tests marked ``last`` run after all others (the lab's final health check)."""
     items.sort(key=lambda item: item.get_closest_marker("last") is not None)
@@ -121,9 +137,13 @@ def lab():
     lab = Lab(hosts)
     master.clear_pillar_override()
     lines = []
+    start = time.monotonic()
     lab.first_apply_rc = labctl.up(hosts, echo=lines.append)
     lab.first_apply_text = "\n".join(lines)
     lab.booted = not reused
+    took = next((line for line in lines if line.startswith("lab: state.apply took")), "")
+    what = "bare hosts booted, first" if lab.booted else "running lab reused, its"
+    report(f"{what} state.apply: {took.removeprefix('lab: ')}; lab up in {time.monotonic() - start:.0f}s")
     yield lab
     if not reused:
         labctl.down(hosts, echo=lambda *_: None)

@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests.lab.conftest import changed
+from tests.lab.conftest import changed, report
 
 pytestmark = pytest.mark.lab
 KSM_CONF = "/etc/ksmtuned.conf"
@@ -18,7 +18,7 @@ def test_second_apply_changes_nothing(lab):
     assert rc == 0, text
     for host in ("hyp1", "hyp2"):
         assert changed(data[host]) == [], f"{host} changed on a second apply"
-    print(f"\nconverged state.apply on hyp1+hyp2: {elapsed:.1f}s, {len(data['hyp1'])} states each, 0 changes")
+    report(f"converged state.apply on hyp1+hyp2: {elapsed:.1f}s, {len(data['hyp1'])} states each, 0 changes")
 
 
 def test_test_mode_on_a_converged_host_reports_nothing(lab):

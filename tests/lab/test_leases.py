@@ -11,6 +11,7 @@ import time
 import pytest
 
 from lab import system, topology
+from tests.lab.conftest import report
 from tests.lab.guests import state, throwaway_guest
 
 pytestmark = pytest.mark.lab
@@ -63,8 +64,8 @@ def test_guest_starts_on_every_host_after_a_long_private_cut(lab):
         lab.sh("hyp2", f"virsh destroy {name}")
         on_hyp1 = start_within(lab, "hyp1", name, BOUND)
         lab.sh("hyp1", f"virsh destroy {name}")
-        print(
-            f"\nlockspace given up {dropped:.0f}s into a {CUT}s cut; after the link came back a guest "
+        report(
+            f"lockspace given up {dropped:.0f}s into a {CUT}s cut; after the link came back a guest "
             f"ran on hyp2 in {on_hyp2:.1f}s, then on hyp1 in {on_hyp1:.1f}s"
         )
 

@@ -9,11 +9,13 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.lab.conftest import report
 from tests.pillar_cases import lab_pillar
 
 pytestmark = pytest.mark.lab
@@ -70,7 +72,9 @@ def other_lab(*args, timeout=900):
 def other(lab):  # the main lab is up meanwhile: both run side by side
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "cluster.sls").write_text(yaml.safe_dump(other_pillar()))
+    start = time.monotonic()
     up = other_lab("up")
+    report(f"second lab (kvm-a, kvm-b) up from the bare image in {time.monotonic() - start:.0f}s")
     try:
         yield up
     finally:

@@ -9,6 +9,7 @@ them cleanly, and after it every host takes a guest again (time printed).
 
 import pytest
 
+from tests.lab.conftest import report
 from tests.lab.guests import throwaway_guest
 from tests.lab.test_leases import BOUND, start_within
 
@@ -67,6 +68,6 @@ def test_rebuilt_node_rejoins_and_heals(lab):
             on_hyp2 = start_within(lab, "hyp2", name, BOUND)
             lab.sh("hyp2", f"virsh destroy {name}")
             on_hyp1 = start_within(lab, "hyp1", name, BOUND)
-        print(f"\nafter F28 a guest ran on hyp2 in {on_hyp2:.1f}s, then on hyp1 in {on_hyp1:.1f}s")
+        report(f"after F28 a guest ran on hyp2 in {on_hyp2:.1f}s, then on hyp1 in {on_hyp1:.1f}s")
     finally:
         lab.sh("hyp1", f"rm -f {DATA}", check=False)
