@@ -61,6 +61,10 @@ def prepare(host, img, key_dir):
 SHIM_SOURCE = Path(__file__).parent / "files" / "rlimit_shim.c"
 SHIM = "/usr/local/lib/hvlab-rlimit-shim.so"
 GUEST_DIR = "/opt/hvlab-guest"
+SANLOCK_STOP_WAIT = (
+    "ExecStopPost=-/usr/bin/timeout 10 /bin/sh -c"
+    " 'while pgrep -f \"^/usr/sbin/sanlock daemon\" >/dev/null; do sleep 0.1; done'"
+)
 QEMU_CGROUPS_OFF = (
     'ExecStartPre=/bin/sh -c \'grep -q "^cgroup_controllers" /etc/libvirt/qemu.conf'
     ' || echo "cgroup_controllers = [ ]" >> /etc/libvirt/qemu.conf\''
@@ -74,10 +78,15 @@ def _lab_only_tweaks(rootfs):
       shim that turns that EPERM into success (see files/rlimit_shim.c);
     - qemu cannot create cgroup v1 controllers here: libvirt must use none.
       libvirt is not installed yet (the states install it), so a drop-in on
-      libvirtd adds ``cgroup_controllers = [ ]`` to qemu.conf before each start.
+      libvirtd adds ``cgroup_controllers = [ ]`` to qemu.conf before each start;
+    - systemd here cannot read a unit's cgroup ("Failed to kill control group
+      … Input/output error"), so it calls sanlock stopped at once, and a
+      restart races the old daemon still exiting (the new one loses the pid
+      lock, then the old one is gone: no daemon). A stop waits for it here.
     """
     system.run("gcc", "-shared", "-fPIC", "-O2", "-o", f"{rootfs}{SHIM}", SHIM_SOURCE, "-ldl")
-    for unit, text in (("sanlock", f"Environment=LD_PRELOAD={SHIM}"), ("libvirtd", QEMU_CGROUPS_OFF)):
+    sanlock = f"Environment=LD_PRELOAD={SHIM}\n{SANLOCK_STOP_WAIT}"
+    for unit, text in (("sanlock", sanlock), ("libvirtd", QEMU_CGROUPS_OFF)):
         dropin = rootfs / f"etc/systemd/system/{unit}.service.d/hvlab-lab.conf"
         dropin.parent.mkdir(parents=True, exist_ok=True)
         dropin.write_text(f"# lab only (lab/machines.py)\n[Service]\n{text}\n")
