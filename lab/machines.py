@@ -62,6 +62,7 @@ SHIM_SOURCE = Path(__file__).parent / "files" / "rlimit_shim.c"
 SHIM = "/usr/local/lib/hvlab-rlimit-shim.so"
 GUEST_DIR = "/opt/hvlab-guest"
 SANLOCK_STOP_WAIT = (
+    "PIDFile=/run/sanlock/sanlock.pid\n"
     "ExecStopPost=-/usr/bin/timeout 10 /bin/sh -c"
     " 'while pgrep -f \"^/usr/sbin/sanlock daemon\" >/dev/null; do sleep 0.1; done'"
 )
@@ -80,9 +81,11 @@ def _lab_only_tweaks(rootfs):
       libvirt is not installed yet (the states install it), so a drop-in on
       libvirtd adds ``cgroup_controllers = [ ]`` to qemu.conf before each start;
     - systemd here cannot read a unit's cgroup ("Failed to kill control group
-      … Input/output error"), so it calls sanlock stopped at once, and a
-      restart races the old daemon still exiting (the new one loses the pid
-      lock, then the old one is gone: no daemon). A stop waits for it here.
+      … Input/output error"): for sanlock, a forking daemon without PIDFile=,
+      it may not know the main process, so a restart either never signals the
+      old daemon or races it while it exits (the new one loses the pid lock,
+      then no daemon is left). Here systemd is told the PID file, and a stop
+      waits for the daemon to be gone.
     """
     system.run("gcc", "-shared", "-fPIC", "-O2", "-o", f"{rootfs}{SHIM}", SHIM_SOURCE, "-ldl")
     sanlock = f"Environment=LD_PRELOAD={SHIM}\n{SANLOCK_STOP_WAIT}"
