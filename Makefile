@@ -9,10 +9,11 @@ PYTHON_FOR_VENV := /usr/bin/python3
 VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := debootstrap systemd-container python3-venv iproute2 util-linux dpkg-dev \
-  libvirt-dev pkg-config gcc python3-dev openssh-client e2fsprogs
+  libvirt-dev pkg-config gcc python3-dev openssh-client e2fsprogs \
+  iperf3 arping iputils-ping
 SLS := $(shell git ls-files '*.sls' 2>/dev/null)
 
-.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench
+.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench bench-network
 
 deps: .deps.stamp
 .deps.stamp: Makefile
@@ -59,3 +60,8 @@ test: lint
 # Storage throughput on the running lab (prints figures; see bench/).
 bench: venv
 	$(PY) -m bench.storage_throughput
+
+# Throughput and RTT between stand-in guests on the two hosts' public bridge,
+# across the tunnel the lab carries now (prints figures; see bench/).
+bench-network: venv
+	$(PY) -m bench.network_throughput $(ARGS)

@@ -60,10 +60,20 @@ VG_NAME = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9_+.-]{0,62}$")
 HOST_ID_RANGE = (1, 2000)  # sanlock host ids
 MTU_RANGE = (576, 9000)
 PORT_RANGE = (1, 65535)
+PREFIX_RANGE = (8, 32)
+VNI_RANGE = (1, 16777215)
+TRANSPORTS = ("vxlan", "openvpn")
+VXLAN_MIN_MTU = 1550  # a guest's 1500-byte frame plus VXLAN's 50 bytes
+LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+ROLLBACK_RANGE = (30, 900)  # seconds (firewall:rollback_after)
 HOST_UUID_SOURCES = ("smbios", "machine-id")
 NODEGROUP = "hypervisors"  # the master's nodegroup of the cluster's hosts (master.d/hypervisor.conf)
 # Maps of the defaults whose keys are free-form (any sysctl, any boolean, …).
 OPEN_MAPS = {("sysctl", "settings"), ("selinux", "booleans")}
+# What the lists of strings among the defaults hold, where not names.
+LIST_ITEMS = {
+    key: "IPv4 addresses or networks" for key in (("firewall", "trusted"), ("firewall", "monitoring_sources"))
+}
 # Parts of the defaults checked by a function of their own (below).
 CUSTOM = {("gluster", "volumes"), ("gluster", "bricks"), ("pools",)}
 BRICK_TYPES = ("directory", "lvm", "device")
@@ -74,12 +84,14 @@ GLUSTER_OPTION = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
 # all), and those required; where no *_REQUIRED is given, every key is.
 CLUSTER_KEYS = ("domain", "hosts", "bridges", "admins")
 CLUSTER_REQUIRED = ("domain", "hosts")
-HOST_KEYS = ("host_id", "peer", "online_server_id", "public", "rpn", "bricks")
+HOST_KEYS = ("host_id", "peer", "online_server_id", "public", "failover_ips", "rpn", "bricks")
 HOST_REQUIRED = ("host_id", "peer", "public", "rpn")
-PUBLIC_KEYS = ("interface", "address")
+PUBLIC_KEYS = ("interface", "address", "prefix", "gateway", "dhcp")
+PUBLIC_REQUIRED = ("interface", "address", "gateway")
 RPN_KEYS = ("interface", "mac", "address", "dhcp", "mtu")
 RPN_REQUIRED = ("interface", "mac", "address")
-BRIDGE_KEYS = ("name", "vpn_port")
+BRIDGE_KEYS = ("name", "vpn_port", "vni", "public")
+BRIDGE_REQUIRED = ("name", "vpn_port")
 ADMIN_KEYS = ("name", "ssh_keys")
 ADMIN_REQUIRED = ("name",)
 ONLINE_KEYS = ("api_url", "api_token")
@@ -88,9 +100,11 @@ VOLUME_REQUIRED = ("mount", "size")
 POOL_KEYS = ("path",)
 BRICKS_KEYS = ("type", "vg", "devices")  # hypervisor:gluster:bricks, and a host's own bricks
 DEFAULT_BRIDGES = {
-    "wan": {"name": "brwan", "vpn_port": 1195},
+    "wan": {"name": "brwan", "vpn_port": 1195, "public": True},
     "lan": {"name": "brlan", "vpn_port": 1194},
 }
+PUBLIC_DEFAULTS = {"prefix": 24, "dhcp": False}
+RPN_DEFAULTS = {"dhcp": True, "mtu": 9000}
 
 
 def __virtual__():
@@ -211,6 +225,8 @@ def _check_host(errors, name, host, names):
         _int_in_range(errors, path + ("online_server_id",), host["online_server_id"], (1, 10**9))
     if host.get("public") is not None:
         _check_public(errors, path + ("public",), host["public"])
+    if host.get("failover_ips") is not None:
+        _check_failover_list(errors, path + ("failover_ips",), host["failover_ips"])
     if host.get("rpn") is not None:
         _check_rpn(errors, path + ("rpn",), host["rpn"])
     if host.get("bricks") is not None:
@@ -221,11 +237,17 @@ def _check_public(errors, path, public):
     if not _require_mapping(errors, path, public):
         return
     _unknown_keys(errors, path, public, PUBLIC_KEYS)
-    _required(errors, path, public, PUBLIC_KEYS)
+    _required(errors, path, public, PUBLIC_REQUIRED)
     if "interface" in public:
         _match(errors, path + ("interface",), public["interface"], IFNAME, "an interface name")
-    if "address" in public:
-        _ipv4(errors, path + ("address",), public["address"], with_prefix=False)
+    for key in ("address", "gateway"):
+        if key in public:
+            _ipv4(errors, path + (key,), public[key], with_prefix=False)
+    if "prefix" in public:
+        _int_in_range(errors, path + ("prefix",), public["prefix"], PREFIX_RANGE)
+    if "dhcp" in public and not isinstance(public["dhcp"], bool):
+        errors.add(path + ("dhcp",), f"must be true or false, got {errors.show(public['dhcp'])}")
+    _check_gateway(errors, path, public)
 
 
 def _check_rpn(errors, path, rpn):
@@ -350,14 +372,16 @@ def _check_bridges(errors, bridges, hosts):
     if not _require_mapping(errors, path, bridges):
         return
     nics = _host_interfaces(hosts)
-    names, ports = {}, {}
+    names, ports, vnis, publics = {}, {}, {}, []
     for net, bridge in sorted(bridges.items(), key=lambda item: str(item[0])):
         bpath = path + (net,)
         _match(errors, bpath, net, NETWORK_NAME, "a network name ([a-z][a-z0-9]*, at most 12 characters)")
         if not _require_mapping(errors, bpath, bridge):
             continue
         _unknown_keys(errors, bpath, bridge, BRIDGE_KEYS)
-        _required(errors, bpath, bridge, BRIDGE_KEYS)
+        _required(errors, bpath, bridge, BRIDGE_REQUIRED)
+        _check_bridge_vni(errors, bpath, bridge, vnis)
+        _check_bridge_public(errors, bpath, bridge, publics)
         name = bridge.get("name")
         if name is not None:
             _check_bridge_name(errors, bpath + ("name",), name, nics)
@@ -421,8 +445,12 @@ def _check_overrides(errors, path, value, default):
             if key in default:
                 _check_overrides(errors, path + (key,), item, default[key])
     elif isinstance(default, list):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            errors.add(path, "must be a list of names")
+        numbers = bool(default) and all(isinstance(v, int) for v in default)  # e.g. a list of ports
+        kind, what = (int, "integers") if numbers else (str, LIST_ITEMS.get(path[1:], "names"))
+        if not isinstance(value, list) or not all(
+            isinstance(v, kind) and not isinstance(v, bool) for v in value
+        ):
+            errors.add(path, f"must be a list of {what}")
     elif isinstance(default, str) and default.startswith("/"):
         _path(errors, path, value)
     elif isinstance(default, bool) or isinstance(value, bool):
@@ -551,6 +579,195 @@ def _check_pools(errors, pools):
                 _path(errors, (*path, name, "path"), pool["path"])
 
 
+# ------------------------------------------------- network, tunnels, firewall, migration
+# F19-F22, F27, R5: the public side, failover IPs, bridges' VNIs and the public
+# bridge, the tunnels' transport, Shorewall's settings, the migration user.
+
+
+def _check_gateway(errors, path, public):
+    """The public gateway is another address of the subnet public:address/prefix."""
+    try:
+        if not isinstance(public["address"], str) or not isinstance(public["gateway"], str):
+            return
+        own = ipaddress.IPv4Interface(
+            f"{public['address']}/{public.get('prefix', PUBLIC_DEFAULTS['prefix'])}"
+        )
+        gateway = ipaddress.IPv4Address(public["gateway"])
+    except (KeyError, TypeError, ValueError):
+        return  # reported by the check of each key
+    if gateway == own.ip:
+        errors.add(path + ("gateway",), f"{gateway} is the host's own address (public:address)")
+    elif gateway not in own.network:
+        errors.add(
+            path + ("gateway",), f"{gateway} is not in {own.network}, the subnet of public:address/prefix"
+        )
+
+
+def _check_failover_list(errors, path, ips):
+    if not isinstance(ips, list):
+        errors.add(path, f"must be a list of IPv4 addresses, got {type(ips).__name__}")
+        return
+    for index, ip in enumerate(ips):
+        _ipv4(errors, path + (index,), ip, with_prefix=False)
+
+
+def _host_addresses(hosts):
+    """Every host's public and RPN address, with its pillar key."""
+    found = {}
+    for name in sorted(hosts, key=str):
+        host = hosts[name] if isinstance(hosts[name], dict) else {}
+        for side in ("public", "rpn"):
+            address = host.get(side, {}).get("address") if isinstance(host.get(side), dict) else None
+            if isinstance(address, str):
+                found.setdefault(address.split("/")[0], ("hypervisor", "hosts", name, side, "address"))
+    return found
+
+
+def _check_failover_ips(errors, hosts, bridges):
+    """F22: each failover IP on one host only, never a host's own address, and a public bridge for them."""
+    owned, seen = _host_addresses(hosts), {}
+    # A malformed bridges mapping or public flag is reported by _check_bridges alone.
+    public = not isinstance(bridges, dict) or any(
+        not isinstance(b, dict) or b.get("public", False) is not False for b in bridges.values()
+    )
+    for name in sorted(hosts, key=str):
+        ips = hosts[name].get("failover_ips") if isinstance(hosts[name], dict) else None
+        path = ("hypervisor", "hosts", name, "failover_ips")
+        if not isinstance(ips, list):
+            continue
+        if ips and not public:
+            errors.add(
+                path, "no bridge is public (bridges:<net>:public: true) to carry the guests' failover IPs"
+            )
+        for index, ip in enumerate(ips):
+            if not isinstance(ip, str):
+                continue
+            if ip in owned:
+                errors.add(path + (index,), f"{errors.show(ip)} is the address of {_named(owned[ip])}")
+            elif ip in seen:
+                errors.add(path + (index,), f"{errors.show(ip)} is already listed by {_named(seen[ip])}")
+            else:
+                seen[ip] = path + (index,)
+
+
+def _check_bridge_vni(errors, path, bridge, vnis):
+    """A bridge's VNI (its vpn_port unless given) is 1..16777215 and no other bridge's."""
+    key = path + ("vni",) if "vni" in bridge else path + ("vpn_port",)
+    vni = bridge.get("vni", bridge.get("vpn_port"))
+    if "vni" in bridge:
+        _int_in_range(errors, key, vni, VNI_RANGE)
+    if isinstance(vni, bool) or not isinstance(vni, int):
+        return
+    if vni in vnis:
+        defaulted = "vpn_port" in (key[-1], vnis[vni][-1])
+        hint = " (a bridge's vni defaults to its vpn_port)" if defaulted else ""
+        errors.add(key, f"VNI {vni} is already that of {_named(vnis[vni])}{hint}")
+    else:
+        vnis[vni] = key
+
+
+def _check_bridge_public(errors, path, bridge, publics):
+    """At most one bridge is public (the wan bridge: failover IPs, proxy ARP)."""
+    public = bridge.get("public", False)
+    if not isinstance(public, bool):
+        errors.add(path + ("public",), f"must be true or false, got {errors.show(public)}")
+    elif public and publics:
+        errors.add(path + ("public",), f"only one bridge can be public, and {_named(publics[0])} is")
+    elif public:
+        publics.append(path + ("public",))
+
+
+def _members(hosts, arbiter):
+    """The hosts the tunnels join: all but the gluster arbiter."""
+    return [name for name in sorted(hosts, key=str) if name != arbiter]
+
+
+def _check_tunnels(errors, tunnels, hosts, arbiter):
+    """F19: the transport, its port, and room for guests' frames in VXLAN on every member's RPN."""
+    path = ("hypervisor", "tunnels")
+    transport = tunnels.get("transport")
+    if transport not in TRANSPORTS:
+        errors.add(path + ("transport",), f"{errors.show(transport)} is not one of {', '.join(TRANSPORTS)}")
+    _int_in_range(errors, path + ("vxlan_port",), tunnels.get("vxlan_port"), PORT_RANGE)
+    if transport == "openvpn" and isinstance(hosts, dict):
+        members = _members(hosts, arbiter)
+        if len(members) != 2:
+            errors.add(
+                path + ("transport",),
+                f"openvpn joins exactly two hosts (a tap per bridge between peers), this cluster has"
+                f" {len(members)} that carry guests: use vxlan",
+            )
+    if transport != "vxlan" or not isinstance(hosts, dict):
+        return
+    for name in _members(hosts, arbiter):
+        rpn = hosts[name].get("rpn") if isinstance(hosts[name], dict) else None
+        mtu = rpn.get("mtu", RPN_DEFAULTS["mtu"]) if isinstance(rpn, dict) else None
+        if isinstance(mtu, int) and not isinstance(mtu, bool) and mtu < VXLAN_MIN_MTU:
+            errors.add(
+                ("hypervisor", "hosts", name, "rpn", "mtu"),
+                f"{mtu} is below {VXLAN_MIN_MTU}, the least for tunnels:transport vxlan: guests' 1500-byte"
+                " frames would not fit (VXLAN adds 50 bytes); raise rpn:mtu or use openvpn",
+            )
+
+
+def _ipv4_source(errors, path, value):
+    """An IPv4 address or network (a.b.c.d or a.b.c.d/nn), as a firewall source."""
+    try:
+        if isinstance(value, str):
+            ipaddress.IPv4Network(value)
+            return
+    except ValueError as err:
+        if "host bits" in str(err):
+            network = ipaddress.IPv4Network(value, strict=False)
+            errors.add(path, f"{errors.show(value)} has host bits set (did you mean {network}?)")
+            return
+    errors.add(path, f"{errors.show(value)} is not an IPv4 address or network (a.b.c.d or a.b.c.d/nn)")
+
+
+def _list_items(value, kind):
+    """(index, item) for the items of type ``kind`` of a list; the rest _check_overrides reports."""
+    items = value if isinstance(value, list) else []
+    return [(i, v) for i, v in enumerate(items) if isinstance(v, kind) and not isinstance(v, bool)]
+
+
+def _check_firewall(errors, firewall):
+    """F21/R5: the sources allowed SSH and monitoring, ports, log level, the dead-man's delay."""
+    path = ("hypervisor", "firewall")
+    if firewall.get("trusted") == []:
+        errors.add(
+            path + ("trusted",), "is required: the IPv4 addresses or networks allowed SSH (the master's too)"
+        )
+    for key in ("trusted", "monitoring_sources"):
+        for index, source in _list_items(firewall.get(key), str):
+            _ipv4_source(errors, path + (key, index), source)
+    for key in ("ssh_port", "monitoring_port"):
+        _int_in_range(errors, path + (key,), firewall.get(key), PORT_RANGE)
+    for key in ("outbound_tcp", "outbound_udp", "master_ports"):
+        for index, port in _list_items(firewall.get(key), int):
+            _int_in_range(errors, path + (key, index), port, PORT_RANGE)
+    if firewall.get("log_level") not in LOG_LEVELS:
+        errors.add(
+            path + ("log_level",),
+            f"{errors.show(firewall.get('log_level'))} is not a syslog level ({', '.join(LOG_LEVELS)})",
+        )
+    _int_in_range(errors, path + ("rollback_after",), firewall.get("rollback_after"), ROLLBACK_RANGE)
+
+
+def _check_network(errors, hv, merged):
+    """The checks that span the hosts, bridges and the tunnels, firewall and migration defaults."""
+    hosts = hv.get("hosts")
+    gluster = merged.get("gluster") if isinstance(merged.get("gluster"), dict) else {}
+    if isinstance(hosts, dict):
+        _check_failover_ips(errors, hosts, hv.get("bridges", DEFAULT_BRIDGES))
+    if isinstance(merged.get("tunnels"), dict):
+        _check_tunnels(errors, merged["tunnels"], hosts, gluster.get("arbiter") or None)
+    if isinstance(merged.get("firewall"), dict):
+        _check_firewall(errors, merged["firewall"])
+    if isinstance(merged.get("migration"), dict):
+        user = merged["migration"].get("user")
+        _match(errors, ("hypervisor", "migration", "user"), user, USERNAME, "a valid user name")
+
+
 def _walk(data, path=()):
     if isinstance(data, dict):
         for key, value in data.items():
@@ -630,6 +847,7 @@ def _check_cluster(errors, hv, defaults, minion_id):
         _check_gluster(errors, merged["gluster"], hv.get("hosts"))
     if isinstance(merged.get("pools"), dict):
         _check_pools(errors, merged["pools"])
+    _check_network(errors, hv, merged)
     source = (
         (hv.get("libvirt") or {}).get("host_uuid_source") if isinstance(hv.get("libvirt"), dict) else None
     )
@@ -684,21 +902,97 @@ def build(pillar, defaults, minion_id):
     if errors:
         raise CommandExecutionError("pillar is invalid, nothing was changed:\n  " + "\n  ".join(errors))
     cfg = merge(defaults, pillar["hypervisor"])
-    cfg.setdefault("bridges", copy.deepcopy(DEFAULT_BRIDGES))
     cfg.setdefault("admins", [])
-    hosts = {}
-    for name, host in sorted(cfg["hosts"].items()):
-        rpn = dict({"dhcp": True, "mtu": 9000}, **host["rpn"])
-        rpn["mac"] = rpn["mac"].lower()
-        rpn["ip"] = rpn["address"].split("/")[0]
-        hosts[name] = dict(host, name=name, fqdn=f"{name}.{cfg['domain']}", rpn=rpn)
+    hosts = {name: _host_view(name, host, cfg["domain"]) for name, host in sorted(cfg["hosts"].items())}
     cfg["hosts"] = hosts
     cfg["me"] = hosts[minion_id]
     cfg["peer"] = hosts[hosts[minion_id]["peer"]]
+    cfg["bridges"] = _bridges_view(cfg.get("bridges", DEFAULT_BRIDGES))
+    cfg["public_bridge"] = next((dict(b, net=n) for n, b in cfg["bridges"].items() if b["public"]), None)
+    cfg["tunnels"] = _tunnels_view(
+        cfg["tunnels"], cfg["bridges"], hosts, minion_id, cfg["gluster"]["arbiter"]
+    )
+    cfg["firewall"] = _firewall_view(cfg["firewall"], cfg["tunnels"], cfg["bridges"], hosts, minion_id)
+    cfg["migration"] = _migration_view(cfg["migration"])
     cfg["gluster"] = _gluster_view(cfg["gluster"], hosts, minion_id)
     cfg["python"] = _python_view(cfg["python"])
     cfg["sanlock"] = _sanlock_view(cfg["sanlock"], cfg["me"], cfg["gluster"])
     return cfg
+
+
+# ------------------------------------------- views: hosts, bridges, tunnels, firewall, migration
+
+
+def _host_view(name, host, domain):
+    """A host with its defaults filled in: names, RPN ``ip``, public ``cidr``, failover IPs."""
+    rpn = dict(RPN_DEFAULTS, **host["rpn"])
+    rpn["mac"] = rpn["mac"].lower()
+    rpn["ip"] = rpn["address"].split("/")[0]
+    public = dict(PUBLIC_DEFAULTS, **host["public"])
+    public["cidr"] = f"{public['address']}/{public['prefix']}"
+    failover_ips = list(host.get("failover_ips") or [])
+    return dict(host, name=name, fqdn=f"{name}.{domain}", rpn=rpn, public=public, failover_ips=failover_ips)
+
+
+def _bridges_view(bridges):
+    """Every bridge with its ``vni`` (default: its vpn_port) and ``public`` (default false)."""
+    return {
+        net: dict(bridge, vni=bridge.get("vni", bridge["vpn_port"]), public=bridge.get("public", False))
+        for net, bridge in sorted(bridges.items())
+    }
+
+
+def _tunnels_view(tunnels, bridges, hosts, me, arbiter):
+    """F19: the hosts joined (``members``: all but the arbiter) and, on a member, one tunnel per
+    bridge of each transport: VXLAN to every other member, OpenVPN to the peer."""
+    members = _members(hosts, arbiter or None)
+    view = dict(tunnels, members=members, vxlan=[], openvpn=[])
+    if me not in members:
+        return view
+    local, peer = hosts[me]["rpn"]["ip"], hosts[hosts[me]["peer"]]
+    remotes = [hosts[h]["rpn"]["ip"] for h in members if h != me]
+    role = "server" if hosts[me]["host_id"] < peer["host_id"] else "client"
+    for net, bridge in sorted(bridges.items()):
+        common = {"net": net, "bridge": bridge["name"], "local": local}
+        view["vxlan"].append(
+            dict(
+                common,
+                ifname=f"vx{net}",
+                vni=bridge["vni"],
+                port=tunnels["vxlan_port"],
+                remotes=remotes,
+                mtu=1500,
+            )
+        )
+        view["openvpn"].append(
+            dict(common, dev=f"tap{net}", port=bridge["vpn_port"], remote=peer["rpn"]["ip"], role=role)
+        )
+    return view
+
+
+def _firewall_view(firewall, tunnels, bridges, hosts, me):
+    """F21: the settings, ``monitoring_sources`` (default: trusted), ``peers_rpn`` (the other
+    hosts' RPN addresses) and ``tunnel_udp_ports`` (the transport's)."""
+    if tunnels["transport"] == "vxlan":
+        ports = [tunnels["vxlan_port"]]
+    else:
+        ports = sorted(bridge["vpn_port"] for bridge in bridges.values())
+    return dict(
+        firewall,
+        monitoring_sources=list(firewall["monitoring_sources"] or firewall["trusted"]),
+        peers_rpn=[hosts[h]["rpn"]["ip"] for h in sorted(hosts) if h != me],
+        tunnel_udp_ports=ports,
+    )
+
+
+def _migration_view(migration):
+    """F20: the migration user, its home and the key it logs in to the peer with."""
+    user = migration["user"]
+    home = "/root" if user == "root" else f"/home/{user}"
+    return dict(migration, home=home, key=f"{home}/.ssh/id_ed25519_hv")
+
+
+# ------------------------------------------------------------------ other views
 
 
 def _sanlock_view(sanlock, me, gluster):

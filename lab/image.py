@@ -47,7 +47,7 @@ BASE_PACKAGES = [
     "nftables",
 ]
 # Packages of later features, offered by the lab's apt source already.
-EXTRA_DEBS = ["openvpn", "shorewall", "iptables"]
+EXTRA_DEBS = []
 # Where the hosts see the caches.
 DEBS_IN_HOST = "/var/cache/hvlab/debs"
 WHEELS_IN_HOST = "/var/cache/hvlab/wheels"

@@ -27,6 +27,8 @@ VENV = Path(sys.prefix)  # the master runs from this checkout's venv
 def configure(hosts):
     """Write the master's config and pre-accept a key pair per host."""
     CONF.mkdir(parents=True, exist_ok=True)
+    # Bare hosts every boot: nothing they published before (the mine) is theirs now.
+    shutil.rmtree(HOME / "cache", ignore_errors=True)
     clear_pillar_override()
     config = {
         "interface": MASTER_IP,
@@ -44,6 +46,10 @@ def configure(hosts):
         "nodegroups": {NODEGROUP: "L@" + ",".join(h.name for h in hosts)},
         "timeout": 30,
         "state_output": "mixed",
+        # A host asks the master to probe its SSH after a firewall or network
+        # change (R5); see master.d/hypervisor.conf.
+        "runner_dirs": [str(REPO / "_runners")],
+        "peer_run": {".*": ["reach.ssh"]},
     }
     (CONF / "master").write_text(yaml.safe_dump(config, sort_keys=True))
     KEYS.mkdir(parents=True, exist_ok=True)

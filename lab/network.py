@@ -4,8 +4,32 @@ Only documentation-range addresses are assigned, only inside these namespaces,
 and no namespace gets a route out: lab traffic never leaves the lab.
 """
 
+from pathlib import Path
+
 from . import system
-from .topology import MASTER_IP, MASTER_NS, PREFIX, PUBLIC_PREFIXLEN, RPN_MTU, SWITCH_NS
+from .topology import (
+    ADMIN_IP,
+    ADMIN_NS,
+    GATEWAY_IP,
+    GATEWAY_NS,
+    MASTER_IP,
+    MASTER_NS,
+    PREFIX,
+    PUBLIC_PREFIXLEN,
+    RPN_MTU,
+    STATE,
+    STRANGER_IP,
+    STRANGER_NS,
+    SWITCH_NS,
+)
+
+# Plain machines on the public segment besides the hosts: (namespace, switch port, address).
+PUBLIC_MACHINES = (
+    (MASTER_NS, "m-master", MASTER_IP),
+    (ADMIN_NS, "pub-admin", ADMIN_IP),
+    (STRANGER_NS, "pub-stranger", STRANGER_IP),
+    (GATEWAY_NS, "pub-gw", GATEWAY_IP),
+)
 
 
 def _ns(ns, *cmd):
@@ -13,8 +37,9 @@ def _ns(ns, *cmd):
 
 
 def up(hosts):
-    """Create the switch, the master's namespace and one namespace per host."""
-    for ns in [SWITCH_NS, MASTER_NS] + [h.netns for h in hosts]:
+    """Create the switch, the master's namespace, the other public machines'
+    (admin, stranger, gateway) and one namespace per host."""
+    for ns in [SWITCH_NS] + [m[0] for m in PUBLIC_MACHINES] + [h.netns for h in hosts]:
         system.run("ip", "netns", "add", ns)
         _ns(ns, "link", "set", "lo", "up")
     _ns(SWITCH_NS, "link", "add", "pub", "type", "bridge")
@@ -22,15 +47,26 @@ def up(hosts):
     for bridge in ("pub", "rpn"):
         _ns(SWITCH_NS, "link", "set", bridge, "up")
 
-    _plug("m-master", "pub", MASTER_NS, "eth0")
-    _ns(MASTER_NS, "addr", "add", f"{MASTER_IP}/{PUBLIC_PREFIXLEN}", "dev", "eth0")
-    _ns(MASTER_NS, "link", "set", "eth0", "up")
+    for ns, port, address in PUBLIC_MACHINES:
+        _plug(port, "pub", ns, "eth0")
+        _ns(ns, "addr", "add", f"{address}/{PUBLIC_PREFIXLEN}", "dev", "eth0")
+        _ns(ns, "link", "set", "eth0", "up")
+    # The gateway the pillar names answers on the segment but forwards nothing
+    # (and, like every lab namespace, has no route out).
+    for key in ("net/ipv4/ip_forward", "net/ipv6/conf/all/forwarding"):
+        _sysctl(GATEWAY_NS, key, "0")
+    _log_namespaced_drops()
     for host in hosts:
         _plug(f"p-{host.name}", "pub", host.netns, host.public_if)
         _ns(host.netns, "addr", "add", f"{host.public_ip}/{PUBLIC_PREFIXLEN}", "dev", host.public_if)
         _ns(host.netns, "link", "set", host.public_if, "up")
         # The RPN side is left bare (no address, MTU 1500): the states configure it.
         _plug(f"r-{host.name}", "rpn", host.netns, host.rpn_if, mac=host.rpn_mac, mtu=RPN_MTU)
+
+
+def _sysctl(ns, key, value):
+    """Set a per-namespace ``/proc/sys`` value (``key`` as a path below it)."""
+    system.run("ip", "netns", "exec", ns, "sh", "-c", f'echo {value} > "/proc/sys/{key}"')
 
 
 def _plug(port, bridge, ns, ifname, mac=None, mtu=None):
@@ -50,4 +86,21 @@ def down():
         system.kill_and_wait(system.netns_pids(name))
     for name in names:
         system.run("ip", "netns", "del", name, check=False)
+    if NF_LOG_MARK.exists():
+        NF_LOG_ALL_NETNS.write_text("0\n")
+        NF_LOG_MARK.unlink()
     return names
+
+
+NF_LOG_ALL_NETNS = Path("/proc/sys/net/netfilter/nf_log_all_netns")
+NF_LOG_MARK = STATE / "nf_log_all_netns.set"
+
+
+def _log_namespaced_drops():
+    """The kernel drops LOG lines from network namespaces other than the first
+    unless nf_log_all_netns is 1: the hosts' firewall logs (F21) need it. Set
+    for the lab's lifetime (restored by down()) only when it was 0."""
+    if NF_LOG_ALL_NETNS.read_text().strip() == "0":
+        STATE.mkdir(parents=True, exist_ok=True)
+        NF_LOG_MARK.touch()
+        NF_LOG_ALL_NETNS.write_text("1\n")

@@ -22,6 +22,15 @@ PREFIX = os.environ.get("HVLAB_PREFIX", "hvlab-")
 SWITCH_NS = PREFIX + "sw"
 MASTER_NS = PREFIX + "master"
 MASTER_IP = "203.0.113.1"
+# More machines on the public segment, plugged into the switch like the master:
+# a trusted admin workstation, an untrusted stranger, and the public gateway the
+# pillar names (it routes nothing: no forwarding, no route out of the lab).
+ADMIN_NS = PREFIX + "admin"
+ADMIN_IP = "203.0.113.2"
+STRANGER_NS = PREFIX + "stranger"
+STRANGER_IP = "203.0.113.3"
+GATEWAY_NS = PREFIX + "gw"
+GATEWAY_IP = "203.0.113.254"
 PUBLIC_PREFIXLEN = 24
 RPN_MTU = 9000
 # A blank device given to every host with device bricks, for tests to use.
@@ -66,3 +75,24 @@ def hosts(pillar_file=None):
         )
         for name, h in sorted(cluster["hosts"].items())
     ]
+
+
+# What the states default to when the pillar names no bridges (DEFAULT_BRIDGES
+# in _modules/hypervisor_pillar.py): the wan bridge is the public one.
+DEFAULT_BRIDGES = {"wan": {"name": "brwan", "public": True}, "lan": {"name": "brlan", "public": False}}
+
+
+def bridges(pillar_file=None):
+    """The guest bridges: ``{net: {"name": ..., "public": bool}}``."""
+    cluster = yaml.safe_load(Path(pillar_file or PILLAR).read_text())["hypervisor"]
+    if "bridges" not in cluster:
+        return {net: dict(b) for net, b in DEFAULT_BRIDGES.items()}
+    return {
+        net: {"name": b["name"], "public": bool(b.get("public", False))}
+        for net, b in sorted((cluster["bridges"] or {}).items())
+    }
+
+
+def public_bridge(pillar_file=None):
+    """The name of the public ("wan") bridge, or None when no bridge is public."""
+    return next((b["name"] for b in bridges(pillar_file).values() if b["public"]), None)

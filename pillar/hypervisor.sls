@@ -12,6 +12,11 @@ hypervisor:
       public:
         interface: eth0
         address: 203.0.113.11
+        prefix: 24
+        gateway: 203.0.113.254
+      # A failover IP routed to hyp1, for a guest on the public bridge.
+      failover_ips:
+        - 203.0.113.101
       rpn:
         interface: eth1
         mac: "02:00:c6:33:64:0b"
@@ -25,6 +30,8 @@ hypervisor:
       public:
         interface: eth0
         address: 203.0.113.12
+        prefix: 24
+        gateway: 203.0.113.254
       rpn:
         interface: eth1
         mac: "02:00:c6:33:64:0c"
@@ -43,9 +50,12 @@ hypervisor:
     wan:
       name: brwan
       vpn_port: 1195
+      vni: 101
+      public: true
     lan:
       name: brlan
       vpn_port: 1194
+      vni: 102
   admins:
     - name: fws
       ssh_keys:
@@ -61,3 +71,9 @@ hypervisor:
       path: /var/lib/libvirt/images/iso
     customer1:
       path: /var/lib/libvirt/images/customer1
+  firewall:
+    # The lab's master and its admin namespace; 203.0.113.3 is the lab's
+    # untrusted stranger.
+    trusted:
+      - 203.0.113.1
+      - 203.0.113.2

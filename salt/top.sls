@@ -4,7 +4,6 @@
 base:
   hypervisors:
     - match: nodegroup
-    - shorewall     # F2 (and F21 later)
     - sysctl        # F3
     - repos         # F4
     - python        # what the custom modules import
@@ -13,8 +12,11 @@ base:
     - ksm           # F7
     - users         # F9
     - selinux       # F10
-    - network       # F11, F18
+    - network       # F11, F18, F19 (vxlan), F23
     - hosts         # F12
+    - peers         # F20
+    - tunnels       # F19 (openvpn)
+    - firewall      # F2, F21, F22, R5
     - gluster       # F13, F17 (save volume)
     - sanlock       # F14, F15
     - libvirt.pools # F16

@@ -62,6 +62,9 @@ H1 = ("hypervisor", "hosts", "hyp1")
 H2 = ("hypervisor", "hosts", "hyp2")
 GLUSTER = ("hypervisor", "gluster")
 MOUNT = (*GLUSTER, "volumes", "vmstore", "mount")
+BRIDGES = ("hypervisor", "bridges")
+TUNNELS = ("hypervisor", "tunnels")
+FIREWALL = ("hypervisor", "firewall")
 TOKEN = lab_pillar()["online"]["api_token"]
 # A made-up private key (split so that secret scanners do not flag this file).
 PRIVATE_KEY = (
@@ -274,6 +277,109 @@ CASES = [
         _set(("hypervisor", "hosts_file"), "/etc//hosts"),
         "hypervisor:hosts_file",
     ),
+    ("public-gateway-missing", _delete((*H1, "public", "gateway")), "hypervisor:hosts:hyp1:public:gateway"),
+    (
+        "public-gateway-outside-subnet",
+        _set((*H1, "public", "gateway"), "198.51.100.254"),
+        "hypervisor:hosts:hyp1:public:gateway",
+    ),
+    (
+        "public-gateway-is-own-address",
+        _set((*H2, "public", "gateway"), "203.0.113.12"),
+        "hypervisor:hosts:hyp2:public:gateway",
+    ),
+    ("public-prefix-too-long", _set((*H1, "public", "prefix"), 33), "hypervisor:hosts:hyp1:public:prefix"),
+    ("public-dhcp-not-bool", _set((*H1, "public", "dhcp"), "no"), "hypervisor:hosts:hyp1:public:dhcp"),
+    (
+        "failover-ip-invalid",
+        _set((*H1, "failover_ips"), ["203.0.113.300"]),
+        "hypervisor:hosts:hyp1:failover_ips:0",
+    ),
+    (
+        "failover-ip-not-a-list",
+        _set((*H1, "failover_ips"), "203.0.113.101"),
+        "hypervisor:hosts:hyp1:failover_ips",
+    ),
+    (
+        "failover-ip-on-two-hosts",
+        _set((*H2, "failover_ips"), ["203.0.113.101"]),
+        "hypervisor:hosts:hyp2:failover_ips:0",
+    ),
+    (
+        "failover-ip-is-a-host-address",
+        _set((*H1, "failover_ips"), ["203.0.113.12"]),
+        "hypervisor:hosts:hyp1:failover_ips:0",
+    ),
+    (
+        "failover-ip-without-public-bridge",
+        _set((*BRIDGES, "wan", "public"), False),
+        "hypervisor:hosts:hyp1:failover_ips",
+    ),
+    ("two-public-bridges", _set((*BRIDGES, "lan", "public"), True), "hypervisor:bridges:wan:public"),
+    ("bridge-public-not-bool", _set((*BRIDGES, "wan", "public"), "yes"), "hypervisor:bridges:wan:public"),
+    ("bridge-vni-zero", _set((*BRIDGES, "lan", "vni"), 0), "hypervisor:bridges:lan:vni"),
+    ("bridge-vni-too-big", _set((*BRIDGES, "lan", "vni"), 16777216), "hypervisor:bridges:lan:vni"),
+    ("same-vni-twice", _set((*BRIDGES, "lan", "vni"), 101), "hypervisor:bridges:wan:vni"),
+    ("tunnels-unknown-transport", _put((*TUNNELS, "transport"), "gre"), "hypervisor:tunnels:transport"),
+    ("tunnels-vxlan-port-zero", _put((*TUNNELS, "vxlan_port"), 0), "hypervisor:tunnels:vxlan_port"),
+    ("tunnels-unknown-key", _put((*TUNNELS, "mode"), "vxlan"), "hypervisor:tunnels:mode"),
+    ("vxlan-on-a-1500-byte-rpn", _set((*H2, "rpn", "mtu"), 1500), "hypervisor:hosts:hyp2:rpn:mtu"),
+    ("firewall-missing", _delete(FIREWALL), "hypervisor:firewall:trusted"),
+    ("firewall-trusted-empty", _set((*FIREWALL, "trusted"), []), "hypervisor:firewall:trusted"),
+    (
+        "firewall-trusted-not-a-list",
+        _set((*FIREWALL, "trusted"), "203.0.113.1"),
+        "hypervisor:firewall:trusted",
+    ),
+    (
+        "firewall-trusted-invalid",
+        _set((*FIREWALL, "trusted"), ["203.0.113.1", "203.0.113.0/33"]),
+        "hypervisor:firewall:trusted:1",
+    ),
+    (
+        "firewall-trusted-host-bits",
+        _set((*FIREWALL, "trusted"), ["203.0.113.1/24"]),
+        "hypervisor:firewall:trusted:0",
+    ),
+    (
+        "firewall-monitoring-source-invalid",
+        _put((*FIREWALL, "monitoring_sources"), ["zabbix.lab.example"]),
+        "hypervisor:firewall:monitoring_sources:0",
+    ),
+    ("firewall-ssh-port-too-big", _put((*FIREWALL, "ssh_port"), 65536), "hypervisor:firewall:ssh_port"),
+    ("firewall-ssh-port-not-int", _put((*FIREWALL, "ssh_port"), "ssh"), "hypervisor:firewall:ssh_port"),
+    (
+        "firewall-outbound-port-zero",
+        _put((*FIREWALL, "outbound_tcp"), [80, 0]),
+        "hypervisor:firewall:outbound_tcp:1",
+    ),
+    (
+        "firewall-master-ports-names",
+        _put((*FIREWALL, "master_ports"), ["salt"]),
+        "hypervisor:firewall:master_ports",
+    ),
+    ("firewall-log-level", _put((*FIREWALL, "log_level"), "loud"), "hypervisor:firewall:log_level"),
+    (
+        "firewall-rollback-too-soon",
+        _put((*FIREWALL, "rollback_after"), 10),
+        "hypervisor:firewall:rollback_after",
+    ),
+    (
+        "firewall-rollback-too-late",
+        _put((*FIREWALL, "rollback_after"), 901),
+        "hypervisor:firewall:rollback_after",
+    ),
+    (
+        "firewall-probe-not-bool",
+        _put((*FIREWALL, "probe_ssh_from_master"), "yes"),
+        "hypervisor:firewall:probe_ssh_from_master",
+    ),
+    ("firewall-config-dir-etc", _put((*FIREWALL, "config_dir"), "/etc"), "hypervisor:firewall:config_dir"),
+    (
+        "migration-bad-user",
+        _put(("hypervisor", "migration", "user"), "Root User"),
+        "hypervisor:migration:user",
+    ),
 ]
 
 # Strings the lab pillar leaves to the defaults, where a token could be pasted too.
@@ -287,6 +393,9 @@ DEFAULTED_STRINGS = [
     (*H2, "bricks", "devices", "sanlock"),
     ("hypervisor", "sysctl", "file"),
     ("hypervisor", "hosts_file"),
+    (*TUNNELS, "transport"),
+    (*FIREWALL, "log_level"),
+    ("hypervisor", "migration", "user"),
 ]
 
 

@@ -1,52 +1,124 @@
-{#- F11/F18 with systemd-networkd: files named 20-hv-* / 30-hv-*. #}
+{#- F11/F18/F19/F23 with systemd-networkd: files named 10-hv-public,
+    20-hv-rpn, 30-hv-<bridge>, 31-hv-<vxlan link>. A change is applied behind
+    a dead-man (safe_apply, R5): `networkctl reload` (networkd reconfigures the
+    links whose file changed), then the probe: every link configured, new
+    connections to the master, SSH from the master; otherwise the previous
+    files are back and reloaded, at once or when the timer fires. Then the
+    public side alone is restarted (F23), which reasserts proxy ARP. #}
 {%- from "map.jinja" import hv with context %}
 {%- set dir = hv.network.networkd_dir %}
+{#- VXLAN links with transport vxlan (after tunnels.vxlan stopped any OpenVPN
+    tunnel: never both in a bridge); with openvpn the same links are removed. #}
+{%- set vxlan_on = hv.tunnels.transport == "vxlan" %}
+{%- set vxlans = hv.tunnels.vxlan if vxlan_on else [] %}
+{%- set vxlans_gone = [] if vxlan_on else hv.tunnels.vxlan %}
+{%- set public_bridge_name = hv.public_bridge.name if hv.public_bridge else None %}
+include:
+  - network.package
+{%- if vxlan_on %}
+  - tunnels.vxlan
+{%- endif %}
 
-network-networkd-rpn-managed:
-  file.managed:
-    - name: {{ dir }}/20-hv-rpn.network
-    - source: salt://network/files/networkd/rpn.network.jinja
-    - template: jinja
-    - makedirs: true
-    - mode: "0644"
-    - context:
-        rpn: {{ hv.me.rpn | json }}
-    - onchanges_in:
-      - cmd: network-networkd-reloaded
+{%- set dir_files = {} %}
+{%- do dir_files.update({dir ~ "/10-hv-public.network": {
+      "source": "salt://network/files/networkd/public.network.jinja",
+      "context": {"public": hv.me.public} } }) %}
+{%- do dir_files.update({dir ~ "/20-hv-rpn.network": {
+      "source": "salt://network/files/networkd/rpn.network.jinja",
+      "context": {"rpn": hv.me.rpn, "vxlans": vxlans | map(attribute="ifname") | list} } }) %}
 {%- for net, bridge in hv.bridges | dictsort %}
-
-network-networkd-bridge-{{ net }}-netdev-managed:
-  file.managed:
-    - name: {{ dir }}/30-hv-{{ bridge.name }}.netdev
-    - source: salt://network/files/networkd/bridge.netdev.jinja
-    - template: jinja
-    - makedirs: true
-    - mode: "0644"
-    - context:
-        bridge: {{ bridge.name }}
-    - onchanges_in:
-      - cmd: network-networkd-reloaded
-
-network-networkd-bridge-{{ net }}-network-managed:
-  file.managed:
-    - name: {{ dir }}/30-hv-{{ bridge.name }}.network
-    - source: salt://network/files/networkd/bridge.network.jinja
-    - template: jinja
-    - makedirs: true
-    - mode: "0644"
-    - context:
-        bridge: {{ bridge.name }}
-    - onchanges_in:
-      - cmd: network-networkd-reloaded
+{%-   for kind in ("netdev", "network") %}
+{%-     do dir_files.update({dir ~ "/30-hv-" ~ bridge.name ~ "." ~ kind: {
+          "source": "salt://network/files/networkd/bridge." ~ kind ~ ".jinja",
+          "context": {"bridge": bridge.name} } }) %}
+{%-   endfor %}
 {%- endfor %}
+{%- for link in vxlans %}
+{%-   for kind in ("netdev", "network") %}
+{%-     do dir_files.update({dir ~ "/31-hv-" ~ link.ifname ~ "." ~ kind: {
+          "source": "salt://network/files/networkd/vxlan." ~ kind ~ ".jinja",
+          "context": {"link": link} } }) %}
+{%-   endfor %}
+{%- endfor %}
+{%- set links = [hv.me.public.interface, hv.me.rpn.interface]
+      + (hv.bridges.values() | map(attribute="name") | list)
+      + (vxlans | map(attribute="ifname") | list) %}
 
 network-networkd-running:
   service.running:
     - name: systemd-networkd
     - enable: true
+    - require:
+      - sls: network.package
 
-network-networkd-reloaded:
+network-networkd-applied:
+  safe_apply.applied:
+    - name: network
+    - files: {{ dir_files | json }}
+    - state_dir: {{ hv.firewall.state_dir }}
+    - apply:
+      - [networkctl, reload]
+    - rollback:
+      - [networkctl, reload]
+      - [networkctl, reconfigure, {{ links | join(", ") }}]
+    - rollback_after: {{ hv.firewall.rollback_after }}
+    - probe:
+        links: {{ links | json }}
+        master_ports: {{ hv.firewall.master_ports | json }}
+        ssh_from_master: {{ hv.firewall.probe_ssh_from_master | json }}
+    # networkd may still be starting on a first run (D-Bus not answering yet).
+    - retry:
+        attempts: 2
+        interval: 5
+    - require:
+      - service: network-networkd-running
+{%- if vxlan_on %}
+      - sls: tunnels.vxlan
+{%- endif %}
+
+{%- for link in vxlans_gone %}
+
+network-networkd-vxlan-{{ link.net }}-netdev-absent:
+  file.absent:
+    - name: {{ dir }}/31-hv-{{ link.ifname }}.netdev
+    - onchanges_in:
+      - cmd: network-networkd-reloaded-after-removal
+
+network-networkd-vxlan-{{ link.net }}-network-absent:
+  file.absent:
+    - name: {{ dir }}/31-hv-{{ link.ifname }}.network
+    - onchanges_in:
+      - cmd: network-networkd-reloaded-after-removal
+
+{#- networkd never deletes a link whose .netdev is gone. #}
+network-networkd-vxlan-{{ link.net }}-link-deleted:
+  module.run:
+    - cmd.run_all:
+      - cmd: [ip, link, delete, {{ link.ifname }}]
+      - python_shell: false
+    - onlyif: ip link show dev {{ link.ifname }}
+    - require:
+      - cmd: network-networkd-reloaded-after-removal
+{%- endfor %}
+
+{%- if vxlans_gone %}
+
+{#- VXLAN files removed (transport openvpn): networkd forgets them. #}
+network-networkd-reloaded-after-removal:
   cmd.run:
     - name: networkctl reload
     - require:
-      - service: network-networkd-running
+      - safe_apply: network-networkd-applied
+{%- endif %}
+
+{#- F23: networkd drops foreign routes (Shorewall's proxy ARP routes) when it
+    reconfigures a link: the public side is restarted on its own, then
+    Shorewall reloaded if it runs. #}
+network-networkd-public-restarted:
+  module.run:
+    - public_net.restart:
+      - interface: {{ hv.me.public.interface }}
+      - bridge: {{ public_bridge_name | json }}
+      - backend: networkd
+    - onchanges:
+      - safe_apply: network-networkd-applied

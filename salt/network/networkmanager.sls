@@ -1,11 +1,40 @@
-{#- F11/F18 with NetworkManager keyfiles named hv-* (EL). #}
+{#- F11/F18/F19/F23 with NetworkManager keyfiles named hv-* (EL). A changed
+    keyfile is read (`nmcli connection reload`) and its connection brought up;
+    the public side is restarted on its own (public_net.restart: hv-public and
+    the public bridge, then proxy ARP). #}
 {%- from "map.jinja" import hv with context %}
 {%- set dir = hv.network.nm_dir %}
+{#- VXLAN links with transport vxlan (after tunnels.vxlan stopped any OpenVPN
+    tunnel: never both in a bridge); with openvpn the same links are removed. #}
+{%- set vxlan_on = hv.tunnels.transport == "vxlan" %}
+{%- set vxlans = hv.tunnels.vxlan if vxlan_on else [] %}
+{%- set vxlans_gone = [] if vxlan_on else hv.tunnels.vxlan %}
+{%- set public_bridges = [hv.public_bridge] if hv.public_bridge else [] %}
+{%- set public_bridge_name = hv.public_bridge.name if hv.public_bridge else None %}
+include:
+  - network.package
+{%- if vxlan_on %}
+  - tunnels.vxlan
+{%- endif %}
 
 network-networkmanager-running:
   service.running:
     - name: NetworkManager
     - enable: true
+    - require:
+      - sls: network.package
+
+network-networkmanager-hv-public-managed:
+  file.managed:
+    - name: {{ dir }}/hv-public.nmconnection
+    - source: salt://network/files/networkmanager/public.nmconnection.jinja
+    - template: jinja
+    - mode: "0600"
+    - context:
+        id: hv-public
+        public: {{ hv.me.public | json }}
+    - onchanges_in:
+      - module: network-networkmanager-reloaded
 
 network-networkmanager-hv-rpn-managed:
   file.managed:
@@ -50,6 +79,9 @@ network-networkmanager-bridge-{{ net }}-managed:
         bridge: {{ bridge.name }}
     - onchanges_in:
       - module: network-networkmanager-reloaded
+{%- endfor %}
+{#- The public bridge comes up with the public side (below). #}
+{%- for net, bridge in hv.bridges | dictsort if not bridge.public %}
 
 network-networkmanager-bridge-{{ net }}-up:
   module.run:
@@ -61,3 +93,63 @@ network-networkmanager-bridge-{{ net }}-up:
     - require:
       - module: network-networkmanager-reloaded
 {%- endfor %}
+{%- for link in vxlans %}
+
+network-networkmanager-vxlan-{{ link.net }}-managed:
+  file.managed:
+    - name: {{ dir }}/hv-{{ link.ifname }}.nmconnection
+    - source: salt://network/files/networkmanager/vxlan.nmconnection.jinja
+    - template: jinja
+    - mode: "0600"
+    - context:
+        id: hv-{{ link.ifname }}
+        link: {{ link | json }}
+        parent: {{ hv.me.rpn.interface }}
+    - require:
+      - sls: tunnels.vxlan
+    - onchanges_in:
+      - module: network-networkmanager-reloaded
+
+network-networkmanager-vxlan-{{ link.net }}-up:
+  module.run:
+    - cmd.run_all:
+      - cmd: [nmcli, connection, up, id, "hv-{{ link.ifname }}"]
+      - python_shell: false
+    - onchanges:
+      - file: network-networkmanager-vxlan-{{ link.net }}-managed
+    - require:
+      - module: network-networkmanager-reloaded
+{%- endfor %}
+{%- for link in vxlans_gone %}
+
+network-networkmanager-vxlan-{{ link.net }}-absent:
+  file.absent:
+    - name: {{ dir }}/hv-{{ link.ifname }}.nmconnection
+    - onchanges_in:
+      - module: network-networkmanager-reloaded
+
+{#- A link NetworkManager did not remove with its connection. #}
+network-networkmanager-vxlan-{{ link.net }}-link-deleted:
+  module.run:
+    - cmd.run_all:
+      - cmd: [ip, link, delete, {{ link.ifname }}]
+      - python_shell: false
+    - onlyif: ip link show dev {{ link.ifname }}
+    - require:
+      - module: network-networkmanager-reloaded
+{%- endfor %}
+
+{#- F23: the public side restarted on its own, then Shorewall reloaded if it runs. #}
+network-networkmanager-public-restarted:
+  module.run:
+    - public_net.restart:
+      - interface: {{ hv.me.public.interface }}
+      - bridge: {{ public_bridge_name | json }}
+      - backend: networkmanager
+    - onchanges:
+      - file: network-networkmanager-hv-public-managed
+{%- for bridge in public_bridges %}
+      - file: network-networkmanager-bridge-{{ bridge.net }}-managed
+{%- endfor %}
+    - require:
+      - module: network-networkmanager-reloaded

@@ -4,6 +4,7 @@ If a lab is already up (``make lab``), it is reused and left running;
 otherwise the session brings one up and takes it down at the end.
 """
 
+import contextlib
 import json
 import shlex
 import time
@@ -71,6 +72,18 @@ class Lab:
         finally:
             master.clear_pillar_override()
         return out
+
+    @contextlib.contextmanager
+    def pillar(self, mutation):
+        """Serve the lab's pillar changed by ``mutation`` (see tests/pillar_cases.py)
+        until the block ends; then the lab's own again (not re-applied)."""
+        pillar = pillar_cases.case_pillar(mutation)
+        try:
+            for part in ("hypervisor", "online"):
+                (master.PILLAR_OVERRIDE / f"{part}.sls").write_text(yaml.safe_dump({part: pillar[part]}))
+            yield pillar
+        finally:
+            master.clear_pillar_override()
 
     def write(self, host, path, text):
         self.sh(host, f"printf %s {shlex.quote(text)} > {shlex.quote(path)}")

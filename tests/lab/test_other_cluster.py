@@ -33,7 +33,11 @@ def other_pillar():
             "host_id": index,
             "peer": HOSTS[2 - index],
             "online_server_id": 2000 + index,
-            "public": {"interface": "eth0", "address": f"203.0.113.{20 + index}"},
+            "public": {
+                "interface": "eth0",
+                "address": f"203.0.113.{20 + index}",
+                "gateway": "203.0.113.254",
+            },
             "rpn": {
                 "interface": "eth1",
                 "mac": f"02:00:c0:00:02:{20 + index:02x}",
@@ -51,6 +55,7 @@ def other_pillar():
             "libvirt": lab["libvirt"],
             "sanlock": lab["sanlock"],
             "pools": {"iso": {"path": "/var/lib/libvirt/images/iso"}},
+            "firewall": lab["firewall"],
         }
     }
 

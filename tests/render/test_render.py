@@ -5,6 +5,7 @@ a pillar that is invalid, or has no entry for the minion, fails the render."""
 
 import copy
 
+import jinja2
 import pytest
 import yaml
 
@@ -16,9 +17,17 @@ LAB = ("hyp1", "hyp2")
 SECOND = ("kvm-a", "kvm-b", "witness")
 FAMILIES = ("Debian", "RedHat")
 ADMIN = {"hyp1": "fws", "hyp2": "fws", "kvm-a": "ops", "kvm-b": "ops", "witness": "ops"}
+PEER = {"hyp1": "hyp2", "hyp2": "hyp1", "kvm-a": "kvm-b", "kvm-b": "kvm-a"}
+# tunnels:transport: the lab's is the default.
+TRANSPORT = {"hyp1": "vxlan", "hyp2": "vxlan", "kvm-a": "openvpn", "kvm-b": "openvpn"}
+# The public bridge (net wan) by its name.
+WAN_BRIDGE = {"hyp1": "brwan", "hyp2": "brwan", "kvm-a": "br-out", "kvm-b": "br-out"}
+NETWORKD = "/etc/systemd/network"
 
 # The second cluster: other host names, interfaces, networks (198.18.0.0/24
-# public, 192.0.2.0/24 RPN), MTU, domain, brick root, three bridges, an arbiter.
+# public, gateway 198.18.0.1; 192.0.2.0/24 RPN), MTU, domain, brick root, three
+# bridges (br-out public), an arbiter, OpenVPN tunnels (a 1500-byte RPN), its
+# own trusted sources.
 SECOND_PILLAR = {
     "hypervisor": {
         "domain": "dc2.example.net",
@@ -26,7 +35,11 @@ SECOND_PILLAR = {
             name: {
                 "host_id": 10 + index,
                 "peer": "kvm-b" if name == "kvm-a" else "kvm-a",
-                "public": {"interface": "enp1s0", "address": f"198.18.0.{20 + index}"},
+                "public": {
+                    "interface": "enp1s0",
+                    "address": f"198.18.0.{20 + index}",
+                    "gateway": "198.18.0.1",
+                },
                 "rpn": {
                     "interface": "enp2s0",
                     "mac": f"02:00:c0:00:02:{20 + index}",
@@ -37,7 +50,7 @@ SECOND_PILLAR = {
             for index, name in enumerate(SECOND, start=1)
         },
         "bridges": {
-            "wan": {"name": "br-out", "vpn_port": 1201},
+            "wan": {"name": "br-out", "vpn_port": 1201, "public": True},
             "lan": {"name": "br-in", "vpn_port": 1202},
             "dmz": {"name": "br-dmz", "vpn_port": 1203},
         },
@@ -45,13 +58,17 @@ SECOND_PILLAR = {
             {"name": "ops", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops@dc2.example.net"]}
         ],
         "gluster": {"arbiter": "witness", "brick_root": "/srv/gluster"},
+        "tunnels": {"transport": "openvpn"},
+        "firewall": {"trusted": ["198.18.0.10", "198.18.1.0/28"]},
     },
     "online": {"api_url": "https://api.example.net/v1", "api_token": "second-cluster-fake-token"},
 }
 
-# Feature -> (state module.function, a state ID that must be present).
+# Feature -> (state module.function, a state ID that must be present[, a file
+# among that safe_apply state's files]); for a module.run state, the function
+# it runs. {admin}, {peer} and {bridge} (the public bridge) are the host's.
 COMMON = {
-    "F2": ("service.dead", "shorewall-competing-firewalld-disabled"),
+    "F2": ("competing_firewalls.stopped", "firewall-competing-stopped"),
     "F3": ("file.managed", "sysctl-config-file-managed"),
     "F3-live": ("sysctl_live.applied", "sysctl-live-values-applied"),
     "F5": ("pkg.installed", "tools-admin-packages-installed"),
@@ -78,11 +95,26 @@ COMMON = {
     "F15": ("service.running", "sanlock-cleanup-timer-running"),
     "F16": ("libvirt_pool.running", "libvirt-pool-iso-running"),
     "F17": ("mount.mounted", "gluster-mount-save-mounted"),
+    "F19-tls": ("x509.certificate_managed", "tunnels-tls-certificate-managed"),
+    "F20": ("ssh_auth.present", "peers-trusted-{peer}-migration-key-authorized"),
+    "F20-known-host": ("ssh_known_hosts.present", "peers-trusted-{peer}-known-as-{peer}"),
+    "F20-mine": ("peer_keys.received", "peers-received-{peer}-keys"),
+    "F21": ("safe_apply.applied", "firewall-shorewall-applied"),
+    # and its files hold the proxy ARP lines: test_failover_ips_go_with_the_rules
+    "F22": ("safe_apply.applied", "firewall-shorewall-applied"),
 }
 PER_FAMILY = {
     "Debian": {
-        "F11": ("file.managed", "network-networkd-rpn-managed"),
-        "F18": ("file.managed", "network-networkd-bridge-wan-netdev-managed"),
+        # systemd-networkd's files: one safe_apply state installs them all.
+        "F11": ("safe_apply.applied", "network-networkd-applied", f"{NETWORKD}/20-hv-rpn.network"),
+        "F18": ("safe_apply.applied", "network-networkd-applied", f"{NETWORKD}/30-hv-{{bridge}}.netdev"),
+        "F18-network": (
+            "safe_apply.applied",
+            "network-networkd-applied",
+            f"{NETWORKD}/30-hv-{{bridge}}.network",
+        ),
+        "F23": ("public_net.restart", "network-networkd-public-restarted"),
+        "F23-file": ("safe_apply.applied", "network-networkd-applied", f"{NETWORKD}/10-hv-public.network"),
     },
     "RedHat": {
         "F4": ("pkg.installed", "repos-centos-release-gluster10-installed"),
@@ -90,20 +122,57 @@ PER_FAMILY = {
         "F10": ("selinux.boolean", "selinux-boolean-virt_use_fusefs"),
         "F11": ("file.managed", "network-networkmanager-hv-rpn-managed"),
         "F18": ("file.managed", "network-networkmanager-bridge-wan-managed"),
+        "F23": ("public_net.restart", "network-networkmanager-public-restarted"),
+        "F23-file": ("file.managed", "network-networkmanager-hv-public-managed"),
     },
 }
-# The second cluster's network files: the RPN and three bridges, by their names.
-SECOND_NETWORK_FILES = {
-    "Debian": {"/etc/systemd/network/20-hv-rpn.network"}
-    | {
-        f"/etc/systemd/network/30-hv-{b}.{k}"
-        for b in ("br-out", "br-in", "br-dmz")
-        for k in ("netdev", "network")
+# F19 by the cluster's transport, then the family: VXLAN links from the
+# family's network backend (OpenVPN stopped), or OpenVPN tunnels (the VXLAN
+# links removed).
+PER_TRANSPORT = {
+    "vxlan": {
+        "Debian": {
+            # net lan's link is vx + lan
+            "F19": ("safe_apply.applied", "network-networkd-applied", f"{NETWORKD}/31-hv-vxlan.netdev"),
+            "F19-fdb": ("safe_apply.applied", "network-networkd-applied", f"{NETWORKD}/31-hv-vxlan.network"),
+            "F19-no-openvpn": ("service.dead", "tunnels-vxlan-openvpn-lan-stopped"),
+        },
+        "RedHat": {
+            "F19": ("file.managed", "network-networkmanager-vxlan-lan-managed"),
+            "F19-up": ("cmd.run_all", "network-networkmanager-vxlan-lan-up"),
+            "F19-no-openvpn": ("service.dead", "tunnels-vxlan-openvpn-lan-stopped"),
+        },
     },
+    "openvpn": {
+        family: {
+            "F19": ("file.managed", "tunnels-openvpn-lan-config-managed"),
+            "F19-service": ("service.running", "tunnels-openvpn-lan-running"),
+            "F19-no-vxlan": ("file.absent", vxlan_absent),
+        }
+        for family, vxlan_absent in (
+            ("Debian", "network-networkd-vxlan-lan-netdev-absent"),
+            ("RedHat", "network-networkmanager-vxlan-lan-absent"),
+        )
+    },
+}
+# The second cluster's network files: the public NIC, the RPN and three
+# bridges, by their names (no VXLAN link: its transport is openvpn).
+SECOND_NETWORK_FILES = {
+    "Debian": {f"{NETWORKD}/10-hv-public.network", f"{NETWORKD}/20-hv-rpn.network"}
+    | {f"{NETWORKD}/30-hv-{b}.{k}" for b in ("br-out", "br-in", "br-dmz") for k in ("netdev", "network")},
     "RedHat": {
         f"/etc/NetworkManager/system-connections/hv-{n}.nmconnection"
-        for n in ("rpn", "br-out", "br-in", "br-dmz")
+        for n in ("public", "rpn", "br-out", "br-in", "br-dmz")
     },
+}
+# Each family's public and RPN files.
+PUBLIC_FILE = {
+    "Debian": f"{NETWORKD}/10-hv-public.network",
+    "RedHat": "/etc/NetworkManager/system-connections/hv-public.nmconnection",
+}
+RPN_FILE = {
+    "Debian": f"{NETWORKD}/20-hv-rpn.network",
+    "RedHat": "/etc/NetworkManager/system-connections/hv-rpn.nmconnection",
 }
 # The seed's vmstore options (salt/parameters/defaults.yaml), as gluster gets them.
 VMSTORE_OPTIONS = {
@@ -147,19 +216,39 @@ def highstate(tmp_path_factory):
 
 
 def _functions(chunk):
-    return {
-        f"{mod}.{arg}"
-        for mod, args in chunk.items()
-        if not mod.startswith("__")
-        for arg in args
-        if isinstance(arg, str)
-    }
+    """The state's module.function and, for module.run, the functions it runs."""
+    functions = set()
+    for mod, args in chunk.items():
+        if mod.startswith("__"):
+            continue
+        functions |= {f"{mod}.{arg}" for arg in args if isinstance(arg, str)}
+        if mod == "module":
+            functions |= {key for arg in args if isinstance(arg, dict) for key in arg if "." in key}
+    return functions
 
 
 def _args(states, state_id):
     """The arguments of one rendered state, as a single mapping."""
     (args,) = (v for k, v in states[state_id].items() if not k.startswith("__"))
     return {k: v for a in args if isinstance(a, dict) for k, v in a.items()}
+
+
+def _network_files(states):
+    """The network files a host installs, destination -> the context its
+    template gets: by a file.managed state each (NetworkManager) or among the
+    files of a safe_apply state (systemd-networkd, a context per file)."""
+    files = {}
+    for state_id, chunk in states.items():
+        if not state_id.startswith("network-"):
+            continue
+        functions = _functions(chunk)
+        if "file.managed" in functions:
+            args = _args(states, state_id)
+            files[args["name"]] = args["context"]
+        elif "safe_apply.applied" in functions:
+            for dest, entry in _args(states, state_id)["files"].items():
+                files[dest] = entry["context"]
+    return files
 
 
 def _starting(states, prefix):
@@ -178,10 +267,51 @@ def _created(states):
 def test_every_feature_present(highstate, host, family):
     """Every hypervisor (not the arbiter: what it should run is not settled, B5)."""
     states = highstate(host, family)
-    for feature, (function, state_id) in {**COMMON, **PER_FAMILY[family]}.items():
-        state_id = state_id.format(admin=ADMIN[host])
+    features = {**COMMON, **PER_FAMILY[family], **PER_TRANSPORT[TRANSPORT[host]][family]}
+    for feature, (function, state_id, *dests) in features.items():
+        state_id = state_id.format(admin=ADMIN[host], peer=PEER[host])
         assert state_id in states, f"{feature}: {state_id} missing for {host}/{family}"
         assert function in _functions(states[state_id]), f"{feature}: {state_id} is not {function}"
+        for dest in dests:
+            dest = dest.format(bridge=WAN_BRIDGE[host])
+            assert dest in _args(states, state_id)["files"], f"{feature}: {state_id} does not install {dest}"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("host", LAB + SECOND)
+def test_failover_ips_go_with_the_rules(highstate, host, family):
+    """F22: the proxy ARP lines are one of the files the firewall's dead-man covers."""
+    applied = _args(highstate(host, family), "firewall-shorewall-applied")
+    assert applied["files"]["/etc/shorewall/proxyarp"] == "salt://firewall/files/proxyarp.jinja"
+    failover_ips = {"hyp1": ["203.0.113.101"]}.get(host, [])
+    assert applied["context"]["hv"]["me"]["failover_ips"] == failover_ips
+    assert applied["context"]["hv"]["public_bridge"]["name"] == ("brwan" if host in LAB else "br-out")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("host", LAB + SECOND)
+def test_firewall_files_render_with_the_context_the_state_gives(highstate, host, family):
+    """Each Shorewall file renders (undefined names fail, as in Salt) from the
+    context firewall-shorewall-applied passes to safe_apply."""
+    applied = _args(highstate(host, family), "firewall-shorewall-applied")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(REPO / "salt")), undefined=jinja2.StrictUndefined
+    )
+    for source in applied["files"].values():
+        env.get_template(source.removeprefix("salt://")).render(**applied["context"])
+
+
+@pytest.mark.parametrize("host", LAB + SECOND)
+def test_networkd_files_render_with_the_context_the_state_gives(highstate, host):
+    """Each systemd-networkd file renders (undefined names fail, as in Salt)
+    from its own context in network-networkd-applied's files."""
+    applied = _args(highstate(host, "Debian"), "network-networkd-applied")
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(REPO / "salt")), undefined=jinja2.StrictUndefined
+    )
+    for dest, entry in applied["files"].items():
+        text = env.get_template(entry["source"].removeprefix("salt://")).render(**entry["context"])
+        assert text.startswith("# Managed by Salt"), dest
 
 
 def test_el_only_features_absent_on_debian(highstate):
@@ -210,10 +340,7 @@ def test_lab_hosts_render_their_own_values(highstate):
     for host, peer, rpn in (("hyp1", "hyp2", "198.51.100.11/24"), ("hyp2", "hyp1", "198.51.100.12/24")):
         context = _args(highstate(host, "Debian"), "hosts-file-managed")["context"]
         assert (context["me"], context["peer"]) == (host, peer)
-        assert (
-            _args(highstate(host, "Debian"), "network-networkd-rpn-managed")["context"]["rpn"]["address"]
-            == rpn
-        )
+        assert _network_files(highstate(host, "Debian"))[RPN_FILE["Debian"]]["rpn"]["address"] == rpn
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -226,14 +353,17 @@ def test_second_cluster_pillar_is_valid(host, family):
 @pytest.mark.parametrize("host", SECOND)
 def test_second_cluster_renders_its_own_network(highstate, host, family):
     states = highstate(host, family)
-    files = {
-        _args(states, s)["name"]
-        for s in states
-        if s.startswith("network-") and "file.managed" in _functions(states[s])
-    }
-    assert files == SECOND_NETWORK_FILES[family]
-    rpn = _args(states, PER_FAMILY[family]["F11"][1])["context"]["rpn"]
+    files = _network_files(states)
+    assert set(files) == SECOND_NETWORK_FILES[family]
+    public = files[PUBLIC_FILE[family]]["public"]
     number = 21 + SECOND.index(host)
+    assert (public["interface"], public["cidr"], public["gateway"], public["dhcp"]) == (
+        "enp1s0",
+        f"198.18.0.{number}/24",
+        "198.18.0.1",
+        False,
+    )
+    rpn = files[RPN_FILE[family]]["rpn"]
     assert (rpn["interface"], rpn["address"], rpn["mtu"], rpn["dhcp"]) == (
         "enp2s0",
         f"192.0.2.{number}/24",

@@ -69,7 +69,9 @@ def test_the_validator_checks_with_these_very_lists(monkeypatch, name, path):
     [
         ("CLUSTER_REQUIRED", ("hypervisor",)),
         ("HOST_REQUIRED", (*HOSTS, "hyp1")),
+        ("PUBLIC_REQUIRED", (*HOSTS, "hyp1", "public")),
         ("RPN_REQUIRED", (*HOSTS, "hyp1", "rpn")),
+        ("BRIDGE_REQUIRED", ("hypervisor", "bridges", "wan")),
         ("ADMIN_REQUIRED", ("hypervisor", "admins", 0)),
         ("VOLUME_REQUIRED", ("hypervisor", "gluster", "volumes", "vmstore")),
     ],
@@ -91,7 +93,9 @@ def test_required_keys_are_documented_keys():
     pairs = [
         (mod.CLUSTER_REQUIRED, mod.CLUSTER_KEYS),
         (mod.HOST_REQUIRED, mod.HOST_KEYS),
+        (mod.PUBLIC_REQUIRED, mod.PUBLIC_KEYS),
         (mod.RPN_REQUIRED, mod.RPN_KEYS),
+        (mod.BRIDGE_REQUIRED, mod.BRIDGE_KEYS),
         (mod.ADMIN_REQUIRED, mod.ADMIN_KEYS),
         (mod.VOLUME_REQUIRED, mod.VOLUME_KEYS),
     ]
@@ -107,6 +111,7 @@ def test_example_shows_every_cluster_key_and_the_overridable_groups():
     assert set(hypervisor_pillar.CLUSTER_KEYS) <= set(hv)
     shown = set(hv) - set(hypervisor_pillar.CLUSTER_KEYS)
     assert {"sysctl", "ksm", "libvirt", "pkgs", "gluster", "sanlock", "pools"} <= shown
+    assert {"tunnels", "firewall", "migration"} <= shown
 
 
 def test_lab_pillar_uses_only_documented_keys():

@@ -313,7 +313,7 @@ def _with_arbiter():
     hosts["arb1"] = {
         "host_id": 3,
         "peer": "hyp1",
-        "public": {"interface": "eth0", "address": "203.0.113.13"},
+        "public": {"interface": "eth0", "address": "203.0.113.13", "gateway": "203.0.113.254"},
         "rpn": {"interface": "eth1", "mac": "02:00:c6:33:64:0d", "address": "198.51.100.13/24"},
     }
     pillar["hypervisor"]["gluster"] = {"arbiter": "arb1"}
@@ -339,3 +339,226 @@ def test_two_hosts_make_replica_2(params):
     ]
     assert (vmstore["replica"], vmstore["arbiter"]) == (2, 0)
     assert vmstore["options"]["network.ping-timeout"] == "5"
+
+
+# ------------------------------------------------ network, tunnels, firewall, migration
+
+
+def _three_hosts(arbiter=True):
+    """The lab's pillar with a third host, arb1: the gluster arbiter, or a third data host."""
+    pillar = _with_arbiter()
+    if not arbiter:
+        del pillar["hypervisor"]["gluster"]
+    return pillar
+
+
+def test_public_view_fills_in_the_defaults_and_the_cidr(params):
+    cfg = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp1")
+    assert cfg["me"]["public"] == {
+        "interface": "eth0",
+        "address": "203.0.113.11",
+        "prefix": 24,
+        "gateway": "203.0.113.254",
+        "dhcp": False,
+        "cidr": "203.0.113.11/24",
+    }
+    assert cfg["hosts"]["hyp2"]["public"]["cidr"] == "203.0.113.12/24"
+    assert (cfg["me"]["failover_ips"], cfg["hosts"]["hyp2"]["failover_ips"]) == (["203.0.113.101"], [])
+
+
+def test_bridges_view_and_the_public_bridge(params):
+    cfg = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp1")
+    assert cfg["bridges"] == {
+        "lan": {"name": "brlan", "vpn_port": 1194, "vni": 102, "public": False},
+        "wan": {"name": "brwan", "vpn_port": 1195, "vni": 101, "public": True},
+    }
+    assert cfg["public_bridge"] == {
+        "net": "wan",
+        "name": "brwan",
+        "vpn_port": 1195,
+        "vni": 101,
+        "public": True,
+    }
+
+
+def test_default_bridges_take_their_vni_from_the_vpn_port(params):
+    pillar = pillar_cases.lab_pillar()
+    del pillar["hypervisor"]["bridges"]
+    cfg = hypervisor_pillar.build(pillar, params, "hyp1")
+    assert {net: (b["vni"], b["public"]) for net, b in cfg["bridges"].items()} == {
+        "lan": (1194, False),
+        "wan": (1195, True),
+    }
+    assert cfg["public_bridge"]["name"] == "brwan"
+
+
+def test_no_public_bridge_without_failover_ips(params):
+    pillar = pillar_cases.lab_pillar()
+    pillar["hypervisor"]["bridges"]["wan"]["public"] = False
+    del pillar["hypervisor"]["hosts"]["hyp1"]["failover_ips"]
+    assert hypervisor_pillar.build(pillar, params, "hyp1")["public_bridge"] is None
+
+
+def test_vxlan_tunnels_of_two_hosts(params):
+    tunnels = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp2")["tunnels"]
+    assert (tunnels["transport"], tunnels["members"]) == ("vxlan", ["hyp1", "hyp2"])
+    assert tunnels["vxlan"] == [
+        {
+            "net": net,
+            "bridge": name,
+            "ifname": f"vx{net}",
+            "vni": vni,
+            "port": 4789,
+            "local": "198.51.100.12",
+            "remotes": ["198.51.100.11"],
+            "mtu": 1500,
+        }
+        for net, name, vni in (("lan", "brlan", 102), ("wan", "brwan", 101))
+    ]
+
+
+@pytest.mark.parametrize(
+    ("host", "role", "local", "remote"),
+    [
+        ("hyp1", "server", "198.51.100.11", "198.51.100.12"),
+        ("hyp2", "client", "198.51.100.12", "198.51.100.11"),
+    ],
+)
+def test_openvpn_tunnels_to_the_peer_lower_host_id_serves(params, host, role, local, remote):
+    pillar = pillar_cases.case_pillar(pillar_cases._put(("hypervisor", "tunnels", "transport"), "openvpn"))
+    tunnels = hypervisor_pillar.build(pillar, params, host)["tunnels"]
+    assert tunnels["openvpn"] == [
+        {
+            "net": "lan",
+            "bridge": "brlan",
+            "dev": "taplan",
+            "port": 1194,
+            "local": local,
+            "remote": remote,
+            "role": role,
+        },
+        {
+            "net": "wan",
+            "bridge": "brwan",
+            "dev": "tapwan",
+            "port": 1195,
+            "local": local,
+            "remote": remote,
+            "role": role,
+        },
+    ]
+
+
+def test_tunnels_of_three_hosts_leave_the_arbiter_out(params):
+    hyp1 = hypervisor_pillar.build(_three_hosts(), params, "hyp1")["tunnels"]
+    assert hyp1["members"] == ["hyp1", "hyp2"]
+    assert [t["remotes"] for t in hyp1["vxlan"]] == [["198.51.100.12"]] * 2
+    assert [t["remote"] for t in hyp1["openvpn"]] == ["198.51.100.12"] * 2
+    arb1 = hypervisor_pillar.build(_three_hosts(), params, "arb1")["tunnels"]
+    assert (arb1["members"], arb1["vxlan"], arb1["openvpn"]) == (["hyp1", "hyp2"], [], [])
+
+
+def test_vxlan_of_three_data_hosts_reaches_both_others(params):
+    tunnels = hypervisor_pillar.build(_three_hosts(arbiter=False), params, "hyp2")["tunnels"]
+    assert tunnels["members"] == ["arb1", "hyp1", "hyp2"]
+    assert [t["remotes"] for t in tunnels["vxlan"]] == [["198.51.100.13", "198.51.100.11"]] * 2
+
+
+def test_firewall_view_defaults_and_peers(params):
+    firewall = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp1")["firewall"]
+    assert firewall["trusted"] == ["203.0.113.1", "203.0.113.2"]
+    assert firewall["monitoring_sources"] == firewall["trusted"]
+    assert firewall["peers_rpn"] == ["198.51.100.12"]
+    assert firewall["tunnel_udp_ports"] == [4789]
+    assert (firewall["ssh_port"], firewall["rollback_after"]) == (22, 90)
+
+
+def test_firewall_view_of_three_hosts_openvpn_and_own_monitoring(params):
+    pillar = _three_hosts()
+    pillar["hypervisor"]["tunnels"] = {"transport": "openvpn"}
+    pillar["hypervisor"]["firewall"]["monitoring_sources"] = ["192.0.2.0/28"]
+    firewall = hypervisor_pillar.build(pillar, params, "hyp2")["firewall"]
+    assert firewall["peers_rpn"] == ["198.51.100.13", "198.51.100.11"]
+    assert firewall["monitoring_sources"] == ["192.0.2.0/28"]
+    assert firewall["tunnel_udp_ports"] == [1194, 1195]
+
+
+@pytest.mark.parametrize(
+    ("user", "home"), [("root", "/root"), ("migrate", "/home/migrate")], ids=["root", "other"]
+)
+def test_migration_view(params, user, home):
+    pillar = pillar_cases.case_pillar(pillar_cases._put(("hypervisor", "migration", "user"), user))
+    assert hypervisor_pillar.build(pillar, params, "hyp1")["migration"] == {
+        "user": user,
+        "home": home,
+        "key": f"{home}/.ssh/id_ed25519_hv",
+    }
+
+
+@pytest.mark.parametrize(
+    ("mutation", "line"),
+    [
+        (
+            pillar_cases._set(("hypervisor", "hosts", "hyp1", "public", "gateway"), "203.0.114.1"),
+            "pillar key 'hypervisor:hosts:hyp1:public:gateway': 203.0.114.1 is not in 203.0.113.0/24,"
+            " the subnet of public:address/prefix",
+        ),
+        (
+            pillar_cases._set(("hypervisor", "hosts", "hyp2", "failover_ips"), ["203.0.113.101"]),
+            "pillar key 'hypervisor:hosts:hyp2:failover_ips:0': '203.0.113.101' is already listed by"
+            " pillar key 'hypervisor:hosts:hyp1:failover_ips:0'",
+        ),
+        (
+            pillar_cases._set(("hypervisor", "bridges", "lan", "public"), True),
+            "pillar key 'hypervisor:bridges:wan:public': only one bridge can be public, and"
+            " pillar key 'hypervisor:bridges:lan:public' is",
+        ),
+        (
+            lambda p: p["hypervisor"]["bridges"].update(
+                lan={"name": "brlan", "vpn_port": 1194, "vni": 1195}, wan={"name": "brwan", "vpn_port": 1195}
+            ),
+            "pillar key 'hypervisor:bridges:wan:vpn_port': VNI 1195 is already that of pillar key"
+            " 'hypervisor:bridges:lan:vni' (a bridge's vni defaults to its vpn_port)",
+        ),
+        (
+            pillar_cases._set(("hypervisor", "hosts", "hyp2", "rpn", "mtu"), 1500),
+            "pillar key 'hypervisor:hosts:hyp2:rpn:mtu': 1500 is below 1550, the least for"
+            " tunnels:transport vxlan: guests' 1500-byte frames would not fit (VXLAN adds 50 bytes);"
+            " raise rpn:mtu or use openvpn",
+        ),
+        (
+            pillar_cases._set(("hypervisor", "firewall", "trusted"), []),
+            "pillar key 'hypervisor:firewall:trusted': is required: the IPv4 addresses or networks"
+            " allowed SSH (the master's too)",
+        ),
+        (
+            pillar_cases._set(("hypervisor", "firewall", "trusted"), ["203.0.113.1/24"]),
+            "pillar key 'hypervisor:firewall:trusted:0': '203.0.113.1/24' has host bits set"
+            " (did you mean 203.0.113.0/24?)",
+        ),
+    ],
+    ids=[
+        "gateway-outside",
+        "failover-twice",
+        "two-public",
+        "vni-of-a-port",
+        "vxlan-mtu",
+        "no-trusted",
+        "host-bits",
+    ],
+)
+def test_network_refusals_say_why(params, mutation, line):
+    assert line in hypervisor_pillar.validate(pillar_cases.case_pillar(mutation), params, "hyp1")
+
+
+def test_openvpn_allows_a_1500_byte_rpn(params):
+    pillar = pillar_cases.lab_pillar()
+    pillar["hypervisor"]["tunnels"] = {"transport": "openvpn"}
+    pillar["hypervisor"]["hosts"]["hyp2"]["rpn"]["mtu"] = 1500
+    assert hypervisor_pillar.validate(pillar, params, "hyp1") == []
+
+
+def test_vxlan_ignores_the_arbiters_rpn_mtu(params):
+    pillar = _three_hosts()
+    pillar["hypervisor"]["hosts"]["arb1"]["rpn"]["mtu"] = 1500
+    assert hypervisor_pillar.validate(pillar, params, "hyp1") == []

@@ -1,0 +1,180 @@
+"""The hosts' firewall for real (F2, F21, F22, F23, R5).
+
+The lab's public segment has the master (203.0.113.1) and an admin
+workstation (203.0.113.2), both trusted in the lab's pillar, and a stranger
+(203.0.113.3) that is not. Stand-in guests (tests/lab/standins.py) hold
+failover IPs on a host's public bridge.
+"""
+
+import subprocess
+import time
+
+import pytest
+
+from lab import system, topology
+from tests.lab.conftest import report
+from tests.lab.standins import arping, ping, standin
+from tests.pillar_cases import _put, lab_pillar
+
+pytestmark = pytest.mark.lab
+HOSTS = ("hyp1", "hyp2")
+
+
+def host_cfg(host):
+    return lab_pillar()["hypervisor"]["hosts"][host]
+
+
+def tcp_open(ns, address, port, timeout=4):
+    """Whether a TCP connection from namespace ``ns`` to address:port succeeds."""
+    proc = subprocess.run(
+        [
+            "ip",
+            "netns",
+            "exec",
+            ns,
+            "timeout",
+            str(timeout),
+            "bash",
+            "-c",
+            f"echo > /dev/tcp/{address}/{port}",
+        ],
+        capture_output=True,
+        check=False,
+    )
+    return proc.returncode == 0
+
+
+def kernel_log():
+    return system.run("dmesg", check=False).stdout
+
+
+def rules_running(lab, host):
+    return lab.sh(host, "iptables-save -t filter | grep -v '^#' | sed 's/\\[[0-9:]*\\]//'")
+
+
+def test_shorewall_is_the_only_firewall(lab):
+    for host in HOSTS:
+        assert "Shorewall is running" in lab.sh(host, "shorewall status")
+        assert lab.sh(host, "systemctl is-enabled shorewall").strip() == "enabled"
+        assert lab.sh(host, "systemctl is-active nftables", check=False).strip() != "active"
+        tables = lab.sh(host, "nft list tables")
+        assert "inet filter" not in tables, tables
+
+
+def test_ssh_from_trusted_only_and_drops_logged(lab):
+    for host in HOSTS:
+        address = host_cfg(host)["public"]["address"]
+        assert tcp_open(topology.ADMIN_NS, address, 22), f"trusted admin cannot reach SSH on {host}"
+        assert not tcp_open(topology.STRANGER_NS, address, 22), f"stranger reaches SSH on {host}"
+        # A port nobody opens, from the stranger: dropped by the default policy, logged.
+        assert not tcp_open(topology.STRANGER_NS, address, 2999, timeout=2)
+        line = f"SRC={topology.STRANGER_IP} DST={address}"
+        system.wait_for(
+            lambda line=line: any(
+                line in entry and "DPT=2999" in entry for entry in kernel_log().splitlines()
+            ),
+            10,
+            what=f"a logged drop of the stranger's packet to {host}",
+        )
+
+
+def test_a_rule_set_that_cuts_ssh_is_rolled_back(lab):
+    """R5: trusting only the stranger would cut the master and the admin off:
+    the probe fails and the previous rules are back, nobody acting."""
+    before = {host: rules_running(lab, host) for host in HOSTS}
+    with lab.pillar(_put(("hypervisor", "firewall", "trusted"), [topology.STRANGER_IP])):
+        start = time.monotonic()
+        rc, data, text = lab.apply()
+        took = time.monotonic() - start
+    assert rc != 0, text
+    for host in HOSTS:
+        firewall = [r for k, r in data[host].items() if "safe_apply" in k and "firewall" in k]
+        assert firewall and firewall[0]["result"] is False, text
+        assert "rolled back" in firewall[0]["comment"], firewall[0]["comment"]
+        assert rules_running(lab, host) == before[host]
+        assert tcp_open(topology.ADMIN_NS, host_cfg(host)["public"]["address"], 22)
+        assert not tcp_open(topology.STRANGER_NS, host_cfg(host)["public"]["address"], 22)
+    rc, data, text = lab.salt("-N", "hypervisors", "test.ping")
+    assert rc == 0 and all(data[h] is True for h in HOSTS), text
+    report(f"R5: a rule set cutting SSH was rolled back, state.apply returned in {took:.1f}s")
+    # The lab's own pillar again: nothing left to do for the firewall.
+    rc, data, text = lab.apply("firewall")
+    assert rc == 0, text
+    assert all(not ret["changes"] for ret in data["hyp1"].values()), text
+
+
+def test_a_broken_rule_set_is_refused_and_the_running_one_stays(lab):
+    host = "hyp1"
+    before = rules_running(lab, host)
+    lab.sh(host, "rm -rf /tmp/hv-broken && mkdir /tmp/hv-broken && cp -a /etc/shorewall/. /tmp/hv-broken/")
+    lab.sh(host, "echo 'ACCEPT wan:$NO_SUCH_PARAM $FW tcp 22 nonsense' >> /tmp/hv-broken/rules")
+    files = '{"/etc/shorewall/rules": "/tmp/hv-broken/rules"}'
+    _rc, data, text = lab.salt(
+        host,
+        "state.single",
+        "safe_apply.applied",
+        "name=firewall",
+        f"files={files}",
+        'check=["shorewall", "check", "/tmp/hv-broken"]',
+        'apply=["shorewall", "reload"]',
+        'rollback=["shorewall", "reload"]',
+    )
+    ret = next(iter(data[host].values()))
+    assert ret["result"] is False and not ret["changes"], text
+    assert rules_running(lab, host) == before
+    assert "nonsense" not in lab.sh(host, "cat /etc/shorewall/rules")
+    lab.sh(host, "rm -rf /tmp/hv-broken")
+
+
+def test_failover_ip_answered_by_its_host_and_reached_on_either(lab):
+    """F22: hyp1 answers ARP for its failover IP, hyp2 does not; a stand-in guest
+    holding that IP on hyp2's public bridge (F27 settings: /32, onlink default
+    route to the gateway) is reached from the public segment through hyp1."""
+    ip = host_cfg("hyp1")["failover_ips"][0]
+    gateway = host_cfg("hyp1")["public"]["gateway"]
+    macs = {
+        h: system.run("ip", "-n", topology.PREFIX + h, "-j", "link", "show", "eth0").stdout for h in HOSTS
+    }
+    answered = arping(topology.ADMIN_NS, "eth0", ip)
+    assert answered and all(m in macs["hyp1"] for m in answered), answered
+    assert not any(m in macs["hyp2"] for m in answered), answered
+    with standin(topology.PREFIX + "hyp2", "brwan", "fo2", f"{ip}/32", gateway=gateway) as guest:
+        result = ping(topology.ADMIN_NS, guest.ip, count=5)
+        assert result, result
+        report(f"failover IP on hyp2's bridge, routed to hyp1: reached, rtt {result.rtt_avg:.2f} ms")
+
+
+def test_failover_ip_change_reloads_without_restart(lab):
+    extra = "203.0.113.102"
+    ips = host_cfg("hyp1")["failover_ips"] + [extra]
+    with lab.pillar(_put(("hypervisor", "hosts", "hyp1", "failover_ips"), ips)):
+        rc, _data, text = lab.apply("firewall", target="hyp1")
+        assert rc == 0, text
+        assert "Reloaded" in lab.sh("hyp1", "shorewall status")
+        assert arping(topology.ADMIN_NS, "eth0", extra), "hyp1 does not answer for the new failover IP"
+    rc, _data, text = lab.apply("firewall", target="hyp1")
+    assert rc == 0, text
+    assert not arping(topology.ADMIN_NS, "eth0", extra)
+
+
+def test_public_restart_leaves_the_private_side_alone(lab):
+    """F23: while hyp1's public NIC and wan bridge are reconfigured, a ping over the
+    RPN and reads on the gluster mount lose nothing; proxy ARP is back after."""
+    peer_rpn = lab_pillar()["hypervisor"]["hosts"]["hyp2"]["rpn"]["address"].split("/")[0]
+    lab.sh("hyp1", "head -c 1M /dev/urandom > /var/lib/libvirt/images/f23-read")
+    lab.sh(
+        "hyp1",
+        f"(ping -q -i 0.05 -c 120 {peer_rpn} > /tmp/f23-ping 2>&1 &);"
+        " (i=0; while [ $i -lt 150 ]; do cat /var/lib/libvirt/images/f23-read > /dev/null || echo ERR;"
+        " i=$((i+1)); sleep 0.04; done > /tmp/f23-read 2>&1; echo done >> /tmp/f23-read) &",
+    )
+    time.sleep(1)
+    rc, _data, text = lab.salt("hyp1", "public_net.restart")
+    assert rc == 0, text
+    system.wait_for(lambda: "done" in lab.sh("hyp1", "cat /tmp/f23-read"), 30, what="the read loop")
+    system.wait_for(lambda: "packet loss" in lab.sh("hyp1", "cat /tmp/f23-ping"), 30, what="the ping")
+    assert " 0% packet loss" in lab.sh("hyp1", "cat /tmp/f23-ping"), lab.sh("hyp1", "cat /tmp/f23-ping")
+    assert "ERR" not in lab.sh("hyp1", "cat /tmp/f23-read")
+    ip = host_cfg("hyp1")["failover_ips"][0]
+    assert arping(topology.ADMIN_NS, "eth0", ip), "proxy ARP gone after the public restart"
+    lab.sh("hyp1", "rm -f /var/lib/libvirt/images/f23-read /tmp/f23-ping /tmp/f23-read")

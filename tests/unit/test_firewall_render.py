@@ -1,0 +1,209 @@
+"""The Shorewall files (salt/firewall/files/*.jinja) rendered with Jinja from a
+sample host and from the lab's pillar through the real settings views: the
+zones, interfaces, policy, params, rules, proxy ARP lines and shorewall.conf
+options each host gets; every other guest bridge in the zone guest; no public
+bridge, no pwan and no proxy ARP; no other bridge, no guest zone; every file
+says it is managed by Salt; every template is one the state applies.
+That Shorewall accepts them: `shorewall check` in the lab (tests/lab)."""
+
+import jinja2
+import pytest
+
+from tests.loaders import REPO, hypervisor_pillar, layered_parameters
+from tests.pillar_cases import lab_pillar
+
+FILES = REPO / "salt" / "firewall" / "files"
+ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FILES)), undefined=jinja2.StrictUndefined)
+FIREWALL = {
+    "trusted": ["198.51.100.7", "192.0.2.0/28"],
+    "monitoring_sources": ["198.51.100.9"],
+    "peers_rpn": ["10.90.0.2", "10.90.0.3"],
+    "tunnel_udp_ports": [4789],
+    "ssh_port": 2222,
+    "monitoring_port": 10050,
+    "log_level": "notice",
+    "outbound_tcp": [80, 443],
+    "outbound_udp": [53, 123],
+    "master_ports": [4505, 4506],
+}
+# br-out public (pwan); br-in and br-dmz the other guest bridges (guest).
+BRIDGES = {
+    "wan": {"name": "br-out", "vpn_port": 1201, "vni": 1201, "public": True},
+    "lan": {"name": "br-in", "vpn_port": 1202, "vni": 1202, "public": False},
+    "dmz": {"name": "br-dmz", "vpn_port": 1203, "vni": 1203, "public": False},
+}
+SAMPLE = {
+    "me": {
+        "public": {"interface": "enp1s0", "address": "198.18.0.21", "dhcp": False},
+        "rpn": {"interface": "enp2s0", "ip": "10.90.0.1", "dhcp": True},
+        "failover_ips": ["198.18.0.101", "198.18.0.102"],
+    },
+    "bridges": BRIDGES,
+    "public_bridge": dict(BRIDGES["wan"], net="wan"),
+    "firewall": FIREWALL,
+}
+
+
+def render(hv):
+    """Each file's data lines (no comments, no blank lines), by file name."""
+    out = {}
+    for template in sorted(FILES.glob("*.jinja")):
+        text = ENV.get_template(template.name).render(hv=hv)
+        assert text.startswith("# Managed by Salt (salt://firewall/files/"), template.name
+        out[template.stem] = [
+            " ".join(line.split()) for line in text.splitlines() if line.strip() and not line.startswith("#")
+        ]
+    return out
+
+
+def as_apply_sls_passes_it(cfg):
+    """The context salt/firewall/apply.sls gives the templates."""
+    me = cfg["me"]
+    return {
+        "me": {"public": me["public"], "rpn": me["rpn"], "failover_ips": me["failover_ips"]},
+        "bridges": cfg["bridges"],
+        "public_bridge": cfg["public_bridge"],
+        "firewall": cfg["firewall"],
+    }
+
+
+def test_zones_interfaces_policy():
+    files = render(SAMPLE)
+    assert files["zones"] == ["fw firewall", "wan ipv4", "rpn ipv4", "pwan ipv4", "guest ipv4"]
+    assert files["interfaces"] == [
+        "?FORMAT 2",
+        "wan enp1s0 tcpflags,nosmurfs,routefilter",
+        "rpn enp2s0 tcpflags,dhcp",
+        "pwan br-out bridge",
+        "guest br-dmz bridge",
+        "guest br-in bridge",
+    ]
+    # The guest zone has no policy of its own: all all DROP isolates it.
+    assert files["policy"] == ["wan pwan ACCEPT", "pwan wan ACCEPT", "all all DROP notice"]
+
+
+def test_params():
+    assert render(SAMPLE)["params"] == [
+        "TRUSTED=198.51.100.7,192.0.2.0/28",
+        "MONITORING=198.51.100.9",
+        "PEERS=10.90.0.2,10.90.0.3",
+    ]
+
+
+def test_rules():
+    assert render(SAMPLE)["rules"] == [
+        "?SECTION NEW",
+        "ACCEPT wan:$TRUSTED $FW tcp 2222",
+        "ACCEPT wan:$MONITORING $FW tcp 10050",
+        "ACCEPT all $FW icmp 8",
+        "ACCEPT $FW all icmp 8",
+        "ACCEPT $FW wan tcp 80",
+        "ACCEPT $FW wan tcp 443",
+        "ACCEPT $FW wan udp 53",
+        "ACCEPT $FW wan udp 123",
+        "ACCEPT $FW wan tcp 4505",
+        "ACCEPT $FW rpn tcp 4505",
+        "ACCEPT $FW wan tcp 4506",
+        "ACCEPT $FW rpn tcp 4506",
+        "ACCEPT rpn:$PEERS $FW tcp 2222",
+        "ACCEPT rpn:$PEERS $FW tcp 24007:24008",
+        "ACCEPT rpn:$PEERS $FW tcp 49152:60999",
+        "ACCEPT rpn:$PEERS $FW udp 4789",
+        "ACCEPT $FW rpn:$PEERS tcp 2222",
+        "ACCEPT $FW rpn:$PEERS tcp 24007:24008",
+        "ACCEPT $FW rpn:$PEERS tcp 49152:60999",
+        "ACCEPT $FW rpn:$PEERS udp 4789",
+    ]
+
+
+def test_proxyarp_one_line_per_failover_ip():
+    assert render(SAMPLE)["proxyarp"] == [
+        "198.18.0.101 br-out enp1s0 No Yes",
+        "198.18.0.102 br-out enp1s0 No Yes",
+    ]
+
+
+def test_shorewall_conf():
+    conf = dict(line.split("=", 1) for line in render(SAMPLE)["shorewall.conf"])
+    assert conf == {
+        "STARTUP_ENABLED": "Yes",
+        "AUTOMAKE": "No",
+        "LOG_LEVEL": '"notice"',
+        "LOGFILE": "systemd",
+        "STARTUP_LOG": "/var/log/shorewall-init.log",
+        "DROP_DEFAULT": '"Broadcast(DROP),Multicast(DROP)"',
+        "IP_FORWARDING": "On",
+        "ROUTE_FILTER": "Keep",
+        "LOG_MARTIANS": "Keep",
+        "ADMINISABSENTMINDED": "Yes",
+        "CONFIG_PATH": '":${CONFDIR}/shorewall:${SHAREDIR}/shorewall"',
+    }
+
+
+def test_no_public_bridge_no_pwan_and_no_proxy_arp():
+    """br-out no longer public: a guest bridge like the others."""
+    bridges = dict(BRIDGES, wan=dict(BRIDGES["wan"], public=False))
+    hv = dict(SAMPLE, bridges=bridges, public_bridge=None, me=dict(SAMPLE["me"], failover_ips=[]))
+    hv["me"]["public"] = dict(SAMPLE["me"]["public"], dhcp=True)
+    files = render(hv)
+    assert files["zones"] == ["fw firewall", "wan ipv4", "rpn ipv4", "guest ipv4"]
+    assert files["interfaces"][1:] == [
+        "wan enp1s0 tcpflags,nosmurfs,routefilter,dhcp",
+        "rpn enp2s0 tcpflags,dhcp",
+        "guest br-dmz bridge",
+        "guest br-in bridge",
+        "guest br-out bridge",
+    ]
+    assert files["policy"] == ["all all DROP notice"]
+    assert files["proxyarp"] == []
+
+
+def test_only_the_public_bridge_no_guest_zone():
+    hv = dict(SAMPLE, bridges={"wan": BRIDGES["wan"]})
+    files = render(hv)
+    assert files["zones"] == ["fw firewall", "wan ipv4", "rpn ipv4", "pwan ipv4"]
+    assert files["interfaces"][1:] == [
+        "wan enp1s0 tcpflags,nosmurfs,routefilter",
+        "rpn enp2s0 tcpflags,dhcp",
+        "pwan br-out bridge",
+    ]
+
+
+def test_no_bridge_at_all_no_pwan_and_no_guest_zone():
+    hv = dict(SAMPLE, bridges={}, public_bridge=None, me=dict(SAMPLE["me"], failover_ips=[]))
+    files = render(hv)
+    assert files["zones"] == ["fw firewall", "wan ipv4", "rpn ipv4"]
+    assert len(files["interfaces"]) == 3
+
+
+def test_no_peers_no_peer_rules():
+    hv = dict(SAMPLE, firewall=dict(FIREWALL, peers_rpn=[]))
+    assert not [line for line in render(hv)["rules"] if "PEERS" in line]
+
+
+@pytest.mark.parametrize("host", ["hyp1", "hyp2"])
+def test_lab_hosts_through_the_settings_views(host):
+    cfg = hypervisor_pillar.build(lab_pillar(), layered_parameters("Debian"), host)
+    files = render(as_apply_sls_passes_it(cfg))
+    peer = {"hyp1": "198.51.100.12", "hyp2": "198.51.100.11"}[host]
+    assert files["params"] == [
+        "TRUSTED=203.0.113.1,203.0.113.2",
+        "MONITORING=203.0.113.1,203.0.113.2",
+        f"PEERS={peer}",
+    ]
+    assert files["zones"] == ["fw firewall", "wan ipv4", "rpn ipv4", "pwan ipv4", "guest ipv4"]
+    assert files["interfaces"][1:] == [
+        "wan eth0 tcpflags,nosmurfs,routefilter",
+        "rpn eth1 tcpflags",
+        "pwan brwan bridge",
+        "guest brlan bridge",
+    ]
+    assert "ACCEPT rpn:$PEERS $FW udp 4789" in files["rules"]
+    proxyarp = {"hyp1": ["203.0.113.101 brwan eth0 No Yes"], "hyp2": []}[host]
+    assert files["proxyarp"] == proxyarp
+
+
+def test_every_template_is_applied():
+    apply_sls = (REPO / "salt" / "firewall" / "apply.sls").read_text()
+    for template in FILES.glob("*.jinja"):
+        assert f'"{template.stem}"' in apply_sls, template.name

@@ -1,0 +1,207 @@
+"""The peer_keys execution module: what a host publishes (its SSH host key, the
+migration key, its tunnel certificate's SHA256 fingerprint, each None until it
+exists), in the format OpenVPN's peer-fingerprint and openssl print; a peer's
+entry read back from the mine, item by item or as known_hosts wants the host
+key; a missing item refused with the host and what to run there. mine.get and
+the settings are specs of the real functions."""
+
+import datetime
+import shutil
+import subprocess
+from unittest.mock import create_autospec
+
+import pytest
+import salt.modules.mine
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
+from salt.exceptions import CommandExecutionError
+
+from tests.loaders import hypervisor_pillar, load
+
+peer_keys = load("_modules", "peer_keys")
+HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDrcbScsYQXxRV16QkqECQzPOstqOYwKBPLqL3XgC+Pu root@hyp2"
+MIGRATION_KEY = (
+    "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIKkjiWCaOZiRp7IEHE60g3jTZdIsjK2U1nHKESIxMyWi hv-migration@hyp2"
+)
+FINGERPRINT = ":".join(["AB"] * 32)
+HYP2 = {"host_key": HOST_KEY, "migration_key": MIGRATION_KEY, "tunnel_fingerprint": FINGERPRINT}
+
+
+def self_signed_pem(cn="hyp1.lab.example"):
+    """A certificate as tunnels.tls makes one: EC P-256, self-signed, CN = the FQDN."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+@pytest.fixture
+def salt_mods():
+    return {
+        "mine.get": create_autospec(salt.modules.mine.get, return_value={}),
+        "hypervisor_pillar.settings": create_autospec(hypervisor_pillar.settings),
+    }
+
+
+@pytest.fixture
+def configure_loader_modules(salt_mods):
+    return {peer_keys: {"__salt__": salt_mods}}
+
+
+# ------------------------------------------------------------------ parsers
+
+
+def test_public_key_line_is_normalised():
+    assert peer_keys.parse_public_key(f"\n  {HOST_KEY}  \n") == HOST_KEY
+    assert peer_keys.parse_public_key("ecdsa-sha2-nistp256 AAAAE2Vj") == "ecdsa-sha2-nistp256 AAAAE2Vj"
+
+
+@pytest.mark.parametrize("text", [None, "", "not a key", "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Blbn\n"])
+def test_no_public_key(text):
+    assert peer_keys.parse_public_key(text) is None
+
+
+def test_fingerprint_is_openvpn_and_openssl_format():
+    pem = self_signed_pem()
+    fingerprint = peer_keys.parse_fingerprint(pem)
+    pairs = fingerprint.split(":")
+    assert len(pairs) == 32
+    assert all(len(p) == 2 and p == p.upper() and int(p, 16) >= 0 for p in pairs)
+    digest = x509.load_pem_x509_certificate(pem.encode()).fingerprint(hashes.SHA256())
+    assert fingerprint == digest.hex(":").upper()
+
+
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="no openssl command here")
+def test_fingerprint_matches_openssl_command():
+    pem = self_signed_pem()
+    out = subprocess.run(
+        ["openssl", "x509", "-noout", "-fingerprint", "-sha256"],
+        input=pem,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    assert out.strip().split("=", 1)[1].upper() == peer_keys.parse_fingerprint(pem)
+
+
+# ------------------------------------------------------------------ public
+
+
+def test_public_reads_the_three_items(tmp_path):
+    (tmp_path / "host.pub").write_text(HOST_KEY + "\n")
+    (tmp_path / "mig.pub").write_text(MIGRATION_KEY + "\n")
+    pem = self_signed_pem()
+    (tmp_path / "host.crt").write_text(pem)
+    assert peer_keys.public(
+        host_key=str(tmp_path / "host.pub"),
+        migration_key=str(tmp_path / "mig.pub"),
+        tunnel_cert=str(tmp_path / "host.crt"),
+    ) == {
+        "host_key": HOST_KEY,
+        "migration_key": MIGRATION_KEY,
+        "tunnel_fingerprint": peer_keys.parse_fingerprint(pem),
+    }
+
+
+def test_public_items_not_made_yet_are_none(tmp_path):
+    assert peer_keys.public(
+        host_key=str(tmp_path / "none.pub"),
+        migration_key=str(tmp_path / "none.pub"),
+        tunnel_cert=str(tmp_path / "none.crt"),
+    ) == {"host_key": None, "migration_key": None, "tunnel_fingerprint": None}
+
+
+def test_public_defaults_come_from_the_settings(tmp_path, salt_mods):
+    home = tmp_path / "root"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_ed25519_hv.pub").write_text(MIGRATION_KEY)
+    salt_mods["hypervisor_pillar.settings"].return_value = {
+        "migration": {"user": "root", "home": str(home), "key": str(home / ".ssh" / "id_ed25519_hv")},
+        "tunnels": {"openvpn_dir": str(tmp_path / "openvpn")},
+    }
+    assert peer_keys.public(host_key=str(tmp_path / "none.pub")) == {
+        "host_key": None,
+        "migration_key": MIGRATION_KEY,
+        "tunnel_fingerprint": None,
+    }
+
+
+def test_public_refuses_a_certificate_that_is_not_one(tmp_path):
+    (tmp_path / "host.crt").write_text("-----BEGIN CERTIFICATE-----\nnonsense\n-----END CERTIFICATE-----\n")
+    with pytest.raises(CommandExecutionError, match=r"host.crt is not a PEM certificate"):
+        peer_keys.public(
+            host_key=str(tmp_path / "none.pub"),
+            migration_key=str(tmp_path / "none.pub"),
+            tunnel_cert=str(tmp_path / "host.crt"),
+        )
+
+
+# ------------------------------------------------------------------ a peer's entry
+
+
+def test_peer_entry_from_the_mine(salt_mods):
+    salt_mods["mine.get"].return_value = {"hyp2": HYP2}
+    assert peer_keys.peer("hyp2") == HYP2
+    salt_mods["mine.get"].assert_called_once_with("hyp2", "hv_peer_keys")
+
+
+def test_peer_not_in_the_mine(salt_mods):
+    assert peer_keys.peer("hyp2") is None
+
+
+def test_get_one_item(salt_mods):
+    salt_mods["mine.get"].return_value = {"hyp2": HYP2}
+    assert peer_keys.get("hyp2", "tunnel_fingerprint") == FINGERPRINT
+    assert peer_keys.get("hyp2", "migration_key") == MIGRATION_KEY
+
+
+def test_known_host_splits_type_and_key(salt_mods):
+    salt_mods["mine.get"].return_value = {"hyp2": HYP2}
+    assert peer_keys.known_host("hyp2") == {
+        "enc": "ssh-ed25519",
+        "key": "AAAAC3NzaC1lZDI1NTE5AAAAIDrcbScsYQXxRV16QkqECQzPOstqOYwKBPLqL3XgC+Pu",
+    }
+
+
+@pytest.mark.parametrize(
+    ("item", "says"),
+    [
+        (
+            "host_key",
+            "host_key of hyp2 is missing: it needs an SSH host key /etc/ssh/ssh_host_ed25519_key.pub",
+        ),
+        ("migration_key", "migration_key of hyp2 is missing: run `salt hyp2 state.apply peers.published`"),
+        (
+            "tunnel_fingerprint",
+            "tunnel_fingerprint of hyp2 is missing: run `salt hyp2 state.apply peers.published`",
+        ),
+    ],
+)
+def test_missing_item_names_host_and_what_to_run(salt_mods, item, says):
+    salt_mods["mine.get"].return_value = {"hyp2": dict(HYP2, **{item: None})}
+    with pytest.raises(CommandExecutionError) as raised:
+        peer_keys.get("hyp2", item)
+    assert str(raised.value).startswith(says)
+
+
+def test_peer_absent_is_missing_every_item(salt_mods):
+    with pytest.raises(CommandExecutionError, match=r"^host_key of hyp2 is missing"):
+        peer_keys.known_host("hyp2")
+
+
+def test_unknown_item(salt_mods):
+    with pytest.raises(CommandExecutionError, match=r"unknown item 'password'"):
+        peer_keys.get("hyp2", "password")
+    salt_mods["mine.get"].assert_not_called()

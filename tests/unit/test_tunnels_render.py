@@ -1,0 +1,336 @@
+"""F19/F20 as rendered. The OpenVPN config from salt://tunnels/files (jinja2,
+a sample view): TLS point to point, tls-server with `dh none` on the lower
+host id, tls-client on the other, the peer pinned by fingerprint, the `up`
+command joining the tap to its bridge. Then the SLS of network, tunnels and
+peers through ``salt-call --local state.show_sls`` for the lab's pillar
+(vxlan, two hosts) and a second cluster (openvpn, two hypervisors and an
+arbiter): which states each host gets, and that the peer's keys reach the
+states through slots read when they run, after peer_keys.received."""
+
+import jinja2
+import pytest
+
+from tests.loaders import REPO
+from tests.render.test_render import SECOND_PILLAR, write_pillar
+from tests.saltcall import LocalMinion
+
+TEMPLATE = REPO / "salt" / "tunnels" / "files" / "openvpn.conf.jinja"
+FINGERPRINT = ":".join(["AB"] * 32)
+NETWORKD = "/etc/systemd/network"
+NETWORKD_SOURCES = "salt://network/files/networkd"
+
+
+def tunnel(role, local="198.51.100.11", remote="198.51.100.12"):
+    """One entry of hv.tunnels.openvpn as hypervisor_pillar builds it."""
+    return {
+        "net": "wan",
+        "bridge": "brwan",
+        "dev": "tapwan",
+        "port": 1195,
+        "local": local,
+        "remote": remote,
+        "role": role,
+    }
+
+
+def render_conf(role, group="nogroup"):
+    return jinja2.Template(TEMPLATE.read_text(), keep_trailing_newline=True).render(
+        tunnel=tunnel(role),
+        cert="/etc/openvpn/hv/tls/host.crt",
+        key="/etc/openvpn/hv/tls/host.key",
+        peer="hyp2",
+        peer_fingerprint=FINGERPRINT,
+        group=group,
+        join_script="/usr/local/sbin/hv-tunnel-join",
+    )
+
+
+def directives(text):
+    return [line for line in text.splitlines() if line and not line.startswith("#")]
+
+
+COMMON_HEAD = [
+    "dev tapwan",
+    "dev-type tap",
+    "proto udp",
+    "local 198.51.100.11",
+    "lport 1195",
+    "remote 198.51.100.12 1195",
+]
+COMMON_TAIL = [
+    "cert /etc/openvpn/hv/tls/host.crt",
+    "key /etc/openvpn/hv/tls/host.key",
+    f"peer-fingerprint {FINGERPRINT}",
+    "data-ciphers AES-256-GCM:CHACHA20-POLY1305",
+    "keepalive 5 30",
+    "persist-tun",
+    "persist-key",
+    "user nobody",
+    "group nogroup",
+    "script-security 2",
+    'up "/usr/local/sbin/hv-tunnel-join brwan"',
+    "verb 3",
+]
+
+
+def test_openvpn_server_side():
+    text = render_conf("server")
+    assert text.startswith("# Managed by Salt (salt://tunnels/openvpn.sls)")
+    assert directives(text) == COMMON_HEAD + ["tls-server", "dh none"] + COMMON_TAIL
+
+
+def test_openvpn_client_side():
+    assert directives(render_conf("client")) == COMMON_HEAD + ["tls-client"] + COMMON_TAIL
+
+
+def test_openvpn_el_group():
+    assert "group nobody" in directives(render_conf("client", group="nobody"))
+
+
+def test_openvpn_never_a_static_key_or_a_pki():
+    text = render_conf("server")
+    for word in ("secret", "cipher none", "ca ", "server ", "client\n", "tls-crypt"):
+        assert f"\n{word}" not in text
+
+
+# ------------------------------------------------------------------ the SLS, rendered by Salt
+
+
+@pytest.fixture(scope="module")
+def show_sls(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("tunnels")
+    second = write_pillar(tmp, SECOND_PILLAR)
+    rendered = {}
+
+    def get(host, family="Debian"):
+        if (host, family) not in rendered:
+            roots = None if host.startswith("hyp") else second
+            rc, data, text = LocalMinion(tmp, host, family, roots).call(
+                "state.show_sls", "network,tunnels,peers"
+            )
+            assert rc == 0 and isinstance(data, dict), f"{host}/{family}:\n{text[:3000]}"
+            rendered[host, family] = data
+        return rendered[host, family]
+
+    return get
+
+
+def args(states, state_id):
+    (body,) = (v for k, v in states[state_id].items() if not k.startswith("__"))
+    return {k: v for a in body if isinstance(a, dict) for k, v in a.items() if k != "order"}
+
+
+def function(states, state_id):
+    return next(
+        f"{k}.{a}"
+        for k, v in states[state_id].items()
+        if not k.startswith("__")
+        for a in v
+        if isinstance(a, str)
+    )
+
+
+def starting(states, prefix):
+    return sorted(s for s in states if s.startswith(prefix))
+
+
+def networkd_files(states):
+    """network-networkd-applied's files: destination -> {source, context}."""
+    assert function(states, "network-networkd-applied") == "safe_apply.applied"
+    return args(states, "network-networkd-applied")["files"]
+
+
+def lab_link(net, bridge, vni):
+    """hyp1's VXLAN link of one bridge, as hv.tunnels.vxlan has it."""
+    return {
+        "net": net,
+        "bridge": bridge,
+        "ifname": f"vx{net}",
+        "vni": vni,
+        "port": 4789,
+        "local": "198.51.100.11",
+        "remotes": ["198.51.100.12"],
+        "mtu": 1500,
+    }
+
+
+def test_lab_vxlan_host_stops_openvpn_and_makes_vxlan_links(show_sls):
+    states = show_sls("hyp1")
+    assert starting(states, "tunnels-openvpn-") == []
+    assert function(states, "tunnels-vxlan-openvpn-wan-stopped") == "service.dead"
+    assert args(states, "tunnels-vxlan-openvpn-wan-stopped") == {
+        "name": "hv-tunnel@wan",
+        "enable": False,
+        "require_in": [{"module": "tunnels-vxlan-openvpn-others-stopped"}],
+    }
+    cleared = args(states, "tunnels-vxlan-openvpn-failed-cleared")
+    assert cleared["cmd.run_all"] == [
+        {"cmd": ["systemctl", "reset-failed", "hv-tunnel@*.service"]},
+        {"python_shell": False},
+    ]
+    assert args(states, "tunnels-vxlan-openvpn-wan-config-absent")["name"] == "/etc/openvpn/hv/wan.conf"
+    # One VXLAN .netdev and .network per bridge, among the files applied
+    # behind the dead-man, after tunnels.vxlan stopped OpenVPN.
+    files = networkd_files(states)
+    links = {"vxlan": lab_link("lan", "brlan", 102), "vxwan": lab_link("wan", "brwan", 101)}
+    assert sorted(dest for dest in files if dest.startswith(f"{NETWORKD}/31-")) == [
+        f"{NETWORKD}/31-hv-{ifname}.{kind}" for ifname in links for kind in ("netdev", "network")
+    ]
+    for ifname, link in links.items():
+        for kind in ("netdev", "network"):
+            assert files[f"{NETWORKD}/31-hv-{ifname}.{kind}"] == {
+                "source": f"{NETWORKD_SOURCES}/vxlan.{kind}.jinja",
+                "context": {"link": link},
+            }
+    assert files[f"{NETWORKD}/20-hv-rpn.network"]["context"]["vxlans"] == ["vxlan", "vxwan"]
+    applied = args(states, "network-networkd-applied")
+    assert {"sls": "tunnels.vxlan"} in applied["require"]
+    assert applied["probe"]["links"] == ["eth0", "eth1", "brlan", "brwan", "vxlan", "vxwan"]
+    # Nothing removed with transport vxlan.
+    assert starting(states, "network-networkd-vxlan-") == []
+    assert "network-networkd-reloaded-after-removal" not in states
+
+
+def test_lab_networkd_files_applied_behind_the_dead_man(show_sls):
+    applied = args(show_sls("hyp1"), "network-networkd-applied")
+    assert applied["name"] == "network"
+    assert applied["state_dir"] == "/var/lib/hv-safe-apply"
+    assert applied["rollback_after"] == 90
+    assert applied["apply"] == [["networkctl", "reload"]]
+    links = ["eth0", "eth1", "brlan", "brwan", "vxlan", "vxwan"]
+    assert applied["rollback"] == [["networkctl", "reload"], ["networkctl", "reconfigure", *links]]
+    assert applied["probe"] == {"links": links, "master_ports": [4505, 4506], "ssh_from_master": True}
+    assert {"service": "network-networkd-running"} in applied["require"]
+    files = applied["files"]
+    assert files[f"{NETWORKD}/30-hv-brwan.netdev"] == {
+        "source": f"{NETWORKD_SOURCES}/bridge.netdev.jinja",
+        "context": {"bridge": "brwan"},
+    }
+    assert files[f"{NETWORKD}/20-hv-rpn.network"]["source"] == f"{NETWORKD_SOURCES}/rpn.network.jinja"
+    rpn = files[f"{NETWORKD}/20-hv-rpn.network"]["context"]["rpn"]
+    assert (rpn["mac"], rpn["address"], rpn["mtu"]) == ("02:00:c6:33:64:0b", "198.51.100.11/24", 9000)
+
+
+def test_lab_public_side_restarted_on_its_own(show_sls):
+    states = show_sls("hyp1")
+    assert networkd_files(states)[f"{NETWORKD}/10-hv-public.network"] == {
+        "source": f"{NETWORKD_SOURCES}/public.network.jinja",
+        "context": {
+            "public": {
+                "interface": "eth0",
+                "address": "203.0.113.11",
+                "prefix": 24,
+                "cidr": "203.0.113.11/24",
+                "gateway": "203.0.113.254",
+                "dhcp": False,
+            }
+        },
+    }
+    restart = args(states, "network-networkd-public-restarted")
+    assert restart["public_net.restart"] == [
+        {"interface": "eth0"},
+        {"bridge": "brwan"},
+        {"backend": "networkd"},
+    ]
+    assert restart["onchanges"] == [{"safe_apply": "network-networkd-applied"}]
+
+
+def test_lab_peers_need_no_fingerprint_with_vxlan(show_sls):
+    states = show_sls("hyp1")
+    assert args(states, "peers-received-hyp2-keys")["require_keys"] == ["host_key", "migration_key"]
+    assert starting(states, "peers-trusted-hyp2-known-as-") == [
+        "peers-trusted-hyp2-known-as-198.51.100.12",
+        "peers-trusted-hyp2-known-as-hyp2",
+        "peers-trusted-hyp2-known-as-hyp2.lab.example",
+    ]
+    authorized = args(states, "peers-trusted-hyp2-migration-key-authorized")
+    assert authorized["name"] == "__slot__:salt:peer_keys.get(hyp2, migration_key)"
+    assert authorized["options"] == ['from="198.51.100.12"']
+    assert {"sls": "peers.received"} in authorized["require"]
+    known = args(states, "peers-trusted-hyp2-known-as-hyp2.lab.example")
+    assert known["key"] == "__slot__:salt:peer_keys.known_host(hyp2).key"
+    assert known["enc"] == "__slot__:salt:peer_keys.known_host(hyp2).enc"
+    assert known["hash_known_hosts"] is False
+    config = args(states, "peers-trusted-ssh-client-config-managed")
+    assert config["name"] == "/etc/ssh/ssh_config.d/hv-migration.conf"
+    assert config["context"]["peers"] == ["hyp2"]
+    assert config["context"]["key"] == "/root/.ssh/id_ed25519_hv"
+
+
+@pytest.mark.parametrize("family", ["Debian", "RedHat"])
+def test_second_cluster_openvpn_to_the_peer(show_sls, family):
+    states = show_sls("kvm-a", family)
+    assert starting(states, "tunnels-vxlan-") == []
+    conf = args(states, "tunnels-openvpn-dmz-config-managed")
+    assert conf["name"] == "/etc/openvpn/hv/dmz.conf"
+    assert conf["mode"] == "0600"
+    assert conf["context"]["peer_fingerprint"] == "__slot__:salt:peer_keys.get(kvm-b, tunnel_fingerprint)"
+    assert conf["context"]["tunnel"]["role"] == "server"
+    assert conf["context"]["group"] == {"Debian": "nogroup", "RedHat": "nobody"}[family]
+    assert {"sls": "peers.received"} in conf["require"]
+    running = args(states, "tunnels-openvpn-dmz-running")
+    assert running["name"] == "hv-tunnel@dmz"
+    assert {"file": "tunnels-openvpn-dmz-config-managed"} in running["watch"]
+    unit = args(states, "tunnels-openvpn-unit-managed")["contents"]
+    assert "ExecStart=/usr/sbin/openvpn --config /etc/openvpn/hv/%i.conf" in unit
+    assert "ConditionPathExists=/etc/openvpn/hv/%i.conf" in unit
+    assert "Restart=on-failure" in unit
+    script = args(states, "tunnels-openvpn-join-script-managed")
+    assert script["mode"] == "0755"
+    assert 'ip link set dev "$dev" master "$1" up' in script["contents"]
+    assert args(states, "peers-received-kvm-b-keys")["require_keys"] == [
+        "host_key",
+        "migration_key",
+        "tunnel_fingerprint",
+    ]
+    assert not [s for s in states if "witness" in s], "the arbiter is no migration peer"
+
+
+def test_second_cluster_vxlan_links_removed(show_sls):
+    states = show_sls("kvm-a")
+    assert starting(states, "network-networkd-vxlan-") == [
+        f"network-networkd-vxlan-{net}-{what}"
+        for net in ("dmz", "lan", "wan")
+        for what in ("link-deleted", "netdev-absent", "network-absent")
+    ]
+    reload = {"cmd": "network-networkd-reloaded-after-removal"}
+    for kind in ("netdev", "network"):
+        absent = args(states, f"network-networkd-vxlan-dmz-{kind}-absent")
+        assert function(states, f"network-networkd-vxlan-dmz-{kind}-absent") == "file.absent"
+        assert absent == {"name": f"{NETWORKD}/31-hv-vxdmz.{kind}", "onchanges_in": [reload]}
+    deleted = args(states, "network-networkd-vxlan-dmz-link-deleted")
+    assert deleted["cmd.run_all"] == [{"cmd": ["ip", "link", "delete", "vxdmz"]}, {"python_shell": False}]
+    assert deleted["onlyif"] == "ip link show dev vxdmz"
+    assert deleted["require"] == [reload]
+    # networkd forgets the removed files once the others are applied.
+    assert function(states, "network-networkd-reloaded-after-removal") == "cmd.run"
+    assert args(states, "network-networkd-reloaded-after-removal") == {
+        "name": "networkctl reload",
+        "require": [{"safe_apply": "network-networkd-applied"}],
+    }
+    files = networkd_files(states)
+    assert not [dest for dest in files if dest.startswith(f"{NETWORKD}/31-")]
+    assert files[f"{NETWORKD}/20-hv-rpn.network"]["context"]["vxlans"] == []
+    applied = args(states, "network-networkd-applied")
+    assert applied["probe"]["links"] == ["enp1s0", "enp2s0", "br-dmz", "br-in", "br-out"]
+    assert {"sls": "tunnels.vxlan"} not in applied["require"]
+    assert args(states, "network-networkd-public-restarted")["onchanges"] == [
+        {"safe_apply": "network-networkd-applied"}
+    ]
+
+
+def test_the_other_side_is_the_client(show_sls):
+    conf = args(show_sls("kvm-b"), "tunnels-openvpn-wan-config-managed")
+    assert conf["context"]["tunnel"]["role"] == "client"
+    assert conf["context"]["peer"] == "kvm-a"
+
+
+def test_arbiter_gets_no_tunnel_and_no_peer(show_sls):
+    states = show_sls("witness")
+    assert starting(states, "tunnels-openvpn-") == [
+        "tunnels-openvpn-join-script-managed",
+        "tunnels-openvpn-unit-managed",
+    ]
+    assert starting(states, "peers-received-") == []
+    assert starting(states, "peers-trusted-") == ["peers-trusted-ssh-client-config-managed"]
+    assert "peers-published-keys-in-mine" in states
