@@ -41,6 +41,7 @@ SAMPLE = {
     "bridges": BRIDGES,
     "public_bridge": dict(BRIDGES["wan"], net="wan"),
     "firewall": FIREWALL,
+    "masters": ["198.18.0.5"],
 }
 
 
@@ -64,6 +65,7 @@ def as_apply_sls_passes_it(cfg):
         "bridges": cfg["bridges"],
         "public_bridge": cfg["public_bridge"],
         "firewall": cfg["firewall"],
+        "masters": ["203.0.113.1"],
     }
 
 
@@ -87,6 +89,7 @@ def test_params():
         "TRUSTED=198.51.100.7,192.0.2.0/28",
         "MONITORING=198.51.100.9",
         "PEERS=10.90.0.2,10.90.0.3",
+        "MASTER=198.18.0.5",
     ]
 
 
@@ -103,8 +106,12 @@ def test_rules():
         "ACCEPT $FW wan udp 123",
         "ACCEPT $FW wan tcp 4505",
         "ACCEPT $FW rpn tcp 4505",
+        "ACCEPT wan:$MASTER $FW tcp - 4505",
+        "ACCEPT rpn:$MASTER $FW tcp - 4505",
         "ACCEPT $FW wan tcp 4506",
         "ACCEPT $FW rpn tcp 4506",
+        "ACCEPT wan:$MASTER $FW tcp - 4506",
+        "ACCEPT rpn:$MASTER $FW tcp - 4506",
         "ACCEPT rpn:$PEERS $FW tcp 2222",
         "ACCEPT rpn:$PEERS $FW tcp 24007:24008",
         "ACCEPT rpn:$PEERS $FW tcp 49152:60999",
@@ -190,6 +197,7 @@ def test_lab_hosts_through_the_settings_views(host):
         "TRUSTED=203.0.113.1,203.0.113.2",
         "MONITORING=203.0.113.1,203.0.113.2",
         f"PEERS={peer}",
+        "MASTER=203.0.113.1",
     ]
     assert files["zones"] == ["fw firewall", "wan ipv4", "rpn ipv4", "pwan ipv4", "guest ipv4"]
     assert files["interfaces"][1:] == [
