@@ -972,7 +972,7 @@ def _tunnels_view(tunnels, bridges, hosts, me, arbiter):
 
 def _firewall_view(firewall, tunnels, bridges, hosts, me):
     """F21: the settings, ``monitoring_sources`` (default: trusted), ``peers_rpn`` (the other
-    hosts' RPN addresses) and ``tunnel_udp_ports`` (the transport's)."""
+    hosts' RPN addresses), ``rpn_network`` (the RPN subnet) and ``tunnel_udp_ports``."""
     if tunnels["transport"] == "vxlan":
         ports = [tunnels["vxlan_port"]]
     else:
@@ -981,6 +981,7 @@ def _firewall_view(firewall, tunnels, bridges, hosts, me):
         firewall,
         monitoring_sources=list(firewall["monitoring_sources"] or firewall["trusted"]),
         peers_rpn=[hosts[h]["rpn"]["ip"] for h in sorted(hosts) if h != me],
+        rpn_network=str(ipaddress.ip_interface(hosts[me]["rpn"]["address"]).network),
         tunnel_udp_ports=ports,
     )
 

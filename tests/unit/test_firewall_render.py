@@ -18,6 +18,7 @@ FIREWALL = {
     "trusted": ["198.51.100.7", "192.0.2.0/28"],
     "monitoring_sources": ["198.51.100.9"],
     "peers_rpn": ["10.90.0.2", "10.90.0.3"],
+    "rpn_network": "10.90.0.0/24",
     "tunnel_udp_ports": [4789],
     "ssh_port": 2222,
     "monitoring_port": 10050,
@@ -96,6 +97,7 @@ def test_params():
 def test_rules():
     assert render(SAMPLE)["rules"] == [
         "?SECTION NEW",
+        "REJECT $FW wan:10.90.0.0/24",
         "ACCEPT wan:$TRUSTED $FW tcp 2222",
         "ACCEPT wan:$MONITORING $FW tcp 10050",
         "ACCEPT all $FW icmp 8",
