@@ -64,4 +64,4 @@ bench: venv
 # Throughput and RTT between stand-in guests on the two hosts' public bridge,
 # across the tunnel the lab carries now (prints figures; see bench/).
 bench-network: venv
-	$(PY) -m bench.network_throughput $(ARGS)
+	$(PY) -m bench.network_throughput $(or $(ARGS),--both)

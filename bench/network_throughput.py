@@ -8,9 +8,10 @@ asserts nothing.
 It measures the transport the hosts carry now: the tunnel port found on the
 bridge of each host (a vxlan device: vxlan; a tap: openvpn). That must agree
 with the transport the served pillar asks for (or with ``--transport``):
-otherwise the states were not applied since the switch, and it stops. To
-compare transports, switch ``hypervisor:tunnels:transport`` (pillar override),
-apply, and run it again.
+otherwise the states were not applied since the switch, and it stops.
+``--both`` (``make bench-network``) compares them: it serves the lab's pillar
+with transport vxlan, then openvpn, applies and measures each, prints the
+ratio, and serves and applies the lab's own pillar again.
 
 A stand-in is a network namespace on this machine with a veth port on the
 host's bridge (tests/lab/standins.py), so the figures include that veth hop on
@@ -27,7 +28,9 @@ from pathlib import Path
 
 import yaml
 
+from lab import __main__ as labctl
 from lab import master, system, topology
+from tests import pillar_cases
 from tests.lab import standins
 
 # What each tunnel port on a guest bridge means (``ip -d`` link kind).
@@ -95,6 +98,11 @@ def main(argv=None):
         metavar="CIDR",
         help="of the two stand-ins (lab-only addresses)",
     )
+    parser.add_argument(
+        "--both",
+        action="store_true",
+        help="apply vxlan, then openvpn, measure each, print the ratio, then the lab pillar again",
+    )
     args = parser.parse_args(argv)
 
     by_name = {h.name: h for h in topology.hosts()}
@@ -104,13 +112,44 @@ def main(argv=None):
     if not bridge:
         parser.error("the pillar has no public bridge: name one with --bridge")
 
-    carried = [carried_transport(h, bridge) for h in hosts]
-    transports = {t for t, _ in carried}
+    if args.both:
+        figures = {}
+        try:
+            for transport in ("vxlan", "openvpn"):
+                _serve_transport(transport)
+                figures[transport] = run(args, hosts, names, bridge, transport, "--both")
+        finally:
+            master.clear_pillar_override()
+            rc = labctl.apply(echo=lambda *_: None)
+            print(f"lab pillar served and applied again (exit code {rc})")
+        vx, ovpn = figures["vxlan"], figures["openvpn"]
+        for i, label in ((0, f"{names[0]} -> {names[1]}"), (1, f"{names[1]} -> {names[0]}")):
+            ratio = vx[i].received_mbps / ovpn[i].received_mbps
+            print(f"ratio vxlan/openvpn {label}: {ratio:.1f}x")
+        return
     if args.transport:
         expected, source = args.transport, "--transport"
     else:
         expected, path = pillar_transport()
         source = f"the pillar ({path})"
+    run(args, hosts, names, bridge, expected, source)
+
+
+def _serve_transport(transport):
+    """Serve the lab's pillar with ``tunnels:transport`` set, and apply it."""
+    pillar = pillar_cases.lab_pillar()
+    pillar["hypervisor"].setdefault("tunnels", {})["transport"] = transport
+    for part in ("hypervisor", "online"):
+        (master.PILLAR_OVERRIDE / f"{part}.sls").write_text(yaml.safe_dump({part: pillar[part]}))
+    rc = labctl.apply(echo=lambda *_: None)
+    if rc != 0:
+        raise RuntimeError(f"state.apply with transport {transport} failed (exit code {rc})")
+
+
+def run(args, hosts, names, bridge, expected, source):
+    """Measure the transport the hosts carry, which must be ``expected``; print the figures."""
+    carried = [carried_transport(h, bridge) for h in hosts]
+    transports = {t for t, _ in carried}
     if transports != {expected}:
         ports = ", ".join(f"{h.name}: {port} ({t})" for h, (t, port) in zip(hosts, carried, strict=True))
         sys.exit(f"{source} says {expected}, the hosts carry {ports}: apply the states first")
@@ -144,6 +183,8 @@ def main(argv=None):
         f"summary {expected}: {forward.received_mbps:.1f} / {backward.received_mbps:.1f} Mbit/s, "
         f"rtt avg {avg}"
     )
+
+    return forward, backward, rtt
 
 
 if __name__ == "__main__":
