@@ -58,9 +58,11 @@ network-networkd-applied:
     - state_dir: {{ hv.firewall.state_dir }}
     - apply:
       - [networkctl, reload]
+    # networkd reconfigures every link whose file changed (or went), so the
+    # previous files bring the previous links back; no name of the new
+    # (possibly wrong) configuration is needed.
     - rollback:
       - [networkctl, reload]
-      - [networkctl, reconfigure, {{ links | join(", ") }}]
     - rollback_after: {{ hv.firewall.rollback_after }}
     - probe:
         links: {{ links | json }}
