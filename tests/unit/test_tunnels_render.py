@@ -198,7 +198,7 @@ def test_lab_networkd_files_applied_behind_the_dead_man(show_sls):
     assert applied["rollback_after"] == 90
     assert applied["apply"] == [["networkctl", "reload"]]
     links = ["eth0", "eth1", "brlan", "brwan", "vxlan", "vxwan"]
-    assert applied["rollback"] == [["networkctl", "reload"], ["networkctl", "reconfigure", *links]]
+    assert applied["rollback"] == [["networkctl", "reload"]]
     assert applied["probe"] == {"links": links, "master_ports": [4505, 4506], "ssh_from_master": True}
     assert {"service": "network-networkd-running"} in applied["require"]
     files = applied["files"]
