@@ -10,7 +10,7 @@ VENV := $(CURDIR)/.venv
 PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := debootstrap systemd-container python3-venv iproute2 util-linux dpkg-dev \
   libvirt-dev pkg-config gcc python3-dev openssh-client e2fsprogs \
-  iperf3 arping iputils-ping
+  iperf3 arping iputils-ping tcpdump
 SLS := $(shell git ls-files '*.sls' 2>/dev/null)
 
 .PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench bench-network

@@ -18,6 +18,7 @@ import logging
 import os
 import re
 import sys
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -66,13 +67,26 @@ TRANSPORTS = ("vxlan", "openvpn")
 VXLAN_MIN_MTU = 1550  # a guest's 1500-byte frame plus VXLAN's 50 bytes
 LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 ROLLBACK_RANGE = (30, 900)  # seconds (firewall:rollback_after)
+PROVIDERS = ("online",)  # failover:provider: whose API routes the failover IPs
+# failover:<key>: (least, most), in seconds unless named otherwise.
+FAILOVER_RANGES = {
+    "poll_interval": (1, 3600),
+    "request_timeout": (1, 120),
+    "retries": (0, 10),  # a count
+    "move_spacing": (0, 600),
+    "confirm_timeout": (1, 3600),
+    "confirm_interval": (1, 60),
+}
+MOVE_BUDGET_RANGES = {"moves": (1, 100), "window": (60, 7 * 86400)}
 HOST_UUID_SOURCES = ("smbios", "machine-id")
 NODEGROUP = "hypervisors"  # the master's nodegroup of the cluster's hosts (master.d/hypervisor.conf)
 # Maps of the defaults whose keys are free-form (any sysctl, any boolean, …).
 OPEN_MAPS = {("sysctl", "settings"), ("selinux", "booleans")}
 # What the lists of strings among the defaults hold, where not names.
 LIST_ITEMS = {
-    key: "IPv4 addresses or networks" for key in (("firewall", "trusted"), ("firewall", "monitoring_sources"))
+    ("firewall", "trusted"): "IPv4 addresses or networks",
+    ("firewall", "monitoring_sources"): "IPv4 addresses or networks",
+    ("failover", "garp_command"): "command arguments (strings)",
 }
 # Parts of the defaults checked by a function of their own (below).
 CUSTOM = {("gluster", "volumes"), ("gluster", "bricks"), ("pools",)}
@@ -94,7 +108,7 @@ BRIDGE_KEYS = ("name", "vpn_port", "vni", "public")
 BRIDGE_REQUIRED = ("name", "vpn_port")
 ADMIN_KEYS = ("name", "ssh_keys")
 ADMIN_REQUIRED = ("name",)
-ONLINE_KEYS = ("api_url", "api_token")
+ONLINE_KEYS = ("api_url", "api_token", "allow_http")
 VOLUME_KEYS = ("mount", "size", "options")
 VOLUME_REQUIRED = ("mount", "size")
 POOL_KEYS = ("path",)
@@ -819,15 +833,49 @@ def _check_online(errors, online):
     if not _require_mapping(errors, path, online):
         return
     _unknown_keys(errors, path, online, ONLINE_KEYS)
+    allow_http = online.get("allow_http", False)
+    if not isinstance(allow_http, bool):
+        errors.add(path + ("allow_http",), f"must be true or false, got {errors.show(allow_http)}")
     url = online.get("api_url")
     if url is not None and (not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url)):
         errors.add(path + ("api_url",), f"{errors.show(url)} is not an http(s) URL")
+    elif isinstance(url, str) and url.startswith("http://") and allow_http is not True:
+        errors.add(
+            path + ("api_url",),
+            f"{errors.show(url)} is plain http: the token would cross the network in clear; use https://"
+            " (plain http only for a local stand-in, with online:allow_http: true)",
+        )
     token = online.get("api_token")
     if token is not None and (not isinstance(token, str) or not token.strip()):
         errors.add(path + ("api_token",), "must be a non-empty string")
 
 
-def _check_cluster(errors, hv, defaults, minion_id):
+def _check_failover(errors, failover, hosts, arbiter, online):
+    """F22, F24: the provider, the timings and budget in range, and a server id per guest host
+    when the provider's API is configured (it routes failover IPs to servers, not to names)."""
+    path = ("hypervisor", "failover")
+    if failover.get("provider") not in PROVIDERS:
+        errors.add(
+            path + ("provider",),
+            f"{errors.show(failover.get('provider'))} is not one of {', '.join(PROVIDERS)}",
+        )
+    for key, bounds in FAILOVER_RANGES.items():
+        _int_in_range(errors, path + (key,), failover.get(key), bounds)
+    budget = failover.get("move_budget")
+    if isinstance(budget, dict):
+        for key, bounds in MOVE_BUDGET_RANGES.items():
+            _int_in_range(errors, path + ("move_budget", key), budget.get(key), bounds)
+    if online is None or not isinstance(hosts, dict):
+        return
+    for name in _members(hosts, arbiter):
+        if isinstance(hosts[name], dict) and "online_server_id" not in hosts[name]:
+            errors.add(
+                ("hypervisor", "hosts", name, "online_server_id"),
+                "is required with the online: API settings: the API routes failover IPs to server ids",
+            )
+
+
+def _check_cluster(errors, hv, defaults, minion_id, online=None):
     """The ``hypervisor`` mapping: the cluster description, then the overrides of the defaults."""
     _unknown_keys(errors, ("hypervisor",), hv, CLUSTER_KEYS + tuple(defaults))
     _required(errors, ("hypervisor",), hv, CLUSTER_REQUIRED)
@@ -848,6 +896,11 @@ def _check_cluster(errors, hv, defaults, minion_id):
     if isinstance(merged.get("pools"), dict):
         _check_pools(errors, merged["pools"])
     _check_network(errors, hv, merged)
+    if isinstance(merged.get("failover"), dict):
+        arbiter = (
+            (merged.get("gluster") or {}).get("arbiter") if isinstance(merged.get("gluster"), dict) else None
+        )
+        _check_failover(errors, merged["failover"], hv.get("hosts"), arbiter or None, online)
     source = (
         (hv.get("libvirt") or {}).get("host_uuid_source") if isinstance(hv.get("libvirt"), dict) else None
     )
@@ -878,7 +931,7 @@ def validate(pillar, defaults, minion_id=None):
             " (master.d/hypervisor.conf), or the pillar top does not give it hypervisor.sls",
         )
     elif _require_mapping(errors, ("hypervisor",), hv):
-        _check_cluster(errors, hv, defaults, minion_id)
+        _check_cluster(errors, hv, defaults, minion_id, pillar.get("online"))
     return list(errors)
 
 
@@ -913,7 +966,9 @@ def build(pillar, defaults, minion_id):
         cfg["tunnels"], cfg["bridges"], hosts, minion_id, cfg["gluster"]["arbiter"]
     )
     cfg["firewall"] = _firewall_view(cfg["firewall"], cfg["tunnels"], cfg["bridges"], hosts, minion_id)
+    cfg["firewall"]["api_ports"] = _api_ports(pillar.get("online"), cfg["firewall"]["outbound_tcp"])
     cfg["migration"] = _migration_view(cfg["migration"])
+    cfg["failover"] = _failover_view(cfg["failover"], hosts)
     cfg["gluster"] = _gluster_view(cfg["gluster"], hosts, minion_id)
     cfg["python"] = _python_view(cfg["python"])
     cfg["sanlock"] = _sanlock_view(cfg["sanlock"], cfg["me"], cfg["gluster"])
@@ -984,6 +1039,22 @@ def _firewall_view(firewall, tunnels, bridges, hosts, me):
         rpn_network=str(ipaddress.ip_interface(hosts[me]["rpn"]["address"]).network),
         tunnel_udp_ports=ports,
     )
+
+
+def _api_ports(online, outbound_tcp):
+    """The provider API's TCP port, when the outbound rules do not already let it out."""
+    url = urlsplit(online["api_url"]) if isinstance(online, dict) and online.get("api_url") else None
+    if url is None:
+        return []
+    port = url.port or (443 if url.scheme == "https" else 80)
+    return [] if port in outbound_tcp else [port]
+
+
+def _failover_view(failover, hosts):
+    """The failover settings, with ``ips``: each cluster failover IP and its home host (the
+    host whose pillar lists it); where the provider routes it now is the API's to say."""
+    ips = {ip: name for name, host in hosts.items() for ip in host["failover_ips"]}
+    return dict(failover, ips=dict(sorted(ips.items())))
 
 
 def _migration_view(migration):

@@ -70,7 +70,7 @@ def ssh(minion_id):
     if not isinstance(minion_id, str) or not MINION_ID.match(minion_id):
         log.warning("reach.ssh: refused a malformed minion id %r", minion_id)
         return False
-    pillar = __salt__["pillar.show_pillar"](minion_id)  # noqa: F821 (injected by Salt)
+    pillar = __salt__["pillar.show_pillar"](minion_id)
     target = _target(pillar, minion_id)
     if target is None:
         log.warning("reach.ssh: %s is not a host of the cluster pillar", minion_id)

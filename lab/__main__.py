@@ -6,13 +6,18 @@ import os
 import sys
 import time
 
-from . import guest, image, machines, master, network, topology
+from . import guest, image, machines, master, network, provider, topology
 
 
 def healthy(hosts):
     """True when the master (serving this checkout) and every host are running:
     a lab to reuse."""
-    return bool(master.pid()) and master.serves_this_checkout() and all(machines.leader(h) for h in hosts)
+    return (
+        bool(master.pid())
+        and bool(provider.pid())
+        and master.serves_this_checkout()
+        and all(machines.leader(h) for h in hosts)
+    )
 
 
 def down(hosts, echo=print):
@@ -20,6 +25,7 @@ def down(hosts, echo=print):
     for host in hosts:
         machines.stop(host)
     master.stop()
+    provider.stop()
     gone = network.down()
     machines.remove_all()
     echo(f"lab: down (removed namespaces: {', '.join(gone) or 'none'})")
@@ -35,9 +41,11 @@ def up(hosts, echo=print):
         guest_dir = guest.build(echo=echo)
         network.up(hosts)
         master.configure(hosts)
+        provider.configure()
         for host in hosts:
             machines.prepare(host, img, master.KEYS)
         master.start()
+        provider.start()
         for host in hosts:
             machines.boot(host, img, guest_dir)
         for host in hosts:
@@ -62,6 +70,7 @@ def apply(echo=print):
 SUMMARY = """
 The lab is up. What runs where:
   salt-master   namespace {master_ns}, {master_ip} (config {conf})
+  API stand-in  namespace {master_ns}, {api} (lab/online_api.py; control {control})
 {host_lines}
 Use it:
   make lab-salt ARGS="-N hypervisors test.ping"
@@ -81,6 +90,8 @@ def summary(hosts):
         master_ns=topology.MASTER_NS,
         master_ip=topology.MASTER_IP,
         conf=master.CONF,
+        api=provider.listen_address(),
+        control=provider.CONTROL,
         host_lines=lines,
     )
 

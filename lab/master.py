@@ -12,7 +12,7 @@ from pathlib import Path
 
 import yaml
 
-from . import system
+from . import provider, system
 from .topology import MASTER_IP, MASTER_NS, PILLAR, REPO, STATE
 
 HOME = STATE / "master"
@@ -41,7 +41,8 @@ def configure(hosts):
         "log_level_logfile": "info",
         "user": "root",
         "file_roots": {"base": [str(REPO / "salt")]},
-        "pillar_roots": {"base": [str(PILLAR_OVERRIDE), str(REPO / "pillar")]},
+        # Tests' pillars first, then the lab's token (lab/provider.py), then the repo's.
+        "pillar_roots": {"base": [str(PILLAR_OVERRIDE), str(provider.SECRET_PILLAR), str(REPO / "pillar")]},
         # Both top files target this nodegroup (see master.d/hypervisor.conf).
         "nodegroups": {NODEGROUP: "L@" + ",".join(h.name for h in hosts)},
         "timeout": 30,
@@ -50,6 +51,7 @@ def configure(hosts):
         # change (R5); see master.d/hypervisor.conf.
         "runner_dirs": [str(REPO / "_runners")],
         "peer_run": {".*": ["reach.ssh"]},
+        "reactor": reactor(),
     }
     (CONF / "master").write_text(yaml.safe_dump(config, sort_keys=True))
     KEYS.mkdir(parents=True, exist_ok=True)
@@ -65,6 +67,16 @@ def configure(hosts):
                 f"--gen-keys-dir={KEYS}",
             )
         shutil.copy(KEYS / f"{host.name}.pub", accepted / host.name)
+
+
+def reactor():
+    """master.d/reactor.conf's reactions, pointed at this checkout."""
+    conf = yaml.safe_load((REPO / "master.d" / "reactor.conf").read_text())["reactor"]
+    return [
+        {tag: [path.replace("/srv/hypervisor/", f"{REPO}/") for path in paths]}
+        for entry in conf
+        for tag, paths in entry.items()
+    ]
 
 
 def clear_pillar_override():

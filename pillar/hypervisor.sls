@@ -71,6 +71,13 @@ hypervisor:
       path: /var/lib/libvirt/images/iso
     customer1:
       path: /var/lib/libvirt/images/customer1
+  failover:
+    # The lab's API stand-in answers at once: poll every second, space moves
+    # by 2 s, and give a move 30 s to show.
+    poll_interval: 1
+    move_spacing: 2
+    confirm_timeout: 30
+    confirm_interval: 1
   firewall:
     # The lab's master and its admin namespace; 203.0.113.3 is the lab's
     # untrusted stranger.

@@ -16,7 +16,8 @@ base:
     - hosts         # F12
     - peers         # F20
     - tunnels       # F19 (openvpn)
-    - firewall      # F2, F21, F22, R5
+    - firewall      # F2, F21, R5
+    - failover      # F22, F24 (proxy ARP from the API, beacon)
     - gluster       # F13, F17 (save volume)
     - sanlock       # F14, F15
     - libvirt.pools # F16

@@ -165,6 +165,40 @@ CASES = [
         "hypervisor:libvirt:host_uuid_source",
     ),
     ("bad-api-url", _set(("online", "api_url"), "ftp//nowhere"), "online:api_url"),
+    ("plain-http-api-url", _set(("online", "allow_http"), False), "online:api_url"),
+    ("allow-http-not-bool", _set(("online", "allow_http"), "yes"), "online:allow_http"),
+    (
+        "failover-provider-unknown",
+        _put(("hypervisor", "failover", "provider"), "ovh"),
+        "hypervisor:failover:provider",
+    ),
+    (
+        "failover-poll-zero",
+        _set(("hypervisor", "failover", "poll_interval"), 0),
+        "hypervisor:failover:poll_interval",
+    ),
+    ("failover-retries-many", _put(("hypervisor", "failover", "retries"), 50), "hypervisor:failover:retries"),
+    (
+        "failover-budget-no-moves",
+        _put(("hypervisor", "failover", "move_budget", "moves"), 0),
+        "hypervisor:failover:move_budget:moves",
+    ),
+    (
+        "failover-budget-window-text",
+        _put(("hypervisor", "failover", "move_budget", "window"), "1h"),
+        "hypervisor:failover:move_budget:window",
+    ),
+    (
+        "failover-garp-not-strings",
+        _put(("hypervisor", "failover", "garp_command"), ["arping", 1]),
+        "hypervisor:failover:garp_command",
+    ),
+    (
+        "failover-unknown-key",
+        _put(("hypervisor", "failover", "poll_intervall"), 5),
+        "hypervisor:failover:poll_intervall",
+    ),
+    ("server-id-missing", _delete((*H2, "online_server_id")), "hypervisor:hosts:hyp2:online_server_id"),
     ("dhcp-not-bool", _set((*H1, "rpn", "dhcp"), "yes please"), "hypervisor:hosts:hyp1:rpn:dhcp"),
     (
         "gluster-lvm-without-vg",

@@ -1,19 +1,20 @@
-{#- F21, F22, R5: /etc/shorewall rendered from files/ (zones, interfaces,
-    policy, params, rules, proxyarp for the failover IPs, shorewall.conf) and
+{#- F21, R5: /etc/shorewall rendered from files/ (zones, interfaces,
+    policy, params, rules, shorewall.conf) and
     applied by safe_apply: `shorewall check` on the staged copy first (also
     under test=True), then a dead-man timer, the files, `shorewall reload`
-    (which starts a stopped Shorewall; a proxyarp change needs no more), and
+    (which starts a stopped Shorewall), and
     the probe: new connections to the master, SSH from the master. A failed
     probe, or a Salt run cut off, brings the previous files and rules back:
     reloaded where Shorewall ran before, cleared (opened, as before) where it
-    did not. The bridges must exist first: proxy ARP routes to the public one. #}
+    did not. The bridges must exist first: the zones name them. The proxyarp
+    file (F22) is online.sync_failover's (salt/failover/proxyarp.sls). #}
 {%- from "map.jinja" import hv with context %}
 {%- set fw = hv.firewall %}
 {#- The master, as this minion's config names it (one address or several). #}
 {%- set master = salt["config.get"]("master") %}
 {%- set masters = [master] if master is string else master %}
 {%- set context = {
-      "me": {"public": hv.me.public, "rpn": hv.me.rpn, "failover_ips": hv.me.failover_ips},
+      "me": {"public": hv.me.public, "rpn": hv.me.rpn},
       "bridges": hv.bridges,
       "public_bridge": hv.public_bridge,
       "firewall": fw,
@@ -27,7 +28,7 @@ firewall-shorewall-applied:
   safe_apply.applied:
     - name: firewall
     - files:
-{%- for file in ("shorewall.conf", "params", "zones", "interfaces", "policy", "rules", "proxyarp") %}
+{%- for file in ("shorewall.conf", "params", "zones", "interfaces", "policy", "rules") %}
         {{ fw.config_dir }}/{{ file }}: salt://firewall/files/{{ file }}.jinja
 {%- endfor %}
     - context:

@@ -11,6 +11,9 @@ tunnels-vxlan-openvpn-{{ tunnel.net }}-stopped:
   service.dead:
     - name: hv-tunnel@{{ tunnel.net }}
     - enable: false
+    # Only a tunnel that runs or is enabled (so test=True does not report one
+    # that was never there as one to stop).
+    - onlyif: systemctl is-active --quiet hv-tunnel@{{ tunnel.net }} || systemctl is-enabled --quiet hv-tunnel@{{ tunnel.net }}
     - require_in:
       - module: tunnels-vxlan-openvpn-others-stopped
 

@@ -65,9 +65,9 @@ class Lab:
         out = {}
         try:
             for name, mutation in cases:
-                pillar = pillar_cases.case_pillar(mutation)
-                for part in ("hypervisor", "online"):
-                    (master.PILLAR_OVERRIDE / f"{part}.sls").write_text(yaml.safe_dump({part: pillar[part]}))
+                # Both parts, the case's token included: these runs are refused
+                # before any state (and any API call) runs.
+                _serve(pillar_cases.case_pillar(mutation), always_online=True)
                 out[name] = self.salt(*GROUP, "state.apply")
         finally:
             master.clear_pillar_override()
@@ -79,14 +79,23 @@ class Lab:
         until the block ends; then the lab's own again (not re-applied)."""
         pillar = pillar_cases.case_pillar(mutation)
         try:
-            for part in ("hypervisor", "online"):
-                (master.PILLAR_OVERRIDE / f"{part}.sls").write_text(yaml.safe_dump({part: pillar[part]}))
+            _serve(pillar)
             yield pillar
         finally:
             master.clear_pillar_override()
 
     def write(self, host, path, text):
         self.sh(host, f"printf %s {shlex.quote(text)} > {shlex.quote(path)}")
+
+
+def _serve(pillar, always_online=False):
+    """Have the master serve ``pillar`` in place of the lab's. Its ``online``
+    part only when changed (or asked): else the lab's own, with the token of
+    this boot (lab/provider.py), stays in force."""
+    online = always_online or pillar["online"] != pillar_cases.lab_pillar()["online"]
+    parts = ["hypervisor"] + (["online"] if online else [])
+    for part in parts:
+        (master.PILLAR_OVERRIDE / f"{part}.sls").write_text(yaml.safe_dump({part: pillar[part]}))
 
 
 def _json_documents(text):

@@ -161,20 +161,6 @@ def test_failover_ip_answered_by_its_host_and_reached_on_either(lab):
         )
 
 
-def test_failover_ip_change_reloads_without_restart(lab):
-    extra = "203.0.113.102"
-    ips = host_cfg("hyp1")["failover_ips"] + [extra]
-    before = len(firewall_actions(lab, "hyp1"))
-    with lab.pillar(_put(("hypervisor", "hosts", "hyp1", "failover_ips"), ips)):
-        rc, _data, text = lab.apply("firewall", target="hyp1")
-        assert rc == 0, text
-        assert firewall_actions(lab, "hyp1")[before:] == ["Reloading"], "not a reload alone"
-        assert arping(topology.ADMIN_NS, "eth0", extra), "hyp1 does not answer for the new failover IP"
-    rc, _data, text = lab.apply("firewall", target="hyp1")
-    assert rc == 0, text
-    assert not arping(topology.ADMIN_NS, "eth0", extra)
-
-
 def test_public_restart_leaves_the_private_side_alone(lab):
     """F23: while hyp1's public NIC and wan bridge are reconfigured, a ping over the
     RPN and reads on the gluster mount lose nothing; proxy ARP is back after."""

@@ -34,6 +34,7 @@ SECOND_PILLAR = {
         "hosts": {
             name: {
                 "host_id": 10 + index,
+                "online_server_id": 3000 + index,
                 "peer": "kvm-b" if name == "kvm-a" else "kvm-a",
                 "public": {
                     "interface": "enp1s0",
@@ -100,8 +101,9 @@ COMMON = {
     "F20-known-host": ("ssh_known_hosts.present", "peers-trusted-{peer}-known-as-{peer}"),
     "F20-mine": ("peer_keys.received", "peers-received-{peer}-keys"),
     "F21": ("safe_apply.applied", "firewall-shorewall-applied"),
-    # and its files hold the proxy ARP lines: test_failover_ips_go_with_the_rules
-    "F22": ("safe_apply.applied", "firewall-shorewall-applied"),
+    # proxyarp from the provider's API, and the beacon: test_failover_sync_follows_the_firewall
+    "F22": ("online.synced", "failover-proxyarp-synced"),
+    "F24": ("beacon.present", "failover-beacon-present"),
 }
 PER_FAMILY = {
     "Debian": {
@@ -279,13 +281,20 @@ def test_every_feature_present(highstate, host, family):
 
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("host", LAB + SECOND)
-def test_failover_ips_go_with_the_rules(highstate, host, family):
-    """F22: the proxy ARP lines are one of the files the firewall's dead-man covers."""
-    applied = _args(highstate(host, family), "firewall-shorewall-applied")
-    assert applied["files"]["/etc/shorewall/proxyarp"] == "salt://firewall/files/proxyarp.jinja"
-    failover_ips = {"hyp1": ["203.0.113.101"]}.get(host, [])
-    assert applied["context"]["hv"]["me"]["failover_ips"] == failover_ips
-    assert applied["context"]["hv"]["public_bridge"]["name"] == ("brwan" if host in LAB else "br-out")
+def test_failover_sync_follows_the_firewall(highstate, host, family):
+    """F22, F24: proxyarp is left to online.synced, which runs once the firewall is
+    applied; the beacon polls at the pillar's interval, with no secret in its config."""
+    states = highstate(host, family)
+    assert not [f for f in _args(states, "firewall-shorewall-applied")["files"] if f.endswith("proxyarp")]
+    assert {"sls": "firewall"} in _args(states, "failover-proxyarp-synced")["require"]
+    beacon = _args(states, "failover-beacon-present")
+    interval = 1 if host in LAB else 10  # the lab pillar's failover:poll_interval, else the default
+    assert (beacon["name"], beacon["interval"], beacon["timeout"]) == (
+        "hv_failover",
+        interval,
+        min(interval, 5),
+    )
+    assert not [v for v in beacon.values() if "token" in str(v)]
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -26,6 +26,7 @@ FIREWALL = {
     "outbound_tcp": [80, 443],
     "outbound_udp": [53, 123],
     "master_ports": [4505, 4506],
+    "api_ports": [],
 }
 # br-out public (pwan); br-in and br-dmz the other guest bridges (guest).
 BRIDGES = {
@@ -62,7 +63,7 @@ def as_apply_sls_passes_it(cfg):
     """The context salt/firewall/apply.sls gives the templates."""
     me = cfg["me"]
     return {
-        "me": {"public": me["public"], "rpn": me["rpn"], "failover_ips": me["failover_ips"]},
+        "me": {"public": me["public"], "rpn": me["rpn"]},
         "bridges": cfg["bridges"],
         "public_bridge": cfg["public_bridge"],
         "firewall": cfg["firewall"],
@@ -125,11 +126,15 @@ def test_rules():
     ]
 
 
-def test_proxyarp_one_line_per_failover_ip():
-    assert render(SAMPLE)["proxyarp"] == [
-        "198.18.0.101 br-out enp1s0 No Yes",
-        "198.18.0.102 br-out enp1s0 No Yes",
-    ]
+def test_the_provider_api_port_is_let_out():
+    rules = render(dict(SAMPLE, firewall=dict(FIREWALL, api_ports=[8080])))["rules"]
+    assert "ACCEPT $FW wan tcp 8080" in rules
+    assert not [line for line in render(SAMPLE)["rules"] if "8080" in line]
+
+
+def test_proxyarp_is_not_a_firewall_file():
+    """F22: the proxyarp file is online.sync_failover's, from the provider's API."""
+    assert "proxyarp" not in render(SAMPLE)
 
 
 def test_shorewall_conf():
@@ -164,7 +169,6 @@ def test_no_public_bridge_no_pwan_and_no_proxy_arp():
         "guest br-out bridge",
     ]
     assert files["policy"] == ["all all DROP notice"]
-    assert files["proxyarp"] == []
 
 
 def test_only_the_public_bridge_no_guest_zone():
@@ -209,8 +213,8 @@ def test_lab_hosts_through_the_settings_views(host):
         "guest brlan bridge",
     ]
     assert "ACCEPT rpn:$PEERS $FW udp 4789" in files["rules"]
-    proxyarp = {"hyp1": ["203.0.113.101 brwan eth0 No Yes"], "hyp2": []}[host]
-    assert files["proxyarp"] == proxyarp
+    # The lab's API stand-in listens on 8080 (online:api_url).
+    assert "ACCEPT $FW wan tcp 8080" in files["rules"]
 
 
 def test_every_template_is_applied():

@@ -349,6 +349,8 @@ def _three_hosts(arbiter=True):
     pillar = _with_arbiter()
     if not arbiter:
         del pillar["hypervisor"]["gluster"]
+        # A data host needs its server id at the provider (failover IPs).
+        pillar["hypervisor"]["hosts"]["arb1"]["online_server_id"] = 1003
     return pillar
 
 

@@ -1,0 +1,24 @@
+{#- F24: the hv_failover beacon (_beacons/hv_failover.py) polls the provider
+    every failover:poll_interval seconds and fires an event when the failover
+    IPs routed to this host change; reactor/failover_sync.sls answers it. Its
+    configuration holds no secret: the beacon reads the token from the pillar.
+    Without online: settings there is nothing to poll, and no beacon. #}
+{%- from "map.jinja" import hv with context %}
+{%- set failover = hv.failover %}
+{%- if salt["pillar.get"]("online:api_token") and hv.me.get("online_server_id") %}
+
+failover-beacon-present:
+  beacon.present:
+    - name: hv_failover
+    - save: true
+    - interval: {{ failover.poll_interval }}
+    # One request per poll, never longer than the poll interval (nor 5 s).
+    - timeout: {{ [failover.poll_interval, failover.request_timeout, 5] | min }}
+    - resync: 60
+{%- else %}
+
+failover-beacon-absent:
+  beacon.absent:
+    - name: hv_failover
+    - save: true
+{%- endif %}

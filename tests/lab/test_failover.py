@@ -1,0 +1,276 @@
+"""Failover IPs that follow the provider's API, in the lab (F22, F24, B4, R2, R6).
+
+The API is the stand-in (lab/online_api.py) in the master's namespace; the
+public gateway's namespace plays the provider's router (tests/lab/failover.py).
+A route changed at the stand-in is seen by a host's hv_failover beacon, whose
+event makes the master's reactor run online.sync_failover on every host.
+The events on the master's bus are recorded for the whole module, and the
+process list of this machine (hosts and master included) is sampled, so that
+the last test can look for the lab's token in all of it.
+"""
+
+import contextlib
+import datetime
+import json
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from lab import master, provider, system
+from tests.lab.conftest import GROUP, changed, report
+from tests.lab.failover import ArpCapture, answering, public_mac, route, routed_to, wait_answered_by
+from tests.pillar_cases import lab_pillar
+
+pytestmark = pytest.mark.lab
+HOSTS = ("hyp1", "hyp2")
+IP = lab_pillar()["hypervisor"]["hosts"]["hyp1"]["failover_ips"][0]
+FOREIGN_IP = provider.FOREIGN["failover"]
+PROXYARP = "/etc/shorewall/proxyarp"
+
+
+class Events:
+    """``salt-run state.event`` on the master, recorded to a file."""
+
+    def __init__(self, path):
+        self.path = path
+        with open(path, "w") as out:
+            self.proc = subprocess.Popen(
+                master.command("salt-run", "state.event", "pretty=False"),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+
+    def all(self):
+        found = []
+        for line in self.path.read_text().splitlines():
+            tag, _, data = line.partition("\t")
+            with contextlib.suppress(ValueError):
+                found.append((tag, json.loads(data)))
+        return found
+
+    def tagged(self, prefix, since=0.0):
+        return [(t, d) for t, d in self.all() if t.startswith(prefix) and _stamp(d) >= since]
+
+    def wait(self, prefix, since=0.0, timeout=30, where=None):
+        def seen():
+            return [d for _t, d in self.tagged(prefix, since) if where is None or where(d)]
+
+        system.wait_for(seen, timeout, interval=0.2, what=f"an event {prefix}")
+        return seen()
+
+    def stop(self):
+        system.kill_and_wait([self.proc.pid], sig=15, timeout=5)
+        self.proc.wait()
+
+
+def _stamp(data):
+    """An event's time stamp (``_stamp``, UTC, ISO) as seconds since the epoch."""
+    with contextlib.suppress(KeyError, ValueError):
+        return datetime.datetime.fromisoformat(data["_stamp"]).replace(tzinfo=datetime.UTC).timestamp()
+    return 0.0
+
+
+class ProcessSampler(threading.Thread):
+    """Every command line on this machine (the lab's hosts and master included), sampled."""
+
+    def __init__(self):
+        super().__init__(daemon=True)
+        self.seen = set()
+        self.samples = 0
+        self.stopped = threading.Event()
+
+    def run(self):
+        while not self.stopped.wait(0.2):
+            proc = subprocess.run(["ps", "-eww", "-o", "args="], capture_output=True, text=True, check=False)
+            self.seen.update(proc.stdout.splitlines())
+            self.samples += 1
+
+
+@pytest.fixture(scope="module")
+def watch(lab, tmp_path_factory):
+    """The master's events and this machine's process lists while the module runs."""
+    events = Events(tmp_path_factory.mktemp("failover") / "events.txt")
+    sampler = ProcessSampler()
+    sampler.start()
+    time.sleep(1)  # salt-run state.event subscribes
+    yield events, sampler
+    sampler.stopped.set()
+    sampler.join()
+    events.stop()
+
+
+@pytest.fixture
+def home(lab):
+    """Every test starts and ends with IP routed to hyp1 and answered by hyp1 alone."""
+    _back_home(lab)
+    yield
+    provider.control("POST", "/clear")
+    _back_home(lab)
+
+
+def _back_home(lab):
+    if routed_to(IP) != lab_pillar()["hypervisor"]["hosts"]["hyp1"]["public"]["address"]:
+        route(IP, "hyp1")
+    lab.salt(*GROUP, "beacons.enable_beacon", "hv_failover")
+    lab.salt(*GROUP, "online.sync_failover")
+    wait_answered_by(IP, "hyp1", time.time(), timeout=30)
+
+
+@contextlib.contextmanager
+def beacons_off(lab):
+    """No beacon polls (nor reactor syncs) while the block runs."""
+    rc, _data, text = lab.salt(*GROUP, "beacons.disable_beacon", "hv_failover")
+    assert rc == 0, text
+    try:
+        yield
+    finally:
+        lab.salt(*GROUP, "beacons.enable_beacon", "hv_failover")
+
+
+def proxyarp(lab, host):
+    """The IPs of a host's proxyarp file."""
+    text = lab.sh(host, f"cat {PROXYARP} 2>/dev/null || true")
+    return sorted(line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#"))
+
+
+def host_state(lab, host):
+    """What a sync may change on a host: the proxyarp file, its proxy ARP and routes, the rules."""
+    return lab.sh(
+        host,
+        f"sha256sum {PROXYARP}; stat -c '%i %Y' {PROXYARP}; ip neigh show proxy; ip route;"
+        " iptables-save -t filter | grep -v -e '^#' | sed 's/\\[[0-9:]*\\]//' | sha256sum",
+    )
+
+
+def firewall_actions(lab, host):
+    log = lab.sh(host, "cat /var/log/shorewall-init.log")
+    return [line.split()[3] for line in log.splitlines() if line.endswith("Shorewall....")]
+
+
+def test_each_host_answers_for_what_the_api_routes_to_it(lab, watch, home):
+    """F22: after the highstate, hyp1's proxyarp holds IP, hyp2's nothing; a sync
+    changes nothing; the status view agrees from either host; an IP routed to a
+    server outside the cluster is listed but answered by no host."""
+    assert (proxyarp(lab, "hyp1"), proxyarp(lab, "hyp2")) == ([IP], [])
+    rc, data, text = lab.salt(*GROUP, "online.sync_failover")
+    assert rc == 0, text
+    assert [data[h]["changed"] for h in HOSTS] == [False, False], text
+    rc, data, text = lab.salt("hyp2", "online.failover_status")
+    assert rc == 0, text
+    status = {row["ip"]: row for row in data["hyp2"]["ips"]}
+    assert status[IP]["api_host"] == "hyp1" and status[IP]["proxyarp_hosts"] == ["hyp1"], text
+    assert status[IP]["ok"] and data["hyp2"]["mismatches"] == 0, text
+    rc, data, text = lab.salt("hyp1", "online.failover_list")
+    listed = {row["ip"]: row for row in data["hyp1"]}
+    assert listed[FOREIGN_IP]["cluster"] is False and listed[FOREIGN_IP]["host"] is None, text
+    assert answering(FOREIGN_IP) == []
+
+
+def test_a_move_at_the_provider_is_followed_by_both_hosts(lab, watch, home, tmp_path):
+    """F24, B4: the stand-in routes IP to hyp2; hyp2's beacon fires, the reactor
+    syncs both hosts: hyp2 answers ARP for IP (a Shorewall reload, nothing more)
+    and sends a gratuitous ARP, hyp1 stops answering. Events tell each step."""
+    events, _sampler = watch
+    reloads = {h: len(firewall_actions(lab, h)) for h in HOSTS}
+    with ArpCapture(tmp_path / "arp.txt") as capture:
+        since = route(IP, "hyp2")
+        took = wait_answered_by(IP, "hyp2", since)
+        system.wait_for(lambda: capture.gratuitous(IP), 10, what="a gratuitous ARP")
+        assert capture.gratuitous(IP)[0] == public_mac("hyp2")
+    report(f"P1 (one move): failover IP answered by the new host {took:.2f}s after the route changed")
+    beacon = events.wait("salt/beacon/hyp2/hv_failover/", since - 1)
+    assert any(IP in d["added"] for d in beacon), beacon
+    updated = events.wait("hv/failover/proxyarp/updated", since - 1, where=lambda d: d.get("id") == "hyp1")
+    assert any(IP in d["data"]["removed"] for d in updated), updated
+    assert (proxyarp(lab, "hyp1"), proxyarp(lab, "hyp2")) == ([], [IP])
+    assert firewall_actions(lab, "hyp2")[reloads["hyp2"] :] == ["Reloading"]
+    assert firewall_actions(lab, "hyp1")[reloads["hyp1"] :] == ["Reloading"]
+
+
+def test_an_operator_move_is_confirmed_and_followed(lab, watch, home):
+    """F24: online.failover_move from hyp2 (any host) moves IP to hyp2: done once
+    the API shows it; the beacon and reactor do the rest; then back to hyp1."""
+    events, _sampler = watch
+    since = time.time()
+    rc, data, text = lab.salt("hyp2", "online.failover_move", IP, "hyp2")
+    assert rc == 0 and data["hyp2"]["result"] is True and data["hyp2"]["confirmed"] is True, text
+    wait_answered_by(IP, "hyp2", since)
+    done = events.wait("hv/failover/move/done", since - 1)
+    assert any(IP in d["data"]["ips"] for d in done), done
+    rc, data, text = lab.salt("hyp1", "online.failover_move", IP, "hyp1")
+    assert rc == 0 and data["hyp1"]["result"] is True, text
+    wait_answered_by(IP, "hyp1", since)
+
+
+def test_the_state_under_test_tells_the_truth(lab, watch, home):
+    """F22: with the beacons off, a route change is what failover.proxyarp
+    test=True predicts, with nothing touched; the state then does it."""
+    with beacons_off(lab):
+        route(IP, "hyp2")
+        before = {h: host_state(lab, h) for h in HOSTS}
+        rc, data, text = lab.apply("failover.proxyarp", "test=True")
+        assert rc == 0, text
+        assert changed(data["hyp1"]) == changed(data["hyp2"]) == ["failover-proxyarp-synced"], text
+        assert {h: host_state(lab, h) for h in HOSTS} == before
+        rc, data, text = lab.apply("failover.proxyarp")
+        assert rc == 0, text
+        assert (proxyarp(lab, "hyp1"), proxyarp(lab, "hyp2")) == ([], [IP])
+        rc, data, text = lab.apply("failover.proxyarp")
+        assert rc == 0 and changed(data["hyp1"]) == changed(data["hyp2"]) == [], text
+
+
+@pytest.mark.parametrize(
+    "kind", ["401", "403", "404", "429", "503", "html", "invalid_json", "empty", "shape", "reset"]
+)
+def test_an_api_failure_changes_nothing(lab, watch, home, kind):
+    """R2: whatever the API answers wrong, the sync returns a clear error, fires
+    an error event, and the host keeps its proxyarp, proxy ARP and rules."""
+    events, _sampler = watch
+    with beacons_off(lab):
+        before = host_state(lab, "hyp1")
+        since = time.time()
+        provider.control("POST", "/fault", {"kind": kind, "times": 20})
+        _rc, data, text = lab.salt("hyp1", "online.sync_failover")
+        provider.control("POST", "/clear")
+        ret = data["hyp1"]
+        assert ret["result"] is False and ret["changed"] is False, text
+        assert "Online API" in ret["comment"] and "Traceback" not in text, text
+        assert host_state(lab, "hyp1") == before
+        errors = events.wait("hv/failover/error", since - 1, where=lambda d: d.get("id") == "hyp1")
+        assert errors, kind
+    assert answering(IP) == [public_mac("hyp1")]
+
+
+def test_the_token_is_nowhere(lab, watch):
+    """R6: the lab's token (a fresh fake one per boot) in no process list sampled
+    during this module, no file under /etc, /var or /tmp of a host, no journal,
+    no job cache or log of the master, no recorded event, and no world-readable
+    file of the lab's; the two files that hold it are root's alone."""
+    events, sampler = watch
+    token = provider.token()
+    assert token.startswith("hvlab-token-")
+    assert sampler.samples > 10
+    assert [line for line in sampler.seen if token in line] == []
+    assert token not in events.path.read_text()
+    assert len(events.all()) > 10
+    for host in HOSTS:
+        found = lab.sh(
+            host,
+            f"grep -rlsF '{token}' /etc /var /tmp /root /home /run 2>/dev/null;"
+            f" journalctl --no-pager | grep -cF '{token}'",
+            check=False,
+        ).split()
+        assert found == ["0"], f"{host}: {found}"
+    # Where it must be: the stand-in's token file, the master's pillar file, and
+    # the master's cache of each minion's pillar (Salt's minion data cache, as on
+    # any master): each root's alone. Nowhere else: not the job cache, not a log.
+    proc = system.run("grep", "-rlsF", token, str(master.HOME), str(provider.HOME), check=False)
+    holders = {Path(p) for p in proc.stdout.split()}
+    cached = {master.HOME / "cache" / "pillar" / f"{h}.p" for h in HOSTS}
+    assert holders - cached == {provider.TOKEN_FILE, provider.SECRET_PILLAR / "online.sls"}, holders
+    for path in holders:
+        assert oct(path.stat().st_mode & 0o777) == "0o600", path
+    assert oct(provider.SECRET_PILLAR.stat().st_mode & 0o777) == "0o700"

@@ -1,0 +1,883 @@
+"""The online execution module against the stand-in API (lab/online_api.py)
+over real HTTP on 127.0.0.1, with the lab's settings (the real validator) and
+the files in a temporary directory.
+
+sync_failover: the proxyarp file lists the cluster IPs the API routes to this
+host (an IP routed here the cluster does not list is ignored), written
+atomically, Shorewall reloaded when it runs, a gratuitous ARP per added IP;
+nothing to do the second time; test=True touches nothing; a failed reload puts
+the previous file back byte for byte (or removes it); without a provider the
+pillar's own IPs; every fault of the API (R2, a closed port) changes nothing
+on the host, returns result False with a clear comment and sends an error
+event. failover_move: a group sharing a MAC moves together, 409 "already
+provisioned" is a success, moves are spaced (measured, also between two at
+once), the per-IP budget refuses with nothing sent, a move never shown done
+is reported so, refusals send nothing, API faults return result False. The
+list, status (with the mine), server info and generateMac. routed_ips (the
+beacon's poll, from the raw pillar): the cluster IPs routed here and the
+proxyarp file's, one request per poll whatever the fault, kind "config"
+without a provider. The token is in no return, event or log record.
+Commands (shorewall, arping) go to a fake that records them; they run for
+real in the lab tests."""
+
+import json
+import logging
+import os
+import re
+import socket
+import stat
+import threading
+import time
+from unittest.mock import call, create_autospec
+
+import pytest
+import salt.modules.cmdmod
+import salt.modules.event
+import salt.modules.mine
+import salt.modules.pillar
+from salt.exceptions import CommandExecutionError
+
+from lab.online_api import StandIn
+from tests.loaders import hypervisor_pillar, layered_parameters, load
+from tests.pillar_cases import lab_pillar
+
+online = load("_modules", "online")
+fa = load("_utils", "failover_api")
+TOKEN = "unit-token-Hy7Rt2Mc9Qw4"
+HYP1, HYP2, STRANGER = "203.0.113.11", "203.0.113.12", "203.0.113.50"
+IP1, IP2, IP3, FOREIGN, IP5 = (f"203.0.113.{n}" for n in (101, 102, 103, 104, 105))
+MAC = "52:54:00:aa:bb:cc"
+SERVERS = {
+    1001: {"hostname": "sd-1001", "public": HYP1, "private": "198.51.100.11"},
+    1002: {"hostname": "sd-1002", "public": HYP2, "private": "198.51.100.12"},
+    1003: {"hostname": "sd-1003", "public": STRANGER, "private": None},
+}
+FAILOVERS = {
+    IP1: {"destination": HYP1, "mac": None},
+    IP2: {"destination": HYP2, "mac": MAC},
+    IP3: {"destination": HYP2, "mac": MAC},
+    FOREIGN: {"destination": HYP1, "mac": None},  # routed to hyp1, listed by no host
+    IP5: {"destination": None, "mac": None},
+}
+GARP = ["arping", "-U", "-S", "{ip}", "-c", "1", "-i", "eth0", "{ip}"]
+STATUS, RELOAD = ["shorewall", "status"], ["shorewall", "reload"]
+EDIT = "/api/v1/server/failover/edit"
+# The kinds of fault (R2): how many requests get it (1 retry in these tests),
+# what the comment says about a GET of the server.
+R2 = [
+    ("401", 1, "HTTP 401 (the API token is refused: check online:api_token): invalid_token"),
+    ("403", 1, "HTTP 403 (the API token is refused: check online:api_token): Access denied"),
+    ("404", 1, "HTTP 404: Not found"),
+    ("429", 2, "HTTP 429 after 1 retry: Too many requests"),
+    ("500", 2, "HTTP 500 after 1 retry: Internal server error"),
+    ("502", 2, "HTTP 502 after 1 retry: Bad gateway"),
+    ("503", 2, "HTTP 503 after 1 retry: Service temporarily unavailable"),
+    ("html", 1, "HTTP 200: an HTML page, not JSON"),
+    ("timeout", 2, "no answer within 0.3 s after 1 retry"),
+    ("reset", 2, "connection failed after 1 retry"),
+    ("invalid_json", 1, "HTTP 200: invalid JSON"),
+    ("truncated_json", 1, "HTTP 200: invalid JSON"),
+    ("empty", 1, "HTTP 200 with an empty body"),
+    ("shape", 1, "unexpected answer: not an object"),
+]
+
+
+def header():
+    return online.HEADER
+
+
+def proxyarp(*ips):
+    return (header() + "".join(f"{ip}\tbrwan\teth0\tNo\tYes\n" for ip in ips)).encode()
+
+
+def garp(ip):
+    return [arg.replace("{ip}", ip) for arg in GARP]
+
+
+class Host:
+    """cmd.run_all on a fake host: every command recorded; ``fail`` maps the first
+    arguments of a command to the answers it gets, one per call (the last one stays)."""
+
+    def __init__(self):
+        self.ran = []
+        self.fail = {}
+
+    def run_all(self, cmd, *args, python_shell=None, ignore_retcode=False, **kwargs):
+        assert python_shell is False
+        self.ran.append(list(cmd))
+        for prefix, answers in self.fail.items():
+            if tuple(cmd[: len(prefix)]) == prefix:
+                retcode, said = answers.pop(0) if len(answers) > 1 else answers[0]
+                return {"retcode": retcode, "stdout": "", "stderr": said, "pid": 1}
+        return {"retcode": 0, "stdout": "", "stderr": "", "pid": 1}
+
+
+@pytest.fixture
+def standin():
+    api = StandIn(SERVERS, FAILOVERS, TOKEN)
+    api.serve()
+    yield api
+    api.close()
+
+
+@pytest.fixture
+def hv(tmp_path):
+    pillar = lab_pillar()
+    pillar["hypervisor"]["hosts"]["hyp2"]["failover_ips"] = [IP2, IP3, IP5]
+    settings = hypervisor_pillar.build(pillar, layered_parameters("Debian"), "hyp1")
+    settings["failover"].update(
+        request_timeout=2,
+        retries=1,
+        move_spacing=0,
+        confirm_timeout=2,
+        confirm_interval=0.05,
+        state_dir=str(tmp_path / "state"),
+        garp_command=list(GARP),
+    )
+    settings["firewall"]["config_dir"] = str(tmp_path / "shorewall")
+    (tmp_path / "shorewall").mkdir()
+    return settings
+
+
+@pytest.fixture
+def online_pillar(standin):
+    return {"api_url": standin.url, "api_token": TOKEN, "allow_http": True}
+
+
+@pytest.fixture
+def host():
+    return Host()
+
+
+@pytest.fixture
+def salt_mods(hv, online_pillar, host):
+    def pillar_get(key, default=None, **kwargs):
+        return online_pillar if key == "online" else default
+
+    return {
+        "hypervisor_pillar.settings": create_autospec(hypervisor_pillar.settings, return_value=hv),
+        "pillar.get": create_autospec(salt.modules.pillar.get, side_effect=pillar_get),
+        "cmd.run_all": create_autospec(salt.modules.cmdmod.run_all, side_effect=host.run_all),
+        "event.send": create_autospec(salt.modules.event.send, return_value=True),
+        "mine.send": create_autospec(salt.modules.mine.send, return_value=True),
+        "mine.get": create_autospec(salt.modules.mine.get, return_value={}),
+    }
+
+
+@pytest.fixture
+def grains():
+    return {"id": "hyp1"}
+
+
+@pytest.fixture
+def configure_loader_modules(salt_mods, grains):
+    return {
+        online: {
+            "__salt__": salt_mods,
+            "__utils__": {"failover_api.provider": fa.provider},
+            "__grains__": grains,
+        }
+    }
+
+
+@pytest.fixture(autouse=True)
+def no_token_in_logs(caplog):
+    caplog.set_level(logging.DEBUG)
+    yield
+    for record in caplog.records:
+        assert TOKEN not in record.getMessage()
+        assert TOKEN not in str(record.args)
+
+
+def events(salt_mods):
+    sent = [(c.args[0], c.args[1]) for c in salt_mods["event.send"].call_args_list]
+    assert TOKEN not in json.dumps(sent)
+    return sent
+
+
+def path(hv):
+    return os.path.join(hv["firewall"]["config_dir"], "proxyarp")
+
+
+def edits(standin):
+    return [r for r in standin.requests() if r["path"] == EDIT]
+
+
+def closed_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def synced(**over):
+    ret = online.sync_failover(**over)
+    assert TOKEN not in json.dumps(ret)
+    return ret
+
+
+def moved(ip, to, **over):
+    ret = online.failover_move(ip, to, **over)
+    assert TOKEN not in json.dumps(ret)
+    assert "Traceback" not in ret["comment"]
+    return ret
+
+
+# ---------------------------------------------------------------- plain helpers
+
+
+def test_parse_proxyarp_reads_the_first_column():
+    text = (
+        "# Managed by Salt (salt://firewall/files/proxyarp.jinja)\n"
+        "#ADDRESS\tINTERFACE\tEXTERNAL\tHAVEROUTE\tPERSISTENT\n"
+        "203.0.113.102\tbrwan\teth0\tNo\tYes\n"
+        "203.0.113.9  brwan  eth0  No  Yes  # a comment\n"
+        "not-an-ip\tbrwan\teth0\n"
+        "\n"
+    )
+    assert online.parse_proxyarp(text) == ["203.0.113.9", "203.0.113.102"]
+    assert online.parse_proxyarp("") == []
+
+
+def test_budget_and_spacing_helpers():
+    budget = {"moves": 2, "window": 100}
+    moves = [{"time": 10.0, "ips": [IP1]}, {"time": 50.0, "ips": [IP1, IP2]}]
+    assert online._budget_refusal(moves, [IP2], 60.0, budget) is None
+    assert "moved 2 times in the last 100 s" in online._budget_refusal(moves, [IP2, IP1], 60.0, budget)
+    assert online._budget_refusal(moves, [IP1], 111.0, budget) is None  # the first one left the window
+    assert online._spacing_pause(moves, 55.0, 10) == 5.0
+    assert online._spacing_pause(moves, 70.0, 10) == 0.0
+    assert online._spacing_pause(moves, 0.0, 10) == 10.0  # the clock went back: at most the spacing
+    assert online._spacing_pause([], 0.0, 10) == 0.0
+
+
+def test_garp_command_is_filled_in():
+    assert online._garp_command(GARP, "eth0", IP1) == garp(IP1)
+    assert online._garp_command([], "eth0", IP1) == []
+
+
+# ---------------------------------------------------------------- sync_failover
+
+
+def test_sync_writes_what_the_api_routes_here(hv, host, salt_mods):
+    ret = synced()
+    assert ret == {
+        "result": True,
+        "changed": True,
+        "added": [IP1],
+        "removed": [],
+        "ips": [IP1],
+        "ignored": [FOREIGN],
+        "reloaded": True,
+        "garp": [IP1],
+        "comment": f"wrote {path(hv)} for {IP1} (+[{IP1}] -[]), as the API says, and reloaded Shorewall;"
+        f" ignored (routed"
+        f" here, not a cluster failover IP): {FOREIGN}",
+    }
+    with open(path(hv), "rb") as handle:
+        assert handle.read() == proxyarp(IP1)
+    assert stat.S_IMODE(os.stat(path(hv)).st_mode) == 0o644
+    assert host.ran == [STATUS, RELOAD, garp(IP1)]
+    assert events(salt_mods) == [
+        ("hv/failover/proxyarp/updated", {"added": [IP1], "removed": [], "ips": [IP1]})
+    ]
+    assert salt_mods["mine.send"].call_args_list == [call("hv_proxyarp", mine_function="online.proxyarp_ips")]
+    assert stat.S_IMODE(os.stat(hv["failover"]["state_dir"]).st_mode) == 0o700
+    assert online.proxyarp_ips() == [IP1]
+
+
+def test_sync_twice_changes_nothing_the_second_time(hv, host, salt_mods):
+    synced()
+    host.ran.clear()
+    ret = synced()
+    assert ret["result"] is True and ret["changed"] is False
+    assert ret["comment"].startswith(f"{path(hv)} answers for {IP1}, as the API says")
+    assert host.ran == []
+    assert len(events(salt_mods)) == 1
+    assert salt_mods["mine.send"].call_count == 2
+
+
+def test_sync_follows_the_api(hv, host, standin, salt_mods):
+    synced()
+    standin.route([IP2, IP3], HYP1)
+    standin.route(IP1, HYP2)
+    host.ran.clear()
+    ret = synced()
+    assert (ret["added"], ret["removed"], ret["ips"]) == ([IP2, IP3], [IP1], [IP2, IP3])
+    with open(path(hv), "rb") as handle:
+        assert handle.read() == proxyarp(IP2, IP3)
+    assert host.ran == [STATUS, RELOAD, garp(IP2), garp(IP3)]
+    assert events(salt_mods)[-1] == (
+        "hv/failover/proxyarp/updated",
+        {"added": [IP2, IP3], "removed": [IP1], "ips": [IP2, IP3]},
+    )
+
+
+def test_sync_test_mode_touches_nothing(hv, host, salt_mods):
+    ret = synced(test=True)
+    assert ret["result"] is None and ret["changed"] is True
+    assert ret["added"] == [IP1]
+    assert ret["comment"].startswith(f"would write {path(hv)} for {IP1}")
+    assert not os.path.exists(path(hv))
+    assert not os.path.exists(hv["failover"]["state_dir"])
+    assert host.ran == []
+    assert events(salt_mods) == []
+    assert salt_mods["mine.send"].call_count == 0
+
+
+def test_sync_failed_reload_puts_the_previous_file_back(hv, host, salt_mods):
+    previous = b"# written by hand\n203.0.113.9\tbrwan\teth0\tNo\tYes\n"
+    with open(path(hv), "wb") as handle:
+        handle.write(previous)
+    host.fail[("shorewall", "reload")] = [(1, "ERROR: proxyarp: bad line"), (0, "")]
+    ret = synced()
+    assert ret["result"] is False and ret["changed"] is False and ret["reloaded"] is False
+    assert ret["comment"].startswith("`shorewall reload` failed (exit code 1): ERROR: proxyarp: bad line;")
+    assert "is back as it was (reloaded)" in ret["comment"]
+    with open(path(hv), "rb") as handle:
+        assert handle.read() == previous
+    assert host.ran == [STATUS, RELOAD, RELOAD]
+    assert [tag for tag, _ in events(salt_mods)] == ["hv/failover/error"]
+    assert events(salt_mods)[0][1] == {"op": "sync", "error": ret["comment"]}
+    assert salt_mods["mine.send"].call_count == 0
+
+
+def test_sync_failed_reload_without_a_previous_file_removes_it(hv, host):
+    host.fail[("shorewall", "reload")] = [(1, "ERROR: one"), (1, "ERROR: two")]
+    ret = synced()
+    assert ret["result"] is False
+    assert "its reload failed too: `shorewall reload` failed (exit code 1): ERROR: two" in ret["comment"]
+    assert not os.path.exists(path(hv))
+
+
+def test_sync_with_shorewall_stopped_writes_the_file_only(hv, host):
+    host.fail[("shorewall", "status")] = [(1, "Shorewall is stopped")]
+    ret = synced()
+    assert ret["result"] is True and ret["changed"] is True
+    assert (ret["reloaded"], ret["garp"]) == (False, [])
+    assert "Shorewall is not running" in ret["comment"]
+    assert host.ran == [STATUS]
+    with open(path(hv), "rb") as handle:
+        assert handle.read() == proxyarp(IP1)
+
+
+def test_sync_reports_a_failed_gratuitous_arp(hv, host):
+    host.fail[("arping",)] = [(2, "arping: bind: Cannot assign requested address")]
+    ret = synced()
+    assert ret["result"] is True and ret["garp"] == []
+    assert "gratuitous ARP failed: `arping" in ret["comment"]
+
+
+def test_sync_without_a_garp_command_sends_none(hv, host):
+    hv["failover"]["garp_command"] = []
+    assert synced()["garp"] == []
+    assert host.ran == [STATUS, RELOAD]
+
+
+def test_sync_without_a_provider_uses_the_pillar(hv, host, standin, online_pillar):
+    online_pillar.clear()
+    ret = synced()
+    assert (ret["result"], ret["ips"], ret["ignored"]) == (True, [IP1], [])
+    assert ret["comment"] == (
+        f"wrote {path(hv)} for {IP1} (+[{IP1}] -[]), as the pillar (no provider: static) says,"
+        " and reloaded Shorewall"
+    )
+    with open(path(hv), "rb") as handle:
+        assert handle.read() == proxyarp(IP1)
+    assert standin.requests() == []
+
+
+def test_sync_refuses_a_host_without_server_id(hv, host, standin, salt_mods):
+    del hv["me"]["online_server_id"]
+    ret = synced()
+    assert ret["result"] is False
+    assert "hyp1 has no online_server_id in pillar" in ret["comment"]
+    assert standin.requests() == [] and host.ran == []
+    assert events(salt_mods) == [("hv/failover/error", {"op": "sync", "error": ret["comment"]})]
+
+
+@pytest.mark.parametrize(("kind", "times", "said"), R2)
+def test_sync_api_fault_changes_nothing(hv, host, standin, salt_mods, kind, times, said):
+    hv["failover"]["request_timeout"] = 0.3
+    previous = proxyarp("203.0.113.9")
+    with open(path(hv), "wb") as handle:
+        handle.write(previous)
+    standin.inject(kind, times=times, hang=2.0)
+    ret = synced()
+    comment = f"Online API: GET /server/1001: {said}"
+    assert ret["result"] is False and ret["changed"] is False
+    assert ret["comment"].startswith(comment)
+    with open(path(hv), "rb") as handle:
+        assert handle.read() == previous
+    assert host.ran == []
+    assert events(salt_mods) == [("hv/failover/error", {"op": "sync", "error": ret["comment"]})]
+    assert salt_mods["mine.send"].call_count == 0
+    assert len(standin.requests()) == times
+
+
+def test_sync_with_the_api_port_closed(hv, host, online_pillar, salt_mods):
+    online_pillar["api_url"] = f"http://127.0.0.1:{closed_port()}/api/v1"
+    ret = synced()
+    assert ret["result"] is False
+    assert (
+        ret["comment"] == "Online API: GET /server/1001: connection failed after 1 retry: Connection refused"
+    )
+    assert not os.path.exists(path(hv)) and host.ran == []
+    assert [tag for tag, _ in events(salt_mods)] == ["hv/failover/error"]
+
+
+def test_sync_retries_ending_in_success(hv, standin):
+    hv["failover"]["retries"] = 3
+    standin.inject("503", times=2)
+    assert synced()["result"] is True
+    assert [r["status"] for r in standin.requests()] == [503, 503, 200]
+
+
+def test_sync_plain_http_refused_without_allow_http(hv, online_pillar, salt_mods):
+    online_pillar["allow_http"] = False
+    ret = synced()
+    assert ret["result"] is False
+    assert "is not https:// (allow_http is off)" in ret["comment"]
+
+
+# ---------------------------------------------------------------- failover_move
+
+
+def test_move_and_confirm(hv, standin, salt_mods):
+    ret = moved(IP1, "hyp2")
+    assert ret["result"] is True and ret["confirmed"] is True
+    assert (ret["ips"], ret["from"], ret["to"]) == ([IP1], "hyp1", "hyp2")
+    assert ret["comment"] == f"{IP1} routed to hyp2 ({HYP2}): the API accepted the move"
+    assert standin.state()["failovers"][IP1]["destination"] == HYP2
+    started = f"moving {IP1} from hyp1 to hyp2 ({HYP2})"
+    assert events(salt_mods) == [
+        ("hv/failover/move/started", {"ips": [IP1], "from": "hyp1", "to": "hyp2", "comment": started}),
+        (
+            "hv/failover/move/done",
+            {"ips": [IP1], "from": "hyp1", "to": "hyp2", "comment": ret["comment"], "confirmed": True},
+        ),
+    ]
+    history = os.path.join(hv["failover"]["state_dir"], "moves.json")
+    assert stat.S_IMODE(os.stat(history).st_mode) == 0o600
+    with open(history) as handle:
+        assert [(m["ips"], m["to"]) for m in json.load(handle)["moves"]] == [([IP1], "hyp2")]
+
+
+def test_ips_sharing_a_mac_move_together(standin):
+    ret = moved(IP2, "hyp1")
+    assert ret["result"] is True
+    assert (ret["ips"], ret["from"]) == ([IP2, IP3], "hyp2")
+    assert {ip: standin.state()["failovers"][ip]["destination"] for ip in (IP2, IP3)} == {
+        IP2: HYP1,
+        IP3: HYP1,
+    }
+
+
+def test_move_of_an_unrouted_ip(standin):
+    ret = moved(IP5, "hyp1")
+    assert (ret["result"], ret["from"], ret["ips"]) == (True, None, [IP5])
+
+
+def test_move_already_there_is_a_success_read_back(hv, standin, salt_mods):
+    ret = moved(IP1, "hyp1")
+    assert ret["result"] is True and ret["confirmed"] is True
+    assert "already routes them to hyp1 (already provisioned)" in ret["comment"]
+    assert [r["status"] for r in edits(standin)] == [409]
+    assert not os.path.exists(os.path.join(hv["failover"]["state_dir"], "moves.json"))
+
+
+def test_move_without_waiting(standin):
+    standin.set_delay(30)
+    ret = moved(IP1, "hyp2", wait=False)
+    assert ret["result"] is True and ret["confirmed"] is False
+    assert "not waiting for it" in ret["comment"]
+    assert standin.state()["pending"][IP1]["destination"] == HYP2
+
+
+def test_move_never_confirmed_is_not_done(hv, standin, salt_mods):
+    hv["failover"]["confirm_timeout"] = 0.5
+    standin.set_delay(30)
+    ret = moved(IP1, "hyp2")
+    assert ret["result"] is False and ret["confirmed"] is False
+    assert ret["comment"] == (
+        f"the API accepted the move of {IP1} to hyp2, but still routes {IP1} elsewhere after 0.5 s: not done"
+    )
+    assert ret["waited"] >= 0.5
+    assert [tag for tag, _ in events(salt_mods)] == ["hv/failover/move/started", "hv/failover/move/failed"]
+
+
+def test_moves_are_spaced(hv, standin):
+    hv["failover"]["move_spacing"] = 1.0
+    standin.set_spacing(1.0)  # the API refuses (429) edits closer than that
+    assert moved(IP1, "hyp2")["result"] is True
+    ret = moved(IP1, "hyp1")
+    assert ret["result"] is True and ret["waited"] >= 0.5
+    first, second = edits(standin)
+    assert (first["status"], second["status"]) == (200, 200)
+    assert second["time"] - first["time"] >= 1.0
+
+
+def test_two_moves_at_once_are_spaced(hv, standin):
+    hv["failover"]["move_spacing"] = 1.0
+    standin.set_spacing(1.0)
+    results = []
+    threads = [
+        threading.Thread(target=lambda ip=ip: results.append(online.failover_move(ip, "hyp2")))
+        for ip in (IP1, IP5)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [r["result"] for r in results] == [True, True]
+    first, second = edits(standin)
+    assert (first["status"], second["status"]) == (200, 200)
+    assert second["time"] - first["time"] >= 1.0
+
+
+def test_move_budget_refuses_with_nothing_sent(hv, standin, salt_mods):
+    hv["failover"]["move_budget"] = {"moves": 2, "window": 3600}
+    assert moved(IP1, "hyp2")["result"] is True
+    assert moved(IP1, "hyp1")["result"] is True
+    ret = moved(IP1, "hyp2")
+    assert ret["result"] is False and ret["confirmed"] is False
+    assert ret["comment"].startswith(
+        f"{IP1} was moved 2 times in the last 3600 s (move_budget: 2 per 3600 s): refused, nothing sent;"
+    )
+    assert len(edits(standin)) == 2
+    assert standin.state()["failovers"][IP1]["destination"] == HYP1
+    assert events(salt_mods)[-1][0] == "hv/failover/move/failed"
+    # The other IPs have budgets of their own.
+    assert moved(IP5, "hyp2")["result"] is True
+
+
+def test_budget_counts_each_ip_of_a_group(hv, standin):
+    hv["failover"]["move_budget"] = {"moves": 1, "window": 3600}
+    assert moved(IP2, "hyp1")["result"] is True
+    ret = moved(IP3, "hyp2")
+    assert ret["result"] is False and "move_budget" in ret["comment"]
+
+
+@pytest.mark.parametrize(
+    ("ip", "to", "said"),
+    [
+        ("203.0.113.77", "hyp2", "refused, nothing sent: 203.0.113.77 is not a cluster failover IP"),
+        (FOREIGN, "hyp2", f"refused, nothing sent: {FOREIGN} is not a cluster failover IP"),
+        ("nonsense", "hyp2", "refused, nothing sent: nonsense is not a cluster failover IP"),
+        (IP1, "hyp9", "refused, nothing sent: hyp9 is not a cluster host"),
+    ],
+)
+def test_move_refusals_send_nothing(standin, salt_mods, ip, to, said):
+    ret = moved(ip, to)
+    assert ret["result"] is False
+    assert ret["comment"].startswith(said)
+    assert standin.requests() == []
+    assert [tag for tag, _ in events(salt_mods)] == ["hv/failover/move/failed"]
+
+
+def test_move_to_a_host_without_server_id(hv, standin):
+    del hv["hosts"]["hyp2"]["online_server_id"]
+    ret = moved(IP1, "hyp2")
+    assert ret["comment"] == (
+        "refused, nothing sent: hyp2 has no online_server_id in pillar (hypervisor:hosts:hyp2)"
+    )
+    assert standin.requests() == []
+
+
+def test_move_without_a_provider(online_pillar, salt_mods):
+    online_pillar.clear()
+    ret = moved(IP1, "hyp2")
+    assert ret["result"] is False
+    assert ret["comment"].startswith("no failover provider is configured")
+
+
+@pytest.mark.parametrize(("kind", "times", "said"), R2)
+def test_move_api_fault_on_the_edit(hv, standin, salt_mods, kind, times, said):
+    hv["failover"]["request_timeout"] = 0.3
+    standin.inject(kind, times=times, path="/server/failover/edit", hang=2.0)
+    ret = moved(IP1, "hyp2")
+    said = {"shape": "unexpected answer: not true"}.get(kind, said)
+    assert ret["result"] is False
+    assert ret["comment"].startswith(f"Online API: POST /server/failover/edit: {said}")
+    assert [tag for tag, _ in events(salt_mods)] == ["hv/failover/move/started", "hv/failover/move/failed"]
+    # A move the API may have taken (no clear answer) counts for the spacing and the budget.
+    history = os.path.join(hv["failover"]["state_dir"], "moves.json")
+    if kind in ("401", "403", "404", "429"):
+        assert not os.path.exists(history)
+    else:
+        with open(history) as handle:
+            assert [m["ips"] for m in json.load(handle)["moves"]] == [[IP1]]
+
+
+def test_move_api_fault_before_the_edit(standin, salt_mods):
+    standin.inject("500", times=2, path="/server/failover")
+    ret = moved(IP1, "hyp2")
+    assert ret["result"] is False
+    assert ret["comment"].startswith("Online API: GET /server/failover: HTTP 500 after 1 retry")
+    assert edits(standin) == []
+    assert [tag for tag, _ in events(salt_mods)] == ["hv/failover/move/failed"]
+
+
+def test_read_back_goes_on_through_a_passing_fault(standin):
+    api = fa.provider({"api_url": standin.url, "api_token": TOKEN, "allow_http": True, "retries": 0})
+    standin.set_delay(0.3)
+    assert api.move([IP1], HYP2) is True
+    standin.inject("503", times=1)
+    assert online._confirm(api, [IP1], HYP2, 2, 0.05) == (True, [], None)
+    assert [r["status"] for r in standin.requests()][1:3] == [503, 200]
+
+
+def test_read_back_failing_to_the_end(standin):
+    api = fa.provider({"api_url": standin.url, "api_token": TOKEN, "allow_http": True, "retries": 0})
+    standin.inject("503", times=1000)
+    confirmed, pending, error = online._confirm(api, [IP1], HYP2, 0.3, 0.05)
+    assert (confirmed, pending) == (False, [IP1])
+    assert error == "Online API: GET /server/failover: HTTP 503: Service temporarily unavailable"
+
+
+# ---------------------------------------------------------------- list, status, info
+
+
+def test_failover_list(standin):
+    assert online.failover_list() == [
+        {"ip": IP1, "destination": HYP1, "host": "hyp1", "mac": None, "cluster": True},
+        {"ip": IP2, "destination": HYP2, "host": "hyp2", "mac": MAC, "cluster": True},
+        {"ip": IP3, "destination": HYP2, "host": "hyp2", "mac": MAC, "cluster": True},
+        {"ip": FOREIGN, "destination": HYP1, "host": "hyp1", "mac": None, "cluster": False},
+        {"ip": IP5, "destination": None, "host": None, "mac": None, "cluster": True},
+    ]
+
+
+def test_failover_status_all_ok(salt_mods):
+    salt_mods["mine.get"].return_value = {"hyp1": [IP1], "hyp2": [IP2, IP3]}
+    assert online.failover_status() == {
+        "ips": [
+            {"ip": IP1, "api_host": "hyp1", "destination": HYP1, "proxyarp_hosts": ["hyp1"], "ok": True},
+            {"ip": IP2, "api_host": "hyp2", "destination": HYP2, "proxyarp_hosts": ["hyp2"], "ok": True},
+            {"ip": IP3, "api_host": "hyp2", "destination": HYP2, "proxyarp_hosts": ["hyp2"], "ok": True},
+            {"ip": IP5, "api_host": None, "destination": None, "proxyarp_hosts": [], "ok": True},
+        ],
+        "mismatches": 0,
+        "unreported": [],
+    }
+    assert salt_mods["mine.get"].call_args_list == [call(["hyp1", "hyp2"], "hv_proxyarp", tgt_type="list")]
+
+
+def test_failover_status_mismatches(standin, salt_mods):
+    standin.route(IP5, STRANGER)  # routed to a server outside the cluster
+    salt_mods["mine.get"].return_value = {"hyp1": [IP1, IP2, IP5]}
+    status = online.failover_status()
+    assert [(row["ip"], row["api_host"], row["proxyarp_hosts"], row["ok"]) for row in status["ips"]] == [
+        (IP1, "hyp1", ["hyp1"], True),
+        (IP2, "hyp2", ["hyp1"], False),
+        (IP3, "hyp2", [], False),
+        (IP5, None, ["hyp1"], False),
+    ]
+    assert (status["mismatches"], status["unreported"]) == (3, ["hyp2"])
+
+
+def test_server_info():
+    assert online.server_info() == {
+        "host": "hyp1",
+        "id": 1001,
+        "hostname": "sd-1001",
+        "main_ip": HYP1,
+        "failover_ips": [IP1, FOREIGN],
+    }
+    assert online.server_info(host="hyp2")["failover_ips"] == [IP2, IP3]
+    with pytest.raises(CommandExecutionError, match="hyp9 is not a cluster host"):
+        online.server_info(host="hyp9")
+
+
+def test_generate_mac(standin):
+    mac = online.generate_mac(IP1)
+    assert standin.state()["failovers"][IP1]["mac"] == mac
+    with pytest.raises(
+        CommandExecutionError, match=re.escape("HTTP 409: Address 203.0.113.101 already has a virtual MAC")
+    ):
+        online.generate_mac(IP1)
+
+
+def test_api_functions_without_a_provider_say_so(online_pillar):
+    online_pillar.clear()
+    for function in (online.failover_list, online.failover_status, online.server_info):
+        with pytest.raises(CommandExecutionError, match="no failover provider is configured"):
+            function()
+
+
+def test_api_function_errors_raise_one_line(standin):
+    standin.inject("401")
+    with pytest.raises(CommandExecutionError) as info:
+        online.failover_list()
+    assert str(info.value).startswith("Online API: GET /server/1001: HTTP 401")
+    assert TOKEN not in str(info.value)
+
+
+def test_proxyarp_ips_without_a_file():
+    assert online.proxyarp_ips() == []
+
+
+# ---------------------------------------------------------------- routed_ips (the beacon's poll)
+
+SERVER1 = "/api/v1/server/1001"
+
+
+@pytest.fixture
+def raw_pillar(hv, online_pillar, salt_mods):
+    """The raw pillar routed_ips reads (``pillar.get``), not the settings: the lab's,
+    hyp2 listing IP2, IP3, IP5, the proxyarp file under the test's config_dir, and
+    retries set (routed_ips must not use them)."""
+    pillar = lab_pillar()
+    pillar["hypervisor"]["hosts"]["hyp2"]["failover_ips"] = [IP2, IP3, IP5]
+    pillar["hypervisor"]["firewall"]["config_dir"] = hv["firewall"]["config_dir"]
+    pillar["hypervisor"]["failover"]["retries"] = 3
+    pillar["online"] = online_pillar
+
+    def pillar_get(key, default=None, **kwargs):
+        return pillar.get(key, default)
+
+    salt_mods["pillar.get"].side_effect = pillar_get
+    return pillar
+
+
+def routed(**over):
+    ret = online.routed_ips(**over)
+    assert TOKEN not in json.dumps(ret)
+    return ret
+
+
+def write_proxyarp(hv, *ips):
+    with open(path(hv), "wb") as handle:
+        handle.write(proxyarp(*ips))
+
+
+def test_routed_ips_lists_the_cluster_ips_routed_here(hv, host, standin, salt_mods, raw_pillar):
+    write_proxyarp(hv, IP1, "203.0.113.9")
+    standin.route(IP5, HYP1)
+    # IP1 and IP5 are cluster IPs routed here; FOREIGN is routed here but listed by no host.
+    assert routed() == {
+        "result": True,
+        "ips": [IP1, IP5],
+        "answered": ["203.0.113.9", IP1],
+        "kind": None,
+        "comment": "",
+    }
+    assert [(r["method"], r["path"], r["status"]) for r in standin.requests()] == [("GET", SERVER1, 200)]
+    # It only reads: no command, no event, no mine, no file of its own.
+    assert host.ran == [] and events(salt_mods) == [] and salt_mods["mine.send"].call_count == 0
+    assert os.listdir(hv["firewall"]["config_dir"]) == ["proxyarp"]
+    assert not os.path.exists(hv["failover"]["state_dir"])
+    assert salt_mods["hypervisor_pillar.settings"].call_count == 0
+
+
+def test_routed_ips_as_the_other_host(hv, standin, grains, raw_pillar):
+    grains["id"] = "hyp2"
+    assert routed() == {"result": True, "ips": [IP2, IP3], "answered": [], "kind": None, "comment": ""}
+    assert [r["path"] for r in standin.requests()] == ["/api/v1/server/1002"]
+
+
+def test_routed_ips_when_nothing_is_routed_here(hv, standin, raw_pillar):
+    write_proxyarp(hv, IP1)
+    standin.route([IP1, FOREIGN], HYP2)
+    assert routed() == {"result": True, "ips": [], "answered": [IP1], "kind": None, "comment": ""}
+
+
+def test_routed_ips_default_config_dir(tmp_path, monkeypatch, standin, raw_pillar):
+    del raw_pillar["hypervisor"]["firewall"]["config_dir"]
+    default = tmp_path / "etc-shorewall"
+    default.mkdir()
+    (default / "proxyarp").write_bytes(proxyarp(IP5))
+    monkeypatch.setattr(online, "SHOREWALL_DIR", str(default))
+    assert routed() == {"result": True, "ips": [IP1], "answered": [IP5], "kind": None, "comment": ""}
+
+
+# The kind and the comment of each fault, from the one request (no retry).
+ROUTED_FAULTS = [
+    ("401", "auth", "HTTP 401 (the API token is refused: check online:api_token): invalid_token"),
+    ("403", "auth", "HTTP 403 (the API token is refused: check online:api_token): Access denied"),
+    ("404", "not_found", "HTTP 404: Not found"),
+    ("429", "rate_limited", "HTTP 429: Too many requests"),
+    ("500", "server", "HTTP 500: Internal server error"),
+    ("502", "server", "HTTP 502: Bad gateway"),
+    ("503", "server", "HTTP 503: Service temporarily unavailable"),
+    ("html", "bad_response", "HTTP 200: an HTML page, not JSON"),
+    ("timeout", "timeout", "no answer within 0.3 s"),
+    ("reset", "connection", "connection failed: "),
+    ("invalid_json", "bad_response", "HTTP 200: invalid JSON"),
+    ("truncated_json", "bad_response", "HTTP 200: invalid JSON"),
+    ("empty", "bad_response", "HTTP 200 with an empty body"),
+    ("shape", "bad_response", "unexpected answer: not an object"),
+]
+
+
+@pytest.mark.parametrize(("fault", "kind", "said"), ROUTED_FAULTS)
+def test_routed_ips_fault_is_one_request(hv, host, standin, salt_mods, raw_pillar, fault, kind, said):
+    write_proxyarp(hv, IP1)
+    standin.inject(fault, times=2, hang=2.0)  # a retry would get the fault again
+    ret = routed(timeout=0.3)
+    comment = ret.pop("comment")
+    assert ret == {"result": False, "ips": [], "answered": [IP1], "kind": kind}
+    assert comment.startswith(f"Online API: GET /server/1001: {said}")
+    assert "\n" not in comment and "Traceback" not in comment
+    assert [r["path"] for r in standin.requests()] == [SERVER1]
+    assert host.ran == [] and events(salt_mods) == []
+
+
+def test_routed_ips_timeout_bounds_the_poll(standin, raw_pillar):
+    standin.inject("timeout", times=5, hang=3.0)
+    started = time.monotonic()
+    ret = routed(timeout=0.3)
+    assert time.monotonic() - started < 1.5
+    assert (ret["result"], ret["kind"]) == (False, "timeout")
+    assert len(standin.requests()) == 1
+
+
+def test_routed_ips_with_the_api_port_closed(raw_pillar, online_pillar):
+    online_pillar["api_url"] = f"http://127.0.0.1:{closed_port()}/api/v1"
+    ret = routed()
+    assert (ret["result"], ret["ips"], ret["kind"]) == (False, [], "connection")
+    assert ret["comment"].startswith("Online API: GET /server/1001: connection failed: ")
+    assert "Connection refused" in ret["comment"]
+
+
+@pytest.mark.parametrize(
+    ("change", "comment"),
+    [
+        (lambda p: p["online"].clear(), online.NO_PROVIDER),
+        (lambda p: p["online"].pop("api_token"), online.NO_PROVIDER),
+        (lambda p: p["online"].update(api_token=""), online.NO_PROVIDER),
+        (lambda p: p.pop("online"), online.NO_PROVIDER),
+        (lambda p: p["hypervisor"]["hosts"]["hyp1"].pop("online_server_id"), "no online_server_id"),
+        (lambda p: p["hypervisor"]["hosts"].pop("hyp1"), "no online_server_id"),
+    ],
+)
+def test_routed_ips_without_a_provider_is_a_config_fault(hv, standin, raw_pillar, change, comment):
+    write_proxyarp(hv, IP1)
+    change(raw_pillar)
+    assert routed() == {"result": False, "ips": [], "answered": [IP1], "kind": "config", "comment": comment}
+    assert standin.requests() == []
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        lambda p: p["online"].update(allow_http=False),  # the stand-in is plain http
+        lambda p: p["online"].update(api_url="ftp://example.net/api/v1"),
+        lambda p: p["hypervisor"]["failover"].update(provider="hetzner"),
+    ],
+)
+def test_routed_ips_with_a_wrong_provider_config(standin, raw_pillar, change):
+    change(raw_pillar)
+    ret = routed()
+    assert (ret["result"], ret["ips"], ret["kind"]) == (False, [], "config")
+    assert ret["comment"].startswith("cannot ask the provider")
+    assert standin.requests() == []
+
+
+def test_routed_ips_never_returns_the_token(hv, standin, raw_pillar):
+    write_proxyarp(hv, IP1)
+    for fault in (None, "401", "503", "reset"):
+        standin.clear_faults()
+        if fault:
+            standin.inject(fault)
+        ret = online.routed_ips(timeout=1)
+        assert TOKEN not in json.dumps(ret) and TOKEN not in repr(ret)
