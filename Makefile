@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := debootstrap systemd-container python3-venv iproute2 util-linu
   iperf3 arping iputils-ping tcpdump
 SLS := $(shell git ls-files '*.sls' 2>/dev/null)
 
-.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench bench-network
+.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench bench-network bench-failover
 
 deps: .deps.stamp
 .deps.stamp: Makefile
@@ -65,3 +65,8 @@ bench: venv
 # across the tunnel the lab carries now (prints figures; see bench/).
 bench-network: venv
 	$(PY) -m bench.network_throughput $(or $(ARGS),--both)
+
+# P1: seconds from a failover IP's route change at the API stand-in to its new
+# host answering ARP for it, over several moves (prints figures; see bench/).
+bench-failover: venv
+	$(PY) -m bench.failover_move $(ARGS)
