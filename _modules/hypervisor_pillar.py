@@ -969,6 +969,7 @@ def build(pillar, defaults, minion_id):
     cfg["firewall"]["api_ports"] = _api_ports(pillar.get("online"), cfg["firewall"]["outbound_tcp"])
     cfg["migration"] = _migration_view(cfg["migration"])
     cfg["failover"] = _failover_view(cfg["failover"], hosts)
+    cfg["sysctl"] = dict(cfg["sysctl"], settings=_sysctl_settings(cfg["sysctl"]["settings"], cfg["me"]))
     cfg["gluster"] = _gluster_view(cfg["gluster"], hosts, minion_id)
     cfg["python"] = _python_view(cfg["python"])
     cfg["sanlock"] = _sanlock_view(cfg["sanlock"], cfg["me"], cfg["gluster"])
@@ -1039,6 +1040,15 @@ def _firewall_view(firewall, tunnels, bridges, hosts, me):
         rpn_network=str(ipaddress.ip_interface(hosts[me]["rpn"]["address"]).network),
         tunnel_udp_ports=ports,
     )
+
+
+def _sysctl_settings(settings, me):
+    """F3, F22: the settings, and the public NIC's proxy ARP answers without the
+    kernel's random delay (up to 0.8 s), so a failover IP that arrives is
+    answered at once; the pillar may set the key itself. Not for a NIC named
+    with a dot (a VLAN): its sysctl name would need a slash."""
+    nic = me["public"]["interface"]
+    return settings if "." in nic else {f"net.ipv4.neigh.{nic}.proxy_delay": 0, **settings}
 
 
 def _api_ports(online, outbound_tcp):

@@ -40,9 +40,12 @@ def routed_to(ip):
     return provider.control("GET", "/state")["failovers"][ip]["destination"]
 
 
-def answering(ip):
-    """The MACs that answer the router's ARP request for ``ip`` ([] when none)."""
-    return standins.arping(ROUTER_NS, "eth0", ip, count=1, timeout=1)
+def answering(ip, timeout=0.3):
+    """The MACs that answer the router's ARP request for ``ip`` within ``timeout``
+    seconds ([] when none). The hosts answer proxy ARP at once (no random
+    delay on their public NIC: sysctl proxy_delay 0), so a short wait is enough
+    and keeps a measured time precise."""
+    return standins.arping(ROUTER_NS, "eth0", ip, count=1, timeout=timeout)
 
 
 def wait_answered_by(ip, host, since, timeout=30):

@@ -564,3 +564,18 @@ def test_vxlan_ignores_the_arbiters_rpn_mtu(params):
     pillar = _three_hosts()
     pillar["hypervisor"]["hosts"]["arb1"]["rpn"]["mtu"] = 1500
     assert hypervisor_pillar.validate(pillar, params, "hyp1") == []
+
+
+def test_the_public_nic_answers_proxy_arp_at_once(params):
+    """F22: no random proxy ARP delay on the public NIC (a failover IP that
+    arrives is answered at once); the pillar's own value wins; none for a VLAN."""
+    settings = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp1")["sysctl"]["settings"]
+    assert settings["net.ipv4.neigh.eth0.proxy_delay"] == 0
+    assert settings["vm.swappiness"] == 0
+    pillar = pillar_cases.lab_pillar()
+    pillar["hypervisor"]["sysctl"] = {"settings": {"net.ipv4.neigh.eth0.proxy_delay": 5}}
+    settings = hypervisor_pillar.build(pillar, params, "hyp1")["sysctl"]["settings"]
+    assert settings["net.ipv4.neigh.eth0.proxy_delay"] == 5
+    pillar["hypervisor"]["hosts"]["hyp1"]["public"]["interface"] = "eth0.100"
+    settings = hypervisor_pillar.build(pillar, params, "hyp1")["sysctl"]["settings"]
+    assert not [key for key in settings if "eth0.100" in key]
