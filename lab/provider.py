@@ -122,11 +122,7 @@ def pid():
 
 
 def stop():
-    main = pid()
-    if main:
-        left = system.kill_and_wait([main], sig=15, timeout=10)
-        system.kill_and_wait(left)
-    PID_FILE.unlink(missing_ok=True)
+    system.stop_pid_file(PID_FILE)
     CONTROL.unlink(missing_ok=True)
 
 

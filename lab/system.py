@@ -76,6 +76,14 @@ def read_pid(path):
     return pid if alive(pid) else None
 
 
+def stop_pid_file(path):
+    """Stop the process a PID file names (SIGTERM, then SIGKILL after 10 s), and remove the file."""
+    pid = read_pid(path)
+    if pid:
+        kill_and_wait(kill_and_wait([pid], sig=signal.SIGTERM, timeout=10))
+    Path(path).unlink(missing_ok=True)
+
+
 def mounts_under(path):
     """Mount points at or below ``path`` (as findmnt lists them), deepest first."""
     prefix = str(path).rstrip("/") + "/"

@@ -1,6 +1,7 @@
 """The lab never deletes through a mount (run as root, like the lab: it
 bind-mounts real directories under a temporary tree)."""
 
+import signal
 import subprocess
 
 import pytest
@@ -44,3 +45,13 @@ def test_a_free_mount_is_unmounted_first_and_nothing_behind_it_is_deleted(tree):
     system.remove_tree(doomed)
     assert not doomed.exists()
     assert (precious / "data").read_text() == "keep me"
+
+
+def test_stop_pid_file_stops_the_process_and_removes_the_file(tmp_path):
+    proc = subprocess.Popen(["sleep", "60"])
+    pid_file = tmp_path / "sleep.pid"
+    pid_file.write_text(f"{proc.pid}\n")
+    system.stop_pid_file(pid_file)
+    assert proc.wait(timeout=5) == -signal.SIGTERM
+    assert not pid_file.exists()
+    system.stop_pid_file(pid_file)  # nothing left to stop: no error
