@@ -13,11 +13,15 @@ the unit tests drive them directly. The pillar is documented in
 
 import copy
 import difflib
+import hashlib
+import importlib.util
 import ipaddress
 import logging
 import os
 import re
 import sys
+import uuid
+from pathlib import Path
 from urllib.parse import urlsplit
 
 import yaml
@@ -96,7 +100,7 @@ SIZE = re.compile(r"^[0-9]+[KMGT]$")
 GLUSTER_OPTION = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
 # The keys of each part of the cluster description (pillar.example has them
 # all), and those required; where no *_REQUIRED is given, every key is.
-CLUSTER_KEYS = ("domain", "hosts", "bridges", "admins")
+CLUSTER_KEYS = ("domain", "hosts", "bridges", "admins", "guests")
 CLUSTER_REQUIRED = ("domain", "hosts")
 HOST_KEYS = ("host_id", "peer", "online_server_id", "public", "failover_ips", "rpn", "bricks")
 HOST_REQUIRED = ("host_id", "peer", "public", "rpn")
@@ -113,6 +117,34 @@ VOLUME_KEYS = ("mount", "size", "options")
 VOLUME_REQUIRED = ("mount", "size")
 POOL_KEYS = ("path",)
 BRICKS_KEYS = ("type", "vg", "devices")  # hypervisor:gluster:bricks, and a host's own bricks
+# hypervisor:guests:<name> (F26).
+GUEST_KEYS = ("home", "memory", "vcpus", "virt_type", "running", "disk", "nics", "failover_ips", "boot")
+GUEST_REQUIRED = ("home", "memory", "disk")
+GUEST_DEFAULTS = {
+    "vcpus": 1,
+    "virt_type": "kvm",
+    "running": True,
+    "nics": [],
+    "failover_ips": [],
+    "boot": None,
+}
+GUEST_RANGES = {"memory": (32, 1048576), "vcpus": (1, 64)}  # MiB, count
+VIRT_TYPES = ("kvm", "qemu")  # qemu: TCG, without /dev/kvm
+DISK_KEYS = ("pool", "size")
+NIC_KEYS = ("bridge", "mac")
+BOOT_KEYS = ("kernel", "initrd", "cmdline")
+BOOT_DEFAULTS = {"initrd": None, "cmdline": ""}
+GUEST_MAC_PREFIX = "52:54:00"
+# evacuation:<key>: (least, most); seconds, but parallel (guests) and bandwidth (MiB/s, 0: unlimited).
+EVACUATION_RANGES = {
+    "parallel": (1, 16),
+    "migrate_timeout": (10, 3600),
+    "peer_timeout": (1, 60),
+    "stop_timeout": (60, 3600),
+    "bandwidth": (0, 100000),
+    "max_downtime": (10, 10000),  # milliseconds
+}
+UNIT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
 DEFAULT_BRIDGES = {
     "wan": {"name": "brwan", "vpn_port": 1195, "public": True},
     "lan": {"name": "brlan", "vpn_port": 1194},
@@ -875,6 +907,162 @@ def _check_failover(errors, failover, hosts, arbiter, online):
             )
 
 
+# ---------------------------------------------------------------- guests, evacuation
+# F25, F26: the guests the cluster keeps, and how a host is emptied.
+
+
+def _default_mac(guest, index):
+    """A NIC's MAC when the pillar gives none: 52:54:00 and 3 bytes of sha256("<guest>:<index>")."""
+    digest = hashlib.sha256(f"{guest}:{index}".encode()).hexdigest()
+    return ":".join([GUEST_MAC_PREFIX, digest[0:2], digest[2:4], digest[4:6]])
+
+
+def _check_guest_disk(errors, path, disk, pools):
+    if not _require_mapping(errors, path, disk):
+        return
+    _unknown_keys(errors, path, disk, DISK_KEYS)
+    _required(errors, path, disk, DISK_KEYS)
+    pool = disk.get("pool")
+    if pool is not None and (not isinstance(pool, str) or pool not in pools):
+        names = ", ".join(sorted(map(str, pools)))
+        errors.add(path + ("pool",), f"{errors.show(pool)} is not a pool of hypervisor:pools ({names})")
+    size = disk.get("size")
+    if size is not None:
+        _match(errors, path + ("size",), size, SIZE, "a size like 16G")
+        if isinstance(size, str) and SIZE.fullmatch(size) and int(size[:-1]) == 0:
+            errors.add(path + ("size",), "must be more than 0")
+
+
+def _check_guest_boot(errors, path, boot):
+    """Direct kernel boot: a kernel, optionally an initrd, a one-line command line."""
+    if not _require_mapping(errors, path, boot):
+        return
+    _unknown_keys(errors, path, boot, BOOT_KEYS)
+    _required(errors, path, boot, ("kernel",))
+    for key in ("kernel", "initrd"):
+        if boot.get(key) is not None:
+            _path(errors, path + (key,), boot[key])
+    cmdline = boot.get("cmdline", "")
+    if not isinstance(cmdline, str) or not cmdline.isprintable():
+        errors.add(path + ("cmdline",), f"{errors.show(cmdline)} is not one line of text")
+
+
+def _check_guest_nics(errors, path, name, nics, bridges, macs):
+    """Each NIC on a network of hypervisor:bridges, with a unicast MAC no other NIC has."""
+    if not isinstance(nics, list):
+        errors.add(path, f"must be a list of NICs ({{bridge: <net>, mac: ...}}), got {type(nics).__name__}")
+        return
+    for index, nic in enumerate(nics):
+        npath = path + (index,)
+        if not _require_mapping(errors, npath, nic):
+            continue
+        _unknown_keys(errors, npath, nic, NIC_KEYS)
+        _required(errors, npath, nic, ("bridge",))
+        net = nic.get("bridge")
+        if net is not None and (not isinstance(net, str) or net not in bridges):
+            nets = ", ".join(sorted(map(str, bridges)))
+            errors.add(
+                npath + ("bridge",), f"{errors.show(net)} is not a network of hypervisor:bridges ({nets})"
+            )
+        mac = nic.get("mac", _default_mac(name, index))
+        mac = mac.lower() if isinstance(mac, str) else mac
+        if "mac" in nic:
+            _match(errors, npath + ("mac",), mac, MAC, "a MAC address (aa:bb:cc:dd:ee:ff)")
+        if not isinstance(mac, str) or not MAC.fullmatch(mac):
+            continue
+        if int(mac[:2], 16) & 1:
+            errors.add(npath + ("mac",), f"{errors.show(mac)} is a multicast address, not a NIC's")
+        elif mac in macs:
+            errors.add(npath + ("mac",), f"{errors.show(mac)} is already the MAC of {_named(macs[mac])}")
+        else:
+            macs[mac] = npath + ("mac",)
+
+
+def _check_guest_ips(errors, path, ips, cluster_ips, held):
+    """Failover IPs of the cluster (hosts:<host>:failover_ips), each held by one guest."""
+    _check_failover_list(errors, path, ips)
+    for index, ip in _list_items(ips, str):
+        if ip not in cluster_ips:
+            errors.add(
+                path + (index,),
+                f"{errors.show(ip)} is not a failover IP of the cluster (hosts:<host>:failover_ips)",
+            )
+        elif ip in held:
+            errors.add(path + (index,), f"{errors.show(ip)} is already held by {_named(held[ip])}")
+        else:
+            held[ip] = path + (index,)
+
+
+def _check_guests(errors, guests, hv, merged):
+    """F26: each guest's keys and values; its home a host that carries guests, its disk in a
+    pool, its NICs on the bridges, its failover IPs the cluster's and on the public bridge."""
+    path = ("hypervisor", "guests")
+    if not _require_mapping(errors, path, guests):
+        return
+    hosts = hv.get("hosts") if isinstance(hv.get("hosts"), dict) else {}
+    gluster = merged.get("gluster") if isinstance(merged.get("gluster"), dict) else {}
+    homes = _members(hosts, gluster.get("arbiter") or None)
+    pools = merged.get("pools") if isinstance(merged.get("pools"), dict) else {}
+    bridges = hv.get("bridges", DEFAULT_BRIDGES)
+    bridges = bridges if isinstance(bridges, dict) else {}
+    public = [n for n, b in bridges.items() if isinstance(b, dict) and b.get("public") is True]
+    cluster_ips = {
+        ip
+        for host in hosts.values()
+        if isinstance(host, dict)
+        for _i, ip in _list_items(host.get("failover_ips"), str)
+    }
+    macs, held = {}, {}
+    for name, guest in sorted(guests.items(), key=lambda item: str(item[0])):
+        gpath = path + (name,)
+        _match(errors, gpath, name, NAME, "a guest name ([a-z][a-z0-9_-]*, at most 32 characters)")
+        if not _require_mapping(errors, gpath, guest):
+            continue
+        _unknown_keys(errors, gpath, guest, GUEST_KEYS)
+        _required(errors, gpath, guest, GUEST_REQUIRED)
+        if "home" in guest and guest["home"] not in homes:
+            where = f"({', '.join(homes)})" + (" (not the gluster arbiter)" if gluster.get("arbiter") else "")
+            errors.add(
+                gpath + ("home",), f"{errors.show(guest['home'])} is not a host that carries guests {where}"
+            )
+        for key, bounds in GUEST_RANGES.items():
+            if key in guest:
+                _int_in_range(errors, gpath + (key,), guest[key], bounds)
+        if "virt_type" in guest and guest["virt_type"] not in VIRT_TYPES:
+            errors.add(
+                gpath + ("virt_type",),
+                f"{errors.show(guest['virt_type'])} is not one of {', '.join(VIRT_TYPES)}",
+            )
+        if "running" in guest and not isinstance(guest["running"], bool):
+            errors.add(gpath + ("running",), f"must be true or false, got {errors.show(guest['running'])}")
+        if "disk" in guest:
+            _check_guest_disk(errors, gpath + ("disk",), guest["disk"], pools)
+        if guest.get("boot") is not None:
+            _check_guest_boot(errors, gpath + ("boot",), guest["boot"])
+        nics = guest.get("nics", [])
+        _check_guest_nics(errors, gpath + ("nics",), name, nics, bridges, macs)
+        ips = guest.get("failover_ips", [])
+        _check_guest_ips(errors, gpath + ("failover_ips",), ips, cluster_ips, held)
+        on_public = isinstance(nics, list) and any(
+            isinstance(n, dict) and n.get("bridge") in public for n in nics
+        )
+        if isinstance(ips, list) and ips and not on_public:
+            wan = f"'{public[0]}'" if public else "none is public"
+            errors.add(
+                gpath + ("nics",), f"a guest holding failover IPs needs a NIC on the public bridge ({wan})"
+            )
+
+
+def _check_evacuation(errors, evacuation):
+    """F25: the evacuation's timings, parallelism and bandwidth in range, its unit's name."""
+    path = ("hypervisor", "evacuation")
+    for key, bounds in EVACUATION_RANGES.items():
+        _int_in_range(errors, path + (key,), evacuation.get(key), bounds)
+    _match(
+        errors, path + ("unit",), evacuation.get("unit"), UNIT_NAME, "a systemd unit name (without .service)"
+    )
+
+
 def _check_cluster(errors, hv, defaults, minion_id, online=None):
     """The ``hypervisor`` mapping: the cluster description, then the overrides of the defaults."""
     _unknown_keys(errors, ("hypervisor",), hv, CLUSTER_KEYS + tuple(defaults))
@@ -901,6 +1089,10 @@ def _check_cluster(errors, hv, defaults, minion_id, online=None):
             (merged.get("gluster") or {}).get("arbiter") if isinstance(merged.get("gluster"), dict) else None
         )
         _check_failover(errors, merged["failover"], hv.get("hosts"), arbiter or None, online)
+    if isinstance(merged.get("evacuation"), dict):
+        _check_evacuation(errors, merged["evacuation"])
+    if "guests" in hv:
+        _check_guests(errors, hv["guests"], hv, merged)
     source = (
         (hv.get("libvirt") or {}).get("host_uuid_source") if isinstance(hv.get("libvirt"), dict) else None
     )
@@ -956,6 +1148,7 @@ def build(pillar, defaults, minion_id):
         raise CommandExecutionError("pillar is invalid, nothing was changed:\n  " + "\n  ".join(errors))
     cfg = merge(defaults, pillar["hypervisor"])
     cfg.setdefault("admins", [])
+    cfg.setdefault("guests", {})
     hosts = {name: _host_view(name, host, cfg["domain"]) for name, host in sorted(cfg["hosts"].items())}
     cfg["hosts"] = hosts
     cfg["me"] = hosts[minion_id]
@@ -973,6 +1166,8 @@ def build(pillar, defaults, minion_id):
     cfg["gluster"] = _gluster_view(cfg["gluster"], hosts, minion_id)
     cfg["python"] = _python_view(cfg["python"])
     cfg["sanlock"] = _sanlock_view(cfg["sanlock"], cfg["me"], cfg["gluster"])
+    cfg["evacuation"] = _evacuation_view(cfg["evacuation"], cfg["gluster"])
+    cfg["guests"] = {name: _guest_view(name, guest, cfg) for name, guest in sorted(cfg["guests"].items())}
     return cfg
 
 
@@ -1093,6 +1288,51 @@ def _sanlock_view(sanlock, me, gluster):
             "path": f"{lease_dir}/__LIBVIRT__DISKS__",
         },
     )
+
+
+def _evacuation_view(evacuation, gluster):
+    """F25: the settings, with ``save_dir`` (the save volume's mount, F17) and ``settings_cache``
+    (the copy of the settings the shutdown unit reads when the master is out of reach)."""
+    return dict(
+        evacuation,
+        save_dir=gluster["volumes"]["save"]["mount"],
+        settings_cache=f"{evacuation['state_dir']}/settings.json",
+    )
+
+
+def _guest_xml():
+    """The guest_xml utility (_utils/guest_xml.py): Salt's loader gives it to the minion;
+    without Salt (unit tests) it is imported from this tree."""
+    try:
+        return __utils__["guest_xml.render"], __utils__["guest_xml.fingerprint"]
+    except NameError:
+        path = Path(__file__).resolve().parent.parent / "_utils" / "guest_xml.py"
+        spec = importlib.util.spec_from_file_location("guest_xml", path)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        return module.render, module.fingerprint
+
+
+def _guest_view(name, guest, cfg):
+    """F26: a guest with its defaults, ``uuid`` (the same on every host, for migrations),
+    ``disk_path``, NICs by Linux bridge (``bridge``), network (``net``) and MAC, and its
+    domain ``xml`` with the ``fingerprint`` embedded in it."""
+    view = dict(copy.deepcopy(GUEST_DEFAULTS), **copy.deepcopy(guest), name=name)
+    view["uuid"] = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.{cfg['domain']}"))
+    view["disk_path"] = f"{cfg['pools'][guest['disk']['pool']]['path']}/{name}.img"
+    view["nics"] = [
+        {
+            "bridge": cfg["bridges"][nic["bridge"]]["name"],
+            "net": nic["bridge"],
+            "mac": nic.get("mac", _default_mac(name, index)).lower(),
+        }
+        for index, nic in enumerate(view["nics"])
+    ]
+    view["boot"] = dict(BOOT_DEFAULTS, **view["boot"]) if view["boot"] else None
+    render, fingerprint = _guest_xml()
+    view["xml"] = render(view)
+    view["fingerprint"] = fingerprint(view["xml"])
+    return view
 
 
 def _python_view(python, prefix=sys.prefix, base_prefix=sys.base_prefix):

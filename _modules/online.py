@@ -532,32 +532,52 @@ def _confirm(prov, ips, destination, timeout, interval):
         time.sleep(min(interval, remaining))
 
 
-def _move(hv, prov, ip, host, wait, ret):
+def _cluster_listed(hv, ips):
+    """``ips`` normalised; refused (before any API call) unless each is a cluster failover IP."""
+    wanted = []
+    for ip in ips:
+        normal = _normal_ip(ip)
+        if normal not in _cluster_ips(hv):
+            raise _refused(f"{ip} is not a cluster failover IP (no host lists it in failover_ips)")
+        wanted.append(normal)
+    return wanted
+
+
+def _move_group(routes, wanted):
+    """``wanted`` with every IP sharing a virtual MAC with one of them (those move
+    only together); refused when the account lacks one of them."""
+    for ip in wanted:
+        if ip not in routes:
+            raise _refused(f"the provider's account has no failover IP {ip}")
+    macs = {routes[ip].mac for ip in wanted if routes[ip].mac}
+    return _sorted_ips(set(wanted) | {f.ip for f in routes.values() if f.mac and f.mac in macs}), macs
+
+
+def _move(hv, prov, ips, host, wait, ret):
     """failover_move's work; fills ``ret``, raises CommandExecutionError on a refusal or an API error."""
     if prov is None:
         raise CommandExecutionError(f"{NO_PROVIDER}: the failover IPs are static, none can be moved")
     failover = hv["failover"]
-    wanted = _normal_ip(ip)
-    if wanted not in _cluster_ips(hv):
-        raise _refused(f"{ip} is not a cluster failover IP (no host lists it in failover_ips)")
+    wanted = _cluster_listed(hv, ips)
     if host not in hv["hosts"] or hv["hosts"][host].get("online_server_id") is None:
         raise _refused(_server_error(hv, host))
     routes = {f.ip: f for f in _api(prov, "failovers")}
-    if wanted not in routes:
-        raise _refused(f"the provider's account has no failover IP {wanted}")
-    mac = routes[wanted].mac
-    group = _sorted_ips(f.ip for f in routes.values() if mac and f.mac == mac) if mac else [wanted]
-    ret["ips"] = group
+    group, macs = _move_group(routes, wanted)
     mains = _main_ips(hv, prov)
     destination = mains[host]
-    previous = routes[wanted].destination
-    ret["from"] = {main: name for name, main in mains.items()}.get(previous, previous)
+    names = {main: name for name, main in mains.items()}
+    previous = {names.get(routes[ip].destination, routes[ip].destination) for ip in group} - {None}
+    ret["ips"], ret["from"] = group, ", ".join(sorted(previous)) or None
+    # Only what is not there yet, but a virtual MAC's IPs always together.
+    need = {ip for ip in group if routes[ip].destination != destination}
+    need_macs = {routes[ip].mac for ip in need if routes[ip].mac}
+    moving = _sorted_ips(need | {ip for ip in group if routes[ip].mac in need_macs}) or group
+    together = f" (sharing the virtual MAC {', '.join(sorted(macs))})" if macs and len(group) > 1 else ""
     state_dir = failover["state_dir"]
     history_path = os.path.join(state_dir, HISTORY_FILE)
-    together = f" (sharing the virtual MAC {mac})" if len(group) > 1 else ""
     with _locked(os.path.join(state_dir, MOVES_LOCK)):
         moves = _load_history(history_path)
-        why = _budget_refusal(moves, group, time.time(), failover["move_budget"])
+        why = _budget_refusal(moves, moving, time.time(), failover["move_budget"])
         if why:
             raise CommandExecutionError(why)
         pause = _spacing_pause(moves, time.time(), failover["move_spacing"])
@@ -569,14 +589,14 @@ def _move(hv, prov, ip, host, wait, ret):
         if pause:
             time.sleep(pause)
         try:
-            accepted = _api(prov, "move", group, destination)
+            accepted = _api(prov, "move", moving, destination)
         except _ApiError as exc:
             if exc.kind in UNCERTAIN:  # the API may have taken it: it counts (spacing, budget)
-                moves.append({"time": time.time(), "ips": group, "to": host, "uncertain": exc.kind})
+                moves.append({"time": time.time(), "ips": moving, "to": host, "uncertain": exc.kind})
                 _save_history(history_path, moves)
             raise
         if accepted:
-            moves.append({"time": time.time(), "ips": group, "to": host})
+            moves.append({"time": time.time(), "ips": moving, "to": host})
             _save_history(history_path, moves)
     said = "accepted the move" if accepted else f"already routes them to {host} (already provisioned)"
     if not wait:
@@ -609,8 +629,9 @@ def _server_error(hv, host):
 
 def failover_move(ip, host, wait=True):
     """
-    Route failover IP ``ip`` (with every IP sharing its virtual MAC) to
-    cluster host ``host``'s main IP. Refused, with nothing sent, when ``ip``
+    Route failover IP ``ip`` (several: a list, or comma-separated; with every
+    IP sharing a virtual MAC with one of them) to cluster host ``host``'s main
+    IP, in one API call. Refused, with nothing sent, when ``ip``
     is not a cluster failover IP, ``host`` has no ``online_server_id``, or an
     IP's ``move_budget`` is spent. Waits ``move_spacing`` s after this host's
     previous move; with ``wait``, reads the routes back until the API shows the
@@ -622,13 +643,17 @@ def failover_move(ip, host, wait=True):
     .. code-block:: bash
 
         salt hyp2 online.failover_move 203.0.113.101 hyp2
+        salt hyp2 online.failover_move 203.0.113.101,203.0.113.102 hyp2
     """
     start = time.monotonic()
-    ret = {"result": False, "ips": [ip], "from": None, "to": host, "confirmed": False, "waited": 0.0}
+    ips = [part.strip() for part in ip.split(",") if part.strip()] if isinstance(ip, str) else list(ip)
+    ret = {"result": False, "ips": ips, "from": None, "to": host, "confirmed": False, "waited": 0.0}
     ret["comment"] = ""
     try:
         hv = _settings()
-        _move(hv, _provider(hv, _online()), ip, host, wait, ret)
+        if not ips:
+            raise _refused("no failover IP given")
+        _move(hv, _provider(hv, _online()), ips, host, wait, ret)
     except (CommandExecutionError, OSError) as exc:
         ret["result"] = False
         ret["comment"] = str(exc)

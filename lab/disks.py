@@ -18,17 +18,24 @@ DISKS = STATE / "disks"
 SIZE = "1G"  # sparse; XFS needs 300 MiB at least
 
 
-def attach(host):
-    """Fresh blank disks for ``host``: ``[(loop device, path in the host), …]``."""
+def attach(host, fresh=True):
+    """Disks for ``host``: ``[(loop device, path in the host), …]``; blank ones when
+    ``fresh``, else the ones it had (a host booted again after a power-off)."""
     pairs = []
     folder = DISKS / host.name
     folder.mkdir(parents=True, exist_ok=True)
     for path in host.devices:
         backing = folder / (path.strip("/").replace("/", "_") + ".img")
+        kept = [] if fresh else _loops_of(backing)
+        if kept and backing.exists():
+            pairs.append((kept[0], path))
+            continue
         for loop in _loops_of(backing):
             system.run("losetup", "--detach", loop)
-        backing.unlink(missing_ok=True)
-        system.run("truncate", "--size", SIZE, backing)
+        if fresh:
+            backing.unlink(missing_ok=True)
+        if not backing.exists():
+            system.run("truncate", "--size", SIZE, backing)
         loop = system.run("losetup", "--find", "--show", backing, capture=True).strip()
         pairs.append((loop, path))
     return pairs

@@ -1,12 +1,16 @@
 """A tiny Linux guest for tests: Debian's cloud kernel and a busybox initramfs.
 
-It boots under qemu TCG in a few seconds, prints ``hvlab-guest: up`` on its
-console and then idles forever. Built once into ``STATE / "guest"`` and cached;
-the cache key is a hash of this recipe's version and of the /init script.
+It boots under qemu TCG in a few seconds, loads its virtio NIC's modules, puts
+the address of its kernel command line on eth0 (``hvlab.ip=A hvlab.gw=G``: A/32,
+a route to G, the default route via G), prints ``hvlab-guest: up`` on its
+console and then idles forever, answering ping. Built once into
+``STATE / "guest"`` and cached; the cache key is a hash of this recipe's
+version and of the /init script.
 """
 
 import gzip
 import hashlib
+import lzma
 import os
 import re
 import tempfile
@@ -15,14 +19,37 @@ from pathlib import Path
 from . import system
 from .topology import CACHE
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
 GUEST = CACHE / "guest"
+# The NIC's bus and driver: modules in Debian's cloud kernel, loaded with
+# their dependencies (listed in /lib/modules/order, each after those it needs).
+NET_MODULES = ("virtio_pci", "virtio_net")
 INIT = """#!/bin/busybox sh
-/bin/busybox mount -t proc proc /proc
-/bin/busybox mount -t sysfs sysfs /sys
-/bin/busybox mount -t devtmpfs devtmpfs /dev
+bb=/bin/busybox
+$bb mount -t proc proc /proc
+$bb mount -t sysfs sysfs /sys
+$bb mount -t devtmpfs devtmpfs /dev
+for m in $($bb cat /lib/modules/order); do $bb insmod /lib/modules/$m.ko; done
+ip=""; gw=""
+for arg in $($bb cat /proc/cmdline); do
+  case "$arg" in
+    hvlab.ip=*) ip="${arg#hvlab.ip=}" ;;
+    hvlab.gw=*) gw="${arg#hvlab.gw=}" ;;
+  esac
+done
+$bb ip link set lo up
+if [ -n "$ip" ]; then
+  for i in 1 2 3 4 5; do [ -e /sys/class/net/eth0 ] && break; $bb sleep 1; done
+  $bb ip link set eth0 up
+  $bb ip addr add "$ip/32" dev eth0
+  if [ -n "$gw" ]; then
+    $bb ip route add "$gw" dev eth0
+    $bb ip route add default via "$gw" dev eth0 onlink
+  fi
+  echo "hvlab-guest: ip $ip gw $gw"
+fi
 echo "hvlab-guest: up"
-while true; do /bin/busybox sleep 3600; done
+while true; do $bb sleep 3600; done
 """
 
 
@@ -51,6 +78,33 @@ def extract(package, tmp):
     return root
 
 
+def module_depends(ko):
+    """The modules a kernel module (the bytes of its .ko) depends on, from its .modinfo."""
+    found = re.search(rb"(?:^|\0)depends=([^\0]*)", ko)
+    return [name for name in found.group(1).decode().split(",") if name] if found else []
+
+
+def net_modules(kernel_root):
+    """``[(name, .ko bytes)]``: NET_MODULES and their dependencies, each after those it
+    needs, decompressed (busybox insmod may not read .ko.xz)."""
+    files = {p.name.split(".ko")[0]: p for p in kernel_root.glob("lib/modules/*/kernel/**/*.ko*")}
+    ordered = {}
+
+    def visit(name):
+        if name in ordered:
+            return
+        data = files[name].read_bytes()
+        if files[name].name.endswith(".xz"):
+            data = lzma.decompress(data)
+        for dep in module_depends(data):
+            visit(dep)
+        ordered[name] = data
+
+    for name in NET_MODULES:
+        visit(name)
+    return list(ordered.items())
+
+
 def cpio_newc(entries):
     """A newc cpio archive of ``(name, mode, data)`` entries, with its trailer."""
     out = bytearray()
@@ -64,10 +118,14 @@ def cpio_newc(entries):
     return bytes(out)
 
 
-def initramfs(busybox):
-    """The gzip-compressed initramfs: static busybox at /bin/busybox and /init."""
-    entries = [(d, 0o040755, b"") for d in ("bin", "proc", "sys", "dev")]
+def initramfs(busybox, modules=()):
+    """The gzip-compressed initramfs: static busybox at /bin/busybox, /init, and
+    ``modules`` (``(name, .ko bytes)``) in /lib/modules with their load order."""
+    entries = [(d, 0o040755, b"") for d in ("bin", "proc", "sys", "dev", "lib", "lib/modules")]
     entries += [("bin/busybox", 0o100755, busybox), ("init", 0o100755, INIT.encode())]
+    entries += [(f"lib/modules/{name}.ko", 0o100644, data) for name, data in modules]
+    order = "".join(f"{name}\n" for name, _data in modules)
+    entries.append(("lib/modules/order", 0o100644, order.encode()))
     return gzip.compress(cpio_newc(entries), mtime=0)
 
 
@@ -93,6 +151,6 @@ def build(echo=print):
         kernel_root = extract(kernel_package(), tmp)
         install(GUEST / "vmlinuz", next(kernel_root.glob("boot/vmlinuz-*")).read_bytes())
         busybox = (extract("busybox-static", tmp) / "bin/busybox").read_bytes()
-        install(GUEST / "initrd.img", initramfs(busybox))
+        install(GUEST / "initrd.img", initramfs(busybox, net_modules(kernel_root)))
     marker.write_text(key + "\n")
     return GUEST

@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import disks, image, system
+from . import disks, guest, image, system
 from .topology import MASTER_IP, STATE
 
 MACHINES = STATE / "machines"
@@ -99,7 +99,7 @@ def pid_file(host):
     return RUN / f"{host.name}.nspawn.pid"
 
 
-def boot(host, img, guest_dir):
+def boot(host, img, guest_dir, fresh_disks=True):
     """Start ``host``'s container in the background; return the nspawn PID.
 
     ``img``'s package caches are bound read-only where the host's apt and pip
@@ -112,7 +112,7 @@ def boot(host, img, guest_dir):
         f"--bind-ro={img / 'wheels'}:{image.WHEELS_IN_HOST}",
         f"--bind-ro={guest_dir}:{GUEST_DIR}",
     ]
-    binds += [f"--bind={loop}:{path}" for loop, path in disks.attach(host)]
+    binds += [f"--bind={loop}:{path}" for loop, path in disks.attach(host, fresh=fresh_disks)]
     RUN.mkdir(parents=True, exist_ok=True)
     log = open(RUN / f"{host.name}.console.log", "w")  # noqa: SIM115 (kept by the child)
     env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="network")
@@ -201,6 +201,25 @@ def stop(host, timeout=25):
     if system.alive(pid):
         system.kill_and_wait([p for p in (init, pid) if p])
     pid_file(host).unlink(missing_ok=True)
+
+
+def poweroff(host, timeout=600):
+    """Shut ``host`` down the way a server's power button does (systemd's
+    poweroff: every unit stopped in order); seconds until it was gone."""
+    pid, init = nspawn_pid(host), leader(host)
+    if init is None:
+        raise RuntimeError(f"lab host {host.name} is not running")
+    start = time.monotonic()
+    os.kill(init, signal.SIGRTMIN + 4)
+    system.wait_for(lambda: not system.alive(pid), timeout, interval=0.3, what=f"{host.name} to power off")
+    pid_file(host).unlink(missing_ok=True)
+    return time.monotonic() - start
+
+
+def boot_again(host):
+    """Boot ``host`` again after a power-off, with its root file system and disks as they were."""
+    boot(host, image.build(echo=lambda *_: None), guest.build(echo=lambda *_: None), fresh_disks=False)
+    wait_running(host, timeout=120)
 
 
 def remove_all():

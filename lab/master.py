@@ -50,6 +50,9 @@ def configure(hosts):
         # A host asks the master to probe its SSH after a firewall or network
         # change (R5); see master.d/hypervisor.conf.
         "runner_dirs": [str(REPO / "_runners")],
+        # cluster.status (runner and module) and its hv_status outputter.
+        "utils_dirs": [str(REPO / "_utils")],
+        "outputter_dirs": [str(REPO / "_output")],
         "peer_run": {".*": ["reach.ssh"]},
         "reactor": reactor(),
     }

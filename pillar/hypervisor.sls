@@ -14,9 +14,12 @@ hypervisor:
         address: 203.0.113.11
         prefix: 24
         gateway: 203.0.113.254
-      # A failover IP routed to hyp1, for a guest on the public bridge.
+      # Failover IPs routed to hyp1, one per test guest (guests: below).
       failover_ips:
         - 203.0.113.101
+        - 203.0.113.102
+        - 203.0.113.103
+        - 203.0.113.104
       rpn:
         interface: eth1
         mac: "02:00:c6:33:64:0b"
@@ -71,6 +74,78 @@ hypervisor:
       path: /var/lib/libvirt/images/iso
     customer1:
       path: /var/lib/libvirt/images/customer1
+  # The test guests (lab/guest.py: a kernel and a busybox initramfs that
+  # answers ping on its failover IP), under qemu TCG: the lab hosts have no
+  # /dev/kvm. Not kept running: the tests that need them start them.
+  guests:
+    vm1:
+      home: hyp1
+      memory: 128
+      vcpus: 1
+      virt_type: qemu
+      running: false
+      disk:
+        pool: customer1
+        size: 16M
+      nics:
+        - bridge: wan
+      failover_ips:
+        - 203.0.113.101
+      boot:
+        kernel: /opt/hvlab-guest/vmlinuz
+        initrd: /opt/hvlab-guest/initrd.img
+        cmdline: "console=ttyS0 panic=-1 hvlab.ip=203.0.113.101 hvlab.gw=203.0.113.254"
+    vm2:
+      home: hyp1
+      memory: 128
+      vcpus: 1
+      virt_type: qemu
+      running: false
+      disk:
+        pool: customer1
+        size: 16M
+      nics:
+        - bridge: wan
+      failover_ips:
+        - 203.0.113.102
+      boot:
+        kernel: /opt/hvlab-guest/vmlinuz
+        initrd: /opt/hvlab-guest/initrd.img
+        cmdline: "console=ttyS0 panic=-1 hvlab.ip=203.0.113.102 hvlab.gw=203.0.113.254"
+    vm3:
+      home: hyp1
+      memory: 128
+      vcpus: 1
+      virt_type: qemu
+      running: false
+      disk:
+        pool: customer1
+        size: 16M
+      nics:
+        - bridge: wan
+      failover_ips:
+        - 203.0.113.103
+      boot:
+        kernel: /opt/hvlab-guest/vmlinuz
+        initrd: /opt/hvlab-guest/initrd.img
+        cmdline: "console=ttyS0 panic=-1 hvlab.ip=203.0.113.103 hvlab.gw=203.0.113.254"
+    vm4:
+      home: hyp1
+      memory: 128
+      vcpus: 1
+      virt_type: qemu
+      running: false
+      disk:
+        pool: customer1
+        size: 16M
+      nics:
+        - bridge: wan
+      failover_ips:
+        - 203.0.113.104
+      boot:
+        kernel: /opt/hvlab-guest/vmlinuz
+        initrd: /opt/hvlab-guest/initrd.img
+        cmdline: "console=ttyS0 panic=-1 hvlab.ip=203.0.113.104 hvlab.gw=203.0.113.254"
   failover:
     # The lab's API stand-in answers at once: poll every second, space moves
     # by 2 s, and give a move 30 s to show.

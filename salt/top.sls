@@ -21,3 +21,4 @@ base:
     - gluster       # F13, F17 (save volume)
     - sanlock       # F14, F15
     - libvirt.pools # F16
+    - guests        # F25, F26

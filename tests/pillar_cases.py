@@ -65,6 +65,9 @@ MOUNT = (*GLUSTER, "volumes", "vmstore", "mount")
 BRIDGES = ("hypervisor", "bridges")
 TUNNELS = ("hypervisor", "tunnels")
 FIREWALL = ("hypervisor", "firewall")
+VM1 = ("hypervisor", "guests", "vm1")
+VM2 = ("hypervisor", "guests", "vm2")
+EVACUATION = ("hypervisor", "evacuation")
 TOKEN = lab_pillar()["online"]["api_token"]
 # A made-up private key (split so that secret scanners do not flag this file).
 PRIVATE_KEY = (
@@ -414,6 +417,98 @@ CASES = [
         _put(("hypervisor", "migration", "user"), "Root User"),
         "hypervisor:migration:user",
     ),
+    ("guests-not-a-mapping", _set(("hypervisor", "guests"), ["vm1"]), "hypervisor:guests"),
+    ("guest-bad-name", _rename(VM1, "VM 1"), "hypervisor:guests:VM 1"),
+    ("guest-unknown-key", _set((*VM1, "cpus"), 2), "hypervisor:guests:vm1:cpus"),
+    ("guest-home-missing", _delete((*VM1, "home")), "hypervisor:guests:vm1:home"),
+    ("guest-home-unknown", _set((*VM1, "home"), "hyp9"), "hypervisor:guests:vm1:home"),
+    ("guest-memory-too-small", _set((*VM1, "memory"), 16), "hypervisor:guests:vm1:memory"),
+    ("guest-memory-with-unit", _set((*VM1, "memory"), "128M"), "hypervisor:guests:vm1:memory"),
+    ("guest-vcpus-too-many", _set((*VM1, "vcpus"), 65), "hypervisor:guests:vm1:vcpus"),
+    ("guest-virt-type-unknown", _set((*VM1, "virt_type"), "xen"), "hypervisor:guests:vm1:virt_type"),
+    ("guest-running-not-bool", _set((*VM1, "running"), "yes"), "hypervisor:guests:vm1:running"),
+    ("guest-disk-missing", _delete((*VM1, "disk")), "hypervisor:guests:vm1:disk"),
+    ("guest-disk-unknown-pool", _set((*VM1, "disk", "pool"), "customer9"), "hypervisor:guests:vm1:disk:pool"),
+    ("guest-disk-bad-size", _set((*VM1, "disk", "size"), "16MB"), "hypervisor:guests:vm1:disk:size"),
+    (
+        "guest-nic-unknown-bridge",
+        _set((*VM1, "nics", 0, "bridge"), "dmz"),
+        "hypervisor:guests:vm1:nics:0:bridge",
+    ),
+    (
+        "guest-nic-bad-mac",
+        _set((*VM1, "nics", 0, "mac"), "52:54:00:zz:00:01"),
+        "hypervisor:guests:vm1:nics:0:mac",
+    ),
+    (
+        "guest-nic-multicast-mac",
+        _set((*VM1, "nics", 0, "mac"), "01:00:5e:00:00:01"),
+        "hypervisor:guests:vm1:nics:0:mac",
+    ),
+    (
+        "guest-same-mac-twice",
+        _set((*VM1, "nics"), [{"bridge": "wan", "mac": "52:54:00:00:00:01"}] * 2),
+        "hypervisor:guests:vm1:nics:1:mac",
+    ),
+    (
+        "guest-failover-ip-not-the-clusters",
+        _set((*VM1, "failover_ips"), ["203.0.113.105"]),
+        "hypervisor:guests:vm1:failover_ips:0",
+    ),
+    (
+        "guest-failover-ip-on-two-guests",
+        _set((*VM2, "failover_ips"), ["203.0.113.101"]),
+        "hypervisor:guests:vm2:failover_ips:0",
+    ),
+    (
+        "guest-failover-ip-without-public-nic",
+        _set((*VM1, "nics"), [{"bridge": "lan"}]),
+        "hypervisor:guests:vm1:nics",
+    ),
+    (
+        "guest-boot-relative-kernel",
+        _set((*VM1, "boot", "kernel"), "vmlinuz"),
+        "hypervisor:guests:vm1:boot:kernel",
+    ),
+    ("guest-boot-without-kernel", _delete((*VM1, "boot", "kernel")), "hypervisor:guests:vm1:boot:kernel"),
+    (
+        "guest-boot-cmdline-two-lines",
+        _set((*VM1, "boot", "cmdline"), "console=ttyS0\ninit=/bin/sh"),
+        "hypervisor:guests:vm1:boot:cmdline",
+    ),
+    ("evacuation-parallel-zero", _put((*EVACUATION, "parallel"), 0), "hypervisor:evacuation:parallel"),
+    (
+        "evacuation-migrate-timeout-short",
+        _put((*EVACUATION, "migrate_timeout"), 5),
+        "hypervisor:evacuation:migrate_timeout",
+    ),
+    (
+        "evacuation-stop-timeout-long",
+        _put((*EVACUATION, "stop_timeout"), 7200),
+        "hypervisor:evacuation:stop_timeout",
+    ),
+    (
+        "evacuation-bandwidth-negative",
+        _put((*EVACUATION, "bandwidth"), -1),
+        "hypervisor:evacuation:bandwidth",
+    ),
+    (
+        "evacuation-max-downtime-zero",
+        _put((*EVACUATION, "max_downtime"), 0),
+        "hypervisor:evacuation:max_downtime",
+    ),
+    (
+        "evacuation-postcopy-not-bool",
+        _put((*EVACUATION, "postcopy"), "yes"),
+        "hypervisor:evacuation:postcopy",
+    ),
+    (
+        "evacuation-state-dir-system",
+        _put((*EVACUATION, "state_dir"), "/var/lib"),
+        "hypervisor:evacuation:state_dir",
+    ),
+    ("evacuation-bad-unit", _put((*EVACUATION, "unit"), "hv evacuate"), "hypervisor:evacuation:unit"),
+    ("evacuation-unknown-key", _put((*EVACUATION, "paralel"), 2), "hypervisor:evacuation:paralel"),
 ]
 
 # Strings the lab pillar leaves to the defaults, where a token could be pasted too.
@@ -430,6 +525,8 @@ DEFAULTED_STRINGS = [
     (*TUNNELS, "transport"),
     (*FIREWALL, "log_level"),
     ("hypervisor", "migration", "user"),
+    (*EVACUATION, "state_dir"),
+    (*EVACUATION, "unit"),
 ]
 
 

@@ -53,3 +53,24 @@ sanlock-lockspace-joined:
     - path: {{ lockspace.path }}
     - require:
       - sls: sanlock.service
+
+# F25: at shutdown (after the guests left, hv-evacuate), sanlock leaves the
+# lockspace, releasing this host's lease at once, and exits: it ignores
+# SIGTERM while it is in a lockspace. Never restarts sanlock (with a joined
+# lockspace a restart hangs): systemd reads it at the next stop.
+sanlock-lockspace-leave-at-stop:
+  file.managed:
+    - name: /etc/systemd/system/sanlock.service.d/50-leave-at-stop.conf
+    - makedirs: true
+    - mode: "0644"
+    - contents: |
+        # Managed by Salt (salt://sanlock/lockspace.sls): local changes are overwritten.
+        [Service]
+        ExecStop=-/usr/sbin/sanlock client rem_lockspace -s {{ lockspace.name }}:{{ lockspace.host_id }}:{{ lockspace.path }}:0
+        ExecStop=-/usr/sbin/sanlock client shutdown -w 1
+
+sanlock-lockspace-leave-at-stop-loaded:
+  module.run:
+    - service.systemctl_reload: []
+    - onchanges:
+      - file: sanlock-lockspace-leave-at-stop

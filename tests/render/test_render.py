@@ -27,7 +27,7 @@ NETWORKD = "/etc/systemd/network"
 # The second cluster: other host names, interfaces, networks (198.18.0.0/24
 # public, gateway 198.18.0.1; 192.0.2.0/24 RPN), MTU, domain, brick root, three
 # bridges (br-out public), an arbiter, OpenVPN tunnels (a 1500-byte RPN), its
-# own trusted sources.
+# own trusted sources, a guest.
 SECOND_PILLAR = {
     "hypervisor": {
         "domain": "dc2.example.net",
@@ -59,6 +59,14 @@ SECOND_PILLAR = {
             {"name": "ops", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops@dc2.example.net"]}
         ],
         "gluster": {"arbiter": "witness", "brick_root": "/srv/gluster"},
+        "guests": {
+            "web": {
+                "home": "kvm-b",
+                "memory": 1024,
+                "disk": {"pool": "iso", "size": "10G"},
+                "nics": [{"bridge": "dmz"}],
+            }
+        },
         "tunnels": {"transport": "openvpn"},
         "firewall": {"trusted": ["198.18.0.10", "198.18.1.0/28"]},
     },
@@ -321,6 +329,20 @@ def test_networkd_files_render_with_the_context_the_state_gives(highstate, host)
     for dest, entry in applied["files"].items():
         text = env.get_template(entry["source"].removeprefix("salt://")).render(**entry["context"])
         assert text.startswith("# Managed by Salt"), dest
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("host", LAB + SECOND)
+def test_guests_defined_on_every_host_but_the_arbiter(highstate, host, family):
+    """F26: each guest's disk, then its definition, wherever it may run."""
+    states = highstate(host, family)
+    guests = {"witness": []}.get(host, ["web"] if host in SECOND else ["vm1", "vm2", "vm3", "vm4"])
+    steps = sorted(s for s in states if _functions(states[s]) & {"guests.disk_present", "guests.defined"})
+    assert steps == sorted(f"guests-{g}-{step}" for g in guests for step in ("defined", "disk-present"))
+    for name in guests:
+        disk = _args(states, f"guests-{name}-disk-present")
+        assert (disk["name"], disk["require"]) == (name, [{"sls": "libvirt.pools"}])
+        assert {"guests": f"guests-{name}-disk-present"} in _args(states, f"guests-{name}-defined")["require"]
 
 
 def test_el_only_features_absent_on_debian(highstate):

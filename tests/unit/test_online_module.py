@@ -112,6 +112,15 @@ class Host:
         return {"retcode": 0, "stdout": "", "stderr": "", "pid": 1}
 
 
+def scenario_pillar():
+    """The lab's pillar, hyp1 listing IP1 and hyp2 IP2, IP3, IP5 (FOREIGN: nobody), no guests."""
+    pillar = lab_pillar()
+    pillar["hypervisor"]["hosts"]["hyp1"]["failover_ips"] = [IP1]
+    pillar["hypervisor"]["hosts"]["hyp2"]["failover_ips"] = [IP2, IP3, IP5]
+    del pillar["hypervisor"]["guests"]
+    return pillar
+
+
 @pytest.fixture
 def standin():
     api = StandIn(SERVERS, FAILOVERS, TOKEN)
@@ -122,8 +131,7 @@ def standin():
 
 @pytest.fixture
 def hv(tmp_path):
-    pillar = lab_pillar()
-    pillar["hypervisor"]["hosts"]["hyp2"]["failover_ips"] = [IP2, IP3, IP5]
+    pillar = scenario_pillar()
     settings = hypervisor_pillar.build(pillar, layered_parameters("Debian"), "hyp1")
     settings["failover"].update(
         request_timeout=2,
@@ -472,6 +480,16 @@ def test_ips_sharing_a_mac_move_together(standin):
     }
 
 
+def test_several_ips_move_in_one_call_with_their_mac_groups(standin):
+    """An evacuation moves every IP going to one host at once: one edit, read back."""
+    ret = moved(f"{IP1},{IP2}", "hyp2")
+    assert ret["result"] is True and ret["confirmed"] is True, ret["comment"]
+    assert ret["ips"] == [IP1, IP2, IP3] and ret["from"] == "hyp1, hyp2"
+    assert [r["status"] for r in edits(standin)] == [200]
+    routes = {f["ip"]: f["destination"] for f in online.failover_list()}
+    assert routes[IP1] == routes[IP2] == routes[IP3] == HYP2
+
+
 def test_move_of_an_unrouted_ip(standin):
     ret = moved(IP5, "hyp1")
     assert (ret["result"], ret["from"], ret["ips"]) == (True, None, [IP5])
@@ -726,8 +744,7 @@ def raw_pillar(hv, online_pillar, salt_mods):
     """The raw pillar routed_ips reads (``pillar.get``), not the settings: the lab's,
     hyp2 listing IP2, IP3, IP5, the proxyarp file under the test's config_dir, and
     retries set (routed_ips must not use them)."""
-    pillar = lab_pillar()
-    pillar["hypervisor"]["hosts"]["hyp2"]["failover_ips"] = [IP2, IP3, IP5]
+    pillar = scenario_pillar()
     pillar["hypervisor"]["firewall"]["config_dir"] = hv["firewall"]["config_dir"]
     pillar["hypervisor"]["failover"]["retries"] = 3
     pillar["online"] = online_pillar

@@ -21,6 +21,10 @@ SECTIONS = [
     ("VOLUME_KEYS", ("hypervisor", "gluster", "volumes", "vmstore")),
     ("POOL_KEYS", ("hypervisor", "pools", "iso")),
     ("BRICKS_KEYS", ("hypervisor", "gluster", "bricks")),
+    ("GUEST_KEYS", ("hypervisor", "guests", "web1")),
+    ("DISK_KEYS", ("hypervisor", "guests", "web1", "disk")),
+    ("NIC_KEYS", ("hypervisor", "guests", "web1", "nics", 0)),
+    ("BOOT_KEYS", ("hypervisor", "guests", "web1", "boot")),
 ]
 IDS = [name for name, _path in SECTIONS]
 
@@ -74,6 +78,7 @@ def test_the_validator_checks_with_these_very_lists(monkeypatch, name, path):
         ("BRIDGE_REQUIRED", ("hypervisor", "bridges", "wan")),
         ("ADMIN_REQUIRED", ("hypervisor", "admins", 0)),
         ("VOLUME_REQUIRED", ("hypervisor", "gluster", "volumes", "vmstore")),
+        ("GUEST_REQUIRED", ("hypervisor", "guests", "web1")),
     ],
 )
 def test_the_validator_requires_these_very_lists(monkeypatch, name, path):
@@ -98,6 +103,7 @@ def test_required_keys_are_documented_keys():
         (mod.BRIDGE_REQUIRED, mod.BRIDGE_KEYS),
         (mod.ADMIN_REQUIRED, mod.ADMIN_KEYS),
         (mod.VOLUME_REQUIRED, mod.VOLUME_KEYS),
+        (mod.GUEST_REQUIRED, mod.GUEST_KEYS),
     ]
     assert all(set(required) <= set(keys) for required, keys in pairs)
 
@@ -111,7 +117,7 @@ def test_example_shows_every_cluster_key_and_the_overridable_groups():
     assert set(hypervisor_pillar.CLUSTER_KEYS) <= set(hv)
     shown = set(hv) - set(hypervisor_pillar.CLUSTER_KEYS)
     assert {"sysctl", "ksm", "libvirt", "pkgs", "gluster", "sanlock", "pools"} <= shown
-    assert {"tunnels", "firewall", "migration"} <= shown
+    assert {"tunnels", "firewall", "migration", "evacuation"} <= shown
 
 
 def test_lab_pillar_uses_only_documented_keys():

@@ -365,7 +365,8 @@ def test_public_view_fills_in_the_defaults_and_the_cidr(params):
         "cidr": "203.0.113.11/24",
     }
     assert cfg["hosts"]["hyp2"]["public"]["cidr"] == "203.0.113.12/24"
-    assert (cfg["me"]["failover_ips"], cfg["hosts"]["hyp2"]["failover_ips"]) == (["203.0.113.101"], [])
+    lab_ips = [f"203.0.113.{n}" for n in (101, 102, 103, 104)]
+    assert (cfg["me"]["failover_ips"], cfg["hosts"]["hyp2"]["failover_ips"]) == (lab_ips, [])
 
 
 def test_bridges_view_and_the_public_bridge(params):
@@ -398,6 +399,7 @@ def test_no_public_bridge_without_failover_ips(params):
     pillar = pillar_cases.lab_pillar()
     pillar["hypervisor"]["bridges"]["wan"]["public"] = False
     del pillar["hypervisor"]["hosts"]["hyp1"]["failover_ips"]
+    del pillar["hypervisor"]["guests"]  # they hold those IPs
     assert hypervisor_pillar.build(pillar, params, "hyp1")["public_bridge"] is None
 
 

@@ -1,0 +1,195 @@
+"""
+cluster: the cluster's status as one view (B3).
+
+``local`` is this host's part: its guests, drain mark, the save files, its
+sanlock readiness and the failover IPs it answers for; ``publish`` sends it to
+the mine as ``hv_status``. ``shared`` reads what any host sees for all:
+gluster peers and volumes (heal and split-brain counts), the sanlock
+lockspace's hosts, and the provider's failover routing. ``status`` puts this
+host's part, the others' from the mine (with their age) and the shared facts
+together (``_utils/cluster_view.py``), printed as a table by the ``hv_status``
+outputter (``--out=json`` for the data). ``salt-run cluster.status`` asks every
+host live instead.
+
+Each part is guarded: a failure becomes ``{"error": "..."}`` in its place,
+never a traceback.
+"""
+
+import datetime
+import logging
+
+try:
+    from salt.exceptions import CommandExecutionError
+except ImportError:
+    CommandExecutionError = RuntimeError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "cluster"
+__outputter__ = {"status": "hv_status"}
+MINE_NAME = "hv_status"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _call(fun, *args, **kwargs):
+    """``__salt__[fun](...)``; a function this host does not have is an error of its own."""
+    try:
+        func = __salt__[fun]
+    except KeyError:
+        raise CommandExecutionError(f"{fun} is not available here (saltutil.sync_modules)") from None
+    return func(*args, **kwargs)
+
+
+def _part(func, *args):
+    """``func(*args)``, or ``{"error": ...}`` when it fails."""
+    try:
+        return func(*args)
+    except Exception as exc:  # one part's failure is that part's error, never the view's
+        log.warning("cluster: %s: %s", args[0] if func is _call else func.__name__.lstrip("_"), exc)
+        return {"error": str(exc) or type(exc).__name__}
+
+
+def _now():
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _guests():
+    return {name: info["state"] for name, info in _call("guests.list_local").items()}
+
+
+def _saved():
+    return sorted(_call("guests.saved"))
+
+
+def _sanlock():
+    state = _call("sanlock.status")
+    return {
+        "can_take_guests": state["can_take_guests"],
+        "reason": state["reason"],
+        "lockspaces": [ls["name"] for ls in state["lockspaces"]],
+        "leases_held": sorted(r["name"] for r in state["resources"]),
+    }
+
+
+def _peers():
+    return [
+        {"hostname": p["hostname"], "connected": p["connected"], "state": p["state"]}
+        for p in _call("gluster.peer_status")
+    ]
+
+
+def _entries(bricks):
+    return sum(brick["entries"] for brick in bricks)
+
+
+def _heal(name):
+    return {
+        "heal_entries": _entries(_call("gluster.heal_info", name)),
+        "split_brain": _entries(_call("gluster.split_brain", name)),
+    }
+
+
+def _volumes():
+    return {
+        name: {"status": info["status"], **_part(_heal, name)}
+        for name, info in sorted(_call("gluster.volume_info").items())
+    }
+
+
+def local():
+    """
+    This host's part of the cluster view: ``{"host", "time", "drained"
+    (guests.drained), "guests" ({name: libvirt state}), "saved" (guests with
+    a save file), "sanlock" ({"can_take_guests", "reason", "lockspaces",
+    "leases_held"}), "proxyarp" (failover IPs answered here)}``; a part that
+    fails is ``{"error": ...}``. Published to the mine as ``hv_status``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -N hypervisors cluster.local
+    """
+    return {
+        "host": __grains__["id"],
+        "time": _now(),
+        "drained": _part(_call, "guests.drained"),
+        "guests": _part(_guests),
+        "saved": _part(_saved),
+        "sanlock": _part(_sanlock),
+        "proxyarp": _part(_call, "online.proxyarp_ips"),
+    }
+
+
+def shared():
+    """
+    What this host reads for the whole cluster: ``{"host", "time", "peers"
+    ([{"hostname", "connected", "state"}]), "volumes" ({name: {"status",
+    "heal_entries", "split_brain"}}), "lockspace" (sanlock.hosts), "failover"
+    (online.failover_status)}``; a part that fails is ``{"error": ...}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 cluster.shared
+    """
+    return {
+        "host": __grains__["id"],
+        "time": _now(),
+        "peers": _part(_peers),
+        "volumes": _part(_volumes),
+        "lockspace": _part(_call, "sanlock.hosts"),
+        "failover": _part(_call, "online.failover_status"),
+    }
+
+
+def publish():
+    """
+    Send this host's part (``cluster.local``) to the mine as ``hv_status``,
+    for ``cluster.status`` on the other hosts. Returns what mine.send returned.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -N hypervisors cluster.publish
+    """
+    return _call("mine.send", MINE_NAME, mine_function="cluster.local")
+
+
+def status():
+    """
+    The cluster as this host sees it: its own part live, the other hosts'
+    from the mine (``hv_status``, marked ``"source": "mine"`` with their age;
+    a host with nothing there counts as not answering), and the shared facts.
+    Returns ``{"hosts", "peers", "volumes", "lockspace", "failover", "guests",
+    "problems"}`` (see ``_utils/cluster_view.py``), printed as a table.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 cluster.status
+        salt hyp1 cluster.status --out=json
+    """
+    try:
+        assemble, config = __utils__["cluster_view.assemble"], __utils__["cluster_view.hosts_config"]
+    except KeyError:
+        raise CommandExecutionError("the cluster_view utility is not loaded (saltutil.sync_utils)") from None
+    hv = _call("hypervisor_pillar.settings")
+    me = __grains__["id"]
+    others = sorted(name for name in hv["hosts"] if name != me)
+    parts = {}
+    if others:
+        try:
+            found = _call("mine.get", others, MINE_NAME, tgt_type="list") or {}
+        except Exception as exc:  # the others then show as not answering
+            log.warning("cluster: mine.get %s: %s", MINE_NAME, exc)
+            found = {}
+        parts = {name: dict(part, source="mine") for name, part in found.items() if isinstance(part, dict)}
+    parts[me] = local()
+    return assemble(parts, shared(), config(hv), hv.get("guests"))

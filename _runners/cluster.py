@@ -1,0 +1,107 @@
+"""
+cluster: the cluster's status, every host asked live (B3).
+
+``salt-run cluster.status`` runs ``cluster.local`` on the master's nodegroup
+``hypervisors`` (a host that does not answer within the timeout is shown down)
+and ``cluster.shared`` on the first host that answered, then puts them
+together with the cluster pillar's hosts and guests (``_utils/cluster_view.py``).
+Printed as a table by the ``hv_status`` outputter; ``--out=json`` gives the data.
+
+The master needs (see ``master.d/hypervisor.conf``)::
+
+    runner_dirs:
+      - /srv/hypervisor/_runners
+    utils_dirs:
+      - /srv/hypervisor/_utils
+    outputter_dirs:
+      - /srv/hypervisor/_output
+"""
+
+import logging
+
+import salt.client
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "cluster"
+NODEGROUP = "hypervisors"
+TIMEOUT = 10  # seconds each host has to answer
+OUTPUTTER = "hv_status"
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _parts(answers):
+    """LocalClient answers → ``{host: part}``: a host that answered with
+    something else than a part (the module missing, an exception) gets
+    ``{"error": what it said}``; a host that did not answer is absent."""
+    return {
+        host: ret if isinstance(ret, dict) else {"error": str(ret).strip() or "no answer"}
+        for host, ret in answers.items()
+    }
+
+
+def _ask(client, timeout):
+    """``cluster.local`` on the nodegroup: (the hosts targeted, ``{host: answer}`` of those that answered)."""
+    targeted, answers = [], {}
+    for item in client.cmd_iter(
+        NODEGROUP, "cluster.local", timeout=timeout, tgt_type="nodegroup", expect_minions=True
+    ):
+        for host, ret in (item or {}).items():
+            targeted.append(host)
+            if isinstance(ret, dict) and not ret.get("failed") and "ret" in ret:
+                answers[host] = ret["ret"]
+    return targeted, answers
+
+
+def _shared(client, parts, timeout):
+    """``cluster.shared`` from the first host whose part has no error of its own."""
+    for host in sorted(h for h, part in parts.items() if set(part) != {"error"}):
+        ret = client.cmd(host, "cluster.shared", timeout=timeout).get(host)
+        if isinstance(ret, dict):
+            return ret
+        log.warning("cluster.status: %s answered cluster.shared with %r", host, ret)
+    return {"error": "no host answered cluster.shared"}
+
+
+def _cluster(targeted, parts):
+    """The ``hypervisor`` pillar (as the master compiles it for a host of the cluster)."""
+    for host in sorted(parts) + sorted(set(targeted) - set(parts)):
+        cluster = (__salt__["pillar.show_pillar"](host) or {}).get("hypervisor")
+        if isinstance(cluster, dict):
+            return cluster
+    return {}
+
+
+def _view(answers, shared, cluster, targeted=()):
+    """The view from LocalClient's answers, ``cluster.shared``'s and the pillar's
+    ``hypervisor`` mapping (its hosts, plus those targeted, are expected to answer)."""
+    hosts = __utils__["cluster_view.hosts_config"](cluster)
+    for host in targeted:
+        hosts.setdefault(host, {"arbiter": False})
+    return __utils__["cluster_view.assemble"](_parts(answers), shared, hosts, cluster.get("guests"))
+
+
+def status(timeout=TIMEOUT):
+    """
+    The cluster's status, every host of the nodegroup ``hypervisors`` asked
+    live (``timeout`` seconds to answer). Returns ``{"hosts", "peers",
+    "volumes", "lockspace", "failover", "guests", "problems"}`` (see
+    ``_utils/cluster_view.py``), printed as a table.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-run cluster.status
+        salt-run cluster.status --out=json
+    """
+    with salt.client.get_local_client(__opts__["conf_file"]) as client:
+        targeted, answers = _ask(client, int(timeout))
+        parts = _parts(answers)
+        shared = _shared(client, parts, int(timeout))
+    view = _view(answers, shared, _cluster(targeted, parts), targeted)
+    # salt-run ignores __outputter__: a runner names its outputter in its return.
+    return {"outputter": OUTPUTTER, "data": view}

@@ -1,0 +1,84 @@
+{#- F25: evacuation at shutdown that really runs. The unit's stop moves the
+    guests away before anything it needs goes down: it is ordered after the
+    network, the tunnels, the gluster mounts, sanlock and libvirtd, so systemd
+    stops it first. Its start (at boot) restores the saved guests. The unit is
+    never restarted by a state (a restart would evacuate the host). #}
+{%- from "map.jinja" import hv with context %}
+{%- set ev = hv.evacuation %}
+{%- set mounts = hv.gluster.volumes.values() | map(attribute="mount") | sort %}
+{%- set tunnels = hv.tunnels.openvpn | map(attribute="net") | list
+      if hv.tunnels.transport == "openvpn" else [] %}
+{%- set salt_call = grains.pythonexecutable | replace("/python3", "/salt-call") | replace("/python", "/salt-call") %}
+include:
+  - libvirt.service
+  - sanlock.service
+
+guests-evacuation-state-dir:
+  file.directory:
+    - name: {{ ev.state_dir }}
+    - mode: "0700"
+
+# What the unit needs when the master cannot be reached: the settings, no secret.
+guests-evacuation-settings-copy:
+  file.serialize:
+    - name: {{ ev.settings_cache }}
+    - dataset: {{ hv | json }}
+    - serializer: json
+    - mode: "0600"
+    - require:
+      - file: guests-evacuation-state-dir
+
+guests-evacuation-script-managed:
+  file.managed:
+    - name: {{ ev.script }}
+    - source: salt://guests/files/hv-evacuate.jinja
+    - template: jinja
+    - mode: "0755"
+    - context:
+        unit: {{ ev.unit }}
+        master: {{ salt["config.get"]("master") | json }}
+        master_port: {{ salt["config.get"]("master_port", 4506) }}
+        probe_timeout: {{ ev.peer_timeout }}
+        salt_call: {{ salt_call }}
+        settings_cache: {{ ev.settings_cache }}
+
+guests-evacuation-unit-managed:
+  file.managed:
+    - name: /etc/systemd/system/{{ ev.unit }}.service
+    - mode: "0644"
+    - contents: |
+        # Managed by Salt (salt://guests/evacuation.sls): local changes are overwritten.
+        # F25: stopped before everything it is ordered after (systemd stops in
+        # reverse order): guests leave while the network, tunnels, gluster
+        # mounts, sanlock and libvirtd still run.
+        [Unit]
+        Description=Evacuate the guests at shutdown, restore saved guests at boot
+        Wants=network-online.target
+        After=network-online.target systemd-networkd.service salt-minion.service
+        After={{ hv.gluster.service }}.service sanlock.service hv-sanlock-rejoin.service {{ hv.libvirt.service }}.service
+{%- for net in tunnels %}
+        After=hv-tunnel@{{ net }}.service
+{%- endfor %}
+        RequiresMountsFor={{ mounts | join(" ") }}
+
+        [Service]
+        Type=oneshot
+        RemainAfterExit=yes
+        ExecStart={{ ev.script }} resume
+        ExecStop={{ ev.script }} evacuate
+        TimeoutStartSec={{ ev.stop_timeout }}
+        TimeoutStopSec={{ ev.stop_timeout }}
+
+        [Install]
+        WantedBy=multi-user.target
+
+guests-evacuation-unit-enabled:
+  service.running:
+    - name: {{ ev.unit }}
+    - enable: true
+    - require:
+      - file: guests-evacuation-settings-copy
+      - file: guests-evacuation-script-managed
+      - file: guests-evacuation-unit-managed
+      - sls: libvirt.service
+      - sls: sanlock.service

@@ -1,0 +1,339 @@
+"""Guests that move and are never lost, in the lab (F20, F25, F26, B2, B3, B4; P2, P3, R3).
+
+The lab's pillar guests vm1..vm4 (128 MiB TCG guests, home hyp1, each
+answering ping on a failover IP of hyp1) are started by each test and put
+back afterwards (tests/lab/evacuation.py). The pinger is a machine on the
+public segment: the traffic reaches a guest through the host the provider
+routes its IP to, then the joined public bridge.
+"""
+
+import json
+import threading
+import time
+
+import pytest
+import yaml
+
+from lab import machines, master, provider, system, topology
+from lab.topology import REPO
+from tests.lab import evacuation as ev
+from tests.lab.conftest import GROUP, changed, report
+from tests.lab.events import Events
+from tests.lab.failover import public_ip, routed_to, wait_answered_by
+
+pytestmark = pytest.mark.lab
+SETTINGS = "/var/lib/hv-evacuation/settings.json"
+VOLUMES = yaml.safe_load((REPO / "salt/parameters/defaults.yaml").read_text())["hypervisor"]["gluster"][
+    "volumes"
+]
+
+
+def host(name):
+    return next(h for h in topology.hosts() if h.name == name)
+
+
+def link(name, up):
+    system.run("ip", "-n", topology.SWITCH_NS, "link", "set", f"r-{name}", "up" if up else "down")
+
+
+def recorded(lab, tag, since):
+    """The steps the master's reactor recorded (hv_events runner) since ``since`` (epoch)."""
+    rc, data, text = lab.run("hv_events.recent", "500", f"tag={tag}")
+    assert rc == 0, text
+    rows = data if isinstance(data, list) else next(iter(data.values()), [])
+    return [r for r in rows if r.get("recorded", 0) >= since]
+
+
+def status(lab):
+    rc, data, text = lab.run("cluster.status")
+    assert rc == 0, text
+    return data if "hosts" in data else next(iter(data.values()))
+
+
+@pytest.fixture(scope="module")
+def events(lab, tmp_path_factory):
+    rec = Events(tmp_path_factory.mktemp("evacuation") / "events.txt")
+    time.sleep(1)  # salt-run state.event subscribes
+    yield rec
+    rec.stop()
+
+
+def test_pillar_guests_are_defined_alike_on_every_host_and_never_autostarted(lab):
+    for name in ev.lab_guests():
+        uuids = {h: lab.sh(h, f"virsh domuuid {name}").strip() for h in ev.HOSTS}
+        assert len(set(uuids.values())) == 1, uuids
+        for h in ev.HOSTS:
+            assert "Autostart:      disable" in lab.sh(h, f"virsh dominfo {name}"), (h, name)
+    assert not any(ev.running_on(lab, n) for n in ev.lab_guests())
+
+
+def test_a_running_pillar_guest_is_started_on_its_home_only(lab):
+    """F26: ``running: true`` starts the guest where the cluster says (its home),
+    once; a second highstate changes nothing and starts it nowhere else."""
+    ev.home_again(lab)
+
+    def run_vm1(pillar):
+        pillar["hypervisor"]["guests"]["vm1"]["running"] = True
+
+    try:
+        with lab.pillar(run_vm1):
+            rc, data, text = lab.apply()
+            assert rc == 0, text
+            assert ev.running_on(lab, "vm1") == ["hyp1"]
+            ev.answers("vm1")
+            rc, data, text = lab.apply()
+            assert rc == 0, text
+            assert not [c for h in ev.HOSTS for c in changed(data[h]) if "guest" in c], text
+            assert ev.running_on(lab, "vm1") == ["hyp1"]
+    finally:
+        ev.home_again(lab)
+
+
+def test_live_migration_under_a_100ms_ping(lab):
+    """P3: vm1 moves hyp1 -> hyp2 while pinged every 100 ms; it answers after."""
+    with ev.guests_on(lab, "hyp1", ["vm1"]):
+        with ev.ContinuousPing(ev.guest_ip("vm1")) as pinger:
+            time.sleep(2)
+            rc, ret, text = ev.salt_one(lab, "hyp1", "guests.migrate", "vm1")
+            time.sleep(2)
+        assert rc == 0 and ret["outcome"] == "migrated" and ret["host"] == "hyp2", text
+        assert ev.running_on(lab, "vm1") == ["hyp2"]
+        assert lab.sh("hyp1", "virsh domstate vm1").strip() == "shut off"  # still defined there
+        ev.answers("vm1", timeout=5)
+        report(
+            f"P3: live migration of vm1 (128 MiB, TCG) hyp1 -> hyp2 took {ret['seconds']:.2f}s; under a"
+            f" 100 ms ping, {pinger.lost} of {pinger.result.transmitted} packets lost (goal <= 1)"
+        )
+
+
+def test_drain_then_undrain_round_trip(lab, events):
+    """B2, B3, B4: drain moves the guest and its failover IP to hyp2 and marks hyp1;
+    undrain brings both back; the status view says so before, during and after."""
+    ip = ev.guest_ip("vm1")
+    with ev.guests_on(lab, "hyp1", ["vm1"]):
+        since = time.time()
+        before = status(lab)
+        assert before["hosts"]["hyp1"]["drained"] is False
+        assert before["guests"]["vm1"]["running_on"] == ["hyp1"]
+        rc, ret, text = ev.salt_one(lab, "hyp1", "guests.drain")
+        assert rc == 0 and ret["guests"]["vm1"] == {"outcome": "migrated", "host": "hyp2", **_secs(ret)}, text
+        assert ret["failover"]["moved"] == {ip: "hyp2"}, text
+        assert routed_to(ip) == public_ip("hyp2")
+        wait_answered_by(ip, "hyp2", time.time())
+        ev.answers("vm1", timeout=10)
+        rc, ret2, text = ev.salt_one(lab, "hyp1", "guests.drained")
+        assert ret2["drained"] is True, text
+        rc, _refused, text = ev.salt_one(lab, "hyp1", "guests.start", "vm2")
+        assert rc != 0 and "drained" in text, text
+        during = status(lab)
+        assert during["hosts"]["hyp1"]["drained"] is True
+        assert during["guests"]["vm1"]["running_on"] == ["hyp2"]
+        report(f"P2 (1 guest, drain): evacuated in {ret['seconds']:.2f}s, failover IP moved and confirmed")
+
+        rc, back, text = ev.salt_one(lab, "hyp1", "guests.undrain")
+        assert rc == 0 and back["guests"]["vm1"]["outcome"] == "migrated", text
+        assert ev.running_on(lab, "vm1") == ["hyp1"]
+        assert back["failover"]["moved"] == {ip: "hyp1"}, text
+        wait_answered_by(ip, "hyp1", time.time())
+        ev.answers("vm1", timeout=10)
+        after = status(lab)
+        assert after["hosts"]["hyp1"]["drained"] is False
+        assert after["guests"]["vm1"]["running_on"] == ["hyp1"]
+        for tag in ("hv/evacuation/drained", "hv/evacuation/started", "hv/evacuation/done"):
+            assert [r for r in recorded(lab, tag, since) if r["minion"] == "hyp1"], tag
+        assert events.wait("hv/evacuation/undrained", since=since)
+
+
+def _secs(ret):
+    return {"seconds": ret["guests"]["vm1"].get("seconds")}
+
+
+def test_with_the_private_network_cut_guests_are_saved_then_restored_on_the_peer(lab):
+    """R3: hyp1 cannot reach hyp2 over the RPN: its guests are saved on the shared
+    volume (not lost); with the link back, hyp2 restores them and they answer."""
+    names = ["vm1", "vm2"]
+    with ev.guests_on(lab, "hyp1", names):
+        link("hyp1", up=False)
+        try:
+            rc, ret, text = ev.salt_one(lab, "hyp1", "guests.evacuate")
+        finally:
+            link("hyp1", up=True)
+        for name in names:
+            assert ret["guests"][name]["outcome"] == "saved", text
+            assert ev.running_on(lab, name) == []
+            assert ev.saved(lab, name)
+        lab.salt("hyp2", "gluster.heal", "save")
+        system.wait_for(
+            lambda: _heal_entries(lab, "save") == 0, 120, interval=2, what="the save volume to heal"
+        )
+        for name in names:
+            rc, got, text = ev.salt_one(lab, "hyp2", "guests.restore", name)
+            assert rc == 0 and got["outcome"] == "restored", text
+            assert ev.running_on(lab, name) == ["hyp2"]
+            assert not ev.saved(lab, name)
+            ev.answers(name, timeout=30)
+
+
+def _heal_entries(lab, volume):
+    rc, data, _text = lab.salt("hyp2", "gluster.heal_info", volume)
+    bricks = data.get("hyp2") if rc == 0 else None
+    if not isinstance(bricks, list):
+        return None
+    return sum(int(b.get("entries") or 0) for b in bricks)
+
+
+def test_a_migration_whose_destination_dies_leaves_the_guest_saved_never_twice(lab):
+    """R3: the destination's qemu is killed as soon as it appears: the migration
+    fails, vm1 is saved instead; sampled every 50 ms it never runs on both hosts."""
+    with ev.guests_on(lab, "hyp1", ["vm1"]):
+        stop = threading.Event()
+        seen = {"killed": 0, "both": 0, "samples": 0}
+
+        def killer():
+            while not stop.is_set():
+                if lab.sh("hyp2", "pkill -9 -f 'guest=vm1,' && echo killed", check=False).strip():
+                    seen["killed"] += 1
+                time.sleep(0.05)
+
+        def sampler():
+            while not stop.is_set():
+                seen["samples"] += 1
+                seen["both"] += len(ev.running_on(lab, "vm1")) > 1
+
+        threads = [threading.Thread(target=killer), threading.Thread(target=sampler)]
+        for t in threads:
+            t.start()
+        try:
+            rc, ret, text = ev.salt_one(lab, "hyp1", "guests.evacuate")
+        finally:
+            stop.set()
+            for t in threads:
+                t.join()
+        assert seen["killed"] >= 1, "the destination's qemu never appeared"
+        assert ret["guests"]["vm1"]["outcome"] == "saved", text
+        assert seen["both"] == 0 and seen["samples"] > 10, seen
+        assert ev.running_on(lab, "vm1") == [] and ev.saved(lab, "vm1")
+        rc, got, text = ev.salt_one(lab, "hyp1", "guests.restore", "vm1")
+        assert rc == 0 and got["outcome"] == "restored", text
+        assert ev.running_on(lab, "vm1") == ["hyp1"]
+        ev.answers("vm1", timeout=30)
+
+
+def test_with_the_api_down_guests_still_move_and_their_ips_follow_later(lab):
+    """The provider's API answers 503 during a drain: the guest moves all the same,
+    the IP stays routed to hyp1 (still reached through the joined bridge), the
+    return says why; once the API is back, guests.follow_failover moves it."""
+    ip = ev.guest_ip("vm1")
+    with ev.guests_on(lab, "hyp1", ["vm1"]):
+        provider.control("POST", "/fault", {"kind": "503", "times": 1000})
+        try:
+            rc, ret, text = ev.salt_one(lab, "hyp1", "guests.drain")
+        finally:
+            provider.control("POST", "/clear")
+        assert ret["guests"]["vm1"]["outcome"] == "migrated", text
+        assert rc != 0 and ret["result"] is False, text
+        assert routed_to(ip) == public_ip("hyp1")
+        ev.answers("vm1", timeout=10)
+        rc, moved, text = ev.salt_one(lab, "hyp2", "guests.follow_failover")
+        assert rc == 0 and moved["moved"] == {ip: "hyp2"}, text
+        assert routed_to(ip) == public_ip("hyp2")
+        wait_answered_by(ip, "hyp2", time.time())
+        ev.answers("vm1", timeout=10)
+
+
+def test_with_the_master_down_the_shutdown_unit_still_evacuates(lab):
+    """F25 without the master: the unit's stop (what a shutdown runs) migrates the
+    guest with the settings copy, says the IPs were not moved; once the master
+    is back, guests.follow_failover moves them."""
+    ip = ev.guest_ip("vm1")
+    assert "api_token" not in lab.sh("hyp1", f"cat {SETTINGS}")
+    with ev.guests_on(lab, "hyp1", ["vm1"]):
+        master.stop()
+        try:
+            lab.sh("hyp1", "systemctl stop hv-evacuate")
+            journal = lab.sh("hyp1", "journalctl -u hv-evacuate -n 60 --no-pager -o cat")
+        finally:
+            master.start()
+            master.ping_all(topology.hosts())
+        assert "does not answer: using the local settings copy" in journal, journal
+        assert ev.running_on(lab, "vm1") == ["hyp2"], journal
+        assert routed_to(ip) == public_ip("hyp1")
+        ev.answers("vm1", timeout=10)
+        lab.sh("hyp1", "systemctl start hv-evacuate")
+        assert ev.running_on(lab, "vm1") == ["hyp2"]  # the resume at start leaves it where it runs
+        rc, moved, text = ev.salt_one(lab, "hyp2", "guests.follow_failover")
+        assert rc == 0 and moved["moved"] == {ip: "hyp2"}, text
+
+
+def _stop_order(rootfs):
+    """The units in the order systemd began stopping them at the last shutdown
+    (from the host's persistent journal), and the time hv-evacuate finished."""
+    proc = system.run(
+        "journalctl", "-D", f"{rootfs}/var/log/journal", "-b", "0", "-o", "json", "_PID=1", "--no-pager"
+    )
+    order, finished = [], None
+    for line in proc.stdout.splitlines():
+        entry = json.loads(line)
+        unit, job = entry.get("UNIT"), entry.get("JOB_TYPE")
+        if not unit or job != "stop":
+            continue
+        if entry.get("JOB_RESULT"):
+            if unit.startswith("hv-evacuate"):
+                finished = len(order)
+        elif unit not in order:
+            order.append(unit)
+    return order, finished
+
+
+def test_power_off_evacuates_four_guests_and_their_failover_ips(lab, events):
+    """F25, P2: hyp1 powered off with vm1..vm4 running: all four run on hyp2 and
+    answer, their IPs are routed to hyp2 and answered there, the steps were
+    recorded; the unit stopped before the network, mounts, sanlock and libvirtd."""
+    names = sorted(ev.lab_guests())[:4]
+    hyp1 = host("hyp1")
+    with ev.guests_on(lab, "hyp1", names):
+        since = time.time()
+        took = machines.poweroff(hyp1)
+        try:
+            for name in names:
+                assert ev.running_on(lab, name) == ["hyp2"], name
+            done = recorded(lab, "hv/evacuation/done", since)
+            assert done and done[-1]["minion"] == "hyp1" and done[-1]["reason"] == "shutdown", done
+            assert {g["outcome"] for g in done[-1]["guests"].values()} == {"migrated"}, done
+            for name in names:
+                assert routed_to(ev.guest_ip(name)) == public_ip("hyp2"), name
+                wait_answered_by(ev.guest_ip(name), "hyp2", time.time())
+                ev.answers(name, timeout=20)
+            order, finished = _stop_order(machines.root(hyp1))
+        finally:
+            machines.boot_again(hyp1)
+            _healthy_again(lab)
+        first = {u: order.index(u) for u in order}
+        evac = next(u for u in order if u.startswith("hv-evacuate"))
+        assert finished is not None, order
+        for unit in ("libvirtd.service", "sanlock.service", "glusterd.service", "systemd-networkd.service"):
+            assert first[evac] < first[unit] and finished <= first[unit], (unit, order)
+        mounts = [u for u in order if u.startswith("var-lib-libvirt-") and u.endswith(".mount")]
+        assert mounts and all(finished <= first[m] for m in mounts), order
+        report(
+            f"P2 (4 guests, power-off): evacuated in {done[-1]['seconds']:.2f}s, the host off"
+            f" {took:.1f}s after the power button; the 4 failover IPs routed to hyp2 and answered there"
+        )
+
+
+def _healthy_again(lab):
+    """hyp1 back: its minion answers, it is in its lockspace, the volumes healed."""
+    master.ping_all([host("hyp1")])
+
+    def ready():
+        rc, data, _ = lab.salt("hyp1", "sanlock.status", timeout=30)
+        return rc == 0 and isinstance(data.get("hyp1"), dict) and data["hyp1"]["can_take_guests"]
+
+    system.wait_for(ready, 240, interval=3, what="hyp1 to rejoin its lockspace")
+    for volume in VOLUMES:
+        lab.salt("hyp2", "gluster.heal", volume)
+        system.wait_for(
+            lambda v=volume: _heal_entries(lab, v) == 0, 180, interval=3, what=f"{volume} to heal"
+        )
+    rc, data, text = lab.salt(*GROUP, "test.ping")
+    assert rc == 0 and all(data.get(h) is True for h in ev.HOSTS), text

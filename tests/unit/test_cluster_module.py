@@ -1,0 +1,176 @@
+"""The cluster execution module (B3): ``local`` and ``shared`` built from the
+other modules' answers (gluster and sanlock as their parsers read the outputs
+captured from the lab; ``guests.*`` as the guests module documents them), each
+part that fails, or whose function this host does not have, an error of its
+own; ``publish`` sends ``cluster.local`` to the mine as hv_status; ``status``
+takes the other hosts' parts from the mine, marked so; and the module's
+functions, loaded by Salt's own loader, print ``status`` with hv_status."""
+
+from pathlib import Path
+from unittest.mock import Mock, call, create_autospec
+
+import pytest
+import salt.config
+import salt.loader
+import salt.modules.mine
+
+from tests.loaders import REPO, load
+
+cluster = load("_modules", "cluster")
+cv = load("_utils", "cluster_view")
+gluster = load("_modules", "gluster")
+sanlock = load("_modules", "sanlock")
+FIXTURES = Path(__file__).parent / "fixtures"
+IP1 = "203.0.113.101"
+
+
+def fixture(path):
+    return (FIXTURES / path).read_text()
+
+
+def sanlock_status():
+    state = sanlock.parse_client_status(fixture("sanlock/client_status_holding.txt"))
+    state["can_take_guests"], state["reason"] = True, "lockspace __LIBVIRT__DISKS__ joined as host 1"
+    return state
+
+
+@pytest.fixture
+def salt_mods():
+    heal = gluster.parse_heal_info(fixture("gluster/heal_info_vmstore.xml"))
+    return {
+        "guests.list_local": Mock(
+            return_value={
+                "vm1": {"state": "running", "persistent": True},
+                "vm2": {"state": "shut off", "persistent": True},
+            }
+        ),
+        "guests.saved": Mock(return_value={"vm3": "/var/lib/libvirt/qemu/save/vm3.save"}),
+        "guests.drained": Mock(return_value={"drained": False, "since": None, "reason": None}),
+        "sanlock.status": create_autospec(sanlock.status, return_value=sanlock_status()),
+        "sanlock.hosts": create_autospec(sanlock.hosts, return_value={1: {"name": "x.hyp1", "timestamp": 5}}),
+        "online.proxyarp_ips": Mock(return_value=[IP1]),
+        "online.failover_status": Mock(
+            return_value={
+                "ips": [
+                    {
+                        "ip": IP1,
+                        "api_host": "hyp1",
+                        "destination": "203.0.113.11",
+                        "proxyarp_hosts": [],
+                        "ok": False,
+                    }
+                ],
+                "mismatches": 1,
+                "unreported": ["hyp1", "hyp2"],
+            }
+        ),
+        "gluster.peer_status": create_autospec(
+            gluster.peer_status, return_value=gluster.parse_peers(fixture("gluster/peer_status.xml"))
+        ),
+        "gluster.volume_info": create_autospec(
+            gluster.volume_info,
+            return_value=gluster.parse_volume_info(fixture("gluster/volume_info_vmstore.xml")),
+        ),
+        "gluster.heal_info": create_autospec(gluster.heal_info, return_value=heal),
+        "gluster.split_brain": create_autospec(
+            gluster.split_brain,
+            return_value=gluster.parse_heal_info(fixture("gluster/split_brain_vmstore.xml")),
+        ),
+        "mine.send": create_autospec(salt.modules.mine.send, return_value=True),
+        "mine.get": create_autospec(salt.modules.mine.get, return_value={}),
+        "hypervisor_pillar.settings": Mock(
+            return_value={
+                "hosts": {"hyp1": {}, "hyp2": {}},
+                "gluster": {"arbiter": None},
+                "guests": {"vm1": {"home": "hyp1", "running": True}},
+            }
+        ),
+    }
+
+
+@pytest.fixture
+def configure_loader_modules(salt_mods):
+    utils = {f"cluster_view.{name}": getattr(cv, name) for name in ("assemble", "hosts_config")}
+    return {cluster: {"__salt__": salt_mods, "__grains__": {"id": "hyp1"}, "__utils__": utils}}
+
+
+def test_local():
+    part = cluster.local()
+    assert part.pop("time").endswith("+00:00")
+    assert part == {
+        "host": "hyp1",
+        "drained": {"drained": False, "since": None, "reason": None},
+        "guests": {"vm1": "running", "vm2": "shut off"},
+        "saved": ["vm3"],
+        "sanlock": {
+            "can_take_guests": True,
+            "reason": "lockspace __LIBVIRT__DISKS__ joined as host 1",
+            "lockspaces": ["__LIBVIRT__DISKS__"],
+            "leases_held": ["05dff0f75d152ae7668eb55384788d57"],
+        },
+        "proxyarp": [IP1],
+    }
+
+
+def test_each_part_of_local_fails_alone(salt_mods):
+    del salt_mods["guests.list_local"]
+    salt_mods["sanlock.status"].side_effect = OSError("no sanlock here")
+    part = cluster.local()
+    assert part["guests"] == {"error": "guests.list_local is not available here (saltutil.sync_modules)"}
+    assert part["sanlock"] == {"error": "no sanlock here"}
+    assert part["saved"] == ["vm3"] and part["proxyarp"] == [IP1]
+
+
+def test_shared(salt_mods):
+    facts = cluster.shared()
+    assert facts["peers"] == [
+        {"hostname": p["hostname"], "connected": p["connected"], "state": p["state"]}
+        for p in salt_mods["gluster.peer_status"].return_value
+    ]
+    heal = sum(b["entries"] for b in salt_mods["gluster.heal_info"].return_value)
+    split = sum(b["entries"] for b in salt_mods["gluster.split_brain"].return_value)
+    assert facts["volumes"] == {"vmstore": {"status": "Started", "heal_entries": heal, "split_brain": split}}
+    assert salt_mods["gluster.heal_info"].call_args_list == [call("vmstore")]
+    assert facts["lockspace"] == {1: {"name": "x.hyp1", "timestamp": 5}}
+    assert facts["failover"]["mismatches"] == 1
+
+
+def test_a_failed_shared_part_and_a_volume_whose_heal_cannot_be_read(salt_mods):
+    salt_mods["online.failover_status"].side_effect = RuntimeError("the provider's API answered 503")
+    salt_mods["gluster.split_brain"].side_effect = RuntimeError("gluster: Volume vmstore is not started")
+    facts = cluster.shared()
+    assert facts["failover"] == {"error": "the provider's API answered 503"}
+    assert facts["volumes"] == {
+        "vmstore": {"status": "Started", "error": "gluster: Volume vmstore is not started"}
+    }
+    assert isinstance(facts["peers"], list)
+
+
+def test_publish(salt_mods):
+    assert cluster.publish() is True
+    assert salt_mods["mine.send"].call_args_list == [call("hv_status", mine_function="cluster.local")]
+
+
+def test_status_with_the_other_host_from_the_mine(salt_mods):
+    other = cluster.local()
+    other.update(host="hyp2", guests={}, proxyarp=[])
+    salt_mods["mine.get"].return_value = {"hyp2": other}
+    view = cluster.status()
+    assert salt_mods["mine.get"].call_args_list == [call(["hyp2"], "hv_status", tgt_type="list")]
+    assert view["hosts"]["hyp1"]["source"] == "live" and view["hosts"]["hyp2"]["source"] == "mine"
+    assert view["guests"]["vm1"]["running_on"] == ["hyp1"]
+    assert view["hosts"]["hyp1"]["failover"] == {"api": [IP1], "proxyarp": [IP1], "mismatch": []}
+
+
+def test_status_with_nothing_in_the_mine(salt_mods):
+    view = cluster.status()
+    assert view["hosts"]["hyp2"]["up"] is False
+    assert "host hyp2 does not answer" in view["problems"]
+
+
+def test_salt_loader_gives_status_the_hv_status_outputter(tmp_path):
+    opts = salt.config.minion_config(None)
+    opts.update(extension_modules=str(tmp_path), module_dirs=[str(REPO / "_modules")], grains={"id": "hyp1"})
+    functions = salt.loader.minion_mods(opts, whitelist=["cluster"])
+    assert functions["cluster.status"].__outputter__ == "hv_status"
+    assert not hasattr(functions["cluster.local"], "__outputter__")
