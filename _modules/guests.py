@@ -19,6 +19,7 @@ without the pillar, no failover IP can be moved, and the return says so).
 
 import concurrent.futures
 import contextlib
+import contextvars
 import datetime
 import json
 import logging
@@ -137,29 +138,15 @@ def _host_uri(hv, host):
 
 
 def _reachable(hv, host):
-    """None when ``host``'s libvirt answers over the RPN, else why not (bounded by peer_timeout)."""
-    timeout = hv["evacuation"]["peer_timeout"]
-    ip = hv["hosts"][host]["rpn"]["ip"]
+    """None when ``host`` answers on its SSH port over the RPN within ``peer_timeout``,
+    else why not. (A host that answers there but cannot take the guest fails the
+    migration itself, and the guest is saved instead.)"""
+    ip, port = hv["hosts"][host]["rpn"]["ip"], hv["firewall"]["ssh_port"]
     try:
-        socket.create_connection((ip, hv["firewall"]["ssh_port"]), timeout=timeout).close()
+        socket.create_connection((ip, port), timeout=hv["evacuation"]["peer_timeout"]).close()
     except OSError as exc:
         return f"{host} ({ip}) does not answer over the private network: {exc}"
-    result = {}
-
-    def probe():
-        try:
-            conn = libvirt.open(_host_uri(hv, host))
-            result["ok"] = conn.isAlive()
-            conn.close()
-        except libvirt.libvirtError as exc:
-            result["error"] = str(exc)
-
-    worker = threading.Thread(target=probe, daemon=True)
-    worker.start()
-    worker.join(timeout * 3)
-    if result.get("ok"):
-        return None
-    return f"{host}'s libvirt does not answer: {result.get('error', f'no answer in {timeout * 3}s')}"
+    return None
 
 
 def _state(dom):
@@ -394,7 +381,9 @@ def _migrate(hv, name, host, uri=URI):
         dom = conn.lookupByName(name)
         _event("guest/migrating", {"guest": name, "to": host})
         deadline = time.monotonic() + hv["evacuation"]["migrate_timeout"]
-        watcher = threading.Thread(target=_watch, args=(dom, name, host, deadline, done), daemon=True)
+        watcher = threading.Thread(
+            target=contextvars.copy_context().run, args=(_watch, dom, name, host, deadline, done), daemon=True
+        )
         watcher.start()
         error = None
         try:
@@ -542,7 +531,11 @@ def _evacuate(hv, reason, host):
     why_not = _reachable(hv, host) if names else None
     results = {}
     with concurrent.futures.ThreadPoolExecutor(max_workers=hv["evacuation"]["parallel"]) as pool:
-        futures = {pool.submit(_evacuate_one, hv, name, host, why_not): name for name in names}
+        # Each task in a copy of this context: Salt's dunders (__salt__, __grains__) live there.
+        futures = {
+            pool.submit(contextvars.copy_context().run, _evacuate_one, hv, name, host, why_not): name
+            for name in names
+        }
         for future in concurrent.futures.as_completed(futures):
             name = futures[future]
             try:
@@ -603,7 +596,8 @@ def evacuate(reason="operator", host=None, settings_cache=None):
 
 def drained(settings_cache=None):
     """
-    Whether this host is drained (takes no guests): ``{"drained", "since", "reason"}``.
+    Whether this host is drained (takes no guests): ``{"drained", "since", "reason",
+    "guests"}`` (``guests``: those the drain moved away).
     The mark is a file in ``evacuation:state_dir``: it survives a reboot.
 
     CLI Example:
@@ -617,10 +611,15 @@ def drained(settings_cache=None):
         with open(_state_path(hv, DRAIN_MARK), encoding="utf-8") as handle:
             mark = json.load(handle)
     except FileNotFoundError:
-        return {"drained": False, "since": None, "reason": None}
+        return {"drained": False, "since": None, "reason": None, "guests": []}
     except ValueError:
         mark = {}
-    return {"drained": True, "since": mark.get("since"), "reason": mark.get("reason")}
+    return {
+        "drained": True,
+        "since": mark.get("since"),
+        "reason": mark.get("reason"),
+        "guests": mark.get("guests", []),
+    }
 
 
 def drain(host=None, reason="operator"):
@@ -637,9 +636,12 @@ def drain(host=None, reason="operator"):
     hv = _settings()
     host = _target_for(hv, host)
     _check_target(hv, host)
-    _write_json(_state_path(hv, DRAIN_MARK), {"since": _now(), "reason": reason})
+    mark = {"since": _now(), "reason": reason, "guests": []}
+    _write_json(_state_path(hv, DRAIN_MARK), mark)
     _event("drained", {"host": hv["me"]["name"], "reason": reason})
     ret = _evacuate(hv, "drain", host)
+    mark["guests"] = sorted(n for n, r in ret["guests"].items() if r["outcome"] in ("migrated", "saved"))
+    _write_json(_state_path(hv, DRAIN_MARK), mark)
     if not ret["result"]:
         __context__["retcode"] = 1
     _publish()
@@ -757,9 +759,11 @@ def _bring_back(hv, name, me):
 
 def undrain(guests=None):
     """
-    B2: clear the drain mark, then bring back here the guests whose home is this
-    host (or only ``guests``, a comma-separated list): live-migrated back from
-    the host that runs them, restored if saved, started if down and ``running``.
+    B2: clear the drain mark, then bring back here the guests the drain moved
+    away and those whose home is this host (``running: true``), or only
+    ``guests`` (a comma-separated list): live-migrated back from the host that
+    runs them, restored if saved, started if down. Their failover IPs, and this
+    host's own, come back too.
 
     CLI Example:
 
@@ -770,6 +774,7 @@ def undrain(guests=None):
     """
     hv = _settings()
     me = hv["me"]["name"]
+    moved_away = drained()["guests"]
     with contextlib.suppress(FileNotFoundError):
         os.unlink(_state_path(hv, DRAIN_MARK))
     _event("undrained", {"host": me})
@@ -779,7 +784,8 @@ def undrain(guests=None):
         if unknown:
             raise CommandExecutionError(f"not guests of the cluster pillar: {', '.join(unknown)}")
     else:
-        names = sorted(n for n, g in hv.get("guests", {}).items() if g["home"] == me and g["running"])
+        home = {n for n, g in hv.get("guests", {}).items() if g["home"] == me and g["running"]}
+        names = sorted(home | set(moved_away))
     results = {}
     for name in names:
         results[name] = _bring_back(hv, name, me)
@@ -793,21 +799,37 @@ def undrain(guests=None):
 
 
 def _follow_failover_home(hv, results):
-    """After an undrain: the IPs of the guests now back here are moved here."""
+    """Bring here the failover IPs of the guests now running here (``results``), and this
+    host's own (its pillar ``failover_ips``) unless their guest runs on another host."""
     me = hv["me"]["name"]
     if "online.failover_move" not in __salt__ or "online" not in __pillar__:
         return {"moved": {}, "failed": {}, "comment": "no provider API settings: nothing moved"}
     routed, error = _routed_to(me)
     if error:
         return {"moved": {}, "failed": {"*": error}, "comment": error}
-    ips = [
-        ip
-        for name, result in sorted(results.items())
-        if result.get("host") == me
-        for ip in hv["guests"][name].get("failover_ips", [])
-        if ip not in routed
-    ]
+    owners = _guest_of_ip(hv)
+    here = {name for name, result in results.items() if result.get("host") == me}
+    wanted = {ip for name in here for ip in hv["guests"][name].get("failover_ips", [])}
+    for ip, home in hv["failover"]["ips"].items():
+        owner = owners.get(ip)
+        if home == me and (owner is None or owner in here or _runs_nowhere(hv, owner)):
+            wanted.add(ip)
+    ips = sorted(wanted - set(routed))
     return _move_ips({me: ips} if ips else {})
+
+
+def _runs_nowhere(hv, name):
+    """True when no host that carries guests runs ``name`` (or answers otherwise)."""
+    others = [host for host in hv["tunnels"]["members"] if host != hv["me"]["name"]]
+    return name not in _running_here() and not any(_remote_state(hv, h, name) in ACTIVE for h in others)
+
+
+def _running_here():
+    conn = _open()
+    try:
+        return _running(conn)
+    finally:
+        conn.close()
 
 
 def follow_failover():

@@ -153,6 +153,9 @@ hypervisor:
     move_spacing: 2
     confirm_timeout: 30
     confirm_interval: 1
+    # The tests move the same IPs back and forth many times an hour.
+    move_budget:
+      moves: 100
   firewall:
     # The lab's master and its admin namespace; 203.0.113.3 is the lab's
     # untrusted stranger.

@@ -109,6 +109,8 @@ def _json_documents(text):
             doc, pos = decoder.raw_decode(text, pos)
         except ValueError:
             return data
+        if not isinstance(doc, dict):
+            return doc  # a runner's list (or value): one document
         data.update(doc)
 
 
