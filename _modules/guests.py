@@ -67,6 +67,8 @@ ACTIVE = ("running", "blocked", "paused", "shutting down", "suspended")
 def __virtual__():
     if not HAS_LIBVIRT:
         return (False, "libvirt-python is not installed")
+    # libvirt prints every error on stderr by default; they are raised and reported here.
+    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
     return __virtualname__
 
 
@@ -253,13 +255,35 @@ def _save(hv, conn, name):
     partial = f"{path}.partial"
     if os.path.exists(path):
         raise CommandExecutionError(f"{path} exists already: an older save of {name} was never restored")
+    _writable(partial)
     dom = conn.lookupByName(name)
     try:
         dom.saveFlags(partial, None, libvirt.VIR_DOMAIN_SAVE_RUNNING)
     except libvirt.libvirtError as exc:
+        _resume_if_paused(dom)
         raise CommandExecutionError(f"saving {name} to {path} failed: {exc}") from None
     os.replace(partial, path)
     return path
+
+
+def _writable(path):
+    """Raise unless ``path`` can be created now. Checked before a save: libvirt pauses the
+    guest first, and one whose save failed on lost storage may not run again (its lease)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(path)
+    except OSError as exc:
+        raise CommandExecutionError(f"the save volume cannot be written ({path}): {exc}") from None
+
+
+def _resume_if_paused(dom):
+    """A failed save or migration may leave the guest paused here: let it run again."""
+    try:
+        if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
+            dom.resume()
+            log.warning("guests: %s was left paused by a failed operation: resumed", dom.name())
+    except libvirt.libvirtError as exc:
+        log.error("guests: %s is paused and cannot be resumed: %s", dom.name(), exc)
 
 
 def save(name, settings_cache=None):
@@ -394,6 +418,8 @@ def _migrate(hv, name, host, uri=URI):
             error = str(exc)
         finally:
             done.set()
+        if error:
+            _resume_if_paused(dom)
         here = _state(dom) if name in _domains(conn) else "absent"
     finally:
         conn.close()
@@ -587,7 +613,8 @@ def evacuate(reason="operator", host=None, settings_cache=None):
     ret = _evacuate(hv, reason, host)
     if not ret["result"]:
         __context__["retcode"] = 1
-    _publish()
+    if not hv.get("offline"):
+        _publish()
     return ret
 
 

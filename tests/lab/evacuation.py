@@ -76,6 +76,11 @@ def home_again(lab):
         lab.sh(host, "rm -f /var/lib/hv-evacuation/drained")
         for name in lab_guests():
             lab.sh(host, f"virsh -q destroy {name} >/dev/null 2>&1", check=False)
+    system.wait_for(  # after a cut, the shared volume comes back within seconds
+        lambda: lab.sh("hyp1", f"ls {SAVE_DIR} >/dev/null && echo ok", check=False).strip() == "ok",
+        60,
+        what="the save volume on hyp1",
+    )
     lab.sh("hyp1", f"rm -f {SAVE_DIR}/*.save {SAVE_DIR}/*.partial")
     for host, cfg in lab_pillar()["hypervisor"]["hosts"].items():
         for ip in cfg.get("failover_ips") or []:
