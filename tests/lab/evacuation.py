@@ -38,7 +38,7 @@ def running_on(lab, name):
 
 
 def saved(lab, name):
-    return lab.sh("hyp2", f"test -e {SAVE_DIR}/{name}.save && echo yes", check=False).strip() == "yes"
+    return lab.sh("hyp1", f"test -e {SAVE_DIR}/{name}.save && echo yes", check=False).strip() == "yes"
 
 
 def answers(name, timeout=60):
