@@ -177,7 +177,10 @@ def run(host, *cmd, check=True, timeout=120):
 
 def wait_running(host, timeout=60):
     def state():
-        out = run(host, "systemctl", "is-system-running", check=False, timeout=10).stdout
+        try:
+            out = run(host, "systemctl", "is-system-running", check=False, timeout=10).stdout
+        except RuntimeError:  # init not found yet, early in a boot
+            return False
         return out.strip() in ("running", "degraded")
 
     system.wait_for(state, timeout, what=f"{host.name} to finish booting")

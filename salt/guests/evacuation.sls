@@ -53,8 +53,10 @@ guests-evacuation-unit-managed:
         # mounts, sanlock and libvirtd still run.
         [Unit]
         Description=Evacuate the guests at shutdown, restore saved guests at boot
-        Wants=network-online.target
+        Wants=network-online.target virt-guest-shutdown.target
         After=network-online.target systemd-networkd.service salt-minion.service
+        # libvirt's guest scopes stop only after this target: the guests still run.
+        After=virt-guest-shutdown.target
         After={{ hv.gluster.service }}.service sanlock.service hv-sanlock-rejoin.service {{ hv.libvirt.service }}.service
 {%- for net in tunnels %}
         After=hv-tunnel@{{ net }}.service
@@ -72,6 +74,15 @@ guests-evacuation-unit-managed:
         [Install]
         WantedBy=multi-user.target
 
+# libvirt's guest scopes stop after this target at shutdown (it is what
+# libvirt-guests uses, which F8 turns off); active, it holds them until the
+# unit above has evacuated.
+guests-evacuation-guest-shutdown-target-active:
+  service.running:
+    - name: virt-guest-shutdown.target
+    - require:
+      - sls: libvirt.service
+
 guests-evacuation-unit-enabled:
   service.running:
     - name: {{ ev.unit }}
@@ -80,5 +91,6 @@ guests-evacuation-unit-enabled:
       - file: guests-evacuation-settings-copy
       - file: guests-evacuation-script-managed
       - file: guests-evacuation-unit-managed
+      - service: guests-evacuation-guest-shutdown-target-active
       - sls: libvirt.service
       - sls: sanlock.service

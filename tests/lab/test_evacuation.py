@@ -283,12 +283,12 @@ def test_with_the_master_down_the_shutdown_unit_still_evacuates(lab):
         finally:
             master.start()
             master.ping_all(topology.hosts())
+            lab.sh("hyp1", "systemctl start hv-evacuate")  # armed again for the next shutdown
         assert "does not answer: using the local settings copy" in journal, journal
         assert ev.running_on(lab, "vm1") == ["hyp2"], journal
         assert routed_to(ip) == public_ip("hyp1")
         ev.answers("vm1", timeout=10)
-        lab.sh("hyp1", "systemctl start hv-evacuate")
-        assert ev.running_on(lab, "vm1") == ["hyp2"]  # the resume at start leaves it where it runs
+        assert ev.running_on(lab, "vm1") == ["hyp2"]  # the resume at start left it where it runs
         rc, moved, text = ev.salt_one(lab, "hyp2", "guests.follow_failover")
         assert rc == 0 and moved["moved"] == {ip: "hyp2"}, text
 
@@ -319,12 +319,13 @@ def test_power_off_evacuates_four_guests_and_their_failover_ips(lab, events):
     recorded; the unit stopped before the network, mounts, sanlock and libvirtd."""
     names = sorted(ev.lab_guests())[:4]
     hyp1 = host("hyp1")
+    assert lab.sh("hyp1", "systemctl is-active hv-evacuate", check=False).strip() == "active"
     with ev.guests_on(lab, "hyp1", names):
         since = time.time()
         took = machines.poweroff(hyp1)
         try:
-            for name in names:
-                assert ev.running_on(lab, name) == ["hyp2"], name
+            for name in names:  # hyp1 is off: only hyp2 can run them
+                assert ev.state(lab, "hyp2", name) == "running", name
             done = recorded(lab, "hv/evacuation/done", since)
             assert done and done[-1]["minion"] == "hyp1" and done[-1]["reason"] == "shutdown", done
             assert {g["outcome"] for g in done[-1]["guests"].values()} == {"migrated"}, done

@@ -91,7 +91,7 @@ def test_no_guests(params):
 
 def test_evacuation_view(params):
     assert build(params)["evacuation"] == {
-        "parallel": 2,
+        "parallel": 4,
         "migrate_timeout": 120,
         "peer_timeout": 5,
         "stop_timeout": 600,
