@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := debootstrap systemd-container python3-venv iproute2 util-linu
   iperf3 arping iputils-ping tcpdump
 SLS := $(shell git ls-files '*.sls' 2>/dev/null)
 
-.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench bench-network bench-failover
+.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench bench-network bench-failover bench-evacuation
 
 deps: .deps.stamp
 .deps.stamp: Makefile
@@ -70,3 +70,8 @@ bench-network: venv
 # host answering ARP for it, over several moves (prints figures; see bench/).
 bench-failover: venv
 	$(PY) -m bench.failover_move $(ARGS)
+
+# P2 and P3: evacuation of 1 and of 4 guests, and packets lost during one live
+# migration under a 100 ms ping, on the running lab (prints figures; see bench/).
+bench-evacuation: venv
+	$(PY) -m bench.evacuation $(ARGS)
