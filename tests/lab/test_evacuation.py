@@ -131,7 +131,9 @@ def test_drain_then_undrain_round_trip(lab, events):
         during = status(lab)
         assert during["hosts"]["hyp1"]["drained"] is True
         assert during["guests"]["vm1"]["running_on"] == ["hyp2"]
-        report(f"P2 (1 guest, drain): evacuated in {ret["seconds"]:.2f}s, its failover IPs moved and confirmed")
+        report(
+            f"P2 (1 guest, drain): evacuated in {ret['seconds']:.2f}s, its failover IPs moved and confirmed"
+        )
 
         rc, back, text = ev.salt_one(lab, "hyp1", "guests.undrain")
         assert rc == 0 and back["guests"]["vm1"]["outcome"] == "migrated", text
