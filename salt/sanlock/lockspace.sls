@@ -16,6 +16,7 @@ sanlock-lockspace-rejoin-script-managed:
     - mode: "0755"
     - context:
         lockspace: {{ lockspace | json }}
+        volume: sanlock
         interval: {{ hv.sanlock.rejoin_interval }}
 
 sanlock-lockspace-rejoin-unit-managed:
