@@ -272,25 +272,28 @@ def test_with_the_api_down_guests_still_move_and_their_ips_follow_later(lab):
 
 
 def test_with_the_master_down_the_shutdown_unit_still_evacuates(lab):
-    """F25 without the master: the unit's stop (what a shutdown runs) migrates the
-    guest with the settings copy, says the IPs were not moved; once the master
-    is back, guests.follow_failover moves them."""
+    """F25 without the master: the unit's stop command (what a shutdown runs;
+    the ordering is the power-off test's) migrates the guest with the settings
+    copy and says the IPs were not moved; once the master is back,
+    guests.follow_failover moves them. The command is run directly: systemd in
+    the lab's containers sometimes cannot spawn a stop command for a unit
+    stopped by hand (status 219/CGROUP), which would test the container."""
     ip = ev.guest_ip("vm1")
     assert "api_token" not in lab.sh("hyp1", f"cat {SETTINGS}")
+    stop = lab.sh("hyp1", "systemctl show -p ExecStop --value hv-evacuate")
+    assert "/usr/local/sbin/hv-evacuate evacuate" in stop, stop
     with ev.guests_on(lab, "hyp1", ["vm1"]):
         master.stop()
         try:
-            lab.sh("hyp1", "systemctl stop hv-evacuate")
-            journal = lab.sh("hyp1", "journalctl -u hv-evacuate -n 60 --no-pager -o cat")
+            said = lab.sh("hyp1", "/usr/local/sbin/hv-evacuate evacuate 2>&1")
         finally:
             master.start()
             master.ping_all(topology.hosts())
-            lab.sh("hyp1", "systemctl start hv-evacuate")  # armed again for the next shutdown
-        assert "does not answer: using the local settings copy" in journal, journal
-        assert ev.running_on(lab, "vm1") == ["hyp2"], journal
+        assert "does not answer: using the local settings copy" in said, said
+        assert '"outcome": "migrated"' in said and "not moved" in said, said
+        assert ev.running_on(lab, "vm1") == ["hyp2"], said
         assert routed_to(ip) == public_ip("hyp1")
         ev.answers("vm1", timeout=10)
-        assert ev.running_on(lab, "vm1") == ["hyp2"]  # the resume at start left it where it runs
         rc, moved, text = ev.salt_one(lab, "hyp2", "guests.follow_failover")
         assert rc == 0 and moved["moved"] == {ip: "hyp2"}, text
 
