@@ -64,11 +64,10 @@ guests-evacuation-unit-managed:
         RequiresMountsFor={{ mounts | join(" ") }}
 
         [Service]
-        Type=oneshot
-        RemainAfterExit=yes
-        ExecStart={{ ev.script }} resume
+        # Its main process resumes the guests, then waits for the stop.
+        Type=simple
+        ExecStart={{ ev.script }} start
         ExecStop={{ ev.script }} evacuate
-        TimeoutStartSec={{ ev.stop_timeout }}
         TimeoutStopSec={{ ev.stop_timeout }}
 
         [Install]
