@@ -298,12 +298,14 @@ def test_with_the_master_down_the_shutdown_unit_still_evacuates(lab):
         assert rc == 0 and moved["moved"] == {ip: "hyp2"}, text
 
 
-def _stop_order(rootfs):
-    """The units in the order systemd began stopping them at the last shutdown
-    (from the host's persistent journal), and the time hv-evacuate finished."""
+def _stop_order(rootfs, since):
+    """The units in the order systemd began stopping them since ``since`` (epoch
+    seconds: the power button), from the host's persistent journal, and the
+    place in that order where hv-evacuate had finished stopping."""
     proc = system.run(
-        "journalctl", "-D", f"{rootfs}/var/log/journal", "-b", "0", "-o", "json", "_PID=1", "--no-pager"
-    )
+        "journalctl", "-D", f"{rootfs}/var/log/journal", "--since", f"@{int(since)}",
+        "-o", "json", "_PID=1", "--no-pager",
+    )  # fmt: skip
     order, finished = [], None
     for line in proc.stdout.splitlines():
         entry = json.loads(line)
@@ -338,7 +340,7 @@ def test_power_off_evacuates_four_guests_and_their_failover_ips(lab, events):
                 assert routed_to(ev.guest_ip(name)) == public_ip("hyp2"), name
                 wait_answered_by(ev.guest_ip(name), "hyp2", time.time())
                 ev.answers(name, timeout=20)
-            order, finished = _stop_order(machines.root(hyp1))
+            order, finished = _stop_order(machines.root(hyp1), since)
         finally:
             machines.boot_again(hyp1)
             _healthy_again(lab)
