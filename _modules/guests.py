@@ -89,35 +89,6 @@ def _settings(settings_cache=None):
     return hv
 
 
-def offline_settings():
-    """
-    What this module needs of the settings when the master cannot be reached
-    (no secret; the states keep it in ``<state_dir>/settings.json`` for the
-    shutdown unit): the hosts' names and RPN addresses, this host and its
-    peer, the migration user, the SSH port, the evacuation settings, the hosts
-    that carry guests, and the guests' home, wish and failover IPs. Nothing
-    else, so that unrelated pillar changes leave the copy alone.
-
-    CLI Example:
-
-    .. code-block:: bash
-
-        salt hyp1 guests.offline_settings
-    """
-    hv = _settings()
-    guest_keys = ("home", "running", "failover_ips")
-    return {
-        "me": {"name": hv["me"]["name"], "peer": hv["me"]["peer"]},
-        "hosts": {name: {"rpn": {"ip": host["rpn"]["ip"]}} for name, host in hv["hosts"].items()},
-        "migration": {"user": hv["migration"]["user"]},
-        "firewall": {"ssh_port": hv["firewall"]["ssh_port"]},
-        "evacuation": hv["evacuation"],
-        "tunnels": {"members": hv["tunnels"]["members"]},
-        "guests": {name: {k: g[k] for k in guest_keys} for name, g in hv.get("guests", {}).items()},
-        "failover": {"ips": hv["failover"]["ips"]},
-    }
-
-
 def _event(tag, data):
     """Fire ``hv/evacuation/<tag>`` (B4) and log it: the journal keeps it when the bus cannot."""
     log.info("guests: %s/%s %s", EVENTS, tag, json.dumps(data, sort_keys=True, default=str))

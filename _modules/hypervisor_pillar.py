@@ -1168,6 +1168,7 @@ def build(pillar, defaults, minion_id):
     cfg["sanlock"] = _sanlock_view(cfg["sanlock"], cfg["me"], cfg["gluster"])
     cfg["evacuation"] = _evacuation_view(cfg["evacuation"], cfg["gluster"])
     cfg["guests"] = {name: _guest_view(name, guest, cfg) for name, guest in sorted(cfg["guests"].items())}
+    cfg["offline"] = _offline_view(cfg)
     return cfg
 
 
@@ -1260,6 +1261,25 @@ def _failover_view(failover, hosts):
     host whose pillar lists it); where the provider routes it now is the API's to say."""
     ips = {ip: name for name, host in hosts.items() for ip in host["failover_ips"]}
     return dict(failover, ips=dict(sorted(ips.items())))
+
+
+def _offline_view(cfg):
+    """F25: what the guests module needs when the master cannot be reached (the
+    shutdown unit's settings copy; no secret): the hosts' RPN addresses, this
+    host and its peer, the migration user, the SSH port, the evacuation
+    settings, the hosts that carry guests, the guests' home, wish and failover
+    IPs. Nothing else, so that unrelated pillar changes leave the copy alone."""
+    guest_keys = ("home", "running", "failover_ips")
+    return {
+        "me": {"name": cfg["me"]["name"], "peer": cfg["me"].get("peer")},
+        "hosts": {name: {"rpn": {"ip": host["rpn"]["ip"]}} for name, host in cfg["hosts"].items()},
+        "migration": {"user": cfg["migration"]["user"]},
+        "firewall": {"ssh_port": cfg["firewall"]["ssh_port"]},
+        "evacuation": cfg["evacuation"],
+        "tunnels": {"members": cfg["tunnels"]["members"]},
+        "guests": {name: {k: g[k] for k in guest_keys} for name, g in cfg["guests"].items()},
+        "failover": {"ips": cfg["failover"]["ips"]},
+    }
 
 
 def _migration_view(migration):

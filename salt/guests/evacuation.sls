@@ -22,7 +22,7 @@ guests-evacuation-state-dir:
 guests-evacuation-settings-copy:
   file.serialize:
     - name: {{ ev.settings_cache }}
-    - dataset: {{ salt["guests.offline_settings"]() | json }}
+    - dataset: {{ hv.offline | json }}
     - serializer: json
     - mode: "0600"
     - require:

@@ -140,3 +140,15 @@ def test_guest_messages_name_the_choices(params):
         "pillar key 'hypervisor:guests:vm1:nics': a guest holding failover IPs needs a NIC on the public"
         " bridge ('wan')",
     ]
+
+
+def test_offline_view_holds_only_what_the_shutdown_unit_needs(params):
+    """F25: the settings copy: no public side, no pillar beyond the guests' placement."""
+    offline = build(params)["offline"]
+    assert sorted(offline) == [
+        "evacuation", "failover", "firewall", "guests", "hosts", "me", "migration", "tunnels",
+    ]  # fmt: skip
+    assert offline["me"] == {"name": "hyp1", "peer": "hyp2"}
+    assert offline["hosts"]["hyp2"] == {"rpn": {"ip": "198.51.100.12"}}
+    assert offline["guests"]["vm1"] == {"home": "hyp1", "running": False, "failover_ips": ["203.0.113.101"]}
+    assert "public" not in str(offline) and "token" not in str(offline)
