@@ -78,7 +78,7 @@ def __virtual__():
 def _settings(settings_cache=None):
     """The cluster settings: from the pillar, else (master unreachable) from the cache file."""
     if "hypervisor" in __pillar__:
-        return __salt__["hypervisor_pillar.settings"]()
+        return dict(__salt__["hypervisor_pillar.settings"](), offline=False)
     path = settings_cache or SETTINGS_CACHE
     try:
         with open(path, encoding="utf-8") as handle:

@@ -1168,7 +1168,7 @@ def build(pillar, defaults, minion_id):
     cfg["sanlock"] = _sanlock_view(cfg["sanlock"], cfg["me"], cfg["gluster"])
     cfg["evacuation"] = _evacuation_view(cfg["evacuation"], cfg["gluster"])
     cfg["guests"] = {name: _guest_view(name, guest, cfg) for name, guest in sorted(cfg["guests"].items())}
-    cfg["offline"] = _offline_view(cfg)
+    cfg["settings_copy"] = _settings_copy(cfg)
     return cfg
 
 
@@ -1263,7 +1263,7 @@ def _failover_view(failover, hosts):
     return dict(failover, ips=dict(sorted(ips.items())))
 
 
-def _offline_view(cfg):
+def _settings_copy(cfg):
     """F25: what the guests module needs when the master cannot be reached (the
     shutdown unit's settings copy; no secret): the hosts' RPN addresses, this
     host and its peer, the migration user, the SSH port, the evacuation

@@ -262,7 +262,8 @@ def leases(lease_dir=LEASE_DIR):
 def hosts(lease_dir=LEASE_DIR):
     """
     The hosts registered in the disk lockspace, by host id, with their last
-    renewal timestamp (a host whose timestamp stops moving is gone).
+    renewal timestamp (a host whose timestamp stops moving is gone) and their
+    generation (one more each time the host joins again).
 
     CLI Example:
 
@@ -271,4 +272,11 @@ def hosts(lease_dir=LEASE_DIR):
         salt hyp1 sanlock.hosts
     """
     rows = parse_direct_dump(_run("direct", "dump", os.path.join(lease_dir, LOCKSPACE_FILE)))
-    return {row["owner"]: {"name": row["resource"], "timestamp": row["timestamp"]} for row in rows}
+    return {
+        row["owner"]: {
+            "name": row["resource"],
+            "timestamp": row["timestamp"],
+            "generation": row["generation"],
+        }
+        for row in rows
+    }

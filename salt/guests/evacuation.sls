@@ -22,7 +22,7 @@ guests-evacuation-state-dir:
 guests-evacuation-settings-copy:
   file.serialize:
     - name: {{ ev.settings_cache }}
-    - dataset: {{ hv.offline | json }}
+    - dataset: {{ hv.settings_copy | json }}
     - serializer: json
     - mode: "0600"
     - require:

@@ -100,7 +100,14 @@ def test_a_guest_never_runs_on_both_hosts(lab):
         assert len(held) == 1 and held[0]["lockspace"] == "__LIBVIRT__DISKS__", text
         rc, data, text = lab.salt("hyp2", "sanlock.leases")
         assert rc == 0, text
-        assert data["hyp2"][held[0]["name"]] == {"held": True, "owner_host_id": 1, "generation": 1}, text
+        rc, joined, hosts_text = lab.salt("hyp1", "sanlock.hosts")
+        assert rc == 0, hosts_text
+        generation = joined["hyp1"]["1"]["generation"]  # hyp1's current one (it joins again after a reboot)
+        assert data["hyp2"][held[0]["name"]] == {
+            "held": True,
+            "owner_host_id": 1,
+            "generation": generation,
+        }, text
         for attempt in range(5):
             out = lab.sh("hyp2", f"virsh -q start {name} 2>&1; echo rc=$?", check=False)
             assert "rc=1" in out and state(lab, "hyp2", name) == "shut off", (attempt, out)

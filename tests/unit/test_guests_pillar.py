@@ -142,9 +142,9 @@ def test_guest_messages_name_the_choices(params):
     ]
 
 
-def test_offline_view_holds_only_what_the_shutdown_unit_needs(params):
+def test_settings_copy_holds_only_what_the_shutdown_unit_needs(params):
     """F25: the settings copy: no public side, no pillar beyond the guests' placement."""
-    offline = build(params)["offline"]
+    offline = build(params)["settings_copy"]
     assert sorted(offline) == [
         "evacuation", "failover", "firewall", "guests", "hosts", "me", "migration", "tunnels",
     ]  # fmt: skip
