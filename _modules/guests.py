@@ -696,7 +696,7 @@ def _start(hv, conn, name):
         return {"outcome": "failed", "why": text}
 
 
-def start(name):
+def start(name, settings_cache=None):
     """
     Start guest ``name`` on this host (restored from its save file when it has
     one). Refused by sanlock where it runs on another host; refused on a
@@ -708,8 +708,8 @@ def start(name):
 
         salt hyp1 guests.start vm1
     """
-    hv = _settings()
-    if drained()["drained"]:
+    hv = _settings(settings_cache)
+    if drained(settings_cache)["drained"]:
         raise CommandExecutionError(f"{hv['me']['name']} is drained: `guests.undrain` first")
     conn = _open()
     try:
@@ -747,6 +747,8 @@ def resume(settings_cache=None, wait=LOCKSPACE_WAIT):
     """
     hv = _settings(settings_cache)
     me = hv["me"]["name"]
+    if not drained(settings_cache)["drained"]:
+        _hold_if_taken_over(hv, settings_cache)
     if drained(settings_cache)["drained"]:
         return {"host": me, "drained": True, "guests": {}}
     if not _wait_for_lockspace(wait):
@@ -763,6 +765,43 @@ def resume(settings_cache=None, wait=LOCKSPACE_WAIT):
     for name, result in results.items():
         _event(f"guest/{result['outcome']}", dict(result, guest=name))
     return {"host": me, "drained": False, "guests": results}
+
+
+def _hold_if_taken_over(hv, settings_cache=None):
+    """A host whose guests another host took over (an open incident against
+    it, ``takeover.open_against``) holds: it takes no guests until undrained."""
+    if "takeover.open_against" not in __salt__:
+        return
+    try:
+        against = __salt__["takeover.open_against"](settings_cache=settings_cache)
+    except (OSError, CommandExecutionError) as exc:
+        log.warning("guests: cannot read the takeover incidents: %s", exc)
+        return
+    if against:
+        hold(
+            reason=f"taken over by {against[0]['by']} (incident of {against[0]['detected']})",
+            settings_cache=settings_cache,
+        )
+
+
+def hold(reason="operator", settings_cache=None):
+    """
+    Mark this host drained without moving anything (a host whose guests were
+    taken over while it was dead holds so when it comes back): it takes no
+    guests until ``guests.undrain``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 guests.hold reason="disk replacement"
+    """
+    hv = _settings(settings_cache)
+    if drained(settings_cache)["drained"]:
+        return drained(settings_cache)
+    _write_json(_state_path(hv, DRAIN_MARK), {"since": _now(), "reason": reason, "guests": []})
+    _event("drained", {"host": hv["me"]["name"], "reason": reason})
+    return drained(settings_cache)
 
 
 def _bring_back(hv, name, me):
@@ -802,6 +841,7 @@ def undrain(guests=None):
     hv = _settings()
     me = hv["me"]["name"]
     moved_away = drained()["guests"]
+    taken = _close_incidents()
     with contextlib.suppress(FileNotFoundError):
         os.unlink(_state_path(hv, DRAIN_MARK))
     _event("undrained", {"host": me})
@@ -812,7 +852,7 @@ def undrain(guests=None):
             raise CommandExecutionError(f"not guests of the cluster pillar: {', '.join(unknown)}")
     else:
         home = {n for n, g in hv.get("guests", {}).items() if g["home"] == me and g["running"]}
-        names = sorted(home | set(moved_away))
+        names = sorted(home | set(moved_away) | set(taken))
     results = {}
     for name in names:
         results[name] = _bring_back(hv, name, me)
@@ -823,6 +863,15 @@ def undrain(guests=None):
         __context__["retcode"] = 1
     _publish()
     return ret
+
+
+def _close_incidents():
+    """Close the takeover incidents against this host; the guests taken from it."""
+    if "takeover.open_against" not in __salt__:
+        return []
+    taken = {name for r in __salt__["takeover.open_against"]() for name in r.get("guests", {})}
+    __salt__["takeover.close"]()
+    return sorted(taken)
 
 
 def _follow_failover_home(hv, results):

@@ -93,17 +93,44 @@ LIST_ITEMS = {
     ("failover", "garp_command"): "command arguments (strings)",
 }
 # Parts of the defaults checked by a function of their own (below).
-CUSTOM = {("gluster", "volumes"), ("gluster", "bricks"), ("pools",)}
+CUSTOM = {("gluster", "volumes"), ("gluster", "bricks"), ("pools",), ("takeover", "enabled")}
 BRICK_TYPES = ("directory", "lvm", "device")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 SIZE = re.compile(r"^[0-9]+[KMGT]$")
 GLUSTER_OPTION = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
+LEASE_VOLUME = "sanlock"  # the volume holding sanlock's lease directory (F14)
+SAVE_VOLUME = "save"  # the shared save volume (F17)
+PING_TIMEOUT = "network.ping-timeout"
+GLUSTER_PING_TIMEOUT = 42  # gluster's own default, for a volume that sets none
+QUORUM_TYPE = "cluster.quorum-type"
+QUORUM_OFF = ("none", "fixed")  # client quorum off, or a fixed count that a cut can still meet
+# sanlock:<key>: (least, most), seconds. Every host of a lockspace uses the same io_timeout.
+SANLOCK_RANGES = {"io_timeout": (1, 60), "watchdog_fire_timeout": (10, 300), "kill_grace": (0, 60)}
+TAKEOVER_RANGES = {"poll_interval": (1, 30)}  # seconds
+IMAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$")
 # The keys of each part of the cluster description (pillar.example has them
 # all), and those required; where no *_REQUIRED is given, every key is.
 CLUSTER_KEYS = ("domain", "hosts", "bridges", "admins", "guests")
 CLUSTER_REQUIRED = ("domain", "hosts")
-HOST_KEYS = ("host_id", "peer", "online_server_id", "public", "failover_ips", "rpn", "bricks")
+HOST_KEYS = ("role", "host_id", "peer", "online_server_id", "public", "failover_ips", "rpn", "bricks")
 HOST_REQUIRED = ("host_id", "peer", "public", "rpn")
+# hosts:<name>:role. An arbiter carries no guest: it holds the third, metadata-only
+# brick of every volume (replica 3 arbiter 1), which gives gluster a majority.
+ROLES = ("hypervisor", "arbiter")
+ARBITER_REQUIRED = ("public", "rpn")
+# What an arbiter must not have, and why.
+ARBITER_REFUSED = {
+    "host_id": "an arbiter joins no sanlock lockspace (its brick already gives the lease volume its"
+    " majority, and a host id would need libvirt and sanlock there): remove it",
+    "peer": "an arbiter has no peer: it carries no guest to migrate; remove it",
+    "failover_ips": "an arbiter carries no guest, so no failover IP: list them under a hypervisor",
+    "online_server_id": "nothing of an arbiter is moved or fenced through the provider's API: remove it",
+}
+# Keys that are read no more, and what replaces them.
+RETIRED = {
+    ("hypervisor", "gluster", "arbiter"): "is no longer read: the arbiter is a host's role now; set"
+    " hypervisor:hosts:<name>:role: arbiter on that host instead",
+}
 PUBLIC_KEYS = ("interface", "address", "prefix", "gateway", "dhcp")
 PUBLIC_REQUIRED = ("interface", "address", "gateway")
 RPN_KEYS = ("interface", "mac", "address", "dhcp", "mtu")
@@ -205,7 +232,9 @@ class _Errors(list):
 
 def _unknown_keys(errors, path, data, allowed):
     for key in data:
-        if key not in allowed:
+        if path + (key,) in RETIRED:
+            errors.add(path + (key,), RETIRED[path + (key,)])
+        elif key not in allowed:
             close = difflib.get_close_matches(str(key), [str(a) for a in allowed], n=1)
             hint = f" (did you mean '{close[0]}'?)" if close else ""
             errors.add(path + (key,), f"unknown key{hint}")
@@ -257,7 +286,13 @@ def _check_host(errors, name, host, names):
     if not _require_mapping(errors, path, host):
         return
     _unknown_keys(errors, path, host, HOST_KEYS)
-    _required(errors, path, host, HOST_REQUIRED)
+    role = host.get("role", "hypervisor")
+    if role not in ROLES:
+        errors.add(path + ("role",), f"{errors.show(role)} is not one of {', '.join(ROLES)}")
+    _required(errors, path, host, ARBITER_REQUIRED if role == "arbiter" else HOST_REQUIRED)
+    if role == "arbiter":
+        for key in sorted(set(host) & set(ARBITER_REFUSED)):
+            errors.add(path + (key,), ARBITER_REFUSED[key])
     if "host_id" in host:
         _int_in_range(errors, path + ("host_id",), host["host_id"], HOST_ID_RANGE)
     if "peer" in host:
@@ -381,12 +416,53 @@ def _check_hosts(errors, hosts, minion_id):
     _check_unique(errors, hosts, lambda h: h["rpn"]["address"], ("rpn", "address"))
     _check_unique(errors, hosts, lambda h: h["rpn"]["mac"], ("rpn", "mac"))
     _check_rpn_subnet(errors, hosts)
+    _check_roles(errors, hosts)
     if minion_id is not None and minion_id not in hosts:
         errors.add(
             path,
             f"has no entry for this minion {errors.show(minion_id)} (hosts: {', '.join(map(str, names))}):"
             f" add it, or take it out of the master's nodegroup '{NODEGROUP}' (master.d/hypervisor.conf)",
         )
+
+
+def _arbiters(hosts):
+    """The hosts whose role is arbiter, by name."""
+    if not isinstance(hosts, dict):
+        return []
+    return [
+        n for n in sorted(hosts, key=str) if isinstance(hosts[n], dict) and hosts[n].get("role") == "arbiter"
+    ]
+
+
+def _arbiter(hosts):
+    """The arbiter's name, or None (a second one is refused by _check_roles)."""
+    return next(iter(_arbiters(hosts)), None)
+
+
+def _check_roles(errors, hosts):
+    """At most one arbiter; with one, exactly two other hosts, neither paired with it."""
+    arbiters = _arbiters(hosts)
+    if not arbiters:
+        return
+    first = ("hypervisor", "hosts", arbiters[0], "role")
+    for name in arbiters[1:]:
+        errors.add(
+            ("hypervisor", "hosts", name, "role"), f"only one host can be the arbiter, and {_named(first)} is"
+        )
+    others = len(hosts) - len(arbiters)
+    if others != 2:
+        errors.add(
+            first,
+            "an arbiter makes every volume replica 3 arbiter 1 (two data bricks and its own): it needs"
+            f" exactly two other hosts, this cluster has {others}",
+        )
+    for name in sorted(hosts, key=str):
+        peer = hosts[name].get("peer") if isinstance(hosts[name], dict) else None
+        if name not in arbiters and isinstance(peer, str) and peer in arbiters:
+            errors.add(
+                ("hypervisor", "hosts", name, "peer"),
+                f"{errors.show(peer)} is the arbiter, which carries no guest: pair this host with another",
+            )
 
 
 def _host_interfaces(hosts):
@@ -490,6 +566,8 @@ def _check_overrides(errors, path, value, default):
         for key, item in value.items():
             if key in default:
                 _check_overrides(errors, path + (key,), item, default[key])
+    elif path[1:] in CUSTOM:
+        return
     elif isinstance(default, list):
         numbers = bool(default) and all(isinstance(v, int) for v in default)  # e.g. a list of ports
         kind, what = (int, "integers") if numbers else (str, LIST_ITEMS.get(path[1:], "names"))
@@ -548,6 +626,16 @@ def _check_volumes(errors, volumes):
                 _match(errors, (*vpath, "options", key), key, GLUSTER_OPTION, "a gluster option name")
                 if isinstance(value, (dict, list)):
                     errors.add((*vpath, "options", key), "must be a single value")
+                elif key == PING_TIMEOUT and _seconds(value) is None:
+                    errors.add(
+                        (*vpath, "options", key), f"{errors.show(value)} is not a number of seconds above 0"
+                    )
+
+
+def _seconds(value):
+    """A gluster option's whole number of seconds above 0 ("5" or 5), or None."""
+    text = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else ""
+    return int(text) if text.isascii() and text.isdigit() and int(text) > 0 else None
 
 
 def _check_bricks(errors, path, bricks):
@@ -599,12 +687,9 @@ def _check_host_bricks(errors, gluster, name, host):
 
 
 def _check_gluster(errors, gluster, hosts):
-    """Bricks (each host's), arbiter and volumes, on the defaults merged with the pillar."""
+    """Bricks (each host's) and volumes, on the defaults merged with the pillar."""
     path = ("hypervisor", "gluster")
     _path(errors, (*path, "brick_root"), gluster.get("brick_root"))
-    arbiter = gluster.get("arbiter")
-    if arbiter and isinstance(hosts, dict) and arbiter not in hosts:
-        errors.add((*path, "arbiter"), f"{errors.show(arbiter)} is not a host of the cluster")
     if not _require_mapping(errors, (*path, "volumes"), gluster.get("volumes", {})):
         return
     _check_volumes(errors, gluster["volumes"])
@@ -723,12 +808,12 @@ def _check_bridge_public(errors, path, bridge, publics):
         publics.append(path + ("public",))
 
 
-def _members(hosts, arbiter):
-    """The hosts the tunnels join: all but the gluster arbiter."""
-    return [name for name in sorted(hosts, key=str) if name != arbiter]
+def _members(hosts):
+    """The hosts that carry guests, which the tunnels join: all but the arbiter."""
+    return [name for name in sorted(hosts, key=str) if name not in _arbiters(hosts)]
 
 
-def _check_tunnels(errors, tunnels, hosts, arbiter):
+def _check_tunnels(errors, tunnels, hosts):
     """F19: the transport, its port, and room for guests' frames in VXLAN on every member's RPN."""
     path = ("hypervisor", "tunnels")
     transport = tunnels.get("transport")
@@ -736,7 +821,7 @@ def _check_tunnels(errors, tunnels, hosts, arbiter):
         errors.add(path + ("transport",), f"{errors.show(transport)} is not one of {', '.join(TRANSPORTS)}")
     _int_in_range(errors, path + ("vxlan_port",), tunnels.get("vxlan_port"), PORT_RANGE)
     if transport == "openvpn" and isinstance(hosts, dict):
-        members = _members(hosts, arbiter)
+        members = _members(hosts)
         if len(members) != 2:
             errors.add(
                 path + ("transport",),
@@ -745,7 +830,7 @@ def _check_tunnels(errors, tunnels, hosts, arbiter):
             )
     if transport != "vxlan" or not isinstance(hosts, dict):
         return
-    for name in _members(hosts, arbiter):
+    for name in _members(hosts):
         rpn = hosts[name].get("rpn") if isinstance(hosts[name], dict) else None
         mtu = rpn.get("mtu", RPN_DEFAULTS["mtu"]) if isinstance(rpn, dict) else None
         if isinstance(mtu, int) and not isinstance(mtu, bool) and mtu < VXLAN_MIN_MTU:
@@ -802,11 +887,10 @@ def _check_firewall(errors, firewall):
 def _check_network(errors, hv, merged):
     """The checks that span the hosts, bridges and the tunnels, firewall and migration defaults."""
     hosts = hv.get("hosts")
-    gluster = merged.get("gluster") if isinstance(merged.get("gluster"), dict) else {}
     if isinstance(hosts, dict):
         _check_failover_ips(errors, hosts, hv.get("bridges", DEFAULT_BRIDGES))
     if isinstance(merged.get("tunnels"), dict):
-        _check_tunnels(errors, merged["tunnels"], hosts, gluster.get("arbiter") or None)
+        _check_tunnels(errors, merged["tunnels"], hosts)
     if isinstance(merged.get("firewall"), dict):
         _check_firewall(errors, merged["firewall"])
     if isinstance(merged.get("migration"), dict):
@@ -882,7 +966,7 @@ def _check_online(errors, online):
         errors.add(path + ("api_token",), "must be a non-empty string")
 
 
-def _check_failover(errors, failover, hosts, arbiter, online):
+def _check_failover(errors, failover, hosts, online):
     """F22, F24: the provider, the timings and budget in range, and a server id per guest host
     when the provider's API is configured (it routes failover IPs to servers, not to names)."""
     path = ("hypervisor", "failover")
@@ -899,7 +983,7 @@ def _check_failover(errors, failover, hosts, arbiter, online):
             _int_in_range(errors, path + ("move_budget", key), budget.get(key), bounds)
     if online is None or not isinstance(hosts, dict):
         return
-    for name in _members(hosts, arbiter):
+    for name in _members(hosts):
         if isinstance(hosts[name], dict) and "online_server_id" not in hosts[name]:
             errors.add(
                 ("hypervisor", "hosts", name, "online_server_id"),
@@ -1000,8 +1084,7 @@ def _check_guests(errors, guests, hv, merged):
     if not _require_mapping(errors, path, guests):
         return
     hosts = hv.get("hosts") if isinstance(hv.get("hosts"), dict) else {}
-    gluster = merged.get("gluster") if isinstance(merged.get("gluster"), dict) else {}
-    homes = _members(hosts, gluster.get("arbiter") or None)
+    homes = _members(hosts)
     pools = merged.get("pools") if isinstance(merged.get("pools"), dict) else {}
     bridges = hv.get("bridges", DEFAULT_BRIDGES)
     bridges = bridges if isinstance(bridges, dict) else {}
@@ -1021,7 +1104,7 @@ def _check_guests(errors, guests, hv, merged):
         _unknown_keys(errors, gpath, guest, GUEST_KEYS)
         _required(errors, gpath, guest, GUEST_REQUIRED)
         if "home" in guest and guest["home"] not in homes:
-            where = f"({', '.join(homes)})" + (" (not the gluster arbiter)" if gluster.get("arbiter") else "")
+            where = f"({', '.join(homes)})" + (" (not the gluster arbiter)" if _arbiter(hosts) else "")
             errors.add(
                 gpath + ("home",), f"{errors.show(guest['home'])} is not a host that carries guests {where}"
             )
@@ -1063,6 +1146,147 @@ def _check_evacuation(errors, evacuation):
     )
 
 
+# ------------------------------------------------------------ a dead host: timings, takeover
+# A dead host's leases are free after 8 x io_timeout + the watchdog fire timeout
+# without a renewal; the lease volume's gluster must give up on a dead brick well
+# before the survivor's own renewals fail; taking over needs a majority (an arbiter).
+
+
+def _sanlock_ints(sanlock):
+    """io_timeout, watchdog_fire_timeout and kill_grace when each is an integer in range, else None."""
+    values = [sanlock.get(key) for key in SANLOCK_RANGES]
+    valid = all(
+        isinstance(v, int) and not isinstance(v, bool) and low <= v <= high
+        for v, (low, high) in zip(values, SANLOCK_RANGES.values(), strict=True)
+    )
+    return values if valid else None
+
+
+def _check_sanlock(errors, sanlock, own):
+    """The timings in range; the watchdog fire timeout the OS family's where its sanlock fixes
+    it; (c) a cut host's guests are dead before the others may take their leases."""
+    path = ("hypervisor", "sanlock")
+    for key, bounds in SANLOCK_RANGES.items():
+        _int_in_range(errors, path + (key,), sanlock.get(key), bounds)
+    if "watchdog_fire_timeout_fixed" in own:
+        errors.add(
+            path + ("watchdog_fire_timeout_fixed",),
+            "is what the OS family's sanlock allows (salt/parameters/os_family), not a pillar setting",
+        )
+    fixed, wft = sanlock.get("watchdog_fire_timeout_fixed"), sanlock.get("watchdog_fire_timeout")
+    if fixed is not None and isinstance(wft, int) and wft != fixed:
+        errors.add(
+            path + ("watchdog_fire_timeout",),
+            f"{errors.show(wft)} s cannot be set: sanlock on this OS family (3.8) has it fixed at {fixed} s",
+        )
+    values = _sanlock_ints(sanlock)
+    if values is None:
+        return
+    io_timeout, wft, grace = values[0], fixed or values[1], values[2]
+    if grace + 2 * io_timeout >= wft:
+        errors.add(
+            path + ("kill_grace",),
+            f"{grace} s + 2 x hypervisor:sanlock:io_timeout ({2 * io_timeout} s) must be below"
+            f" hypervisor:sanlock:watchdog_fire_timeout ({wft} s): a cut host's guests must be dead"
+            " before the others may take their leases",
+        )
+
+
+def _lease_options(gluster):
+    """The lease volume's options (the merged pillar's), or {} where malformed."""
+    volume = (
+        (gluster.get("volumes") or {}).get(LEASE_VOLUME) if isinstance(gluster.get("volumes"), dict) else None
+    )
+    options = volume.get("options", {}) if isinstance(volume, dict) else {}
+    return options if isinstance(options, dict) else {}
+
+
+def _check_lease_ping(errors, gluster, io_timeout):
+    """(b) gluster gives up on a dead host's brick of the lease volume within half of
+    sanlock's renewal-fail time, so that the survivor's own renewals go on."""
+    ping = _seconds(_lease_options(gluster).get(PING_TIMEOUT, GLUSTER_PING_TIMEOUT))
+    if ping is not None and ping > 4 * io_timeout:
+        errors.add(
+            ("hypervisor", "gluster", "volumes", LEASE_VOLUME, "options", PING_TIMEOUT),
+            f"{ping} s must be at most half of sanlock's renewal-fail time, 8 x hypervisor:sanlock:io_timeout"
+            f" ({8 * io_timeout} s): when a host dies, the survivor's own lease renewals would fail while"
+            " gluster waits for it",
+        )
+
+
+def _takeover_on(takeover, hosts):
+    """Whether the takeover runs: ``auto`` is on with an arbiter."""
+    enabled = takeover.get("enabled")
+    return bool(_arbiter(hosts)) if enabled == "auto" else enabled is True
+
+
+def _check_incidents_dir(errors, value, gluster):
+    """Empty (derived), or an absolute path under a gluster volume's mount."""
+    path = ("hypervisor", "takeover", "incidents_dir")
+    if value == "":
+        return
+    volumes = gluster.get("volumes") if isinstance(gluster.get("volumes"), dict) else {}
+    mounts = sorted(
+        v["mount"] for v in volumes.values() if isinstance(v, dict) and isinstance(v.get("mount"), str)
+    )
+    before = len(errors)
+    _path(errors, path, value)
+    if len(errors) == before and not any(value.startswith(f"{mount}/") for mount in mounts):
+        errors.add(
+            path,
+            f"{errors.show(value)} is not under a gluster volume's mount ({', '.join(mounts)}): the incidents"
+            " must be on shared storage that client quorum protects",
+        )
+
+
+def _check_takeover(errors, takeover, hosts, gluster):
+    """A dead host's guests taken over: on only with a majority (an arbiter), the poll interval
+    in range, the rescue image a name, the incidents on a gluster volume, and, while on, client
+    quorum kept on the lease volume."""
+    path = ("hypervisor", "takeover")
+    enabled = takeover.get("enabled")
+    if enabled != "auto" and not isinstance(enabled, bool):
+        errors.add(path + ("enabled",), f"{errors.show(enabled)} is not one of auto, true, false")
+    elif enabled is True and not _arbiter(hosts):
+        errors.add(
+            path + ("enabled",),
+            "automatic takeover needs a majority: add a host with role arbiter (replica 2 has no quorum:"
+            " a cut private link would let both hosts take the leases)",
+        )
+    for key, bounds in TAKEOVER_RANGES.items():
+        _int_in_range(errors, path + (key,), takeover.get(key), bounds)
+    image = takeover.get("rescue_image")
+    if image != "" and (not isinstance(image, str) or not IMAGE_NAME.fullmatch(image)):
+        errors.add(
+            path + ("rescue_image",), f'{errors.show(image)} is not an image name ("": the API\'s first)'
+        )
+    _check_incidents_dir(errors, takeover.get("incidents_dir"), gluster)
+    _match(
+        errors, path + ("unit",), takeover.get("unit"), UNIT_NAME, "a systemd unit name (without .service)"
+    )
+    quorum = _lease_options(gluster).get(QUORUM_TYPE)
+    if _takeover_on(takeover, hosts) and isinstance(quorum, str) and quorum.lower() in QUORUM_OFF:
+        errors.add(
+            ("hypervisor", "gluster", "volumes", LEASE_VOLUME, "options", QUORUM_TYPE),
+            f"{errors.show(quorum)} takes client quorum off the lease volume while takeover is on"
+            " (hypervisor:takeover:enabled): a host cut off from the others could still write the leases;"
+            " leave it auto",
+        )
+
+
+def _check_dead_host(errors, hv, merged):
+    """sanlock's timings, the lease volume's ping-timeout against them, the takeover settings."""
+    gluster = merged.get("gluster") if isinstance(merged.get("gluster"), dict) else {}
+    sanlock = merged.get("sanlock")
+    if isinstance(sanlock, dict):
+        _check_sanlock(errors, sanlock, hv.get("sanlock") if isinstance(hv.get("sanlock"), dict) else {})
+        values = _sanlock_ints(sanlock)
+        if values is not None:
+            _check_lease_ping(errors, gluster, values[0])
+    if isinstance(merged.get("takeover"), dict):
+        _check_takeover(errors, merged["takeover"], hv.get("hosts"), gluster)
+
+
 def _check_cluster(errors, hv, defaults, minion_id, online=None):
     """The ``hypervisor`` mapping: the cluster description, then the overrides of the defaults."""
     _unknown_keys(errors, ("hypervisor",), hv, CLUSTER_KEYS + tuple(defaults))
@@ -1085,12 +1309,10 @@ def _check_cluster(errors, hv, defaults, minion_id, online=None):
         _check_pools(errors, merged["pools"])
     _check_network(errors, hv, merged)
     if isinstance(merged.get("failover"), dict):
-        arbiter = (
-            (merged.get("gluster") or {}).get("arbiter") if isinstance(merged.get("gluster"), dict) else None
-        )
-        _check_failover(errors, merged["failover"], hv.get("hosts"), arbiter or None, online)
+        _check_failover(errors, merged["failover"], hv.get("hosts"), online)
     if isinstance(merged.get("evacuation"), dict):
         _check_evacuation(errors, merged["evacuation"])
+    _check_dead_host(errors, hv, merged)
     if "guests" in hv:
         _check_guests(errors, hv["guests"], hv, merged)
     source = (
@@ -1152,12 +1374,17 @@ def build(pillar, defaults, minion_id):
     hosts = {name: _host_view(name, host, cfg["domain"]) for name, host in sorted(cfg["hosts"].items())}
     cfg["hosts"] = hosts
     cfg["me"] = hosts[minion_id]
-    cfg["peer"] = hosts[hosts[minion_id]["peer"]]
+    cfg["peer"] = hosts[cfg["me"]["peer"]] if cfg["me"]["peer"] else None
+    arbiter = _arbiter(hosts) or ""
+    cfg["gluster"] = dict(cfg["gluster"], arbiter=arbiter)
     cfg["bridges"] = _bridges_view(cfg.get("bridges", DEFAULT_BRIDGES))
     cfg["public_bridge"] = next((dict(b, net=n) for n, b in cfg["bridges"].items() if b["public"]), None)
-    cfg["tunnels"] = _tunnels_view(
-        cfg["tunnels"], cfg["bridges"], hosts, minion_id, cfg["gluster"]["arbiter"]
-    )
+    # What this host itself has: the arbiter carries no guest (no bridge, no libvirt group).
+    guests_here = cfg["me"]["role"] == "hypervisor"
+    cfg["local_bridges"] = cfg["bridges"] if guests_here else {}
+    cfg["local_public_bridge"] = cfg["public_bridge"] if guests_here else None
+    cfg["admin_groups"] = [cfg["libvirt"]["group"]] if guests_here else []
+    cfg["tunnels"] = _tunnels_view(cfg["tunnels"], cfg["bridges"], hosts, minion_id)
     cfg["firewall"] = _firewall_view(cfg["firewall"], cfg["tunnels"], cfg["bridges"], hosts, minion_id)
     cfg["firewall"]["api_ports"] = _api_ports(pillar.get("online"), cfg["firewall"]["outbound_tcp"])
     cfg["migration"] = _migration_view(cfg["migration"])
@@ -1165,7 +1392,9 @@ def build(pillar, defaults, minion_id):
     cfg["sysctl"] = dict(cfg["sysctl"], settings=_sysctl_settings(cfg["sysctl"]["settings"], cfg["me"]))
     cfg["gluster"] = _gluster_view(cfg["gluster"], hosts, minion_id)
     cfg["python"] = _python_view(cfg["python"])
+    cfg["timings"] = _timings_view(cfg["sanlock"], cfg["gluster"])
     cfg["sanlock"] = _sanlock_view(cfg["sanlock"], cfg["me"], cfg["gluster"])
+    cfg["takeover"] = _takeover_view(cfg["takeover"], arbiter, cfg["gluster"])
     cfg["evacuation"] = _evacuation_view(cfg["evacuation"], cfg["gluster"])
     cfg["guests"] = {name: _guest_view(name, guest, cfg) for name, guest in sorted(cfg["guests"].items())}
     cfg["settings_copy"] = _settings_copy(cfg)
@@ -1176,14 +1405,24 @@ def build(pillar, defaults, minion_id):
 
 
 def _host_view(name, host, domain):
-    """A host with its defaults filled in: names, RPN ``ip``, public ``cidr``, failover IPs."""
+    """A host with its defaults filled in: names, ``role``, ``peer`` (None on the arbiter), RPN
+    ``ip``, public ``cidr``, failover IPs."""
     rpn = dict(RPN_DEFAULTS, **host["rpn"])
     rpn["mac"] = rpn["mac"].lower()
     rpn["ip"] = rpn["address"].split("/")[0]
     public = dict(PUBLIC_DEFAULTS, **host["public"])
     public["cidr"] = f"{public['address']}/{public['prefix']}"
     failover_ips = list(host.get("failover_ips") or [])
-    return dict(host, name=name, fqdn=f"{name}.{domain}", rpn=rpn, public=public, failover_ips=failover_ips)
+    return dict(
+        host,
+        name=name,
+        fqdn=f"{name}.{domain}",
+        role=host.get("role", "hypervisor"),
+        peer=host.get("peer"),
+        rpn=rpn,
+        public=public,
+        failover_ips=failover_ips,
+    )
 
 
 def _bridges_view(bridges):
@@ -1194,10 +1433,10 @@ def _bridges_view(bridges):
     }
 
 
-def _tunnels_view(tunnels, bridges, hosts, me, arbiter):
+def _tunnels_view(tunnels, bridges, hosts, me):
     """F19: the hosts joined (``members``: all but the arbiter) and, on a member, one tunnel per
     bridge of each transport: VXLAN to every other member, OpenVPN to the peer."""
-    members = _members(hosts, arbiter or None)
+    members = _members(hosts)
     view = dict(tunnels, members=members, vxlan=[], openvpn=[])
     if me not in members:
         return view
@@ -1224,8 +1463,11 @@ def _tunnels_view(tunnels, bridges, hosts, me, arbiter):
 
 def _firewall_view(firewall, tunnels, bridges, hosts, me):
     """F21: the settings, ``monitoring_sources`` (default: trusted), ``peers_rpn`` (the other
-    hosts' RPN addresses), ``rpn_network`` (the RPN subnet) and ``tunnel_udp_ports``."""
-    if tunnels["transport"] == "vxlan":
+    hosts' RPN addresses), ``rpn_network`` (the RPN subnet) and ``tunnel_udp_ports`` (none on the
+    arbiter: it joins no tunnel)."""
+    if me not in tunnels["members"]:
+        ports = []
+    elif tunnels["transport"] == "vxlan":
         ports = [tunnels["vxlan_port"]]
     else:
         ports = sorted(bridge["vpn_port"] for bridge in bridges.values())
@@ -1264,18 +1506,26 @@ def _failover_view(failover, hosts):
 
 
 def _settings_copy(cfg):
-    """F25: what the guests module needs when the master cannot be reached (the
-    shutdown unit's settings copy; no secret): the hosts' RPN addresses, this
-    host and its peer, the migration user, the SSH port, the evacuation
-    settings, the hosts that carry guests, the guests' home, wish and failover
-    IPs. Nothing else, so that unrelated pillar changes leave the copy alone."""
+    """F25, B1: what the guests and takeover modules need when the master cannot be
+    reached (the units' settings copy; no secret): the hosts' RPN addresses,
+    roles, sanlock host ids and server ids (a dead host id is mapped to its
+    host), this host and its peer, the migration user, the SSH port, the
+    evacuation, takeover and timing settings, the hosts that carry guests, the
+    guests' home, wish and failover IPs. Nothing else, so that unrelated pillar
+    changes leave the copy alone."""
     guest_keys = ("home", "running", "failover_ips")
+    host_keys = ("role", "host_id", "online_server_id")
     return {
         "me": {"name": cfg["me"]["name"], "peer": cfg["me"].get("peer")},
-        "hosts": {name: {"rpn": {"ip": host["rpn"]["ip"]}} for name, host in cfg["hosts"].items()},
+        "hosts": {
+            name: {"rpn": {"ip": host["rpn"]["ip"]}, **{key: host.get(key) for key in host_keys}}
+            for name, host in cfg["hosts"].items()
+        },
         "migration": {"user": cfg["migration"]["user"]},
         "firewall": {"ssh_port": cfg["firewall"]["ssh_port"]},
         "evacuation": cfg["evacuation"],
+        "takeover": cfg["takeover"],
+        "timings": cfg["timings"],
         "tunnels": {"members": cfg["tunnels"]["members"]},
         "guests": {name: {k: g[k] for k in guest_keys} for name, g in cfg["guests"].items()},
         "failover": {"ips": cfg["failover"]["ips"]},
@@ -1293,21 +1543,52 @@ def _migration_view(migration):
 
 
 def _sanlock_view(sanlock, me, gluster):
-    """The watchdog units on or off, the daemon's options, libvirt's lockspace."""
+    """The watchdog units on or off, the daemon's options (-w, and -g: the kill grace),
+    ``conf_settings`` (sanlock.conf's, where this OS family's sanlock reads the watchdog fire
+    timeout), libvirt's lockspace (joined with the cluster's io_timeout; no host id on the arbiter)."""
     watchdog = [sanlock["watchdog_service"]]
-    lease_dir = gluster["volumes"]["sanlock"]["mount"]
+    lease_dir = gluster["volumes"][LEASE_VOLUME]["mount"]
+    fixed = sanlock.get("watchdog_fire_timeout_fixed") is not None
     return dict(
         sanlock,
         watchdog_units=watchdog if sanlock["use_watchdog"] else [],
         watchdog_units_off=[] if sanlock["use_watchdog"] else watchdog,
-        daemon_opts=f"-w {1 if sanlock['use_watchdog'] else 0}",
+        daemon_opts=f"-w {1 if sanlock['use_watchdog'] else 0} -g {sanlock['kill_grace']}",
+        conf_settings={} if fixed else {"watchdog_fire_timeout": sanlock["watchdog_fire_timeout"]},
         lease_dir=lease_dir,
         lockspace={
             "name": "__LIBVIRT__DISKS__",
-            "host_id": me["host_id"],
+            "host_id": me.get("host_id"),
             "path": f"{lease_dir}/__LIBVIRT__DISKS__",
+            "io_timeout": sanlock["io_timeout"],
         },
     )
+
+
+def _timings_view(sanlock, gluster):
+    """In seconds: sanlock renews its host lease every 2 x io_timeout (``renewal``) and gives it
+    up after 8 x io_timeout (``renewal_fail``); a host silent that long and the watchdog fire
+    timeout more is dead (``host_dead``): then its leases may be taken (``takeover_after``)."""
+    io_timeout, wft = sanlock["io_timeout"], sanlock["watchdog_fire_timeout"]
+    options = gluster["volumes"][LEASE_VOLUME]["options"]
+    return {
+        "io_timeout": io_timeout,
+        "renewal": 2 * io_timeout,
+        "renewal_fail": 8 * io_timeout,
+        "watchdog_fire_timeout": wft,
+        "host_dead": 8 * io_timeout + wft,
+        "kill_grace": sanlock["kill_grace"],
+        "ping_timeout": int(options.get(PING_TIMEOUT, GLUSTER_PING_TIMEOUT)),
+        "takeover_after": 8 * io_timeout + wft,
+    }
+
+
+def _takeover_view(takeover, arbiter, gluster):
+    """The takeover settings, ``enabled`` resolved (auto: on with an arbiter) and ``incidents_dir``
+    (default: ``.hv-incidents`` on the save volume, shared and protected by client quorum)."""
+    enabled = bool(arbiter) if takeover["enabled"] == "auto" else takeover["enabled"]
+    incidents_dir = takeover["incidents_dir"] or f"{gluster['volumes'][SAVE_VOLUME]['mount']}/.hv-incidents"
+    return dict(takeover, enabled=enabled, incidents_dir=incidents_dir)
 
 
 def _evacuation_view(evacuation, gluster):
@@ -1403,7 +1684,9 @@ def _brick_layout(bricks, volumes, brick_root):
 
 
 def _gluster_view(gluster, hosts, me):
-    """Add what the states need: members, the host that creates volumes, bricks."""
+    """Add what the states need: members, the host that creates volumes, bricks; with an
+    arbiter, client quorum (``cluster.quorum-type: auto``) on every volume unless the pillar
+    sets it."""
     arbiter = gluster["arbiter"] or None
     data_hosts = [name for name in sorted(hosts) if name != arbiter]
     members = data_hosts + ([arbiter] if arbiter else [])
@@ -1429,12 +1712,17 @@ def _gluster_view(gluster, hosts, me):
             bricks=[f"{host}:{brick_dir}/brick" for host in members],
             replica=len(members),
             arbiter=1 if arbiter else 0,
-            options={k: str(v) for k, v in volume.get("options", {}).items()},
+            options={**({QUORUM_TYPE: "auto"} if arbiter else {}), **_options(volume)},
         )
     view["volumes"] = volumes
     # Only the leader creates, starts and tunes the volumes.
     view["managed_volumes"] = volumes if view["is_leader"] else {}
     return view
+
+
+def _options(volume):
+    """A volume's options as gluster takes them: strings."""
+    return {k: str(v) for k, v in volume.get("options", {}).items()}
 
 
 def _parameters():

@@ -13,12 +13,20 @@ budget of moves per IP, and waits until the API shows it done.
 Without an ``online`` pillar there is no provider: the proxyarp file lists the
 host's own pillar ``failover_ips`` (static), and the API functions say so.
 
-Events (``event.send``; no payload holds the token or the pillar):
-``hv/failover/move/started``, ``hv/failover/move/done``,
+``fence`` keeps a dead host out through the same API: its next boot is a rescue
+system, then a hard reboot (there is no power-off call); ``unfence`` is the
+operator's way back (the next boot is from disk).
+
+Events (``event.send``; no payload holds the token, the pillar or rescue
+credentials): ``hv/failover/move/started``, ``hv/failover/move/done``,
 ``hv/failover/move/failed`` (``ips``, ``from``, ``to``, ``comment``,
 ``confirmed``), ``hv/failover/proxyarp/updated`` (``added``, ``removed``,
-``ips``), ``hv/failover/error`` (``op``, ``error``). Settings:
-``hypervisor:failover`` (``parameters/defaults.yaml``).
+``ips``), ``hv/failover/error`` (``op``, ``error``), ``hv/fence/started``
+(``host``, ``server_id``, ``reason``, ``comment``), ``hv/fence/done``,
+``hv/fence/failed`` (``host``, ``server_id``, ``image``, ``reason``,
+``rescue``, ``rebooted``, ``comment``), ``hv/fence/undone`` (``host``,
+``server_id``, ``comment``). Settings: ``hypervisor:failover``
+(``parameters/defaults.yaml``), ``hypervisor:takeover:rescue_image``.
 """
 
 import contextlib
@@ -791,4 +799,162 @@ def sync_failover(test=False):
         ret.update(result=False, changed=False, reloaded=False, garp=[], comment=str(exc))
         log.warning("online: sync_failover: %s", exc)
         _event("hv/failover/error", {"op": "sync", "error": str(exc)})
+    return ret
+
+
+# ---------------------------------------------------------------------- fence
+
+FENCE_EVENT_KEYS = ("host", "server_id", "image", "reason", "rescue", "rebooted", "comment")
+
+
+def _fence_target(hv, host):
+    """``host``'s ``online_server_id``; refused, nothing sent, for this host or one the
+    API cannot reach (not a cluster host, no ``online_server_id``: the arbiter)."""
+    if host in (hv["me"]["name"], __grains__.get("id")):
+        raise _refused(f"a host does not fence itself ({host} is this host)")
+    try:
+        return _server_id(hv, host)
+    except CommandExecutionError as exc:
+        raise _refused(str(exc)) from None
+
+
+def _rescue_image(hv, prov, server_id, image):
+    """(the rescue image to boot, where it comes from): ``image``, else
+    ``hypervisor:takeover:rescue_image``, else the first one the API lists."""
+    if image:
+        return str(image).strip(), "given"
+    configured = (hv.get("takeover") or {}).get("rescue_image") or ""
+    if configured:
+        return str(configured).strip(), "hypervisor:takeover:rescue_image"
+    try:
+        images = _api(prov, "rescue_images", server_id)
+    except _ApiError as exc:
+        raise CommandExecutionError(f"{exc}: not fenced (no rescue image to boot)") from None
+    if not images:
+        raise CommandExecutionError(f"the API lists no rescue image for server {server_id}: not fenced")
+    return images[0], "the first the API lists"
+
+
+def _fence(hv, prov, host, reason, image, ret):
+    """fence's work; fills ``ret``, raises CommandExecutionError on a refusal or an API error."""
+    sid = _fence_target(hv, host)
+    if prov is None:
+        raise _refused(f"{NO_PROVIDER}: no host can be fenced")
+    me = hv["me"]["name"]
+    reason = " ".join(str(reason or "").split()) or (
+        f"fenced by {me}: its HA cluster holds {host} for dead (next boot: rescue)"
+    )
+    ret.update(server_id=sid, reason=reason)
+    doing = f"fencing {host} (server {sid}): rescue boot, then a hard reboot"
+    _event("hv/fence/started", {"host": host, "server_id": sid, "reason": reason, "comment": doing})
+    log.warning("online: %s (%s)", doing, reason)
+    ret["image"], source = _rescue_image(hv, prov, sid, image)
+    try:
+        _api(prov, "boot_rescue", sid, ret["image"])
+    except (_ApiError, ValueError) as exc:  # ValueError: not an image name, nothing sent
+        raise CommandExecutionError(f"{exc}: not fenced (no reboot asked)") from None
+    ret["rescue"] = True
+    try:
+        _api(prov, "reboot", sid, reason)
+    except _ApiError as exc:
+        rescue = f"the next boot of {host} is the rescue system {ret['image']}"
+        if exc.kind in UNCERTAIN:
+            said = (
+                f"not known to be fenced: {rescue}, but the API may or may not have taken the reboot"
+                " (not sent again: one call never reboots twice)"
+            )
+        else:
+            said = f"not fenced: {rescue}, but the API refused the reboot"
+        raise CommandExecutionError(f"{exc}: {said}") from None
+    ret.update(
+        rebooted=True,
+        result=True,
+        comment=f"{host} (server {sid}) fenced: the API took its hard reboot into the rescue system"
+        f" {ret['image']} ({source}); it stays out until booted normally (online.unfence {host})",
+    )
+
+
+def fence(host, reason=None, image=None):
+    """
+    Keep cluster host ``host`` out through the provider's API: its next boot is
+    a rescue system, then a hard reboot (the API has no power-off). The host
+    stays in the rescue system until an operator boots it normally
+    (``online.unfence``). Refused, with nothing sent, for this host (a host
+    does not fence itself), a host that is not a cluster host or has no
+    ``online_server_id``, or without a provider. The reboot is sent at most
+    once: when its answer is lost the comment says the host may or may not
+    have rebooted. Returns ``{"result", "host", "server_id", "image",
+    "reason", "rescue" (the rescue boot is set), "rebooted" (the API took the
+    reboot), "comment"}``; never raises for an API error. The rescue
+    credentials the API answers are dropped.
+
+    host
+        The cluster host to fence.
+    reason
+        The reboot's reason, for the provider (default: which host fenced it).
+    image
+        The rescue image (default: ``hypervisor:takeover:rescue_image``, else
+        the first one the API lists for the server).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 online.fence hyp2
+        salt hyp1 online.fence hyp2 reason="hyp2 lost its leases" image=debian-12
+    """
+    ret = {
+        "result": False,
+        "host": host,
+        "server_id": None,
+        "image": None,
+        "reason": None,
+        "rescue": False,
+        "rebooted": False,
+        "comment": "",
+    }
+    try:
+        hv = _settings()
+        _fence(hv, _provider(hv, _online()), host, reason, image, ret)
+    except (CommandExecutionError, OSError, ValueError) as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+    _event(f"hv/fence/{'done' if ret['result'] else 'failed'}", {key: ret[key] for key in FENCE_EVENT_KEYS})
+    (log.warning if ret["result"] else log.error)("online: fence: %s", ret["comment"])
+    return ret
+
+
+def unfence(host):
+    """
+    Undo ``online.fence`` for cluster host ``host``: its next boot is from
+    disk again (the API's normal boot). It does not reboot the host: reboot it
+    from its rescue system, or the provider's console. Returns ``{"result",
+    "host", "server_id", "comment"}``; never raises for an API error.
+
+    host
+        The cluster host to boot normally.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 online.unfence hyp2
+    """
+    ret = {"result": False, "host": host, "server_id": None, "comment": ""}
+    try:
+        hv = _settings()
+        prov = _required_provider(hv)
+        ret["server_id"] = sid = _server_id(hv, host)
+        _api(prov, "boot_normal", sid)
+    except (CommandExecutionError, OSError) as exc:
+        ret["comment"] = str(exc)
+        log.warning("online: unfence: %s", exc)
+        return ret
+    ret.update(
+        result=True,
+        comment=f"{host} (server {sid}) boots from disk at its next boot: reboot it"
+        " (from its rescue system, or the provider's console)",
+    )
+    log.info("online: unfence: %s", ret["comment"])
+    _event("hv/fence/undone", {"host": host, "server_id": sid, "comment": ret["comment"]})
     return ret

@@ -12,6 +12,7 @@ command output, unit-tested on outputs captured from the lab.
 import logging
 import os
 import shutil
+import time
 
 try:
     from salt.exceptions import CommandExecutionError
@@ -88,6 +89,37 @@ def parse_direct_dump(text):
             }
         )
     return rows
+
+
+def parse_host_status(text):
+    """``sanlock client host_status -D``: each host id's delta lease as this
+    host last read it (``last_live``: this host's monotonic clock when that
+    host's timestamp last moved)."""
+    hosts, current = {}, None
+    for line in text.splitlines():
+        if line.startswith("lockspace "):
+            continue
+        fields = line.split()
+        if len(fields) == 3 and fields[1] == "timestamp" and not line.startswith(" "):
+            current = hosts.setdefault(int(fields[0]), {"timestamp": int(fields[2])})
+        elif current is not None and "=" in line:
+            key, _, value = line.strip().partition("=")
+            current[key] = int(value) if value.lstrip("-").isdigit() else value
+    return hosts
+
+
+def _host_state(host, now, watchdog_fire_timeout=60):
+    """What sanlock makes of host ``host`` (a row of parse_host_status) at
+    monotonic time ``now``: ``free`` (it left), ``live``, ``fail`` (no renewal
+    for 8 x its io_timeout) or ``dead`` (its leases may be taken: 8 x io_timeout
+    + the watchdog fire timeout without renewal), as sanlock computes it."""
+    if not host.get("timestamp"):
+        return "free"
+    io_timeout = host.get("io_timeout") or 10
+    silent = now - host.get("last_live", 0)
+    if silent < 8 * io_timeout:
+        return "live"
+    return "fail" if silent < 8 * io_timeout + watchdog_fire_timeout else "dead"
 
 
 def _run(*args):
@@ -177,11 +209,12 @@ def status():
     return state
 
 
-def join_lockspace(name, host_id, path):
+def join_lockspace(name, host_id, path, io_timeout=None):
     """
-    Join lockspace ``name`` as ``host_id`` (its file at ``path``, offset 0);
-    returns once joined. Takes about 20 s, longer if this host id's previous
-    lease (a crashed daemon's) must first expire.
+    Join lockspace ``name`` as ``host_id`` (its file at ``path``, offset 0),
+    with ``io_timeout`` seconds (default: the daemon's); returns once joined.
+    Takes about 20 s, longer if this host id's previous lease (a crashed
+    daemon's) must first expire.
 
     CLI Example:
 
@@ -189,8 +222,36 @@ def join_lockspace(name, host_id, path):
 
         salt hyp1 sanlock.join_lockspace __LIBVIRT__DISKS__ 1 /var/lib/libvirt/sanlock/__LIBVIRT__DISKS__
     """
-    _run("client", "add_lockspace", "-s", f"{name}:{int(host_id)}:{path}:0")
+    timeout = ("-o", str(int(io_timeout))) if io_timeout else ()
+    _run("client", "add_lockspace", *timeout, "-s", f"{name}:{int(host_id)}:{path}:0")
     return True
+
+
+def host_status(lockspace=LOCKSPACE_FILE, watchdog_fire_timeout=60):
+    """
+    Every host id of ``lockspace`` as this host's sanlock sees it: its
+    timestamp, generation, io_timeout, seconds since it last renewed
+    (``silent``) and its ``state``: ``free``, ``live``, ``fail`` or ``dead``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp2 sanlock.host_status
+    """
+    rows = parse_host_status(_run("client", "host_status", "-s", lockspace, "-D"))
+    now = time.monotonic()
+    return {
+        host_id: {
+            "name": row.get("owner_name", ""),
+            "generation": row.get("owner_generation", 0),
+            "timestamp": row["timestamp"],
+            "io_timeout": row.get("io_timeout"),
+            "silent": round(now - row.get("last_live", 0), 1) if row["timestamp"] else None,
+            "state": _host_state(row, now, watchdog_fire_timeout),
+        }
+        for host_id, row in sorted(rows.items())
+    }
 
 
 def leave():

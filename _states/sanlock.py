@@ -44,8 +44,9 @@ def _settled(name, timeout):
         time.sleep(1)
 
 
-def lockspace_joined(name, host_id, path, timeout=300):
-    """Ensure lockspace ``name`` is joined as ``host_id`` with its file at ``path``."""
+def lockspace_joined(name, host_id, path, io_timeout=None, timeout=300):
+    """Ensure lockspace ``name`` is joined as ``host_id`` with its file at ``path``
+    (with ``io_timeout`` seconds, when given: every host of it must use the same)."""
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     try:
         state, found = _settled(name, timeout)
@@ -70,7 +71,7 @@ def lockspace_joined(name, host_id, path, timeout=300):
             ret["changes"] = {"old": "not joined", "new": f"joined as host {host_id}"}
             ret["comment"] = f"lockspace {name} is not joined: would join it as host {host_id}"
             return ret
-        __salt__["sanlock.join_lockspace"](name, host_id, path)
+        __salt__["sanlock.join_lockspace"](name, host_id, path, io_timeout=io_timeout)
         _state, found = _settled(name, timeout)
     except CommandExecutionError as exc:
         ret["result"] = False

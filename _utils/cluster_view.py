@@ -43,9 +43,10 @@ def _age(stamp, now):
 
 def hosts_config(cluster):
     """The cluster's hosts as ``assemble`` needs them, from the ``hypervisor``
-    mapping (the pillar's or the settings view): ``{name: {"arbiter": bool}}``."""
-    arbiter = (cluster.get("gluster") or {}).get("arbiter")
-    return {name: {"arbiter": name == arbiter} for name in cluster.get("hosts") or {}}
+    mapping (the pillar's or the settings view): ``{name: {"arbiter": bool}}``
+    (a host's ``role``)."""
+    hosts = cluster.get("hosts") or {}
+    return {name: {"arbiter": (host or {}).get("role") == "arbiter"} for name, host in hosts.items()}
 
 
 def _host(part, config, api_ips, now):

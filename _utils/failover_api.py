@@ -1,5 +1,6 @@
 """
-failover_api: the failover-IP provider's API, behind one small interface (F22, F24).
+failover_api: the failover-IP provider's API, behind one small interface (F22, F24),
+and the server verbs fencing needs (rescue boot, reboot, normal boot).
 
 Plain importable Python. Salt modules reach it as
 ``__utils__["failover_api.provider"](config)`` (the loader exposes functions
@@ -10,8 +11,12 @@ only: the factory returns the provider object; its ``Error`` attribute is
 (as public clients and its documentation show it): one ``requests`` session, the header
 ``Authorization: Bearer <token>``, certificates always verified, 429, 5xx and
 connection errors retried with backoff (urllib3 ``Retry``), 401/403 never.
+A reboot is the exception: it is retried only when the request cannot have
+been taken (no connection made, or 429), never after it was sent (a timeout,
+a reset, a 5xx), so that one call never reboots a server twice.
 Every answer's shape is checked before it is used. The token is the only
-secret: it is in no message, no log record and no exception.
+secret: it is in no message, no log record and no exception; the rescue
+credentials the API answers a rescue boot with are dropped, never quoted.
 """
 
 import dataclasses
@@ -32,8 +37,11 @@ log = logging.getLogger(__name__)
 
 ONLINE_API_URL = "https://api.online.net/api/v1"
 STATUS_RETRIED = (429, 500, 502, 503, 504)
+# A request that must not be sent twice (a reboot): only the statuses that say it was not taken.
+STATUS_RETRIED_ONCE = (429,)
 ERROR_TEXT_MAX = 200  # characters of the API's error text in a message
 MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+IMAGE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:+-]{0,63}")  # a rescue image: debian-12_amd64
 ALREADY = re.compile(r"already (de)?provisioned", re.I)
 HIDDEN = "<token>"
 
@@ -78,6 +86,16 @@ class FailoverProvider:
       True when the provider accepted the move, False when they were there
       already. The move may take effect later: callers read back.
 
+    And the four a fence needs (there is no power-off call at Online):
+
+    - ``rescue_images(server_id)`` -> [str]: the rescue systems the server
+      may boot, the provider's default first;
+    - ``boot_rescue(server_id, image)`` -> True: the server's next boot is
+      that rescue system (the credentials the provider answers are dropped);
+    - ``reboot(server_id, reason)`` -> True: a hard reboot, now (``reason``
+      is mandatory); sent at most once per call;
+    - ``boot_normal(server_id)`` -> True: the next boot is from disk again.
+
     Each raises :class:`ProviderError`. Other providers fit the same verbs:
     Hetzner Robot (basic auth; ``GET /server/<number>`` for a server,
     ``GET /failover``, and a synchronous ``POST /failover/<ip>`` with
@@ -95,6 +113,18 @@ class FailoverProvider:
         raise NotImplementedError
 
     def move(self, ips, destination):
+        raise NotImplementedError
+
+    def rescue_images(self, server_id):
+        raise NotImplementedError
+
+    def boot_rescue(self, server_id, image):
+        raise NotImplementedError
+
+    def reboot(self, server_id, reason):
+        raise NotImplementedError
+
+    def boot_normal(self, server_id):
         raise NotImplementedError
 
 
@@ -159,12 +189,35 @@ class OnlineProvider(FailoverProvider):
             raise_on_status=False,
             redirect=False,
         )
-        self._session = requests.Session()
-        self._session.mount("https://", HTTPAdapter(max_retries=retry))
-        self._session.mount("http://", HTTPAdapter(max_retries=retry))
-        self._session.auth = _Bearer(token)
-        self._session.verify = True
-        self._session.headers.update({"Accept": "application/json", "User-Agent": "hv-failover"})
+        self._session = self._new_session(retry)
+        # For a request that must not be sent twice (a reboot): retried only when no
+        # connection could be made (the request was not sent) or on 429 (refused, not
+        # taken); never on a timeout, a reset or a 5xx once it was sent (read=False:
+        # the error as it came). Each call starts on a new connection (see _call), so
+        # that a kept-alive one the server dropped meanwhile is not taken for a reset.
+        once = Retry(
+            total=self.retries,
+            connect=self.retries,
+            read=False,
+            status=self.retries,
+            other=0,
+            backoff_factor=backoff,
+            status_forcelist=STATUS_RETRIED_ONCE,
+            allowed_methods=frozenset({"POST"}),
+            respect_retry_after_header=True,
+            raise_on_status=False,
+            redirect=False,
+        )
+        self._once = self._new_session(once)
+
+    def _new_session(self, retry):
+        session = requests.Session()
+        session.mount("https://", HTTPAdapter(max_retries=retry))
+        session.mount("http://", HTTPAdapter(max_retries=retry))
+        session.auth = _Bearer(self._token)
+        session.verify = True
+        session.headers.update({"Accept": "application/json", "User-Agent": "hv-failover"})
+        return session
 
     def __repr__(self):
         return f"OnlineProvider({self.api_url!r})"
@@ -246,6 +299,42 @@ class OnlineProvider(FailoverProvider):
             raise self._shape(f"POST {path}", "not a MAC address")
         return data.lower()
 
+    # ------------------------------------------------------- fencing verbs
+
+    def rescue_images(self, server_id):
+        path = f"/server/rescue_images/{int(server_id)}"
+        data = self._call("GET", path)
+        if not isinstance(data, list) or not all(isinstance(i, str) and i.strip() for i in data):
+            raise self._shape(f"GET {path}", "not a list of image names")
+        return [image.strip() for image in data]
+
+    def boot_rescue(self, server_id, image):
+        if not isinstance(image, str) or not IMAGE.fullmatch(image.strip()):
+            raise ValueError(f"Online API: boot rescue: {image!r} is not a rescue image name")
+        path = f"/server/boot/rescue/{int(server_id)}"
+        # The answer holds the rescue system's login and password: checked, then dropped;
+        # an answer that is not JSON is not quoted either.
+        data = self._call("POST", path, {"image": image.strip()}, quote=False)
+        if data is not True and not isinstance(data, dict):
+            raise self._shape(f"POST {path}", "neither rescue credentials nor true")
+        return True
+
+    def reboot(self, server_id, reason):
+        if not isinstance(reason, str) or not reason.strip():
+            raise ValueError("Online API: reboot: a reason is required")
+        path = f"/server/reboot/{int(server_id)}"
+        data = self._call("POST", path, {"reason": _one_line(reason)}, once=True)
+        if data is not True:
+            raise self._shape(f"POST {path}", "not true")
+        return True
+
+    def boot_normal(self, server_id):
+        path = f"/server/boot/normal/{int(server_id)}"
+        data = self._call("POST", path)
+        if data is not True:
+            raise self._shape(f"POST {path}", "not true")
+        return True
+
     # --------------------------------------------------------------- HTTP
 
     def _redact(self, text):
@@ -257,12 +346,17 @@ class OnlineProvider(FailoverProvider):
     def _shape(self, where, what):
         return self._error(where, f"unexpected answer: {what}", "bad_response")
 
-    def _call(self, method, path, form=None):
-        """The JSON answer of ``method path`` (a 2xx), or raise ProviderError."""
+    def _call(self, method, path, form=None, once=False, quote=True):
+        """The JSON answer of ``method path`` (a 2xx), or raise ProviderError.
+        ``once``: never sent twice (see ``_once``); ``quote``: a 2xx body that is
+        not JSON may be quoted in the error (not when it may hold a secret)."""
         where = f"{method} {path}"
         start = time.monotonic()
+        session = self._once if once else self._session
+        if once:
+            session.close()  # no kept-alive connection: this call opens its own
         try:
-            resp = self._session.request(
+            resp = session.request(
                 method,
                 self.api_url + path,
                 data=form,
@@ -271,13 +365,13 @@ class OnlineProvider(FailoverProvider):
             )
             body = resp.content
         except requests.exceptions.RequestException as exc:
-            raise self._transport_error(where, exc) from None
+            raise self._transport_error(where, exc, once) from None
         retried = getattr(getattr(resp.raw, "retries", None), "history", ()) or ()
         after = _after(len(retried))
         log.debug("Online API: %s -> %s%s (%.2f s)", where, resp.status_code, after, time.monotonic() - start)
         status = resp.status_code
         if 200 <= status < 300:
-            return self._json(where, resp, body)
+            return self._json(where, resp, body, quote)
         text = self._error_text(body)
         said = f"HTTP {status}{after}: {text}"
         if status in (401, 403):
@@ -296,20 +390,22 @@ class OnlineProvider(FailoverProvider):
             said = f"HTTP {status}: not an answer the API gives (a redirect is not followed)"
         raise self._error(where, said, kind, status)
 
-    def _json(self, where, resp, body):
+    def _json(self, where, resp, body, quote=True):
         ctype = resp.headers.get("Content-Type", "")
         text = body.decode("utf-8", "replace").strip()
         if not text:
             raise self._error(where, f"HTTP {resp.status_code} with an empty body", "bad_response")
         if "html" in ctype.lower() or text.startswith("<"):
+            shown = f": {_one_line(text)}" if quote else ""
             raise self._error(
-                where, f"HTTP {resp.status_code}: an HTML page, not JSON: {_one_line(text)}", "bad_response"
+                where, f"HTTP {resp.status_code}: an HTML page, not JSON{shown}", "bad_response"
             )
         try:
             return json.loads(text)
         except ValueError as exc:
+            shown = f": {_one_line(text, 80)}" if quote else ""
             raise self._error(
-                where, f"HTTP {resp.status_code}: invalid JSON ({exc}): {_one_line(text, 80)}", "bad_response"
+                where, f"HTTP {resp.status_code}: invalid JSON ({exc}){shown}", "bad_response"
             ) from None
 
     def _error_text(self, body):
@@ -326,12 +422,18 @@ class OnlineProvider(FailoverProvider):
             text = ": ".join(parts)
         return _one_line(self._redact(text)) or "no error text"
 
-    def _transport_error(self, where, exc):
-        """A ProviderError for a request that got no usable answer (after the retries)."""
+    def _transport_error(self, where, exc, once=False):
+        """A ProviderError for a request that got no usable answer (after the retries;
+        ``once``: none once the request was sent, and the message says it may be taken)."""
         reason = exc.args[0] if exc.args else None
-        if isinstance(reason, MaxRetryError):
+        retried = isinstance(reason, MaxRetryError)
+        if retried:
             reason = reason.reason
         after = _after(self.retries)
+        if once and isinstance(exc, requests.exceptions.SSLError):
+            after = ""  # TLS failed before the request was sent; not retried either
+        elif once and not (retried and isinstance(reason, ConnectTimeoutError)):
+            after = " (not retried: the API may have taken it)"  # a connection was made
         timed_out = isinstance(reason, (ReadTimeoutError, ConnectTimeoutError)) and not isinstance(
             reason,
             NewConnectionError,  # a subclass of ConnectTimeoutError in urllib3 2

@@ -1,4 +1,4 @@
-"""A stand-in for the Online.net / Scaleway Dedibox API (its failover IP part).
+"""A stand-in for the Online.net / Scaleway Dedibox API (its failover IP and fencing parts).
 
 The real API (``https://api.online.net/api/v1``, described in ONLINE-API.md) cannot be
 reached from here, so the lab and the unit tests talk to this one instead. It answers the
@@ -7,6 +7,10 @@ calls the project makes, with the real API's shapes and errors:
 - ``GET /server/{id}``, ``GET /server/failover``
 - ``POST /server/failover/edit`` (``source=<ip>[,<ip>...]&destination=<main ip or empty>``)
 - ``POST /server/failover/generateMac`` (``address=<ip>&type=kvm``)
+- ``GET /server/rescue_images/{id}``, ``POST /server/boot/rescue/{id}`` (``image=<name>``;
+  answers rescue credentials), ``POST /server/reboot/{id}`` (``reason=<text>``, mandatory),
+  ``POST /server/boot/normal/{id}``: each server's boot mode, what it runs since its last
+  reboot and its reboots are in ``state()["power"]`` (nothing is really rebooted)
 
 Every call needs exactly ``Authorization: Bearer <token>``. An accepted move takes effect
 ``delay`` seconds later (the real one does "within a few minutes"); an accepted move less
@@ -43,6 +47,7 @@ import logging
 import os
 import random
 import re
+import secrets
 import signal
 import socket
 import socketserver
@@ -73,6 +78,7 @@ FAULT_KINDS = (
     "shape",
 )
 MAC_TYPES = ("kvm", "vmware", "xen")
+RESCUE_IMAGES = ("ubuntu-22.04", "debian-12")
 INVALID_TOKEN = "The access token provided is invalid."
 FAULT_ERRORS = {
     "401": "invalid_token",
@@ -163,6 +169,18 @@ def server_record(server_id, server):
     }
 
 
+def new_power():
+    """A server's boot side as it starts: booting from disk, never rebooted here."""
+    return {
+        "boot": "normal",
+        "image": None,
+        "running": "normal",
+        "reboots": 0,
+        "reasons": [],
+        "rescue_credentials": None,
+    }
+
+
 def server_mac(server_id, kind):
     """A stable made-up MAC for a server's public (0) or private (1) interface."""
     return f"28:92:4a:{kind:02x}:{(server_id >> 8) & 0xFF:02x}:{server_id & 0xFF:02x}"
@@ -181,15 +199,17 @@ def parse_form(body):
 
 
 class StandIn:
-    """The API's state (servers, failover routes, pending moves), its HTTP server, and
-    the controls tests use. Thread-safe."""
+    """The API's state (servers, failover routes, pending moves, boot modes), its HTTP
+    server, and the controls tests use. Thread-safe."""
 
-    def __init__(self, servers, failovers, token, delay=0.0, spacing=0.0):
+    def __init__(self, servers, failovers, token, delay=0.0, spacing=0.0, rescue_images=RESCUE_IMAGES):
         if not token:
             raise ValueError("a token is required")
         self._lock = threading.RLock()
         self._token = str(token).encode()
         self._servers = {int(sid): server_record(sid, s) for sid, s in servers.items()}
+        self._power = {sid: new_power() for sid in self._servers}
+        self._rescue_images = [str(image) for image in rescue_images]
         self._mains = {s["public"] for s in self._servers.values()}
         self._failovers = {}
         for ip, failover in failovers.items():
@@ -217,6 +237,7 @@ class StandIn:
             token,
             delay=config.get("delay", 0.0),
             spacing=config.get("spacing", 0.0),
+            rescue_images=config.get("rescue_images", RESCUE_IMAGES),
         )
 
     def __repr__(self):
@@ -278,12 +299,20 @@ class StandIn:
 
     def state(self):
         """``{"failovers": {ip: {"destination", "mac"}}, "pending": {ip: {"destination",
-        "due"}}, "servers": {id: {"hostname", "public", "private"}}}`` (effective routes,
+        "due"}}, "servers": {id: {"hostname", "public", "private"}}, "power": {id: {"boot"
+        (the next boot: "normal" or "rescue"), "image" (its rescue image), "running" (what
+        it booted last: "normal" or "rescue"), "reboots" (how many), "reasons" (theirs, in
+        order), "rescue_credentials" (the last ones given, or None)}}}`` (effective routes,
         due moves applied first)."""
         with self._lock:
             self._apply_due(time.time())
             return copy.deepcopy(
-                {"failovers": self._failovers, "pending": self._pending, "servers": self._servers}
+                {
+                    "failovers": self._failovers,
+                    "pending": self._pending,
+                    "servers": self._servers,
+                    "power": self._power,
+                }
             )
 
     def requests(self):
@@ -441,6 +470,50 @@ class StandIn:
         self._failovers[address]["mac"] = mac
         return json_answer(200, mac)
 
+    def _get_rescue_images(self, match, _form):
+        server_id = int(match.group(1))
+        if server_id not in self._servers:
+            return error_answer(404, f"Server {server_id} not found")
+        return json_answer(200, self._rescue_images)
+
+    def _boot_rescue(self, match, form):
+        server_id = int(match.group(1))
+        if server_id not in self._servers:
+            return error_answer(404, f"Server {server_id} not found")
+        image = form.get("image", "").strip()
+        if not image:
+            return error_answer(400, "Missing parameter: image")
+        if image not in self._rescue_images:
+            return error_answer(400, f"Invalid rescue image {image} for server {server_id}")
+        credentials = {
+            "login": f"sd-{server_id}",
+            "password": secrets.token_urlsafe(12),
+            "protocol": "ssh",
+            "ip": self._servers[server_id]["public"],
+        }
+        self._power[server_id].update(boot="rescue", image=image, rescue_credentials=credentials)
+        return json_answer(200, credentials)
+
+    def _reboot(self, match, form):
+        server_id = int(match.group(1))
+        if server_id not in self._servers:
+            return error_answer(404, f"Server {server_id} not found")
+        reason = form.get("reason", "").strip()
+        if not reason:
+            return error_answer(400, "Missing parameter: reason")
+        power = self._power[server_id]
+        power["reboots"] += 1
+        power["reasons"].append(reason)
+        power["running"] = power["boot"]
+        return json_answer(200, True)
+
+    def _boot_normal(self, match, _form):
+        server_id = int(match.group(1))
+        if server_id not in self._servers:
+            return error_answer(404, f"Server {server_id} not found")
+        self._power[server_id].update(boot="normal", image=None, rescue_credentials=None)
+        return json_answer(200, True)
+
     # state helpers (lock held) --------------------------------------------------------
 
     def _server_json(self, server_id):
@@ -515,6 +588,10 @@ _ROUTES = (
     ("POST", re.compile(r"/server/failover/edit"), "_edit"),
     ("POST", re.compile(r"/server/failover/generateMac"), "_generate_mac"),
     ("GET", re.compile(r"/server/(\d+)"), "_get_server"),
+    ("GET", re.compile(r"/server/rescue_images/(\d+)"), "_get_rescue_images"),
+    ("POST", re.compile(r"/server/boot/rescue/(\d+)"), "_boot_rescue"),
+    ("POST", re.compile(r"/server/boot/normal/(\d+)"), "_boot_normal"),
+    ("POST", re.compile(r"/server/reboot/(\d+)"), "_reboot"),
 )
 
 
@@ -754,10 +831,13 @@ def _remove_stale_socket(path):
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(
-        prog="python -m lab.online_api", description="Stand-in for the Online.net failover IP API."
+        prog="python -m lab.online_api",
+        description="Stand-in for the Online.net API (failover IPs, fencing).",
     )
     parser.add_argument("--listen", required=True, help="ADDR:PORT to serve the API on (PORT 0: any)")
-    parser.add_argument("--config", required=True, help='JSON: {"servers", "failovers", "delay", "spacing"}')
+    parser.add_argument(
+        "--config", required=True, help='JSON: {"servers", "failovers", "delay", "spacing", "rescue_images"}'
+    )
     parser.add_argument("--token-file", required=True, help="file holding the API token")
     parser.add_argument("--control", required=True, help="Unix socket for the test controls")
     return parser.parse_args(argv)

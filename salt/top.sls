@@ -1,6 +1,11 @@
 # The whole hypervisor build. FEATURES.md IDs in comments; README.md maps
 # each ID to its file. The hosts are the master's nodegroup `hypervisors`
 # (master.d/hypervisor.conf): one setting names them, whatever they are called.
+# The arbiter (hypervisor:hosts:<id>:role: arbiter) carries no guest: it gets
+# the states not marked "guests only" (its gluster brick, network, firewall).
+# The role is read from the pillar here; every state validates it (map.jinja).
+{%- set role = salt["pillar.get"]("hypervisor:hosts:" ~ grains["id"] ~ ":role", "hypervisor") %}
+{%- set guests = role != "arbiter" %}
 base:
   hypervisors:
     - match: nodegroup
@@ -8,17 +13,26 @@ base:
     - repos         # F4
     - python        # what the custom modules import
     - tools         # F5
-    - libvirt       # F6, F8, F18 (no default network)
-    - ksm           # F7
+{%- if guests %}
+    - libvirt       # F6, F8, F18 (no default network); guests only
+    - ksm           # F7; guests only
+{%- endif %}
     - users         # F9
     - selinux       # F10
     - network       # F11, F18, F19 (vxlan), F23
     - hosts         # F12
-    - peers         # F20
-    - tunnels       # F19 (openvpn)
+{%- if guests %}
+    - peers         # F20; guests only
+    - tunnels       # F19 (openvpn); guests only
+{%- endif %}
     - firewall      # F2, F21, R5
-    - failover      # F22, F24 (proxy ARP from the API, beacon)
+{%- if guests %}
+    - failover      # F22, F24 (proxy ARP from the API, beacon); guests only
+{%- endif %}
     - gluster       # F13, F17 (save volume)
-    - sanlock       # F14, F15
-    - libvirt.pools # F16
-    - guests        # F25, F26
+{%- if guests %}
+    - sanlock       # F14, F15; guests only
+    - libvirt.pools # F16; guests only
+    - guests        # F25, F26; guests only
+    - takeover      # B1, B6 (a dead host's guests); guests only
+{%- endif %}

@@ -58,6 +58,21 @@ def _key(*path):
     return ":".join(str(k) for k in path)
 
 
+def _hosts(**hosts):
+    """Add ``hosts`` (name: its pillar) to the cluster."""
+    return lambda p: p["hypervisor"]["hosts"].update(copy.deepcopy(hosts))
+
+
+def _both(*mutations):
+    """One case that needs more than one change (e.g. an arbiter, then what it allows)."""
+
+    def mutate(pillar):
+        for mutation in mutations:
+            mutation(pillar)
+
+    return mutate
+
+
 H1 = ("hypervisor", "hosts", "hyp1")
 H2 = ("hypervisor", "hosts", "hyp2")
 GLUSTER = ("hypervisor", "gluster")
@@ -68,6 +83,28 @@ FIREWALL = ("hypervisor", "firewall")
 VM1 = ("hypervisor", "guests", "vm1")
 VM2 = ("hypervisor", "guests", "vm2")
 EVACUATION = ("hypervisor", "evacuation")
+SANLOCK = ("hypervisor", "sanlock")
+TAKEOVER = ("hypervisor", "takeover")
+LEASE_OPTIONS = (*GLUSTER, "volumes", "sanlock", "options")
+# A third host for the lab's cluster: its arbiter (hosts:<name>:role), valid as it is.
+ARB1 = {
+    "role": "arbiter",
+    "public": {"interface": "eth0", "address": "203.0.113.13", "gateway": "203.0.113.254"},
+    "rpn": {"interface": "eth1", "mac": "02:00:c6:33:64:0d", "address": "198.51.100.13/24"},
+}
+ARB2 = {
+    "role": "arbiter",
+    "public": {"interface": "eth0", "address": "203.0.113.15", "gateway": "203.0.113.254"},
+    "rpn": {"interface": "eth1", "mac": "02:00:c6:33:64:0f", "address": "198.51.100.15/24"},
+}
+# A third host that carries guests.
+HYP3 = {
+    "host_id": 3,
+    "peer": "hyp1",
+    "online_server_id": 1003,
+    "public": {"interface": "eth0", "address": "203.0.113.14", "gateway": "203.0.113.254"},
+    "rpn": {"interface": "eth1", "mac": "02:00:c6:33:64:0e", "address": "198.51.100.14/24"},
+}
 TOKEN = lab_pillar()["online"]["api_token"]
 # A made-up private key (split so that secret scanners do not flag this file).
 PRIVATE_KEY = (
@@ -208,11 +245,7 @@ CASES = [
         _set(("hypervisor", "gluster"), {"bricks": {"type": "lvm"}}),
         "hypervisor:gluster:bricks:vg",
     ),
-    (
-        "gluster-arbiter-unknown",
-        _set(("hypervisor", "gluster"), {"arbiter": "arb9"}),
-        "hypervisor:gluster:arbiter",
-    ),
+    ("host-role-unknown", _set((*H2, "role"), "witness"), "hypervisor:hosts:hyp2:role"),
     (
         "gluster-volume-relative-mount",
         _set(("hypervisor", "gluster"), {"volumes": {"vmstore": {"mount": "images"}}}),
@@ -509,13 +542,43 @@ CASES = [
     ),
     ("evacuation-bad-unit", _put((*EVACUATION, "unit"), "hv evacuate"), "hypervisor:evacuation:unit"),
     ("evacuation-unknown-key", _put((*EVACUATION, "paralel"), 2), "hypervisor:evacuation:paralel"),
+    # A dead host (issue 11): the arbiter as a host role, sanlock's timings, the takeover.
+    ("gluster-arbiter-old-key", _put((*GLUSTER, "arbiter"), "hyp2"), "hypervisor:gluster:arbiter"),
+    ("two-arbiters", _hosts(arb1=ARB1, arb2=ARB2), "hypervisor:hosts:arb2:role"),
+    ("arbiter-with-host-id", _hosts(arb1=dict(ARB1, host_id=3)), "hypervisor:hosts:arb1:host_id"),
+    ("arbiter-with-peer", _hosts(arb1=dict(ARB1, peer="hyp1")), "hypervisor:hosts:arb1:peer"),
+    (
+        "arbiter-with-failover-ips",
+        _hosts(arb1=dict(ARB1, failover_ips=["203.0.113.105"])),
+        "hypervisor:hosts:arb1:failover_ips",
+    ),
+    ("arbiter-beside-three-hosts", _hosts(arb1=ARB1, hyp3=HYP3), "hypervisor:hosts:arb1:role"),
+    ("sanlock-io-timeout-zero", _put((*SANLOCK, "io_timeout"), 0), "hypervisor:sanlock:io_timeout"),
+    (
+        "lease-ping-timeout-too-long",
+        _put((*LEASE_OPTIONS, "network.ping-timeout"), "42"),
+        _key(*LEASE_OPTIONS, "network.ping-timeout"),
+    ),
+    ("sanlock-kill-grace-too-long", _put((*SANLOCK, "kill_grace"), 60), "hypervisor:sanlock:kill_grace"),
+    (
+        "sanlock-watchdog-fire-timeout-fixed",
+        _put((*SANLOCK, "watchdog_fire_timeout"), 90),
+        "hypervisor:sanlock:watchdog_fire_timeout",
+    ),
+    ("takeover-without-arbiter", _put((*TAKEOVER, "enabled"), True), "hypervisor:takeover:enabled"),
+    ("takeover-poll-zero", _put((*TAKEOVER, "poll_interval"), 0), "hypervisor:takeover:poll_interval"),
+    (
+        "lease-quorum-off-with-takeover",
+        _both(_hosts(arb1=ARB1), _put((*LEASE_OPTIONS, "cluster.quorum-type"), "none")),
+        _key(*LEASE_OPTIONS, "cluster.quorum-type"),
+    ),
 ]
 
 # Strings the lab pillar leaves to the defaults, where a token could be pasted too.
 DEFAULTED_STRINGS = [
     MOUNT,
     (*GLUSTER, "brick_root"),
-    (*GLUSTER, "arbiter"),
+    (*TAKEOVER, "rescue_image"),
     (*GLUSTER, "bricks", "vg"),
     (*GLUSTER, "bricks", "devices", "vmstore"),
     (*GLUSTER, "volumes", "save", "options", "network.ping-timeout"),

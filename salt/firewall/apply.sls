@@ -15,8 +15,8 @@
 {%- set masters = [master] if master is string else master %}
 {%- set context = {
       "me": {"public": hv.me.public, "rpn": hv.me.rpn},
-      "bridges": hv.bridges,
-      "public_bridge": hv.public_bridge,
+      "bridges": hv.local_bridges,
+      "public_bridge": hv.local_public_bridge,
       "firewall": fw,
       "masters": masters,
     } %}

@@ -1,5 +1,5 @@
 {#- F12: every cluster host resolves every other without DNS; `peer` is this
-    host's partner. Addresses are the private (RPN) ones. #}
+    host's partner (the arbiter has none). Addresses are the private (RPN) ones. #}
 {%- from "map.jinja" import hv with context %}
 
 hosts-file-managed:
@@ -11,4 +11,4 @@ hosts-file-managed:
     - context:
         hosts: {{ hv.hosts | json }}
         me: {{ hv.me.name }}
-        peer: {{ hv.peer.name }}
+        peer: {{ hv.me.peer | json }}

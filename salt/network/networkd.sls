@@ -8,11 +8,12 @@
 {%- from "map.jinja" import hv with context %}
 {%- set dir = hv.network.networkd_dir %}
 {#- VXLAN links with transport vxlan (after tunnels.vxlan stopped any OpenVPN
-    tunnel: never both in a bridge); with openvpn the same links are removed. #}
-{%- set vxlan_on = hv.tunnels.transport == "vxlan" %}
+    tunnel: never both in a bridge); with openvpn the same links are removed.
+    The arbiter has neither, nor bridges (hv.local_bridges): it carries no guest. #}
+{%- set vxlan_on = hv.tunnels.transport == "vxlan" and hv.me.name in hv.tunnels.members %}
 {%- set vxlans = hv.tunnels.vxlan if vxlan_on else [] %}
 {%- set vxlans_gone = [] if vxlan_on else hv.tunnels.vxlan %}
-{%- set public_bridge_name = hv.public_bridge.name if hv.public_bridge else None %}
+{%- set public_bridge_name = hv.local_public_bridge.name if hv.local_public_bridge else None %}
 include:
   - network.package
 {%- if vxlan_on %}
@@ -26,7 +27,7 @@ include:
 {%- do dir_files.update({dir ~ "/20-hv-rpn.network": {
       "source": "salt://network/files/networkd/rpn.network.jinja",
       "context": {"rpn": hv.me.rpn, "vxlans": vxlans | map(attribute="ifname") | list} } }) %}
-{%- for net, bridge in hv.bridges | dictsort %}
+{%- for net, bridge in hv.local_bridges | dictsort %}
 {%-   for kind in ("netdev", "network") %}
 {%-     do dir_files.update({dir ~ "/30-hv-" ~ bridge.name ~ "." ~ kind: {
           "source": "salt://network/files/networkd/bridge." ~ kind ~ ".jinja",
@@ -41,7 +42,7 @@ include:
 {%-   endfor %}
 {%- endfor %}
 {%- set links = [hv.me.public.interface, hv.me.rpn.interface]
-      + (hv.bridges.values() | map(attribute="name") | list)
+      + (hv.local_bridges.values() | map(attribute="name") | list)
       + (vxlans | map(attribute="ifname") | list) %}
 
 network-networkd-running:

@@ -5,12 +5,13 @@
 {%- from "map.jinja" import hv with context %}
 {%- set dir = hv.network.nm_dir %}
 {#- VXLAN links with transport vxlan (after tunnels.vxlan stopped any OpenVPN
-    tunnel: never both in a bridge); with openvpn the same links are removed. #}
-{%- set vxlan_on = hv.tunnels.transport == "vxlan" %}
+    tunnel: never both in a bridge); with openvpn the same links are removed.
+    The arbiter has neither, nor bridges (hv.local_bridges): it carries no guest. #}
+{%- set vxlan_on = hv.tunnels.transport == "vxlan" and hv.me.name in hv.tunnels.members %}
 {%- set vxlans = hv.tunnels.vxlan if vxlan_on else [] %}
 {%- set vxlans_gone = [] if vxlan_on else hv.tunnels.vxlan %}
-{%- set public_bridges = [hv.public_bridge] if hv.public_bridge else [] %}
-{%- set public_bridge_name = hv.public_bridge.name if hv.public_bridge else None %}
+{%- set public_bridges = [hv.local_public_bridge] if hv.local_public_bridge else [] %}
+{%- set public_bridge_name = hv.local_public_bridge.name if hv.local_public_bridge else None %}
 include:
   - network.package
 {%- if vxlan_on %}
@@ -66,7 +67,7 @@ network-networkmanager-hv-rpn-up:
       - file: network-networkmanager-hv-rpn-managed
     - require:
       - module: network-networkmanager-reloaded
-{%- for net, bridge in hv.bridges | dictsort %}
+{%- for net, bridge in hv.local_bridges | dictsort %}
 
 network-networkmanager-bridge-{{ net }}-managed:
   file.managed:
@@ -81,7 +82,7 @@ network-networkmanager-bridge-{{ net }}-managed:
       - module: network-networkmanager-reloaded
 {%- endfor %}
 {#- The public bridge comes up with the public side (below). #}
-{%- for net, bridge in hv.bridges | dictsort if not bridge.public %}
+{%- for net, bridge in hv.local_bridges | dictsort if not bridge.public %}
 
 network-networkmanager-bridge-{{ net }}-up:
   module.run:

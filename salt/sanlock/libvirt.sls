@@ -1,7 +1,8 @@
 {#- F14: libvirt's sanlock plugin takes a lease on every guest disk
     automatically (auto_disk_leases), in the lease directory on the shared
-    `sanlock` volume, as this host's host_id: a guest can never run on two
-    hosts at once. libvirtd reloads it (sanlock.service watches this file). #}
+    `sanlock` volume, as this host's host_id, with the cluster's io_timeout: a
+    guest can never run on two hosts at once. libvirtd reloads it
+    (sanlock.service watches this file). #}
 {%- from "map.jinja" import hv with context %}
 {%- set lease_dir = hv.sanlock.lease_dir %}
 include:
@@ -26,6 +27,7 @@ sanlock-libvirt-qemu-sanlock-managed:
     - context:
         host_id: {{ hv.me.host_id }}
         lease_dir: {{ lease_dir }}
+        io_timeout: {{ hv.sanlock.io_timeout }}
     - require:
       - sls: sanlock.package
 

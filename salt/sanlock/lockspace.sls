@@ -52,6 +52,7 @@ sanlock-lockspace-joined:
     - name: {{ lockspace.name }}
     - host_id: {{ lockspace.host_id }}
     - path: {{ lockspace.path }}
+    - io_timeout: {{ lockspace.io_timeout }}
     - require:
       - sls: sanlock.service
 

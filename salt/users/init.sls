@@ -1,5 +1,7 @@
-{#- F9: unprivileged admin users in the libvirt group, with their SSH keys. #}
+{#- F9: unprivileged admin users with their SSH keys, in the libvirt group
+    (hv.admin_groups) on a host that carries guests; the arbiter has no libvirt. #}
 {%- from "map.jinja" import hv with context %}
+{%- if hv.admin_groups %}
 include:
   - libvirt.package
 
@@ -9,6 +11,7 @@ users-libvirt-group-present:
     - system: true
     - require:
       - sls: libvirt.package
+{%- endif %}
 {%- for admin in hv.admins %}
 
 users-{{ admin.name }}-present:
@@ -16,11 +19,12 @@ users-{{ admin.name }}-present:
     - name: {{ admin.name }}
     - shell: /bin/bash
     - createhome: true
-    - groups:
-      - {{ hv.libvirt.group }}
+    - groups: {{ hv.admin_groups | json }}
     - remove_groups: false
+{%- if hv.admin_groups %}
     - require:
       - group: users-libvirt-group-present
+{%- endif %}
 {%- if admin.ssh_keys | default([]) %}
 
 users-{{ admin.name }}-ssh-keys-present:

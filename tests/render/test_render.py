@@ -24,6 +24,30 @@ TRANSPORT = {"hyp1": "vxlan", "hyp2": "vxlan", "kvm-a": "openvpn", "kvm-b": "ope
 WAN_BRIDGE = {"hyp1": "brwan", "hyp2": "brwan", "kvm-a": "br-out", "kvm-b": "br-out"}
 NETWORKD = "/etc/systemd/network"
 
+
+def _second_host(index, name):
+    """A host of the second cluster: witness is its arbiter (no host id, peer nor server id)."""
+    own = (
+        {"role": "arbiter"}
+        if name == "witness"
+        else {"host_id": 10 + index, "online_server_id": 3000 + index, "peer": PEER[name]}
+    )
+    return {
+        **own,
+        "public": {
+            "interface": "enp1s0",
+            "address": f"198.18.0.{20 + index}",
+            "gateway": "198.18.0.1",
+        },
+        "rpn": {
+            "interface": "enp2s0",
+            "mac": f"02:00:c0:00:02:{20 + index}",
+            "address": f"192.0.2.{20 + index}/24",
+            "mtu": 1500,
+        },
+    }
+
+
 # The second cluster: other host names, interfaces, networks (198.18.0.0/24
 # public, gateway 198.18.0.1; 192.0.2.0/24 RPN), MTU, domain, brick root, three
 # bridges (br-out public), an arbiter, OpenVPN tunnels (a 1500-byte RPN), its
@@ -31,25 +55,7 @@ NETWORKD = "/etc/systemd/network"
 SECOND_PILLAR = {
     "hypervisor": {
         "domain": "dc2.example.net",
-        "hosts": {
-            name: {
-                "host_id": 10 + index,
-                "online_server_id": 3000 + index,
-                "peer": "kvm-b" if name == "kvm-a" else "kvm-a",
-                "public": {
-                    "interface": "enp1s0",
-                    "address": f"198.18.0.{20 + index}",
-                    "gateway": "198.18.0.1",
-                },
-                "rpn": {
-                    "interface": "enp2s0",
-                    "mac": f"02:00:c0:00:02:{20 + index}",
-                    "address": f"192.0.2.{20 + index}/24",
-                    "mtu": 1500,
-                },
-            }
-            for index, name in enumerate(SECOND, start=1)
-        },
+        "hosts": {name: _second_host(index, name) for index, name in enumerate(SECOND, start=1)},
         "bridges": {
             "wan": {"name": "br-out", "vpn_port": 1201, "public": True},
             "lan": {"name": "br-in", "vpn_port": 1202},
@@ -58,7 +64,7 @@ SECOND_PILLAR = {
         "admins": [
             {"name": "ops", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops@dc2.example.net"]}
         ],
-        "gluster": {"arbiter": "witness", "brick_root": "/srv/gluster"},
+        "gluster": {"brick_root": "/srv/gluster"},
         "guests": {
             "web": {
                 "home": "kvm-b",
@@ -166,14 +172,17 @@ PER_TRANSPORT = {
     },
 }
 # The second cluster's network files: the public NIC, the RPN and three
-# bridges, by their names (no VXLAN link: its transport is openvpn).
+# bridges, by their names (no VXLAN link: its transport is openvpn); the
+# arbiter's, the public NIC and the RPN only (it carries no guest).
+ARBITER_NETWORK_FILES = {
+    "Debian": {f"{NETWORKD}/10-hv-public.network", f"{NETWORKD}/20-hv-rpn.network"},
+    "RedHat": {f"/etc/NetworkManager/system-connections/hv-{n}.nmconnection" for n in ("public", "rpn")},
+}
 SECOND_NETWORK_FILES = {
-    "Debian": {f"{NETWORKD}/10-hv-public.network", f"{NETWORKD}/20-hv-rpn.network"}
+    "Debian": ARBITER_NETWORK_FILES["Debian"]
     | {f"{NETWORKD}/30-hv-{b}.{k}" for b in ("br-out", "br-in", "br-dmz") for k in ("netdev", "network")},
-    "RedHat": {
-        f"/etc/NetworkManager/system-connections/hv-{n}.nmconnection"
-        for n in ("public", "rpn", "br-out", "br-in", "br-dmz")
-    },
+    "RedHat": ARBITER_NETWORK_FILES["RedHat"]
+    | {f"/etc/NetworkManager/system-connections/hv-{n}.nmconnection" for n in ("br-out", "br-in", "br-dmz")},
 }
 # Each family's public and RPN files.
 PUBLIC_FILE = {
@@ -275,7 +284,7 @@ def _created(states):
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("host", LAB + SECOND[:2])
 def test_every_feature_present(highstate, host, family):
-    """Every hypervisor (not the arbiter: what it should run is not settled, B5)."""
+    """Every hypervisor (the arbiter's states: test_the_arbiter_runs_nothing_of_what_carries_guests)."""
     states = highstate(host, family)
     features = {**COMMON, **PER_FAMILY[family], **PER_TRANSPORT[TRANSPORT[host]][family]}
     for feature, (function, state_id, *dests) in features.items():
@@ -288,7 +297,7 @@ def test_every_feature_present(highstate, host, family):
 
 
 @pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("host", LAB + SECOND)
+@pytest.mark.parametrize("host", LAB + SECOND[:2])
 def test_failover_sync_follows_the_firewall(highstate, host, family):
     """F22, F24: proxyarp is left to online.synced, which runs once the firewall is
     applied; the beacon polls at the pillar's interval, with no secret in its config."""
@@ -385,7 +394,7 @@ def test_second_cluster_pillar_is_valid(host, family):
 def test_second_cluster_renders_its_own_network(highstate, host, family):
     states = highstate(host, family)
     files = _network_files(states)
-    assert set(files) == SECOND_NETWORK_FILES[family]
+    assert set(files) == (ARBITER_NETWORK_FILES if host == "witness" else SECOND_NETWORK_FILES)[family]
     public = files[PUBLIC_FILE[family]]["public"]
     number = 21 + SECOND.index(host)
     assert (public["interface"], public["cidr"], public["gateway"], public["dhcp"]) == (
@@ -402,17 +411,16 @@ def test_second_cluster_renders_its_own_network(highstate, host, family):
         True,
     )
     context = _args(states, "hosts-file-managed")["context"]
-    assert (context["me"], context["peer"]) == (host, "kvm-b" if host == "kvm-a" else "kvm-a")
+    assert (context["me"], context["peer"]) == (host, PEER.get(host))
     assert {name: (h["fqdn"], h["rpn"]["ip"]) for name, h in context["hosts"].items()} == {
         "kvm-a": ("kvm-a.dc2.example.net", "192.0.2.21"),
         "kvm-b": ("kvm-b.dc2.example.net", "192.0.2.22"),
         "witness": ("witness.dc2.example.net", "192.0.2.23"),
     }
-    assert _starting(states, "users-") == [
-        "users-libvirt-group-present",
-        "users-ops-present",
-        "users-ops-ssh-keys-present",
-    ]
+    # The arbiter has no libvirt: its admins join no libvirt group.
+    libvirt_group = [] if host == "witness" else ["users-libvirt-group-present"]
+    assert _starting(states, "users-") == [*libvirt_group, "users-ops-present", "users-ops-ssh-keys-present"]
+    assert _args(states, "users-ops-present")["groups"] == ([] if host == "witness" else ["libvirt"])
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -435,7 +443,112 @@ def test_second_cluster_volumes_are_arbitrated_and_made_by_kvm_a(highstate, fami
             3,
             1,
         )
-    assert _args(kvm_a, "gluster-volume-vmstore-options")["options"] == VMSTORE_OPTIONS
+    # With an arbiter, client quorum on every volume.
+    assert _args(kvm_a, "gluster-volume-vmstore-options")["options"] == {
+        **VMSTORE_OPTIONS,
+        "cluster.quorum-type": "auto",
+    }
+    assert _args(kvm_a, "gluster-volume-sanlock-options")["options"]["cluster.quorum-type"] == "auto"
+
+
+# ------------------------------------------------------------ the arbiter, sanlock's timings
+
+# The highstate's state files in order (salt/top.sls): a host that carries
+# guests gets them all, the arbiter those that carry no guest.
+HYPERVISOR_TOP = [
+    *("sysctl", "repos", "python", "tools", "libvirt", "ksm", "users", "selinux", "network", "hosts"),
+    *("peers", "tunnels", "firewall", "failover", "gluster", "sanlock", "libvirt.pools", "guests"),
+    "takeover",
+]
+ARBITER_TOP = [
+    *("sysctl", "repos", "python", "tools", "users", "selinux", "network", "hosts", "firewall"),
+    "gluster",
+]
+NOT_ON_THE_ARBITER = ("libvirt", "ksm", "peers", "tunnels", "failover", "sanlock", "guests", "takeover")
+
+
+@pytest.fixture(scope="module")
+def top(tmp_path_factory):
+    """state.show_top of a host of either cluster (Debian)."""
+    tmp = tmp_path_factory.mktemp("top")
+    second_roots = write_pillar(tmp, SECOND_PILLAR)
+
+    def get(host):
+        rc, data, text = LocalMinion(tmp, host, "Debian", second_roots if host in SECOND else None).call(
+            "state.show_top"
+        )
+        assert rc == 0 and isinstance(data, dict), f"{host}:\n{text[:2000]}"
+        return data["base"]
+
+    return get
+
+
+@pytest.mark.parametrize("host", [*LAB, *SECOND])
+def test_the_top_file_gives_each_host_the_states_of_its_role(top, host):
+    assert top(host) == (ARBITER_TOP if host == "witness" else HYPERVISOR_TOP)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_arbiter_runs_nothing_of_what_carries_guests(highstate, family):
+    """No libvirt, sanlock, bridge, tunnel, proxy ARP or guest on the arbiter: its
+    firewall has no bridge zone nor tunnel port, its gluster brick is there."""
+    states = highstate("witness", family)
+    sls = {chunk["__sls__"] for chunk in states.values()}
+    assert not [s for s in sls if s.split(".")[0] in NOT_ON_THE_ARBITER], sorted(sls)
+    assert {"gluster.bricks", "gluster.peers", "firewall.apply", "network.package"} <= sls
+    context = _args(states, "firewall-shorewall-applied")["context"]["hv"]
+    assert (context["bridges"], context["public_bridge"]) == ({}, None)
+    assert context["firewall"]["tunnel_udp_ports"] == []
+    assert context["firewall"]["peers_rpn"] == ["192.0.2.21", "192.0.2.22"]
+    assert _args(states, "gluster-brick-vmstore-ready")["name"] == "/srv/gluster/vmstore/brick"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_libvirt_joins_the_lockspace_with_the_clusters_io_timeout(highstate, family):
+    """qemu-sanlock.conf's io_timeout (the same on every host), rendered from the context the state gives."""
+    args = _args(highstate("hyp2", family), "sanlock-libvirt-qemu-sanlock-managed")
+    assert args["context"] == {"host_id": 2, "lease_dir": "/var/lib/libvirt/sanlock", "io_timeout": 2}
+    text = jinja2.Template(
+        (REPO / "salt" / "sanlock" / "files" / "qemu-sanlock.conf.jinja").read_text()
+    ).render(**args["context"])
+    lines = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert lines == [
+        "auto_disk_leases = 1",
+        'disk_lease_dir = "/var/lib/libvirt/sanlock"',
+        "host_id = 2",
+        "io_timeout = 2",
+        "require_lease_for_disks = 1",
+        'user = "sanlock"',
+        'group = "sanlock"',
+    ]
+
+
+@pytest.mark.parametrize(
+    ("host", "family", "opts"),
+    [("hyp1", "Debian", "-w 0 -g 10"), ("kvm-a", "RedHat", "-w 1 -g 10")],
+)
+def test_the_daemon_options_carry_the_kill_grace(highstate, host, family, opts):
+    contents = _args(highstate(host, family), "sanlock-config-daemon-options-managed")["contents"]
+    assert f'sanlock_opts="{opts}"' in contents.splitlines()
+
+
+def test_sanlock_conf_only_where_the_watchdog_fire_timeout_is_settable(highstate):
+    """Debian 12's sanlock (3.8) has it fixed: its sanlock.conf is not touched; EL's gets it."""
+    assert "sanlock-config-sanlock-conf-managed" not in highstate("kvm-a", "Debian")
+    conf = _args(highstate("kvm-a", "RedHat"), "sanlock-config-sanlock-conf-managed")
+    assert conf["name"] == "/etc/sanlock/sanlock.conf"
+    assert conf["contents"].splitlines()[1:] == ["watchdog_fire_timeout = 60"]
+    assert conf["contents"].startswith("# Managed by Salt")
+
+
+def test_the_rejoin_script_joins_with_the_clusters_io_timeout(highstate):
+    args = _args(highstate("hyp1", "Debian"), "sanlock-lockspace-rejoin-script-managed")
+    assert args["context"]["lockspace"]["io_timeout"] == 2
+    text = jinja2.Template(
+        (REPO / "salt" / "sanlock" / "files" / "hv-sanlock-rejoin.jinja").read_text()
+    ).render(**args["context"])
+    assert "io_timeout=2" in text.splitlines()
+    assert 'sanlock client add_lockspace -o "$io_timeout" -s "$lockspace:$host_id:$file:0"' in text
 
 
 def test_invalid_pillar_fails_the_render_naming_the_key(tmp_path):

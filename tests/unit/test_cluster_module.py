@@ -80,8 +80,8 @@ def salt_mods():
         "mine.get": create_autospec(salt.modules.mine.get, return_value={}),
         "hypervisor_pillar.settings": Mock(
             return_value={
-                "hosts": {"hyp1": {}, "hyp2": {}},
-                "gluster": {"arbiter": None},
+                "hosts": {"hyp1": {"role": "hypervisor"}, "hyp2": {"role": "hypervisor"}},
+                "gluster": {"arbiter": ""},
                 "guests": {"vm1": {"home": "hyp1", "running": True}},
             }
         ),

@@ -180,7 +180,7 @@ def test_a_host_that_cannot_take_guests_unless_it_is_the_arbiter():
     parts = healthy()
     parts["hyp2"] = part("hyp2", ready=False)
     assert assemble(parts)["problems"] == ["host hyp2 cannot take guests: the sanlock daemon is not running"]
-    hosts = cv.hosts_config({"hosts": {"hyp1": {}, "hyp2": {}}, "gluster": {"arbiter": "hyp2"}})
+    hosts = cv.hosts_config({"hosts": {"hyp1": {}, "hyp2": {"role": "arbiter"}}})
     assert hosts == {"hyp1": {"arbiter": False}, "hyp2": {"arbiter": True}}
     assert assemble(parts, hosts=hosts)["problems"] == []
 

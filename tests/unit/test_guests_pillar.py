@@ -108,14 +108,12 @@ def test_evacuation_view(params):
 
 
 def test_the_arbiter_is_no_guests_home(params):
-    pillar = pillar_cases.lab_pillar()
-    pillar["hypervisor"]["tunnels"] = {"transport": "vxlan"}
-    pillar["hypervisor"]["gluster"] = {"arbiter": "hyp2"}
-    pillar["hypervisor"]["guests"]["vm2"]["home"] = "hyp2"
-    assert (
-        "pillar key 'hypervisor:guests:vm2:home': 'hyp2' is not a host that carries guests (hyp1)"
+    pillar = pillar_cases.case_pillar(pillar_cases._hosts(arb1=pillar_cases.ARB1))
+    pillar["hypervisor"]["guests"]["vm2"]["home"] = "arb1"
+    assert hypervisor_pillar.validate(pillar, params, "hyp1") == [
+        "pillar key 'hypervisor:guests:vm2:home': 'arb1' is not a host that carries guests (hyp1, hyp2)"
         " (not the gluster arbiter)"
-    ) in hypervisor_pillar.validate(pillar, params, "hyp1")
+    ]
 
 
 def test_a_derived_mac_taken_by_hand_is_refused(params):
@@ -143,12 +141,21 @@ def test_guest_messages_name_the_choices(params):
 
 
 def test_settings_copy_holds_only_what_the_shutdown_unit_needs(params):
-    """F25: the settings copy: no public side, no pillar beyond the guests' placement."""
-    offline = build(params)["settings_copy"]
+    """F25, B1: the settings copy: no public side, no pillar beyond the guests' placement
+    and what the takeover needs (host ids, server ids, roles, timings)."""
+    cfg = build(params)
+    offline = cfg["settings_copy"]
     assert sorted(offline) == [
-        "evacuation", "failover", "firewall", "guests", "hosts", "me", "migration", "tunnels",
+        "evacuation", "failover", "firewall", "guests", "hosts", "me", "migration", "takeover", "timings",
+        "tunnels",
     ]  # fmt: skip
     assert offline["me"] == {"name": "hyp1", "peer": "hyp2"}
-    assert offline["hosts"]["hyp2"] == {"rpn": {"ip": "198.51.100.12"}}
+    assert offline["hosts"]["hyp2"] == {
+        "rpn": {"ip": "198.51.100.12"},
+        "role": "hypervisor",
+        "host_id": 2,
+        "online_server_id": 1002,
+    }
+    assert (offline["takeover"], offline["timings"]) == (cfg["takeover"], cfg["timings"])
     assert offline["guests"]["vm1"] == {"home": "hyp1", "running": False, "failover_ips": ["203.0.113.101"]}
     assert "public" not in str(offline) and "token" not in str(offline)

@@ -898,3 +898,274 @@ def test_routed_ips_never_returns_the_token(hv, standin, raw_pillar):
             standin.inject(fault)
         ret = online.routed_ips(timeout=1)
         assert TOKEN not in json.dumps(ret) and TOKEN not in repr(ret)
+
+
+# ---------------------------------------------------------------- fence, unfence
+
+RESCUE, REBOOT, NORMAL_BOOT = (
+    f"/api/v1/server/{verb}/1002" for verb in ("boot/rescue", "reboot", "boot/normal")
+)
+IMAGES = "/api/v1/server/rescue_images/1002"
+DEFAULT_REASON = "fenced by hyp1: its HA cluster holds hyp2 for dead (next boot: rescue)"
+
+
+def fenced(host, **over):
+    ret = online.fence(host, **over)
+    assert TOKEN not in json.dumps(ret)
+    assert "Traceback" not in ret["comment"] and "\n" not in ret["comment"]
+    return ret
+
+
+def calls(standin):
+    return [(r["method"], r["path"], r["status"]) for r in standin.requests()]
+
+
+def power(standin, server_id=1002):
+    return standin.state()["power"][server_id]
+
+
+def no_rescue_password(standin, salt_mods, caplog, *returns):
+    """The rescue credentials the API gave are in no return, event or log record."""
+    credentials = power(standin)["rescue_credentials"]
+    assert credentials is not None
+    shown = json.dumps([*returns, events(salt_mods)]) + caplog.text
+    assert credentials["password"] not in shown
+
+
+def test_fence_boots_rescue_then_reboots(hv, standin, salt_mods, caplog):
+    hv.get("takeover", {}).pop("rescue_image", None)
+    ret = fenced("hyp2")
+    comment = (
+        "hyp2 (server 1002) fenced: the API took its hard reboot into the rescue system ubuntu-22.04"
+        " (the first the API lists); it stays out until booted normally (online.unfence hyp2)"
+    )
+    assert ret == {
+        "result": True,
+        "host": "hyp2",
+        "server_id": 1002,
+        "image": "ubuntu-22.04",
+        "reason": DEFAULT_REASON,
+        "rescue": True,
+        "rebooted": True,
+        "comment": comment,
+    }
+    assert calls(standin) == [("GET", IMAGES, 200), ("POST", RESCUE, 200), ("POST", REBOOT, 200)]
+    assert {k: power(standin)[k] for k in ("boot", "image", "running", "reboots", "reasons")} == {
+        "boot": "rescue",
+        "image": "ubuntu-22.04",
+        "running": "rescue",
+        "reboots": 1,
+        "reasons": [DEFAULT_REASON],
+    }
+    assert power(standin, 1001)["reboots"] == 0
+    started = "fencing hyp2 (server 1002): rescue boot, then a hard reboot"
+    assert events(salt_mods) == [
+        (
+            "hv/fence/started",
+            {"host": "hyp2", "server_id": 1002, "reason": DEFAULT_REASON, "comment": started},
+        ),
+        ("hv/fence/done", {k: ret[k] for k in online.FENCE_EVENT_KEYS}),
+    ]
+    no_rescue_password(standin, salt_mods, caplog, ret)
+
+
+def test_fence_uses_the_pillar_rescue_image(hv, standin):
+    hv.setdefault("takeover", {})["rescue_image"] = "debian-12"
+    ret = fenced("hyp2")
+    assert (ret["result"], ret["image"]) == (True, "debian-12")
+    assert "debian-12 (hypervisor:takeover:rescue_image)" in ret["comment"]
+    assert calls(standin) == [("POST", RESCUE, 200), ("POST", REBOOT, 200)]
+    assert power(standin)["image"] == "debian-12"
+
+
+def test_fence_with_an_image_and_a_reason(hv, standin):
+    hv.setdefault("takeover", {})["rescue_image"] = "ubuntu-22.04"
+    ret = fenced("hyp2", reason="hyp2 lost its leases\n at 12:00", image="debian-12")
+    assert (ret["result"], ret["image"], ret["reason"]) == (
+        True,
+        "debian-12",
+        "hyp2 lost its leases at 12:00",
+    )
+    assert power(standin)["reasons"] == ["hyp2 lost its leases at 12:00"]
+
+
+def test_fence_with_an_image_the_server_does_not_offer(hv, standin, salt_mods):
+    ret = fenced("hyp2", image="windows-95")
+    assert (ret["result"], ret["rescue"], ret["rebooted"]) == (False, False, False)
+    assert ret["comment"] == (
+        "Online API: POST /server/boot/rescue/1002: HTTP 400:"
+        " Invalid rescue image windows-95 for server 1002: not fenced (no reboot asked)"
+    )
+    assert calls(standin) == [("POST", RESCUE, 400)]
+    assert [tag for tag, _ in events(salt_mods)] == ["hv/fence/started", "hv/fence/failed"]
+
+
+def test_fence_with_a_pillar_image_that_is_no_name(hv, standin):
+    hv.setdefault("takeover", {})["rescue_image"] = "debian 12"
+    ret = fenced("hyp2")
+    assert ret["comment"] == (
+        "Online API: boot rescue: 'debian 12' is not a rescue image name: not fenced (no reboot asked)"
+    )
+    assert standin.requests() == []
+
+
+@pytest.mark.parametrize(
+    ("target", "said"),
+    [
+        ("hyp1", "refused, nothing sent: a host does not fence itself (hyp1 is this host)"),
+        ("hyp9", "refused, nothing sent: hyp9 is not a cluster host (hypervisor:hosts: hyp1, hyp2)"),
+    ],
+)
+def test_fence_refusals_send_nothing(standin, salt_mods, target, said):
+    ret = fenced(target)
+    assert ret == {
+        "result": False,
+        "host": target,
+        "server_id": None,
+        "image": None,
+        "reason": None,
+        "rescue": False,
+        "rebooted": False,
+        "comment": said,
+    }
+    assert standin.requests() == []
+    assert events(salt_mods) == [("hv/fence/failed", {k: ret[k] for k in online.FENCE_EVENT_KEYS})]
+
+
+def test_fence_refuses_the_minion_it_runs_on(hv, standin, grains):
+    """Whatever the settings call this host, its minion id is itself too."""
+    grains["id"] = "hyp2"
+    ret = fenced("hyp2")
+    assert ret["comment"] == "refused, nothing sent: a host does not fence itself (hyp2 is this host)"
+    assert standin.requests() == []
+
+
+def test_fence_refuses_a_host_without_server_id(hv, standin):
+    del hv["hosts"]["hyp2"]["online_server_id"]
+    ret = fenced("hyp2")
+    assert ret["comment"] == (
+        "refused, nothing sent: hyp2 has no online_server_id in pillar (hypervisor:hosts:hyp2)"
+    )
+    assert standin.requests() == []
+
+
+def test_fence_without_a_provider(standin, online_pillar, salt_mods):
+    online_pillar.clear()
+    ret = fenced("hyp2")
+    assert ret["result"] is False
+    assert ret["comment"] == f"refused, nothing sent: {online.NO_PROVIDER}: no host can be fenced"
+    assert [tag for tag, _ in events(salt_mods)] == ["hv/fence/failed"]
+
+
+@pytest.mark.parametrize("kind", ["500", "502", "503", "timeout", "reset", "truncated_json"])
+def test_fence_reboot_without_a_clear_answer_claims_nothing(hv, standin, salt_mods, caplog, kind):
+    hv["failover"].update(request_timeout=0.3, retries=3)
+    standin.inject(kind, times=4, path="/server/reboot", hang=0.5)
+    ret = fenced("hyp2")
+    assert (ret["result"], ret["rescue"], ret["rebooted"]) == (False, True, False)
+    assert ret["comment"].startswith("Online API: POST /server/reboot/1002: ")
+    assert ret["comment"].endswith(
+        ": not known to be fenced: the next boot of hyp2 is the rescue system ubuntu-22.04, but the API"
+        " may or may not have taken the reboot (not sent again: one call never reboots twice)"
+    )
+    assert calls(standin)[:2] == [("GET", IMAGES, 200), ("POST", RESCUE, 200)]
+    assert [r["path"] for r in standin.requests()].count(REBOOT) == 1
+    assert [tag for tag, _ in events(salt_mods)] == ["hv/fence/started", "hv/fence/failed"]
+    assert events(salt_mods)[-1][1] == {k: ret[k] for k in online.FENCE_EVENT_KEYS}
+    no_rescue_password(standin, salt_mods, caplog, ret)
+
+
+@pytest.mark.parametrize(
+    ("kind", "said"),
+    [
+        ("403", "HTTP 403 (the API token is refused: check online:api_token): Access denied"),
+        ("404", "HTTP 404: Not found"),
+        ("429", "HTTP 429 after 1 retry: Too many requests"),
+    ],
+)
+def test_fence_reboot_refused(standin, kind, said):
+    standin.inject(kind, times=2, path="/server/reboot")
+    ret = fenced("hyp2")
+    assert (ret["result"], ret["rescue"], ret["rebooted"]) == (False, True, False)
+    assert ret["comment"] == (
+        f"Online API: POST /server/reboot/1002: {said}: not fenced: the next boot of hyp2 is"
+        " the rescue system ubuntu-22.04, but the API refused the reboot"
+    )
+    assert power(standin)["reboots"] == 0
+
+
+@pytest.mark.parametrize(("kind", "times"), [("503", 2), ("401", 1), ("html", 1)])
+def test_fence_rescue_boot_failing_asks_no_reboot(hv, standin, salt_mods, kind, times):
+    hv.setdefault("takeover", {})["rescue_image"] = "debian-12"
+    standin.inject(kind, times=times, path="/server/boot/rescue")
+    ret = fenced("hyp2")
+    assert (ret["result"], ret["rescue"], ret["rebooted"]) == (False, False, False)
+    assert ret["comment"].startswith("Online API: POST /server/boot/rescue/1002: ")
+    assert ret["comment"].endswith(": not fenced (no reboot asked)")
+    assert REBOOT not in [r["path"] for r in standin.requests()]
+    assert power(standin)["reboots"] == 0
+
+
+def test_fence_without_a_rescue_image(hv, standin, monkeypatch):
+    hv.get("takeover", {}).pop("rescue_image", None)
+    monkeypatch.setattr(standin, "_rescue_images", [])
+    ret = fenced("hyp2")
+    assert ret["comment"] == "the API lists no rescue image for server 1002: not fenced"
+    assert calls(standin) == [("GET", IMAGES, 200)]
+
+
+def test_fence_when_the_images_cannot_be_listed(hv, standin):
+    hv.get("takeover", {}).pop("rescue_image", None)
+    standin.inject("500", times=2, path="/server/rescue_images")
+    ret = fenced("hyp2")
+    assert ret["comment"] == (
+        "Online API: GET /server/rescue_images/1002: HTTP 500 after 1 retry: Internal server error:"
+        " not fenced (no rescue image to boot)"
+    )
+    assert [r["path"] for r in standin.requests()] == [IMAGES, IMAGES]
+
+
+def test_unfence_boots_normally(standin, salt_mods, caplog):
+    assert fenced("hyp2")["result"] is True
+    ret = online.unfence("hyp2")
+    comment = (
+        "hyp2 (server 1002) boots from disk at its next boot: reboot it"
+        " (from its rescue system, or the provider's console)"
+    )
+    assert ret == {"result": True, "host": "hyp2", "server_id": 1002, "comment": comment}
+    assert calls(standin)[-1] == ("POST", NORMAL_BOOT, 200)
+    assert (power(standin)["boot"], power(standin)["image"], power(standin)["reboots"]) == ("normal", None, 1)
+    assert events(salt_mods)[-1] == (
+        "hv/fence/undone",
+        {"host": "hyp2", "server_id": 1002, "comment": comment},
+    )
+    assert TOKEN not in json.dumps(ret)
+
+
+def test_unfence_of_this_host_is_allowed(standin):
+    assert online.unfence("hyp1")["result"] is True
+    assert calls(standin) == [("POST", "/api/v1/server/boot/normal/1001", 200)]
+
+
+@pytest.mark.parametrize(
+    ("target", "fault", "said"),
+    [
+        ("hyp9", None, "hyp9 is not a cluster host (hypervisor:hosts: hyp1, hyp2)"),
+        ("hyp2", "401", "Online API: POST /server/boot/normal/1002: HTTP 401 (the API token is refused"),
+        ("hyp2", "shape", "Online API: POST /server/boot/normal/1002: unexpected answer: not true"),
+    ],
+)
+def test_unfence_failures(standin, salt_mods, target, fault, said):
+    if fault:
+        standin.inject(fault)
+    ret = online.unfence(target)
+    assert ret["result"] is False
+    assert ret["comment"].startswith(said)
+    assert events(salt_mods) == []
+    assert power(standin)["boot"] == "normal"
+
+
+def test_unfence_without_a_provider(online_pillar):
+    online_pillar.clear()
+    ret = online.unfence("hyp2")
+    assert (ret["result"], ret["comment"]) == (False, online.NO_PROVIDER)

@@ -1,6 +1,7 @@
 """The stand-in for the Online.net API (lab/online_api.py), over real HTTP on 127.0.0.1:
-endpoints, auth, delayed moves, 409, virtual MAC groups, spacing, every fault kind, and
-the process mode with its control socket."""
+endpoints, auth, delayed moves, 409, virtual MAC groups, spacing, the fencing endpoints
+(rescue images, rescue boot, reboot, normal boot), every fault kind, and the process mode
+with its control socket."""
 
 import contextlib
 import json
@@ -158,7 +159,19 @@ ENDPOINTS = [
     ("GET", "/server/failover", None),
     ("POST", "/server/failover/edit", {"source": FO1, "destination": HYP2}),
     ("POST", "/server/failover/generateMac", {"address": FO1, "type": "kvm"}),
+    ("GET", "/server/rescue_images/1001", None),
+    ("POST", "/server/boot/rescue/1001", {"image": "debian-12"}),
+    ("POST", "/server/reboot/1001", {"reason": "test"}),
+    ("POST", "/server/boot/normal/1001", None),
 ]
+NORMAL = {
+    "boot": "normal",
+    "image": None,
+    "running": "normal",
+    "reboots": 0,
+    "reasons": [],
+    "rescue_credentials": None,
+}
 BAD_AUTH = [
     {},
     {"Authorization": "Bearer wrong"},
@@ -181,6 +194,7 @@ def test_every_endpoint_needs_the_exact_bearer_token(api, method, path, data, he
     }
     assert api.routes()[FO1] == HYP1
     assert api.standin.state()["failovers"][FO1]["mac"] is None
+    assert api.standin.state()["power"][1001] == NORMAL
 
 
 # --- moves -------------------------------------------------------------------------------
@@ -335,6 +349,117 @@ def test_generate_mac_refusals(api):
     assert api.post("/server/failover/generateMac", {"address": FO1, "type": "hyperv"}).status_code == 400
     assert api.post("/server/failover/generateMac", {"type": "kvm"}).status_code == 400
     assert api.standin.state()["failovers"][FO1]["mac"] is None
+
+
+# --- fencing: rescue images, rescue boot, reboot, normal boot -----------------------------
+
+
+def power(api, server_id=1002):
+    return api.standin.state()["power"][server_id]
+
+
+def test_rescue_images(api):
+    r = api.get("/server/rescue_images/1002")
+    assert (r.status_code, r.headers["Content-Type"]) == (200, "application/json")
+    assert r.json() == list(online_api.RESCUE_IMAGES) == ["ubuntu-22.04", "debian-12"]
+
+
+def test_rescue_images_from_the_config():
+    config = {"servers": {"1001": SERVERS[1001]}, "failovers": {}, "rescue_images": ["rescue-x"]}
+    api = Api(StandIn.from_config(config, TOKEN))
+    try:
+        assert api.get("/server/rescue_images/1001").json() == ["rescue-x"]
+    finally:
+        api.session.close()
+        api.standin.close()
+
+
+def test_rescue_boot_answers_credentials_and_sets_the_next_boot(api):
+    r = api.post("/server/boot/rescue/1002", {"image": "debian-12"})
+    assert r.status_code == 200
+    credentials = r.json()
+    assert set(credentials) == {"login", "password", "protocol", "ip"}
+    assert (credentials["login"], credentials["protocol"], credentials["ip"]) == ("sd-1002", "ssh", HYP2)
+    assert len(credentials["password"]) >= 12
+    assert power(api) == dict(NORMAL, boot="rescue", image="debian-12", rescue_credentials=credentials)
+    again = api.post("/server/boot/rescue/1002", {"image": "ubuntu-22.04"}).json()
+    assert again["password"] != credentials["password"]
+    assert power(api)["image"] == "ubuntu-22.04"
+    assert power(api, 1001) == NORMAL
+
+
+def test_reboot_boots_the_next_boot_and_counts(api):
+    assert api.post("/server/reboot/1002", {"reason": "one"}).json() is True
+    assert power(api) == dict(NORMAL, reboots=1, reasons=["one"])
+    api.post("/server/boot/rescue/1002", {"image": "debian-12"})
+    assert power(api)["running"] == "normal"  # until the next reboot
+    r = api.post("/server/reboot/1002", {"reason": "  fenced by hyp1  "})
+    assert (r.status_code, r.json()) == (200, True)
+    assert (power(api)["running"], power(api)["reboots"]) == ("rescue", 2)
+    assert power(api)["reasons"] == ["one", "fenced by hyp1"]
+
+
+def test_normal_boot_undoes_the_rescue_boot(api):
+    api.post("/server/boot/rescue/1002", {"image": "debian-12"})
+    api.post("/server/reboot/1002", {"reason": "fence"})
+    r = api.post("/server/boot/normal/1002", {})
+    assert (r.status_code, r.json()) == (200, True)
+    assert power(api) == dict(NORMAL, running="rescue", reboots=1, reasons=["fence"])
+    api.post("/server/reboot/1002", {"reason": "back"})
+    assert power(api)["running"] == "normal"
+
+
+@pytest.mark.parametrize(
+    ("path", "data", "said"),
+    [
+        ("/server/boot/rescue/1002", {}, "Missing parameter: image"),
+        ("/server/boot/rescue/1002", {"image": "windows-95"}, "Invalid rescue image windows-95"),
+        ("/server/reboot/1002", {}, "Missing parameter: reason"),
+        ("/server/reboot/1002", {"reason": "  "}, "Missing parameter: reason"),
+    ],
+)
+def test_fencing_refusals(api, path, data, said):
+    r = api.post(path, data)
+    assert r.status_code == 400
+    assert error_of(r)["error"].startswith(said)
+    assert power(api) == NORMAL
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/server/rescue_images/9999"),
+        ("POST", "/server/boot/rescue/9999"),
+        ("POST", "/server/reboot/9999"),
+        ("POST", "/server/boot/normal/9999"),
+    ],
+)
+def test_fencing_an_unknown_server_is_404(api, method, path):
+    data = {"image": "debian-12", "reason": "test"}
+    r = api.session.request(method, api.url + path, data=data, headers=AUTH, timeout=5)
+    assert r.status_code == 404
+    assert error_of(r) == {"error": "Server 9999 not found", "code": 404}
+
+
+def test_fencing_wrong_method_is_405(api):
+    assert api.get("/server/reboot/1002").status_code == 405
+    assert api.get("/server/boot/normal/1002").status_code == 405
+    assert api.post("/server/rescue_images/1002", {}).status_code == 405
+    assert power(api) == NORMAL
+
+
+def test_faults_apply_to_the_fencing_endpoints(api):
+    api.standin.inject("503", path="/server/reboot")
+    assert api.post("/server/reboot/1002", {"reason": "x"}).status_code == 503
+    assert power(api)["reboots"] == 0
+    api.standin.inject("truncated_json", path="/server/reboot")
+    assert api.post("/server/reboot/1002", {"reason": "x"}).text == "tr"
+    assert power(api)["reboots"] == 1  # answered for real, cut: the reboot happened
+    api.standin.inject("reset", path="/server/boot/rescue")
+    with pytest.raises(requests.ConnectionError):
+        api.post("/server/boot/rescue/1002", {"image": "debian-12"})
+    assert power(api)["boot"] == "normal"
+    assert [e["status"] for e in api.standin.requests()] == [503, 200, None]
 
 
 # --- faults ------------------------------------------------------------------------------
@@ -524,6 +649,7 @@ def test_state_is_a_copy(api):
         "failovers": FAILOVERS,
         "pending": {},
         "servers": SERVERS,
+        "power": {1001: NORMAL, 1002: NORMAL},
     }
     state["failovers"][FO1]["destination"] = None
     assert api.routes()[FO1] == HYP1
@@ -637,6 +763,8 @@ def test_process_mode(process):
     moved = control(sock, "POST", "/route", {"ip": FO1, "destination": HYP2})["time"]
     assert before <= moved <= time.time()
     assert control(sock, "GET", "/state")["failovers"][FO1] == {"destination": HYP2, "mac": None}
+    assert session.post(url + "/server/reboot/1002", data={"reason": "t"}, headers=AUTH, timeout=5).json()
+    assert control(sock, "GET", "/state")["power"]["1002"]["reboots"] == 1
 
     assert control(sock, "POST", "/delay", {"seconds": 0.3}) == {"delay": 0.3}
     move = {"source": FO1, "destination": HYP1}
@@ -656,9 +784,10 @@ def test_process_mode(process):
         session.get(url + "/server/failover", headers=AUTH, timeout=0.3)
 
     statuses = [(e["method"], e["path"], e["status"]) for e in control(sock, "GET", "/requests")]
-    assert statuses[:5] == [
+    assert statuses[:6] == [
         ("GET", "/api/v1/server/1001", 200),
         ("GET", "/api/v1/server/1001", 401),
+        ("POST", "/api/v1/server/reboot/1002", 200),
         ("POST", "/api/v1/server/failover/edit", 200),
         ("GET", "/api/v1/server/failover", 503),
         ("GET", "/api/v1/server/failover", 200),

@@ -117,7 +117,7 @@ def test_example_shows_every_cluster_key_and_the_overridable_groups():
     assert set(hypervisor_pillar.CLUSTER_KEYS) <= set(hv)
     shown = set(hv) - set(hypervisor_pillar.CLUSTER_KEYS)
     assert {"sysctl", "ksm", "libvirt", "pkgs", "gluster", "sanlock", "pools"} <= shown
-    assert {"tunnels", "firewall", "migration", "evacuation"} <= shown
+    assert {"tunnels", "firewall", "migration", "evacuation", "takeover"} <= shown
 
 
 def test_lab_pillar_uses_only_documented_keys():

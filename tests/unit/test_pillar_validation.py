@@ -308,16 +308,8 @@ def test_sysctl_override_merges_into_defaults(params):
 
 
 def _with_arbiter():
-    pillar = pillar_cases.lab_pillar()
-    hosts = pillar["hypervisor"]["hosts"]
-    hosts["arb1"] = {
-        "host_id": 3,
-        "peer": "hyp1",
-        "public": {"interface": "eth0", "address": "203.0.113.13", "gateway": "203.0.113.254"},
-        "rpn": {"interface": "eth1", "mac": "02:00:c6:33:64:0d", "address": "198.51.100.13/24"},
-    }
-    pillar["hypervisor"]["gluster"] = {"arbiter": "arb1"}
-    return pillar
+    """The lab's pillar with a third host, arb1, whose role is arbiter."""
+    return pillar_cases.case_pillar(pillar_cases._hosts(arb1=pillar_cases.ARB1))
 
 
 def test_arbiter_makes_replica_3_arbiter_1(params):
@@ -348,9 +340,10 @@ def _three_hosts(arbiter=True):
     """The lab's pillar with a third host, arb1: the gluster arbiter, or a third data host."""
     pillar = _with_arbiter()
     if not arbiter:
-        del pillar["hypervisor"]["gluster"]
-        # A data host needs its server id at the provider (failover IPs).
-        pillar["hypervisor"]["hosts"]["arb1"]["online_server_id"] = 1003
+        # A data host needs its sanlock host id, a peer and its server id at the provider (failover IPs).
+        arb1 = pillar["hypervisor"]["hosts"]["arb1"]
+        del arb1["role"]
+        arb1.update(host_id=3, peer="hyp1", online_server_id=1003)
     return pillar
 
 

@@ -399,6 +399,16 @@ def test_join_lockspace_runs_add_lockspace(salt_mods, which):
     ]
 
 
+def test_join_lockspace_with_the_clusters_io_timeout(salt_mods, which):
+    salt_mods["cmd.run_all"].return_value = ran("add_lockspace\nadd_lockspace done 0\n")
+    assert sanlock.join_lockspace(LS_NAME, 2, LS_PATH, io_timeout=2) is True
+    assert salt_mods["cmd.run_all"].call_args_list == [
+        call(
+            ["sanlock", "client", "add_lockspace", "-o", "2", "-s", f"{LS_NAME}:2:{LS_PATH}:0"], **RUN_KWARGS
+        ),
+    ]
+
+
 @pytest.mark.parametrize(
     ("answer", "said"),
     [

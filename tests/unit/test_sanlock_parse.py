@@ -64,3 +64,24 @@ def test_lockspace_hosts():
         (1, "hyp1", 0),
         (2, "hyp2", 512),
     ]
+
+
+def test_host_status_rows():
+    rows = sanlock.parse_host_status(text("host_status_two_hosts"))
+    assert sorted(rows) == [1, 2]
+    assert rows[1]["timestamp"] == 41872 and rows[1]["last_live"] == 41874
+    assert rows[1]["owner_generation"] == 1 and rows[1]["io_timeout"] == 10
+    assert rows[2]["owner_name"].endswith(".hyp2")
+
+
+def test_host_states_follow_sanlocks_timings():
+    """io_timeout 10: live until 80 s without renewal, then fail, dead from 140 s
+    (8 x io_timeout + the watchdog fire timeout); a host that left is free."""
+    row = sanlock.parse_host_status(text("host_status_two_hosts"))[1]
+    seen = row["last_live"]
+    assert sanlock._host_state(row, seen + 79) == "live"
+    assert sanlock._host_state(row, seen + 80) == "fail"
+    assert sanlock._host_state(row, seen + 139) == "fail"
+    assert sanlock._host_state(row, seen + 140) == "dead"
+    assert sanlock._host_state(row, seen + 100, watchdog_fire_timeout=20) == "dead"
+    assert sanlock._host_state(dict(row, timestamp=0), seen + 500) == "free"

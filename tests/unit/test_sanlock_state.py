@@ -137,7 +137,7 @@ def test_missing_is_joined_and_read_back(salt_mods, clock):
         "result": True,
         "comment": "lockspace __LIBVIRT__DISKS__ rejoined as host 2",
     }
-    assert salt_mods["sanlock.join_lockspace"].call_args_list == [call(NAME, 2, PATH)]
+    assert salt_mods["sanlock.join_lockspace"].call_args_list == [call(NAME, 2, PATH, io_timeout=None)]
     assert salt_mods["sanlock.status"].call_count == 2
 
 
@@ -166,7 +166,7 @@ def test_join_failure_is_reported(salt_mods, clock):
         f"sanlock client add_lockspace -s {NAME}:2:{PATH}:0: "
         "exit code 254, add_lockspace\nadd_lockspace done -2",
     }
-    salt_mods["sanlock.join_lockspace"].assert_called_once_with(NAME, 2, PATH)
+    salt_mods["sanlock.join_lockspace"].assert_called_once_with(NAME, 2, PATH, io_timeout=None)
 
 
 def test_a_join_under_way_is_waited_for(salt_mods, clock):
@@ -198,7 +198,7 @@ def test_a_leave_under_way_is_waited_for_then_joined(salt_mods, clock):
         "comment": "lockspace __LIBVIRT__DISKS__ rejoined as host 2",
     }
     assert clock.sleeps == [1]
-    salt_mods["sanlock.join_lockspace"].assert_called_once_with(NAME, 2, PATH)
+    salt_mods["sanlock.join_lockspace"].assert_called_once_with(NAME, 2, PATH, io_timeout=None)
 
 
 def test_the_wait_ends_at_the_timeout(salt_mods, clock):
@@ -235,7 +235,7 @@ def test_a_join_that_is_not_read_back_changes_nothing(salt_mods, clock):
         "result": False,
         "comment": "lockspace __LIBVIRT__DISKS__ not joined as host 2",
     }
-    assert salt_mods["sanlock.join_lockspace"].call_args_list == [call(NAME, 2, PATH)]
+    assert salt_mods["sanlock.join_lockspace"].call_args_list == [call(NAME, 2, PATH, io_timeout=None)]
     assert clock.sleeps == []
 
 
@@ -247,5 +247,5 @@ def test_a_join_still_under_way_at_the_timeout_changes_nothing(salt_mods, clock)
         "result": False,
         "comment": "lockspace __LIBVIRT__DISKS__ not joined as host 2",
     }
-    assert salt_mods["sanlock.join_lockspace"].call_args_list == [call(NAME, 2, PATH)]
+    assert salt_mods["sanlock.join_lockspace"].call_args_list == [call(NAME, 2, PATH, io_timeout=None)]
     assert clock.sleeps == [1] * 6

@@ -20,7 +20,15 @@ PIP_BY_PROJECT = {
     "requests": "requests<3",
     "jmespath": "jmespath",
 }
-SANLOCK = {"use_watchdog": True, "watchdog_service": "wdmd", "rejoin_interval": 5}
+SANLOCK = {
+    "use_watchdog": True,
+    "watchdog_service": "wdmd",
+    "rejoin_interval": 5,
+    "io_timeout": 2,
+    "watchdog_fire_timeout": 60,
+    "watchdog_fire_timeout_fixed": 60,
+    "kill_grace": 10,
+}
 GLUSTER = {"volumes": {"sanlock": {"mount": "/srv/leases"}, "vmstore": {"mount": "/srv/images"}}}
 
 
@@ -69,29 +77,46 @@ def test_python_view_of_the_layered_debian_parameters_in_a_venv():
 
 def test_sanlock_with_the_watchdog():
     assert hypervisor_pillar._sanlock_view(SANLOCK, {"host_id": 7}, GLUSTER) == {
-        "use_watchdog": True,
-        "watchdog_service": "wdmd",
-        "rejoin_interval": 5,
+        **SANLOCK,
         "watchdog_units": ["wdmd"],
         "watchdog_units_off": [],
-        "daemon_opts": "-w 1",
+        "daemon_opts": "-w 1 -g 10",
+        "conf_settings": {},
         "lease_dir": "/srv/leases",
-        "lockspace": {"name": "__LIBVIRT__DISKS__", "host_id": 7, "path": "/srv/leases/__LIBVIRT__DISKS__"},
+        "lockspace": {
+            "name": "__LIBVIRT__DISKS__",
+            "host_id": 7,
+            "path": "/srv/leases/__LIBVIRT__DISKS__",
+            "io_timeout": 2,
+        },
     }
 
 
 def test_sanlock_without_the_watchdog():
     sanlock = dict(SANLOCK, use_watchdog=False)
     assert hypervisor_pillar._sanlock_view(sanlock, {"host_id": 2}, GLUSTER) == {
-        "use_watchdog": False,
-        "watchdog_service": "wdmd",
-        "rejoin_interval": 5,
+        **sanlock,
         "watchdog_units": [],
         "watchdog_units_off": ["wdmd"],
-        "daemon_opts": "-w 0",
+        "daemon_opts": "-w 0 -g 10",
+        "conf_settings": {},
         "lease_dir": "/srv/leases",
-        "lockspace": {"name": "__LIBVIRT__DISKS__", "host_id": 2, "path": "/srv/leases/__LIBVIRT__DISKS__"},
+        "lockspace": {
+            "name": "__LIBVIRT__DISKS__",
+            "host_id": 2,
+            "path": "/srv/leases/__LIBVIRT__DISKS__",
+            "io_timeout": 2,
+        },
     }
+
+
+def test_sanlock_conf_where_the_watchdog_fire_timeout_is_settable():
+    """sanlock 3.9+ reads it from sanlock.conf; 3.8 (Debian 12) has it fixed: no conf_settings."""
+    sanlock = dict(SANLOCK, watchdog_fire_timeout_fixed=None, watchdog_fire_timeout=90, kill_grace=0)
+    view = hypervisor_pillar._sanlock_view(sanlock, {"name": "arb1", "role": "arbiter"}, GLUSTER)
+    assert view["conf_settings"] == {"watchdog_fire_timeout": 90}
+    assert view["daemon_opts"] == "-w 1 -g 0"
+    assert view["lockspace"]["host_id"] is None  # the arbiter joins no lockspace
 
 
 # ---------------------------------------------------------------- build, the lab's pillar
@@ -249,13 +274,20 @@ def test_hyp2_sanlock_settings_from_the_lab_pillar():
         "defaults_file": "/etc/default/sanlock",
         "cleanup_calendar": "daily",
         "cleanup_random_delay": "30min",
+        "io_timeout": 2,
+        "watchdog_fire_timeout": 60,
+        "watchdog_fire_timeout_fixed": 60,
+        "kill_grace": 10,
+        "conf_file": "/etc/sanlock/sanlock.conf",
         "watchdog_units": [],
         "watchdog_units_off": ["wdmd"],
-        "daemon_opts": "-w 0",
+        "daemon_opts": "-w 0 -g 10",
+        "conf_settings": {},
         "lease_dir": "/var/lib/libvirt/sanlock",
         "lockspace": {
             "name": "__LIBVIRT__DISKS__",
             "host_id": 2,
             "path": "/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__",
+            "io_timeout": 2,
         },
     }

@@ -4,8 +4,9 @@ host id, tls-client on the other, the peer pinned by fingerprint, the `up`
 command joining the tap to its bridge. Then the SLS of network, tunnels and
 peers through ``salt-call --local state.show_sls`` for the lab's pillar
 (vxlan, two hosts) and a second cluster (openvpn, two hypervisors and an
-arbiter): which states each host gets, and that the peer's keys reach the
-states through slots read when they run, after peer_keys.received."""
+arbiter, whose network has no bridge and no tunnel): which states each host
+gets, and that the peer's keys reach the states through slots read when they
+run, after peer_keys.received."""
 
 import jinja2
 import pytest
@@ -102,15 +103,13 @@ def show_sls(tmp_path_factory):
     second = write_pillar(tmp, SECOND_PILLAR)
     rendered = {}
 
-    def get(host, family="Debian"):
-        if (host, family) not in rendered:
+    def get(host, family="Debian", mods="network,tunnels,peers"):
+        if (host, family, mods) not in rendered:
             roots = None if host.startswith("hyp") else second
-            rc, data, text = LocalMinion(tmp, host, family, roots).call(
-                "state.show_sls", "network,tunnels,peers"
-            )
+            rc, data, text = LocalMinion(tmp, host, family, roots).call("state.show_sls", mods)
             assert rc == 0 and isinstance(data, dict), f"{host}/{family}:\n{text[:3000]}"
-            rendered[host, family] = data
-        return rendered[host, family]
+            rendered[host, family, mods] = data
+        return rendered[host, family, mods]
 
     return get
 
@@ -327,12 +326,17 @@ def test_the_other_side_is_the_client(show_sls):
     assert conf["context"]["peer"] == "kvm-a"
 
 
-def test_arbiter_gets_no_tunnel_and_no_peer(show_sls):
-    states = show_sls("witness")
-    assert starting(states, "tunnels-openvpn-") == [
-        "tunnels-openvpn-join-script-managed",
-        "tunnels-openvpn-unit-managed",
-    ]
-    assert starting(states, "peers-received-") == []
-    assert starting(states, "peers-trusted-") == ["peers-trusted-ssh-client-config-managed"]
-    assert "peers-published-keys-in-mine" in states
+@pytest.mark.parametrize("family", ["Debian", "RedHat"])
+def test_arbiter_network_has_no_bridge_and_no_tunnel(show_sls, family):
+    """The arbiter gets neither peers nor tunnels (salt/top.sls); its network is
+    its public NIC and its RPN: no bridge, no VXLAN link."""
+    states = show_sls("witness", family, mods="network")
+    assert not [s for s in states if s.startswith(("tunnels-", "peers-")) or "-bridge-" in s]
+    assert not [s for s in states if "vxlan" in s]
+    if family == "Debian":
+        assert sorted(networkd_files(states)) == [
+            f"{NETWORKD}/10-hv-public.network",
+            f"{NETWORKD}/20-hv-rpn.network",
+        ]
+        assert args(states, "network-networkd-applied")["probe"]["links"] == ["enp1s0", "enp2s0"]
+        assert args(states, "network-networkd-public-restarted")["public_net.restart"][1] == {"bridge": None}

@@ -1,0 +1,438 @@
+"""
+Taking over a dead host's guests (B1, B5, B6, B4): each host that carries
+guests watches the others' sanlock host leases. When one is dead by sanlock's
+own timing (8 x io_timeout + the watchdog fire timeout without a renewal), a
+host that has quorum:
+
+1. opens the incident: a file created exclusively in ``takeover:incidents_dir``
+   on a shared volume with client quorum (only one host can, and only on the
+   majority side: the cut-off side cannot write there);
+2. starts here every guest whose disk lease the dead host held (sanlock refuses
+   while that is unsafe: the lease is the proof; a refusal is tried again);
+3. moves the failover IPs the API routes to the dead host onto this host
+   (confirmed moves, ``online.failover_move``);
+4. fences the dead host through the API (rescue boot, then reboot; once per
+   incident), so that it cannot come back and flap.
+
+A host with an open incident against it takes no guests when it comes back
+(it marks itself drained) until an operator runs ``guests.undrain`` there,
+which closes the incident. Every step fires an event under ``hv/takeover/``.
+``watch`` is the loop the ``takeover:unit`` systemd unit runs; it works with
+the master down (from the settings copy: the guests are taken over, but the
+API token lives in the pillar only, so IPs and fencing wait for the master).
+"""
+
+import datetime
+import errno
+import hashlib
+import json
+import logging
+import os
+import socket
+import time
+
+try:
+    from salt.exceptions import CommandExecutionError
+except ImportError:
+    CommandExecutionError = RuntimeError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "takeover"
+EVENTS = "hv/takeover"
+SETTINGS_CACHE = "/var/lib/hv-evacuation/settings.json"  # as the guests module's
+SETTLE_SECONDS = 60  # after that long, a guest still not started no longer holds back the IPs and the fence
+
+
+def __virtual__():
+    return __virtualname__
+
+
+def _settings(settings_cache=None):
+    """The cluster settings: the pillar's, else the shutdown unit's settings copy."""
+    if "hypervisor" in __pillar__:
+        return dict(__salt__["hypervisor_pillar.settings"](), offline=False, settings_cache=None)
+    path = settings_cache or SETTINGS_CACHE
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return dict(json.load(handle), offline=True, settings_cache=path)
+    except (OSError, ValueError) as exc:
+        raise CommandExecutionError(f"no cluster pillar here and no settings copy at {path}: {exc}") from None
+
+
+def _now():
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _event(tag, data):
+    """Fire ``hv/takeover/<tag>`` (B4); the journal keeps it when the bus cannot."""
+    log.warning("takeover: %s/%s %s", EVENTS, tag, json.dumps(data, sort_keys=True, default=str))
+    try:
+        __salt__["event.send"](f"{EVENTS}/{tag}", data)
+    except Exception as exc:  # an event is a notice: never the reason a takeover stops
+        log.warning("takeover: could not send the event %s/%s: %s", EVENTS, tag, exc)
+
+
+# ------------------------------------------------------------------ who is there
+
+
+def _data_hosts(hv):
+    """The hosts that carry guests (all but the arbiter), by name: their sanlock host id."""
+    return {
+        name: host["host_id"]
+        for name, host in hv["hosts"].items()
+        if host.get("role", "hypervisor") != "arbiter"
+    }
+
+
+def quorum(settings_cache=None):
+    """
+    Whether this host is on the majority side: it sees more than half of the
+    cluster's gluster nodes (itself and the arbiter included) connected, and its
+    own sanlock lockspace is joined. ``{"quorum", "connected", "of", "lockspace", "reason"}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -N hypervisors takeover.quorum
+    """
+    return _quorum(_settings(settings_cache))
+
+
+def _quorum(hv):
+    of = len(hv["hosts"])
+    try:
+        connected = 1 + sum(1 for peer in __salt__["gluster.peer_status"]() if peer["connected"])
+    except Exception as exc:  # glusterd down: this host sees no one
+        return {"quorum": False, "connected": 1, "of": of, "lockspace": None, "reason": f"glusterd: {exc}"}
+    state = __salt__["sanlock.status"]()
+    joined = bool(state.get("can_take_guests"))
+    ret = {"quorum": joined and 2 * connected > of, "connected": connected, "of": of, "lockspace": joined}
+    if not joined:
+        ret["reason"] = state.get("reason", "lockspace not joined")
+    elif not ret["quorum"]:
+        ret["reason"] = f"sees {connected} of the {of} gluster nodes: not a majority"
+    else:
+        ret["reason"] = f"sees {connected} of the {of} gluster nodes, lockspace joined"
+    return ret
+
+
+def peers(settings_cache=None):
+    """
+    The other hosts that carry guests, as this host's sanlock sees them:
+    ``{host: {"host_id", "generation", "state", "silent"}}`` (state: live,
+    fail, dead, free or unknown).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp2 takeover.peers
+    """
+    return _peers(_settings(settings_cache))
+
+
+def _peers(hv):
+    me = hv["me"]["name"]
+    seen = __salt__["sanlock.host_status"](watchdog_fire_timeout=hv["timings"]["watchdog_fire_timeout"])
+    out = {}
+    for name, host_id in sorted(_data_hosts(hv).items()):
+        if name == me:
+            continue
+        row = seen.get(host_id) or seen.get(str(host_id))
+        out[name] = dict(row, host_id=host_id) if row else {"host_id": host_id, "state": "unknown"}
+    return out
+
+
+# ------------------------------------------------------------------ incidents
+
+
+def _incident_path(hv, host, generation):
+    return os.path.join(hv["takeover"]["incidents_dir"], f"{host}-g{generation}.json")
+
+
+def _open_incident(hv, host, row):
+    """The incident record for ``host``'s death (its generation): created here,
+    exclusively, or read when it exists. None when another host owns it."""
+    path = _incident_path(hv, host, row["generation"])
+    record = {
+        "host": host,
+        "host_id": row["host_id"],
+        "generation": row["generation"],
+        "detected": _now(),
+        "by": hv["me"]["name"],
+        "guests": {},
+        "failover": None,
+        "fence": None,
+        "closed": None,
+    }
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        record = _read(path)
+        return record if record and record.get("by") == hv["me"]["name"] else None
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=1, sort_keys=True)
+    _event("dead", {k: record[k] for k in ("host", "host_id", "generation", "detected", "by")})
+    return record
+
+
+def _read(path):
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def _save(hv, record):
+    path = _incident_path(hv, record["host"], record["generation"])
+    tmp = f"{path}.{socket.gethostname()}.tmp"
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=1, sort_keys=True)
+    os.replace(tmp, path)
+
+
+def incidents(settings_cache=None):
+    """
+    Every incident on record, newest first: who died (host, generation), when,
+    which host took over, what became of each guest, the failover IPs and the
+    fence; ``closed`` once an operator undrained the host.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call takeover.incidents
+    """
+    directory = _settings(settings_cache)["takeover"]["incidents_dir"]
+    try:
+        names = [n for n in os.listdir(directory) if n.endswith(".json")]
+    except FileNotFoundError:
+        return []
+    records = [r for r in (_read(os.path.join(directory, n)) for n in names) if r]
+    return sorted(records, key=lambda r: r.get("detected", ""), reverse=True)
+
+
+def open_against(host=None, settings_cache=None):
+    """
+    The incidents against ``host`` (default: this host) not closed yet: such a
+    host was taken over and fenced, and takes no guests until ``guests.undrain``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 takeover.open_against
+    """
+    host = host or _settings(settings_cache)["me"]["name"]
+    return [r for r in incidents(settings_cache) if r["host"] == host and not r.get("closed")]
+
+
+def close(host=None, settings_cache=None):
+    """
+    Close the open incidents against ``host`` (default: this host): run by
+    ``guests.undrain``, when the operator lets the host take guests again.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 takeover.close
+    """
+    hv = _settings(settings_cache)
+    closed = []
+    for record in open_against(host, settings_cache):
+        record["closed"] = _now()
+        _save(hv, record)
+        closed.append(f"{record['host']}-g{record['generation']}")
+    if closed:
+        _event("closed", {"host": host or hv["me"]["name"], "incidents": closed})
+    return closed
+
+
+# ------------------------------------------------------------------ taking over
+
+
+def lease_name(disk_path):
+    """
+    The sanlock resource libvirt names after a disk (auto_disk_leases: the MD5 of its path).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call takeover.lease_name /var/lib/libvirt/images/customer1/vm1.img
+    """
+    return hashlib.md5(disk_path.encode(), usedforsecurity=False).hexdigest()
+
+
+def _orphans(hv, record):
+    """The guests whose disk lease the dead host held (its host id and generation)."""
+    leases = __salt__["sanlock.leases"]()
+    out = []
+    for name, guest in sorted(hv["guests"].items()):
+        lease = leases.get(lease_name(guest["disk_path"]))
+        if (
+            lease
+            and lease["held"]
+            and lease["owner_host_id"] == record["host_id"]
+            and lease["generation"] == record["generation"]
+        ):
+            out.append(name)
+    return out
+
+
+def _take_guests(hv, record):
+    """Start here each guest the dead host ran; one refused now is tried on the next pass."""
+    for name in _orphans(hv, record):
+        result = __salt__["guests.start"](name, settings_cache=hv["settings_cache"])
+        outcome = result.get("outcome")
+        if outcome in ("started", "restored", "running"):
+            record["guests"][name] = {"outcome": "started", "host": hv["me"]["name"], "at": _now()}
+            _event("guest/started", {"guest": name, "from": record["host"], "host": hv["me"]["name"]})
+        else:
+            record["guests"][name] = {"outcome": outcome, "why": result.get("why"), "at": _now()}
+            _event("guest/refused", {"guest": name, "from": record["host"], "why": result.get("why")})
+    return not any(g["outcome"] != "started" for g in record["guests"].values())
+
+
+def _take_ips(hv, record):
+    """The failover IPs the API routes to the dead host: onto this host (confirmed)."""
+    me = hv["me"]["name"]
+    try:
+        routed = __salt__["online.server_info"](record["host"])["failover_ips"]
+    except Exception as exc:
+        return {"moved": [], "error": f"the API cannot say which failover IPs {record['host']} has: {exc}"}
+    ips = sorted(ip for ip in routed if ip in hv["failover"]["ips"])
+    if not ips:
+        return {"moved": [], "at": _now()}
+    ret = __salt__["online.failover_move"](",".join(ips), me, wait=True)
+    if not ret.get("result"):
+        return {"moved": [], "error": ret.get("comment"), "ips": ips}
+    _event("failover/moved", {"from": record["host"], "host": me, "ips": ips})
+    return {"moved": ips, "at": _now()}
+
+
+def _fence(hv, record):
+    why = f"taken over by {hv['me']['name']}: sanlock declared it dead (generation {record['generation']})"
+    try:
+        ret = __salt__["online.fence"](record["host"], reason=why)
+    except Exception as exc:
+        ret = {"result": False, "comment": str(exc)}
+    return dict({k: v for k, v in ret.items() if k in ("result", "comment", "image", "server_id")}, at=_now())
+
+
+def _api_ready(hv):
+    return not hv.get("offline") and "online.failover_move" in __salt__ and "online" in __pillar__
+
+
+def _settled(record, all_started):
+    """The guests are all up, or this incident is old enough that those left are
+    not coming (a failed start): the IPs and the fence go ahead either way."""
+    opened = datetime.datetime.fromisoformat(record["detected"])
+    return all_started or (datetime.datetime.now(datetime.UTC) - opened).total_seconds() >= SETTLE_SECONDS
+
+
+def _handle(hv, host, row):
+    """One pass over a dead host's incident: its guests, then its IPs, then its fence."""
+    record = _open_incident(hv, host, dict(row))
+    if record is None or record.get("closed") or record.get("done"):
+        return record
+    if __salt__["guests.drained"](settings_cache=hv["settings_cache"])["drained"]:
+        record["refused"] = f"{hv['me']['name']} is drained: it takes no guests"
+        _save(hv, record)
+        return record
+    settled = _settled(record, _take_guests(hv, record))
+    if settled and _api_ready(hv):
+        if record["failover"] is None or record["failover"].get("error"):
+            record["failover"] = _take_ips(hv, record)
+        if hv["takeover"]["fence"] and record["fence"] is None:
+            record["fence"] = _fence(hv, record)
+            tag = "fenced" if record["fence"].get("result") else "fence/failed"
+            _event(tag, dict(record["fence"], host=host))
+    ips_done = record["failover"] is not None and not record["failover"].get("error")
+    if settled and ips_done and (record["fence"] is not None or not hv["takeover"]["fence"]):
+        record["done"] = _now()
+        _event(
+            "done",
+            {
+                "host": host,
+                "by": hv["me"]["name"],
+                "guests": record["guests"],
+                "failover": record["failover"],
+            },
+        )
+    _save(hv, record)
+    return record
+
+
+def check(settings_cache=None):
+    """
+    One look: this host's quorum, the other hosts' sanlock state, and the
+    takeover of each dead one (see the module's doc). Returns what it saw and did.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp2 takeover.check
+    """
+    hv = _settings(settings_cache)
+    if not hv["takeover"]["enabled"]:
+        return {"enabled": False}
+    try:
+        against_me = open_against(settings_cache=settings_cache)
+    except OSError:  # the incidents volume does not answer here
+        against_me = []
+    if against_me and not __salt__["guests.drained"](settings_cache=settings_cache)["drained"]:
+        why = f"taken over by {against_me[0]['by']} (incident of {against_me[0]['detected']})"
+        __salt__["guests.hold"](reason=why, settings_cache=settings_cache)
+    ret = {"enabled": True, "quorum": _quorum(hv), "peers": {}, "incidents": {}}
+    if not ret["quorum"]["quorum"]:
+        return ret  # the minority side never takes over and never fences
+    ret["peers"] = _peers(hv)
+    for host, row in ret["peers"].items():
+        if row["state"] == "dead":
+            try:
+                ret["incidents"][host] = _handle(hv, host, row)
+            except OSError as exc:  # the incidents volume refuses: no majority after all
+                ret["incidents"][host] = {"error": f"{exc.strerror or exc}"}
+                if exc.errno not in (errno.EROFS, errno.ENOTCONN, errno.EIO, errno.EACCES):
+                    raise
+    return ret
+
+
+def watch(settings_cache=None, passes=0):
+    """
+    The loop the takeover unit runs: ``check`` every ``takeover:poll_interval``
+    seconds, an event when a host turns suspect (renewals failing) or comes back.
+    ``passes``: stop after that many looks (0: never).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call takeover.watch passes=1
+    """
+    hv = _settings(settings_cache)
+    interval = hv["takeover"]["poll_interval"]
+    last = {}
+    done = 0
+    while True:
+        try:
+            ret = check(settings_cache)
+        except Exception as exc:  # a look that fails is logged, the next one may work
+            log.error("takeover: check failed: %s", exc)
+            ret = {}
+        for host, row in (ret.get("peers") or {}).items():
+            if row["state"] != last.get(host):
+                if row["state"] in ("fail", "live") and host in last:
+                    _event("suspect" if row["state"] == "fail" else "alive", {"host": host, **row})
+                last[host] = row["state"]
+        done += 1
+        if passes and done >= passes:
+            return ret
+        time.sleep(interval)

@@ -1,0 +1,193 @@
+"""The takeover module's decisions (B1, B6): who may act (quorum), which guests
+a dead host ran (its disk leases), the incident that only one host can open
+(an exclusive file on the shared volume: a temporary directory here), the
+order guests, IPs, fence, and at most one fence per incident.
+
+gluster, sanlock, libvirt and the provider API are what the lab tests drive
+for real; here the other modules' answers are recorded fakes with their
+documented shapes."""
+
+import json
+import os
+
+import pytest
+
+from tests.loaders import load
+
+takeover = load("_modules", "takeover")
+DISKS = {name: f"/var/lib/libvirt/images/customer1/{name}.img" for name in ("vm1", "vm2", "vm3")}
+
+
+@pytest.fixture
+def hv(tmp_path):
+    return {
+        "me": {"name": "hyp2", "peer": "hyp1"},
+        "hosts": {
+            "hyp1": {"host_id": 1},
+            "hyp2": {"host_id": 2},
+            "arb1": {"role": "arbiter"},
+        },
+        "guests": {
+            name: {"home": "hyp1", "disk_path": path, "failover_ips": []} for name, path in DISKS.items()
+        },
+        "failover": {"ips": {"203.0.113.101": "hyp1", "203.0.113.102": "hyp1"}},
+        "timings": {"watchdog_fire_timeout": 60},
+        "takeover": {
+            "enabled": True,
+            "fence": True,
+            "poll_interval": 2,
+            "incidents_dir": str(tmp_path / "inc"),
+        },
+    }
+
+
+class Cluster:
+    """What the other modules answer: a dead hyp1 (generation 3) that ran vm1 and vm2."""
+
+    def __init__(self, hv):
+        self.hv = hv
+        self.calls = []
+        self.connected = {"hyp1": False, "arb1": True}
+        self.peer_state = "dead"
+        self.drained = False
+        self.refuse = set()
+        owned = {"vm1": (1, 3), "vm2": (1, 3), "vm3": (2, 1)}
+        self.leases = {
+            takeover.lease_name(DISKS[n]): {"held": True, "owner_host_id": h, "generation": g}
+            for n, (h, g) in owned.items()
+        }
+
+    def funcs(self):
+        def record(name, ret):
+            def call(*args, **kwargs):
+                self.calls.append((name, args, kwargs))
+                return ret(*args, **kwargs) if callable(ret) else ret
+
+            return call
+
+        return {
+            "hypervisor_pillar.settings": lambda: self.hv,
+            "gluster.peer_status": lambda: [
+                {"hostname": h, "connected": c} for h, c in self.connected.items()
+            ],
+            "sanlock.status": lambda: {"can_take_guests": True, "reason": "joined"},
+            "sanlock.host_status": lambda **kw: {
+                1: {"generation": 3, "timestamp": 500, "state": self.peer_state, "silent": 80.0}
+            },
+            "sanlock.leases": lambda: self.leases,
+            "guests.drained": lambda **kw: {"drained": self.drained},
+            "guests.hold": record("guests.hold", {"drained": True}),
+            "guests.start": record("guests.start", self._start),
+            "online.server_info": lambda host: {"failover_ips": ["203.0.113.101", "198.51.100.250"]},
+            "online.failover_move": record("online.failover_move", {"result": True}),
+            "online.fence": record("online.fence", {"result": True, "server_id": 1001, "image": "debian-12"}),
+            "event.send": record("event.send", True),
+        }
+
+    def _start(self, name, settings_cache=None):
+        if name in self.refuse:
+            return {"outcome": "elsewhere", "why": "sanlock holds its lease there"}
+        self.leases[takeover.lease_name(DISKS[name])].update(owner_host_id=2, generation=1)
+        return {"outcome": "started", "host": "hyp2"}
+
+    def called(self, name):
+        return [c for c in self.calls if c[0] == name]
+
+    def events(self):
+        return [c[1][0] for c in self.called("event.send")]
+
+
+@pytest.fixture
+def cluster(hv):
+    return Cluster(hv)
+
+
+@pytest.fixture
+def configure_loader_modules(cluster):
+    return {takeover: {"__salt__": cluster.funcs(), "__pillar__": {"hypervisor": {}, "online": {}}}}
+
+
+def test_a_dead_peer_is_taken_over_once(cluster, hv):
+    ret = takeover.check()
+    record = ret["incidents"]["hyp1"]
+    assert [c[1][0] for c in cluster.called("guests.start")] == ["vm1", "vm2"]  # not vm3: hyp2's own
+    assert {n: g["outcome"] for n, g in record["guests"].items()} == {"vm1": "started", "vm2": "started"}
+    moves = cluster.called("online.failover_move")
+    assert [(c[1][0], c[1][1]) for c in moves] == [("203.0.113.101", "hyp2")]  # not an IP outside the cluster
+    assert [c[1][0] for c in cluster.called("online.fence")] == ["hyp1"]
+    assert record["done"] and record["by"] == "hyp2" and record["generation"] == 3
+    assert cluster.events() == [
+        "hv/takeover/dead",
+        "hv/takeover/guest/started",
+        "hv/takeover/guest/started",
+        "hv/takeover/failover/moved",
+        "hv/takeover/fenced",
+        "hv/takeover/done",
+    ]
+    path = os.path.join(hv["takeover"]["incidents_dir"], "hyp1-g3.json")
+    assert oct(os.stat(path).st_mode & 0o777) == "0o600"
+    takeover.check()  # the next look: nothing more
+    assert len(cluster.called("online.fence")) == 1 and len(cluster.called("online.failover_move")) == 1
+    assert len(cluster.called("guests.start")) == 2
+
+
+def test_no_quorum_no_takeover_no_fence(cluster):
+    cluster.connected = {"hyp1": False, "arb1": False}
+    ret = takeover.check()
+    assert ret["quorum"]["quorum"] is False and "1 of the 3" in ret["quorum"]["reason"]
+    assert ret["incidents"] == {} and cluster.calls == []
+
+
+@pytest.mark.parametrize("state", ["live", "fail", "free", "unknown"])
+def test_only_a_dead_peer_is_taken_over(cluster, state):
+    cluster.peer_state = state
+    assert takeover.check()["incidents"] == {}
+    assert not cluster.called("guests.start") and not cluster.called("online.fence")
+
+
+def test_an_incident_another_host_opened_is_left_to_it(cluster, hv):
+    directory = hv["takeover"]["incidents_dir"]
+    os.makedirs(directory)
+    with open(os.path.join(directory, "hyp1-g3.json"), "w", encoding="utf-8") as handle:
+        json.dump(
+            {"host": "hyp1", "generation": 3, "by": "hyp3", "detected": "2026-11-27T00:00:00+00:00"}, handle
+        )
+    assert takeover.check()["incidents"]["hyp1"] is None
+    assert cluster.calls == []
+
+
+def test_a_refused_start_waits_and_holds_back_ips_and_fence(cluster):
+    cluster.refuse = {"vm2"}
+    record = takeover.check()["incidents"]["hyp1"]
+    assert record["guests"]["vm2"]["outcome"] == "elsewhere" and not record.get("done")
+    assert not cluster.called("online.fence") and not cluster.called("online.failover_move")
+    cluster.refuse = set()
+    record = takeover.check()["incidents"]["hyp1"]
+    assert record["guests"]["vm2"]["outcome"] == "started" and record["done"]
+    assert len(cluster.called("online.fence")) == 1
+
+
+def test_a_drained_survivor_takes_nothing(cluster):
+    cluster.drained = True
+    record = takeover.check()["incidents"]["hyp1"]
+    assert "drained" in record["refused"] and not cluster.called("guests.start")
+
+
+def test_a_host_with_an_open_incident_against_it_holds(cluster, hv):
+    hv["me"] = {"name": "hyp1", "peer": "hyp2"}
+    directory = hv["takeover"]["incidents_dir"]
+    os.makedirs(directory)
+    with open(os.path.join(directory, "hyp1-g3.json"), "w", encoding="utf-8") as handle:
+        json.dump(
+            {"host": "hyp1", "generation": 3, "by": "hyp2", "detected": "2026-11-27T00:00:00+00:00"}, handle
+        )
+    cluster.peer_state = "live"
+    takeover.check()
+    assert cluster.called("guests.hold")
+    assert takeover.close() == ["hyp1-g3"]
+    assert takeover.open_against() == []
+
+
+def test_disabled_does_nothing(cluster, hv):
+    hv["takeover"]["enabled"] = False
+    assert takeover.check() == {"enabled": False} and cluster.calls == []
