@@ -466,9 +466,10 @@ def _check_roles(errors, hosts):
 
 
 def _host_interfaces(hosts):
-    """Every host's public and RPN interface name, with its pillar key."""
+    """The public and RPN interface names of every host that gets the bridges (not the
+    arbiter: it carries no guest, so no bridge), with their pillar key."""
     found = {}
-    for name in sorted(hosts, key=str) if isinstance(hosts, dict) else ():
+    for name in _members(hosts) if isinstance(hosts, dict) else ():
         for side in ("public", "rpn"):
             nic = hosts[name].get(side) if isinstance(hosts[name], dict) else None
             if isinstance(nic, dict) and isinstance(nic.get("interface"), str):

@@ -478,8 +478,9 @@ def failover_status():
     host, or None; ``destination``: the main IP) and which hosts answer for
     it (``proxyarp_hosts``, from the mine's ``hv_proxyarp``). ``ok``: exactly
     that host answers (none, when the API routes it to no cluster host).
-    ``unreported``: hosts with nothing in the mine. Returns ``{"ips": [...],
-    "mismatches": n, "unreported": [...]}``.
+    ``unreported``: hosts that carry guests with nothing in the mine (the
+    arbiter answers for no failover IP: it sends nothing there). Returns
+    ``{"ips": [...], "mismatches": n, "unreported": [...]}``.
 
     CLI Example:
 
@@ -491,7 +492,8 @@ def failover_status():
     prov = _required_provider(hv)
     hosts = {ip: name for name, ip in _main_ips(hv, prov).items()}
     routes = {f.ip: f.destination for f in _api(prov, "failovers")}
-    mine = __salt__["mine.get"](sorted(hv["hosts"]), MINE_NAME, tgt_type="list") or {}
+    guest_hosts = sorted(name for name, host in hv["hosts"].items() if host.get("role") != "arbiter")
+    mine = __salt__["mine.get"](guest_hosts, MINE_NAME, tgt_type="list") or {}
     answers = {name: set(ips) for name, ips in mine.items() if isinstance(ips, list)}
     rows = []
     for ip in _cluster_ips(hv):
@@ -510,7 +512,7 @@ def failover_status():
     return {
         "ips": rows,
         "mismatches": sum(1 for row in rows if not row["ok"]),
-        "unreported": sorted(set(hv["hosts"]) - set(answers)),
+        "unreported": sorted(set(guest_hosts) - set(answers)),
     }
 
 

@@ -15,7 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from . import disks, guest, image, system
+from . import disks, guest, image, network, system
 from .topology import MASTER_IP, STATE
 
 MACHINES = STATE / "machines"
@@ -219,8 +219,24 @@ def poweroff(host, timeout=600):
     return time.monotonic() - start
 
 
+def crash(host):
+    """Stop ``host`` at once, the way a power loss does: its cables pulled first
+    (nothing it sends reaches anyone: no FIN, no RST), then its init killed,
+    which kills every process of the container. Nothing of its shutdown runs."""
+    pid, init = nspawn_pid(host), leader(host)
+    if init is None:
+        raise RuntimeError(f"lab host {host.name} is not running")
+    network.cable(host, plugged=False)
+    system.kill_and_wait([init])  # the kernel kills the rest of its PID namespace
+    if system.kill_and_wait([pid], sig=0, timeout=15):  # systemd-nspawn cleans up, then exits
+        system.kill_and_wait([pid])
+    pid_file(host).unlink(missing_ok=True)
+
+
 def boot_again(host):
-    """Boot ``host`` again after a power-off, with its root file system and disks as they were."""
+    """Boot ``host`` again after a power-off or a crash, with its root file system
+    and disks as they were, its cables plugged in."""
+    network.cable(host, plugged=True)
     boot(host, image.build(echo=lambda *_: None), guest.build(echo=lambda *_: None), fresh_disks=False)
     wait_running(host, timeout=120)
 

@@ -64,6 +64,13 @@ def up(hosts):
         _plug(f"r-{host.name}", "rpn", host.netns, host.rpn_if, mac=host.rpn_mac, mtu=RPN_MTU)
 
 
+def cable(host, plugged):
+    """Plug ``host``'s two cables (public and RPN) into the switch, or pull them:
+    a pulled host is silent, as a server that lost its power is."""
+    for port in (f"p-{host.name}", f"r-{host.name}"):
+        _ns(SWITCH_NS, "link", "set", port, "up" if plugged else "down")
+
+
 def _sysctl(ns, key, value):
     """Set a per-namespace ``/proc/sys`` value (``key`` as a path below it)."""
     system.run("ip", "netns", "exec", ns, "sh", "-c", f'echo {value} > "/proc/sys/{key}"')

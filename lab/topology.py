@@ -39,7 +39,7 @@ SPARE_DEVICE = "/dev/hvlab-spare"
 
 @dataclasses.dataclass(frozen=True)
 class Host:
-    """One lab hypervisor."""
+    """One lab host: a hypervisor, or the arbiter."""
 
     name: str
     public_if: str
@@ -47,6 +47,7 @@ class Host:
     rpn_if: str
     rpn_mac: str
     devices: tuple = ()
+    role: str = "hypervisor"  # or "arbiter": gluster only, no guests
 
     @property
     def netns(self):
@@ -72,6 +73,7 @@ def hosts(pillar_file=None):
             rpn_if=h["rpn"]["interface"],
             rpn_mac=h["rpn"]["mac"],
             devices=_devices(cluster, h),
+            role=h.get("role", "hypervisor"),
         )
         for name, h in sorted(cluster["hosts"].items())
     ]

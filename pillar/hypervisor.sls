@@ -49,6 +49,24 @@ hypervisor:
           vmstore: /dev/hvlab-vmstore
           sanlock: /dev/hvlab-sanlock
           save: /dev/hvlab-save
+    # The arbiter: a third, small machine that carries no guest. Its brick in
+    # every volume (metadata only) gives gluster a majority (client quorum), so
+    # a host cut off from the others loses write access, and a dead host's
+    # guests are taken over by the survivor (hypervisor:takeover, on by default
+    # with an arbiter).
+    arb1:
+      role: arbiter
+      public:
+        interface: eth0
+        address: 203.0.113.13
+        prefix: 24
+        gateway: 203.0.113.254
+      rpn:
+        interface: eth1
+        mac: "02:00:c6:33:64:0d"
+        address: 198.51.100.13/24
+        dhcp: false
+        mtu: 9000
   bridges:
     wan:
       name: brwan

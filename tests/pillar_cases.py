@@ -1,8 +1,9 @@
 """Malformed pillars, each with the pillar key its refusal must name.
 
 Shared by the unit tests (the validator alone) and the lab tests (a real
-``state.apply`` through the master, on both hosts, which must change nothing).
-Each case is one mutation of a copy of the lab's embedded default pillar.
+``state.apply`` through the master, on every host, which must change nothing).
+Each case is one mutation of a copy of the lab's embedded default pillar (which
+has an arbiter, arb1); a case about a cluster without one takes it out first.
 :func:`token_placements` pastes the API token into each string of it in turn.
 """
 
@@ -15,11 +16,24 @@ PILLAR_DIR = Path(__file__).resolve().parent.parent / "pillar"
 
 
 def lab_pillar():
-    """The embedded default pillar as both hosts see it."""
+    """The embedded default pillar as every host sees it (hyp1, hyp2 and arb1, the arbiter)."""
     data = {}
     for name in ("hypervisor", "online"):
         data.update(yaml.safe_load((PILLAR_DIR / f"{name}.sls").read_text()))
     return data
+
+
+def _no_arbiter(pillar):
+    """Take the arbiter (every host whose role is arbiter) out of the cluster: two hosts,
+    replica 2 volumes without client quorum, takeover off (auto)."""
+    hosts = pillar["hypervisor"]["hosts"]
+    for name in [n for n, host in hosts.items() if host.get("role") == "arbiter"]:
+        del hosts[name]
+
+
+def lab_pillar_without_arbiter():
+    """The lab's pillar without its arbiter, arb1: the two-host cluster (replica 2)."""
+    return case_pillar(_no_arbiter)
 
 
 def _parent(pillar, path):
@@ -181,7 +195,8 @@ CASES = [
         _set(("hypervisor", "pools", "iso", "path"), PRIVATE_KEY),
         "hypervisor:pools:iso:path",
     ),
-    ("single-host", _delete(("hypervisor", "hosts", "hyp2")), "hypervisor:hosts"),
+    # hyp1 alone: the arbiter goes too (beside it, its own refusal would name arb1's role).
+    ("single-host", _both(_no_arbiter, _delete(H2)), "hypervisor:hosts"),
     (
         "duplicate-rpn-address",
         _set(("hypervisor", "hosts", "hyp2", "rpn", "address"), "198.51.100.11/24"),
@@ -565,7 +580,11 @@ CASES = [
         _put((*SANLOCK, "watchdog_fire_timeout"), 90),
         "hypervisor:sanlock:watchdog_fire_timeout",
     ),
-    ("takeover-without-arbiter", _put((*TAKEOVER, "enabled"), True), "hypervisor:takeover:enabled"),
+    (
+        "takeover-without-arbiter",
+        _both(_no_arbiter, _put((*TAKEOVER, "enabled"), True)),
+        "hypervisor:takeover:enabled",
+    ),
     ("takeover-poll-zero", _put((*TAKEOVER, "poll_interval"), 0), "hypervisor:takeover:poll_interval"),
     (
         "lease-quorum-off-with-takeover",

@@ -17,6 +17,9 @@ from lab import machines, master, system, topology
 from tests import pillar_cases
 
 GROUP = ("-N", master.NODEGROUP)
+# The lab's hosts from its pillar: those that carry guests, and the arbiter.
+HYPERVISORS = tuple(h.name for h in topology.hosts() if h.role != "arbiter")
+ARBITERS = tuple(h.name for h in topology.hosts() if h.role == "arbiter")
 
 
 class Lab:

@@ -8,10 +8,10 @@ import subprocess
 import pytest
 
 from lab import image
-from tests.lab.conftest import GROUP, failed
+from tests.lab.conftest import ARBITERS, GROUP, HYPERVISORS, failed
 
 pytestmark = pytest.mark.lab
-HOSTS = ("hyp1", "hyp2")
+HOSTS = HYPERVISORS + ARBITERS
 PRODUCT = ["libvirt-daemon-system", "qemu-system-x86", "glusterfs-server", "sanlock", "libvirt-sanlock"]
 CUSTOM_MODULES = {
     "gluster",
@@ -53,7 +53,7 @@ def test_first_apply_succeeded_on_every_host(lab):
     assert rc == 0 and all(failed(data[h]) == [] for h in HOSTS), text
 
 
-@pytest.mark.parametrize("host", HOSTS)
+@pytest.mark.parametrize("host", HYPERVISORS)
 def test_the_states_installed_the_product(lab, host):
     """dpkg's log on the host shows the product installed there, after boot."""
     log = lab.sh(host, "grep ' install ' /var/log/dpkg.log")
@@ -61,6 +61,14 @@ def test_the_states_installed_the_product(lab, host):
         assert f" install {package}:" in log, f"{package} was not installed by the states on {host}"
     pip = lab.sh(host, "/opt/salt/bin/python -m pip show libvirt-python")
     assert "Version: 12.8.0" in pip and "Location: /opt/salt/lib/python3.11/site-packages" in pip
+
+
+@pytest.mark.parametrize("host", ARBITERS)
+def test_the_arbiter_got_gluster_and_nothing_of_the_guests(lab, host):
+    log = lab.sh(host, "grep ' install ' /var/log/dpkg.log")
+    assert " install glusterfs-server:" in log
+    for package in ("libvirt-daemon-system", "qemu-system-x86", "sanlock"):
+        assert f" install {package}:" not in log, f"{package} on the arbiter {host}"
 
 
 def test_every_custom_module_loads(lab):

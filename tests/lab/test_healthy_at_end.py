@@ -3,17 +3,17 @@ and put it back, each host is converged and can still take a guest."""
 
 import pytest
 
-from tests.lab.conftest import failed
+from tests.lab.conftest import ARBITERS, HYPERVISORS, failed
 from tests.lab.guests import throwaway_guest
 from tests.lab.test_leases import BOUND, start_within
 
 pytestmark = [pytest.mark.lab, pytest.mark.last]
-HOSTS = ("hyp1", "hyp2")
+HOSTS = HYPERVISORS
 
 
 def test_every_host_converged_and_takes_a_guest(lab):
     rc, data, text = lab.apply()
-    assert rc == 0 and all(failed(data[h]) == [] for h in HOSTS), text
+    assert rc == 0 and all(failed(data[h]) == [] for h in HOSTS + ARBITERS), text
     rc, data, text = lab.salt("-N", "hypervisors", "sanlock.status")
     assert rc == 0, text
     for host in HOSTS:

@@ -1,5 +1,5 @@
-"""The highstate renders on Debian 12 and EL 9 for the lab's cluster (hyp1, hyp2)
-and for a second cluster with other names, bridges, networks and an arbiter
+"""The highstate renders on Debian 12 and EL 9 for the lab's cluster (hyp1, hyp2;
+its arbiter arb1 where said) and for a second cluster with other names, bridges, networks and an arbiter
 (kvm-a, kvm-b, witness), each with every feature present and its own values;
 a pillar that is invalid, or has no entry for the minion, fails the render."""
 
@@ -362,18 +362,27 @@ def test_el_only_features_absent_on_debian(highstate):
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_lab_volumes_created_by_one_host_only(highstate, family):
-    hyp1, hyp2 = highstate("hyp1", family), highstate("hyp2", family)
+    """hyp1 creates them, replica 3 arbiter 1 with arb1 (the lab's arbiter), under client quorum."""
+    hyp1, hyp2, arb1 = (highstate(host, family) for host in ("hyp1", "hyp2", "arb1"))
     assert _created(hyp1) == ["sanlock", "save", "vmstore"]
-    assert _created(hyp2) == []
+    assert (_created(hyp2), _created(arb1)) == ([], [])
     present = _args(hyp1, "gluster-volume-vmstore-present")
     assert (present["bricks"], present["replica"], present["arbiter"], present["force"]) == (
-        ["hyp1:/mnt/bricks/vmstore/brick", "hyp2:/mnt/bricks/vmstore/brick"],
-        2,
-        0,
+        [
+            "hyp1:/mnt/bricks/vmstore/brick",
+            "hyp2:/mnt/bricks/vmstore/brick",
+            "arb1:/mnt/bricks/vmstore/brick",
+        ],
+        3,
+        1,
         True,
     )
-    assert _args(hyp1, "gluster-volume-vmstore-options")["options"] == VMSTORE_OPTIONS
-    assert _starting(hyp2, "gluster-peer-") == ["gluster-peer-hyp1-peered"]
+    assert _args(hyp1, "gluster-volume-vmstore-options")["options"] == {
+        **VMSTORE_OPTIONS,
+        "cluster.quorum-type": "auto",
+    }
+    assert _starting(hyp2, "gluster-peer-") == ["gluster-peer-arb1-peered", "gluster-peer-hyp1-peered"]
+    assert _starting(arb1, "gluster-peer-") == ["gluster-peer-hyp1-peered", "gluster-peer-hyp2-peered"]
 
 
 def test_lab_hosts_render_their_own_values(highstate):

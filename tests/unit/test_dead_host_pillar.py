@@ -16,6 +16,11 @@ def with_arbiter(*mutations):
     return pc.case_pillar(pc._both(pc._hosts(arb1=pc.ARB1), *mutations))
 
 
+def without_arbiter(*mutations):
+    """The lab's pillar without its arbiter (hyp1 and hyp2 alone), then ``mutations``."""
+    return pc.case_pillar(pc._both(pc._no_arbiter, *mutations))
+
+
 def build(pillar, host="hyp1", family="Debian"):
     return hypervisor_pillar.build(pillar, layered_parameters(family), host)
 
@@ -70,8 +75,9 @@ def test_an_arbiter_puts_client_quorum_on_every_volume():
 
 
 def test_no_arbiter_no_client_quorum():
-    """Replica 2, today's behaviour: client quorum would stop the survivor's writes."""
-    volumes = build(pc.lab_pillar())["gluster"]["volumes"]
+    """Replica 2 (two hosts, no arbiter): client quorum would stop the survivor's writes."""
+    volumes = build(pc.lab_pillar_without_arbiter())["gluster"]["volumes"]
+    assert {(v["replica"], v["arbiter"]) for v in volumes.values()} == {(2, 0)}
     assert not [name for name, v in volumes.items() if "cluster.quorum-type" in v["options"]]
 
 
@@ -171,7 +177,7 @@ def test_rule_c_uses_the_settable_watchdog_fire_timeout(grace, refused):
 )
 def test_takeover_enabled_resolved(arbiter, enabled, on):
     mutation = pc._put(("hypervisor", "takeover", "enabled"), enabled)
-    pillar = with_arbiter(mutation) if arbiter else pc.case_pillar(mutation)
+    pillar = with_arbiter(mutation) if arbiter else without_arbiter(mutation)
     takeover = build(pillar)["takeover"]
     assert takeover == {
         "enabled": on,
@@ -274,7 +280,7 @@ REFUSALS = [
     ),
     (
         "takeover-without-arbiter",
-        pc._put(("hypervisor", "takeover", "enabled"), True),
+        pc._both(pc._no_arbiter, pc._put(("hypervisor", "takeover", "enabled"), True)),
         "pillar key 'hypervisor:takeover:enabled': automatic takeover needs a majority: add a host with"
         " role arbiter (replica 2 has no quorum: a cut private link would let both hosts take the leases)",
     ),

@@ -198,11 +198,12 @@ def test_no_peers_no_peer_rules():
 def test_lab_hosts_through_the_settings_views(host):
     cfg = hypervisor_pillar.build(lab_pillar(), layered_parameters("Debian"), host)
     files = render(as_apply_sls_passes_it(cfg))
-    peer = {"hyp1": "198.51.100.12", "hyp2": "198.51.100.11"}[host]
+    # The other hosts over the RPN: arb1 (the arbiter: glusterd and its bricks) first, then the peer.
+    peers = {"hyp1": "198.51.100.13,198.51.100.12", "hyp2": "198.51.100.13,198.51.100.11"}[host]
     assert files["params"] == [
         "TRUSTED=203.0.113.1,203.0.113.2",
         "MONITORING=203.0.113.1,203.0.113.2",
-        f"PEERS={peer}",
+        f"PEERS={peers}",
         "MASTER=203.0.113.1",
     ]
     assert files["zones"] == ["fw firewall", "wan ipv4", "rpn ipv4", "pwan ipv4", "guest ipv4"]

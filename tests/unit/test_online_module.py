@@ -677,6 +677,7 @@ def test_failover_status_all_ok(salt_mods):
         "mismatches": 0,
         "unreported": [],
     }
+    # arb1, the lab's arbiter, answers for no failover IP (no failover state there): not asked.
     assert salt_mods["mine.get"].call_args_list == [call(["hyp1", "hyp2"], "hv_proxyarp", tgt_type="list")]
 
 
@@ -1013,7 +1014,9 @@ def test_fence_with_a_pillar_image_that_is_no_name(hv, standin):
     ("target", "said"),
     [
         ("hyp1", "refused, nothing sent: a host does not fence itself (hyp1 is this host)"),
-        ("hyp9", "refused, nothing sent: hyp9 is not a cluster host (hypervisor:hosts: hyp1, hyp2)"),
+        ("hyp9", "refused, nothing sent: hyp9 is not a cluster host (hypervisor:hosts: arb1, hyp1, hyp2)"),
+        # The arbiter has no server id (the validator refuses one): nothing of it goes through the API.
+        ("arb1", "refused, nothing sent: arb1 has no online_server_id in pillar (hypervisor:hosts:arb1)"),
     ],
 )
 def test_fence_refusals_send_nothing(standin, salt_mods, target, said):
@@ -1150,7 +1153,7 @@ def test_unfence_of_this_host_is_allowed(standin):
 @pytest.mark.parametrize(
     ("target", "fault", "said"),
     [
-        ("hyp9", None, "hyp9 is not a cluster host (hypervisor:hosts: hyp1, hyp2)"),
+        ("hyp9", None, "hyp9 is not a cluster host (hypervisor:hosts: arb1, hyp1, hyp2)"),
         ("hyp2", "401", "Online API: POST /server/boot/normal/1002: HTTP 401 (the API token is refused"),
         ("hyp2", "shape", "Online API: POST /server/boot/normal/1002: unexpected answer: not true"),
     ],

@@ -12,9 +12,16 @@ def params():
     return layered_parameters("Debian")
 
 
-def test_lab_pillar_is_valid_for_both_hosts(params):
-    for host in ("hyp1", "hyp2"):
+def test_lab_pillar_is_valid_for_every_host(params):
+    for host in ("hyp1", "hyp2", "arb1"):
         assert hypervisor_pillar.validate(pillar_cases.lab_pillar(), params, host) == []
+
+
+def test_lab_pillar_without_its_arbiter_is_valid_for_both_hosts(params):
+    pillar = pillar_cases.lab_pillar_without_arbiter()
+    assert sorted(pillar["hypervisor"]["hosts"]) == ["hyp1", "hyp2"]
+    for host in ("hyp1", "hyp2"):
+        assert hypervisor_pillar.validate(pillar, params, host) == []
 
 
 @pytest.mark.parametrize(
@@ -39,7 +46,7 @@ def test_build_refuses_with_every_problem(params):
 def test_minion_not_in_cluster(params):
     errors = hypervisor_pillar.validate(pillar_cases.lab_pillar(), params, "hyp7")
     assert errors == [
-        "pillar key 'hypervisor:hosts': has no entry for this minion 'hyp7' (hosts: hyp1, hyp2):"
+        "pillar key 'hypervisor:hosts': has no entry for this minion 'hyp7' (hosts: arb1, hyp1, hyp2):"
         " add it, or take it out of the master's nodegroup 'hypervisors' (master.d/hypervisor.conf)"
     ]
 
@@ -83,8 +90,9 @@ def test_host_bricks_layer_over_the_clusters(params):
         ),
         (
             pillar_cases._set(("hypervisor", "hosts", "hyp1", "rpn", "address"), "198.51.101.11/24"),
-            "pillar key 'hypervisor:hosts:hyp2:rpn:address': 198.51.100.12/24 is not in 198.51.101.0/24,"
-            " the RPN subnet of pillar key 'hypervisor:hosts:hyp1:rpn:address'",
+            # The subnet is the first host's (by name): arb1's.
+            "pillar key 'hypervisor:hosts:hyp1:rpn:address': 198.51.101.11/24 is not in 198.51.100.0/24,"
+            " the RPN subnet of pillar key 'hypervisor:hosts:arb1:rpn:address'",
         ),
         (
             pillar_cases._set(("hypervisor", "bridges", "lan", "name"), "eth0"),
@@ -326,10 +334,10 @@ def test_arbiter_makes_replica_3_arbiter_1(params):
 
 
 def test_two_hosts_make_replica_2(params):
-    vmstore = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp2")["gluster"]["volumes"][
-        "vmstore"
-    ]
+    pillar = pillar_cases.lab_pillar_without_arbiter()
+    vmstore = hypervisor_pillar.build(pillar, params, "hyp2")["gluster"]["volumes"]["vmstore"]
     assert (vmstore["replica"], vmstore["arbiter"]) == (2, 0)
+    assert vmstore["bricks"] == ["hyp1:/mnt/bricks/vmstore/brick", "hyp2:/mnt/bricks/vmstore/brick"]
     assert vmstore["options"]["network.ping-timeout"] == "5"
 
 
@@ -386,6 +394,15 @@ def test_default_bridges_take_their_vni_from_the_vpn_port(params):
         "wan": (1195, True),
     }
     assert cfg["public_bridge"]["name"] == "brwan"
+
+
+def test_a_bridge_may_have_the_name_of_a_nic_only_the_arbiter_has(params):
+    """The arbiter gets no bridge: there, the name takes no NIC over."""
+    pillar = pillar_cases.lab_pillar()
+    pillar["hypervisor"]["hosts"]["arb1"]["public"]["interface"] = "uplink0"
+    pillar["hypervisor"]["bridges"]["lan"]["name"] = "uplink0"
+    for host in ("hyp1", "hyp2", "arb1"):
+        assert hypervisor_pillar.validate(pillar, params, host) == []
 
 
 def test_no_public_bridge_without_failover_ips(params):
@@ -465,7 +482,7 @@ def test_firewall_view_defaults_and_peers(params):
     firewall = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp1")["firewall"]
     assert firewall["trusted"] == ["203.0.113.1", "203.0.113.2"]
     assert firewall["monitoring_sources"] == firewall["trusted"]
-    assert firewall["peers_rpn"] == ["198.51.100.12"]
+    assert firewall["peers_rpn"] == ["198.51.100.13", "198.51.100.12"]  # arb1, hyp2
     assert firewall["tunnel_udp_ports"] == [4789]
     assert (firewall["ssh_port"], firewall["rollback_after"]) == (22, 90)
 

@@ -1,8 +1,8 @@
 """The views hypervisor_pillar.build adds for the states, as plain functions:
 how the modules' libraries reach the minion's Python (OS packages or pip),
 sanlock's watchdog units and lockspace, and, for the lab's pillar, each host's
-bricks (hyp2's on block devices, hyp1's plain directories), the leader and
-what only the leader manages."""
+bricks (hyp2's on block devices, hyp1's and the arbiter arb1's plain
+directories), the leader and what only the leader manages."""
 
 import pytest
 
@@ -183,25 +183,42 @@ VOLUMES = {
     "sanlock": {
         "mount": "/var/lib/libvirt/sanlock",
         "size": "10G",
-        "options": {"network.ping-timeout": "5", "network.frame-timeout": "10"},
+        "options": {
+            "cluster.quorum-type": "auto",
+            "network.ping-timeout": "5",
+            "network.frame-timeout": "10",
+        },
         "brick_dir": "/mnt/bricks/sanlock",
-        "bricks": ["hyp1:/mnt/bricks/sanlock/brick", "hyp2:/mnt/bricks/sanlock/brick"],
-        "replica": 2,
-        "arbiter": 0,
+        "bricks": [
+            "hyp1:/mnt/bricks/sanlock/brick",
+            "hyp2:/mnt/bricks/sanlock/brick",
+            "arb1:/mnt/bricks/sanlock/brick",
+        ],
+        "replica": 3,
+        "arbiter": 1,
     },
     "save": {
         "mount": "/var/lib/libvirt/qemu/save",
         "size": "50G",
-        "options": {"network.ping-timeout": "5", "network.frame-timeout": "300"},
+        "options": {
+            "cluster.quorum-type": "auto",
+            "network.ping-timeout": "5",
+            "network.frame-timeout": "300",
+        },
         "brick_dir": "/mnt/bricks/save",
-        "bricks": ["hyp1:/mnt/bricks/save/brick", "hyp2:/mnt/bricks/save/brick"],
-        "replica": 2,
-        "arbiter": 0,
+        "bricks": [
+            "hyp1:/mnt/bricks/save/brick",
+            "hyp2:/mnt/bricks/save/brick",
+            "arb1:/mnt/bricks/save/brick",
+        ],
+        "replica": 3,
+        "arbiter": 1,
     },
     "vmstore": {
         "mount": "/var/lib/libvirt/images",
         "size": "800G",
         "options": {
+            "cluster.quorum-type": "auto",
             "network.ping-timeout": "5",
             "network.frame-timeout": "300",
             "performance.stat-prefetch": "off",
@@ -211,9 +228,13 @@ VOLUMES = {
             "cluster.eager-lock": "on",
         },
         "brick_dir": "/mnt/bricks/vmstore",
-        "bricks": ["hyp1:/mnt/bricks/vmstore/brick", "hyp2:/mnt/bricks/vmstore/brick"],
-        "replica": 2,
-        "arbiter": 0,
+        "bricks": [
+            "hyp1:/mnt/bricks/vmstore/brick",
+            "hyp2:/mnt/bricks/vmstore/brick",
+            "arb1:/mnt/bricks/vmstore/brick",
+        ],
+        "replica": 3,
+        "arbiter": 1,
     },
 }
 
@@ -232,13 +253,19 @@ def test_hyp1_bricks_are_plain_directories():
     assert gluster["brick_lvs"] == {}
 
 
+def test_the_arbiters_bricks_are_plain_directories():
+    gluster = settings("arb1")["gluster"]
+    assert gluster["local_bricks"] == HYP1_BRICKS
+    assert (gluster["is_leader"], gluster["managed_volumes"]) == (False, {})
+
+
 def test_hyp1_leads_and_manages_the_volumes():
     gluster = settings("hyp1")["gluster"]
     assert (gluster["leader"], gluster["is_leader"], gluster["data_hosts"], gluster["peers"]) == (
         "hyp1",
         True,
         ["hyp1", "hyp2"],
-        ["hyp1", "hyp2"],
+        ["arb1", "hyp1", "hyp2"],  # the arbiter is a gluster peer, not a data host
     )
     assert gluster["volumes"] == VOLUMES
     assert gluster["managed_volumes"] == VOLUMES
@@ -258,10 +285,14 @@ def test_force_create_since_hyp1_bricks_are_directories(minion_id):
 
 def test_no_force_create_when_every_brick_has_its_own_file_system():
     pillar = lab_pillar()
-    pillar["hypervisor"]["hosts"]["hyp1"]["bricks"] = {
+    devices = {
         "type": "device",
         "devices": {"vmstore": "/dev/sdb", "sanlock": "/dev/sdc", "save": "/dev/sdd"},
     }
+    pillar["hypervisor"]["hosts"]["hyp1"]["bricks"] = devices
+    # The arbiter's bricks (plain directories in the lab) count too.
+    assert settings("hyp2", pillar)["gluster"]["force_create"] is True
+    pillar["hypervisor"]["hosts"]["arb1"]["bricks"] = devices
     assert settings("hyp2", pillar)["gluster"]["force_create"] is False
 
 

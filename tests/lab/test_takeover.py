@@ -1,0 +1,210 @@
+"""A host that dies, in the lab with its arbiter (B1, B5, B6, B4; P4, R3, R4, R7).
+
+hyp1 is crashed (cables pulled, its container's init killed: nothing of its
+shutdown runs) or cut from the private network while it runs guests; hyp2,
+with the arbiter arb1, is the majority. sanlock's timing is the safety: hyp2
+may take hyp1's guests only once sanlock holds hyp1 dead (8 x io_timeout +
+the watchdog fire timeout, 60 s fixed in Debian 12's sanlock 3.8). Every
+test puts the lab back: hyp1 booted, undrained, its incident closed.
+"""
+
+import contextlib
+import threading
+import time
+
+import pytest
+
+from lab import machines, provider, system, topology
+from tests.lab import evacuation as ev
+from tests.lab.conftest import report
+from tests.lab.failover import public_ip, routed_to
+from tests.lab.test_evacuation import VOLUMES, _heal_entries, _split_brain_entries, link, recorded
+from tests.pillar_cases import lab_pillar
+
+pytestmark = pytest.mark.lab
+PILLAR = lab_pillar()["hypervisor"]
+HYP1_SERVER = str(PILLAR["hosts"]["hyp1"]["online_server_id"])
+INCIDENTS = "/var/lib/libvirt/qemu/save/.hv-incidents"
+TAKEOVER_BOUND = 180  # seconds: sanlock's 76 s, the guests' start, the IP move, with room
+
+
+def host(name):
+    return next(h for h in topology.hosts() if h.name == name)
+
+
+def qemu_pid(lab, where, name):
+    return lab.sh(where, f"pgrep -f '[g]uest={name},' || true").strip()
+
+
+def power(server_id):
+    return provider.control("GET", "/state").get("power", {}).get(server_id, {})
+
+
+def incidents(lab, where="hyp2"):
+    return lab.sh(where, f"ls {INCIDENTS} 2>/dev/null || true").split()
+
+
+def revive(lab, name):
+    """Boot ``name`` again (cables in) and wait until its minion answers."""
+    machines.boot_again(host(name))
+    system.wait_for(
+        lambda: lab.salt(name, "test.ping", timeout=15)[1].get(name) is True, 120, what=f"{name}'s minion"
+    )
+
+
+def healed(lab):
+    """Every volume healed, as hyp2 sees it (the others come back within seconds)."""
+    for volume in VOLUMES:
+        lab.salt("hyp2", "gluster.heal", volume)
+    system.wait_for(lambda: all(_heal_entries(lab, v) == 0 for v in VOLUMES), 180, interval=3, what="heal")
+    assert _split_brain_entries(lab) == 0
+
+
+def can_take_guests(lab, name):
+    rc, data, _ = lab.salt(name, "sanlock.status", timeout=30)
+    return rc == 0 and isinstance(data.get(name), dict) and data[name]["can_take_guests"]
+
+
+@contextlib.contextmanager
+def hyp1_comes_back(lab):
+    """Whatever the block does to hyp1, afterwards it runs, is in its lockspace,
+    its incidents are closed and it is undrained (its guests back home)."""
+    try:
+        yield
+    finally:
+        if machines.leader(host("hyp1")) is None:
+            revive(lab, "hyp1")
+        link("hyp1", up=True)
+        healed(lab)
+        system.wait_for(lambda: can_take_guests(lab, "hyp1"), 180, interval=3, what="hyp1 in its lockspace")
+        rc, _ret, text = ev.salt_one(lab, "hyp1", "guests.undrain")
+        provider.control("POST", "/clear")
+        ev.home_again(lab)
+        assert rc == 0, text
+        assert lab.salt("hyp1", "takeover.open_against")[1]["hyp1"] == []
+
+
+class DoubleRunWatch:
+    """Samples every 0.5 s where each guest runs; any sample with a guest on two hosts is kept."""
+
+    def __init__(self, lab, names):
+        self.lab, self.names = lab, names
+        self.samples, self.doubles = 0, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            for name in self.names:
+                where = [h for h in ev.HOSTS if ev.state(self.lab, h, name) == "running"]
+                if len(where) > 1:
+                    self.doubles.append((time.monotonic(), name, where))
+            self.samples += 1
+            self._stop.wait(0.5)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(30)
+
+
+def test_a_dead_host_is_taken_over_fenced_and_held_until_undrained(lab):
+    """B1, B6, P4: hyp1 crashes with vm1 and vm2 running and their failover IPs
+    routed to it: both run on hyp2 and answer there, the IPs are routed to hyp2,
+    the stand-in saw hyp1's server set to rescue and rebooted; hyp2's own guest
+    never stopped. Booted again, hyp1 holds (drained) and starts nothing until
+    `guests.undrain`, which brings its guests back."""
+    names = ["vm1", "vm2"]
+    with ev.guests_on(lab, "hyp1", names), hyp1_comes_back(lab):
+        ev.start(lab, "hyp2", ["vm3"])
+        own = qemu_pid(lab, "hyp2", "vm3")
+        reboots = power(HYP1_SERVER).get("reboots", 0)
+        assert own
+        since, start = time.time(), time.monotonic()
+        machines.crash(host("hyp1"))
+        for name in names:
+            ev.answers(name, timeout=TAKEOVER_BOUND)
+        p4 = time.monotonic() - start
+        for name in names:
+            assert ev.state(lab, "hyp2", name) == "running", name
+            assert routed_to(ev.guest_ip(name)) == public_ip("hyp2"), name
+        assert qemu_pid(lab, "hyp2", "vm3") == own, "the survivor's own guest was restarted"
+        system.wait_for(lambda: power(HYP1_SERVER).get("reboots") == reboots + 1, 60, what="the fence")
+        assert power(HYP1_SERVER)["boot"] == "rescue"
+        steps = {r["tag"] for r in recorded(lab, "hv/takeover/", since)}
+        assert {"hv/takeover/dead", "hv/takeover/guest/started", "hv/takeover/fenced"} <= steps, steps
+        report(
+            f"P4: hyp1 crashed with 2 guests; both answered on hyp2 {p4:.1f}s later (sanlock: 8 x 2 + 60 s)"
+        )
+
+        revive(lab, "hyp1")
+        system.wait_for(
+            lambda: ev.salt_one(lab, "hyp1", "guests.drained")[1].get("drained") is True,
+            120,
+            what="hyp1 to hold",
+        )
+        for name in names:
+            assert ev.running_on(lab, name) == ["hyp2"], name
+        rc, ret, text = ev.salt_one(lab, "hyp1", "guests.undrain")
+        assert rc == 0, text
+        for name in names:
+            assert ret["guests"][name]["outcome"] == "migrated" and ev.running_on(lab, name) == ["hyp1"], text
+
+
+def test_a_host_cut_from_the_majority_stops_its_guests_and_the_majority_takes_them(lab):
+    """R3, R4, R7: hyp1 cut from the private network (from hyp2 and the arbiter)
+    while vm1 and vm2 run on it: sanlock stops them on hyp1, hyp2 takes them over;
+    sampled every 0.5 s, no guest ever runs on both; with the link back, heal
+    ends with no split-brain, and each guest runs on exactly one host."""
+    names = ["vm1", "vm2"]
+    with ev.guests_on(lab, "hyp1", names), hyp1_comes_back(lab), DoubleRunWatch(lab, names) as watch:
+        link("hyp1", up=False)
+        try:
+            start = time.monotonic()
+            system.wait_for(
+                lambda: not any(ev.state(lab, "hyp1", n) == "running" for n in names),
+                120,
+                what="hyp1 to stop them",
+            )
+            stopped = time.monotonic() - start
+            system.wait_for(
+                lambda: all(ev.state(lab, "hyp2", n) == "running" for n in names),
+                TAKEOVER_BOUND,
+                what="hyp2 to take them",
+            )
+            taken = time.monotonic() - start
+        finally:
+            link("hyp1", up=True)
+        healed(lab)
+        time.sleep(3)  # a few more samples with the link back
+    assert watch.samples > 100 and watch.doubles == [], watch.doubles
+    for name in names:
+        assert ev.running_on(lab, name) == ["hyp2"], name
+    report(
+        f"partition: hyp1's guests stopped by sanlock {stopped:.0f}s into the cut, running on hyp2 at"
+        f" {taken:.0f}s; {watch.samples} samples, 0 on both hosts; heal: 0 split-brain"
+    )
+
+
+def test_the_arbiters_death_moves_nothing(lab):
+    """B5: arb1 crashes: the two hosts keep their quorum (two of three bricks), their
+    guests keep running where they are, no incident, no fence; back, it heals."""
+    with ev.guests_on(lab, "hyp1", ["vm1"]):
+        ev.start(lab, "hyp2", ["vm2"])
+        pids = {"vm1": qemu_pid(lab, "hyp1", "vm1"), "vm2": qemu_pid(lab, "hyp2", "vm2")}
+        before, reboots = incidents(lab), power(HYP1_SERVER).get("reboots", 0)
+        machines.crash(host("arb1"))
+        try:
+            time.sleep(30)  # gluster gives the brick up after 5 s; the watchers look every 2 s
+            for where in ("hyp1", "hyp2"):
+                probe = "/var/lib/libvirt/images/.arbiter-test"
+                lab.sh(where, f"echo ok > {probe} && rm {probe}")  # still writable: a majority
+            assert {"vm1": qemu_pid(lab, "hyp1", "vm1"), "vm2": qemu_pid(lab, "hyp2", "vm2")} == pids
+            assert incidents(lab) == before
+            assert power(HYP1_SERVER).get("reboots", 0) == reboots
+        finally:
+            revive(lab, "arb1")
+        healed(lab)
