@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := debootstrap systemd-container python3-venv iproute2 util-linu
   iperf3 arping iputils-ping tcpdump
 SLS := $(shell git ls-files '*.sls' 2>/dev/null)
 
-.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench bench-network bench-failover bench-evacuation
+.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench bench-network bench-failover bench-evacuation bench-takeover
 
 deps: .deps.stamp
 .deps.stamp: Makefile
@@ -75,3 +75,8 @@ bench-failover: venv
 # migration under a 100 ms ping, on the running lab (prints figures; see bench/).
 bench-evacuation: venv
 	$(PY) -m bench.evacuation $(ARGS)
+
+# P4: a crashed host's guests answering on the survivor, over several crashes
+# of hyp1 on the running lab (prints figures; see bench/).
+bench-takeover: venv
+	$(PY) -m bench.takeover $(ARGS)

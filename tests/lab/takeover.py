@@ -1,0 +1,115 @@
+"""The takeover lab helpers (B1, B6): crash or cut hyp1, watch where guests
+run, put hyp1 back. Shared by tests/lab/test_takeover.py and bench/takeover.py.
+"""
+
+import contextlib
+import threading
+import time
+
+from lab import machines, provider, system, topology
+from tests.lab import evacuation as ev
+from tests.lab.failover import public_ip, routed_to
+from tests.lab.test_evacuation import VOLUMES, _heal_entries, _split_brain_entries, link
+from tests.pillar_cases import lab_pillar
+
+PILLAR = lab_pillar()["hypervisor"]
+HYP1_SERVER = str(PILLAR["hosts"]["hyp1"]["online_server_id"])
+INCIDENTS = "/var/lib/libvirt/qemu/save/.hv-incidents"
+TAKEOVER_BOUND = 180  # seconds: sanlock's 76 s, the guests' start, the IP move, with room
+
+
+def host(name):
+    return next(h for h in topology.hosts() if h.name == name)
+
+
+def qemu_pid(lab, where, name):
+    return lab.sh(where, f"pgrep -f '[g]uest={name},' || true").strip()
+
+
+def power(server_id):
+    return provider.control("GET", "/state").get("power", {}).get(server_id, {})
+
+
+def incidents(lab, where="hyp2"):
+    return lab.sh(where, f"ls {INCIDENTS} 2>/dev/null || true").split()
+
+
+def revive(lab, name):
+    """Boot ``name`` again (cables in) and wait until its minion answers."""
+    machines.boot_again(host(name))
+    system.wait_for(
+        lambda: lab.salt(name, "test.ping", timeout=15)[1].get(name) is True, 120, what=f"{name}'s minion"
+    )
+
+
+def healed(lab):
+    """Every volume healed, as hyp2 sees it (the others come back within seconds)."""
+    for volume in VOLUMES:
+        lab.salt("hyp2", "gluster.heal", volume)
+    system.wait_for(lambda: all(_heal_entries(lab, v) == 0 for v in VOLUMES), 180, interval=3, what="heal")
+    assert _split_brain_entries(lab) == 0
+
+
+def can_take_guests(lab, name):
+    rc, data, _ = lab.salt(name, "sanlock.status", timeout=30)
+    return rc == 0 and isinstance(data.get(name), dict) and data[name]["can_take_guests"]
+
+
+@contextlib.contextmanager
+def hyp1_comes_back(lab):
+    """Whatever the block does to hyp1, afterwards it runs, is in its lockspace,
+    its incidents are closed and it is undrained (its guests back home)."""
+    try:
+        yield
+    finally:
+        if machines.leader(host("hyp1")) is None:
+            revive(lab, "hyp1")
+        link("hyp1", up=True)
+        healed(lab)
+        system.wait_for(lambda: can_take_guests(lab, "hyp1"), 180, interval=3, what="hyp1 in its lockspace")
+        rc, _ret, text = ev.salt_one(lab, "hyp1", "guests.undrain")
+        provider.control("POST", "/clear")
+        ev.home_again(lab)
+        assert rc == 0, text
+        assert lab.salt("hyp1", "takeover.open_against")[1]["hyp1"] == []
+
+
+class DoubleRunWatch:
+    """Samples every 0.5 s where each guest runs; any sample with a guest on two hosts is kept."""
+
+    def __init__(self, lab, names):
+        self.lab, self.names = lab, names
+        self.samples, self.doubles = 0, []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.is_set():
+            for name in self.names:
+                where = [h for h in ev.HOSTS if ev.state(self.lab, h, name) == "running"]
+                if len(where) > 1:
+                    self.doubles.append((time.monotonic(), name, where))
+            self.samples += 1
+            self._stop.wait(0.5)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(30)
+
+
+def crash_until_taken_over(lab, names):
+    """hyp1 crashes with ``names`` running on it: seconds until each answers
+    ping again (through hyp2, where the takeover starts it and moves its IP)."""
+    start = time.monotonic()
+    machines.crash(host("hyp1"))
+    for name in names:
+        ev.answers(name, timeout=TAKEOVER_BOUND)
+    took = time.monotonic() - start
+    for name in names:
+        assert ev.state(lab, "hyp2", name) == "running", name
+        assert routed_to(ev.guest_ip(name)) == public_ip("hyp2"), name
+    return took
