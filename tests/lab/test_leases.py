@@ -15,7 +15,10 @@ from tests.lab.conftest import report
 from tests.lab.guests import state, throwaway_guest
 
 pytestmark = pytest.mark.lab
-CUT = 100  # seconds: longer than sanlock takes to give the lockspace up (60-80 s)
+# Seconds: longer than sanlock takes to give the lockspace up (8 x io_timeout,
+# 16 s in the lab), shorter than the others take to hold the host dead (76 s):
+# a longer cut is a dead host, whose takeover tests/lab/test_takeover.py tests.
+CUT = 30
 BOUND = 60  # seconds from the link coming back to a guest running on each host
 
 
