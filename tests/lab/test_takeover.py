@@ -71,7 +71,8 @@ def test_a_dead_host_is_taken_over_fenced_and_held_until_undrained(lab):
 
 def test_a_host_cut_from_the_majority_stops_its_guests_and_the_majority_takes_them(lab):
     """R3, R4, R7: hyp1 cut from the private network (from hyp2 and the arbiter)
-    while vm1 and vm2 run on it: sanlock stops them on hyp1, hyp2 takes them over;
+    while vm1 and vm2 run on it: its writes to the volumes fail (client quorum),
+    sanlock stops its guests, hyp2 takes them over;
     sampled every 0.5 s, no guest ever runs on both; with the link back, heal
     ends with no split-brain, and each guest runs on exactly one host."""
     names = ["vm1", "vm2"]
@@ -85,6 +86,8 @@ def test_a_host_cut_from_the_majority_stops_its_guests_and_the_majority_takes_th
                 what="hyp1 to stop them",
             )
             stopped = time.monotonic() - start
+            probe = "timeout 30 sh -c 'echo x > /var/lib/libvirt/images/.cut-probe'; echo rc=$?"
+            assert "rc=0" not in lab.sh("hyp1", probe, check=False), "hyp1 could still write, cut off"
             system.wait_for(
                 lambda: all(ev.state(lab, "hyp2", n) == "running" for n in names),
                 180,
