@@ -2,17 +2,21 @@
 cluster: the cluster's status as one view (B3).
 
 ``local`` is this host's part: its guests, drain mark, the save files, its
-sanlock readiness and the failover IPs it answers for; ``publish`` sends it to
+sanlock readiness, the failover IPs it answers for, its quorum and how its
+sanlock sees the other hosts' leases (``takeover``); ``publish`` sends it to
 the mine as ``hv_status``. ``shared`` reads what any host sees for all:
 gluster peers and volumes (heal and split-brain counts), the sanlock
-lockspace's hosts, and the provider's failover routing. ``status`` puts this
+lockspace's hosts, the provider's failover routing and the last takeover
+incidents. The arbiter has no libvirt, sanlock or takeover: it reports none
+of those parts (None), never an error for them. ``status`` puts this
 host's part, the others' from the mine (with their age) and the shared facts
 together (``_utils/cluster_view.py``), printed as a table by the ``hv_status``
 outputter (``--out=json`` for the data). ``salt-run cluster.status`` asks every
 host live instead.
 
 Each part is guarded: a failure becomes ``{"error": "..."}`` in its place,
-never a traceback.
+never a traceback. A part whose module this host does not have loaded at all
+(``takeover``) is None.
 """
 
 import datetime
@@ -28,6 +32,8 @@ log = logging.getLogger(__name__)
 __virtualname__ = "cluster"
 __outputter__ = {"status": "hv_status"}
 MINE_NAME = "hv_status"
+INCIDENTS = 10  # the newest takeover incidents shared() reports
+LOCAL_PARTS = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts")
 
 
 def __virtual__():
@@ -50,6 +56,18 @@ def _part(func, *args):
     except Exception as exc:  # one part's failure is that part's error, never the view's
         log.warning("cluster: %s: %s", args[0] if func is _call else func.__name__.lstrip("_"), exc)
         return {"error": str(exc) or type(exc).__name__}
+
+
+def _carries_guests():
+    """Whether this host carries guests: every host but the arbiter
+    (``hypervisor:hosts:<id>:role``), which has no libvirt, sanlock or takeover."""
+    hosts = (__pillar__.get("hypervisor") or {}).get("hosts") or {}
+    return (hosts.get(__grains__["id"]) or {}).get("role", "hypervisor") != "arbiter"
+
+
+def _loaded(fun):
+    """Whether this host has ``fun`` loaded (a module a host may lack: takeover)."""
+    return fun in __salt__
 
 
 def _now():
@@ -81,6 +99,10 @@ def _peers():
     ]
 
 
+def _incidents():
+    return list(_call("takeover.incidents"))[:INCIDENTS]
+
+
 def _entries(bricks):
     return sum(brick["entries"] for brick in bricks)
 
@@ -104,8 +126,13 @@ def local():
     This host's part of the cluster view: ``{"host", "time", "drained"
     (guests.drained), "guests" ({name: libvirt state}), "saved" (guests with
     a save file), "sanlock" ({"can_take_guests", "reason", "lockspaces",
-    "leases_held"}), "proxyarp" (failover IPs answered here)}``; a part that
-    fails is ``{"error": ...}``. Published to the mine as ``hv_status``.
+    "leases_held"}), "proxyarp" (failover IPs answered here), "quorum"
+    (takeover.quorum: ``{"quorum", "connected", "of", "lockspace", "reason"}``),
+    "sanlock_hosts" (takeover.peers: the other hosts' leases as this host's
+    sanlock sees them, ``{host: {"host_id", "generation", "state", "silent"}}``)}``;
+    a part that fails is ``{"error": ...}``; on the arbiter every part but
+    ``host`` and ``time`` is None, and so are ``quorum`` and ``sanlock_hosts``
+    where the takeover module is not loaded. Published to the mine as ``hv_status``.
 
     CLI Example:
 
@@ -113,15 +140,20 @@ def local():
 
         salt -N hypervisors cluster.local
     """
-    return {
-        "host": __grains__["id"],
-        "time": _now(),
-        "drained": _part(_call, "guests.drained"),
-        "guests": _part(_guests),
-        "saved": _part(_saved),
-        "sanlock": _part(_sanlock),
-        "proxyarp": _part(_call, "online.proxyarp_ips"),
-    }
+    part = {"host": __grains__["id"], "time": _now()}
+    if not _carries_guests():
+        return dict(part, **dict.fromkeys(LOCAL_PARTS))
+    takeover = _loaded("takeover.quorum")
+    return dict(
+        part,
+        drained=_part(_call, "guests.drained"),
+        guests=_part(_guests),
+        saved=_part(_saved),
+        sanlock=_part(_sanlock),
+        proxyarp=_part(_call, "online.proxyarp_ips"),
+        quorum=_part(_call, "takeover.quorum") if takeover else None,
+        sanlock_hosts=_part(_call, "takeover.peers") if takeover else None,
+    )
 
 
 def shared():
@@ -129,7 +161,10 @@ def shared():
     What this host reads for the whole cluster: ``{"host", "time", "peers"
     ([{"hostname", "connected", "state"}]), "volumes" ({name: {"status",
     "heal_entries", "split_brain"}}), "lockspace" (sanlock.hosts), "failover"
-    (online.failover_status)}``; a part that fails is ``{"error": ...}``.
+    (online.failover_status), "incidents" (the newest 10 of takeover.incidents,
+    newest first)}``; a part that fails is ``{"error": ...}``. On the arbiter
+    (no sanlock, no incidents volume) ``lockspace`` and ``incidents`` are None,
+    and so is ``incidents`` where the takeover module is not loaded.
 
     CLI Example:
 
@@ -137,13 +172,15 @@ def shared():
 
         salt hyp1 cluster.shared
     """
+    guests_here = _carries_guests()
     return {
         "host": __grains__["id"],
         "time": _now(),
         "peers": _part(_peers),
         "volumes": _part(_volumes),
-        "lockspace": _part(_call, "sanlock.hosts"),
+        "lockspace": _part(_call, "sanlock.hosts") if guests_here else None,
         "failover": _part(_call, "online.failover_status"),
+        "incidents": _part(_incidents) if guests_here and _loaded("takeover.incidents") else None,
     }
 
 
@@ -167,7 +204,7 @@ def status():
     from the mine (``hv_status``, marked ``"source": "mine"`` with their age;
     a host with nothing there counts as not answering), and the shared facts.
     Returns ``{"hosts", "peers", "volumes", "lockspace", "failover", "guests",
-    "problems"}`` (see ``_utils/cluster_view.py``), printed as a table.
+    "incidents", "problems"}`` (see ``_utils/cluster_view.py``), printed as a table.
 
     CLI Example:
 

@@ -4,7 +4,9 @@ hv_status: the cluster status view (``cluster.status``) as a table (B3).
 The default outputter of ``cluster.status`` (``salt``, ``salt-call``: the
 module's ``__outputter__``; ``salt-run``: the runner names it in its return).
 It prints ``cluster_view.table`` of each view it is given (under the minion's
-id when the view comes as ``{minion: view}``); anything else, or everything
+id when the view comes as ``{minion: view}``): hosts (up, drained, sanlock,
+quorum, the other hosts' leases as each sees them, guests), volumes, guests,
+failover IPs, takeover incidents and problems; anything else, or everything
 when the utility is not there, prints as ``nested`` would. ``--out=json`` (or
 any ``--out``) still wins. Outputters get no ``__utils__``: the table comes
 from the utils loader (``utils_dirs`` on the master, the synced utils on a

@@ -3,7 +3,8 @@ cluster: the cluster's status, every host asked live (B3).
 
 ``salt-run cluster.status`` runs ``cluster.local`` on the master's nodegroup
 ``hypervisors`` (a host that does not answer within the timeout is shown down)
-and ``cluster.shared`` on the first host that answered, then puts them
+and ``cluster.shared`` on the first host that answered (one that carries
+guests: the arbiter has no sanlock and no incidents to read), then puts them
 together with the cluster pillar's hosts and guests (``_utils/cluster_view.py``).
 Printed as a table by the ``hv_status`` outputter; ``--out=json`` gives the data.
 
@@ -56,9 +57,11 @@ def _ask(client, timeout):
     return targeted, answers
 
 
-def _shared(client, parts, timeout):
-    """``cluster.shared`` from the first host whose part has no error of its own."""
-    for host in sorted(h for h, part in parts.items() if set(part) != {"error"}):
+def _shared(client, parts, timeout, arbiters=()):
+    """``cluster.shared`` from the first host whose part has no error of its own,
+    the ``arbiters`` last (what they read lacks the lockspace and the incidents)."""
+    answered = [h for h, part in parts.items() if set(part) != {"error"}]
+    for host in sorted(answered, key=lambda h: (h in arbiters, h)):
         ret = client.cmd(host, "cluster.shared", timeout=timeout).get(host)
         if isinstance(ret, dict):
             return ret
@@ -88,8 +91,8 @@ def status(timeout=TIMEOUT):
     """
     The cluster's status, every host of the nodegroup ``hypervisors`` asked
     live (``timeout`` seconds to answer). Returns ``{"hosts", "peers",
-    "volumes", "lockspace", "failover", "guests", "problems"}`` (see
-    ``_utils/cluster_view.py``), printed as a table.
+    "volumes", "lockspace", "failover", "guests", "incidents", "problems"}``
+    (see ``_utils/cluster_view.py``), printed as a table.
 
     CLI Example:
 
@@ -101,7 +104,9 @@ def status(timeout=TIMEOUT):
     with salt.client.get_local_client(__opts__["conf_file"]) as client:
         targeted, answers = _ask(client, int(timeout))
         parts = _parts(answers)
-        shared = _shared(client, parts, int(timeout))
-    view = _view(answers, shared, _cluster(targeted, parts), targeted)
+        cluster = _cluster(targeted, parts)
+        arbiters = {h for h, c in __utils__["cluster_view.hosts_config"](cluster).items() if c["arbiter"]}
+        shared = _shared(client, parts, int(timeout), arbiters)
+    view = _view(answers, shared, cluster, targeted)
     # salt-run ignores __outputter__: a runner names its outputter in its return.
     return {"outputter": OUTPUTTER, "data": view}

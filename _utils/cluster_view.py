@@ -10,15 +10,23 @@ host asked live) and the ``hv_status`` outputter use it; the loader reaches
 it as ``__utils__["cluster_view.assemble"]``.
 
 A part that failed is ``{"error": "..."}`` in its place: the view says so and
-goes on with the rest.
+goes on with the rest. The arbiter carries no guest (no libvirt, sanlock or
+takeover): what its part says of those is never a problem.
+
+The takeover's side (B1, B6): each host's quorum and how its sanlock sees the
+other hosts' leases (live, fail, dead...), and the last incidents (who died
+when, which host took over, the guests started, the failover IPs moved, the
+fence), an open one a problem until the host is undrained.
 """
 
 import datetime
 
 # The guests module's names of libvirt states in which a guest runs (holds its disk).
 ACTIVE = ("running", "blocked", "paused", "shutting down", "suspended")
-HOST_PARTS = ("drained", "guests", "saved", "sanlock", "proxyarp")
-SHARED_PARTS = ("peers", "volumes", "lockspace", "failover")
+HOST_PARTS = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts")
+SHARED_PARTS = ("peers", "volumes", "lockspace", "failover", "incidents")
+# sanlock's states of another host's lease that are a problem, as a problem says them.
+LEASE_TROUBLE = {"fail": "failing", "dead": "dead"}
 
 
 def _error(value):
@@ -39,6 +47,11 @@ def _age(stamp, now):
     if then.tzinfo is None:
         then = then.replace(tzinfo=datetime.UTC)
     return max(0, round((now - then).total_seconds()))
+
+
+def _seconds(value):
+    """``95 s``, ``142.5 s`` (``? s``: not known)."""
+    return f"{value:g} s" if isinstance(value, int | float) else "? s"
 
 
 def hosts_config(cluster):
@@ -62,6 +75,8 @@ def _host(part, config, api_ips, now):
         "sanlock": None,
         "guests_running": [],
         "guests_defined": [],
+        "quorum": None,
+        "sanlock_hosts": None,
         "failover": {"api": api_ips, "proxyarp": None, "mismatch": []},
         "arbiter": bool(config.get("arbiter")),
     }
@@ -69,17 +84,20 @@ def _host(part, config, api_ips, now):
         return host
     if _error(part) is not None and not any(key in part for key in HOST_PARTS):
         host["errors"] = {"cluster.local": _error(part)}  # the whole call failed
-    else:
+    elif not host["arbiter"]:  # the arbiter has none of these parts: no error of theirs counts
         host["errors"] = {
             key: _error(part.get(key)) for key in HOST_PARTS if _error(part.get(key)) is not None
         }
     guests = part["guests"] if _ok(part.get("guests")) else {}
     drained = part["drained"] if _ok(part.get("drained")) else None
-    proxyarp = sorted(part["proxyarp"]) if _ok(part.get("proxyarp")) else None
+    # The arbiter answers for no failover IP: no proxy ARP of its own to compare.
+    proxyarp = sorted(part["proxyarp"]) if _ok(part.get("proxyarp")) and not host["arbiter"] else None
     host.update(
         source=part.get("source", "live"),
         age=_age(part.get("time"), now),
         sanlock=part.get("sanlock"),
+        quorum=_quorum(part.get("quorum")),
+        sanlock_hosts=_sanlock_hosts(part.get("sanlock_hosts")),
         guests_running=sorted(g for g, state in guests.items() if state in ACTIVE),
         guests_defined=sorted(guests),
     )
@@ -94,6 +112,58 @@ def _host(part, config, api_ips, now):
     else:
         host["failover"]["proxyarp"] = proxyarp
     return host
+
+
+def _quorum(quorum):
+    """A host's ``takeover.quorum``: ``{"quorum", "connected", "of", "lockspace", "reason"}``
+    (or its error, or None)."""
+    if not _ok(quorum):
+        return quorum
+    return {key: quorum.get(key) for key in ("quorum", "connected", "of", "lockspace", "reason")}
+
+
+def _sanlock_hosts(peers):
+    """A host's ``takeover.peers``: ``{host: {"host_id", "generation", "state", "silent"}}``."""
+    if not _ok(peers):
+        return peers
+    return {
+        name: {key: row.get(key) for key in ("host_id", "generation", "state", "silent")}
+        for name, row in sorted(peers.items())
+    }
+
+
+def _incidents(incidents):
+    """``takeover.incidents`` as the view keeps them (newest first): ``[{"host",
+    "generation", "detected", "by", "guests" ({name: {"outcome", "why"}}),
+    "failover" ({"moved", "error"} or None: not yet), "fence" ({"result",
+    "comment"} or None: not yet, or fencing off), "refused", "done", "closed"}]``."""
+    if not _ok(incidents):
+        return incidents
+    view = []
+    for record in incidents:
+        failover, fence = record.get("failover"), record.get("fence")
+        view.append(
+            {
+                "host": record.get("host"),
+                "generation": record.get("generation"),
+                "detected": record.get("detected"),
+                "by": record.get("by"),
+                "guests": {
+                    name: {"outcome": guest.get("outcome"), "why": guest.get("why")}
+                    for name, guest in sorted((record.get("guests") or {}).items())
+                },
+                "failover": None
+                if failover is None
+                else {"moved": list(failover.get("moved") or []), "error": failover.get("error")},
+                "fence": None
+                if fence is None
+                else {"result": bool(fence.get("result")), "comment": fence.get("comment")},
+                "refused": record.get("refused"),
+                "done": record.get("done"),
+                "closed": record.get("closed"),
+            }
+        )
+    return view
 
 
 def _volumes(volumes):
@@ -149,14 +219,33 @@ def _problems(view, shared):
             ]
         else:
             problems += [f"host {name}: {part}: {error}" for part, error in host["errors"].items()]
+        if host["arbiter"]:
+            continue
         sanlock = host["sanlock"]
-        if _ok(sanlock) and not host["arbiter"] and not sanlock.get("can_take_guests"):
+        unready = _ok(sanlock) and not sanlock.get("can_take_guests")
+        if unready:
             problems.append(f"host {name} cannot take guests: {sanlock.get('reason')}")
+        quorum = host["quorum"]
+        # Its lockspace not joined is its quorum lost too: said once, above.
+        if _ok(quorum) and not quorum.get("quorum") and not (unready and quorum.get("lockspace") is False):
+            problems.append(f"host {name} has no quorum: {quorum.get('reason')}")
+        seen = host["sanlock_hosts"] if _ok(host["sanlock_hosts"]) else {}
+        problems += [
+            f"host {name} sees the sanlock host lease of {other} {LEASE_TROUBLE[row['state']]}"
+            f" (no renewal for {_seconds(row.get('silent'))})"
+            for other, row in seen.items()
+            if row.get("state") in LEASE_TROUBLE
+        ]
     for name, host in view["hosts"].items():
         failover = host["failover"]
         if not host["up"] and failover["api"]:
             problems.append(
                 f"failover IPs routed to {name}, which does not answer: {', '.join(failover['api'])}"
+            )
+        elif host["arbiter"] and failover["api"]:
+            problems.append(
+                f"failover IPs routed to the arbiter {name}, which carries no guest:"
+                f" {', '.join(failover['api'])}"
             )
         if failover["mismatch"]:
             problems.append(
@@ -186,6 +275,36 @@ def _problems(view, shared):
     problems += [
         f"guest {name} {guest['problem']}" for name, guest in view["guests"].items() if guest["problem"]
     ]
+    incidents = view["incidents"] if _ok(view["incidents"]) else []
+    for incident in incidents:
+        if not incident["closed"]:
+            problems += _incident_problems(incident)
+    return problems
+
+
+def _refused(incident):
+    """Whether the host that found the death took nothing (it was drained); a
+    later pass, once it was undrained, may have taken over all the same."""
+    return bool(incident["refused"]) and not incident["guests"] and not incident["done"]
+
+
+def _incident_problems(incident):
+    """What an open incident asks of the operator."""
+    host, by, when = incident["host"], incident["by"], incident["detected"]
+    if _refused(incident):
+        return [f"host {host} died at {when} and was not taken over: {incident['refused']}"]
+    problems = [f"host {host} was taken over by {by} at {when}: undrain it when repaired"]
+    problems += [
+        f"guest {name} of {host} was not started on {by}: {guest['outcome']}"
+        + (f" ({guest['why']})" if guest["why"] else "")
+        for name, guest in incident["guests"].items()
+        if guest["outcome"] != "started"
+    ]
+    failover, fence = incident["failover"], incident["fence"]
+    if failover and failover["error"]:
+        problems.append(f"the failover IPs of {host} were not moved to {by}: {failover['error']}")
+    if fence and not fence["result"]:
+        problems.append(f"fencing {host} failed: {fence['comment'] or 'no reason given'}")
     return problems
 
 
@@ -197,7 +316,10 @@ def assemble(parts, shared, hosts_config, guests_config=None, now=None):
     marked ``"source": "mine"`` came from the mine); ``shared``:
     ``cluster.shared()`` (or ``{"error": ...}``); ``hosts_config``: see
     ``hosts_config``; ``guests_config``: the pillar's ``hypervisor:guests``.
-    Returns ``{"hosts", "peers", "volumes", "lockspace", "failover", "guests", "problems"}``.
+    Returns ``{"hosts", "peers", "volumes", "lockspace", "failover", "guests",
+    "incidents", "problems"}``: a host has its ``quorum`` and its
+    ``sanlock_hosts`` (how its sanlock sees the others' leases), ``incidents``
+    the takeovers (see ``_incidents``).
     """
     now = now or datetime.datetime.now(datetime.UTC)
     shared = shared if isinstance(shared, dict) else {"error": str(shared)}
@@ -225,6 +347,7 @@ def assemble(parts, shared, hosts_config, guests_config=None, now=None):
         "lockspace": shared.get("lockspace"),
         "failover": failover,
         "guests": _guests(hosts, parts, guests_config or {}),
+        "incidents": _incidents(shared.get("incidents")),
     }
     view["problems"] = _problems(view, shared)
     return view
@@ -256,19 +379,43 @@ def _yes(value):
     return "?" if value is None else ("yes" if value else "no")
 
 
+def _quorum_cell(quorum):
+    """``yes 3/3``, ``no 1/3``; ``-`` not reported (no takeover module there)."""
+    if quorum is None:
+        return "-"
+    if not _ok(quorum):
+        return "error"
+    return f"{_yes(quorum.get('quorum'))} {quorum.get('connected', '?')}/{quorum.get('of', '?')}"
+
+
+def _leases_cell(peers):
+    """How a host's sanlock sees the others' leases: ``hyp2 live``, ``hyp1 dead 95 s``."""
+    if peers is None:
+        return "-"
+    if not _ok(peers):
+        return "error"
+    return _names(
+        f"{name} {row.get('state') or '?'}"
+        + (f" {_seconds(row.get('silent'))}" if row.get("state") in LEASE_TROUBLE else "")
+        for name, row in peers.items()
+    )
+
+
 def _host_row(name, host):
     if not host["up"]:
-        return [name, "no", "?", "?", "-", "-", "-"]
-    sanlock = host["sanlock"]
-    if not _ok(sanlock):
-        ready = "error"
-    else:
-        ready = "ok" if sanlock.get("can_take_guests") else "no: " + str(sanlock.get("reason"))
+        return [name, "no", "?", "?", "?", "?", "-", "-", "-"]
     source = (
         "live"
         if host["source"] != "mine"
         else f"mine, {host['age'] if host['age'] is not None else '?'} s old"
     )
+    if host["arbiter"]:
+        return [name, "yes", "-", "arbiter", "-", "-", "-", "-", source]
+    sanlock = host["sanlock"]
+    if not _ok(sanlock):
+        ready = "error"
+    else:
+        ready = "ok" if sanlock.get("can_take_guests") else "no: " + str(sanlock.get("reason"))
     drained = _yes(host["drained"])
     if host["drained"] and host.get("drain_reason"):
         drained += f" ({host['drain_reason']})"
@@ -277,6 +424,8 @@ def _host_row(name, host):
         "yes",
         drained,
         ready,
+        _quorum_cell(host.get("quorum")),
+        _leases_cell(host.get("sanlock_hosts")),
         _names(host["guests_running"]),
         str(len(host["guests_defined"])),
         source,
@@ -300,17 +449,54 @@ def _failover_rows(view):
     rows = []
     for name, host in view["hosts"].items():
         failover = host["failover"]
+        if host["arbiter"] and not failover["api"]:
+            continue  # it has no failover IP to show
         api = "?" if failover["api"] is None else _names(failover["api"])
         proxyarp = "?" if failover["proxyarp"] is None else _names(failover["proxyarp"])
         rows.append([name, api, proxyarp, _names(failover["mismatch"])])
     return rows
 
 
+def _incident_rows(incidents):
+    rows = []
+    for incident in incidents:
+        guests = _names(f"{name} {guest['outcome']}" for name, guest in incident["guests"].items())
+        failover = incident["failover"]
+        if failover is None:
+            moved = "not yet"
+        elif failover["error"]:
+            moved = "failed"
+        else:
+            moved = _names(failover["moved"])
+        fence = incident["fence"]
+        fenced = "-" if fence is None else ("ok" if fence["result"] else "failed")
+        if incident["closed"]:
+            state = "closed"
+        elif _refused(incident):
+            state = "open, refused"
+        else:
+            state = "open, done" if incident["done"] else "open, in progress"
+        rows.append([incident["host"], incident["detected"], incident["by"], guests, moved, fenced, state])
+    return rows
+
+
+def _incidents_lines(incidents):
+    if incidents is None:
+        return ["  (not read)"]
+    if not _ok(incidents):
+        return [f"  error: {_error(incidents)}"]
+    if not incidents:
+        return ["  (none)"]
+    return _columns(
+        ["HOST", "DETECTED", "BY", "GUESTS", "IPS MOVED", "FENCE", "STATE"], _incident_rows(incidents)
+    )
+
+
 def table(view):
-    """The view as plain text: Hosts, Volumes, Guests, Failover IPs, Problems."""
+    """The view as plain text: Hosts, Volumes, Guests, Failover IPs, Incidents, Problems."""
     lines = ["Hosts"]
     lines += _columns(
-        ["HOST", "UP", "DRAINED", "SANLOCK", "RUNNING", "DEFINED", "SOURCE"],
+        ["HOST", "UP", "DRAINED", "SANLOCK", "QUORUM", "HOST LEASES", "RUNNING", "DEFINED", "SOURCE"],
         [_host_row(name, host) for name, host in view["hosts"].items()],
     )
     lines += ["", "Volumes"]
@@ -326,6 +512,8 @@ def table(view):
         lines += _columns(["HOST", "API ROUTES HERE", "PROXY ARP", "MISMATCH"], _failover_rows(view))
     else:
         lines.append(f"  error: {_error(view.get('failover')) or 'not read'}")
+    lines += ["", "Incidents"]
+    lines += _incidents_lines(view.get("incidents"))
     lines += ["", "Problems"]
     lines += [f"  - {problem}" for problem in view["problems"]] or ["  (none)"]
     return "\n".join(lines)

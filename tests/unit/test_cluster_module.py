@@ -2,9 +2,12 @@
 other modules' answers (gluster and sanlock as their parsers read the outputs
 captured from the lab; ``guests.*`` as the guests module documents them), each
 part that fails, or whose function this host does not have, an error of its
-own; ``publish`` sends ``cluster.local`` to the mine as hv_status; ``status``
-takes the other hosts' parts from the mine, marked so; and the module's
-functions, loaded by Salt's own loader, print ``status`` with hv_status."""
+own; the takeover's parts (quorum, the other hosts' leases, the last 10
+incidents) in the shapes the takeover module documents, None where it is not
+loaded; the arbiter, which has none of the guest-side parts; ``publish``
+sends ``cluster.local`` to the mine as hv_status; ``status`` takes the other
+hosts' parts from the mine, marked so; and the module's functions, loaded by
+Salt's own loader, print ``status`` with hv_status."""
 
 from pathlib import Path
 from unittest.mock import Mock, call, create_autospec
@@ -13,6 +16,7 @@ import pytest
 import salt.config
 import salt.loader
 import salt.modules.mine
+from salt.exceptions import CommandExecutionError
 
 from tests.loaders import REPO, load
 
@@ -20,6 +24,7 @@ cluster = load("_modules", "cluster")
 cv = load("_utils", "cluster_view")
 gluster = load("_modules", "gluster")
 sanlock = load("_modules", "sanlock")
+takeover = load("_modules", "takeover")
 FIXTURES = Path(__file__).parent / "fixtures"
 IP1 = "203.0.113.101"
 
@@ -32,6 +37,51 @@ def sanlock_status():
     state = sanlock.parse_client_status(fixture("sanlock/client_status_holding.txt"))
     state["can_take_guests"], state["reason"] = True, "lockspace __LIBVIRT__DISKS__ joined as host 1"
     return state
+
+
+def quorum():
+    return {
+        "quorum": True,
+        "connected": 3,
+        "of": 3,
+        "lockspace": True,
+        "reason": "sees 3 of the 3 gluster nodes, lockspace joined",
+    }
+
+
+def peers():
+    """``takeover.peers`` on hyp1: hyp2's lease as sanlock.host_status reads the lab's output."""
+    row = sanlock.parse_host_status(fixture("sanlock/host_status_two_hosts.txt"))[2]
+    return {
+        "hyp2": {
+            "host_id": 2,
+            "name": row["owner_name"],
+            "generation": row["owner_generation"],
+            "timestamp": row["timestamp"],
+            "io_timeout": row["io_timeout"],
+            "silent": 0.0,
+            "state": "live",
+        }
+    }
+
+
+def incidents(count):
+    """``takeover.incidents``: ``count`` records, newest first, each hyp1 taken over by hyp2."""
+    return [
+        {
+            "host": "hyp1",
+            "host_id": 1,
+            "generation": generation,
+            "detected": f"2024-05-{generation:02d}T12:00:00+00:00",
+            "by": "hyp2",
+            "guests": {"vm1": {"outcome": "started", "host": "hyp2", "at": "2024-05-01T12:00:02+00:00"}},
+            "failover": {"moved": [IP1], "at": "2024-05-01T12:00:04+00:00"},
+            "fence": {"result": True, "comment": "rescue boot set, reboot sent", "at": "2024-05-01T12:00:06"},
+            "done": "2024-05-01T12:00:06+00:00",
+            "closed": None if generation == count else "2024-06-01T00:00:00+00:00",
+        }
+        for generation in range(count, 0, -1)
+    ]
 
 
 @pytest.fixture
@@ -76,6 +126,9 @@ def salt_mods():
             gluster.split_brain,
             return_value=gluster.parse_heal_info(fixture("gluster/split_brain_vmstore.xml")),
         ),
+        "takeover.quorum": create_autospec(takeover.quorum, return_value=quorum()),
+        "takeover.peers": create_autospec(takeover.peers, return_value=peers()),
+        "takeover.incidents": create_autospec(takeover.incidents, return_value=incidents(12)),
         "mine.send": create_autospec(salt.modules.mine.send, return_value=True),
         "mine.get": create_autospec(salt.modules.mine.get, return_value={}),
         "hypervisor_pillar.settings": Mock(
@@ -89,9 +142,16 @@ def salt_mods():
 
 
 @pytest.fixture
-def configure_loader_modules(salt_mods):
+def grains():
+    return {"id": "hyp1"}
+
+
+@pytest.fixture
+def configure_loader_modules(salt_mods, grains):
     utils = {f"cluster_view.{name}": getattr(cv, name) for name in ("assemble", "hosts_config")}
-    return {cluster: {"__salt__": salt_mods, "__grains__": {"id": "hyp1"}, "__utils__": utils}}
+    roles = {"hyp1": "hypervisor", "hyp2": "hypervisor", "arb1": "arbiter"}
+    pillar = {"hypervisor": {"hosts": {name: {"role": role} for name, role in roles.items()}}}
+    return {cluster: {"__salt__": salt_mods, "__grains__": grains, "__pillar__": pillar, "__utils__": utils}}
 
 
 def test_local():
@@ -109,16 +169,44 @@ def test_local():
             "leases_held": ["05dff0f75d152ae7668eb55384788d57"],
         },
         "proxyarp": [IP1],
+        "quorum": quorum(),
+        "sanlock_hosts": peers(),
     }
 
 
 def test_each_part_of_local_fails_alone(salt_mods):
     del salt_mods["guests.list_local"]
     salt_mods["sanlock.status"].side_effect = OSError("no sanlock here")
+    salt_mods["takeover.peers"].side_effect = CommandExecutionError(
+        "sanlock is not installed (package sanlock)"
+    )
     part = cluster.local()
     assert part["guests"] == {"error": "guests.list_local is not available here (saltutil.sync_modules)"}
     assert part["sanlock"] == {"error": "no sanlock here"}
-    assert part["saved"] == ["vm3"] and part["proxyarp"] == [IP1]
+    assert part["sanlock_hosts"] == {"error": "sanlock is not installed (package sanlock)"}
+    assert part["saved"] == ["vm3"] and part["proxyarp"] == [IP1] and part["quorum"] == quorum()
+
+
+def test_without_the_takeover_module_its_parts_are_none(salt_mods):
+    for name in ("takeover.quorum", "takeover.peers", "takeover.incidents"):
+        del salt_mods[name]
+    part = cluster.local()
+    assert part["quorum"] is None and part["sanlock_hosts"] is None and part["guests"]["vm1"] == "running"
+    assert cluster.shared()["incidents"] is None
+
+
+def test_the_arbiter_has_none_of_the_guest_side_parts(salt_mods, grains):
+    grains["id"] = "arb1"
+    part = cluster.local()
+    assert part.pop("time").endswith("+00:00")
+    keys = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts")
+    assert part == dict({"host": "arb1"}, **dict.fromkeys(keys))
+    facts = cluster.shared()
+    assert facts["lockspace"] is None and facts["incidents"] is None
+    assert isinstance(facts["peers"], list) and facts["volumes"]["vmstore"]["status"] == "Started"
+    for name in ("guests.list_local", "sanlock.status", "takeover.quorum", "takeover.peers", "sanlock.hosts"):
+        salt_mods[name].assert_not_called()
+    salt_mods["takeover.incidents"].assert_not_called()
 
 
 def test_shared(salt_mods):
@@ -133,6 +221,12 @@ def test_shared(salt_mods):
     assert salt_mods["gluster.heal_info"].call_args_list == [call("vmstore")]
     assert facts["lockspace"] == {1: {"name": "x.hyp1", "timestamp": 5}}
     assert facts["failover"]["mismatches"] == 1
+    assert facts["incidents"] == incidents(12)[:10]  # the newest 10
+
+
+def test_incidents_that_cannot_be_read(salt_mods):
+    salt_mods["takeover.incidents"].side_effect = OSError(107, "Transport endpoint is not connected")
+    assert cluster.shared()["incidents"] == {"error": "[Errno 107] Transport endpoint is not connected"}
 
 
 def test_a_failed_shared_part_and_a_volume_whose_heal_cannot_be_read(salt_mods):
@@ -160,6 +254,12 @@ def test_status_with_the_other_host_from_the_mine(salt_mods):
     assert view["hosts"]["hyp1"]["source"] == "live" and view["hosts"]["hyp2"]["source"] == "mine"
     assert view["guests"]["vm1"]["running_on"] == ["hyp1"]
     assert view["hosts"]["hyp1"]["failover"] == {"api": [IP1], "proxyarp": [IP1], "mismatch": []}
+    assert view["hosts"]["hyp2"]["quorum"] == quorum()
+    assert view["hosts"]["hyp1"]["sanlock_hosts"]["hyp2"]["state"] == "live"
+    assert len(view["incidents"]) == 10
+    assert view["problems"] == [
+        "host hyp1 was taken over by hyp2 at 2024-05-12T12:00:00+00:00: undrain it when repaired"
+    ]
 
 
 def test_status_with_nothing_in_the_mine(salt_mods):

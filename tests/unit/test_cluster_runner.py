@@ -1,7 +1,8 @@
 """The cluster.status runner (B3): LocalClient's answers as parts (a host that
 does not answer is shown down, one that answers with an error string has that
-error), cluster.shared from the first host that answered with a part, the
-hosts and guests from the cluster pillar, and the view returned with its
+error), cluster.shared from the first host that answered with a part (the
+arbiter last: it reads no lockspace and no incidents), the hosts and guests
+from the cluster pillar, and the view returned with its
 outputter named (salt-run ignores a runner's ``__outputter__``). The client is
 a stand-in yielding what LocalClient.cmd_iter yields; Salt's own loader gives
 the runner ``__utils__`` from ``utils_dirs``."""
@@ -32,7 +33,14 @@ def local_part(host, guests):
         "saved": [],
         "sanlock": {"can_take_guests": True, "reason": "joined", "lockspaces": [], "leases_held": []},
         "proxyarp": [],
+        "quorum": {"quorum": True, "connected": 3, "of": 3, "lockspace": True, "reason": "majority"},
+        "sanlock_hosts": {},
     }
+
+
+def arbiter_part(host):
+    keys = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts")
+    return dict({"host": host, "time": "2024-05-01T12:00:00+00:00"}, **dict.fromkeys(keys))
 
 
 SHARED = {
@@ -40,6 +48,7 @@ SHARED = {
     "volumes": {},
     "lockspace": {},
     "failover": {"ips": [], "mismatches": 0, "unreported": []},
+    "incidents": [],
 }
 
 
@@ -125,6 +134,23 @@ def test_a_targeted_host_outside_the_pillar_and_the_pillar_of_a_host_down(show_p
     view = runner._view({}, SHARED, CLUSTER, ["hyp3"])
     assert sorted(view["hosts"]) == ["hyp1", "hyp2", "hyp3"]
     assert not any(host["up"] for host in view["hosts"].values())
+
+
+def test_the_arbiter_is_asked_for_the_shared_facts_last(monkeypatch, show_pillar):
+    cluster = {"hosts": {"arb1": {"role": "arbiter"}, "hyp1": {}, "hyp2": {}}, "guests": {}}
+    show_pillar.return_value = {"hypervisor": cluster}
+    answered = {"arb1": {"ret": arbiter_part("arb1"), "retcode": 0}}
+    answered["hyp2"] = {"ret": local_part("hyp2", {}), "retcode": 0}
+    arbiter_shared = dict(SHARED, lockspace=None, incidents=None)
+    client = Client([answered, {"hyp1": {"failed": True}}], {"arb1": arbiter_shared, "hyp2": SHARED})
+    monkeypatch.setattr(runner.salt.client, "get_local_client", lambda conf: contextlib.nullcontext(client))
+    view = runner.status()["data"]
+    assert client.asked == [("hyp2", "cluster.shared")]
+    assert view["incidents"] == [] and view["hosts"]["arb1"]["arbiter"]
+    assert view["problems"] == ["host hyp1 does not answer"]  # nothing of the arbiter's
+    client.shared["hyp2"] = "'cluster.shared' is not available."
+    assert runner._shared(client, runner._parts({"arb1": {}, "hyp2": {}}), 10, {"arb1"}) is arbiter_shared
+    assert client.asked[1:] == [("hyp2", "cluster.shared"), ("arb1", "cluster.shared")]
 
 
 def test_salt_loader_gives_the_runner_utils_from_utils_dirs(tmp_path):

@@ -40,6 +40,32 @@ def test_a_view_prints_as_the_table(opts, view):
     assert salt.output.out_format(view, "hv_status", opts) == cv.table(view)
 
 
+def test_a_view_with_the_takeover_prints_its_quorum_and_incidents(opts):
+    quorum = {"quorum": False, "connected": 1, "of": 3, "lockspace": True, "reason": "not a majority"}
+    peers = {"hyp2": {"host_id": 2, "generation": 3, "state": "dead", "silent": 95.0}}
+    part = {"host": "hyp1", "guests": {}, "proxyarp": [], "quorum": quorum, "sanlock_hosts": peers}
+    part["sanlock"] = {"can_take_guests": True, "reason": "joined", "lockspaces": [], "leases_held": []}
+    record = {
+        "host": "hyp2",
+        "host_id": 2,
+        "generation": 3,
+        "detected": "2024-05-01T11:50:00+00:00",
+        "by": "hyp1",
+        "guests": {"vm2": {"outcome": "started", "host": "hyp1", "at": "2024-05-01T11:50:02+00:00"}},
+        "failover": None,
+        "fence": None,
+        "closed": None,
+    }
+    view = cv.assemble({"hyp1": part}, {"incidents": [record]}, {"hyp1": {}, "hyp2": {}}, now=NOW)
+    text = salt.output.out_format(view, "hv_status", opts)
+    assert text == cv.table(view)
+    assert "  hyp1  yes  ?        ok       no 1/3  hyp2 dead 95 s  -        0        live" in text
+    assert (
+        "Incidents\n  HOST  DETECTED                   BY    GUESTS       IPS MOVED  FENCE  STATE\n" in text
+    )
+    assert "  hyp2  2024-05-01T11:50:00+00:00  hyp1  vm2 started  not yet    -      open, in progress" in text
+
+
 def test_a_view_of_a_minion_prints_under_its_id(opts, view):
     assert salt.output.out_format({"hyp1": view}, "hv_status", opts) == f"hyp1:\n{cv.table(view)}"
 
