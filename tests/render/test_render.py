@@ -202,6 +202,10 @@ VMSTORE_OPTIONS = {
     "performance.read-ahead": "off",
     "network.remote-dio": "enable",
     "cluster.eager-lock": "on",
+    "server.tcp-user-timeout": "5",
+    "server.keepalive-time": "2",
+    "server.keepalive-interval": "1",
+    "server.keepalive-count": "3",
 }
 
 

@@ -187,6 +187,11 @@ VOLUMES = {
             "cluster.quorum-type": "auto",
             "network.ping-timeout": "5",
             "network.frame-timeout": "10",
+            "cluster.eager-lock": "off",
+            "server.tcp-user-timeout": "5",
+            "server.keepalive-time": "2",
+            "server.keepalive-interval": "1",
+            "server.keepalive-count": "3",
         },
         "brick_dir": "/mnt/bricks/sanlock",
         "bricks": [
@@ -204,6 +209,10 @@ VOLUMES = {
             "cluster.quorum-type": "auto",
             "network.ping-timeout": "5",
             "network.frame-timeout": "300",
+            "server.tcp-user-timeout": "5",
+            "server.keepalive-time": "2",
+            "server.keepalive-interval": "1",
+            "server.keepalive-count": "3",
         },
         "brick_dir": "/mnt/bricks/save",
         "bricks": [
@@ -226,6 +235,10 @@ VOLUMES = {
             "performance.read-ahead": "off",
             "network.remote-dio": "enable",
             "cluster.eager-lock": "on",
+            "server.tcp-user-timeout": "5",
+            "server.keepalive-time": "2",
+            "server.keepalive-interval": "1",
+            "server.keepalive-count": "3",
         },
         "brick_dir": "/mnt/bricks/vmstore",
         "bricks": [
