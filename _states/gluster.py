@@ -44,9 +44,14 @@ def _find(peers, name):
     return next((p for p in peers if name in (p["hostname"], *p["hostnames"])), None)
 
 
-def peered(name):
+def peered(name, probe=True):
     """
     Ensure ``name`` is a connected member of this node's trusted pool.
+
+    probe
+        Probe ``name`` when it is not (the one host that grows the pool). False:
+        only wait for ``name`` to have added this node (a pool grows from one
+        member: two hosts probing at once can make two pools).
     """
     ret = _ret(name)
     try:
@@ -57,6 +62,10 @@ def peered(name):
         if peer:
             ret["result"] = False
             ret["comment"] = f"{name} is a peer but not connected ({peer['state']})"
+            return ret
+        if not probe:
+            ret["result"] = None if __opts__["test"] else False
+            ret["comment"] = f"{name} has not added this host to its trusted pool yet (it probes the others)"
             return ret
         if __opts__["test"]:
             ret["result"] = None

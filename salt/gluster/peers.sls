@@ -1,16 +1,21 @@
-{#- F13: every host probes the others by name (names from /etc/hosts, F12).
-    Retried: in a first run the other hosts' glusterd may still be starting. #}
+{#- F13: the trusted pool grows from one host, the leader (the first data
+    host): it probes every other host by name (names from /etc/hosts, F12);
+    the others wait until it has (two hosts probing at once can make two
+    pools). Retried: in a first run the other hosts' glusterd, or the
+    leader's run, may still be starting. #}
 {%- from "map.jinja" import hv with context %}
+{%- set leader = hv.gluster.leader %}
 include:
   - gluster.service
   - hosts
-{%- for peer in hv.gluster.peers if peer != hv.me.name %}
+{%- for peer in hv.gluster.peers if peer != hv.me.name and (hv.gluster.is_leader or peer == leader) %}
 
 gluster-peer-{{ peer }}-peered:
   gluster.peered:
     - name: {{ peer }}
+    - probe: {{ hv.gluster.is_leader }}
     - retry:
-        attempts: 20
+        attempts: {{ 20 if hv.gluster.is_leader else 100 }}
         interval: 3
     - require:
       - sls: gluster.service

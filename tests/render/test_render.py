@@ -385,8 +385,12 @@ def test_lab_volumes_created_by_one_host_only(highstate, family):
         **VMSTORE_OPTIONS,
         "cluster.quorum-type": "auto",
     }
-    assert _starting(hyp2, "gluster-peer-") == ["gluster-peer-arb1-peered", "gluster-peer-hyp1-peered"]
-    assert _starting(arb1, "gluster-peer-") == ["gluster-peer-hyp1-peered", "gluster-peer-hyp2-peered"]
+    # The pool grows from hyp1 only: it probes both others, they wait for it.
+    assert _starting(hyp1, "gluster-peer-") == ["gluster-peer-arb1-peered", "gluster-peer-hyp2-peered"]
+    for other in (hyp2, arb1):
+        assert _starting(other, "gluster-peer-") == ["gluster-peer-hyp1-peered"]
+        assert _args(other, "gluster-peer-hyp1-peered")["probe"] is False
+    assert _args(hyp1, "gluster-peer-hyp2-peered")["probe"] is True
 
 
 def test_lab_hosts_render_their_own_values(highstate):
@@ -440,8 +444,8 @@ def test_second_cluster_renders_its_own_network(highstate, host, family):
 def test_second_cluster_volumes_are_arbitrated_and_made_by_kvm_a(highstate, family):
     for host in SECOND:
         states = highstate(host, family)
-        others = [f"gluster-peer-{h}-peered" for h in SECOND if h != host]
-        assert _starting(states, "gluster-peer-") == others
+        others = [h for h in SECOND if h != host] if host == "kvm-a" else ["kvm-a"]
+        assert _starting(states, "gluster-peer-") == [f"gluster-peer-{h}-peered" for h in others]
         assert _args(states, "gluster-brick-vmstore-ready")["name"] == "/srv/gluster/vmstore/brick"
         assert _created(states) == (["sanlock", "save", "vmstore"] if host == "kvm-a" else []), host
     kvm_a = highstate("kvm-a", family)

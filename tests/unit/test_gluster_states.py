@@ -191,3 +191,11 @@ def test_peer_probe_fails(salt_mods):
         "result": False,
         "comment": "gluster: Probe returned with Transport endpoint is not connected",
     }
+
+
+def test_a_host_that_does_not_probe_waits_for_the_leader(salt_mods):
+    salt_mods["gluster.peer_status"].return_value = []
+    ret = gluster_states.peered("hyp1", probe=False)
+    assert ret["result"] is False and "has not added this host" in ret["comment"]
+    assert ret["changes"] == {}
+    salt_mods["gluster.peer_probe"].assert_not_called()
