@@ -15,7 +15,7 @@ gluster-peer-{{ peer }}-peered:
     - name: {{ peer }}
     - probe: {{ hv.gluster.is_leader }}
     - retry:
-        attempts: {{ 20 if hv.gluster.is_leader else 100 }}
+        attempts: 100
         interval: 3
     - require:
       - sls: gluster.service
