@@ -40,8 +40,14 @@ def _ret(name):
     return {"name": name, "changes": {}, "result": True, "comment": ""}
 
 
+def _names(peer):
+    """A peer's names, each also without its domain: a host that probed this one
+    is listed by the name this one resolved it to (``hyp1.lab.example``)."""
+    return {n for h in (peer["hostname"], *peer["hostnames"]) for n in (h, h.split(".")[0])}
+
+
 def _find(peers, name):
-    return next((p for p in peers if name in (p["hostname"], *p["hostnames"])), None)
+    return next((p for p in peers if name in _names(p)), None)
 
 
 def peered(name, probe=True):

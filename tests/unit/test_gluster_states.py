@@ -199,3 +199,9 @@ def test_a_host_that_does_not_probe_waits_for_the_leader(salt_mods):
     assert ret["result"] is False and "has not added this host" in ret["comment"]
     assert ret["changes"] == {}
     salt_mods["gluster.peer_probe"].assert_not_called()
+
+
+def test_a_peer_listed_by_its_full_name_is_found(salt_mods):
+    """A host the leader probed lists the leader by the name it resolved (its FQDN)."""
+    salt_mods["gluster.peer_status"].return_value = [dict(HYP2, hostname="hyp2.lab.example", hostnames=[])]
+    assert gluster_states.peered("hyp2", probe=False)["result"] is True
