@@ -76,31 +76,32 @@ def test_a_host_cut_from_the_majority_stops_its_guests_and_the_majority_takes_th
     sampled every 0.5 s, no guest ever runs on both; with the link back, heal
     ends with no split-brain, and each guest runs on exactly one host."""
     names = ["vm1", "vm2"]
-    with ev.guests_on(lab, "hyp1", names), hyp1_comes_back(lab), DoubleRunWatch(lab, names) as watch:
-        link("hyp1", up=False)
-        try:
-            start = time.monotonic()
-            system.wait_for(
-                lambda: not any(ev.state(lab, "hyp1", n) == "running" for n in names),
-                120,
-                what="hyp1 to stop them",
-            )
-            stopped = time.monotonic() - start
-            probe = "timeout 30 sh -c 'echo x > /var/lib/libvirt/images/.cut-probe'; echo rc=$?"
-            assert "rc=0" not in lab.sh("hyp1", probe, check=False), "hyp1 could still write, cut off"
-            system.wait_for(
-                lambda: all(ev.state(lab, "hyp2", n) == "running" for n in names),
-                180,
-                what="hyp2 to take them",
-            )
-            taken = time.monotonic() - start
-        finally:
-            link("hyp1", up=True)
-        healed(lab)
-        time.sleep(3)  # a few more samples with the link back
-    assert watch.samples > 100 and watch.doubles == [], watch.doubles
-    for name in names:
-        assert ev.running_on(lab, name) == ["hyp2"], name
+    with ev.guests_on(lab, "hyp1", names), hyp1_comes_back(lab):
+        with DoubleRunWatch(lab, names) as watch:
+            link("hyp1", up=False)
+            try:
+                start = time.monotonic()
+                system.wait_for(
+                    lambda: not any(ev.state(lab, "hyp1", n) == "running" for n in names),
+                    120,
+                    what="hyp1 to stop them",
+                )
+                stopped = time.monotonic() - start
+                probe = "timeout 30 sh -c 'echo x > /var/lib/libvirt/images/.cut-probe'; echo rc=$?"
+                assert "rc=0" not in lab.sh("hyp1", probe, check=False), "hyp1 could still write, cut off"
+                system.wait_for(
+                    lambda: all(ev.state(lab, "hyp2", n) == "running" for n in names),
+                    180,
+                    what="hyp2 to take them",
+                )
+                taken = time.monotonic() - start
+            finally:
+                link("hyp1", up=True)
+            healed(lab)
+            time.sleep(3)  # a few more samples with the link back
+        assert watch.samples > 100 and watch.doubles == [], watch.doubles
+        for name in names:  # before hyp1 comes back (its undrain brings them home)
+            assert ev.running_on(lab, name) == ["hyp2"], name
     report(
         f"partition: hyp1's guests stopped by sanlock {stopped:.0f}s into the cut, running on hyp2 at"
         f" {taken:.0f}s; {watch.samples} samples, 0 on both hosts; heal: 0 split-brain"
