@@ -3,6 +3,7 @@ run, put hyp1 back. Shared by tests/lab/test_takeover.py and bench/takeover.py.
 """
 
 import contextlib
+import subprocess
 import threading
 import time
 
@@ -37,9 +38,14 @@ def incidents(lab, where="hyp2"):
 def revive(lab, name):
     """Boot ``name`` again (cables in) and wait until its minion answers."""
     machines.boot_again(host(name))
-    system.wait_for(
-        lambda: lab.salt(name, "test.ping", timeout=15)[1].get(name) is True, 120, what=f"{name}'s minion"
-    )
+    system.wait_for(lambda: _answers(lab, name), 120, what=f"{name}'s minion")
+
+
+def _answers(lab, name):
+    try:
+        return lab.salt(name, "test.ping", timeout=15)[1].get(name) is True
+    except subprocess.TimeoutExpired:  # a minion still starting
+        return False
 
 
 def healed(lab):
