@@ -371,8 +371,9 @@ def _handle(hv, host, row):
 
 def check(settings_cache=None):
     """
-    One look: this host's quorum, the other hosts' sanlock state, and the
-    takeover of each dead one (see the module's doc). Returns what it saw and did.
+    One look: the other hosts' sanlock state; when one fails to renew, this
+    host's quorum; the takeover of each dead one (see the module's doc).
+    Returns what it saw and did.
 
     CLI Example:
 
@@ -390,10 +391,12 @@ def check(settings_cache=None):
     if against_me and not __salt__["guests.drained"](settings_cache=settings_cache)["drained"]:
         why = f"taken over by {against_me[0]['by']} (incident of {against_me[0]['detected']})"
         __salt__["guests.hold"](reason=why, settings_cache=settings_cache)
-    ret = {"enabled": True, "quorum": _quorum(hv), "peers": {}, "incidents": {}}
+    ret = {"enabled": True, "quorum": None, "peers": _peers(hv), "incidents": {}}
+    if not any(row["state"] in ("fail", "dead") for row in ret["peers"].values()):
+        return ret  # every other host renews its lease: nothing to decide (quorum is not asked)
+    ret["quorum"] = _quorum(hv)
     if not ret["quorum"]["quorum"]:
         return ret  # the minority side never takes over and never fences
-    ret["peers"] = _peers(hv)
     for host, row in ret["peers"].items():
         if row["state"] == "dead":
             try:

@@ -191,3 +191,12 @@ def test_a_host_with_an_open_incident_against_it_holds(cluster, hv):
 def test_disabled_does_nothing(cluster, hv):
     hv["takeover"]["enabled"] = False
     assert takeover.check() == {"enabled": False} and cluster.calls == []
+
+
+def test_with_every_peer_renewing_quorum_is_not_asked(cluster):
+    """The look every 2 s stays cheap: gluster is asked only when a peer stops renewing."""
+    cluster.peer_state = "live"
+    asked = []
+    takeover.__salt__["gluster.peer_status"] = lambda: asked.append(1) or []
+    ret = takeover.check()
+    assert ret["quorum"] is None and asked == [] and ret["peers"]["hyp1"]["state"] == "live"
