@@ -18,13 +18,15 @@ from pathlib import Path
 import pytest
 
 from lab import master, provider, system
-from tests.lab.conftest import GROUP, changed, report
+from tests.lab.conftest import HYPERVISORS, changed, report
 from tests.lab.events import Events
 from tests.lab.failover import ArpCapture, answering, public_mac, route, routed_to, wait_answered_by
 from tests.pillar_cases import lab_pillar
 
 pytestmark = pytest.mark.lab
-HOSTS = ("hyp1", "hyp2")
+HOSTS = HYPERVISORS
+# The hosts that answer for failover IPs (the arbiter carries none, and has no beacon).
+GROUP = ("-L", ",".join(HYPERVISORS))
 HYP1_IPS = lab_pillar()["hypervisor"]["hosts"]["hyp1"]["failover_ips"]
 IP = HYP1_IPS[0]  # the one these tests move; hyp1's others stay
 OTHERS = sorted(HYP1_IPS[1:])

@@ -293,6 +293,14 @@ def test_sync_writes_what_the_api_routes_here(hv, host, salt_mods):
     assert online.proxyarp_ips() == [IP1]
 
 
+def test_sync_on_the_arbiter_does_nothing_and_succeeds(hv, host, salt_mods):
+    """The arbiter carries no guest: the reactor's sync of every host leaves it alone."""
+    hv["me"] = dict(hv["me"], name="arb1", role="arbiter")
+    ret = synced()
+    assert (ret["result"], ret["changed"], ret["ips"]) == (True, False, [])
+    assert "arbiter" in ret["comment"] and host.ran == [] and events(salt_mods) == []
+
+
 def test_sync_twice_changes_nothing_the_second_time(hv, host, salt_mods):
     synced()
     host.ran.clear()
