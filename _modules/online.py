@@ -792,7 +792,8 @@ def sync_failover(test=False):
     try:
         hv = _settings()
         if hv["me"].get("role") == "arbiter":
-            ret["comment"] = f"{hv['me']['name']} is the arbiter: it carries no guest and answers for no failover IP"
+            name = hv["me"]["name"]
+            ret["comment"] = f"{name} is the arbiter: it carries no guest and answers for no failover IP"
             return ret
         prov = _provider(hv, _online())
         if test:

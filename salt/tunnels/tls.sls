@@ -19,6 +19,12 @@ tunnels-tls-key-managed:
     - algo: ec
     - keysize: 256
     - mode: "0600"
+    # x509_v2 writes the file through state.single, which opens a new channel
+    # to the master; rarely, Salt's tornado loop bookkeeping raises
+    # "dictionary keys changed during iteration" there. A retry is enough.
+    - retry:
+        attempts: 3
+        interval: 2
     - require:
       - file: tunnels-tls-dir-present
 
@@ -30,5 +36,8 @@ tunnels-tls-certificate-managed:
     - days_valid: 3650
     - days_remaining: 30
     - mode: "0644"
+    - retry:
+        attempts: 3
+        interval: 2
     - require:
       - x509: tunnels-tls-key-managed

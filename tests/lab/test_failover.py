@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from lab import master, provider, system
-from tests.lab.conftest import HYPERVISORS, changed, report
+from tests.lab.conftest import ARBITERS, HYPERVISORS, changed, report
 from tests.lab.events import Events
 from tests.lab.failover import ArpCapture, answering, public_mac, route, routed_to, wait_answered_by
 from tests.pillar_cases import lab_pillar
@@ -217,7 +217,8 @@ def test_the_token_is_nowhere(lab, watch):
     assert [line for line in sampler.seen if token in line] == []
     assert token not in events.path.read_text()
     assert len(events.all()) > 10
-    for host in HOSTS:
+    # Every host, the arbiter too: it gets the pillar (one nodegroup), not the API.
+    for host in HOSTS + ARBITERS:
         found = lab.sh(
             host,
             f"grep -rlsF '{token}' /etc /var /tmp /root /home /run 2>/dev/null;"
@@ -230,7 +231,7 @@ def test_the_token_is_nowhere(lab, watch):
     # any master): each root's alone. Nowhere else: not the job cache, not a log.
     proc = system.run("grep", "-rlsF", token, str(master.HOME), str(provider.HOME), check=False)
     holders = {Path(p) for p in proc.stdout.split()}
-    cached = {master.HOME / "cache" / "pillar" / f"{h}.p" for h in HOSTS}
+    cached = {master.HOME / "cache" / "pillar" / f"{h}.p" for h in HOSTS + ARBITERS}
     assert holders - cached == {provider.TOKEN_FILE, provider.SECRET_PILLAR / "online.sls"}, holders
     for path in holders:
         assert oct(path.stat().st_mode & 0o777) == "0o600", path
