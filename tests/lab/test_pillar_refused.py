@@ -1,7 +1,9 @@
-"""F1 for real: each malformed pillar stops state.apply on both lab hosts
+"""F1 for real: a malformed pillar stops state.apply on both lab hosts
 before anything changes, with a message naming the bad key.
 
-Every case runs once through the real master; the hosts' fingerprints (files
+The first case of each pillar section (tests/pillar_cases.py, one_per_section;
+tests/unit runs all of them through the same validator) runs once through the
+real master; the hosts' fingerprints (files
 under /etc, /home, /var/lib/libvirt, links, addresses) are taken before the
 first case and after the last: a refused run cannot undo what another did,
 so equal fingerprints prove that no case changed anything. A hand edit that a
@@ -15,6 +17,7 @@ from tests.lab.conftest import assert_refused, changed
 
 pytestmark = pytest.mark.lab
 HOSTS = ("hyp1", "hyp2")
+CASES = pillar_cases.one_per_section(pillar_cases.CASES)
 MARK = "# hand-edited: a valid state.apply would restore this file\n"
 
 
@@ -25,7 +28,7 @@ def runs(lab):
     for host in HOSTS:
         lab.sh(host, f"printf %s '{MARK}' >> /etc/ksmtuned.conf")
     before = {h: lab.fingerprint(h) for h in HOSTS}
-    out = lab.apply_each((case, mutation) for case, mutation, _key in pillar_cases.CASES)
+    out = lab.apply_each((case, mutation) for case, mutation, _key in CASES)
     after = {h: lab.fingerprint(h) for h in HOSTS}
     marked = {h: MARK in lab.sh(h, "cat /etc/ksmtuned.conf") for h in HOSTS}
     yield out, before, after, marked
@@ -35,7 +38,7 @@ def runs(lab):
         assert changed(data[host]) == ["ksm-config-ksmtuned-conf-managed"]
 
 
-@pytest.mark.parametrize(("case", "key"), [(c, k) for c, _m, k in pillar_cases.CASES])
+@pytest.mark.parametrize(("case", "key"), [(c, k) for c, _m, k in CASES])
 def test_refused_naming_the_key(runs, case, key):
     assert_refused(runs[0][case], key, HOSTS)
 

@@ -1,6 +1,7 @@
-"""The API token, pasted into each string-valued pillar key in turn, is refused
-through the real master, and no copy of it lands in the refusal text, the
-master's job cache and log, or the minions' logs and journals."""
+"""The API token, pasted into a string-valued pillar key of each section in
+turn (tests/unit pastes it into every one), is refused through the real
+master, and no copy of it lands in the refusal text, the master's job cache
+and log, or the minions' logs and journals."""
 
 import pytest
 
@@ -10,7 +11,7 @@ from tests.lab.conftest import assert_refused
 
 pytestmark = pytest.mark.lab
 HOSTS = ("hyp1", "hyp2")
-PLACEMENTS = list(pillar_cases.token_placements())
+PLACEMENTS = pillar_cases.one_per_section(pillar_cases.token_placements())
 
 
 def _job_files():
