@@ -27,7 +27,7 @@ from tests.lab.takeover import (
     qemu_pid,
     revive,
 )
-from tests.lab.test_evacuation import link, recorded
+from tests.lab.test_evacuation import link, recorded, status
 
 pytestmark = pytest.mark.lab
 
@@ -54,6 +54,14 @@ def test_a_dead_host_is_taken_over_fenced_and_held_until_undrained(lab):
         report(
             f"P4: hyp1 crashed with 2 guests; both answered on hyp2 {p4:.1f}s later (sanlock: 8 x 2 + 60 s)"
         )
+        # B3: the status view tells it: hyp2's quorum, hyp1 dead to it, the incident.
+        view = status(lab)
+        assert view["hosts"]["hyp2"]["quorum"]["quorum"] is True, view["hosts"]["hyp2"]
+        assert view["hosts"]["hyp2"]["sanlock_hosts"]["hyp1"]["state"] == "dead", view["hosts"]["hyp2"]
+        incident = view["incidents"][0]
+        assert (incident["host"], incident["by"], incident["closed"]) == ("hyp1", "hyp2", None), incident
+        assert {n: g["outcome"] for n, g in incident["guests"].items()} == dict.fromkeys(names, "started")
+        assert incident["fence"]["result"] is True and incident["failover"]["moved"], incident
 
         revive(lab, "hyp1")
         system.wait_for(
