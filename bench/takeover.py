@@ -27,7 +27,7 @@ ANCHORS = "Proxmox VE HA ~120 s, oVirt ~150 s, sanlock defaults alone 140 s"
 def one_run(lab, names):
     with ev.guests_on(lab, "hyp1", names), to.hyp1_comes_back(lab), to.DoubleRunWatch(lab, names) as watch:
         seconds = to.crash_until_taken_over(lab, names)
-    return seconds, len(watch.doubles)
+    return seconds, len(watch.doubles), watch.samples
 
 
 def main(argv=None):
@@ -44,12 +44,12 @@ def main(argv=None):
     floor = 8 * io_timeout + sanlock.get("watchdog_fire_timeout", 60)
     times, doubles = [], 0
     for run in range(1, args.runs + 1):
-        seconds, double = one_run(lab, ["vm1", "vm2"])
+        seconds, double, samples = one_run(lab, ["vm1", "vm2"])
         times.append(seconds)
         doubles += double
         print(
             f"run {run}: hyp1 crashed with 2 guests; both answered on hyp2 after {seconds:.1f} s,"
-            f" {double} double runs"
+            f" {double} double runs in {samples} samples"
         )
     print(
         f"P4: median {statistics.median(times):.1f} s, max {max(times):.1f} s over {len(times)} runs,"

@@ -80,31 +80,54 @@ def hyp1_comes_back(lab):
         assert lab.salt("hyp1", "takeover.open_against")[1]["hyp1"] == []
 
 
+def _down(name):
+    """``name``'s container has no init (crashed, or not yet booted again)."""
+    try:
+        return machines.leader(host(name)) is None
+    except OSError:  # its init went away while we looked
+        return True
+
+
 class DoubleRunWatch:
-    """Samples every 0.5 s where each guest runs; any sample with a guest on two hosts is kept."""
+    """Samples every 0.5 s where each guest runs; any sample with a guest on two
+    hosts is kept. A crashed host runs nothing; any other error ends the watch
+    and is raised when the block ends (a watch that stopped proves nothing)."""
 
     def __init__(self, lab, names):
         self.lab, self.names = lab, names
-        self.samples, self.doubles = 0, []
+        self.samples, self.doubles, self.error = 0, [], None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _running(self, where, name):
+        try:
+            return ev.state(self.lab, where, name) == "running"
+        except (RuntimeError, OSError):
+            if _down(where):
+                return False  # crashed: its container, and every guest in it, is gone
+            raise
+
     def _run(self):
-        while not self._stop.is_set():
-            for name in self.names:
-                where = [h for h in ev.HOSTS if ev.state(self.lab, h, name) == "running"]
-                if len(where) > 1:
-                    self.doubles.append((time.monotonic(), name, where))
-            self.samples += 1
-            self._stop.wait(0.5)
+        try:
+            while not self._stop.is_set():
+                for name in self.names:
+                    where = [h for h in ev.HOSTS if self._running(h, name)]
+                    if len(where) > 1:
+                        self.doubles.append((time.monotonic(), name, where))
+                self.samples += 1
+                self._stop.wait(0.5)
+        except Exception as exc:  # kept, raised in __exit__
+            self.error = exc
 
     def __enter__(self):
         self._thread.start()
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, *_exc):
         self._stop.set()
         self._thread.join(30)
+        if self.error is not None and exc_type is None:
+            raise RuntimeError(f"the double-run watch stopped after {self.samples} samples") from self.error
 
 
 def crash_until_taken_over(lab, names):
