@@ -76,6 +76,9 @@ def standins(transport):
 def test_each_bridge_is_joined_across_the_hosts(standins, transport):
     for net in ("wan", "lan"):
         here, there = standins[(net, "hyp1")], standins[(net, "hyp2")]
+        # An OpenVPN join is up once its TLS handshake is done, a few seconds
+        # after the state.apply that started it: the first reply within 30 s.
+        system.wait_for(lambda h=here, t=there: ping(h.ns, t.ip, count=1), 30, what=f"{net} joined")
         result = ping(here.ns, there.ip, count=5)
         assert result, f"{net} over {transport}: {result}"
         report(f"{transport}: {net} stand-in hyp1 -> hyp2 rtt {result.rtt_avg:.2f} ms")
