@@ -25,6 +25,7 @@ GLUSTERD_DIR = "/var/lib/glusterd"
 VOLUME_ID = "trusted.glusterfs.volume-id"
 # How long the peer handshake gets to import the volumes before they are synced.
 HANDSHAKE_SECONDS = 5
+NUDGE_SECONDS = 30  # heal_and_wait: an index heal this often while entries remain
 
 
 def __virtual__():
@@ -334,6 +335,16 @@ def start_local_bricks(timeout=30):
     return names
 
 
+def _nudge(name):
+    """An index heal: the self-heal daemon crawls again now. After a failed
+    entry it would wait ``cluster.heal-timeout`` (600 s by default); a rebuild
+    in the lab once waited past its own timeout for 3 such entries."""
+    try:
+        __salt__["gluster.heal"](name)
+    except CommandExecutionError as exc:
+        log.warning("gluster_rebuild: index heal of %s not started: %s", name, exc)
+
+
 def heal_and_wait(timeout=600):
     """
     Start a full heal of every volume and wait until no entry is left and no
@@ -358,13 +369,18 @@ def heal_and_wait(timeout=600):
             started.add(name)
         return True
 
+    nudged = dict.fromkeys(names, time.monotonic())
+
     def healed():
-        pending = [
-            f"{b['name']} ({b['status']}, {b['entries']} entries)"
-            for name in names
-            for b in __salt__["gluster.heal_info"](name)
-            if b["entries"] or b["status"] != "Connected"
-        ]
+        pending = []
+        for name in names:
+            bricks = [
+                b for b in __salt__["gluster.heal_info"](name) if b["entries"] or b["status"] != "Connected"
+            ]
+            pending += [f"{b['name']} ({b['status']}, {b['entries']} entries)" for b in bricks]
+            if bricks and time.monotonic() - nudged[name] >= NUDGE_SECONDS:
+                _nudge(name)
+                nudged[name] = time.monotonic()
         if pending:
             raise _NotYet(", ".join(pending))
         return True

@@ -256,3 +256,23 @@ def test_bricks_that_stay_offline_end_the_start_with_a_message(salt_mods):
         "gave up waiting for this node's bricks to come online after 0s; last seen: offline: vmstore"
     )
     salt_mods["gluster.volume_start"].assert_called_once_with("vmstore", force=True)
+
+
+def test_heal_and_wait_nudges_an_index_heal_while_entries_remain(salt_mods, monkeypatch):
+    """The self-heal daemon retries a failed entry only every cluster.heal-timeout
+    (600 s): while entries remain, an index heal starts a crawl every NUDGE_SECONDS."""
+    clock = {"now": 1000.0}
+    monkeypatch.setattr(gluster_rebuild.time, "monotonic", lambda: clock["now"])
+    monkeypatch.setattr(gluster_rebuild.time, "sleep", lambda s: clock.update(now=clock["now"] + s))
+    pending = [{"name": "hyp1:/mnt/bricks/vmstore/brick", "status": "Connected", "entries": 3}]
+    answers = iter([pending] * 40 + [[]])
+    salt_mods["gluster.volume_info"].return_value = volumes()
+    salt_mods["gluster.heal_info"].side_effect = lambda name: next(answers)
+    salt_mods["gluster.split_brain"].return_value = []
+    salt_mods["gluster.volume_get"].return_value = "on"
+    assert gluster_rebuild.heal_and_wait(timeout=600) == {"vmstore": "healed"}
+    calls = [c.args + tuple(sorted(c.kwargs.items())) for c in salt_mods["gluster.heal"].call_args_list]
+    assert calls[0] == ("vmstore", ("full", True))
+    index = [c for c in calls[1:] if c == ("vmstore",)]
+    # 40 looks 2 s apart: 80 s of pending entries, an index heal every 30 s.
+    assert len(index) == 2, calls
