@@ -15,6 +15,7 @@ from tests.pillar_cases import lab_pillar
 
 PILLAR = lab_pillar()["hypervisor"]
 HYP1_SERVER = str(PILLAR["hosts"]["hyp1"]["online_server_id"])
+HYP2_SERVER = str(PILLAR["hosts"]["hyp2"]["online_server_id"])
 INCIDENTS = "/var/lib/libvirt/qemu/save/.hv-incidents"
 TAKEOVER_BOUND = 180  # seconds: sanlock's 76 s, the guests' start, the IP move, with room
 

@@ -17,6 +17,7 @@ from tests.lab import evacuation as ev
 from tests.lab.conftest import report
 from tests.lab.takeover import (
     HYP1_SERVER,
+    HYP2_SERVER,
     DoubleRunWatch,
     crash_until_taken_over,
     healed,
@@ -80,11 +81,13 @@ def test_a_dead_host_is_taken_over_fenced_and_held_until_undrained(lab):
 def test_a_host_cut_from_the_majority_stops_its_guests_and_the_majority_takes_them(lab):
     """R3, R4, R7: hyp1 cut from the private network (from hyp2 and the arbiter)
     while vm1 and vm2 run on it: its writes to the volumes fail (client quorum),
-    sanlock stops its guests, hyp2 takes them over;
-    sampled every 0.5 s, no guest ever runs on both; with the link back, heal
-    ends with no split-brain, and each guest runs on exactly one host."""
+    sanlock stops its guests, hyp2 takes them over and fences hyp1 once (hyp1,
+    the minority, fences nobody); sampled every 0.5 s, no guest ever runs on
+    both; with the link back, heal ends with no split-brain, and each guest
+    runs on exactly one host."""
     names = ["vm1", "vm2"]
     with ev.guests_on(lab, "hyp1", names), hyp1_comes_back(lab):
+        fences = {server: power(server).get("reboots", 0) for server in (HYP1_SERVER, HYP2_SERVER)}
         with DoubleRunWatch(lab, names) as watch:
             link("hyp1", up=False)
             try:
@@ -103,6 +106,12 @@ def test_a_host_cut_from_the_majority_stops_its_guests_and_the_majority_takes_th
                     what="hyp2 to take them",
                 )
                 taken = time.monotonic() - start
+                # B6 fence race: only the majority fences, once per incident.
+                once = fences[HYP1_SERVER] + 1
+                system.wait_for(lambda: power(HYP1_SERVER).get("reboots") == once, 60, what="the fence")
+                time.sleep(10)  # five more passes of the watchers: no second fence, none by hyp1
+                assert power(HYP1_SERVER).get("reboots", 0) == once, power(HYP1_SERVER)
+                assert power(HYP2_SERVER).get("reboots", 0) == fences[HYP2_SERVER], "the cut host fenced hyp2"
             finally:
                 link("hyp1", up=True)
             healed(lab)

@@ -196,6 +196,7 @@ RPN_FILE = {
 # The seed's vmstore options (salt/parameters/defaults.yaml), as gluster gets them.
 VMSTORE_OPTIONS = {
     "network.ping-timeout": "5",
+    "cluster.heal-timeout": "60",
     "network.frame-timeout": "300",
     "performance.stat-prefetch": "off",
     "performance.io-cache": "off",

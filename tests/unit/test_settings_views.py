@@ -186,6 +186,7 @@ VOLUMES = {
         "options": {
             "cluster.quorum-type": "auto",
             "network.ping-timeout": "5",
+            "cluster.heal-timeout": "60",
             "network.frame-timeout": "10",
             "cluster.eager-lock": "off",
             "server.tcp-user-timeout": "5",
@@ -208,6 +209,7 @@ VOLUMES = {
         "options": {
             "cluster.quorum-type": "auto",
             "network.ping-timeout": "5",
+            "cluster.heal-timeout": "60",
             "network.frame-timeout": "300",
             "server.tcp-user-timeout": "5",
             "server.keepalive-time": "2",
@@ -229,6 +231,7 @@ VOLUMES = {
         "options": {
             "cluster.quorum-type": "auto",
             "network.ping-timeout": "5",
+            "cluster.heal-timeout": "60",
             "network.frame-timeout": "300",
             "performance.stat-prefetch": "off",
             "performance.io-cache": "off",
