@@ -1546,9 +1546,11 @@ def _migration_view(migration):
 def _sanlock_view(sanlock, me, gluster):
     """The watchdog units on or off, the daemon's options (-w, and -g: the kill grace),
     ``conf_settings`` (sanlock.conf's, where this OS family's sanlock reads the watchdog fire
-    timeout), libvirt's lockspace (joined with the cluster's io_timeout; no host id on the arbiter)."""
+    timeout), libvirt's lockspace (joined with the cluster's io_timeout; no host id on the arbiter;
+    ``client_quorum``: whether the lease volume refuses writes without a majority)."""
     watchdog = [sanlock["watchdog_service"]]
     lease_dir = gluster["volumes"][LEASE_VOLUME]["mount"]
+    quorum = str(gluster["volumes"][LEASE_VOLUME]["options"].get(QUORUM_TYPE, "none")).lower()
     fixed = sanlock.get("watchdog_fire_timeout_fixed") is not None
     return dict(
         sanlock,
@@ -1562,6 +1564,9 @@ def _sanlock_view(sanlock, me, gluster):
             "host_id": me.get("host_id"),
             "path": f"{lease_dir}/__LIBVIRT__DISKS__",
             "io_timeout": sanlock["io_timeout"],
+            # The lease volume refuses a write without a majority of its bricks
+            # (an arbiter): the rejoin need not wait for the heal to end.
+            "client_quorum": quorum == "auto",
         },
     )
 

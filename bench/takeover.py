@@ -25,7 +25,7 @@ ANCHORS = "Proxmox VE HA ~120 s, oVirt ~150 s, sanlock defaults alone 140 s"
 
 
 def one_run(lab, names):
-    with ev.guests_on(lab, "hyp1", names), to.hyp1_comes_back(lab), to.DoubleRunWatch(lab, names) as watch:
+    with ev.guests_on(lab, "hyp1", names), to.comes_back(lab), to.DoubleRunWatch(lab, names) as watch:
         seconds = to.crash_until_taken_over(lab, names)
     return seconds, len(watch.doubles), watch.samples
 

@@ -63,22 +63,22 @@ def can_take_guests(lab, name):
 
 
 @contextlib.contextmanager
-def hyp1_comes_back(lab):
-    """Whatever the block does to hyp1, afterwards it runs, is in its lockspace,
+def comes_back(lab, name="hyp1"):
+    """Whatever the block does to ``name``, afterwards it runs, is in its lockspace,
     its incidents are closed and it is undrained (its guests back home)."""
     try:
         yield
     finally:
-        if machines.leader(host("hyp1")) is None:
-            revive(lab, "hyp1")
-        link("hyp1", up=True)
+        if machines.leader(host(name)) is None:
+            revive(lab, name)
+        link(name, up=True)
         healed(lab)
-        system.wait_for(lambda: can_take_guests(lab, "hyp1"), 180, interval=3, what="hyp1 in its lockspace")
-        rc, _ret, text = ev.salt_one(lab, "hyp1", "guests.undrain")
+        system.wait_for(lambda: can_take_guests(lab, name), 180, interval=3, what=f"{name} in its lockspace")
+        rc, _ret, text = ev.salt_one(lab, name, "guests.undrain")
         provider.control("POST", "/clear")
         ev.home_again(lab)
         assert rc == 0, text
-        assert lab.salt("hyp1", "takeover.open_against")[1]["hyp1"] == []
+        assert lab.salt(name, "takeover.open_against")[1][name] == []
 
 
 def _down(name):

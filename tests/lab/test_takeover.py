@@ -19,10 +19,10 @@ from tests.lab.takeover import (
     HYP1_SERVER,
     HYP2_SERVER,
     DoubleRunWatch,
+    comes_back,
     crash_until_taken_over,
     healed,
     host,
-    hyp1_comes_back,
     incidents,
     power,
     qemu_pid,
@@ -40,7 +40,7 @@ def test_a_dead_host_is_taken_over_fenced_and_held_until_undrained(lab):
     never stopped. Booted again, hyp1 holds (drained) and starts nothing until
     `guests.undrain`, which brings its guests back."""
     names = ["vm1", "vm2"]
-    with ev.guests_on(lab, "hyp1", names), hyp1_comes_back(lab):
+    with ev.guests_on(lab, "hyp1", names), comes_back(lab):
         ev.start(lab, "hyp2", ["vm3"])
         own = qemu_pid(lab, "hyp2", "vm3")
         reboots = power(HYP1_SERVER).get("reboots", 0)
@@ -86,7 +86,7 @@ def test_a_host_cut_from_the_majority_stops_its_guests_and_the_majority_takes_th
     both; with the link back, heal ends with no split-brain, and each guest
     runs on exactly one host."""
     names = ["vm1", "vm2"]
-    with ev.guests_on(lab, "hyp1", names), hyp1_comes_back(lab):
+    with ev.guests_on(lab, "hyp1", names), comes_back(lab):
         fences = {server: power(server).get("reboots", 0) for server in (HYP1_SERVER, HYP2_SERVER)}
         with DoubleRunWatch(lab, names) as watch:
             link("hyp1", up=False)

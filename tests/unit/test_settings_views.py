@@ -7,7 +7,7 @@ directories), the leader and what only the leader manages."""
 import pytest
 
 from tests.loaders import hypervisor_pillar, layered_parameters
-from tests.pillar_cases import lab_pillar
+from tests.pillar_cases import lab_pillar, lab_pillar_without_arbiter
 
 PYTHON = {
     "pip": ["libvirt-python==12.8.0", "PyYAML>=6.0", "requests<3", "jmespath"],
@@ -29,7 +29,13 @@ SANLOCK = {
     "watchdog_fire_timeout_fixed": 60,
     "kill_grace": 10,
 }
-GLUSTER = {"volumes": {"sanlock": {"mount": "/srv/leases"}, "vmstore": {"mount": "/srv/images"}}}
+# Replica 2: no client quorum on the lease volume.
+GLUSTER = {
+    "volumes": {
+        "sanlock": {"mount": "/srv/leases", "options": {}},
+        "vmstore": {"mount": "/srv/images", "options": {}},
+    }
+}
 
 
 # ---------------------------------------------------------------- _python_view
@@ -88,6 +94,7 @@ def test_sanlock_with_the_watchdog():
             "host_id": 7,
             "path": "/srv/leases/__LIBVIRT__DISKS__",
             "io_timeout": 2,
+            "client_quorum": False,
         },
     }
 
@@ -106,6 +113,7 @@ def test_sanlock_without_the_watchdog():
             "host_id": 2,
             "path": "/srv/leases/__LIBVIRT__DISKS__",
             "io_timeout": 2,
+            "client_quorum": False,
         },
     }
 
@@ -117,6 +125,20 @@ def test_sanlock_conf_where_the_watchdog_fire_timeout_is_settable():
     assert view["conf_settings"] == {"watchdog_fire_timeout": 90}
     assert view["daemon_opts"] == "-w 1 -g 0"
     assert view["lockspace"]["host_id"] is None  # the arbiter joins no lockspace
+
+
+@pytest.mark.parametrize(("quorum_type", "expected"), [("auto", True), ("AUTO", True), ("fixed", False)])
+def test_the_lockspace_knows_whether_the_lease_volume_has_client_quorum(quorum_type, expected):
+    """With client quorum (an arbiter) the rejoin need not wait for the heal; "fixed" is
+    a count a cut-off host can still meet, so it does not count."""
+    options = {"cluster.quorum-type": quorum_type}
+    gluster = {"volumes": {"sanlock": {"mount": "/srv/leases", "options": options}}}
+    view = hypervisor_pillar._sanlock_view(SANLOCK, {"host_id": 1}, gluster)
+    assert view["lockspace"]["client_quorum"] is expected
+
+
+def test_the_lab_without_its_arbiter_has_no_client_quorum_on_the_lease_volume():
+    assert settings("hyp1", lab_pillar_without_arbiter())["sanlock"]["lockspace"]["client_quorum"] is False
 
 
 # ---------------------------------------------------------------- build, the lab's pillar
@@ -336,5 +358,6 @@ def test_hyp2_sanlock_settings_from_the_lab_pillar():
             "host_id": 2,
             "path": "/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__",
             "io_timeout": 2,
+            "client_quorum": True,
         },
     }
