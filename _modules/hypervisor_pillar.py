@@ -1721,8 +1721,10 @@ def _gluster_view(gluster, hosts, me):
             options={**({QUORUM_TYPE: "auto"} if arbiter else {}), **_options(volume)},
         )
     view["volumes"] = volumes
-    # Only the leader creates, starts and tunes the volumes.
+    # Only the leader creates, starts and tunes the volumes; the other data hosts
+    # wait until it has started each before they mount it.
     view["managed_volumes"] = volumes if view["is_leader"] else {}
+    view["awaited_volumes"] = {} if view["is_leader"] or me == arbiter else volumes
     return view
 
 

@@ -147,15 +147,25 @@ def volume_present(name, bricks, replica=2, arbiter=0, force=False):
     return ret
 
 
-def volume_started(name):
+def volume_started(name, start=True):
     """
     Ensure volume ``name`` is started.
+
+    ``start: false``: only check it, on a host that mounts a volume another host
+    creates and starts: fails (for the state's ``retry``) until it is started,
+    so that a mount never runs before (a glusterfs client that finds no volume
+    leaves a dead mount behind, which ``mount.mounted`` takes for mounted).
     """
     ret = _ret(name)
     try:
         current = __salt__["gluster.volume_info"](name).get(name)
         if current and current["status"] == "Started":
             ret["comment"] = f"volume {name} is started"
+            return ret
+        if not start:
+            ret["result"] = None if __opts__["test"] else False
+            state = f"is {current['status']}" if current else "does not exist yet"
+            ret["comment"] = f"volume {name} {state}: another host creates and starts it"
             return ret
         if __opts__["test"]:
             ret["result"] = None

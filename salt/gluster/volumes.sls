@@ -36,6 +36,19 @@ gluster-volume-{{ name }}-options:
       - gluster: gluster-volume-{{ name }}-started
 {%- endfor %}
 
+{#- The other data hosts mount what the leader starts: not before (a client that
+    finds no volume leaves a dead mount, which mount.mounted takes for mounted). #}
+{%- for name in hv.gluster.awaited_volumes | sort %}
+
+gluster-volume-{{ name }}-started-by-leader:
+  gluster.volume_started:
+    - name: {{ name }}
+    - start: false
+    - retry:
+        attempts: 40
+        interval: 3
+{%- endfor %}
+
 {#- Present on every host, so that `require: - sls: gluster.volumes` holds. #}
 gluster-volumes-ready:
   test.nop:

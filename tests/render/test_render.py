@@ -394,6 +394,20 @@ def test_lab_volumes_created_by_one_host_only(highstate, family):
     assert _args(hyp1, "gluster-peer-hyp2-peered")["probe"] is True
 
 
+@pytest.mark.parametrize("family", FAMILIES)
+def test_hyp2_mounts_each_volume_only_once_hyp1_started_it(highstate, family):
+    """A first run: hyp2 waits (retried, starting nothing) for each volume hyp1 starts,
+    and its mounts require that; hyp1 starts them itself, arb1 mounts none."""
+    hyp1, hyp2, arb1 = (highstate(host, family) for host in ("hyp1", "hyp2", "arb1"))
+    waits = sorted(i for i in hyp2 if i.endswith("-started-by-leader"))
+    assert waits == [f"gluster-volume-{name}-started-by-leader" for name in ("sanlock", "save", "vmstore")]
+    for name in ("sanlock", "save", "vmstore"):
+        wait = _args(hyp2, f"gluster-volume-{name}-started-by-leader")
+        assert (wait["start"], wait["retry"]["attempts"] * wait["retry"]["interval"]) == (False, 120)
+        assert {"sls": "gluster.volumes"} in _args(hyp2, f"gluster-mount-{name}-mounted")["require"]
+    assert not [i for states in (hyp1, arb1) for i in states if i.endswith("-started-by-leader")]
+
+
 def test_lab_hosts_render_their_own_values(highstate):
     for host, peer, rpn in (("hyp1", "hyp2", "198.51.100.11/24"), ("hyp2", "hyp1", "198.51.100.12/24")):
         context = _args(highstate(host, "Debian"), "hosts-file-managed")["context"]

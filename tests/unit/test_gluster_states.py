@@ -146,6 +146,35 @@ def test_start_reports_gluster_error(salt_mods):
     }
 
 
+@pytest.mark.parametrize(
+    ("info", "why"),
+    [({}, "does not exist yet"), (None, "is Stopped")],
+    ids=["not-created", "stopped"],
+)
+def test_waiting_for_another_hosts_start_fails_and_starts_nothing(salt_mods, info, why):
+    salt_mods["gluster.volume_info"].return_value = volume(status="Stopped") if info is None else info
+    assert gluster_states.volume_started("vmstore", start=False) == {
+        "name": "vmstore",
+        "changes": {},
+        "result": False,
+        "comment": f"volume vmstore {why}: another host creates and starts it",
+    }
+    salt_mods["gluster.volume_start"].assert_not_called()
+
+
+def test_waiting_for_another_hosts_start_under_test_is_none(salt_mods, opts):
+    opts["test"] = True
+    salt_mods["gluster.volume_info"].return_value = {}
+    ret = gluster_states.volume_started("save", start=False)
+    assert (ret["result"], ret["changes"]) == (None, {})
+
+
+def test_waiting_for_a_started_volume_is_done(salt_mods):
+    salt_mods["gluster.volume_info"].return_value = volume(status="Started")
+    assert gluster_states.volume_started("vmstore", start=False)["result"] is True
+    salt_mods["gluster.volume_start"].assert_not_called()
+
+
 def test_peer_already_there(salt_mods):
     salt_mods["gluster.peer_status"].return_value = [HYP2]
     assert gluster_states.peered("hyp2") == {

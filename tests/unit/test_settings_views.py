@@ -295,6 +295,7 @@ def test_the_arbiters_bricks_are_plain_directories():
     gluster = settings("arb1")["gluster"]
     assert gluster["local_bricks"] == HYP1_BRICKS
     assert (gluster["is_leader"], gluster["managed_volumes"]) == (False, {})
+    assert gluster["awaited_volumes"] == {}  # it mounts none: nothing to wait for
 
 
 def test_hyp1_leads_and_manages_the_volumes():
@@ -307,6 +308,7 @@ def test_hyp1_leads_and_manages_the_volumes():
     )
     assert gluster["volumes"] == VOLUMES
     assert gluster["managed_volumes"] == VOLUMES
+    assert gluster["awaited_volumes"] == {}
 
 
 def test_hyp2_follows_and_manages_no_volume():
@@ -314,6 +316,7 @@ def test_hyp2_follows_and_manages_no_volume():
     assert (gluster["leader"], gluster["is_leader"]) == ("hyp1", False)
     assert gluster["volumes"] == VOLUMES
     assert gluster["managed_volumes"] == {}
+    assert gluster["awaited_volumes"] == VOLUMES  # mounted once hyp1 started them
 
 
 @pytest.mark.parametrize("minion_id", ["hyp1", "hyp2"])
