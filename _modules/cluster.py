@@ -33,7 +33,7 @@ __virtualname__ = "cluster"
 __outputter__ = {"status": "hv_status"}
 MINE_NAME = "hv_status"
 INCIDENTS = 10  # the newest takeover incidents shared() reports
-LOCAL_PARTS = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts")
+LOCAL_PARTS = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts", "keeper")
 
 
 def __virtual__():
@@ -129,7 +129,9 @@ def local():
     "leases_held"}), "proxyarp" (failover IPs answered here), "quorum"
     (takeover.quorum: ``{"quorum", "connected", "of", "lockspace", "reason"}``),
     "sanlock_hosts" (takeover.peers: the other hosts' leases as this host's
-    sanlock sees them, ``{host: {"host_id", "generation", "state", "silent"}}``)}``;
+    sanlock sees them, ``{host: {"host_id", "generation", "state", "silent"}}``),
+    "keeper" (keeper.status: the guests this host keeps, down or left down, and
+    what its keeper does about them)}``;
     a part that fails is ``{"error": ...}``; on the arbiter every part but
     ``host`` and ``time`` is None, and so are ``quorum`` and ``sanlock_hosts``
     where the takeover module is not loaded. Published to the mine as ``hv_status``.
@@ -153,6 +155,7 @@ def local():
         proxyarp=_part(_call, "online.proxyarp_ips"),
         quorum=_part(_call, "takeover.quorum") if takeover else None,
         sanlock_hosts=_part(_call, "takeover.peers") if takeover else None,
+        keeper=_part(_call, "keeper.status") if _loaded("keeper.status") else None,
     )
 
 
@@ -162,9 +165,11 @@ def shared():
     ([{"hostname", "connected", "state"}]), "volumes" ({name: {"status",
     "heal_entries", "split_brain"}}), "lockspace" (sanlock.hosts), "failover"
     (online.failover_status), "incidents" (the newest 10 of takeover.incidents,
-    newest first)}``; a part that fails is ``{"error": ...}``. On the arbiter
-    (no sanlock, no incidents volume) ``lockspace`` and ``incidents`` are None,
-    and so is ``incidents`` where the takeover module is not loaded.
+    newest first), "keeper" ({"records": every host's published keeper record,
+    "stop_marks": the guests a person keeps down})}``; a part that fails is
+    ``{"error": ...}``. On the arbiter (no sanlock, no incidents volume)
+    ``lockspace``, ``incidents`` and ``keeper`` are None, and so is a part whose
+    module is not loaded.
 
     CLI Example:
 
@@ -181,7 +186,12 @@ def shared():
         "lockspace": _part(_call, "sanlock.hosts") if guests_here else None,
         "failover": _part(_call, "online.failover_status"),
         "incidents": _part(_incidents) if guests_here and _loaded("takeover.incidents") else None,
+        "keeper": _part(_keeper) if guests_here and _loaded("keeper.records") else None,
     }
+
+
+def _keeper():
+    return {"records": _call("keeper.records"), "stop_marks": _call("keeper.stop_marks")}
 
 
 def publish():

@@ -51,6 +51,7 @@ LAST_RESULT = "last.json"
 SAVE_SUFFIX = ".save"
 PROGRESS_EVERY = 5  # seconds between two progress events of one migration
 LOCKSPACE_WAIT = 180  # seconds resume() waits at boot for the host to join its lockspace
+EVACUATING_MARK = "evacuating"  # while an evacuation runs here: the keeper starts nothing here
 STATES = {
     0: "no state",
     1: "running",
@@ -289,7 +290,9 @@ def _resume_if_paused(dom):
 def save(name, settings_cache=None):
     """
     Save running guest ``name`` onto the shared save volume; it stops here and
-    either host can restore it. Returns ``{"guest", "outcome": "saved", "path"}``.
+    either host can restore it. A person's save: a ``running: true`` guest stays
+    saved (its stop mark, see ``guests.stop``) until ``guests.restore`` or
+    ``guests.start``. Returns ``{"guest", "outcome": "saved", "path"}``.
 
     CLI Example:
 
@@ -298,9 +301,13 @@ def save(name, settings_cache=None):
         salt hyp1 guests.save vm1
     """
     hv = _settings(settings_cache)
+    _mark_stopped(hv, name, "save")
     conn = _open()
     try:
         path = _save(hv, conn, name)
+    except CommandExecutionError:
+        _clear_stop_mark(hv, name)
+        raise
     finally:
         conn.close()
     _event("guest/saved", {"guest": name, "host": hv["me"]["name"], "path": path})
@@ -334,6 +341,7 @@ def restore(name, settings_cache=None):
         salt hyp2 guests.restore vm1
     """
     hv = _settings(settings_cache)
+    _clear_stop_mark(hv, name)
     conn = _open()
     try:
         _restore(hv, conn, name)
@@ -545,7 +553,54 @@ def _target_for(hv, host):
     return host or hv["me"]["peer"]
 
 
+@contextlib.contextmanager
+def _evacuating(hv):
+    """The evacuating mark for the block: the keeper starts no guest here meanwhile
+    (it would bring back what the evacuation just saved or moved)."""
+    path = _state_path(hv, EVACUATING_MARK)
+    try:
+        _write_json(path, {"since": _now(), "pid": os.getpid()})
+    except OSError as exc:
+        log.warning("guests: could not mark the evacuation: %s", exc)
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+def evacuating(settings_cache=None):
+    """
+    Whether an evacuation runs on this host now (its process alive): ``{"evacuating",
+    "since", "pid"}``. The keeper starts no guest here meanwhile.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 guests.evacuating
+    """
+    hv = _settings(settings_cache)
+    try:
+        with open(_state_path(hv, EVACUATING_MARK), encoding="utf-8") as handle:
+            mark = json.load(handle)
+    except (OSError, ValueError):
+        return {"evacuating": False, "since": None, "pid": None}
+    pid = mark.get("pid")
+    try:
+        os.kill(int(pid), 0)
+        alive = True
+    except (OSError, TypeError, ValueError):
+        alive = False  # the evacuating process died: the mark is stale
+    return {"evacuating": alive, "since": mark.get("since"), "pid": pid}
+
+
 def _evacuate(hv, reason, host):
+    with _evacuating(hv):
+        return _evacuate_guests(hv, reason, host)
+
+
+def _evacuate_guests(hv, reason, host):
     me = hv["me"]["name"]
     start = time.monotonic()
     conn = _open()
@@ -696,11 +751,14 @@ def _start(hv, conn, name):
         return {"outcome": "failed", "why": text}
 
 
-def start(name, settings_cache=None):
+def start(name, settings_cache=None, keeper=False):
     """
     Start guest ``name`` on this host (restored from its save file when it has
     one). Refused by sanlock where it runs on another host; refused on a
-    drained host. Returns ``{"guest", "outcome", ...}``.
+    drained host. A person's start: it clears the guest's stop mark (see
+    ``guests.stop``), and the keeper counts the guest's restarts afresh
+    (``keeper``: the call is the keeper's own, or the takeover's: no person
+    decided, the mark stays). Returns ``{"guest", "outcome", ...}``.
 
     CLI Example:
 
@@ -711,6 +769,8 @@ def start(name, settings_cache=None):
     hv = _settings(settings_cache)
     if drained(settings_cache)["drained"]:
         raise CommandExecutionError(f"{hv['me']['name']} is drained: `guests.undrain` first")
+    if not keeper:
+        _clear_stop_mark(hv, name)
     conn = _open()
     try:
         result = dict(_start(hv, conn, name), guest=name)
@@ -721,6 +781,111 @@ def start(name, settings_cache=None):
         __context__["retcode"] = 1
     _publish()
     return result
+
+
+def _stop_mark_path(hv, name):
+    directory = (hv.get("keeper") or {}).get("stopped_dir")
+    return os.path.join(directory, f"{name}.json") if directory else None
+
+
+def _mark_stopped(hv, name, verb):
+    """A person stops (or saves) ``running: true`` guest ``name``: recorded on the shared
+    volume, so that no keeper, highstate or boot starts it until ``guests.start``."""
+    path = _stop_mark_path(hv, name)
+    if path is None or not (hv.get("guests", {}).get(name) or {}).get("running"):
+        return None
+    mark = {"guest": name, "verb": verb, "host": hv["me"]["name"], "at": _now()}
+    try:
+        _write_json(path, mark)
+    except OSError as exc:
+        raise CommandExecutionError(
+            f"{name} is running: true and its stop cannot be recorded ({path}: {exc}):"
+            " a keeper would start it again; nothing was stopped"
+        ) from None
+    return mark
+
+
+def _clear_stop_mark(hv, name):
+    path = _stop_mark_path(hv, name)
+    if path is not None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+
+
+def stop_mark(name, settings_cache=None):
+    """
+    The record of a person's stop of ``running: true`` guest ``name`` (``guests.stop``,
+    ``guests.save``): ``{"guest", "verb", "host", "at"}``, or None. While it exists,
+    no keeper, highstate, boot or undrain starts the guest.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 guests.stop_mark vm1
+    """
+    path = _stop_mark_path(_settings(settings_cache), name)
+    if path is None:
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        return None
+    except ValueError:
+        return {"guest": name, "verb": "stop", "host": None, "at": None}
+
+
+def stop(name, timeout=None, settings_cache=None):
+    """
+    A person stops guest ``name`` here: libvirt asks it to shut down, and
+    destroys it after ``timeout`` seconds (default ``keeper:stop_timeout``; 0:
+    at once). The keepers never start it again: a ``running: true`` guest is
+    kept down by a stop mark on the shared volume (``guests.stop_mark``) until
+    ``guests.start``. Returns ``{"guest", "outcome": "stopped", "how"}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 guests.stop vm1
+        salt hyp1 guests.stop vm1 timeout=0
+    """
+    hv = _settings(settings_cache)
+    wait = int((hv.get("keeper") or {}).get("stop_timeout", 120) if timeout is None else timeout)
+    conn = _open()
+    try:
+        try:
+            dom = conn.lookupByName(name)
+        except libvirt.libvirtError:
+            raise CommandExecutionError(f"{name} is not defined here") from None
+        _mark_stopped(hv, name, "stop")  # first: no keeper may start it once it is down
+        if _state(dom) not in ACTIVE:
+            return {"guest": name, "outcome": "stopped", "how": "it was not running here"}
+        how = _shut_down(dom, wait)
+    finally:
+        conn.close()
+    _event("guest/stopped", {"guest": name, "host": hv["me"]["name"], "how": how})
+    _publish()
+    return {"guest": name, "outcome": "stopped", "how": how}
+
+
+def _shut_down(dom, wait):
+    """Ask the guest to shut down, wait up to ``wait`` seconds, then destroy it."""
+    if wait > 0:
+        with contextlib.suppress(libvirt.libvirtError):
+            dom.shutdown()
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:
+            if _state(dom) not in ACTIVE:
+                return "shut down"
+            time.sleep(1)
+    try:
+        dom.destroy()
+    except libvirt.libvirtError as exc:
+        if _state(dom) in ACTIVE:
+            raise CommandExecutionError(f"{dom.name()} could not be destroyed: {exc}") from None
+    return "destroyed" if wait == 0 else f"destroyed (no shutdown within {wait} s)"
 
 
 def _wait_for_lockspace(timeout):
@@ -757,6 +922,7 @@ def resume(settings_cache=None, wait=LOCKSPACE_WAIT):
     wanted += sorted(
         n for n, g in hv.get("guests", {}).items() if g["home"] == me and g["running"] and n not in wanted
     )
+    wanted = [n for n in wanted if stop_mark(n, settings_cache) is None]  # a person keeps it down
     conn = _open()
     try:
         results = {name: _start(hv, conn, name) for name in wanted}
@@ -851,7 +1017,11 @@ def undrain(guests=None):
         if unknown:
             raise CommandExecutionError(f"not guests of the cluster pillar: {', '.join(unknown)}")
     else:
-        home = {n for n, g in hv.get("guests", {}).items() if g["home"] == me and g["running"]}
+        home = {
+            n
+            for n, g in hv.get("guests", {}).items()
+            if g["home"] == me and g["running"] and stop_mark(n) is None  # a person keeps it down
+        }
         names = sorted(home | set(moved_away) | set(taken))
     results = {}
     for name in names:

@@ -93,7 +93,13 @@ LIST_ITEMS = {
     ("failover", "garp_command"): "command arguments (strings)",
 }
 # Parts of the defaults checked by a function of their own (below).
-CUSTOM = {("gluster", "volumes"), ("gluster", "bricks"), ("pools",), ("takeover", "enabled")}
+CUSTOM = {
+    ("gluster", "volumes"),
+    ("gluster", "bricks"),
+    ("pools",),
+    ("takeover", "enabled"),
+    ("keeper", "dir"),
+}
 BRICK_TYPES = ("directory", "lvm", "device")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 SIZE = re.compile(r"^[0-9]+[KMGT]$")
@@ -107,6 +113,13 @@ QUORUM_OFF = ("none", "fixed")  # client quorum off, or a fixed count that a cut
 # sanlock:<key>: (least, most), seconds. Every host of a lockspace uses the same io_timeout.
 SANLOCK_RANGES = {"io_timeout": (1, 60), "watchdog_fire_timeout": (10, 300), "kill_grace": (0, 60)}
 TAKEOVER_RANGES = {"poll_interval": (1, 30)}  # seconds
+# keeper:<key>: (least, most); seconds, but max_restarts (a count).
+KEEPER_RANGES = {
+    "poll_interval": (1, 30),
+    "max_restarts": (1, 100),
+    "restart_window": (60, 86400),
+    "stop_timeout": (0, 3600),
+}
 IMAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$")
 # The keys of each part of the cluster description (pillar.example has them
 # all), and those required; where no *_REQUIRED is given, every key is.
@@ -1221,9 +1234,8 @@ def _takeover_on(takeover, hosts):
     return bool(_arbiter(hosts)) if enabled == "auto" else enabled is True
 
 
-def _check_incidents_dir(errors, value, gluster):
+def _check_shared_dir(errors, path, value, gluster, what):
     """Empty (derived), or an absolute path under a gluster volume's mount."""
-    path = ("hypervisor", "takeover", "incidents_dir")
     if value == "":
         return
     volumes = gluster.get("volumes") if isinstance(gluster.get("volumes"), dict) else {}
@@ -1235,7 +1247,7 @@ def _check_incidents_dir(errors, value, gluster):
     if len(errors) == before and not any(value.startswith(f"{mount}/") for mount in mounts):
         errors.add(
             path,
-            f"{errors.show(value)} is not under a gluster volume's mount ({', '.join(mounts)}): the incidents"
+            f"{errors.show(value)} is not under a gluster volume's mount ({', '.join(mounts)}): {what}"
             " must be on shared storage that client quorum protects",
         )
 
@@ -1261,7 +1273,9 @@ def _check_takeover(errors, takeover, hosts, gluster):
         errors.add(
             path + ("rescue_image",), f'{errors.show(image)} is not an image name ("": the API\'s first)'
         )
-    _check_incidents_dir(errors, takeover.get("incidents_dir"), gluster)
+    _check_shared_dir(
+        errors, path + ("incidents_dir",), takeover.get("incidents_dir"), gluster, "the incidents"
+    )
     _match(
         errors, path + ("unit",), takeover.get("unit"), UNIT_NAME, "a systemd unit name (without .service)"
     )
@@ -1273,6 +1287,16 @@ def _check_takeover(errors, takeover, hosts, gluster):
             " (hypervisor:takeover:enabled): a host cut off from the others could still write the leases;"
             " leave it auto",
         )
+
+
+def _check_keeper(errors, keeper, gluster):
+    """B1: the keeper's look interval and crash-loop bound in range, its records on a
+    gluster volume, its unit's name."""
+    path = ("hypervisor", "keeper")
+    for key, bounds in KEEPER_RANGES.items():
+        _int_in_range(errors, path + (key,), keeper.get(key), bounds)
+    _check_shared_dir(errors, path + ("dir",), keeper.get("dir"), gluster, "what the keepers record")
+    _match(errors, path + ("unit",), keeper.get("unit"), UNIT_NAME, "a systemd unit name (without .service)")
 
 
 def _check_dead_host(errors, hv, merged):
@@ -1314,6 +1338,9 @@ def _check_cluster(errors, hv, defaults, minion_id, online=None):
     if isinstance(merged.get("evacuation"), dict):
         _check_evacuation(errors, merged["evacuation"])
     _check_dead_host(errors, hv, merged)
+    if isinstance(merged.get("keeper"), dict):
+        gluster = merged.get("gluster") if isinstance(merged.get("gluster"), dict) else {}
+        _check_keeper(errors, merged["keeper"], gluster)
     if "guests" in hv:
         _check_guests(errors, hv["guests"], hv, merged)
     source = (
@@ -1397,6 +1424,7 @@ def build(pillar, defaults, minion_id):
     cfg["sanlock"] = _sanlock_view(cfg["sanlock"], cfg["me"], cfg["gluster"])
     cfg["takeover"] = _takeover_view(cfg["takeover"], arbiter, cfg["gluster"])
     cfg["evacuation"] = _evacuation_view(cfg["evacuation"], cfg["gluster"])
+    cfg["keeper"] = _keeper_view(cfg["keeper"], cfg["gluster"])
     cfg["guests"] = {name: _guest_view(name, guest, cfg) for name, guest in sorted(cfg["guests"].items())}
     cfg["settings_copy"] = _settings_copy(cfg)
     return cfg
@@ -1511,10 +1539,10 @@ def _settings_copy(cfg):
     reached (the units' settings copy; no secret): the hosts' RPN addresses,
     roles, sanlock host ids and server ids (a dead host id is mapped to its
     host), this host and its peer, the migration user, the SSH port, the
-    evacuation, takeover and timing settings, the hosts that carry guests, the
-    guests' home, wish and failover IPs. Nothing else, so that unrelated pillar
-    changes leave the copy alone."""
-    guest_keys = ("home", "running", "failover_ips")
+    evacuation, takeover, keeper and timing settings, the hosts that carry guests,
+    the guests' home, wish, failover IPs and disk (its sanlock lease is named after
+    it). Nothing else, so that unrelated pillar changes leave the copy alone."""
+    guest_keys = ("home", "running", "failover_ips", "disk_path")
     host_keys = ("role", "host_id", "online_server_id")
     return {
         "me": {"name": cfg["me"]["name"], "peer": cfg["me"].get("peer")},
@@ -1526,6 +1554,7 @@ def _settings_copy(cfg):
         "firewall": {"ssh_port": cfg["firewall"]["ssh_port"]},
         "evacuation": cfg["evacuation"],
         "takeover": cfg["takeover"],
+        "keeper": cfg["keeper"],
         "timings": cfg["timings"],
         "tunnels": {"members": cfg["tunnels"]["members"]},
         "guests": {name: {k: g[k] for k in guest_keys} for name, g in cfg["guests"].items()},
@@ -1595,6 +1624,14 @@ def _takeover_view(takeover, arbiter, gluster):
     enabled = bool(arbiter) if takeover["enabled"] == "auto" else takeover["enabled"]
     incidents_dir = takeover["incidents_dir"] or f"{gluster['volumes'][SAVE_VOLUME]['mount']}/.hv-incidents"
     return dict(takeover, enabled=enabled, incidents_dir=incidents_dir)
+
+
+def _keeper_view(keeper, gluster):
+    """B1: the keeper settings, ``dir`` resolved (default: ``.hv-keeper`` on the save volume,
+    shared and protected by client quorum), with ``hosts_dir`` (each host's published record)
+    and ``stopped_dir`` (a person's stops of ``running: true`` guests)."""
+    directory = keeper["dir"] or f"{gluster['volumes'][SAVE_VOLUME]['mount']}/.hv-keeper"
+    return dict(keeper, dir=directory, hosts_dir=f"{directory}/hosts", stopped_dir=f"{directory}/stopped")
 
 
 def _evacuation_view(evacuation, gluster):

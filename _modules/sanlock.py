@@ -9,6 +9,7 @@ own view (``sanlock client status``). The parsers are plain functions of the
 command output, unit-tested on outputs captured from the lab.
 """
 
+import hashlib
 import logging
 import os
 import shutil
@@ -318,6 +319,41 @@ def leases(lease_dir=LEASE_DIR):
                 "generation": row["generation"],
             }
     return out
+
+
+def lease_name(disk_path):
+    """
+    The sanlock resource libvirt names after a guest disk (``auto_disk_leases``:
+    the MD5 of its path); its lease file in the lease directory has that name.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call sanlock.lease_name /var/lib/libvirt/images/customer1/vm1.img
+    """
+    return hashlib.md5(disk_path.encode(), usedforsecurity=False).hexdigest()
+
+
+def guest_lease(disk_path, lease_dir=LEASE_DIR):
+    """
+    The disk lease of the guest whose disk is ``disk_path``: ``{"held",
+    "owner_host_id", "generation"}`` (a crashed or cut-off holder leaves its
+    lease held on disk: compare the generation with ``host_status``), or None
+    when the guest never ran with its lease (no lease file).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 sanlock.guest_lease /var/lib/libvirt/images/customer1/vm1.img
+    """
+    path = os.path.join(lease_dir, lease_name(disk_path))
+    if not os.path.exists(path):
+        return None
+    for row in parse_direct_dump(_run("direct", "dump", path)):
+        return {"held": row["held"], "owner_host_id": row["owner"], "generation": row["generation"]}
+    return None
 
 
 def hosts(lease_dir=LEASE_DIR):

@@ -269,18 +269,39 @@ def lease_name(disk_path):
     return hashlib.md5(disk_path.encode(), usedforsecurity=False).hexdigest()
 
 
+def _kept_by(hv, host):
+    """The guests the dead host's keeper kept (running there, or down there by a fault:
+    ``_utils/keeper_rule.py``), not kept down by a person: they are the cluster's to
+    bring back, on this side of the dead time as on the other."""
+    keeper = hv.get("keeper") or {}
+    if not keeper.get("hosts_dir"):
+        return set()
+    rule = __utils__
+    published = rule["keeper_rule.read_json"](os.path.join(keeper["hosts_dir"], f"{host}.json")) or {}
+    marks = rule["keeper_rule.read_dir"](keeper["stopped_dir"])
+    names = rule["keeper_rule.names"]()
+    kept = (names["RUNNING"], names["DOWN"])
+    return {
+        name
+        for name, entry in (published.get("guests") or {}).items()
+        if entry.get("state") in kept and name not in marks
+    }
+
+
 def _orphans(hv, record):
-    """The guests whose disk lease the dead host held (its host id and generation)."""
+    """The guests whose disk lease the dead host held (its host id and generation), and
+    those its keeper kept whose lease no other host holds (a guest killed before the
+    host died, its lease released)."""
     leases = __salt__["sanlock.leases"]()
+    kept = _kept_by(hv, record["host"])
     out = []
     for name, guest in sorted(hv["guests"].items()):
         lease = leases.get(lease_name(guest["disk_path"]))
-        if (
-            lease
-            and lease["held"]
-            and lease["owner_host_id"] == record["host_id"]
-            and lease["generation"] == record["generation"]
-        ):
+        held = bool(lease and lease["held"])
+        if held and lease["owner_host_id"] == record["host_id"]:
+            if lease["generation"] == record["generation"] or name in kept:
+                out.append(name)
+        elif not held and name in kept:
             out.append(name)
     return out
 
@@ -288,7 +309,7 @@ def _orphans(hv, record):
 def _take_guests(hv, record):
     """Start here each guest the dead host ran; one refused now is tried on the next pass."""
     for name in _orphans(hv, record):
-        result = __salt__["guests.start"](name, settings_cache=hv["settings_cache"])
+        result = __salt__["guests.start"](name, settings_cache=hv["settings_cache"], keeper=True)
         outcome = result.get("outcome")
         if outcome in ("started", "restored", "running"):
             record["guests"][name] = {"outcome": "started", "host": hv["me"]["name"], "at": _now()}

@@ -1,10 +1,12 @@
 """
-hv_events: the cluster's record of evacuation steps (B4), kept on the master.
+hv_events: the cluster's record of evacuation, takeover and keeper steps (B4),
+kept on the master.
 
 The reactor (``master.d/reactor.conf``) calls :func:`record` for every
-``hv/evacuation/...`` event a host fires; :func:`recent` reads them back. One
-JSON document per line in ``<cachedir>/hv-events.jsonl``, mode 0600; the file
-is cut to its last ``KEEP`` lines when it grows past twice that.
+``hv/evacuation/...``, ``hv/takeover/...`` and ``hv/keeper/...`` event a host
+fires; :func:`recent` reads them back. One JSON document per line in
+``<cachedir>/hv-events.jsonl``, mode 0600; the file is cut to its last ``KEEP``
+lines when it grows past twice that.
 """
 
 import json

@@ -19,8 +19,10 @@ again when the pillar changed it; a guest is never undefined nor
 autostarted here.
 
 ``guests.running`` starts a guest of ``running: true`` on its home host only,
-unless that host is drained or the guest runs on another host already (where
-an evacuation or a drain put it; sanlock refuses a second start anyway).
+unless that host is drained, a person stopped the guest (``guests.stop``: its
+stop mark) or the guest runs on another host already (where an evacuation or
+a drain put it; sanlock refuses a second start anyway). Between two runs, the
+keeper (``_modules/keeper.py``) keeps it running.
 
 .. code-block:: yaml
 
@@ -191,6 +193,13 @@ def running(name):
         return ret
     if __salt__["guests.drained"]()["drained"]:
         ret["comment"] = f"{me} is drained: {name} is not started here (guests.undrain)"
+        return ret
+    mark = __salt__["guests.stop_mark"](name)
+    if mark:
+        ret["comment"] = (
+            f"{name} was stopped by a person (guests.{mark.get('verb')} at {mark.get('at')}):"
+            " kept down until guests.start"
+        )
         return ret
     states = __salt__["guests.where"](name)
     if states.get(me) == "running":

@@ -23,8 +23,8 @@ import datetime
 
 # The guests module's names of libvirt states in which a guest runs (holds its disk).
 ACTIVE = ("running", "blocked", "paused", "shutting down", "suspended")
-HOST_PARTS = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts")
-SHARED_PARTS = ("peers", "volumes", "lockspace", "failover", "incidents")
+HOST_PARTS = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts", "keeper")
+SHARED_PARTS = ("peers", "volumes", "lockspace", "failover", "incidents", "keeper")
 # sanlock's states of another host's lease that are a problem, as a problem says them.
 LEASE_TROUBLE = {"fail": "failing", "dead": "dead"}
 
@@ -175,11 +175,46 @@ def _volumes(volumes):
     }
 
 
-def _guests(hosts, parts, guests_config):
+def _keeper(parts, shared):
+    """Every host's keeper record (``keeper.status``; a host's own part, fresher, over
+    what it published on the shared volume) and the stop marks: ``(records, marks)``."""
+    published = shared.get("keeper") if _ok(shared.get("keeper")) else {}
+    records = dict(published.get("records") or {})
+    for name, part in parts.items():
+        own = part.get("keeper") if isinstance(part, dict) else None
+        if _ok(own) and isinstance(own.get("guests"), dict):
+            records[name] = own
+    return records, published.get("stop_marks") or {}
+
+
+def _down_problem(name, wanted, entries, acting, down):
+    """Why a guest the cluster keeps runs nowhere, and what the keepers do about it."""
+    left = [(h, e) for h, e in entries if e.get("state") == "gave_up"]
+    faulted = [(h, e) for h, e in entries if e.get("state") == "down"]
+    if left:
+        host, entry = left[0]
+        text = (
+            f"was left down on {host} since {entry.get('since')}: it kept stopping ({entry.get('why')});"
+            f" `guests.start {name}` to try again"
+        )
+    elif faulted:
+        host, entry = max(faulted, key=lambda item: item[1].get("since") or "")
+        text = f"is down since {entry.get('since')} on {host} ({entry.get('why')})"
+    elif wanted:
+        where = f" (no answer from {', '.join(down)})" if down else ""
+        text = f"is down and has no save file{where}"
+    else:
+        return None
+    doing = [f"keeper on {h}: {what}" for h, what in acting]
+    return text + (f"; {'; '.join(doing)}" if doing else "")
+
+
+def _guests(hosts, parts, guests_config, shared):
     saved = set()
     for part in parts.values():
         if isinstance(part, dict) and isinstance(part.get("saved"), list):
             saved.update(part["saved"])
+    records, marks = _keeper(parts, shared)
     names = set(guests_config) | saved
     for host in hosts.values():
         names.update(host["guests_defined"])
@@ -188,20 +223,28 @@ def _guests(hosts, parts, guests_config):
     for name in sorted(names):
         config = guests_config.get(name) or {}
         running_on = sorted(h for h, host in hosts.items() if name in host["guests_running"])
-        wanted = config.get("running", True) if name in guests_config else None
+        mark = marks.get(name)
+        wanted = config.get("running", True) and not mark if name in guests_config else None
+        entries = [
+            (h, r["guests"][name]) for h, r in sorted(records.items()) if name in (r.get("guests") or {})
+        ]
+        acting = [
+            (h, r["acting"][name]) for h, r in sorted(records.items()) if name in (r.get("acting") or {})
+        ]
         problem = None
         if len(running_on) > 1:
             problem = f"runs on {len(running_on)} hosts at once: {', '.join(running_on)}"
         elif running_on and name in saved:
             problem = f"runs on {running_on[0]} and has a save file too (a stale one: never restore it)"
-        elif not running_on and wanted and name not in saved:
-            where = f" (no answer from {', '.join(down)})" if down else ""
-            problem = f"is down and has no save file{where}"
+        elif not running_on and name not in saved and name in guests_config and not mark:
+            problem = _down_problem(name, wanted, entries, acting, down)
         view[name] = {
             "running_on": running_on,
             "saved": name in saved,
             "home": config.get("home"),
             "wanted_running": wanted,
+            "kept_by": sorted(h for h, e in entries if e.get("state") != "gave_up") or None,
+            "stopped_by_person": mark,
             "problem": problem,
         }
     return view
@@ -346,7 +389,7 @@ def assemble(parts, shared, hosts_config, guests_config=None, now=None):
         "volumes": _volumes(shared.get("volumes")),
         "lockspace": shared.get("lockspace"),
         "failover": failover,
-        "guests": _guests(hosts, parts, guests_config or {}),
+        "guests": _guests(hosts, parts, guests_config or {}, shared),
         "incidents": _incidents(shared.get("incidents")),
     }
     view["problems"] = _problems(view, shared)
@@ -432,6 +475,17 @@ def _host_row(name, host):
     ]
 
 
+def _kept_cell(guest):
+    """Whether the cluster keeps the guest running: ``pillar`` (running: true), ``hyp2``
+    (a keeper saw it run there), ``stopped by a person``, ``-`` (not kept)."""
+    if guest.get("stopped_by_person"):
+        mark = guest["stopped_by_person"]
+        return f"no: guests.{mark.get('verb', 'stop')} at {mark.get('at', '?')}"
+    if guest.get("wanted_running"):
+        return "pillar"
+    return _names(guest.get("kept_by") or [])
+
+
 def _volume_rows(volumes):
     if not _ok(volumes):
         return [["?", f"error: {_error(volumes)}", "", ""]]
@@ -503,10 +557,18 @@ def table(view):
     lines += _columns(["VOLUME", "STATUS", "TO HEAL", "SPLIT-BRAIN"], _volume_rows(view["volumes"]))
     lines += ["", "Guests"]
     guests = [
-        [name, g["home"] or "-", _names(g["running_on"]), _yes(g["saved"]), g["problem"] or "-"]
+        [
+            name,
+            g["home"] or "-",
+            _names(g["running_on"]),
+            _yes(g["saved"]),
+            _kept_cell(g),
+            g["problem"] or "-",
+        ]
         for name, g in view["guests"].items()
     ]
-    lines += _columns(["GUEST", "HOME", "RUNNING ON", "SAVED", "PROBLEM"], guests) if guests else ["  (none)"]
+    header = ["GUEST", "HOME", "RUNNING ON", "SAVED", "KEPT", "PROBLEM"]
+    lines += _columns(header, guests) if guests else ["  (none)"]
     lines += ["", "Failover IPs"]
     if _ok(view.get("failover")):
         lines += _columns(["HOST", "API ROUTES HERE", "PROXY ARP", "MISMATCH"], _failover_rows(view))

@@ -35,4 +35,5 @@ base:
     - libvirt.pools # F16; guests only
     - guests        # F25, F26; guests only
     - takeover      # B1, B6 (a dead host's guests); guests only
+    - keeper        # B1 (guests that come back by themselves); guests only
 {%- endif %}

@@ -100,6 +100,7 @@ VM2 = ("hypervisor", "guests", "vm2")
 EVACUATION = ("hypervisor", "evacuation")
 SANLOCK = ("hypervisor", "sanlock")
 TAKEOVER = ("hypervisor", "takeover")
+KEEPER = ("hypervisor", "keeper")
 LEASE_OPTIONS = (*GLUSTER, "volumes", "sanlock", "options")
 # A third host for the lab's cluster: its arbiter (hosts:<name>:role), valid as it is.
 ARB1 = {
@@ -592,6 +593,16 @@ CASES = [
         _both(_hosts(arb1=ARB1), _put((*LEASE_OPTIONS, "cluster.quorum-type"), "none")),
         _key(*LEASE_OPTIONS, "cluster.quorum-type"),
     ),
+    # Guests that come back (issue 19): the keeper's look, its crash-loop bound, its records.
+    ("keeper-max-restarts-zero", _put((*KEEPER, "max_restarts"), 0), "hypervisor:keeper:max_restarts"),
+    ("keeper-window-too-short", _put((*KEEPER, "restart_window"), 10), "hypervisor:keeper:restart_window"),
+    ("keeper-poll-not-a-number", _put((*KEEPER, "poll_interval"), "2s"), "hypervisor:keeper:poll_interval"),
+    ("keeper-stop-timeout-negative", _put((*KEEPER, "stop_timeout"), -1), "hypervisor:keeper:stop_timeout"),
+    ("keeper-dir-not-shared", _put((*KEEPER, "dir"), "/var/lib/hv-keeper"), "hypervisor:keeper:dir"),
+    ("keeper-dir-relative", _put((*KEEPER, "dir"), "keeper"), "hypervisor:keeper:dir"),
+    ("keeper-enabled-not-bool", _put((*KEEPER, "enabled"), "yes"), "hypervisor:keeper:enabled"),
+    ("keeper-bad-unit", _put((*KEEPER, "unit"), "hv keeper"), "hypervisor:keeper:unit"),
+    ("keeper-unknown-key", _put((*KEEPER, "max_restart"), 3), "hypervisor:keeper:max_restart"),
 ]
 
 # Strings the lab pillar leaves to the defaults, where a token could be pasted too.
@@ -610,6 +621,8 @@ DEFAULTED_STRINGS = [
     ("hypervisor", "migration", "user"),
     (*EVACUATION, "state_dir"),
     (*EVACUATION, "unit"),
+    (*KEEPER, "dir"),
+    (*KEEPER, "unit"),
 ]
 
 

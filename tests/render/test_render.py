@@ -490,7 +490,7 @@ def test_second_cluster_volumes_are_arbitrated_and_made_by_kvm_a(highstate, fami
 HYPERVISOR_TOP = [
     *("sysctl", "repos", "python", "tools", "libvirt", "ksm", "users", "selinux", "network", "hosts"),
     *("peers", "tunnels", "firewall", "failover", "gluster", "sanlock", "libvirt.pools", "guests"),
-    "takeover",
+    *("takeover", "keeper"),
 ]
 ARBITER_TOP = [
     *("sysctl", "repos", "python", "tools", "users", "selinux", "network", "hosts", "firewall"),

@@ -25,6 +25,7 @@ cv = load("_utils", "cluster_view")
 gluster = load("_modules", "gluster")
 sanlock = load("_modules", "sanlock")
 takeover = load("_modules", "takeover")
+keeper = load("_modules", "keeper")
 FIXTURES = Path(__file__).parent / "fixtures"
 IP1 = "203.0.113.101"
 
@@ -84,6 +85,27 @@ def incidents(count):
     ]
 
 
+def keeper_record():
+    """``keeper.status`` on hyp1: vm2 down by sanlock's kill, waiting for the lockspace."""
+    return {
+        "enabled": True,
+        "host": "hyp1",
+        "at": "2024-05-01T12:00:00+00:00",
+        "lockspace": False,
+        "drained": False,
+        "evacuating": False,
+        "guests": {
+            "vm2": {
+                "state": "down",
+                "since": "2024-05-01T11:59:40+00:00",
+                "why": "killed by sanlock: this host lost its lease storage",
+                "restarts": [],
+            }
+        },
+        "acting": {"vm2": "waits for hyp1: is not in its sanlock lockspace"},
+    }
+
+
 @pytest.fixture
 def salt_mods():
     heal = gluster.parse_heal_info(fixture("gluster/heal_info_vmstore.xml"))
@@ -129,6 +151,9 @@ def salt_mods():
         "takeover.quorum": create_autospec(takeover.quorum, return_value=quorum()),
         "takeover.peers": create_autospec(takeover.peers, return_value=peers()),
         "takeover.incidents": create_autospec(takeover.incidents, return_value=incidents(12)),
+        "keeper.status": create_autospec(keeper.status, return_value=keeper_record()),
+        "keeper.records": create_autospec(keeper.records, return_value={"hyp1": keeper_record()}),
+        "keeper.stop_marks": create_autospec(keeper.stop_marks, return_value={}),
         "mine.send": create_autospec(salt.modules.mine.send, return_value=True),
         "mine.get": create_autospec(salt.modules.mine.get, return_value={}),
         "hypervisor_pillar.settings": Mock(
@@ -171,6 +196,7 @@ def test_local():
         "proxyarp": [IP1],
         "quorum": quorum(),
         "sanlock_hosts": peers(),
+        "keeper": keeper_record(),
     }
 
 
@@ -199,14 +225,16 @@ def test_the_arbiter_has_none_of_the_guest_side_parts(salt_mods, grains):
     grains["id"] = "arb1"
     part = cluster.local()
     assert part.pop("time").endswith("+00:00")
-    keys = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts")
+    keys = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts", "keeper")
     assert part == dict({"host": "arb1"}, **dict.fromkeys(keys))
     facts = cluster.shared()
-    assert facts["lockspace"] is None and facts["incidents"] is None
+    assert facts["lockspace"] is None and facts["incidents"] is None and facts["keeper"] is None
     assert isinstance(facts["peers"], list) and facts["volumes"]["vmstore"]["status"] == "Started"
     for name in ("guests.list_local", "sanlock.status", "takeover.quorum", "takeover.peers", "sanlock.hosts"):
         salt_mods[name].assert_not_called()
     salt_mods["takeover.incidents"].assert_not_called()
+    salt_mods["keeper.status"].assert_not_called()
+    salt_mods["keeper.records"].assert_not_called()
 
 
 def test_shared(salt_mods):
@@ -222,6 +250,7 @@ def test_shared(salt_mods):
     assert facts["lockspace"] == {1: {"name": "x.hyp1", "timestamp": 5}}
     assert facts["failover"]["mismatches"] == 1
     assert facts["incidents"] == incidents(12)[:10]  # the newest 10
+    assert facts["keeper"] == {"records": {"hyp1": keeper_record()}, "stop_marks": {}}
 
 
 def test_incidents_that_cannot_be_read(salt_mods):

@@ -80,18 +80,39 @@ def part(host, guests=None, saved=(), proxyarp=(), drained=False, ready=True, **
         "proxyarp": list(proxyarp),
         "quorum": quorum(),
         "sanlock_hosts": leases(host),
+        "keeper": keeper(host),
     }
     out.update(extra)
     return out
 
 
+def keeper(host, guests=None, acting=None, lockspace=True):
+    """``keeper.status`` of ``host``: the guests its keeper keeps, and what it does about them."""
+    return {
+        "enabled": True,
+        "host": host,
+        "at": "2024-05-01T12:00:00+00:00",
+        "lockspace": lockspace,
+        "drained": False,
+        "evacuating": False,
+        "guests": dict(guests or {}),
+        "acting": dict(acting or {}),
+    }
+
+
+def down(why, state="down", restarts=()):
+    return {"state": state, "since": "2024-05-01T11:59:30+00:00", "why": why, "restarts": list(restarts)}
+
+
 def arbiter_part(host="arb1"):
     """``cluster.local`` on the arbiter: none of the guest-side parts."""
-    keys = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts")
+    keys = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts", "keeper")
     return dict({"host": host, "time": "2024-05-01T12:00:00+00:00"}, **dict.fromkeys(keys))
 
 
-def shared(routes=None, split_brain=0, connected=True, status="Started", incidents=()):
+def shared(
+    routes=None, split_brain=0, connected=True, status="Started", incidents=(), records=None, marks=None
+):
     rows = [{"ip": ip, "api_host": host, "destination": None, "proxyarp_hosts": [], "ok": True}
             for ip, host in (routes or {}).items()]  # fmt: skip
     return {
@@ -105,6 +126,7 @@ def shared(routes=None, split_brain=0, connected=True, status="Started", inciden
         "lockspace": {1: {"name": "a.hyp1", "timestamp": 10}, 2: {"name": "b.hyp2", "timestamp": 11}},
         "failover": {"ips": rows, "mismatches": 0, "unreported": []},
         "incidents": list(incidents),
+        "keeper": {"records": dict(records or {}), "stop_marks": dict(marks or {})},
     }
 
 
@@ -137,9 +159,19 @@ def test_a_healthy_cluster():
             "saved": False,
             "home": "hyp1",
             "wanted_running": True,
+            "kept_by": None,
+            "stopped_by_person": None,
             "problem": None,
         },
-        "vm2": {"running_on": [], "saved": False, "home": "hyp1", "wanted_running": False, "problem": None},
+        "vm2": {
+            "running_on": [],
+            "saved": False,
+            "home": "hyp1",
+            "wanted_running": False,
+            "kept_by": None,
+            "stopped_by_person": None,
+            "problem": None,
+        },
     }
     assert view["volumes"]["vmstore"] == {"status": "Started", "heal_entries": 0, "split_brain": 0}
     assert view["lockspace"][2]["name"] == "b.hyp2"
@@ -180,8 +212,49 @@ def test_a_saved_guest_is_not_a_problem_and_an_unknown_one_is_listed():
     assert view["problems"] == []
     assert view["guests"]["vm1"]["saved"] and view["guests"]["vm1"]["running_on"] == []
     assert view["guests"]["other"] == {
-        "running_on": ["hyp1"], "saved": False, "home": None, "wanted_running": None, "problem": None
+        "running_on": ["hyp1"], "saved": False, "home": None, "wanted_running": None, "kept_by": None,
+        "stopped_by_person": None, "problem": None,
     }  # fmt: skip
+
+
+def test_a_kept_guest_down_says_why_and_what_the_keeper_does():
+    """B1: vm2 (not running: true) ran on hyp2 and was killed by sanlock: the problem says
+    since when and why, and what hyp2's keeper does; hyp2's own part (live) wins over
+    what it published on the shared volume (older)."""
+    parts = healthy()
+    parts["hyp1"]["guests"] = {"vm1": "running", "vm2": "shut off"}
+    killed = down("killed by sanlock: this host lost its lease storage")
+    waits = {"vm2": "waits for hyp2: is not in its sanlock lockspace"}
+    parts["hyp2"]["keeper"] = keeper("hyp2", {"vm2": killed}, waits, lockspace=False)
+    stale = keeper("hyp2", {"vm2": down("running", state="running")})
+    view = assemble(parts, shared({IP1: "hyp1"}, records={"hyp2": stale}))
+    assert view["guests"]["vm2"]["kept_by"] == ["hyp2"]
+    assert view["problems"] == [
+        "guest vm2 is down since 2024-05-01T11:59:30+00:00 on hyp2 (killed by sanlock: this host lost its"
+        " lease storage); keeper on hyp2: waits for hyp2: is not in its sanlock lockspace"
+    ]
+    row = next(line for line in cv.table(view).splitlines() if line.startswith("  vm2 "))
+    assert row.split()[4] == "hyp2"  # the KEPT column: hyp2's keeper keeps it
+
+
+def test_a_guest_left_down_after_a_crash_loop_and_one_a_person_stopped():
+    """A guest its keeper gave up on is a problem naming guests.start; a running: true guest
+    a person stopped (its stop mark) is no problem, and the table says who stopped it."""
+    parts = healthy()
+    parts["hyp1"]["guests"] = {"vm1": "shut off", "vm2": "shut off"}
+    loop = down("qemu died (killed, or crashed), after 3 restarts", state="gave_up", restarts=[1, 2, 3])
+    parts["hyp1"]["keeper"] = keeper("hyp1", {"vm2": loop})
+    mark = {"guest": "vm1", "verb": "stop", "host": "hyp1", "at": "2024-05-01T11:00:00+00:00"}
+    view = assemble(parts, shared({IP1: "hyp1"}, marks={"vm1": mark}))
+    assert view["problems"] == [
+        "guest vm2 was left down on hyp1 since 2024-05-01T11:59:30+00:00: it kept stopping (qemu died"
+        " (killed, or crashed), after 3 restarts); `guests.start vm2` to try again"
+    ]
+    assert (
+        view["guests"]["vm1"]["wanted_running"] is False
+        and view["guests"]["vm1"]["stopped_by_person"] == mark
+    )
+    assert "no: guests.stop at 2024-05-01T11:00:00+00:00" in cv.table(view)
 
 
 def test_failover_mismatch_and_an_ip_routed_elsewhere():
@@ -233,6 +306,7 @@ def test_a_whole_answer_that_failed_and_no_shared_facts():
         "lockspace: no host answered cluster.shared",
         "failover: no host answered cluster.shared",
         "incidents: no host answered cluster.shared",
+        "keeper: no host answered cluster.shared",
     ]
 
 
@@ -418,9 +492,9 @@ def test_table():
         "  vmstore  Started  0        0",
         "",
         "Guests",
-        "  GUEST  HOME  RUNNING ON  SAVED  PROBLEM",
-        "  vm1    hyp1  hyp1        no     -",
-        "  vm2    hyp1  -           no     -",
+        "  GUEST  HOME  RUNNING ON  SAVED  KEPT    PROBLEM",
+        "  vm1    hyp1  hyp1        no     pillar  -",
+        "  vm2    hyp1  -           no     -       -",
         "",
         "Failover IPs",
         "  HOST  API ROUTES HERE  PROXY ARP      MISMATCH",

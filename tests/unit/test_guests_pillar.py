@@ -142,12 +142,12 @@ def test_guest_messages_name_the_choices(params):
 
 def test_settings_copy_holds_only_what_the_shutdown_unit_needs(params):
     """F25, B1: the settings copy: no public side, no pillar beyond the guests' placement
-    and what the takeover needs (host ids, server ids, roles, timings)."""
+    and what the takeover and the keeper need (host ids, server ids, roles, timings, disks)."""
     cfg = build(params)
     offline = cfg["settings_copy"]
     assert sorted(offline) == [
-        "evacuation", "failover", "firewall", "guests", "hosts", "me", "migration", "takeover", "timings",
-        "tunnels",
+        "evacuation", "failover", "firewall", "guests", "hosts", "keeper", "me", "migration", "takeover",
+        "timings", "tunnels",
     ]  # fmt: skip
     assert offline["me"] == {"name": "hyp1", "peer": "hyp2"}
     assert offline["hosts"]["hyp2"] == {
@@ -157,5 +157,11 @@ def test_settings_copy_holds_only_what_the_shutdown_unit_needs(params):
         "online_server_id": 1002,
     }
     assert (offline["takeover"], offline["timings"]) == (cfg["takeover"], cfg["timings"])
-    assert offline["guests"]["vm1"] == {"home": "hyp1", "running": False, "failover_ips": ["203.0.113.101"]}
+    assert offline["keeper"] == cfg["keeper"]
+    assert offline["guests"]["vm1"] == {
+        "home": "hyp1",
+        "running": False,
+        "failover_ips": ["203.0.113.101"],
+        "disk_path": "/var/lib/libvirt/images/customer1/vm1.img",  # its sanlock lease is named after it
+    }
     assert "public" not in str(offline) and "token" not in str(offline)

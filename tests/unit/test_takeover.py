@@ -15,6 +15,7 @@ import pytest
 from tests.loaders import load
 
 takeover = load("_modules", "takeover")
+keeper_rule = load("_utils", "keeper_rule")
 DISKS = {name: f"/var/lib/libvirt/images/customer1/{name}.img" for name in ("vm1", "vm2", "vm3")}
 
 
@@ -84,7 +85,7 @@ class Cluster:
             "event.send": record("event.send", True),
         }
 
-    def _start(self, name, settings_cache=None):
+    def _start(self, name, settings_cache=None, keeper=False):
         if name in self.refuse:
             return {"outcome": "elsewhere", "why": "sanlock holds its lease there"}
         self.leases[takeover.lease_name(DISKS[name])].update(owner_host_id=2, generation=1)
@@ -104,7 +105,14 @@ def cluster(hv):
 
 @pytest.fixture
 def configure_loader_modules(cluster):
-    return {takeover: {"__salt__": cluster.funcs(), "__pillar__": {"hypervisor": {}, "online": {}}}}
+    utils = {f"keeper_rule.{name}": getattr(keeper_rule, name) for name in ("read_json", "read_dir", "names")}
+    return {
+        takeover: {
+            "__salt__": cluster.funcs(),
+            "__pillar__": {"hypervisor": {}, "online": {}},
+            "__utils__": utils,
+        }
+    }
 
 
 def test_a_dead_peer_is_taken_over_once(cluster, hv):
@@ -165,6 +173,39 @@ def test_a_refused_start_waits_and_holds_back_ips_and_fence(cluster):
     record = takeover.check()["incidents"]["hyp1"]
     assert record["guests"]["vm2"]["outcome"] == "started" and record["done"]
     assert len(cluster.called("online.fence")) == 1
+
+
+def test_the_guests_the_dead_hosts_keeper_kept_are_taken_over_too(cluster, hv, tmp_path):
+    """B1, one rule: besides the guests whose lease the dead host held, those its keeper
+    kept (vm3: down there by a fault, its lease released; vm4: left down after a crash
+    loop, not taken; vm5: a person keeps it down) are started here; a kept guest whose
+    lease another live host holds (vm6) is that host's."""
+    hv["keeper"] = {
+        "hosts_dir": str(tmp_path / "keeper/hosts"),
+        "stopped_dir": str(tmp_path / "keeper/stopped"),
+    }
+    for name in ("vm4", "vm5", "vm6"):
+        hv["guests"][name] = {"home": "hyp1", "disk_path": f"/var/lib/libvirt/images/customer1/{name}.img"}
+        DISKS[name] = hv["guests"][name]["disk_path"]
+    cluster.leases[takeover.lease_name(DISKS["vm3"])] = {"held": False, "owner_host_id": 1, "generation": 3}
+    cluster.leases[takeover.lease_name(DISKS["vm6"])] = {"held": True, "owner_host_id": 2, "generation": 1}
+    entry = {"since": "2026-11-27T00:00:00+00:00", "why": "qemu died (killed, or crashed)", "restarts": []}
+    kept = {"vm3": "down", "vm4": "gave_up", "vm5": "down", "vm6": "running"}
+    keeper_rule.write_json(
+        os.path.join(hv["keeper"]["hosts_dir"], "hyp1.json"),
+        {"host": "hyp1", "guests": {name: dict(entry, state=state) for name, state in kept.items()}},
+    )
+    keeper_rule.write_json(
+        os.path.join(hv["keeper"]["stopped_dir"], "vm5.json"), {"guest": "vm5", "verb": "stop"}
+    )
+    try:
+        record = takeover.check()["incidents"]["hyp1"]
+    finally:
+        for name in ("vm4", "vm5", "vm6"):
+            del DISKS[name]
+    assert [c[1][0] for c in cluster.called("guests.start")] == ["vm1", "vm2", "vm3"]
+    assert all(c[2]["keeper"] is True for c in cluster.called("guests.start"))  # no person's start
+    assert set(record["guests"]) == {"vm1", "vm2", "vm3"}
 
 
 def test_a_drained_survivor_takes_nothing(cluster):

@@ -1,0 +1,656 @@
+"""
+The keeper (B1): on each host that carries guests, a unit (``keeper:unit``)
+keeps the cluster's guests running, with or without the master. It follows
+libvirt's lifecycle events to tell why a guest stopped, keeps a record of the
+guests it keeps (``<evacuation:state_dir>/keeper.json``, published for the
+other hosts in ``keeper:hosts_dir`` on the shared volume) and, whenever this
+host may take guests, starts again:
+
+- a guest that ran here and was stopped by a fault (sanlock's kill when this
+  host lost its leases, qemu killed or crashed, the host or libvirtd stopping
+  under it), once this host holds its lockspace again;
+- a ``running: true`` guest that runs nowhere, where the rule places it (its
+  home, else the first other host that may take guests);
+- the kept guests of a host that is drained, evacuating or gone cleanly.
+
+A person's stop is never undone (``guests.stop``, ``virsh destroy``, ``virsh
+shutdown``); for a ``running: true`` guest only ``guests.stop`` (its stop
+mark) counts. sanlock's lease is the proof that a start is safe: a refused
+start is tried again, never forced. A guest restarted ``keeper:max_restarts``
+times within ``keeper:restart_window`` seconds that stops again is left down.
+The rule is ``_utils/keeper_rule.py``'s, shared with the takeover (which
+starts a dead host's kept guests elsewhere) and the status view. Every action
+fires an event under ``hv/keeper/`` (with the reason the guest had stopped).
+"""
+
+import contextlib
+import datetime
+import fcntl
+import json
+import logging
+import os
+import queue
+import threading
+import time
+
+try:
+    import libvirt
+
+    HAS_LIBVIRT = True
+except ImportError:
+    HAS_LIBVIRT = False
+
+try:
+    from salt.exceptions import CommandExecutionError
+except ImportError:
+    CommandExecutionError = RuntimeError
+
+log = logging.getLogger(__name__)
+
+__virtualname__ = "keeper"
+URI = "qemu:///system"
+EVENTS = "hv/keeper"
+SETTINGS_CACHE = "/var/lib/hv-evacuation/settings.json"  # as the guests module's
+RECORD = "keeper.json"  # in evacuation:state_dir, written by the unit only
+LOCK = "keeper.lock"
+OWN_START = 120  # seconds within which a STARTED event answers the keeper's own start
+UNEXPLAINED = 3  # seconds a recorded guest may be shut off before its stop is judged without an event
+ACTIVE = (1, 2, 3, 4, 7)  # libvirt's running, blocked, paused, shutting down, suspended
+_EVENT_LOOP = {"started": False}
+
+
+def __virtual__():
+    if not HAS_LIBVIRT:
+        return (False, "libvirt-python is not installed")
+    return __virtualname__
+
+
+def _rule(name):
+    """A function of the keeper rule (``_utils/keeper_rule.py``)."""
+    try:
+        return __utils__[f"keeper_rule.{name}"]
+    except KeyError:
+        raise CommandExecutionError("the keeper_rule utility is not loaded (saltutil.sync_utils)") from None
+
+
+class _Names(dict):
+    """The keeper rule's constants (``_K["RUNNING"]``), fetched from the utility at first use."""
+
+    def __missing__(self, key):
+        self.update(_rule("names")())
+        return dict.__getitem__(self, key)
+
+
+_K = _Names()
+
+
+def _settings(settings_cache=None):
+    """The cluster settings: the pillar's, else the units' settings copy (no secret)."""
+    if "hypervisor" in __pillar__:
+        return dict(__salt__["hypervisor_pillar.settings"](), offline=False, settings_cache=None)
+    path = settings_cache or SETTINGS_CACHE
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return dict(json.load(handle), offline=True, settings_cache=path)
+    except (OSError, ValueError) as exc:
+        raise CommandExecutionError(f"no cluster pillar here and no settings copy at {path}: {exc}") from None
+
+
+def _now():
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def _event(tag, data):
+    """Fire ``hv/keeper/<tag>`` (B4); the journal keeps it when the bus cannot."""
+    log.warning("keeper: %s/%s %s", EVENTS, tag, json.dumps(data, sort_keys=True, default=str))
+    try:
+        __salt__["event.send"](f"{EVENTS}/{tag}", data)
+    except Exception as exc:  # an event is a notice: never the reason a guest stays down
+        log.warning("keeper: could not send the event %s/%s: %s", EVENTS, tag, exc)
+
+
+def _record_path(hv):
+    return os.path.join(hv["evacuation"]["state_dir"], RECORD)
+
+
+# ------------------------------------------------------------------ libvirt's events
+
+
+class _Libvirt:
+    """One connection to libvirtd and its lifecycle events, queued as
+    ``(guest, event, detail)`` by libvirt's event loop thread."""
+
+    def __init__(self):
+        self.events = queue.Queue()
+        self.conn = None
+        self.closed = threading.Event()
+        if not _EVENT_LOOP["started"]:  # once per process, before any connection
+            libvirt.virEventRegisterDefaultImpl()
+            threading.Thread(target=_run_event_loop, daemon=True, name="libvirt-events").start()
+            _EVENT_LOOP["started"] = True
+
+    def _lifecycle(self, _conn, dom, event, detail, _opaque):
+        self.events.put((dom.name(), event, detail))
+
+    def connected(self):
+        """The connection, opened again after libvirtd went away (None while it is away)."""
+        if self.conn is not None and not self.closed.is_set():
+            return self.conn
+        self.close()
+        try:
+            conn = libvirt.open(URI)
+            conn.registerCloseCallback(lambda *_args: self.closed.set(), None)
+            conn.domainEventRegisterAny(None, libvirt.VIR_DOMAIN_EVENT_ID_LIFECYCLE, self._lifecycle, None)
+            conn.setKeepAlive(5, 3)
+        except libvirt.libvirtError as exc:
+            log.warning("keeper: libvirt (%s): %s", URI, exc)
+            return None
+        self.conn = conn
+        self.closed.clear()
+        return conn
+
+    def close(self):
+        if self.conn is not None:
+            with contextlib.suppress(libvirt.libvirtError):
+                self.conn.close()
+        self.conn = None
+
+    def wait(self, timeout):
+        """The events queued within ``timeout`` seconds (returns at the first one)."""
+        try:
+            first = self.events.get(timeout=timeout)
+        except queue.Empty:
+            return []
+        return [first, *self.drain()]
+
+    def drain(self):
+        out = []
+        with contextlib.suppress(queue.Empty):
+            while True:
+                out.append(self.events.get_nowait())
+        return out
+
+    def domains(self):
+        """``{name: (state, reason)}`` of every guest libvirt knows here."""
+        conn = self.connected()
+        if conn is None:
+            raise CommandExecutionError("libvirtd does not answer")
+        return {dom.name(): tuple(dom.state()) for dom in conn.listAllDomains()}
+
+
+def _run_event_loop():
+    while True:
+        try:
+            libvirt.virEventRunDefaultImpl()
+        except Exception as exc:  # keep the loop: a failed iteration must not end the events
+            log.warning("keeper: libvirt event loop: %s", exc)
+            time.sleep(1)
+
+
+# ------------------------------------------------------------------ the keeper
+
+
+class _Keeper:
+    """What one host's keeper knows and does; ``step`` is one look."""
+
+    def __init__(self, hv, source):
+        self.hv, self.source = hv, source
+        self.me = hv["me"]["name"]
+        self.cfg = hv["keeper"]
+        self.guests = hv.get("guests") or {}
+        self.members = [h for h in hv["tunnels"]["members"] if h in hv["hosts"]]
+        self.host_ids = {h["host_id"]: n for n, h in hv["hosts"].items() if h.get("host_id") is not None}
+        saved = _rule("read_json")(_record_path(hv)) or {}
+        self.entries = {n: e for n, e in (saved.get("guests") or {}).items() if n in self.guests}
+        self.libvirt = source
+        self.shutdowns = {}  # guest: the SHUTDOWN event's detail since it started
+        self.own = {}  # guest: monotonic time of the keeper's own start
+        self.unexplained = {}  # guest: monotonic time it was first found shut off while recorded running
+        self.said = set()  # (guest, tag, why): events sent once per cause
+        self.facts = {}
+        self.acting = {}
+        self.written = None
+        self.published = None
+
+    # ---------------------------------------------------------- what happened
+
+    def _entry(self, name, state, why, restarts=None):
+        old = self.entries.get(name) or {}
+        self.entries[name] = {
+            "state": state,
+            "since": _now() if old.get("state") != state or old.get("why") != why else old["since"],
+            "why": why,
+            "restarts": old.get("restarts", []) if restarts is None else restarts,
+        }
+        return self.entries[name]
+
+    def _lockspace_lost(self):
+        try:
+            return not __salt__["sanlock.status"]()["can_take_guests"]
+        except Exception:  # sanlock does not answer: its leases are gone too
+            return True
+
+    def on_events(self, events):
+        lost = None
+        for name, event, detail in events:
+            if name not in self.guests:
+                continue  # not the cluster's guest: left alone
+            if event == _K["EVENT_SHUTDOWN"]:
+                self.shutdowns[name] = detail
+            elif event == _K["EVENT_STARTED"]:
+                self._started(name, detail)
+            elif event == _K["EVENT_STOPPED"]:
+                if lost is None:
+                    lost = self._lockspace_lost()
+                kind, why = _rule("stop_kind")(detail, self.shutdowns.pop(name, None), lost)
+                self._stopped(name, kind, why)
+
+    def _started(self, name, detail):
+        self.shutdowns.pop(name, None)
+        self.unexplained.pop(name, None)
+        own = time.monotonic() - self.own.pop(name, -OWN_START) < OWN_START
+        old = self.entries.get(name) or {}
+        restarts = old.get("restarts", []) if own else []  # someone else started it: counted afresh
+        self._entry(name, _K["RUNNING"], _rule("started_why")(detail), restarts)
+        if not own and _rule("read_json")(self._mark_path(name)) is not None:
+            with contextlib.suppress(OSError):  # a person started it by hand: no longer kept down
+                os.unlink(self._mark_path(name))
+
+    def _stopped(self, name, kind, why):
+        self.unexplained.pop(name, None)
+        guest = self.guests[name]
+        if kind == _K["MOVED"]:
+            self.entries.pop(name, None)
+            return
+        if kind == _K["PERSON"] and not guest.get("running"):
+            if self.entries.pop(name, None) is not None:
+                _event("released", {"guest": name, "host": self.me, "why": why})
+            return
+        # A fault; or a person's stop of a running: true guest without guests.stop: the pillar stands.
+        entry = self.entries.get(name) or {}
+        restarts = _rule("recent")(entry.get("restarts"), time.time(), self.cfg["restart_window"])
+        if kind == _K["PERSON"]:
+            why = f"{why}; running: true in the pillar (guests.stop keeps it down)"
+        if not _rule("may_restart")(
+            restarts, time.time(), self.cfg["max_restarts"], self.cfg["restart_window"]
+        ):
+            self._entry(name, _K["GAVE_UP"], f"{why}, after {len(restarts)} restarts", restarts)
+            _event(
+                "gave_up",
+                {
+                    "guest": name,
+                    "host": self.me,
+                    "why": why,
+                    "restarts": len(restarts),
+                    "window": self.cfg["restart_window"],
+                },
+            )
+            return
+        self._entry(name, _K["DOWN"], why, restarts)
+        _event("down", {"guest": name, "host": self.me, "why": why, "kind": kind})
+
+    def reconcile(self, domains):
+        """Align the record with what libvirt shows: a guest running here is kept; one
+        recorded running and shut off without an event (the keeper or libvirtd was
+        not running) is judged by libvirt's shutoff reason."""
+        now = time.monotonic()
+        for name in self.guests:
+            state, reason = domains.get(name, (None, None))
+            entry = self.entries.get(name)
+            if state in ACTIVE:
+                if not entry or entry["state"] != _K["RUNNING"]:
+                    self._entry(name, _K["RUNNING"], "found running here", (entry or {}).get("restarts"))
+                self.unexplained.pop(name, None)
+            elif entry and entry["state"] == _K["RUNNING"]:
+                first = self.unexplained.setdefault(name, now)
+                if now - first >= UNEXPLAINED:
+                    self._stopped(name, *_rule("unseen_stop_kind")(reason if state == 5 else None))
+
+    # ---------------------------------------------------------- this host
+
+    def _mark_path(self, name):
+        return os.path.join(self.cfg["stopped_dir"], f"{name}.json")
+
+    def _my_facts(self):
+        """Whether this host may take guests: its lockspace, drain mark, evacuation."""
+        drained = __salt__["guests.drained"](settings_cache=self.hv["settings_cache"])
+        evacuating = __salt__["guests.evacuating"](settings_cache=self.hv["settings_cache"])
+        return {
+            "lockspace": not self._lockspace_lost(),
+            "drained": bool(drained["drained"]),
+            "evacuating": bool(evacuating["evacuating"]),
+        }
+
+    def _before_starting(self, mine):
+        """The facts worth a look only when this host is about to start a guest: is it
+        shutting down, is there an open takeover incident against it (its takeover
+        watcher marks it drained within a look)."""
+        if "stopping" not in mine:
+            mine["stopping"] = _system_stopping()
+            mine["held"] = self._held()
+
+    def _held(self):
+        if "takeover.open_against" not in __salt__:
+            return False
+        try:
+            return bool(__salt__["takeover.open_against"](settings_cache=self.hv["settings_cache"]))
+        except (OSError, CommandExecutionError):
+            return True  # the incidents cannot be read: nothing is started on a maybe
+
+    def record(self):
+        return {
+            "host": self.me,
+            "lockspace": self.facts.get("lockspace"),
+            "drained": self.facts.get("drained"),
+            "evacuating": bool(self.facts.get("evacuating") or self.facts.get("stopping")),
+            "guests": dict(sorted(self.entries.items())),
+            "acting": dict(sorted(self.acting.items())),
+        }
+
+    def save(self):
+        """Write the record here (for the status view) and on the shared volume (for the
+        other hosts), each when it changed; the shared copy again after a failure."""
+        record = self.record()
+        if record != self.written:
+            _rule("write_json")(_record_path(self.hv), dict(record, at=_now()))
+            self.written = record
+        if record != self.published:
+            try:
+                _rule("write_json")(
+                    os.path.join(self.cfg["hosts_dir"], f"{self.me}.json"), dict(record, at=_now())
+                )
+                self.published = record
+            except OSError as exc:  # the shared volume does not answer here: next look
+                log.info("keeper: cannot publish the record: %s", exc)
+
+    # ---------------------------------------------------------- acting
+
+    def _say(self, tag, data, why):
+        key = (data["guest"], tag, why)
+        if key not in self.said:
+            self.said = {k for k in self.said if k[0] != data["guest"]} | {key}
+            _event(tag, dict(data, why=why))
+
+    def _lease_states(self):
+        rows = __salt__["sanlock.host_status"](
+            watchdog_fire_timeout=self.hv["timings"]["watchdog_fire_timeout"]
+        )
+        states = {}
+        for host_id, row in rows.items():
+            name = self.host_ids.get(int(host_id))
+            if name is not None:
+                states[name] = row["state"]
+        return rows, states
+
+    def candidates(self, domains, records, lease_states):
+        """Kept guests that run on no host known to run them: the down ones of every
+        record, those recorded running on a host that is gone (dead, left), and the
+        ``running: true`` guests no record shows running."""
+        running_here = {n for n, (state, _reason) in domains.items() if state in ACTIVE}
+        out = []
+        for name, guest in self.guests.items():
+            if name in running_here or name in self.unexplained:
+                continue  # it runs here, or its stop is not judged yet
+            shown = {h: e["state"] for h, r in records.items() if (e := (r.get("guests") or {}).get(name))}
+            runs = [
+                h
+                for h, state in shown.items()
+                if state == _K["RUNNING"] and h != self.me and lease_states.get(h) in ("live", "fail")
+            ]
+            if runs and _K["DOWN"] not in shown.values():
+                continue  # another host's keeper saw it start there last, and that host is there
+            if shown or guest.get("running"):
+                out.append(name)
+        return out
+
+    def act(self, domains):
+        """Start what this host should start now; note what it waits for."""
+        self.acting = {}
+        try:
+            records = _rule("read_dir")(self.cfg["hosts_dir"])
+            marks = _rule("read_dir")(self.cfg["stopped_dir"])
+        except OSError as exc:
+            for name, entry in self.entries.items():
+                if entry["state"] == _K["DOWN"]:
+                    self.acting[name] = (
+                        f"waits: the shared volume does not answer here ({exc.strerror or exc})"
+                    )
+            return
+        records[self.me] = self.record()
+        try:
+            rows, lease_states = self._lease_states()
+        except Exception as exc:  # no lockspace here: how the others' leases stand is unknown
+            rows, lease_states = {}, {}
+            log.debug("keeper: host_status: %s", exc)
+        names = self.candidates(domains, records, lease_states)
+        mine = dict(self.facts)
+        for name in names:
+            guest = self.guests[name]
+            decide = _rule("decide")
+            args = (
+                self.me,
+                mine,
+                records,
+                lease_states,
+                marks,
+                self.members,
+                bool(self.hv["takeover"]["enabled"]),
+            )
+            decision = decide(name, guest, *args)
+            if decision["start"] == self.me:
+                self._before_starting(mine)
+                decision = decide(name, guest, *args)
+            holder, _entry = _rule("holder")(name, records)
+            if decision["kept"] is None:
+                if name in marks:
+                    self.entries.pop(name, None)  # a person keeps it down: not this host's to keep
+            elif decision["start"] == self.me:
+                self.acting[name] = self._start(name, guest, rows, moved=holder not in (None, self.me))
+            elif holder == self.me or (holder is None and guest.get("home") == self.me):
+                self.acting[name] = decision["doing"]
+                self._drop_if_elsewhere(name, guest, rows)
+
+    def _lease_holder(self, guest, rows):
+        lease = __salt__["sanlock.guest_lease"](guest["disk_path"])
+        return _rule("lease_holder")(lease, self.host_ids, rows)
+
+    def _drop_if_elsewhere(self, name, guest, rows):
+        """A guest recorded down here that another host runs now (its lease): not ours."""
+        entry = self.entries.get(name)
+        if not entry or entry["state"] != _K["DOWN"] or not rows:
+            return
+        with contextlib.suppress(Exception):
+            host, state = self._lease_holder(guest, rows)
+            if host not in (None, self.me) and state == "live":
+                self.entries.pop(name)
+                _event("elsewhere", {"guest": name, "host": self.me, "runs_on": host})
+
+    def _start(self, name, guest, rows, moved):
+        """Start kept guest ``name`` here, unless its lease says it runs elsewhere or the
+        crash-loop bound is reached; what happened, in words."""
+        entry = self.entries.get(name) or self._entry(
+            name, _K["DOWN"], "running: true and running nowhere" if guest.get("running") else "down", []
+        )
+        window, most = self.cfg["restart_window"], self.cfg["max_restarts"]
+        restarts = _rule("recent")(entry.get("restarts"), time.time(), window)
+        if not _rule("may_restart")(restarts, time.time(), most, window):
+            self._entry(name, _K["GAVE_UP"], f"{entry['why']}, after {len(restarts)} restarts", restarts)
+            _event(
+                "gave_up", {"guest": name, "host": self.me, "why": entry["why"], "restarts": len(restarts)}
+            )
+            return "left down: too many restarts"
+        if rows:
+            try:
+                host, state = self._lease_holder(guest, rows)
+            except Exception as exc:  # the lease cannot be read: nothing is started on a maybe
+                return f"waits: its lease cannot be read ({exc})"
+            if host not in (None, self.me):
+                if state == "live":
+                    self.entries.pop(name, None)
+                    _event("elsewhere", {"guest": name, "host": self.me, "runs_on": host})
+                    return f"runs on {host} (its lease)"
+                self._say(
+                    "refused", {"guest": name, "host": self.me}, f"its lease is held by {host} ({state})"
+                )
+                return f"waits: its lease is held by {host}, whose renewals fail"
+        self.own[name] = time.monotonic()
+        try:
+            result = __salt__["guests.start"](name, settings_cache=self.hv["settings_cache"], keeper=True)
+        except Exception as exc:  # a drain or a held mark came in meanwhile
+            self.own.pop(name, None)
+            return f"not started: {exc}"
+        outcome = result.get("outcome")
+        if outcome in ("started", "restored"):
+            entry = self._entry(
+                name, _K["RUNNING"], f"restarted by the keeper ({entry['why']})", restarts + [time.time()]
+            )
+            _event(
+                "started",
+                {
+                    "guest": name,
+                    "host": self.me,
+                    "why": entry["why"].removeprefix("restarted by the keeper (").removesuffix(")"),
+                    "outcome": outcome,
+                    "restarts": len(entry["restarts"]),
+                },
+            )
+            if moved or guest.get("home") != self.me:
+                self._follow_failover(name, guest)
+            return f"{outcome} here"
+        self.own.pop(name, None)
+        if outcome == "running":
+            return "runs here"
+        if outcome == "elsewhere":
+            self._say(
+                "refused", {"guest": name, "host": self.me}, result.get("why") or "sanlock refused its lease"
+            )
+            return f"retried: {result.get('why')}"
+        self._entry(name, _K["DOWN"], entry["why"], restarts + [time.time()])
+        self._say("failed", {"guest": name, "host": self.me}, result.get("why") or "start failed")
+        return f"start failed, retried: {result.get('why')}"
+
+    def _follow_failover(self, name, guest):
+        """A guest started away from where its failover IPs are routed: they follow it
+        (with the pillar only: the API token is never in the settings copy)."""
+        if (
+            not guest.get("failover_ips")
+            or self.hv.get("offline")
+            or "guests.follow_failover" not in __salt__
+        ):
+            return
+        try:
+            __salt__["guests.follow_failover"]()
+        except Exception as exc:  # the guest runs; its IPs are the status view's problem
+            log.warning("keeper: the failover IPs of %s did not follow it: %s", name, exc)
+
+    # ---------------------------------------------------------- one look
+
+    def step(self, events):
+        self.on_events(events + self.libvirt.drain())
+        domains = self.libvirt.domains()
+        self.reconcile(domains)
+        self.facts = self._my_facts()
+        self.act(domains)
+        self.save()
+        return self.record()
+
+
+def _system_stopping():
+    """Whether systemd is shutting this host down (the evacuation ran or runs)."""
+    try:
+        state = __salt__["cmd.run"](
+            ["systemctl", "is-system-running"], python_shell=False, ignore_retcode=True
+        )
+    except Exception:  # no systemd: never stopping
+        return False
+    return state.strip() == "stopping"
+
+
+@contextlib.contextmanager
+def _only_watcher(hv):
+    """One keeper per host: an exclusive lock in the state directory."""
+    os.makedirs(hv["evacuation"]["state_dir"], mode=0o700, exist_ok=True)
+    with open(os.path.join(hv["evacuation"]["state_dir"], LOCK), "w", encoding="utf-8") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise CommandExecutionError(
+                f"another keeper runs on {hv['me']['name']} (the {hv['keeper']['unit']} unit)"
+            ) from None
+        yield
+
+
+def watch(settings_cache=None, passes=0):
+    """
+    The loop the keeper unit runs: a look at once, then whenever libvirt reports a
+    guest starting or stopping, and every ``keeper:poll_interval`` seconds.
+    ``passes``: stop after that many looks (0: never). Returns the last record.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call keeper.watch passes=1
+    """
+    hv = _settings(settings_cache)
+    if not hv["keeper"]["enabled"]:
+        return {"enabled": False}
+    with _only_watcher(hv):
+        keeper = _Keeper(hv, _Libvirt())
+        events, done, ret = [], 0, {}
+        while True:
+            try:
+                ret = keeper.step(events)
+            except Exception as exc:  # a look that fails is logged, the next one may work
+                log.error("keeper: look failed: %s", exc, exc_info=True)
+                ret = {"error": str(exc)}
+            done += 1
+            if passes and done >= passes:
+                return ret
+            events = keeper.libvirt.wait(hv["keeper"]["poll_interval"])
+
+
+def status(settings_cache=None):
+    """
+    This host's keeper as its unit last wrote it: ``{"enabled", "host", "at",
+    "lockspace", "drained", "evacuating", "guests" ({name: {"state": running |
+    down | gave_up, "since", "why", "restarts"}}), "acting" ({name: what it does
+    about that guest})}``.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt -N hypervisors keeper.status
+    """
+    hv = _settings(settings_cache)
+    record = _rule("read_json")(_record_path(hv)) or {"guests": {}, "acting": {}}
+    return dict(record, enabled=bool(hv["keeper"]["enabled"]))
+
+
+def stop_marks(settings_cache=None):
+    """
+    The ``running: true`` guests a person keeps down (``guests.stop``, ``guests.save``):
+    ``{name: {"guest", "verb", "host", "at"}}``, from the shared volume.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call keeper.stop_marks
+    """
+    return _rule("read_dir")(_settings(settings_cache)["keeper"]["stopped_dir"])
+
+
+def records(settings_cache=None):
+    """
+    What every host's keeper last published on the shared volume, by host (see
+    ``keeper.status``): the takeover starts a dead host's kept guests from it.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call keeper.records
+    """
+    return _rule("read_dir")(_settings(settings_cache)["keeper"]["hosts_dir"])

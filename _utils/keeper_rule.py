@@ -1,0 +1,325 @@
+"""
+keeper_rule: which guests the cluster keeps running, why a guest stopped, and
+which host starts a kept guest that runs nowhere (B1). Plain Python, no Salt:
+each host's keeper (``_modules/keeper.py``), the takeover and the status view
+apply this one rule; the loader reaches it as ``__utils__["keeper_rule.<name>"]``.
+
+The rule (README, "Guests that come back"):
+
+- The cluster keeps a pillar guest running when it is ``running: true`` and no
+  person stopped it (``guests.stop``, ``guests.save``: a stop mark on the shared
+  volume), or when a host's keeper saw it run there and nobody stopped it since.
+- A person stops a guest with ``guests.stop``, ``virsh destroy``, ``virsh
+  shutdown`` or a shutdown from inside it; a migration or a save moves it. For a
+  ``running: true`` guest only the stop mark counts: the pillar is a person's
+  decision too, and it stands until ``guests.start`` or a pillar change.
+- Anything else that stops a kept guest is a fault: sanlock's kill when the
+  host loses its leases, qemu killed or crashed, the guest crashed, the host or
+  libvirtd stopping under it.
+- A kept guest that runs nowhere is started by one host: where it last ran,
+  once that host may take guests again; when that host is dead by sanlock, by
+  the survivor that takes it over (the takeover, with a majority); when that
+  host is drained, shutting down or gone cleanly (or it never ran: a
+  ``running: true`` guest), by its home, else by the first other host in name
+  order that may take guests. sanlock's lease is the proof: a start it refuses
+  is tried again, never forced.
+- A guest restarted ``max_restarts`` times within ``restart_window`` seconds
+  that stops again is left down until a person starts it (a crash loop).
+- A guest that is not in the pillar is not the cluster's: it is defined on one
+  host only; the keepers and the takeover leave it alone.
+"""
+
+import json
+import os
+
+# libvirt's lifecycle events (virDomainEventType) and their details, by number:
+# the keeper receives them from libvirt-python; the unit tests need no libvirt.
+EVENT_STARTED = 2
+EVENT_STOPPED = 5
+EVENT_SHUTDOWN = 6
+STOPPED_SHUTDOWN = 0
+STOPPED_DESTROYED = 1
+STOPPED_CRASHED = 2
+STOPPED_MIGRATED = 3
+STOPPED_SAVED = 4
+STOPPED_FAILED = 5
+STOPPED_FROM_SNAPSHOT = 6
+SHUTDOWN_GUEST = 1  # the guest powered off (from inside, or asked by virsh shutdown)
+SHUTDOWN_HOST = 2  # qemu got a signal from the host (sanlock's kill, a person's kill)
+STARTED_MIGRATED = 1
+STARTED_RESTORED = 2
+# virDomainShutoffReason: why libvirt says a shut-off domain stopped (for a
+# stop the keeper did not see happen: it was not running then).
+SHUTOFF_UNKNOWN = 0
+SHUTOFF_SHUTDOWN = 1
+SHUTOFF_DESTROYED = 2
+SHUTOFF_CRASHED = 3
+SHUTOFF_MIGRATED = 4
+SHUTOFF_SAVED = 5
+SHUTOFF_FAILED = 6
+SHUTOFF_FROM_SNAPSHOT = 7
+SHUTOFF_DAEMON = 8
+
+FAULT, PERSON, MOVED = "fault", "person", "moved"
+# An entry of a keeper's record: the guest runs on that host, is down there by
+# a fault (or by a person, when it is running: true), or was left down (a crash loop).
+RUNNING, DOWN, GAVE_UP = "running", "down", "gave_up"
+SIGNAL = "qemu was ended by a signal from the host"
+SANLOCK_KILL = "killed by sanlock: this host lost its lease storage"
+
+
+def names():
+    """The rule's constants by name (Salt's loader hands out only the functions of a utility)."""
+    return {key: value for key, value in globals().items() if key.isupper()}
+
+
+def stop_kind(detail, shutdown_detail=None, lockspace_lost=False):
+    """``(kind, why)`` of a STOPPED lifecycle event: ``fault``, ``person`` or ``moved``.
+    ``shutdown_detail``: the SHUTDOWN event's detail seen since the guest started
+    (libvirt sends one before the stop when qemu shuts down by itself);
+    ``lockspace_lost``: this host had lost its sanlock lockspace then."""
+    if detail == STOPPED_DESTROYED:
+        return PERSON, "destroyed (virsh destroy or guests.stop)"
+    if detail == STOPPED_SHUTDOWN:
+        if shutdown_detail == SHUTDOWN_HOST:
+            return FAULT, SANLOCK_KILL if lockspace_lost else f"{SIGNAL} (a kill, not libvirt's)"
+        if shutdown_detail == SHUTDOWN_GUEST:
+            return PERSON, "shut down from inside the guest, or by virsh shutdown"
+        return PERSON, "shut down (libvirt does not say who asked)"
+    if detail == STOPPED_FAILED:
+        return FAULT, SANLOCK_KILL if lockspace_lost else "qemu died (killed, or crashed)"
+    if detail == STOPPED_CRASHED:
+        return FAULT, "the guest crashed"
+    if detail == STOPPED_MIGRATED:
+        return MOVED, "migrated to another host"
+    if detail == STOPPED_SAVED:
+        return MOVED, "saved onto the save volume"
+    if detail == STOPPED_FROM_SNAPSHOT:
+        return PERSON, "reverted to a snapshot"
+    return PERSON, f"stopped (libvirt's detail {detail})"
+
+
+def unseen_stop_kind(reason):
+    """``(kind, why)`` of a guest found shut off that the keeper last saw running,
+    from libvirt's shutoff reason (the keeper or libvirtd was not running then)."""
+    if reason == SHUTOFF_DESTROYED:
+        return PERSON, "destroyed while the keeper was not watching"
+    if reason == SHUTOFF_SHUTDOWN:
+        return PERSON, "shut down while the keeper was not watching (libvirt does not say who asked)"
+    if reason == SHUTOFF_MIGRATED:
+        return MOVED, "migrated to another host"
+    if reason == SHUTOFF_SAVED:
+        return MOVED, "saved onto the save volume"
+    if reason == SHUTOFF_FROM_SNAPSHOT:
+        return PERSON, "reverted to a snapshot"
+    if reason in (SHUTOFF_CRASHED, SHUTOFF_FAILED):
+        return FAULT, "qemu died while the keeper was not watching"
+    if reason == SHUTOFF_DAEMON:
+        return FAULT, "libvirtd stopped it"
+    return FAULT, "this host or libvirtd stopped while it ran (a crash, a reboot without evacuation)"
+
+
+def started_why(detail):
+    """What a STARTED event's detail says of how the guest came to run here."""
+    return {STARTED_MIGRATED: "migrated here", STARTED_RESTORED: "restored here"}.get(detail, "started here")
+
+
+# ------------------------------------------------------------------ crash loops
+
+
+def recent(restarts, now, window):
+    """The restart times (epoch seconds) within the last ``window`` seconds."""
+    return [t for t in restarts or [] if now - t < window]
+
+
+def may_restart(restarts, now, max_restarts, window):
+    """Whether another restart is allowed: fewer than ``max_restarts`` in the window."""
+    return len(recent(restarts, now, window)) < max_restarts
+
+
+# ------------------------------------------------------------------ who starts a guest
+
+
+def holder(name, records):
+    """``(host, entry)``: the host whose keeper record has guest ``name`` (the newest
+    entry when several do: a record not yet rewritten after a move), or ``(None, None)``."""
+    found = [
+        (entry.get("since") or "", host, entry)
+        for host, record in records.items()
+        for guest, entry in ((record or {}).get("guests") or {}).items()
+        if guest == name
+    ]
+    if not found:
+        return None, None
+    _since, host, entry = max(found, key=lambda item: (item[0], item[1]))
+    return host, entry
+
+
+def _takes_guests(host, me, mine, records, lease_states):
+    """``(bool, why not)``: whether ``host`` may take a guest now, as ``me`` sees it.
+    ``mine``: this host's own facts (lockspace, drained, held, evacuating, stopping)."""
+    if host == me:
+        for key, why in (
+            ("stopping", "is shutting down"),
+            ("evacuating", "is evacuating"),
+            ("drained", "is drained"),
+            ("held", "is held (taken over while away: guests.undrain when repaired)"),
+        ):
+            if mine.get(key):
+                return False, f"{host} {why}"
+        if not mine.get("lockspace"):
+            return False, f"{host} is not in its sanlock lockspace"
+        return True, ""
+    state = lease_states.get(host, "unknown")
+    if state != "live":
+        return False, f"{host}'s host lease is {state}"
+    record = records.get(host)
+    if record:
+        for key, why in (("evacuating", "is evacuating"), ("drained", "is drained")):
+            if record.get(key):
+                return False, f"{host} {why}"
+    return True, ""
+
+
+def _yields(host, me, mine, records, lease_states, ran_there):
+    """Whether a guest whose place is ``host`` is another host's to start: its place is
+    drained, evacuating, shutting down or gone cleanly (``free``), rather than failing;
+    or dead while the guest never ran there (no takeover knows of it)."""
+    if host == me:
+        return any(mine.get(key) for key in ("stopping", "evacuating", "drained", "held"))
+    state = lease_states.get(host, "unknown")
+    if state in ("free", "unknown") or (state == "dead" and not ran_there):
+        return True
+    record = records.get(host) or {}
+    return state == "live" and bool(record.get("drained") or record.get("evacuating"))
+
+
+def decide(name, guest, me, mine, records, lease_states, marks, members, takeover_on=True):
+    """
+    What becomes of pillar guest ``name`` (``guest``: its settings, ``home`` and
+    ``running``), which runs on no host that ``me`` knows of.
+
+    ``mine``: this host's facts (``lockspace``, ``drained``, ``held``, ``evacuating``,
+    ``stopping``); ``records``: every host's keeper record (``me``'s own, live);
+    ``lease_states``: each host's sanlock host lease as ``me`` sees it (``live``,
+    ``fail``, ``dead``, ``free``, ``unknown``); ``marks``: the stop marks, by guest;
+    ``members``: the hosts that carry guests.
+
+    Returns ``{"kept": why the cluster keeps it, or None, "start": the host that
+    should start it now, or None, "doing": what happens to it, in words}``.
+    """
+    mark = marks.get(name)
+    if mark:
+        who = f"guests.{mark.get('verb', 'stop')} on {mark.get('host', '?')} at {mark.get('at', '?')}"
+        return {
+            "kept": None,
+            "start": None,
+            "doing": f"stopped by a person ({who}): kept down until guests.start",
+        }
+    host, entry = holder(name, records)
+    if entry is None and not guest.get("running"):
+        return {"kept": None, "start": None, "doing": "not kept: not running: true, and no keeper saw it run"}
+    kept = "running: true in the pillar" if guest.get("running") else f"it ran on {host}"
+    if entry is not None and entry.get("state") == GAVE_UP:
+        return {
+            "kept": kept,
+            "start": None,
+            "doing": f"left down on {host} after too many restarts ({entry.get('why')}):"
+            f" guests.start {name} to try again",
+        }
+    place = host or guest.get("home")
+    if place not in members:
+        place = None
+    if place is not None and not _yields(place, me, mine, records, lease_states, entry is not None):
+        state = "live" if place == me else lease_states.get(place, "unknown")
+        if place == me:
+            able, why = _takes_guests(me, me, mine, records, lease_states)
+            if able:
+                return {"kept": kept, "start": me, "doing": f"{me} starts it"}
+            return {"kept": kept, "start": None, "doing": f"waits for {me}: {why.removeprefix(me + ' ')}"}
+        if state == "fail":
+            return {
+                "kept": kept,
+                "start": None,
+                "doing": f"waits for {place}, whose lease renewals fail: it starts it again once back,"
+                " or it is taken over once dead",
+            }
+        if state == "dead":
+            if not takeover_on:
+                return {
+                    "kept": kept,
+                    "start": None,
+                    "doing": f"{place} is dead and takeover is off (no majority)",
+                }
+            return {
+                "kept": kept,
+                "start": None,
+                "doing": f"{place} is dead: the takeover starts it elsewhere",
+            }
+        return {"kept": kept, "start": place, "doing": f"{place} starts it"}
+    order = [h for h in dict.fromkeys([guest.get("home"), *sorted(members)]) if h in members and h != place]
+    reasons = []
+    for candidate in order:
+        able, why = _takes_guests(candidate, me, mine, records, lease_states)
+        if able:
+            left = f" ({place} cannot)" if place else ""
+            return {"kept": kept, "start": candidate, "doing": f"{candidate} starts it{left}"}
+        reasons.append(why)
+    return {"kept": kept, "start": None, "doing": "no host may take it: " + "; ".join(reasons or ["no host"])}
+
+
+def lease_holder(lease, host_ids, host_rows):
+    """``(host, state)`` of the host that may run the guest whose disk lease is
+    ``lease`` (``sanlock.guest_lease``): its holder, while that host's own lease is
+    ``live`` or ``fail`` in the same generation; ``(None, None)`` when the lease is
+    free, or stale (its holder joined again since, left, or is dead: takeable).
+    ``host_ids``: ``{host id: host name}``; ``host_rows``: ``sanlock.host_status``."""
+    if not lease or not lease.get("held"):
+        return None, None
+    owner = lease.get("owner_host_id")
+    row = host_rows.get(owner) or host_rows.get(str(owner))
+    if (
+        not row
+        or row.get("generation") != lease.get("generation")
+        or row.get("state") not in ("live", "fail")
+    ):
+        return None, None
+    return host_ids.get(owner, f"host id {owner}"), row["state"]
+
+
+# ------------------------------------------------------------------ records on the shared volume
+
+
+def read_json(path):
+    """A JSON file's content, or None when it is missing or not whole."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle)
+    except (OSError, ValueError):
+        return None
+
+
+def read_dir(directory, suffix=".json"):
+    """``{name without suffix: content}`` of the JSON files in ``directory`` (a missing
+    directory is empty; a file not whole is left out). Raises OSError when the
+    directory cannot be read (its volume does not answer)."""
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return {}
+    out = {}
+    for name in sorted(names):
+        if name.endswith(suffix) and not name.startswith("."):
+            data = read_json(os.path.join(directory, name))
+            if isinstance(data, dict):
+                out[name[: -len(suffix)]] = data
+    return out
+
+
+def write_json(path, data, mode=0o600):
+    """Write ``data`` to ``path`` whole or not at all (a temporary file, then a rename)."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w", encoding="utf-8") as handle:
+        json.dump(data, handle, indent=1, sort_keys=True)
+    os.replace(tmp, path)

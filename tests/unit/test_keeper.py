@@ -1,0 +1,298 @@
+"""The keeper's decisions (B1), one look at a time, with the lab's settings
+view and the rule of ``_utils/keeper_rule.py``: what a lifecycle event makes of
+a guest, when it is started again and where, what it never does (undo a
+person's stop, start a guest whose lease another host holds, start anything
+while this host may not take guests), the crash-loop bound, the record it
+publishes on the shared volume (a temporary directory here).
+
+libvirt's events, sanlock and the guests module are what the lab tests drive
+for real (tests/lab/test_keeper.py); here they are fakes with the shapes the
+lab's libvirt 9 and the other modules give: the event sequences below are
+those recorded in the lab (``virsh destroy``: SHUTDOWN/host then
+STOPPED/destroyed; sanlock's kill: SHUTDOWN/host then STOPPED/shutdown;
+``kill -9``: STOPPED/failed)."""
+
+import pytest
+
+from tests.loaders import hypervisor_pillar, layered_parameters, load
+from tests.pillar_cases import lab_pillar
+
+keeper = load("_modules", "keeper")
+kr = load("_utils", "keeper_rule")
+UTILS = {f"keeper_rule.{name}": getattr(kr, name) for name in dir(kr) if callable(getattr(kr, name))}
+RUNNING, SHUT_OFF = (1, 1), (5, 0)
+
+
+@pytest.fixture
+def hv(tmp_path):
+    pillar = lab_pillar()
+    pillar["hypervisor"]["guests"]["vm1"]["running"] = True  # home hyp1
+    pillar["hypervisor"]["keeper"] = {"max_restarts": 2}
+    hv = hypervisor_pillar.build(pillar, layered_parameters("Debian"), "hyp2")
+    hv["evacuation"]["state_dir"] = str(tmp_path / "state")
+    shared = tmp_path / "save/.hv-keeper"
+    hv["keeper"].update(dir=str(shared), hosts_dir=str(shared / "hosts"), stopped_dir=str(shared / "stopped"))
+    hv["settings_cache"] = None
+    return hv
+
+
+class Host:
+    """hyp2 as the keeper sees it: libvirt's guests and events, sanlock, the guests module."""
+
+    def __init__(self, hv):
+        self.hv = hv
+        self.doms = {name: SHUT_OFF for name in hv["guests"]}
+        self.queued = []
+        self.lockspace = True
+        self.drained = False
+        self.evacuating = False
+        self.rows = {1: {"generation": 1, "state": "live"}, 2: {"generation": 1, "state": "live"}}
+        self.leases = {}
+        self.refuse = {}
+        self.calls = []
+
+    # the libvirt source
+    def domains(self):
+        return dict(self.doms)
+
+    def drain(self):
+        out, self.queued = self.queued, []
+        return out
+
+    def event(self, name, *pairs):
+        self.queued += [(name, event, detail) for event, detail in pairs]
+
+    def run(self, name):
+        self.doms[name] = RUNNING
+        self.event(name, (kr.EVENT_STARTED, 0))
+
+    def stop(self, name, *pairs):
+        self.doms[name] = SHUT_OFF
+        self.event(name, *pairs)
+
+    # the other modules
+    def start(self, name, settings_cache=None, keeper=False):
+        self.calls.append(("guests.start", name, keeper))
+        if name in self.refuse:
+            return {"guest": name, "outcome": "elsewhere", "why": self.refuse[name]}
+        self.run(name)
+        return {"guest": name, "outcome": "started", "host": "hyp2"}
+
+    def funcs(self):
+        return {
+            "sanlock.status": lambda: {"can_take_guests": self.lockspace},
+            "sanlock.host_status": lambda **kw: self.rows,
+            "sanlock.guest_lease": lambda path: self.leases.get(path),
+            "guests.drained": lambda **kw: {"drained": self.drained, "reason": None},
+            "guests.evacuating": lambda **kw: {"evacuating": self.evacuating},
+            "guests.start": self.start,
+            "guests.follow_failover": lambda: self.calls.append(("guests.follow_failover",)),
+            "takeover.open_against": lambda **kw: [],
+            "cmd.run": lambda *a, **k: "running",
+            "event.send": lambda tag, data: self.calls.append(("event", tag, data)),
+            "hypervisor_pillar.settings": lambda: self.hv,
+        }
+
+    def started(self):
+        return [c[1] for c in self.calls if c[0] == "guests.start"]
+
+    def events(self, tag=None):
+        return [
+            (c[1].rsplit("/", 1)[-1], c[2])
+            for c in self.calls
+            if c[0] == "event" and (tag is None or tag in c[1])
+        ]
+
+
+@pytest.fixture
+def host(hv):
+    return Host(hv)
+
+
+@pytest.fixture
+def configure_loader_modules(host):
+    return {keeper: {"__salt__": host.funcs(), "__utils__": UTILS, "__pillar__": {"hypervisor": {}}}}
+
+
+@pytest.fixture
+def look(hv, host):
+    watcher = keeper._Keeper(hv, host)
+
+    def one():
+        return watcher.step([])
+
+    one.watcher = watcher
+    return one
+
+
+def test_a_guest_started_by_hand_and_killed_is_started_again(host, look):
+    host.run("vm2")
+    assert look()["guests"]["vm2"]["state"] == "running"
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))  # kill -9
+    record = look()
+    assert host.started() == ["vm2"] and record["guests"]["vm2"]["state"] == "running"
+    assert [c[2] for c in host.calls if c[0] == "guests.start"] == [True]  # the keeper's own start
+    started = dict(host.events("keeper/started"))["started"]
+    assert started["why"] == "qemu died (killed, or crashed)" and started["restarts"] == 1
+
+
+def test_killed_by_sanlock_it_waits_for_the_lockspace(host, look):
+    host.run("vm2")
+    look()
+    host.lockspace = False
+    host.stop("vm2", (kr.EVENT_SHUTDOWN, kr.SHUTDOWN_HOST), (kr.EVENT_STOPPED, kr.STOPPED_SHUTDOWN))
+    record = look()
+    assert host.started() == [] and record["guests"]["vm2"]["why"] == kr.SANLOCK_KILL
+    assert record["acting"]["vm2"] == "waits for hyp2: is not in its sanlock lockspace"
+    look()
+    assert host.started() == []
+    host.lockspace = True
+    look()
+    assert host.started() == ["vm2"]
+
+
+def test_a_persons_stop_is_never_undone_unless_the_pillar_says_running(host, look):
+    host.run("vm2")
+    host.run("vm1")  # running: true (its home is hyp1)
+    look()
+    destroy = ((kr.EVENT_SHUTDOWN, kr.SHUTDOWN_HOST), (kr.EVENT_STOPPED, kr.STOPPED_DESTROYED))
+    host.stop("vm2", *destroy)
+    look()
+    assert "vm2" not in look.watcher.entries and host.started() == []
+    assert dict(host.events("released"))["released"]["why"].startswith("destroyed")
+    host.stop("vm1", *destroy)  # behind the cluster's back: the pillar stands
+    look()
+    assert host.started() == ["vm1"]
+
+
+def test_a_stop_mark_keeps_a_running_true_guest_down_until_a_person_starts_it(hv, host, look):
+    host.run("vm1")
+    look()
+    mark = f"{hv['keeper']['stopped_dir']}/vm1.json"
+    kr.write_json(mark, {"guest": "vm1", "verb": "stop", "host": "hyp2", "at": "2026-12-06T04:00:00+00:00"})
+    host.stop("vm1", (kr.EVENT_STOPPED, kr.STOPPED_DESTROYED))  # guests.stop
+    look()
+    look()
+    assert host.started() == [] and "vm1" not in look.watcher.entries
+    host.run("vm1")  # a person's virsh start: the mark goes
+    look()
+    assert kr.read_json(mark) is None
+
+
+def test_a_crash_loop_is_bounded(host, look):
+    host.run("vm2")
+    look()
+    for _ in range(2):  # max_restarts: 2
+        host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))
+        look()
+    assert host.started() == ["vm2", "vm2"]
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))
+    record = look()
+    assert host.started() == ["vm2", "vm2"] and record["guests"]["vm2"]["state"] == "gave_up"
+    assert dict(host.events("gave_up"))["gave_up"]["restarts"] == 2
+    host.run("vm2")  # a person starts it: counted afresh
+    look()
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))
+    look()
+    assert host.started() == ["vm2", "vm2", "vm2"]
+
+
+def test_a_lease_held_by_another_live_host_is_never_started_here(host, look):
+    host.run("vm2")
+    look()
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))
+    disk = host.hv["guests"]["vm2"]["disk_path"]
+    host.leases[disk] = {"held": True, "owner_host_id": 1, "generation": 1}  # taken over by hyp1
+    look()
+    assert host.started() == [] and "vm2" not in look.watcher.entries
+    assert dict(host.events("elsewhere"))["elsewhere"]["runs_on"] == "hyp1"
+
+
+def test_a_start_sanlock_refuses_is_retried_without_counting(host, look):
+    host.run("vm2")
+    look()
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))
+    host.refuse["vm2"] = "runs on another host (sanlock holds its lease there)"
+    for _ in range(4):
+        look()
+    assert host.started() == ["vm2"] * 4 and look.watcher.entries["vm2"]["state"] == "down"
+    assert len(host.events("refused")) == 1  # said once per cause
+    del host.refuse["vm2"]
+    look()
+    assert look.watcher.entries["vm2"]["state"] == "running"
+
+
+def test_nothing_starts_while_this_host_is_drained_or_evacuating(host, look):
+    host.run("vm2")
+    look()
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))
+    for flag in ("drained", "evacuating"):
+        setattr(host, flag, True)
+        look()
+        assert host.started() == [], flag
+        setattr(host, flag, False)
+    look()
+    assert host.started() == ["vm2"]
+
+
+def test_a_running_true_guest_whose_home_is_drained_runs_here_and_its_ips_follow(hv, host, look):
+    """vm1's home hyp1 is drained (its published record says so) and vm1 runs nowhere."""
+    kr.write_json(f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "drained": True, "guests": {}})
+    record = look()
+    assert host.started() == ["vm1"] and record["acting"]["vm1"] == "started here"
+    assert ("guests.follow_failover",) in host.calls
+
+
+def test_a_running_true_guest_whose_home_can_take_it_is_left_to_its_home(hv, host, look):
+    kr.write_json(f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "drained": False, "guests": {}})
+    look()
+    assert host.started() == []
+
+
+def test_a_guest_found_shut_off_after_a_crash_of_the_host(hv, host, look, monkeypatch):
+    """The record (kept across the reboot) says vm2 ran here; libvirt, started afresh,
+    has it shut off for no known reason: a fault, started again."""
+    kr.write_json(f"{hv['evacuation']['state_dir']}/keeper.json", {"guests": {"vm2": kr_entry("running")}})
+    clock = [1000.0]
+    monkeypatch.setattr(keeper.time, "monotonic", lambda: clock[0])
+    watcher = keeper._Keeper(hv, host)
+    watcher.step([])
+    assert host.started() == []  # not yet: an event may still be on its way
+    clock[0] += keeper.UNEXPLAINED
+    watcher.step([])
+    assert host.started() == ["vm2"]
+    assert "this host or libvirtd stopped" in dict(host.events("keeper/down"))["down"]["why"]
+
+
+def test_the_shared_volume_unreadable_starts_nothing(hv, host, look, tmp_path):
+    host.run("vm2")
+    look()
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))
+    hosts = tmp_path / "save/.hv-keeper/hosts"
+    for child in hosts.iterdir():
+        child.unlink()
+    hosts.rmdir()
+    hosts.write_text("")  # listdir fails: NotADirectoryError, an OSError
+    record = look()
+    assert host.started() == [] and record["acting"]["vm2"].startswith("waits: the shared volume")
+
+
+def test_the_record_is_published_for_the_others(hv, host, look):
+    host.run("vm2")
+    look()
+    published = kr.read_json(f"{hv['keeper']['hosts_dir']}/hyp2.json")
+    assert published["guests"]["vm2"]["state"] == "running" and published["host"] == "hyp2"
+    assert keeper.status()["guests"]["vm2"]["state"] == "running"
+
+
+def test_one_keeper_per_host(hv):
+    with (
+        keeper._only_watcher(hv),
+        pytest.raises(keeper.CommandExecutionError, match="another keeper"),
+        keeper._only_watcher(hv),
+    ):
+        pass
+
+
+def kr_entry(state):
+    return {"state": state, "since": "2026-12-06T04:00:00+00:00", "why": "started here", "restarts": []}
