@@ -290,9 +290,9 @@ def _resume_if_paused(dom):
 def save(name, settings_cache=None):
     """
     Save running guest ``name`` onto the shared save volume; it stops here and
-    either host can restore it. A person's save: a ``running: true`` guest stays
-    saved (its stop mark, see ``guests.stop``) until ``guests.restore`` or
-    ``guests.start``. Returns ``{"guest", "outcome": "saved", "path"}``.
+    either host can restore it. A person's save: the guest stays saved (its stop
+    mark, see ``guests.stop``: no keeper, boot or undrain restores it) until
+    ``guests.restore`` or ``guests.start``. Returns ``{"guest", "outcome": "saved", "path"}``.
 
     CLI Example:
 
@@ -789,18 +789,19 @@ def _stop_mark_path(hv, name):
 
 
 def _mark_stopped(hv, name, verb):
-    """A person stops (or saves) ``running: true`` guest ``name``: recorded on the shared
-    volume, so that no keeper, highstate or boot starts it until ``guests.start``."""
+    """A person stops (or saves) pillar guest ``name``: recorded on the shared volume, so
+    that no keeper, highstate or boot starts it until ``guests.start`` (whatever
+    ``running`` says, here or in a keeper's newer pillar)."""
     path = _stop_mark_path(hv, name)
-    if path is None or not (hv.get("guests", {}).get(name) or {}).get("running"):
+    if path is None or name not in hv.get("guests", {}):
         return None
     mark = {"guest": name, "verb": verb, "host": hv["me"]["name"], "at": _now()}
     try:
         _write_json(path, mark)
     except OSError as exc:
         raise CommandExecutionError(
-            f"{name} is running: true and its stop cannot be recorded ({path}: {exc}):"
-            " a keeper would start it again; nothing was stopped"
+            f"the stop of {name} cannot be recorded ({path}: {exc}): a keeper could start it"
+            " again; nothing was stopped"
         ) from None
     return mark
 
@@ -814,9 +815,9 @@ def _clear_stop_mark(hv, name):
 
 def stop_mark(name, settings_cache=None):
     """
-    The record of a person's stop of ``running: true`` guest ``name`` (``guests.stop``,
-    ``guests.save``): ``{"guest", "verb", "host", "at"}``, or None. While it exists,
-    no keeper, highstate, boot or undrain starts the guest.
+    The record of a person's stop of guest ``name`` (``guests.stop``, ``guests.save``):
+    ``{"guest", "verb", "host", "at"}``, or None. While it exists, no keeper,
+    highstate, boot or undrain starts the guest.
 
     CLI Example:
 
@@ -840,9 +841,9 @@ def stop(name, timeout=None, settings_cache=None):
     """
     A person stops guest ``name`` here: libvirt asks it to shut down, and
     destroys it after ``timeout`` seconds (default ``keeper:stop_timeout``; 0:
-    at once). The keepers never start it again: a ``running: true`` guest is
-    kept down by a stop mark on the shared volume (``guests.stop_mark``) until
-    ``guests.start``. Returns ``{"guest", "outcome": "stopped", "how"}``.
+    at once). A stop mark on the shared volume (``guests.stop_mark``) keeps it
+    down, ``running: true`` or not: no keeper, highstate, boot or undrain starts
+    it until ``guests.start``. Returns ``{"guest", "outcome": "stopped", "how"}``.
 
     CLI Example:
 

@@ -214,15 +214,36 @@ class _Keeper:
 
     # ---------------------------------------------------------- what happened
 
-    def _entry(self, name, state, why, restarts=None):
+    def _entry(self, name, state, why, restarts=None, counted=None):
+        """Set guest ``name``'s entry; ``counted``: whether its restart from this state
+        counts toward the crash-loop bound (a fault of its own, not of its host)."""
         old = self.entries.get(name) or {}
         self.entries[name] = {
             "state": state,
             "since": _now() if old.get("state") != state or old.get("why") != why else old["since"],
             "why": why,
             "restarts": old.get("restarts", []) if restarts is None else restarts,
+            "counted": old.get("counted", True) if counted is None else counted,
         }
         return self.entries[name]
+
+    def _give_up(self, name, why, restarts):
+        self._entry(name, _K["GAVE_UP"], f"{why}, after {len(restarts)} restarts", restarts)
+        _event(
+            "gave_up",
+            {
+                "guest": name,
+                "host": self.me,
+                "why": why,
+                "restarts": len(restarts),
+                "window": self.cfg["restart_window"],
+            },
+        )
+
+    def _may_restart(self, restarts):
+        return _rule("may_restart")(
+            restarts, time.time(), self.cfg["max_restarts"], self.cfg["restart_window"]
+        )
 
     def _lockspace_lost(self):
         try:
@@ -237,21 +258,23 @@ class _Keeper:
                 continue  # not the cluster's guest: left alone
             if event == _K["EVENT_SHUTDOWN"]:
                 self.shutdowns[name] = detail
-            elif event == _K["EVENT_STARTED"]:
-                self._started(name, detail)
+            elif event in (_K["EVENT_STARTED"], _K["EVENT_RESUMED"]):
+                here, how = _rule("arrived")(event, detail)
+                if here:
+                    self._started(name, how)
             elif event == _K["EVENT_STOPPED"]:
                 if lost is None:
                     lost = self._lockspace_lost()
                 kind, why = _rule("stop_kind")(detail, self.shutdowns.pop(name, None), lost)
                 self._stopped(name, kind, why)
 
-    def _started(self, name, detail):
+    def _started(self, name, how):
         self.shutdowns.pop(name, None)
         self.unexplained.pop(name, None)
         own = time.monotonic() - self.own.pop(name, -OWN_START) < OWN_START
         old = self.entries.get(name) or {}
         restarts = old.get("restarts", []) if own else []  # someone else started it: counted afresh
-        self._entry(name, _K["RUNNING"], _rule("started_why")(detail), restarts)
+        self._entry(name, _K["RUNNING"], how, restarts)
         if not own and _rule("read_json")(self._mark_path(name)) is not None:
             with contextlib.suppress(OSError):  # a person started it by hand: no longer kept down
                 os.unlink(self._mark_path(name))
@@ -266,27 +289,18 @@ class _Keeper:
             if self.entries.pop(name, None) is not None:
                 _event("released", {"guest": name, "host": self.me, "why": why})
             return
+        if name not in self.entries and not guest.get("running"):
+            return  # it never ran here: an incoming migration or a start that failed
         # A fault; or a person's stop of a running: true guest without guests.stop: the pillar stands.
         entry = self.entries.get(name) or {}
         restarts = _rule("recent")(entry.get("restarts"), time.time(), self.cfg["restart_window"])
         if kind == _K["PERSON"]:
             why = f"{why}; running: true in the pillar (guests.stop keeps it down)"
-        if not _rule("may_restart")(
-            restarts, time.time(), self.cfg["max_restarts"], self.cfg["restart_window"]
-        ):
-            self._entry(name, _K["GAVE_UP"], f"{why}, after {len(restarts)} restarts", restarts)
-            _event(
-                "gave_up",
-                {
-                    "guest": name,
-                    "host": self.me,
-                    "why": why,
-                    "restarts": len(restarts),
-                    "window": self.cfg["restart_window"],
-                },
-            )
+        counted = kind != _K["HOST_FAULT"]
+        if counted and not self._may_restart(restarts):
+            self._give_up(name, why, restarts)
             return
-        self._entry(name, _K["DOWN"], why, restarts)
+        self._entry(name, _K["DOWN"], why, restarts, counted)
         _event("down", {"guest": name, "host": self.me, "why": why, "kind": kind})
 
     def reconcile(self, domains):
@@ -297,6 +311,8 @@ class _Keeper:
         for name in self.guests:
             state, reason = domains.get(name, (None, None))
             entry = self.entries.get(name)
+            if _rule("incoming")(state, reason):
+                continue  # a migration coming in: the guest is not here until it ends
             if state in ACTIVE:
                 if not entry or entry["state"] != _K["RUNNING"]:
                     self._entry(name, _K["RUNNING"], "found running here", (entry or {}).get("restarts"))
@@ -383,25 +399,29 @@ class _Keeper:
         return rows, states
 
     def candidates(self, domains, records, lease_states):
-        """Kept guests that run on no host known to run them: the down ones of every
-        record, those recorded running on a host that is gone (dead, left), and the
-        ``running: true`` guests no record shows running."""
+        """Kept guests that no host is known to run: not here, and no record of a host
+        that is there (its lease live, or failing: it may still run it) shows it
+        running. The down ones of every record, those recorded running on a host that
+        is gone (dead, left), and the ``running: true`` guests no record shows."""
         running_here = {n for n, (state, _reason) in domains.items() if state in ACTIVE}
         out = []
         for name, guest in self.guests.items():
             if name in running_here or name in self.unexplained:
                 continue  # it runs here, or its stop is not judged yet
-            shown = {h: e["state"] for h, r in records.items() if (e := (r.get("guests") or {}).get(name))}
-            runs = [
-                h
-                for h, state in shown.items()
-                if state == _K["RUNNING"] and h != self.me and lease_states.get(h) in ("live", "fail")
-            ]
-            if runs and _K["DOWN"] not in shown.values():
-                continue  # another host's keeper saw it start there last, and that host is there
-            if shown or guest.get("running"):
+            if self._runs_elsewhere(name, records, lease_states):
+                continue
+            if guest.get("running") or any(name in (r.get("guests") or {}) for r in records.values()):
                 out.append(name)
         return out
+
+    def _runs_elsewhere(self, name, records, lease_states):
+        """The other host that is there and whose keeper saw ``name`` start there last, or None."""
+        for host, record in sorted(records.items()):
+            entry = (record.get("guests") or {}).get(name) or {}
+            there = lease_states.get(host) in ("live", "fail")
+            if host != self.me and entry.get("state") == _K["RUNNING"] and there:
+                return host
+        return None
 
     def act(self, domains):
         """Start what this host should start now; note what it waits for."""
@@ -422,24 +442,23 @@ class _Keeper:
         except Exception as exc:  # no lockspace here: how the others' leases stand is unknown
             rows, lease_states = {}, {}
             log.debug("keeper: host_status: %s", exc)
-        names = self.candidates(domains, records, lease_states)
+        self._forget_what_runs_elsewhere(records, lease_states, rows)
         mine = dict(self.facts)
-        for name in names:
+        args = (
+            self.me,
+            mine,
+            records,
+            lease_states,
+            marks,
+            self.members,
+            bool(self.hv["takeover"]["enabled"]),
+        )
+        for name in self.candidates(domains, records, lease_states):
             guest = self.guests[name]
-            decide = _rule("decide")
-            args = (
-                self.me,
-                mine,
-                records,
-                lease_states,
-                marks,
-                self.members,
-                bool(self.hv["takeover"]["enabled"]),
-            )
-            decision = decide(name, guest, *args)
+            decision = _rule("decide")(name, guest, *args)
             if decision["start"] == self.me:
-                self._before_starting(mine)
-                decision = decide(name, guest, *args)
+                self._before_starting(mine)  # updates mine: args sees it
+                decision = _rule("decide")(name, guest, *args)
             holder, _entry = _rule("holder")(name, records)
             if decision["kept"] is None:
                 if name in marks:
@@ -448,37 +467,30 @@ class _Keeper:
                 self.acting[name] = self._start(name, guest, rows, moved=holder not in (None, self.me))
             elif holder == self.me or (holder is None and guest.get("home") == self.me):
                 self.acting[name] = decision["doing"]
-                self._drop_if_elsewhere(name, guest, rows)
 
     def _lease_holder(self, guest, rows):
         lease = __salt__["sanlock.guest_lease"](guest["disk_path"])
         return _rule("lease_holder")(lease, self.host_ids, rows)
 
-    def _drop_if_elsewhere(self, name, guest, rows):
-        """A guest recorded down here that another host runs now (its lease): not ours."""
-        entry = self.entries.get(name)
-        if not entry or entry["state"] != _K["DOWN"] or not rows:
-            return
-        with contextlib.suppress(Exception):
-            host, state = self._lease_holder(guest, rows)
-            if host not in (None, self.me) and state == "live":
-                self.entries.pop(name)
+    def _forget_what_runs_elsewhere(self, records, lease_states, rows):
+        """A guest recorded down here that another host runs now (a takeover, a person's
+        start there): its lease proves it, and it is no longer this host's to start."""
+        for name, entry in list(self.entries.items()):
+            other = self._runs_elsewhere(name, records, lease_states)
+            if entry["state"] == _K["RUNNING"] or other is None or not rows:
+                continue
+            try:
+                host, state = self._lease_holder(self.guests[name], rows)
+            except Exception as exc:  # the lease cannot be read now: the next look
+                log.debug("keeper: lease of %s: %s", name, exc)
+                continue
+            if host == other and state == "live":
+                del self.entries[name]
                 _event("elsewhere", {"guest": name, "host": self.me, "runs_on": host})
 
     def _start(self, name, guest, rows, moved):
         """Start kept guest ``name`` here, unless its lease says it runs elsewhere or the
         crash-loop bound is reached; what happened, in words."""
-        entry = self.entries.get(name) or self._entry(
-            name, _K["DOWN"], "running: true and running nowhere" if guest.get("running") else "down", []
-        )
-        window, most = self.cfg["restart_window"], self.cfg["max_restarts"]
-        restarts = _rule("recent")(entry.get("restarts"), time.time(), window)
-        if not _rule("may_restart")(restarts, time.time(), most, window):
-            self._entry(name, _K["GAVE_UP"], f"{entry['why']}, after {len(restarts)} restarts", restarts)
-            _event(
-                "gave_up", {"guest": name, "host": self.me, "why": entry["why"], "restarts": len(restarts)}
-            )
-            return "left down: too many restarts"
         if rows:
             try:
                 host, state = self._lease_holder(guest, rows)
@@ -486,13 +498,26 @@ class _Keeper:
                 return f"waits: its lease cannot be read ({exc})"
             if host not in (None, self.me):
                 if state == "live":
-                    self.entries.pop(name, None)
-                    _event("elsewhere", {"guest": name, "host": self.me, "runs_on": host})
+                    if self.entries.pop(name, None) is not None:
+                        _event("elsewhere", {"guest": name, "host": self.me, "runs_on": host})
                     return f"runs on {host} (its lease)"
                 self._say(
                     "refused", {"guest": name, "host": self.me}, f"its lease is held by {host} ({state})"
                 )
                 return f"waits: its lease is held by {host}, whose renewals fail"
+        entry = self.entries.get(name) or self._entry(
+            name,
+            _K["DOWN"],
+            "running: true and running nowhere" if guest.get("running") else "down",
+            [],
+            False,
+        )
+        down_why = entry["why"]
+        restarts = _rule("recent")(entry.get("restarts"), time.time(), self.cfg["restart_window"])
+        if entry.get("counted", True) and not self._may_restart(restarts):
+            self._give_up(name, down_why, restarts)
+            return "left down: too many restarts"
+        attempt = [*restarts, time.time()]  # a failed start counts, whatever stopped the guest
         self.own[name] = time.monotonic()
         try:
             result = __salt__["guests.start"](name, settings_cache=self.hv["settings_cache"], keeper=True)
@@ -501,18 +526,11 @@ class _Keeper:
             return f"not started: {exc}"
         outcome = result.get("outcome")
         if outcome in ("started", "restored"):
-            entry = self._entry(
-                name, _K["RUNNING"], f"restarted by the keeper ({entry['why']})", restarts + [time.time()]
-            )
+            kept = attempt if entry.get("counted", True) else restarts
+            self._entry(name, _K["RUNNING"], f"restarted by the keeper ({down_why})", kept)
             _event(
                 "started",
-                {
-                    "guest": name,
-                    "host": self.me,
-                    "why": entry["why"].removeprefix("restarted by the keeper (").removesuffix(")"),
-                    "outcome": outcome,
-                    "restarts": len(entry["restarts"]),
-                },
+                {"guest": name, "host": self.me, "why": down_why, "outcome": outcome, "restarts": len(kept)},
             )
             if moved or guest.get("home") != self.me:
                 self._follow_failover(name, guest)
@@ -525,7 +543,7 @@ class _Keeper:
                 "refused", {"guest": name, "host": self.me}, result.get("why") or "sanlock refused its lease"
             )
             return f"retried: {result.get('why')}"
-        self._entry(name, _K["DOWN"], entry["why"], restarts + [time.time()])
+        self._entry(name, _K["DOWN"], down_why, attempt, counted=True)
         self._say("failed", {"guest": name, "host": self.me}, result.get("why") or "start failed")
         return f"start failed, retried: {result.get('why')}"
 

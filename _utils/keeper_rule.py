@@ -24,7 +24,9 @@ The rule (README, "Guests that come back"):
   order that may take guests. sanlock's lease is the proof: a start it refuses
   is tried again, never forced.
 - A guest restarted ``max_restarts`` times within ``restart_window`` seconds
-  that stops again is left down until a person starts it (a crash loop).
+  after faults of its own (qemu or its kernel dying) that stops so again is
+  left down until a person starts it (a crash loop). Its host's faults (a lost
+  lockspace, a crash) do not count: each time the host is back, so is the guest.
 - A guest that is not in the pillar is not the cluster's: it is defined on one
   host only; the keepers and the takeover leave it alone.
 """
@@ -35,6 +37,7 @@ import os
 # libvirt's lifecycle events (virDomainEventType) and their details, by number:
 # the keeper receives them from libvirt-python; the unit tests need no libvirt.
 EVENT_STARTED = 2
+EVENT_RESUMED = 4
 EVENT_STOPPED = 5
 EVENT_SHUTDOWN = 6
 STOPPED_SHUTDOWN = 0
@@ -46,8 +49,12 @@ STOPPED_FAILED = 5
 STOPPED_FROM_SNAPSHOT = 6
 SHUTDOWN_GUEST = 1  # the guest powered off (from inside, or asked by virsh shutdown)
 SHUTDOWN_HOST = 2  # qemu got a signal from the host (sanlock's kill, a person's kill)
-STARTED_MIGRATED = 1
+STARTED_MIGRATED = 1  # an incoming migration begins (paused): the guest is not here yet
 STARTED_RESTORED = 2
+RESUMED_MIGRATED = 1  # an incoming migration ended: the guest runs here now
+# virDomainState: a guest paused while a migration comes in (PAUSED, PAUSED_MIGRATION).
+STATE_PAUSED = 3
+PAUSED_MIGRATION = 2
 # virDomainShutoffReason: why libvirt says a shut-off domain stopped (for a
 # stop the keeper did not see happen: it was not running then).
 SHUTOFF_UNKNOWN = 0
@@ -60,7 +67,11 @@ SHUTOFF_FAILED = 6
 SHUTOFF_FROM_SNAPSHOT = 7
 SHUTOFF_DAEMON = 8
 
-FAULT, PERSON, MOVED = "fault", "person", "moved"
+# Why a guest stopped: a fault of its own (qemu, its kernel), a fault of its host (sanlock's
+# kill when the host lost its leases, the host or libvirtd stopping under it), a person, a move.
+# Only a guest's own faults (and a person's stops undone for the pillar) count toward the
+# crash-loop bound: a host whose link flaps is sanlock's and the takeover's to bound.
+FAULT, HOST_FAULT, PERSON, MOVED = "fault", "host", "person", "moved"
 # An entry of a keeper's record: the guest runs on that host, is down there by
 # a fault (or by a person, when it is running: true), or was left down (a crash loop).
 RUNNING, DOWN, GAVE_UP = "running", "down", "gave_up"
@@ -74,7 +85,7 @@ def names():
 
 
 def stop_kind(detail, shutdown_detail=None, lockspace_lost=False):
-    """``(kind, why)`` of a STOPPED lifecycle event: ``fault``, ``person`` or ``moved``.
+    """``(kind, why)`` of a STOPPED lifecycle event: ``fault``, ``host``, ``person`` or ``moved``.
     ``shutdown_detail``: the SHUTDOWN event's detail seen since the guest started
     (libvirt sends one before the stop when qemu shuts down by itself);
     ``lockspace_lost``: this host had lost its sanlock lockspace then."""
@@ -82,12 +93,14 @@ def stop_kind(detail, shutdown_detail=None, lockspace_lost=False):
         return PERSON, "destroyed (virsh destroy or guests.stop)"
     if detail == STOPPED_SHUTDOWN:
         if shutdown_detail == SHUTDOWN_HOST:
-            return FAULT, SANLOCK_KILL if lockspace_lost else f"{SIGNAL} (a kill, not libvirt's)"
+            return (
+                (HOST_FAULT, SANLOCK_KILL) if lockspace_lost else (FAULT, f"{SIGNAL} (a kill, not libvirt's)")
+            )
         if shutdown_detail == SHUTDOWN_GUEST:
             return PERSON, "shut down from inside the guest, or by virsh shutdown"
         return PERSON, "shut down (libvirt does not say who asked)"
     if detail == STOPPED_FAILED:
-        return FAULT, SANLOCK_KILL if lockspace_lost else "qemu died (killed, or crashed)"
+        return (HOST_FAULT, SANLOCK_KILL) if lockspace_lost else (FAULT, "qemu died (killed, or crashed)")
     if detail == STOPPED_CRASHED:
         return FAULT, "the guest crashed"
     if detail == STOPPED_MIGRATED:
@@ -115,13 +128,23 @@ def unseen_stop_kind(reason):
     if reason in (SHUTOFF_CRASHED, SHUTOFF_FAILED):
         return FAULT, "qemu died while the keeper was not watching"
     if reason == SHUTOFF_DAEMON:
-        return FAULT, "libvirtd stopped it"
-    return FAULT, "this host or libvirtd stopped while it ran (a crash, a reboot without evacuation)"
+        return HOST_FAULT, "libvirtd stopped it"
+    return HOST_FAULT, "this host or libvirtd stopped while it ran (a crash, a reboot without evacuation)"
 
 
-def started_why(detail):
-    """What a STARTED event's detail says of how the guest came to run here."""
-    return {STARTED_MIGRATED: "migrated here", STARTED_RESTORED: "restored here"}.get(detail, "started here")
+def arrived(event, detail):
+    """``(whether the guest now runs here, how it came)`` for a STARTED or RESUMED event:
+    an incoming migration counts once it ended (RESUMED/MIGRATED), not when it begins."""
+    if event == EVENT_RESUMED:
+        return detail == RESUMED_MIGRATED, "migrated here"
+    if event == EVENT_STARTED and detail != STARTED_MIGRATED:
+        return True, "restored here" if detail == STARTED_RESTORED else "started here"
+    return False, ""
+
+
+def incoming(state, reason):
+    """Whether libvirt's ``(state, reason)`` is a migration coming in (not here yet)."""
+    return state == STATE_PAUSED and reason == PAUSED_MIGRATION
 
 
 # ------------------------------------------------------------------ crash loops

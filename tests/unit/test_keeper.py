@@ -49,6 +49,7 @@ class Host:
         self.rows = {1: {"generation": 1, "state": "live"}, 2: {"generation": 1, "state": "live"}}
         self.leases = {}
         self.refuse = {}
+        self.broken = {}
         self.calls = []
 
     # the libvirt source
@@ -75,6 +76,8 @@ class Host:
         self.calls.append(("guests.start", name, keeper))
         if name in self.refuse:
             return {"guest": name, "outcome": "elsewhere", "why": self.refuse[name]}
+        if name in self.broken:
+            return {"guest": name, "outcome": "failed", "why": self.broken[name]}
         self.run(name)
         return {"guest": name, "outcome": "started", "host": "hyp2"}
 
@@ -197,6 +200,32 @@ def test_a_crash_loop_is_bounded(host, look):
     assert host.started() == ["vm2", "vm2", "vm2"]
 
 
+def test_a_host_that_keeps_losing_its_leases_does_not_make_a_crash_loop(host, look):
+    """sanlock's kills (this host's fault, not the guest's) are not counted: each time
+    the lockspace is back, so is the guest (max_restarts: 2 here)."""
+    host.run("vm2")
+    look()
+    for _ in range(4):
+        host.lockspace = False
+        host.stop("vm2", (kr.EVENT_SHUTDOWN, kr.SHUTDOWN_HOST), (kr.EVENT_STOPPED, kr.STOPPED_SHUTDOWN))
+        look()
+        host.lockspace = True
+        look()
+    assert host.started() == ["vm2"] * 4 and look.watcher.entries["vm2"]["state"] == "running"
+    assert look.watcher.entries["vm2"]["restarts"] == []
+
+
+def test_a_guest_that_fails_to_start_is_retried_within_the_bound(host, look):
+    host.run("vm2")
+    look()
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))
+    host.broken["vm2"] = "no such file"
+    for _ in range(4):
+        look()
+    assert look.watcher.entries["vm2"]["state"] == "gave_up"
+    assert [e["why"] for _tag, e in host.events("failed")] == ["no such file"]
+
+
 def test_a_lease_held_by_another_live_host_is_never_started_here(host, look):
     host.run("vm2")
     look()
@@ -296,3 +325,41 @@ def test_one_keeper_per_host(hv):
 
 def kr_entry(state):
     return {"state": state, "since": "2026-12-06T04:00:00+00:00", "why": "started here", "restarts": []}
+
+
+def test_an_incoming_migration_counts_once_it_ended(host, look):
+    """The lab's libvirt on the destination: STARTED/migrated (paused) at the start,
+    RESUMED/migrated at the end; a migration that fails stops it there (STOPPED/failed)."""
+    host.doms["vm2"] = (kr.STATE_PAUSED, kr.PAUSED_MIGRATION)
+    host.event("vm2", (kr.EVENT_STARTED, kr.STARTED_MIGRATED))
+    look()
+    assert "vm2" not in look.watcher.entries
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))  # its source keeps it
+    look()
+    assert "vm2" not in look.watcher.entries and host.started() == []
+    host.doms["vm2"] = RUNNING
+    host.event("vm2", (kr.EVENT_STARTED, kr.STARTED_MIGRATED), (kr.EVENT_RESUMED, kr.RESUMED_MIGRATED))
+    look()
+    assert look.watcher.entries["vm2"]["why"] == "migrated here"
+
+
+def test_a_guest_taken_over_while_this_host_was_away_is_forgotten_here(hv, host, look):
+    """hyp2 comes back from a long cut: vm2 (down here by sanlock's kill) runs on hyp1,
+    whose keeper says so and whose lease proves it: not hyp2's to start."""
+    host.run("vm2")
+    look()
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))
+    host.lockspace = False
+    look()
+    running = {
+        "state": "running",
+        "since": "2026-12-06T04:00:00+00:00",
+        "why": "started here",
+        "restarts": [],
+    }
+    kr.write_json(f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "guests": {"vm2": running}})
+    host.leases[hv["guests"]["vm2"]["disk_path"]] = {"held": True, "owner_host_id": 1, "generation": 1}
+    host.lockspace = True
+    look()
+    assert host.started() == [] and "vm2" not in look.watcher.entries
+    assert dict(host.events("elsewhere"))["elsewhere"]["runs_on"] == "hyp1"

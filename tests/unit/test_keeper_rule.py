@@ -18,12 +18,12 @@ ABLE = {"lockspace": True, "drained": False, "evacuating": False, "stopping": Fa
     ("detail", "shutdown", "lost", "kind", "words"),
     [
         (kr.STOPPED_DESTROYED, kr.SHUTDOWN_HOST, False, kr.PERSON, "destroyed"),
-        (kr.STOPPED_SHUTDOWN, kr.SHUTDOWN_HOST, True, kr.FAULT, "killed by sanlock"),
+        (kr.STOPPED_SHUTDOWN, kr.SHUTDOWN_HOST, True, kr.HOST_FAULT, "killed by sanlock"),
         (kr.STOPPED_SHUTDOWN, kr.SHUTDOWN_HOST, False, kr.FAULT, "signal from the host"),
         (kr.STOPPED_SHUTDOWN, kr.SHUTDOWN_GUEST, False, kr.PERSON, "from inside the guest"),
         (kr.STOPPED_SHUTDOWN, None, False, kr.PERSON, "does not say who"),
         (kr.STOPPED_FAILED, None, False, kr.FAULT, "qemu died"),
-        (kr.STOPPED_FAILED, None, True, kr.FAULT, "killed by sanlock"),
+        (kr.STOPPED_FAILED, None, True, kr.HOST_FAULT, "killed by sanlock"),
         (kr.STOPPED_CRASHED, None, False, kr.FAULT, "the guest crashed"),
         (kr.STOPPED_MIGRATED, None, False, kr.MOVED, "migrated"),
         (kr.STOPPED_SAVED, None, False, kr.MOVED, "saved"),
@@ -44,9 +44,9 @@ def test_why_a_guest_stopped(detail, shutdown, lost, kind, words):
         (kr.SHUTOFF_SAVED, kr.MOVED),
         (kr.SHUTOFF_CRASHED, kr.FAULT),
         (kr.SHUTOFF_FAILED, kr.FAULT),
-        (kr.SHUTOFF_DAEMON, kr.FAULT),
-        (kr.SHUTOFF_UNKNOWN, kr.FAULT),  # libvirtd or the host restarted under it
-        (None, kr.FAULT),
+        (kr.SHUTOFF_DAEMON, kr.HOST_FAULT),
+        (kr.SHUTOFF_UNKNOWN, kr.HOST_FAULT),  # libvirtd or the host restarted under it
+        (None, kr.HOST_FAULT),
     ],
 )
 def test_a_stop_the_keeper_did_not_see(reason, kind):

@@ -1,0 +1,85 @@
+"""Guests that come back (B1) on a running lab (``make lab`` first); prints
+figures, asserts nothing.
+
+    .venv/bin/python -m bench.keeper [--runs 1] [--cuts 30,50,70]
+
+hyp2 runs vm3 (``running: true``, home hyp2) and vm2 (started by hand); its
+private link is cut for each length in turn. For each cut: seconds from the
+link coming back to hyp2's lockspace back and to each guest answering ping on
+its failover IP, and whether hyp2's keeper restarted them (a cut shorter than
+sanlock's dead time, rejoin included) or hyp1 took them over (longer). Where
+each guest runs is sampled every 0.5 s on both hosts: a guest on both is a
+double run (goal: 0). Then the median and maximum over the cuts, beside
+sanlock's renewal-fail and dead times; the goal is a guest answering within
+30 s of the lockspace coming back. ``tests/lab/test_keeper.py`` runs one pass.
+"""
+
+import argparse
+import statistics
+import sys
+
+from lab import __main__ as labctl
+from lab import topology
+from tests.lab import keeper as kp
+from tests.lab.conftest import Lab
+
+CUTS = (30, 50, 70)
+
+
+def one_pass(lab, cuts=CUTS):
+    """Each cut once (the guests placed on hyp2 first, put back after): the results."""
+    results = []
+    for seconds in cuts:
+        try:
+            results.append(kp.cut(lab, seconds))
+        finally:
+            kp.recover(lab)
+    return results
+
+
+def summary(results):
+    """The figures over ``results`` (kp.cut's), in one line."""
+    renewal_fail, dead = kp.timings()
+    answered = [max(r["answered"].values()) for r in results]
+    after_lockspace = [
+        max(r["answered"].values()) - r["lockspace"]
+        for r in results
+        if not r["taken_over"] and r["lockspace"] is not None
+    ]
+    doubles = sum(len(r["doubles"]) for r in results)
+    keeper = (
+        f"; restarted by the keeper {statistics.median(after_lockspace):.1f} s (median),"
+        f" {max(after_lockspace):.1f} s (max) after the lockspace was back (goal <= 30 s)"
+        if after_lockspace
+        else ""
+    )
+    return (
+        f"link back to both guests answering over {len(results)} cuts: median"
+        f" {statistics.median(answered):.1f} s, max {max(answered):.1f} s{keeper}; {doubles} double runs"
+        f" (goal 0). sanlock here: renewals fail after {renewal_fail} s, a host is dead after {dead} s."
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.keeper")
+    parser.add_argument("--runs", type=int, default=1)
+    parser.add_argument("--cuts", default=",".join(map(str, CUTS)), help="seconds, comma-separated")
+    args = parser.parse_args(argv)
+    cuts = [int(c) for c in args.cuts.split(",") if c.strip()]
+    hosts = topology.hosts()
+    if not labctl.healthy(hosts):
+        print("the lab is not up: run make lab first", file=sys.stderr)
+        return 1
+    lab = Lab(hosts)
+    results = []
+    with kp.kept_guests(lab):
+        for run in range(1, args.runs + 1):
+            for result in one_pass(lab, cuts):
+                results.append(result)
+                print(f"run {run}: {kp.line(result)}", flush=True)
+    print(summary(results))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

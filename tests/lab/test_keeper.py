@@ -1,0 +1,201 @@
+"""Guests that come back by themselves (B1, issue 19), in the lab with its arbiter.
+
+hyp2 runs vm3 (``running: true``, its home) and vm2 (started by hand); vm1 was
+started and destroyed by hand and vm4 (``running: true``) stopped with
+guests.stop: a person's stops, never undone. Faults: hyp2's private link cut
+for 30, 50 and 70 s (one pass of ``make bench-keeper``), its lease volume
+unreachable for 30 s, vm2's qemu killed (once, then in a loop), vm3 destroyed
+behind the cluster's back while its home is drained. After each, every kept
+guest runs on exactly one host (sampled every 0.5 s during the cuts), with
+nobody acting; the times are printed. Every test puts the lab back.
+"""
+
+import time
+
+import pytest
+
+from bench import keeper as bench
+from lab import system
+from tests.lab import evacuation as ev
+from tests.lab import keeper as kp
+from tests.lab.conftest import report
+from tests.lab.test_evacuation import recorded, status
+
+pytestmark = pytest.mark.lab
+BOUND = 30  # seconds for a guest stopped by a fault to run again once its host may take it
+STORAGE_CUT = 30  # seconds: longer than sanlock's renewal-fail time (16 s), shorter than dead (76 s)
+
+
+@pytest.fixture(scope="module")
+def kept(lab):
+    with kp.kept_guests(lab):
+        yield
+
+
+def stays_down(lab, names, seconds=kp.SETTLE):
+    """None of ``names`` runs anywhere for ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for name in names:
+            assert ev.running_on(lab, name) == [], f"{name}, stopped by a person, runs again"
+        time.sleep(2)
+
+
+def started_events(lab, since, host=kp.HOST):
+    return {r["guest"]: r for r in recorded(lab, "hv/keeper/started", since) if r.get("minion") == host}
+
+
+def test_after_private_link_cuts_every_kept_guest_runs_on_exactly_one_host(lab, kept):
+    """30, 50 and 70 s cuts of hyp2's private link (sanlock kills its guests ~16 s in):
+    shorter than the dead time, hyp2's keeper starts both again once the lockspace is
+    back (the reason in the event: sanlock's kill); past it, hyp1 takes them over.
+    Never on two hosts; the guests a person stopped stay down."""
+    renewal_fail, dead = kp.timings()
+    since = time.time()
+    results = bench.one_pass(lab)
+    for result in results:
+        report(kp.line(result))
+        assert result["doubles"] == [], result
+        for name, where in result["where"].items():
+            assert len(where) == 1, (name, result)
+        if result["cut"] + 20 < dead:  # the rejoin takes ~10 s more: well before the dead time
+            assert not result["taken_over"], result
+            assert result["where"] == {name: [kp.HOST] for name in kp.WATCHED}, result
+    report(bench.summary(results))
+    keeper_started = started_events(lab, since)
+    for name in kp.WATCHED:
+        assert "killed by sanlock" in keeper_started[name]["why"], keeper_started
+    stays_down(lab, [kp.DESTROYED, kp.STOPPED], seconds=2)  # watched all along: recover() re-places
+    assert renewal_fail < results[0]["cut"] < dead
+
+
+def test_a_person_stopped_guest_stays_down_through_a_cut(lab, kept):
+    """vm1 (destroyed by hand) and vm4 (running: true, guests.stop) stay down through a
+    30 s cut while vm2 and vm3 come back; the status view says who stopped vm4 and lists
+    no problem for either; guests.start brings vm4 back and clears its mark."""
+    try:
+        result = kp.cut(lab, 30)
+        stays_down(lab, [kp.DESTROYED, kp.STOPPED])
+        assert result["where"] == {name: [kp.HOST] for name in kp.WATCHED}, result
+        view = status(lab)
+        assert view["guests"][kp.STOPPED]["stopped_by_person"]["verb"] == "stop", view["guests"][kp.STOPPED]
+        assert not [p for p in view["problems"] if kp.STOPPED in p or kp.DESTROYED in p], view["problems"]
+    finally:
+        kp.recover(lab)
+    rc, ret, text = ev.salt_one(lab, kp.HOST, "guests.start", kp.STOPPED)
+    assert rc == 0 and ret["outcome"] == "started", text
+    assert lab.salt(kp.HOST, "guests.stop_mark", kp.STOPPED)[1][kp.HOST] is None
+    rc, ret, text = ev.salt_one(lab, kp.HOST, "guests.stop", kp.STOPPED, "timeout=0")
+    assert rc == 0, text
+
+
+def test_after_the_lease_volume_is_lost_for_a_while_both_run_again(lab, kept):
+    """A storage-only fault: hyp2's client cannot reach any brick of the lease volume
+    (its TCP to their ports dropped) for 30 s, its private link up. sanlock kills its
+    guests; meanwhile the status view says why each is down and that hyp2's keeper waits
+    for the lockspace; once the volume is back both run on hyp2 again."""
+    since = time.time()
+    try:
+        with kp.DoubleRunWatch(lab, kp.WATCHED) as watch:
+            with kp.lease_volume_cut(lab):
+                start = time.monotonic()
+                system.wait_for(lambda: not kp.lockspace_joined(lab), 60, what="sanlock to give up")
+                system.wait_for(
+                    lambda: not any(ev.running_on(lab, n) for n in kp.WATCHED), 30, what="sanlock's kill"
+                )
+                problems = {
+                    name: next(p for p in status(lab)["problems"] if p.startswith(f"guest {name} "))
+                    for name in kp.WATCHED
+                }
+                time.sleep(max(0, STORAGE_CUT - (time.monotonic() - start)))
+            end = time.monotonic()
+            lockspace, answered = kp.after_fault(lab, end)
+        for problem in problems.values():
+            assert "killed by sanlock" in problem, problem
+            assert f"keeper on {kp.HOST}: waits for {kp.HOST}" in problem, problem
+        assert watch.doubles == []
+        assert {n: ev.running_on(lab, n) for n in kp.WATCHED} == {n: [kp.HOST] for n in kp.WATCHED}
+        report(
+            f"lease volume unreachable from {kp.HOST} for {STORAGE_CUT} s: lockspace back {lockspace:.1f} s"
+            f" after, answering: {', '.join(f'{n} {s:.1f} s' for n, s in sorted(answered.items()))};"
+            f" 0 double runs in {watch.samples} samples"
+        )
+        assert set(started_events(lab, since)) == set(kp.WATCHED)
+    finally:
+        kp.recover(lab)
+
+
+def kill_qemu(lab, name):
+    pid = lab.sh(kp.HOST, f"pgrep -f '[g]uest={name},' || true").strip()
+    assert pid, f"{name} has no qemu on {kp.HOST}"
+    lab.sh(kp.HOST, f"kill -KILL {pid}")
+
+
+def test_a_crashed_guest_is_restarted_and_a_crash_loop_is_bounded(lab, kept):
+    """vm2's qemu killed by hand: restarted on hyp2 (time to answering printed). Killed
+    again each time it runs: after keeper:max_restarts restarts it is left down, with a
+    problem in the status view and an event, until guests.start."""
+    most = 3  # keeper:max_restarts, the default (the lab's pillar keeps it)
+    name = kp.BY_HAND
+    ev.salt_one(lab, kp.HOST, "guests.stop", name, "timeout=0")  # a person's stop and start:
+    ev.salt_one(lab, kp.HOST, "guests.start", name)  # the restarts are counted afresh
+    ev.answers(name)
+    since = time.time()
+    try:
+        kill_qemu(lab, name)
+        killed = time.monotonic()
+        system.wait_for(lambda: ev.running_on(lab, name) == [kp.HOST], BOUND, what=f"{name} restarted")
+        restarted = time.monotonic() - killed
+        ev.answers(name)
+        answered = time.monotonic() - killed
+        for _ in range(most - 1):
+            kill_qemu(lab, name)
+            time.sleep(1)
+            system.wait_for(lambda: ev.running_on(lab, name) == [kp.HOST], BOUND, what=f"{name} restarted")
+        kill_qemu(lab, name)
+        stays_down(lab, [name])
+        gave_up = recorded(lab, "hv/keeper/gave_up", since)
+        assert [(r["guest"], r["restarts"]) for r in gave_up] == [(name, most)], gave_up
+        problem = next(p for p in status(lab)["problems"] if p.startswith(f"guest {name} "))
+        assert f"left down on {kp.HOST}" in problem and f"guests.start {name}" in problem, problem
+        rc, ret, text = ev.salt_one(lab, kp.HOST, "guests.start", name)
+        assert rc == 0 and ret["outcome"] == "started", text
+        report(
+            f"{name}'s qemu killed on {kp.HOST}: running again {restarted:.1f} s later, answering"
+            f" {answered:.1f} s; killed {most} more times, it was left down after {most} restarts"
+        )
+    finally:
+        kp.place(lab)
+
+
+def test_a_running_true_guest_destroyed_while_its_home_is_drained_runs_on_the_other_host(lab, kept):
+    """hyp2 drained (vm3, home hyp2, migrates to hyp1): vm3 destroyed by hand on hyp1
+    runs there again within the bound (the pillar stands); stopped with guests.stop and
+    its stop mark then taken away (it runs nowhere, and no keeper has it), hyp1 starts
+    it (its home cannot). guests.undrain brings it home."""
+    name = kp.KEPT
+    rc, _ret, text = ev.salt_one(lab, kp.HOST, "guests.drain")
+    try:
+        assert rc == 0 and ev.running_on(lab, name) == [kp.OTHER], text
+        since = time.time()
+        lab.sh(kp.OTHER, f"virsh destroy {name}")
+        destroyed = time.monotonic()
+        system.wait_for(lambda: ev.running_on(lab, name) == [kp.OTHER], BOUND, what=f"{name} started again")
+        again = time.monotonic() - destroyed
+        assert "destroyed" in started_events(lab, since, kp.OTHER)[name]["why"]
+        rc, _ret, text = ev.salt_one(lab, kp.OTHER, "guests.stop", name, "timeout=0")
+        assert rc == 0 and ev.running_on(lab, name) == [], text
+        lab.sh(kp.OTHER, f"rm {kp.MARKS}/{name}.json")
+        unmarked = time.monotonic()
+        system.wait_for(lambda: ev.running_on(lab, name) == [kp.OTHER], BOUND, what=f"{name} started on hyp1")
+        fallback = time.monotonic() - unmarked
+        report(
+            f"{name} (running: true, home {kp.HOST} drained): destroyed on {kp.OTHER}, running there"
+            f" again {again:.1f} s later; running nowhere (stop mark gone), started on {kp.OTHER}"
+            f" in {fallback:.1f} s"
+        )
+    finally:
+        rc, _ret, text = ev.salt_one(lab, kp.HOST, "guests.undrain")
+        assert rc == 0, text
+        kp.place(lab)
+    assert ev.running_on(lab, name) == [kp.HOST]
