@@ -41,8 +41,15 @@ def stays_down(lab, names, seconds=kp.SETTLE):
         time.sleep(2)
 
 
-def started_events(lab, since, host=kp.HOST):
-    return {r["guest"]: r for r in recorded(lab, "hv/keeper/started", since) if r.get("minion") == host}
+def started_events(lab, since, host=kp.HOST, names=()):
+    """The keeper's ``hv/keeper/started`` events from ``host`` since ``since``, by guest,
+    once the reactor has recorded one for each of ``names`` (it records them a moment later)."""
+
+    def found():
+        rows = {r["guest"]: r for r in recorded(lab, "hv/keeper/started", since) if r.get("minion") == host}
+        return rows if set(names) <= set(rows) else None
+
+    return system.wait_for(found, 30, interval=1, what=f"hv/keeper/started of {names} from {host}")
 
 
 def test_after_private_link_cuts_every_kept_guest_runs_on_exactly_one_host(lab, kept):
@@ -62,7 +69,7 @@ def test_after_private_link_cuts_every_kept_guest_runs_on_exactly_one_host(lab, 
             assert not result["taken_over"], result
             assert result["where"] == {name: [kp.HOST] for name in kp.WATCHED}, result
     report(bench.summary(results))
-    keeper_started = started_events(lab, since)
+    keeper_started = started_events(lab, since, names=kp.WATCHED)
     for name in kp.WATCHED:
         assert "killed by sanlock" in keeper_started[name]["why"], keeper_started
     stays_down(lab, [kp.DESTROYED, kp.STOPPED], seconds=2)  # watched all along: recover() re-places
@@ -120,7 +127,7 @@ def test_after_the_lease_volume_is_lost_for_a_while_both_run_again(lab, kept):
             f" after, answering: {', '.join(f'{n} {s:.1f} s' for n, s in sorted(answered.items()))};"
             f" 0 double runs in {watch.samples} samples"
         )
-        assert set(started_events(lab, since)) == set(kp.WATCHED)
+        assert set(started_events(lab, since, names=kp.WATCHED)) == set(kp.WATCHED)
     finally:
         kp.recover(lab)
 
@@ -182,7 +189,7 @@ def test_a_running_true_guest_destroyed_while_its_home_is_drained_runs_on_the_ot
         destroyed = time.monotonic()
         system.wait_for(lambda: ev.running_on(lab, name) == [kp.OTHER], BOUND, what=f"{name} started again")
         again = time.monotonic() - destroyed
-        assert "destroyed" in started_events(lab, since, kp.OTHER)[name]["why"]
+        assert "destroyed" in started_events(lab, since, kp.OTHER, [name])[name]["why"]
         rc, _ret, text = ev.salt_one(lab, kp.OTHER, "guests.stop", name, "timeout=0")
         assert rc == 0 and ev.running_on(lab, name) == [], text
         lab.sh(kp.OTHER, f"rm {kp.MARKS}/{name}.json")
