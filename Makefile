@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := debootstrap systemd-container python3-venv iproute2 util-linu
   iperf3 arping iputils-ping tcpdump
 SLS := $(shell git ls-files '*.sls' 2>/dev/null)
 
-.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench bench-network bench-failover bench-evacuation bench-takeover
+.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench bench-network bench-failover bench-evacuation bench-takeover bench-keeper
 
 deps: .deps.stamp
 .deps.stamp: Makefile
@@ -80,3 +80,9 @@ bench-evacuation: venv
 # of hyp1 on the running lab (prints figures; see bench/).
 bench-takeover: venv
 	$(PY) -m bench.takeover $(ARGS)
+
+# Guests that come back (B1): hyp2's private link cut for 30, 50 and 70 s with a
+# running: true guest and a hand-started one on it; seconds from the link coming
+# back to each answering, double runs sampled (prints figures; see bench/).
+bench-keeper: venv
+	$(PY) -m bench.keeper $(ARGS)

@@ -38,7 +38,7 @@ def main(argv=None):
     if not labctl.healthy(topology.hosts()):
         print("the lab is not up: run make lab first", file=sys.stderr)
         return 1
-    hosts = sorted(cluster["hosts"])[:2]
+    hosts = sorted(name for name, host in cluster["hosts"].items() if host.get("role") != "arbiter")[:2]
     start = next((h for h in hosts if public_ip(h) == routed_to(args.ip)), hosts[0])
     order = [hosts[(hosts.index(start) + 1 + i) % 2] for i in range(args.moves)]
     if order[-1] != start:

@@ -11,7 +11,8 @@ sanlock's dead time, rejoin included) or hyp1 took them over (longer). Where
 each guest runs is sampled every 0.5 s on both hosts: a guest on both is a
 double run (goal: 0). Then the median and maximum over the cuts, beside
 sanlock's renewal-fail and dead times; the goal is a guest answering within
-30 s of the lockspace coming back. ``tests/lab/test_keeper.py`` runs one pass.
+30 s of the lockspace coming back. ``tests/lab/test_keeper.py`` runs one pass
+(``measure``, what ``main`` runs).
 """
 
 import argparse
@@ -60,24 +61,29 @@ def summary(results):
     )
 
 
+def measure(lab, runs=1, cuts=CUTS, echo=print):
+    """``runs`` passes over ``cuts``, the guests set up first and put back after; each
+    cut's line echoed as it ends, then the summary. Returns the results."""
+    results = []
+    with kp.kept_guests(lab):
+        for run in range(1, runs + 1):
+            for result in one_pass(lab, cuts):
+                results.append(result)
+                echo(f"run {run}: {kp.line(result)}")
+    echo(summary(results))
+    return results
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.keeper")
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--cuts", default=",".join(map(str, CUTS)), help="seconds, comma-separated")
     args = parser.parse_args(argv)
-    cuts = [int(c) for c in args.cuts.split(",") if c.strip()]
     hosts = topology.hosts()
     if not labctl.healthy(hosts):
         print("the lab is not up: run make lab first", file=sys.stderr)
         return 1
-    lab = Lab(hosts)
-    results = []
-    with kp.kept_guests(lab):
-        for run in range(1, args.runs + 1):
-            for result in one_pass(lab, cuts):
-                results.append(result)
-                print(f"run {run}: {kp.line(result)}", flush=True)
-    print(summary(results))
+    measure(Lab(hosts), args.runs, [int(c) for c in args.cuts.split(",") if c.strip()])
     return 0
 
 

@@ -87,7 +87,9 @@ def measure(ends, seconds, pings):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--transport", choices=sorted(set(TRANSPORT_OF_KIND.values())))
-    parser.add_argument("--hosts", nargs=2, metavar="HOST", help="default: the first two lab hosts")
+    parser.add_argument(
+        "--hosts", nargs=2, metavar="HOST", help="default: the first two lab hosts that carry guests"
+    )
     parser.add_argument("--bridge", help="default: the pillar's public bridge")
     parser.add_argument("--seconds", type=int, default=10, help="per iperf3 direction")
     parser.add_argument("--pings", type=int, default=20)
@@ -106,7 +108,7 @@ def main(argv=None):
     args = parser.parse_args(argv)
 
     by_name = {h.name: h for h in topology.hosts()}
-    names = args.hosts or sorted(by_name)[:2]
+    names = args.hosts or sorted(h.name for h in by_name.values() if h.role != "arbiter")[:2]
     hosts = [by_name[n] for n in names]
     bridge = args.bridge or topology.public_bridge()
     if not bridge:

@@ -14,6 +14,7 @@ hardware figure.
 import argparse
 import re
 import statistics
+import sys
 
 from lab import machines, topology
 
@@ -41,12 +42,12 @@ def measure(host, path, size_mib, runs):
     return statistics.median(writes), statistics.median(reads)
 
 
-def main():
+def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--host", default="hyp1")
     parser.add_argument("--size-mib", type=int, default=256)
     parser.add_argument("--runs", type=int, default=3)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     host = next(h for h in topology.hosts() if h.name == args.host)
     results = {name: measure(host, path, args.size_mib, args.runs) for name, path in TARGETS.items()}
     print(f"{args.size_mib} MiB sequential, median of {args.runs} runs, on {args.host}")
@@ -55,7 +56,8 @@ def main():
         print(f"{name:<20} {write:>11.1f} {read:>10.1f}")
     local, gluster = results["brick fs (local)"], results["gluster vmstore"]
     print(f"{'gluster / local':<20} {gluster[0] / local[0]:>11.2f} {gluster[1] / local[1]:>10.2f}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

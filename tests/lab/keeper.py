@@ -182,6 +182,8 @@ def cut(lab, seconds):
         "taken_over": taken,
         "doubles": watch.doubles,
         "samples": watch.samples,
+        # The keepers started the kept guests some seconds ago: those a person stopped stay down.
+        "person_stopped_running": {n: w for n in (DESTROYED, STOPPED) if (w := ev.running_on(lab, n))},
     }
 
 
