@@ -69,6 +69,15 @@ def start(lab, host, names):
         answers(name)
 
 
+def apply_guest_settings(lab):
+    """Apply what the pillar's guests change on the hosts that carry guests: their
+    definitions and the settings copy, which the keeper and takeover units take
+    (a test that serves a pillar with ``running: true`` guests applies the lab's
+    own again this way, else the keepers keep those guests running)."""
+    rc, _data, text = lab.salt("-L", ",".join(HOSTS), "state.sls", "guests,takeover,keeper")
+    assert rc == 0, text
+
+
 def home_again(lab):
     """Every lab guest stopped on every host, no save file left, every failover IP
     routed to its home host again (at the stand-in) and answered there; no host drained."""

@@ -26,7 +26,6 @@ BY_HAND = "vm2"  # started by hand on hyp2 (guests.start)
 DESTROYED = "vm1"  # started by hand on hyp2, then destroyed by hand
 STOPPED = "vm4"  # running: true, home hyp2, stopped by a person (guests.stop)
 WATCHED = (BY_HAND, KEPT)
-SLS = "guests,takeover,keeper"
 SAVE_DIR = "/var/lib/libvirt/qemu/save"
 MARKS = f"{SAVE_DIR}/.hv-keeper/stopped"
 SETTLE = 20  # seconds a guest a person stopped is watched after a fault, to see it stays down
@@ -36,13 +35,6 @@ def keeper_pillar(pillar):
     """vm3 and vm4 ``running: true`` with their home on hyp2."""
     for name in (KEPT, STOPPED):
         pillar["hypervisor"]["guests"][name].update(running=True, home=HOST)
-
-
-def apply_guest_settings(lab):
-    """Apply what the pillar's guests change on the hosts that carry guests: their
-    definitions and the settings copy, which the keeper and takeover units take."""
-    rc, _data, text = lab.salt("-L", f"{OTHER},{HOST}", "state.sls", SLS)
-    assert rc == 0, text
 
 
 def lockspace_joined(lab, host=HOST):
@@ -63,7 +55,7 @@ def kept_guests(lab):
     ev.home_again(lab)
     try:
         with lab.pillar(keeper_pillar):
-            apply_guest_settings(lab)
+            ev.apply_guest_settings(lab)
             rc, ret, text = ev.salt_one(lab, HOST, "guests.stop", STOPPED, "timeout=0")
             assert rc == 0 and ret["outcome"] == "stopped", text
             lab.sh(HOST, f"virsh start {DESTROYED} && virsh destroy {DESTROYED}")
@@ -71,7 +63,7 @@ def kept_guests(lab):
             yield
     finally:
         stop_all(lab)
-        apply_guest_settings(lab)  # the lab's own pillar: nothing running: true any more
+        ev.apply_guest_settings(lab)  # the lab's own pillar: nothing running: true any more
         lab.sh(OTHER, f"rm -f {MARKS}/*.json", check=False)
         ev.home_again(lab)
 

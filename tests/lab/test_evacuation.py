@@ -17,7 +17,6 @@ import yaml
 from lab import machines, master, provider, system, topology
 from lab.topology import REPO
 from tests.lab import evacuation as ev
-from tests.lab import keeper
 from tests.lab.conftest import GROUP, changed, report
 from tests.lab.events import Events
 from tests.lab.failover import public_ip, routed_to, wait_answered_by
@@ -90,7 +89,7 @@ def test_a_running_pillar_guest_is_started_on_its_home_only(lab):
             assert ev.running_on(lab, "vm1") == ["hyp1"]
     finally:
         # The lab's own pillar applied again first: its keepers keep running: true guests.
-        keeper.apply_guest_settings(lab)
+        ev.apply_guest_settings(lab)
         ev.home_again(lab)
 
 
