@@ -200,8 +200,8 @@ class _Keeper:
         self.guests = hv.get("guests") or {}
         self.members = [h for h in hv["tunnels"]["members"] if h in hv["hosts"]]
         self.host_ids = {h["host_id"]: n for n, h in hv["hosts"].items() if h.get("host_id") is not None}
-        saved = _rule("read_json")(_record_path(hv)) or {}
-        self.entries = {n: e for n, e in (saved.get("guests") or {}).items() if n in self.guests}
+        saved = _rule("clean_record")(_rule("read_json")(_record_path(hv)), self.guests)
+        self.entries = saved["guests"]
         self.libvirt = source
         self.shutdowns = {}  # guest: the SHUTDOWN event's detail since it started
         self.own = {}  # guest: monotonic time of the keeper's own start
@@ -427,8 +427,8 @@ class _Keeper:
         """Start what this host should start now; note what it waits for."""
         self.acting = {}
         try:
-            records = _rule("read_dir")(self.cfg["hosts_dir"])
-            marks = _rule("read_dir")(self.cfg["stopped_dir"])
+            records = _rule("read_records")(self.cfg["hosts_dir"], self.members, self.guests)
+            marks = _rule("read_marks")(self.cfg["stopped_dir"], self.guests)
         except OSError as exc:
             for name, entry in self.entries.items():
                 if entry["state"] == _K["DOWN"]:
@@ -642,7 +642,7 @@ def status(settings_cache=None):
         salt -N hypervisors keeper.status
     """
     hv = _settings(settings_cache)
-    record = _rule("read_json")(_record_path(hv)) or {"guests": {}, "acting": {}}
+    record = _rule("clean_record")(_rule("read_json")(_record_path(hv)), hv.get("guests") or {})
     return dict(record, enabled=bool(hv["keeper"]["enabled"]))
 
 
@@ -657,7 +657,8 @@ def stop_marks(settings_cache=None):
 
         salt-call keeper.stop_marks
     """
-    return _rule("read_dir")(_settings(settings_cache)["keeper"]["stopped_dir"])
+    hv = _settings(settings_cache)
+    return _rule("read_marks")(hv["keeper"]["stopped_dir"], hv.get("guests") or {})
 
 
 def records(settings_cache=None):
@@ -671,4 +672,5 @@ def records(settings_cache=None):
 
         salt-call keeper.records
     """
-    return _rule("read_dir")(_settings(settings_cache)["keeper"]["hosts_dir"])
+    hv = _settings(settings_cache)
+    return _rule("read_records")(hv["keeper"]["hosts_dir"], hv["hosts"], hv.get("guests") or {})

@@ -277,15 +277,12 @@ def _kept_by(hv, host):
     if not keeper.get("hosts_dir"):
         return set()
     rule = __utils__
-    published = rule["keeper_rule.read_json"](os.path.join(keeper["hosts_dir"], f"{host}.json")) or {}
-    marks = rule["keeper_rule.read_dir"](keeper["stopped_dir"])
+    records = rule["keeper_rule.read_records"](keeper["hosts_dir"], [host], hv["guests"])
+    marks = rule["keeper_rule.read_marks"](keeper["stopped_dir"], hv["guests"])
     names = rule["keeper_rule.names"]()
     kept = (names["RUNNING"], names["DOWN"])
-    return {
-        name
-        for name, entry in (published.get("guests") or {}).items()
-        if entry.get("state") in kept and name not in marks
-    }
+    entries = (records.get(host) or {}).get("guests") or {}
+    return {name for name, entry in entries.items() if entry["state"] in kept and name not in marks}
 
 
 def _orphans(hv, record):

@@ -339,6 +339,56 @@ def read_dir(directory, suffix=".json"):
     return out
 
 
+def _text(value):
+    return value if isinstance(value, str) else None
+
+
+def clean_record(data, guests):
+    """A keeper record as read from the shared volume (another host wrote it), kept to
+    what the rule reads, each value of the type it must have: its ``guests`` and
+    ``acting`` only for ``guests`` (the pillar's), the states only the rule's own.
+    Anything else in the file is dropped, never acted on."""
+    data = data if isinstance(data, dict) else {}
+    entries = data.get("guests") if isinstance(data.get("guests"), dict) else {}
+    acting = data.get("acting") if isinstance(data.get("acting"), dict) else {}
+    clean = {}
+    for name, entry in entries.items():
+        if name in guests and isinstance(entry, dict) and entry.get("state") in (RUNNING, DOWN, GAVE_UP):
+            restarts = entry.get("restarts") if isinstance(entry.get("restarts"), list) else []
+            clean[name] = {
+                "state": entry["state"],
+                "since": _text(entry.get("since")),
+                "why": _text(entry.get("why")),
+                "restarts": [t for t in restarts if isinstance(t, int | float) and not isinstance(t, bool)],
+                "counted": entry.get("counted") is not False,
+            }
+    return {
+        "host": _text(data.get("host")),
+        "at": _text(data.get("at")),
+        "lockspace": data.get("lockspace") is True,
+        "drained": data.get("drained") is True,
+        "evacuating": data.get("evacuating") is True,
+        "guests": clean,
+        "acting": {name: text for name, text in acting.items() if name in guests and isinstance(text, str)},
+    }
+
+
+def read_records(directory, hosts, guests):
+    """Every host's published keeper record (``{host: record}``, cleaned: ``clean_record``),
+    for the cluster's ``hosts`` only. Raises OSError when the volume does not answer."""
+    return {host: clean_record(data, guests) for host, data in read_dir(directory).items() if host in hosts}
+
+
+def read_marks(directory, guests):
+    """The stop marks of the cluster's ``guests``: ``{name: {"guest", "verb", "host", "at"}}``
+    (each value text, or None). Raises OSError when the volume does not answer."""
+    return {
+        name: {key: _text(mark.get(key)) for key in ("guest", "verb", "host", "at")}
+        for name, mark in read_dir(directory).items()
+        if name in guests
+    }
+
+
 def write_json(path, data, mode=0o600):
     """Write ``data`` to ``path`` whole or not at all (a temporary file, then a rename)."""
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)

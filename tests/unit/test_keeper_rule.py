@@ -200,3 +200,43 @@ def test_records_are_written_whole(tmp_path):
     assert kr.read_dir(str(tmp_path / "hosts")) == {"hyp1": {"host": "hyp1"}}
     assert oct(path.stat().st_mode & 0o777) == "0o600"
     assert kr.read_dir(str(tmp_path / "nowhere")) == {}
+
+
+def test_a_record_from_the_shared_volume_is_kept_to_what_the_rule_reads(tmp_path):
+    """Another host wrote it: only the pillar's guests, the rule's states, values of the
+    right type; nothing else reaches a decision."""
+    guests = {"vm1": {}, "vm2": {}}
+    junk = {
+        "host": "hyp2",
+        "drained": "yes",  # not true: not drained
+        "lockspace": True,
+        "guests": {
+            "vm1": {
+                "state": "down",
+                "since": 5,
+                "why": "qemu died",
+                "restarts": [1.5, "x", True],
+                "extra": 1,
+            },
+            "vm2": {"state": "exploded"},
+            "vm9": {"state": "down"},  # not the cluster's
+        },
+        "acting": {"vm1": "hyp2 starts it", "vm2": ["not", "text"]},
+        "rm -rf": "/",
+    }
+    kr.write_json(str(tmp_path / "hosts" / "hyp2.json"), junk)
+    kr.write_json(str(tmp_path / "hosts" / "intruder.json"), junk)
+    (tmp_path / "hosts" / "hyp1.json").write_text("[1, 2]")
+    records = kr.read_records(str(tmp_path / "hosts"), ["hyp1", "hyp2"], guests)
+    assert set(records) == {"hyp2"}  # not a host of the cluster, or not a record: not read
+    hyp2 = records["hyp2"]
+    assert hyp2["drained"] is False and hyp2["lockspace"] is True and "rm -rf" not in hyp2
+    assert hyp2["guests"] == {
+        "vm1": {"state": "down", "since": None, "why": "qemu died", "restarts": [1.5], "counted": True}
+    }
+    assert hyp2["acting"] == {"vm1": "hyp2 starts it"}
+    kr.write_json(str(tmp_path / "stopped" / "vm1.json"), {"guest": "vm1", "verb": ["stop"], "at": "now"})
+    kr.write_json(str(tmp_path / "stopped" / "vm9.json"), {"guest": "vm9"})
+    assert kr.read_marks(str(tmp_path / "stopped"), guests) == {
+        "vm1": {"guest": "vm1", "verb": None, "host": None, "at": "now"}
+    }

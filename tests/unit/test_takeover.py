@@ -105,7 +105,9 @@ def cluster(hv):
 
 @pytest.fixture
 def configure_loader_modules(cluster):
-    utils = {f"keeper_rule.{name}": getattr(keeper_rule, name) for name in ("read_json", "read_dir", "names")}
+    utils = {
+        f"keeper_rule.{name}": getattr(keeper_rule, name) for name in ("read_records", "read_marks", "names")
+    }
     return {
         takeover: {
             "__salt__": cluster.funcs(),
