@@ -748,7 +748,16 @@ def _start(hv, conn, name):
         text = str(exc)
         if "held by another host" in text or "Failed to acquire lock" in text:
             return {"outcome": "elsewhere", "why": "runs on another host (sanlock holds its lease there)"}
+        if _still_active(dom):  # started here meanwhile (the boot's resume and the keeper)
+            return {"outcome": "running", "host": hv["me"]["name"], "why": "already running here"}
         return {"outcome": "failed", "why": text}
+
+
+def _still_active(dom):
+    try:
+        return _state(dom) in ACTIVE
+    except libvirt.libvirtError:
+        return False
 
 
 def start(name, settings_cache=None, keeper=False):

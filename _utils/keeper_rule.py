@@ -204,14 +204,15 @@ def _takes_guests(host, me, mine, records, lease_states):
     return True, ""
 
 
-def _yields(host, me, mine, records, lease_states, ran_there):
+def _yields(host, me, mine, records, lease_states, ran_there, takeover_on):
     """Whether a guest whose place is ``host`` is another host's to start: its place is
     drained, evacuating, shutting down or gone cleanly (``free``), rather than failing;
-    or dead while the guest never ran there (no takeover knows of it)."""
+    or dead while the guest never ran there (no takeover knows of it), where the cluster
+    has a majority (without one, "dead" may be the other side of a partition)."""
     if host == me:
         return any(mine.get(key) for key in ("stopping", "evacuating", "drained", "held"))
     state = lease_states.get(host, "unknown")
-    if state in ("free", "unknown") or (state == "dead" and not ran_there):
+    if state in ("free", "unknown") or (state == "dead" and not ran_there and takeover_on):
         return True
     record = records.get(host) or {}
     return state == "live" and bool(record.get("drained") or record.get("evacuating"))
@@ -253,7 +254,8 @@ def decide(name, guest, me, mine, records, lease_states, marks, members, takeove
     place = host or guest.get("home")
     if place not in members:
         place = None
-    if place is not None and not _yields(place, me, mine, records, lease_states, entry is not None):
+    ran_there = entry is not None
+    if place is not None and not _yields(place, me, mine, records, lease_states, ran_there, takeover_on):
         state = "live" if place == me else lease_states.get(place, "unknown")
         if place == me:
             able, why = _takes_guests(me, me, mine, records, lease_states)

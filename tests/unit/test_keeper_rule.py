@@ -165,6 +165,9 @@ def test_a_running_true_guest_that_runs_nowhere_goes_home_else_elsewhere():
     assert decision["start"] == "hyp2" and "hyp1 cannot" in decision["doing"]
     states = {"hyp1": "dead", "hyp2": "live", "hyp3": "live"}  # it never ran: no takeover knows it
     assert decide(running=True, me="hyp3", states=states)["start"] == "hyp2"
+    guest = {"home": "hyp1", "running": True}  # without a majority, "dead" may be a partition
+    no_majority = kr.decide("vm1", guest, "hyp3", ABLE, {}, states, {}, MEMBERS, takeover_on=False)
+    assert no_majority["start"] is None and "takeover is off" in no_majority["doing"]
     states["hyp1"] = "fail"  # its home may be back within seconds
     assert decide(running=True, me="hyp2", states=states)["start"] is None
 
