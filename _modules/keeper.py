@@ -24,9 +24,7 @@ fires an event under ``hv/keeper/`` (with the reason the guest had stopped).
 """
 
 import contextlib
-import datetime
 import fcntl
-import json
 import logging
 import os
 import queue
@@ -50,7 +48,6 @@ log = logging.getLogger(__name__)
 __virtualname__ = "keeper"
 URI = "qemu:///system"
 EVENTS = "hv/keeper"
-SETTINGS_CACHE = "/var/lib/hv-evacuation/settings.json"  # as the guests module's
 RECORD = "keeper.json"  # in evacuation:state_dir, written by the unit only
 LOCK = "keeper.lock"
 OWN_START = 120  # seconds within which a STARTED event answers the keeper's own start
@@ -86,27 +83,18 @@ _K = _Names()
 
 def _settings(settings_cache=None):
     """The cluster settings: the pillar's, else the units' settings copy (no secret)."""
-    if "hypervisor" in __pillar__:
-        return dict(__salt__["hypervisor_pillar.settings"](), offline=False, settings_cache=None)
-    path = settings_cache or SETTINGS_CACHE
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return dict(json.load(handle), offline=True, settings_cache=path)
-    except (OSError, ValueError) as exc:
-        raise CommandExecutionError(f"no cluster pillar here and no settings copy at {path}: {exc}") from None
+    return __utils__["unit_runtime.settings"](
+        __pillar__, lambda: __salt__["hypervisor_pillar.settings"](), settings_cache
+    )
 
 
 def _now():
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return __utils__["unit_runtime.now"]()
 
 
 def _event(tag, data):
     """Fire ``hv/keeper/<tag>`` (B4); the journal keeps it when the bus cannot."""
-    log.warning("keeper: %s/%s %s", EVENTS, tag, json.dumps(data, sort_keys=True, default=str))
-    try:
-        __salt__["event.send"](f"{EVENTS}/{tag}", data)
-    except Exception as exc:  # an event is a notice: never the reason a guest stays down
-        log.warning("keeper: could not send the event %s/%s: %s", EVENTS, tag, exc)
+    __utils__["unit_runtime.fire"](__salt__["event.send"], log, f"{EVENTS}/{tag}", data)
 
 
 def _record_path(hv):

@@ -40,7 +40,6 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "takeover"
 EVENTS = "hv/takeover"
-SETTINGS_CACHE = "/var/lib/hv-evacuation/settings.json"  # as the guests module's
 SETTLE_SECONDS = 60  # after that long, a guest still not started no longer holds back the IPs and the fence
 
 
@@ -49,28 +48,19 @@ def __virtual__():
 
 
 def _settings(settings_cache=None):
-    """The cluster settings: the pillar's, else the shutdown unit's settings copy."""
-    if "hypervisor" in __pillar__:
-        return dict(__salt__["hypervisor_pillar.settings"](), offline=False, settings_cache=None)
-    path = settings_cache or SETTINGS_CACHE
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return dict(json.load(handle), offline=True, settings_cache=path)
-    except (OSError, ValueError) as exc:
-        raise CommandExecutionError(f"no cluster pillar here and no settings copy at {path}: {exc}") from None
+    """The cluster settings: the pillar's, else the units' settings copy (no secret)."""
+    return __utils__["unit_runtime.settings"](
+        __pillar__, lambda: __salt__["hypervisor_pillar.settings"](), settings_cache
+    )
 
 
 def _now():
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return __utils__["unit_runtime.now"]()
 
 
 def _event(tag, data):
     """Fire ``hv/takeover/<tag>`` (B4); the journal keeps it when the bus cannot."""
-    log.warning("takeover: %s/%s %s", EVENTS, tag, json.dumps(data, sort_keys=True, default=str))
-    try:
-        __salt__["event.send"](f"{EVENTS}/{tag}", data)
-    except Exception as exc:  # an event is a notice: never the reason a takeover stops
-        log.warning("takeover: could not send the event %s/%s: %s", EVENTS, tag, exc)
+    __utils__["unit_runtime.fire"](__salt__["event.send"], log, f"{EVENTS}/{tag}", data)
 
 
 # ------------------------------------------------------------------ who is there

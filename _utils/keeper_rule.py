@@ -84,52 +84,59 @@ def names():
     return {key: value for key, value in globals().items() if key.isupper()}
 
 
+MIGRATED_AWAY = (MOVED, "migrated to another host")
+SAVED_AWAY = (MOVED, "saved onto the save volume")
+SNAPSHOT = (PERSON, "reverted to a snapshot")
+# STOPPED's details whose reading needs nothing more.
+STOPPED_KINDS = {
+    STOPPED_DESTROYED: (PERSON, "destroyed (virsh destroy or guests.stop)"),
+    STOPPED_CRASHED: (FAULT, "the guest crashed"),
+    STOPPED_MIGRATED: MIGRATED_AWAY,
+    STOPPED_SAVED: SAVED_AWAY,
+    STOPPED_FROM_SNAPSHOT: SNAPSHOT,
+}
+# The shutoff reasons of a stop the keeper did not see (it, or libvirtd, was not running).
+UNSEEN_KINDS = {
+    SHUTOFF_DESTROYED: (PERSON, "destroyed while the keeper was not watching"),
+    SHUTOFF_SHUTDOWN: (
+        PERSON,
+        "shut down while the keeper was not watching (libvirt does not say who asked)",
+    ),
+    SHUTOFF_MIGRATED: MIGRATED_AWAY,
+    SHUTOFF_SAVED: SAVED_AWAY,
+    SHUTOFF_FROM_SNAPSHOT: SNAPSHOT,
+    SHUTOFF_CRASHED: (FAULT, "qemu died while the keeper was not watching"),
+    SHUTOFF_FAILED: (FAULT, "qemu died while the keeper was not watching"),
+    SHUTOFF_DAEMON: (HOST_FAULT, "libvirtd stopped it"),
+}
+
+
 def stop_kind(detail, shutdown_detail=None, lockspace_lost=False):
     """``(kind, why)`` of a STOPPED lifecycle event: ``fault``, ``host``, ``person`` or ``moved``.
     ``shutdown_detail``: the SHUTDOWN event's detail seen since the guest started
     (libvirt sends one before the stop when qemu shuts down by itself);
     ``lockspace_lost``: this host had lost its sanlock lockspace then."""
-    if detail == STOPPED_DESTROYED:
-        return PERSON, "destroyed (virsh destroy or guests.stop)"
+    if detail in STOPPED_KINDS:
+        return STOPPED_KINDS[detail]
+    if detail == STOPPED_SHUTDOWN and shutdown_detail == SHUTDOWN_HOST:
+        return (HOST_FAULT, SANLOCK_KILL) if lockspace_lost else (FAULT, f"{SIGNAL} (a kill, not libvirt's)")
+    if detail == STOPPED_SHUTDOWN and shutdown_detail == SHUTDOWN_GUEST:
+        return PERSON, "shut down from inside the guest, or by virsh shutdown"
     if detail == STOPPED_SHUTDOWN:
-        if shutdown_detail == SHUTDOWN_HOST:
-            return (
-                (HOST_FAULT, SANLOCK_KILL) if lockspace_lost else (FAULT, f"{SIGNAL} (a kill, not libvirt's)")
-            )
-        if shutdown_detail == SHUTDOWN_GUEST:
-            return PERSON, "shut down from inside the guest, or by virsh shutdown"
         return PERSON, "shut down (libvirt does not say who asked)"
     if detail == STOPPED_FAILED:
         return (HOST_FAULT, SANLOCK_KILL) if lockspace_lost else (FAULT, "qemu died (killed, or crashed)")
-    if detail == STOPPED_CRASHED:
-        return FAULT, "the guest crashed"
-    if detail == STOPPED_MIGRATED:
-        return MOVED, "migrated to another host"
-    if detail == STOPPED_SAVED:
-        return MOVED, "saved onto the save volume"
-    if detail == STOPPED_FROM_SNAPSHOT:
-        return PERSON, "reverted to a snapshot"
     return PERSON, f"stopped (libvirt's detail {detail})"
 
 
 def unseen_stop_kind(reason):
     """``(kind, why)`` of a guest found shut off that the keeper last saw running,
     from libvirt's shutoff reason (the keeper or libvirtd was not running then)."""
-    if reason == SHUTOFF_DESTROYED:
-        return PERSON, "destroyed while the keeper was not watching"
-    if reason == SHUTOFF_SHUTDOWN:
-        return PERSON, "shut down while the keeper was not watching (libvirt does not say who asked)"
-    if reason == SHUTOFF_MIGRATED:
-        return MOVED, "migrated to another host"
-    if reason == SHUTOFF_SAVED:
-        return MOVED, "saved onto the save volume"
-    if reason == SHUTOFF_FROM_SNAPSHOT:
-        return PERSON, "reverted to a snapshot"
-    if reason in (SHUTOFF_CRASHED, SHUTOFF_FAILED):
-        return FAULT, "qemu died while the keeper was not watching"
-    if reason == SHUTOFF_DAEMON:
-        return HOST_FAULT, "libvirtd stopped it"
-    return HOST_FAULT, "this host or libvirtd stopped while it ran (a crash, a reboot without evacuation)"
+    default = (
+        HOST_FAULT,
+        "this host or libvirtd stopped while it ran (a crash, a reboot without evacuation)",
+    )
+    return UNSEEN_KINDS.get(reason, default)
 
 
 def arrived(event, detail):

@@ -19,7 +19,9 @@ from tests.pillar_cases import lab_pillar
 
 keeper = load("_modules", "keeper")
 kr = load("_utils", "keeper_rule")
+unit_runtime = load("_utils", "unit_runtime")
 UTILS = {f"keeper_rule.{name}": getattr(kr, name) for name in dir(kr) if callable(getattr(kr, name))}
+UTILS.update({f"unit_runtime.{name}": getattr(unit_runtime, name) for name in ("settings", "fire", "now")})
 RUNNING, SHUT_OFF = (1, 1), (5, 0)
 
 

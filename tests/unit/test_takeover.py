@@ -16,6 +16,7 @@ from tests.loaders import load
 
 takeover = load("_modules", "takeover")
 keeper_rule = load("_utils", "keeper_rule")
+unit_runtime = load("_utils", "unit_runtime")
 DISKS = {name: f"/var/lib/libvirt/images/customer1/{name}.img" for name in ("vm1", "vm2", "vm3")}
 
 
@@ -108,6 +109,9 @@ def configure_loader_modules(cluster):
     utils = {
         f"keeper_rule.{name}": getattr(keeper_rule, name) for name in ("read_records", "read_marks", "names")
     }
+    utils.update(
+        {f"unit_runtime.{name}": getattr(unit_runtime, name) for name in ("settings", "fire", "now")}
+    )
     return {
         takeover: {
             "__salt__": cluster.funcs(),

@@ -1,0 +1,39 @@
+"""unit_runtime: the settings a unit-run module uses (the pillar's view, else the
+settings copy, else a clear error), and events the journal keeps when the bus
+refuses them."""
+
+import json
+import logging
+
+import pytest
+
+from tests.loaders import load
+
+unit_runtime = load("_utils", "unit_runtime")
+
+
+def test_settings_from_the_pillar_else_the_copy(tmp_path):
+    view = {"me": {"name": "hyp1"}}
+    got = unit_runtime.settings({"hypervisor": {}}, lambda: view, str(tmp_path / "unused.json"))
+    assert got == {"me": {"name": "hyp1"}, "offline": False, "settings_cache": None}
+    copy = tmp_path / "settings.json"
+    copy.write_text(json.dumps(view))
+    got = unit_runtime.settings({}, lambda: pytest.fail("no pillar here"), str(copy))
+    assert got == {"me": {"name": "hyp1"}, "offline": True, "settings_cache": str(copy)}
+    with pytest.raises(unit_runtime.CommandExecutionError, match=r"no settings copy at .*missing\.json"):
+        unit_runtime.settings({}, dict, str(tmp_path / "missing.json"))
+
+
+def test_an_event_the_bus_refuses_stays_in_the_journal(caplog):
+    sent = []
+    log = logging.getLogger("hv.test")
+    with caplog.at_level(logging.WARNING, logger="hv.test"):
+        unit_runtime.fire(
+            lambda tag, data: sent.append((tag, data)), log, "hv/keeper/started", {"guest": "vm1"}
+        )
+        unit_runtime.fire(lambda tag, data: 1 / 0, log, "hv/keeper/down", {"guest": "vm2"})
+    assert sent == [("hv/keeper/started", {"guest": "vm1"})]
+    assert (
+        'hv/keeper/down {"guest": "vm2"}' in caplog.text
+        and "could not send the event hv/keeper/down" in caplog.text
+    )
