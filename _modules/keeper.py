@@ -269,17 +269,18 @@ class _Keeper:
 
     def _stopped(self, name, kind, why):
         self.unexplained.pop(name, None)
-        guest = self.guests[name]
         if kind == _K["MOVED"]:
             self.entries.pop(name, None)
             return
-        if kind == _K["PERSON"] and not guest.get("running"):
+        # The pillar keeps a running: true guest a person destroyed behind the cluster's
+        # back; guests.stop's mark keeps it down.
+        pillar = bool(self.guests[name].get("running")) and not (kind == _K["PERSON"] and self._marked(name))
+        if kind == _K["PERSON"] and not pillar:
             if self.entries.pop(name, None) is not None:
                 _event("released", {"guest": name, "host": self.me, "why": why})
             return
-        if name not in self.entries and not guest.get("running"):
+        if name not in self.entries and not pillar:
             return  # it never ran here: an incoming migration or a start that failed
-        # A fault; or a person's stop of a running: true guest without guests.stop: the pillar stands.
         entry = self.entries.get(name) or {}
         restarts = _rule("recent")(entry.get("restarts"), time.time(), self.cfg["restart_window"])
         if kind == _K["PERSON"]:
@@ -314,6 +315,12 @@ class _Keeper:
 
     def _mark_path(self, name):
         return os.path.join(self.cfg["stopped_dir"], f"{name}.json")
+
+    def _marked(self, name):
+        try:
+            return os.path.exists(self._mark_path(name))
+        except OSError:  # the shared volume does not answer: the look at the marks decides later
+            return False
 
     def _my_facts(self):
         """Whether this host may take guests: its lockspace, drain mark, evacuation."""

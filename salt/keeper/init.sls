@@ -39,6 +39,9 @@ keeper-unit-managed:
         After=network-online.target salt-minion.service {{ hv.gluster.service }}.service
         After=sanlock.service hv-sanlock-rejoin.service {{ hv.libvirt.service }}.service
         Before={{ ev.unit }}.service
+        # Stopped with libvirtd (F28's sanlock.leave, an operator), started with it: a
+        # keeper left running would start libvirtd again through its socket.
+        PartOf={{ hv.libvirt.service }}.service
         RequiresMountsFor={{ mounts | join(" ") }}
 
         [Service]
@@ -49,7 +52,7 @@ keeper-unit-managed:
         RuntimeMaxSec=3600
 
         [Install]
-        WantedBy=multi-user.target
+        WantedBy=multi-user.target {{ hv.libvirt.service }}.service
 
 {%- if kp.enabled %}
 

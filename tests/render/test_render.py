@@ -496,7 +496,17 @@ ARBITER_TOP = [
     *("sysctl", "repos", "python", "tools", "users", "selinux", "network", "hosts", "firewall"),
     "gluster",
 ]
-NOT_ON_THE_ARBITER = ("libvirt", "ksm", "peers", "tunnels", "failover", "sanlock", "guests", "takeover")
+NOT_ON_THE_ARBITER = (
+    "libvirt",
+    "ksm",
+    "peers",
+    "tunnels",
+    "failover",
+    "sanlock",
+    "guests",
+    "takeover",
+    "keeper",
+)
 
 
 @pytest.fixture(scope="module")
@@ -597,3 +607,22 @@ def test_minion_missing_from_the_pillar_fails_the_render(tmp_path):
     rc, _data, text = LocalMinion(tmp_path, "hyp3", "Debian").call("state.show_highstate")
     assert rc != 0
     assert "pillar key 'hypervisor:hosts': has no entry for this minion 'hyp3'" in text
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("host", ["hyp2", "kvm-b"])
+def test_the_keeper_runs_with_libvirtd_and_stops_after_the_evacuation(highstate, host, family):
+    """B1: the keeper's unit is bound to libvirtd (stopped with it: it would start it again
+    through its socket; started with it), starts before the shutdown unit (so it stops
+    after it, and sees the evacuation), runs the keeper with the settings copy."""
+    states = highstate(host, family)
+    unit = _args(states, "keeper-unit-managed")["contents"]
+    assert "PartOf=libvirtd.service" in unit and "WantedBy=multi-user.target libvirtd.service" in unit
+    assert "Before=hv-evacuate.service" in unit and "ExecStart=/usr/local/sbin/hv-keeper" in unit
+    assert _args(states, "keeper-unit-running")["watch"] == [
+        {"file": "keeper-script-managed"},
+        {"file": "keeper-unit-managed"},
+        {"file": "guests-evacuation-settings-copy"},
+    ]
+    script = _args(states, "keeper-script-managed")
+    assert script["context"]["settings_cache"] == "/var/lib/hv-evacuation/settings.json"
