@@ -54,8 +54,9 @@ lint: venv
 test-fast: lint
 	$(PY) -m pytest -q tests --ignore=tests/lab
 
+# The slowest tests are listed at the end: the lab part must stay well inside CI's time.
 test: lint
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q --durations=25 tests
 
 # Storage throughput on the running lab (prints figures; see bench/).
 bench: venv

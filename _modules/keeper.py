@@ -193,6 +193,7 @@ class _Keeper:
         self.libvirt = source
         self.shutdowns = {}  # guest: the SHUTDOWN event's detail since it started
         self.own = {}  # guest: monotonic time of the keeper's own start
+        self.attempts = {}  # guest: times of failed starts of a guest not on record here
         self.unexplained = {}  # guest: monotonic time it was first found shut off while recorded running
         self.said = set()  # (guest, tag, why): events sent once per cause
         self.facts = {}
@@ -449,6 +450,8 @@ class _Keeper:
             bool(self.hv["takeover"]["enabled"]),
         )
         for name in self.candidates(domains, records, lease_states):
+            if not lease_states and name not in self.entries:
+                continue  # without a view of the others' leases, only this host's own guests
             guest = self.guests[name]
             decision = _rule("decide")(name, guest, *args)
             if decision["start"] == self.me:
@@ -485,7 +488,12 @@ class _Keeper:
 
     def _start(self, name, guest, rows, moved):
         """Start kept guest ``name`` here, unless its lease says it runs elsewhere or the
-        crash-loop bound is reached; what happened, in words."""
+        crash-loop bound is reached; what happened, in words. A guest that did not run
+        here (its place yields) gets an entry only once it starts: until then nothing on
+        record makes it this host's."""
+        held = self.entries.get(name)
+        if not rows and held is None:
+            return "waits: this host does not see the other hosts' leases"
         if rows:
             try:
                 host, state = self._lease_holder(guest, rows)
@@ -500,17 +508,16 @@ class _Keeper:
                     "refused", {"guest": name, "host": self.me}, f"its lease is held by {host} ({state})"
                 )
                 return f"waits: its lease is held by {host}, whose renewals fail"
-        entry = self.entries.get(name) or self._entry(
-            name,
-            _K["DOWN"],
-            "running: true and running nowhere" if guest.get("running") else "down",
-            [],
-            False,
+        why = (
+            held["why"]
+            if held
+            else ("running: true, and running nowhere" if guest.get("running") else "down")
         )
-        down_why = entry["why"]
-        restarts = _rule("recent")(entry.get("restarts"), time.time(), self.cfg["restart_window"])
-        if entry.get("counted", True) and not self._may_restart(restarts):
-            self._give_up(name, down_why, restarts)
+        counted = held.get("counted", True) if held else False
+        window = self.cfg["restart_window"]
+        restarts = _rule("recent")(held["restarts"] if held else self.attempts.get(name), time.time(), window)
+        if counted and not self._may_restart(restarts):
+            self._give_up(name, why, restarts)
             return "left down: too many restarts"
         attempt = [*restarts, time.time()]  # a failed start counts, whatever stopped the guest
         self.own[name] = time.monotonic()
@@ -521,11 +528,12 @@ class _Keeper:
             return f"not started: {exc}"
         outcome = result.get("outcome")
         if outcome in ("started", "restored"):
-            kept = attempt if entry.get("counted", True) else restarts
-            self._entry(name, _K["RUNNING"], f"restarted by the keeper ({down_why})", kept)
+            self.attempts.pop(name, None)
+            kept = attempt if counted else restarts
+            self._entry(name, _K["RUNNING"], f"restarted by the keeper ({why})", kept, counted)
             _event(
                 "started",
-                {"guest": name, "host": self.me, "why": down_why, "outcome": outcome, "restarts": len(kept)},
+                {"guest": name, "host": self.me, "why": why, "outcome": outcome, "restarts": len(kept)},
             )
             if moved or guest.get("home") != self.me:
                 self._follow_failover(name, guest)
@@ -538,7 +546,12 @@ class _Keeper:
                 "refused", {"guest": name, "host": self.me}, result.get("why") or "sanlock refused its lease"
             )
             return f"retried: {result.get('why')}"
-        self._entry(name, _K["DOWN"], down_why, attempt, counted=True)
+        if held:
+            self._entry(name, _K["DOWN"], why, attempt, counted=True)
+        else:
+            self.attempts[name] = attempt
+            if not self._may_restart(attempt):
+                self._give_up(name, f"{why}; its start failed: {result.get('why')}", attempt)
         self._say("failed", {"guest": name, "host": self.me}, result.get("why") or "start failed")
         return f"start failed, retried: {result.get('why')}"
 

@@ -213,13 +213,14 @@ def _takes_guests(host, me, mine, records, lease_states):
 
 def _yields(host, me, mine, records, lease_states, ran_there, takeover_on):
     """Whether a guest whose place is ``host`` is another host's to start: its place is
-    drained, evacuating, shutting down or gone cleanly (``free``), rather than failing;
+    drained, evacuating, shutting down or gone cleanly (``free``), rather than failing
+    or not seen (``unknown``: this host's view may be what is missing);
     or dead while the guest never ran there (no takeover knows of it), where the cluster
     has a majority (without one, "dead" may be the other side of a partition)."""
     if host == me:
         return any(mine.get(key) for key in ("stopping", "evacuating", "drained", "held"))
-    state = lease_states.get(host, "unknown")
-    if state in ("free", "unknown") or (state == "dead" and not ran_there and takeover_on):
+    state = lease_states.get(host, "unknown")  # unknown: not seen in the lockspace: wait for it
+    if state == "free" or (state == "dead" and not ran_there and takeover_on):
         return True
     record = records.get(host) or {}
     return state == "live" and bool(record.get("drained") or record.get("evacuating"))
@@ -276,6 +277,8 @@ def decide(name, guest, me, mine, records, lease_states, marks, members, takeove
                 "doing": f"waits for {place}, whose lease renewals fail: it starts it again once back,"
                 " or it is taken over once dead",
             }
+        if state == "unknown":
+            return {"kept": kept, "start": None, "doing": f"waits for {place}: not seen in the lockspace"}
         if state == "dead":
             if not takeover_on:
                 return {

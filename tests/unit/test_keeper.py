@@ -49,6 +49,7 @@ class Host:
         self.drained = False
         self.evacuating = False
         self.rows = {1: {"generation": 1, "state": "live"}, 2: {"generation": 1, "state": "live"}}
+        self.no_view = False
         self.leases = {}
         self.refuse = {}
         self.broken = {}
@@ -74,6 +75,11 @@ class Host:
         self.event(name, *pairs)
 
     # the other modules
+    def host_status(self, **_kw):
+        if self.no_view:
+            raise keeper.CommandExecutionError("sanlock: lockspace not found")
+        return self.rows
+
     def start(self, name, settings_cache=None, keeper=False):
         self.calls.append(("guests.start", name, keeper))
         if name in self.refuse:
@@ -86,7 +92,7 @@ class Host:
     def funcs(self):
         return {
             "sanlock.status": lambda: {"can_take_guests": self.lockspace},
-            "sanlock.host_status": lambda **kw: self.rows,
+            "sanlock.host_status": self.host_status,
             "sanlock.guest_lease": lambda path: self.leases.get(path),
             "guests.drained": lambda **kw: {"drained": self.drained, "reason": None},
             "guests.evacuating": lambda **kw: {"evacuating": self.evacuating},
@@ -365,3 +371,36 @@ def test_a_guest_taken_over_while_this_host_was_away_is_forgotten_here(hv, host,
     look()
     assert host.started() == [] and "vm2" not in look.watcher.entries
     assert dict(host.events("elsewhere"))["elsewhere"]["runs_on"] == "hyp1"
+
+
+def test_without_a_view_of_the_others_leases_their_guests_are_left_to_them(hv, host, look):
+    """Just booted, its lockspace not joined yet: hyp2 sees vm2 running on hyp1 in hyp1's
+    record but cannot read the leases: it starts nothing of hyp1's (a lab run once saw
+    a host just back start the guests its evacuation had moved away)."""
+    running = {
+        "state": "running",
+        "since": "2026-12-06T04:00:00+00:00",
+        "why": "migrated here",
+        "restarts": [],
+    }
+    kr.write_json(f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "guests": {"vm2": running}})
+    host.no_view = True
+    look()
+    assert host.started() == [] and look.watcher.entries == {}
+
+
+def test_a_start_that_fails_for_another_hosts_guest_makes_no_claim(hv, host, look):
+    """vm2 ran on hyp1, drained: hyp2 tries it and fails (its disk not there yet). Nothing
+    on hyp2's record makes vm2 hyp2's: once hyp1 is no longer drained and vm2 is stopped
+    there by a person, hyp2 leaves it down."""
+    down = {"state": "down", "since": "2026-12-06T04:00:00+00:00", "why": "qemu died", "restarts": []}
+    kr.write_json(
+        f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "drained": True, "guests": {"vm2": down}}
+    )
+    host.broken["vm2"] = "Cannot access storage file"
+    look()
+    assert host.started().count("vm2") == 1 and "vm2" not in look.watcher.entries
+    kr.write_json(f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "guests": {}})
+    del host.broken["vm2"]
+    look()
+    assert host.started().count("vm2") == 1  # not tried again: not kept by anyone now
