@@ -182,7 +182,8 @@ class _Keeper:
     """What one host's keeper knows and does; ``step`` is one look."""
 
     def __init__(self, hv, source):
-        self.hv, self.source = hv, source
+        """``source``: libvirt's guests and their lifecycle events (``_Libvirt``)."""
+        self.hv = hv
         self.me = hv["me"]["name"]
         self.cfg = hv["keeper"]
         self.guests = hv.get("guests") or {}
