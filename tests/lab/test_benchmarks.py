@@ -2,10 +2,12 @@
 benchmark's own entry point (what ``make bench-...`` runs), its figures
 printed under "lab figures". Figures are the benchmarks' to print, not the
 tests' to judge: a test here fails only when a benchmark no longer runs.
-``make bench-keeper``'s pass is tests/lab/test_keeper.py's first test: its
-``bench.keeper``'s ``one_pass`` over the three cuts and its ``summary``, inside
-the same setup as ``measure`` (all that ``main`` runs, but for parsing its two
-arguments).
+Two benchmarks are a lab test's pass instead, all that their ``main`` runs but
+for parsing its arguments (their figures are unit-tested without a lab):
+``make bench-keeper``'s is tests/lab/test_keeper.py's first test (``bench.keeper``'s
+``one_pass`` over the three cuts and its ``summary``), ``make bench-takeover``'s
+tests/lab/test_takeover.py's first (``bench.takeover``'s ``one_run``, ``line`` and
+``summary``).
 """
 
 import contextlib
@@ -13,7 +15,7 @@ import io
 
 import pytest
 
-from bench import evacuation, failover_move, network_throughput, storage_throughput, takeover
+from bench import evacuation, failover_move, network_throughput, storage_throughput
 from tests.lab.conftest import report
 
 pytestmark = pytest.mark.lab
@@ -23,7 +25,6 @@ BENCHMARKS = {
     "bench-network": (network_throughput, ["--seconds", "2", "--pings", "5"]),
     "bench-failover": (failover_move, ["--moves", "1"]),
     "bench-evacuation": (evacuation, ["--runs", "1"]),
-    "bench-takeover": (takeover, ["--runs", "1"]),
 }
 
 

@@ -12,6 +12,7 @@ import time
 
 import pytest
 
+from bench import takeover as takeover_bench
 from lab import machines, system
 from tests.lab import evacuation as ev
 from tests.lab.conftest import report
@@ -20,7 +21,6 @@ from tests.lab.takeover import (
     HYP2_SERVER,
     DoubleRunWatch,
     comes_back,
-    crash_until_taken_over,
     healed,
     host,
     incidents,
@@ -34,27 +34,29 @@ pytestmark = pytest.mark.lab
 
 
 def test_a_dead_host_is_taken_over_fenced_and_held_until_undrained(lab):
-    """B1, B6, P4: hyp1 crashes with vm1 and vm2 running and their failover IPs
-    routed to it: both run on hyp2 and answer there, the IPs are routed to hyp2,
-    the stand-in saw hyp1's server set to rescue and rebooted; hyp2's own guest
+    """B1, B6, P4, one pass of ``make bench-takeover`` (its ``one_run``): hyp1 crashes
+    with vm1 and vm2 running and their failover IPs routed to it: both run on hyp2 and
+    answer there, never on both hosts (sampled every 0.5 s), the IPs are routed to
+    hyp2, the stand-in saw hyp1's server set to rescue and rebooted; hyp2's own guest
     never stopped. Booted again, hyp1 holds (drained) and starts nothing until
     `guests.undrain`, which brings its guests back."""
     names = ["vm1", "vm2"]
-    with ev.guests_on(lab, "hyp1", names), comes_back(lab):
+    seen = {}
+
+    def before():
         ev.start(lab, "hyp2", ["vm3"])
-        own = qemu_pid(lab, "hyp2", "vm3")
-        reboots = power(HYP1_SERVER).get("reboots", 0)
-        assert own
-        since = time.time()
-        p4 = crash_until_taken_over(lab, names)
-        assert qemu_pid(lab, "hyp2", "vm3") == own, "the survivor's own guest was restarted"
-        system.wait_for(lambda: power(HYP1_SERVER).get("reboots") == reboots + 1, 60, what="the fence")
-        assert power(HYP1_SERVER)["boot"] == "rescue"
-        steps = {r["tag"] for r in recorded(lab, "hv/takeover/", since)}
-        assert {"hv/takeover/dead", "hv/takeover/guest/started", "hv/takeover/fenced"} <= steps, steps
-        report(
-            f"P4: hyp1 crashed with 2 guests; both answered on hyp2 {p4:.1f}s later (sanlock: 8 x 2 + 60 s)"
+        seen.update(own=qemu_pid(lab, "hyp2", "vm3"), reboots=power(HYP1_SERVER).get("reboots", 0))
+        assert seen["own"]
+        seen["since"] = time.time()
+
+    def during(_p4):
+        assert qemu_pid(lab, "hyp2", "vm3") == seen["own"], "the survivor's own guest was restarted"
+        system.wait_for(
+            lambda: power(HYP1_SERVER).get("reboots") == seen["reboots"] + 1, 60, what="the fence"
         )
+        assert power(HYP1_SERVER)["boot"] == "rescue"
+        steps = {r["tag"] for r in recorded(lab, "hv/takeover/", seen["since"])}
+        assert {"hv/takeover/dead", "hv/takeover/guest/started", "hv/takeover/fenced"} <= steps, steps
         # B3: the status view tells it: hyp2's quorum, hyp1 dead to it, the incident.
         view = status(lab)
         assert view["hosts"]["hyp2"]["quorum"]["quorum"] is True, view["hosts"]["hyp2"]
@@ -76,6 +78,11 @@ def test_a_dead_host_is_taken_over_fenced_and_held_until_undrained(lab):
         assert rc == 0, text
         for name in names:
             assert ret["guests"][name]["outcome"] == "migrated" and ev.running_on(lab, name) == ["hyp1"], text
+
+    seconds, doubles, samples = takeover_bench.one_run(lab, names, before, during)
+    report(takeover_bench.line(1, seconds, doubles, samples))
+    report(takeover_bench.summary([seconds], doubles))
+    assert doubles == 0
 
 
 def test_a_host_cut_from_the_majority_stops_its_guests_and_the_majority_takes_them(lab):

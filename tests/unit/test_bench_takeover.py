@@ -1,0 +1,13 @@
+"""bench.takeover's figures from its runs (the lab runs them: tests/lab/test_takeover.py):
+a run's line, and P4's median and maximum beside sanlock's floor of the lab's pillar."""
+
+from bench import takeover as bench
+
+
+def test_the_lines_of_two_runs():
+    assert bench.line(2, 84.66, 0, 160) == (
+        "run 2: hyp1 crashed with 2 guests; both answered on hyp2 after 84.7 s, 0 double runs in 160 samples"
+    )
+    summary = bench.summary([84.7, 91.2], 0)
+    assert summary.startswith("P4: median 88.0 s, max 91.2 s over 2 runs, 0 double runs (goal <= 45 s, 0).")
+    assert "8 x io_timeout (2) + watchdog fire timeout = 76 s" in summary
