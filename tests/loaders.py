@@ -1,11 +1,18 @@
-"""Import the project's Salt modules as plain Python, for the unit tests."""
+"""Import the project's Salt modules and its plain ``_utils`` modules, for the unit tests."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
-import yaml
-
 REPO = Path(__file__).resolve().parent.parent
+# The plain modules of _utils import each other by name, as Salt's loader lets them.
+if str(REPO / "_utils") not in sys.path:
+    sys.path.insert(0, str(REPO / "_utils"))
+
+import hv_check  # noqa: E402
+import hv_schema  # noqa: E402
+import hv_validate  # noqa: E402
+import hv_views  # noqa: E402
 
 
 def load(kind, name):
@@ -16,11 +23,18 @@ def load(kind, name):
 
 
 def layered_parameters(os_family):
-    """defaults.yaml with the OS family's file layered on top (as map.jinja does)."""
-    params = REPO / "salt" / "parameters"
-    base = yaml.safe_load((params / "defaults.yaml").read_text())["hypervisor"]
-    family = yaml.safe_load((params / "os_family" / f"{os_family}.yaml").read_text())["hypervisor"]
-    return hypervisor_pillar.merge(base, family)
+    """The schema's defaults for ``os_family`` (what the pillar is layered over)."""
+    return hv_schema.defaults(os_family)
 
 
 hypervisor_pillar = load("_modules", "hypervisor_pillar")
+__all__ = [
+    "REPO",
+    "hv_check",
+    "hv_schema",
+    "hv_validate",
+    "hv_views",
+    "hypervisor_pillar",
+    "layered_parameters",
+    "load",
+]

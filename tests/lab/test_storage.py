@@ -3,12 +3,12 @@
 import pytest
 
 from tests.lab.guests import state, throwaway_guest
-from tests.loaders import hypervisor_pillar, layered_parameters
+from tests.loaders import hv_views, layered_parameters
 from tests.pillar_cases import lab_pillar
 
 pytestmark = pytest.mark.lab
 HOSTS = ("hyp1", "hyp2")
-SETTINGS = hypervisor_pillar.build(lab_pillar(), layered_parameters("Debian"), "hyp1")
+SETTINGS = hv_views.build(lab_pillar(), layered_parameters("Debian"), "hyp1")
 VOLUMES = SETTINGS["gluster"]["volumes"]
 
 

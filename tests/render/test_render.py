@@ -9,7 +9,7 @@ import jinja2
 import pytest
 import yaml
 
-from tests.loaders import hypervisor_pillar, layered_parameters
+from tests.loaders import hv_validate, layered_parameters
 from tests.pillar_cases import lab_pillar
 from tests.saltcall import REPO, LocalMinion
 
@@ -418,7 +418,7 @@ def test_lab_hosts_render_their_own_values(highstate):
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("host", SECOND)
 def test_second_cluster_pillar_is_valid(host, family):
-    assert hypervisor_pillar.validate(copy.deepcopy(SECOND_PILLAR), layered_parameters(family), host) == []
+    assert hv_validate.validate(copy.deepcopy(SECOND_PILLAR), layered_parameters(family), host) == []
 
 
 @pytest.mark.parametrize("family", FAMILIES)

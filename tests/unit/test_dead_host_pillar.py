@@ -6,7 +6,7 @@ are in tests/pillar_cases.py (also run in the lab)."""
 import pytest
 
 from tests import pillar_cases as pc
-from tests.loaders import hypervisor_pillar, layered_parameters
+from tests.loaders import hv_validate, hv_views, layered_parameters
 
 LEASE_OPTIONS = ("hypervisor", "gluster", "volumes", "sanlock", "options")
 
@@ -22,11 +22,11 @@ def without_arbiter(*mutations):
 
 
 def build(pillar, host="hyp1", family="Debian"):
-    return hypervisor_pillar.build(pillar, layered_parameters(family), host)
+    return hv_views.build(pillar, layered_parameters(family), host)
 
 
 def validate(pillar, family="Debian"):
-    return hypervisor_pillar.validate(pillar, layered_parameters(family), "hyp1")
+    return hv_validate.validate(pillar, layered_parameters(family), "hyp1")
 
 
 # ---------------------------------------------------------------- the arbiter's views
@@ -275,8 +275,8 @@ REFUSALS = [
     (
         "fixed-is-no-pillar-setting",
         pc._put(("hypervisor", "sanlock", "watchdog_fire_timeout_fixed"), 60),
-        "pillar key 'hypervisor:sanlock:watchdog_fire_timeout_fixed': is what the OS family's sanlock"
-        " allows (salt/parameters/os_family), not a pillar setting",
+        "pillar key 'hypervisor:sanlock:watchdog_fire_timeout_fixed': is set by the OS family (its"
+        " sanlock fixes it), not a pillar setting",
     ),
     (
         "takeover-without-arbiter",

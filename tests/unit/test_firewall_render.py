@@ -9,7 +9,7 @@ That Shorewall accepts them: `shorewall check` in the lab (tests/lab)."""
 import jinja2
 import pytest
 
-from tests.loaders import REPO, hypervisor_pillar, layered_parameters
+from tests.loaders import REPO, hv_views, layered_parameters
 from tests.pillar_cases import lab_pillar
 
 FILES = REPO / "salt" / "firewall" / "files"
@@ -196,7 +196,7 @@ def test_no_peers_no_peer_rules():
 
 @pytest.mark.parametrize("host", ["hyp1", "hyp2"])
 def test_lab_hosts_through_the_settings_views(host):
-    cfg = hypervisor_pillar.build(lab_pillar(), layered_parameters("Debian"), host)
+    cfg = hv_views.build(lab_pillar(), layered_parameters("Debian"), host)
     files = render(as_apply_sls_passes_it(cfg))
     # The other hosts over the RPN: arb1 (the arbiter: glusterd and its bricks) first, then the peer.
     peers = {"hyp1": "198.51.100.13,198.51.100.12", "hyp2": "198.51.100.13,198.51.100.11"}[host]

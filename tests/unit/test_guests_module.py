@@ -10,7 +10,7 @@ from unittest.mock import create_autospec
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import hypervisor_pillar, layered_parameters, load
+from tests.loaders import hv_views, layered_parameters, load
 from tests.pillar_cases import lab_pillar
 
 guests = load("_modules", "guests")
@@ -19,7 +19,7 @@ online = load("_modules", "online")
 
 @pytest.fixture
 def hv():
-    return hypervisor_pillar.build(lab_pillar(), layered_parameters("Debian"), "hyp1")
+    return hv_views.build(lab_pillar(), layered_parameters("Debian"), "hyp1")
 
 
 @pytest.fixture

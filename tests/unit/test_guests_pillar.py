@@ -6,7 +6,7 @@ import uuid
 import pytest
 
 from tests import pillar_cases
-from tests.loaders import hypervisor_pillar, layered_parameters, load
+from tests.loaders import hv_schema, hv_validate, hv_views, layered_parameters, load
 
 guest_xml = load("_utils", "guest_xml")
 
@@ -17,7 +17,7 @@ def params():
 
 
 def build(params, pillar=None, host="hyp1"):
-    return hypervisor_pillar.build(pillar or pillar_cases.lab_pillar(), params, host)
+    return hv_views.build(pillar or pillar_cases.lab_pillar(), params, host)
 
 
 def test_lab_guest_view(params):
@@ -58,10 +58,8 @@ def test_default_macs_are_derived_from_the_name_and_index(params):
         {"bridge": "lan", "mac": "52:54:00:AB:CD:EF"},
     ]
     nics = build(params, pillar)["guests"]["vm1"]["nics"]
-    assert nics[0]["mac"] == hypervisor_pillar._default_mac("vm1", 0)
-    assert nics[0]["mac"].startswith("52:54:00:") and nics[0]["mac"] != hypervisor_pillar._default_mac(
-        "vm1", 1
-    )
+    assert nics[0]["mac"] == hv_schema.default_mac("vm1", 0)
+    assert nics[0]["mac"].startswith("52:54:00:") and nics[0]["mac"] != hv_schema.default_mac("vm1", 1)
     assert nics[1] == {"bridge": "brlan", "net": "lan", "mac": "52:54:00:ab:cd:ef"}
 
 
@@ -110,7 +108,7 @@ def test_evacuation_view(params):
 def test_the_arbiter_is_no_guests_home(params):
     pillar = pillar_cases.case_pillar(pillar_cases._hosts(arb1=pillar_cases.ARB1))
     pillar["hypervisor"]["guests"]["vm2"]["home"] = "arb1"
-    assert hypervisor_pillar.validate(pillar, params, "hyp1") == [
+    assert hv_validate.validate(pillar, params, "hyp1") == [
         "pillar key 'hypervisor:guests:vm2:home': 'arb1' is not a host that carries guests (hyp1, hyp2)"
         " (not the gluster arbiter)"
     ]
@@ -118,9 +116,9 @@ def test_the_arbiter_is_no_guests_home(params):
 
 def test_a_derived_mac_taken_by_hand_is_refused(params):
     pillar = pillar_cases.lab_pillar()
-    pillar["hypervisor"]["guests"]["vm2"]["nics"][0]["mac"] = hypervisor_pillar._default_mac("vm1", 0)
-    assert hypervisor_pillar.validate(pillar, params, "hyp1") == [
-        f"pillar key 'hypervisor:guests:vm2:nics:0:mac': '{hypervisor_pillar._default_mac('vm1', 0)}'"
+    pillar["hypervisor"]["guests"]["vm2"]["nics"][0]["mac"] = hv_schema.default_mac("vm1", 0)
+    assert hv_validate.validate(pillar, params, "hyp1") == [
+        f"pillar key 'hypervisor:guests:vm2:nics:0:mac': '{hv_schema.default_mac('vm1', 0)}'"
         " is already the MAC of pillar key 'hypervisor:guests:vm1:nics:0:mac'"
     ]
 
@@ -130,7 +128,7 @@ def test_guest_messages_name_the_choices(params):
     vm1 = pillar["hypervisor"]["guests"]["vm1"]
     vm1["disk"]["pool"] = "nowhere"
     vm1["nics"][0]["bridge"] = "dmz"
-    assert hypervisor_pillar.validate(pillar, params, "hyp1") == [
+    assert hv_validate.validate(pillar, params, "hyp1") == [
         "pillar key 'hypervisor:guests:vm1:disk:pool': 'nowhere' is not a pool of hypervisor:pools"
         " (customer1, iso)",
         "pillar key 'hypervisor:guests:vm1:nics:0:bridge': 'dmz' is not a network of hypervisor:bridges"

@@ -9,7 +9,7 @@ import os
 import libvirt
 import pytest
 
-from tests.loaders import hypervisor_pillar, layered_parameters, load
+from tests.loaders import hv_views, layered_parameters, load
 from tests.pillar_cases import lab_pillar
 
 guests = load("_states", "guests")
@@ -23,7 +23,7 @@ def settings(tmp_path, **vm1):
     pillar = lab_pillar()
     pillar["hypervisor"]["guests"]["vm1"].update(vm1)
     pillar["hypervisor"]["pools"]["customer1"]["path"] = str(tmp_path / "customer1")
-    return hypervisor_pillar.build(pillar, layered_parameters("Debian"), "hyp1")
+    return hv_views.build(pillar, layered_parameters("Debian"), "hyp1")
 
 
 @pytest.fixture

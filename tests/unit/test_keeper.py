@@ -14,7 +14,7 @@ STOPPED/destroyed; sanlock's kill: SHUTDOWN/host then STOPPED/shutdown;
 
 import pytest
 
-from tests.loaders import hypervisor_pillar, layered_parameters, load
+from tests.loaders import hv_views, layered_parameters, load
 from tests.pillar_cases import lab_pillar
 
 keeper = load("_modules", "keeper")
@@ -30,7 +30,7 @@ def hv(tmp_path):
     pillar = lab_pillar()
     pillar["hypervisor"]["guests"]["vm1"]["running"] = True  # home hyp1
     pillar["hypervisor"]["keeper"] = {"max_restarts": 2}
-    hv = hypervisor_pillar.build(pillar, layered_parameters("Debian"), "hyp2")
+    hv = hv_views.build(pillar, layered_parameters("Debian"), "hyp2")
     hv["evacuation"]["state_dir"] = str(tmp_path / "state")
     shared = tmp_path / "save/.hv-keeper"
     hv["keeper"].update(dir=str(shared), hosts_dir=str(shared / "hosts"), stopped_dir=str(shared / "stopped"))

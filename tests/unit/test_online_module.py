@@ -38,7 +38,7 @@ import salt.modules.pillar
 from salt.exceptions import CommandExecutionError
 
 from lab.online_api import StandIn
-from tests.loaders import hypervisor_pillar, layered_parameters, load
+from tests.loaders import hv_views, hypervisor_pillar, layered_parameters, load
 from tests.pillar_cases import lab_pillar
 
 online = load("_modules", "online")
@@ -132,7 +132,7 @@ def standin():
 @pytest.fixture
 def hv(tmp_path):
     pillar = scenario_pillar()
-    settings = hypervisor_pillar.build(pillar, layered_parameters("Debian"), "hyp1")
+    settings = hv_views.build(pillar, layered_parameters("Debian"), "hyp1")
     settings["failover"].update(
         request_timeout=2,
         retries=1,

@@ -17,7 +17,7 @@ import salt.modules.pillar
 from salt.exceptions import CommandExecutionError
 
 from lab.online_api import StandIn
-from tests.loaders import hypervisor_pillar, layered_parameters, load
+from tests.loaders import hv_views, hypervisor_pillar, layered_parameters, load
 from tests.pillar_cases import lab_pillar
 
 online = load("_modules", "online")
@@ -131,7 +131,7 @@ class TestThroughTheModule:
 
     @pytest.fixture
     def hv(self, tmp_path):
-        settings = hypervisor_pillar.build(lab_pillar(), layered_parameters("Debian"), "hyp1")
+        settings = hv_views.build(lab_pillar(), layered_parameters("Debian"), "hyp1")
         settings["failover"].update(state_dir=str(tmp_path / "state"), retries=1)
         settings["firewall"]["config_dir"] = str(tmp_path)
         return settings

@@ -2,10 +2,13 @@
 
 import copy
 
+import hv_rules_guests
+import hv_rules_hosts
+import hv_rules_storage
 import pytest
 import yaml
 
-from tests.loaders import REPO, hypervisor_pillar, layered_parameters
+from tests.loaders import REPO, hv_validate, layered_parameters
 
 EXAMPLE = yaml.safe_load((REPO / "pillar.example").read_text())
 PARAMS = layered_parameters("Debian")
@@ -29,6 +32,13 @@ SECTIONS = [
 IDS = [name for name, _path in SECTIONS]
 
 
+def _owner(name):
+    """The rules module that holds the key list ``name``."""
+    return next(
+        m for m in (hv_validate, hv_rules_hosts, hv_rules_storage, hv_rules_guests) if hasattr(m, name)
+    )
+
+
 def _at(data, path):
     for key in path:
         data = data[key]
@@ -41,19 +51,19 @@ def _key(path, key):
 
 def test_example_is_valid_for_each_of_its_hosts():
     for host in EXAMPLE["hypervisor"]["hosts"]:
-        assert hypervisor_pillar.validate(EXAMPLE, PARAMS, host) == []
+        assert hv_validate.validate(EXAMPLE, PARAMS, host) == []
 
 
 @pytest.mark.parametrize(("name", "path"), SECTIONS, ids=IDS)
 def test_example_documents_every_key(name, path):
-    assert set(getattr(hypervisor_pillar, name)) == set(_at(EXAMPLE, path))
+    assert set(getattr(_owner(name), name)) == set(_at(EXAMPLE, path))
 
 
 @pytest.mark.parametrize(("name", "path"), SECTIONS, ids=IDS)
 def test_an_undocumented_key_is_refused(name, path):
     example = copy.deepcopy(EXAMPLE)
     _at(example, path)["extra"] = 1
-    errors = hypervisor_pillar.validate(example, PARAMS, "hyp1")
+    errors = hv_validate.validate(example, PARAMS, "hyp1")
     assert f"pillar key '{_key(path, 'extra')}': unknown key" in errors
 
 
@@ -62,9 +72,9 @@ def test_an_undocumented_key_is_refused(name, path):
 )
 def test_the_validator_checks_with_these_very_lists(monkeypatch, name, path):
     """Drop a key from the list: pillar.example's key becomes unknown, so the list is the one used."""
-    keys = getattr(hypervisor_pillar, name)
-    monkeypatch.setattr(hypervisor_pillar, name, keys[1:])
-    errors = hypervisor_pillar.validate(EXAMPLE, PARAMS, "hyp1")
+    keys = getattr(_owner(name), name)
+    monkeypatch.setattr(_owner(name), name, keys[1:])
+    errors = hv_validate.validate(EXAMPLE, PARAMS, "hyp1")
     assert any(e.startswith(f"pillar key '{_key(path, keys[0])}': unknown key") for e in errors), errors
 
 
@@ -82,40 +92,34 @@ def test_the_validator_checks_with_these_very_lists(monkeypatch, name, path):
     ],
 )
 def test_the_validator_requires_these_very_lists(monkeypatch, name, path):
-    monkeypatch.setattr(hypervisor_pillar, name, (*getattr(hypervisor_pillar, name), "needed"))
-    errors = hypervisor_pillar.validate(EXAMPLE, PARAMS, "hyp1")
+    monkeypatch.setattr(_owner(name), name, (*getattr(_owner(name), name), "needed"))
+    errors = hv_validate.validate(EXAMPLE, PARAMS, "hyp1")
     assert f"pillar key '{_key(path, 'needed')}': is required but missing" in errors
 
 
 def test_every_bridge_and_host_bricks_use_documented_keys():
     hv = EXAMPLE["hypervisor"]
-    assert all(set(b) == set(hypervisor_pillar.BRIDGE_KEYS) for b in hv["bridges"].values())
-    assert set(hv["hosts"]["hyp1"]["bricks"]) <= set(hypervisor_pillar.BRICKS_KEYS)
+    assert all(set(b) == set(hv_rules_hosts.BRIDGE_KEYS) for b in hv["bridges"].values())
+    assert set(hv["hosts"]["hyp1"]["bricks"]) <= set(hv_rules_storage.BRICKS_KEYS)
 
 
 def test_required_keys_are_documented_keys():
-    mod = hypervisor_pillar
+    kinds = ("CLUSTER", "HOST", "PUBLIC", "RPN", "BRIDGE", "ADMIN", "VOLUME", "GUEST")
     pairs = [
-        (mod.CLUSTER_REQUIRED, mod.CLUSTER_KEYS),
-        (mod.HOST_REQUIRED, mod.HOST_KEYS),
-        (mod.PUBLIC_REQUIRED, mod.PUBLIC_KEYS),
-        (mod.RPN_REQUIRED, mod.RPN_KEYS),
-        (mod.BRIDGE_REQUIRED, mod.BRIDGE_KEYS),
-        (mod.ADMIN_REQUIRED, mod.ADMIN_KEYS),
-        (mod.VOLUME_REQUIRED, mod.VOLUME_KEYS),
-        (mod.GUEST_REQUIRED, mod.GUEST_KEYS),
+        (getattr(_owner(f"{k}_REQUIRED"), f"{k}_REQUIRED"), getattr(_owner(f"{k}_KEYS"), f"{k}_KEYS"))
+        for k in kinds
     ]
     assert all(set(required) <= set(keys) for required, keys in pairs)
 
 
 def test_bricks_keys_are_the_defaults():
-    assert set(hypervisor_pillar.BRICKS_KEYS) == set(PARAMS["gluster"]["bricks"])
+    assert set(hv_rules_storage.BRICKS_KEYS) == set(PARAMS["gluster"]["bricks"])
 
 
 def test_example_shows_every_cluster_key_and_the_overridable_groups():
     hv = EXAMPLE["hypervisor"]
-    assert set(hypervisor_pillar.CLUSTER_KEYS) <= set(hv)
-    shown = set(hv) - set(hypervisor_pillar.CLUSTER_KEYS)
+    assert set(hv_validate.CLUSTER_KEYS) <= set(hv)
+    shown = set(hv) - set(hv_validate.CLUSTER_KEYS)
     assert {"sysctl", "ksm", "libvirt", "pkgs", "gluster", "sanlock", "pools"} <= shown
     assert {"tunnels", "firewall", "migration", "evacuation", "takeover"} <= shown
 

@@ -4,7 +4,7 @@ no secret ever shown."""
 import pytest
 
 from tests import pillar_cases
-from tests.loaders import hypervisor_pillar, layered_parameters
+from tests.loaders import hv_check, hv_validate, hv_views, layered_parameters
 
 
 @pytest.fixture(scope="module")
@@ -14,21 +14,21 @@ def params():
 
 def test_lab_pillar_is_valid_for_every_host(params):
     for host in ("hyp1", "hyp2", "arb1"):
-        assert hypervisor_pillar.validate(pillar_cases.lab_pillar(), params, host) == []
+        assert hv_validate.validate(pillar_cases.lab_pillar(), params, host) == []
 
 
 def test_lab_pillar_without_its_arbiter_is_valid_for_both_hosts(params):
     pillar = pillar_cases.lab_pillar_without_arbiter()
     assert sorted(pillar["hypervisor"]["hosts"]) == ["hyp1", "hyp2"]
     for host in ("hyp1", "hyp2"):
-        assert hypervisor_pillar.validate(pillar, params, host) == []
+        assert hv_validate.validate(pillar, params, host) == []
 
 
 @pytest.mark.parametrize(
     ("case", "mutation", "key"), pillar_cases.CASES, ids=[c[0] for c in pillar_cases.CASES]
 )
 def test_malformed_pillar_names_the_key(params, case, mutation, key):
-    errors = hypervisor_pillar.validate(pillar_cases.case_pillar(mutation), params, "hyp1")
+    errors = hv_validate.validate(pillar_cases.case_pillar(mutation), params, "hyp1")
     assert errors, f"{case} was accepted"
     assert any(f"pillar key '{key}'" in e for e in errors), errors
 
@@ -38,13 +38,13 @@ def test_build_refuses_with_every_problem(params):
     pillar["hypervisor"]["hosts"]["hyp1"]["host_id"] = 0
     pillar["hypervisor"]["hosts"]["hyp1"]["rpn"]["mtu"] = 1
     with pytest.raises(Exception, match="nothing was changed") as err:
-        hypervisor_pillar.build(pillar, params, "hyp1")
+        hv_views.build(pillar, params, "hyp1")
     assert "hypervisor:hosts:hyp1:host_id" in str(err.value)
     assert "hypervisor:hosts:hyp1:rpn:mtu" in str(err.value)
 
 
 def test_minion_not_in_cluster(params):
-    errors = hypervisor_pillar.validate(pillar_cases.lab_pillar(), params, "hyp7")
+    errors = hv_validate.validate(pillar_cases.lab_pillar(), params, "hyp7")
     assert errors == [
         "pillar key 'hypervisor:hosts': has no entry for this minion 'hyp7' (hosts: arb1, hyp1, hyp2):"
         " add it, or take it out of the master's nodegroup 'hypervisors' (master.d/hypervisor.conf)"
@@ -52,7 +52,7 @@ def test_minion_not_in_cluster(params):
 
 
 def test_minion_without_cluster_pillar_is_told_why(params):
-    errors = hypervisor_pillar.validate({"online": pillar_cases.lab_pillar()["online"]}, params, "kvm-a")
+    errors = hv_validate.validate({"online": pillar_cases.lab_pillar()["online"]}, params, "kvm-a")
     assert errors == [
         "pillar key 'hypervisor': this minion 'kvm-a' has no cluster pillar: it is not in the master's"
         " nodegroup 'hypervisors' (master.d/hypervisor.conf), or the pillar top does not give it"
@@ -64,7 +64,7 @@ def test_lab_pillar_with_device_bricks_on_hyp2_is_valid(params):
     pillar = pillar_cases.lab_pillar()
     pillar["hypervisor"]["hosts"]["hyp2"]["bricks"] = {"type": "device", "devices": pillar_cases.HYP2_DEVICES}
     for host in ("hyp1", "hyp2"):
-        assert hypervisor_pillar.validate(pillar, params, host) == []
+        assert hv_validate.validate(pillar, params, host) == []
 
 
 def test_host_bricks_layer_over_the_clusters(params):
@@ -72,10 +72,10 @@ def test_host_bricks_layer_over_the_clusters(params):
     pillar["hypervisor"]["gluster"] = {"bricks": {"type": "lvm", "vg": "main"}}
     # hyp2 only changes its volume group; its type (lvm) comes from the cluster.
     pillar["hypervisor"]["hosts"]["hyp2"]["bricks"] = {"vg": "data"}
-    assert hypervisor_pillar.validate(pillar, params, "hyp1") == []
+    assert hv_validate.validate(pillar, params, "hyp1") == []
     # A cluster-wide type device needs every volume's device, named at the cluster's key.
     pillar["hypervisor"]["gluster"] = {"bricks": {"type": "device", "devices": {"vmstore": "/dev/vdb"}}}
-    errors = hypervisor_pillar.validate(pillar, params, "hyp1")
+    errors = hv_validate.validate(pillar, params, "hyp1")
     line = "pillar key 'hypervisor:gluster:bricks:devices:sanlock': is required when bricks:type is device"
     assert line in errors
 
@@ -104,7 +104,7 @@ def test_host_bricks_layer_over_the_clusters(params):
     ids=["same-server-id", "other-subnet", "bridge-is-a-nic"],
 )
 def test_a_conflict_names_both_keys(params, mutation, line):
-    assert line in hypervisor_pillar.validate(pillar_cases.case_pillar(mutation), params, "hyp1")
+    assert line in hv_validate.validate(pillar_cases.case_pillar(mutation), params, "hyp1")
 
 
 @pytest.mark.parametrize(
@@ -115,7 +115,7 @@ def test_a_conflict_names_both_keys(params, mutation, line):
 def test_bridge_named_like_a_nic_is_refused(params, name):
     pillar = pillar_cases.lab_pillar()
     pillar["hypervisor"]["bridges"]["wan"]["name"] = name
-    errors = hypervisor_pillar.validate(pillar, params, "hyp1")
+    errors = hv_validate.validate(pillar, params, "hyp1")
     assert [e for e in errors if e.startswith("pillar key 'hypervisor:bridges:wan:name'")], errors
 
 
@@ -123,7 +123,7 @@ def test_bridge_named_like_a_nic_is_refused(params, name):
 def test_bridge_names_that_no_nic_takes_are_accepted(params, name):
     pillar = pillar_cases.lab_pillar()
     pillar["hypervisor"]["bridges"]["wan"]["name"] = name
-    assert hypervisor_pillar.validate(pillar, params, "hyp1") == []
+    assert hv_validate.validate(pillar, params, "hyp1") == []
 
 
 BAD_PATHS = [
@@ -146,7 +146,7 @@ def test_unsafe_path_is_refused_wherever_a_path_goes(params, path):
     for key, override in places.items():
         pillar = pillar_cases.lab_pillar()
         pillar["hypervisor"].update(override)
-        errors = hypervisor_pillar.validate(pillar, params, "hyp1")
+        errors = hv_validate.validate(pillar, params, "hyp1")
         assert any(e.startswith(f"pillar key '{key}': ") for e in errors), (key, errors)
 
 
@@ -154,7 +154,7 @@ def test_unsafe_path_is_refused_wherever_a_path_goes(params, path):
 def test_safe_paths_are_accepted(params, path):
     pillar = pillar_cases.lab_pillar()
     pillar["hypervisor"]["pools"]["iso"]["path"] = path
-    assert hypervisor_pillar.validate(pillar, params, "hyp1") == []
+    assert hv_validate.validate(pillar, params, "hyp1") == []
 
 
 @pytest.mark.parametrize("device", ["/dev", "/dev/", "/tmp/disk", "dev/sdb", "/dev/../sdb", "/dev/sdb;id"])
@@ -164,7 +164,7 @@ def test_brick_device_is_a_safe_path_under_dev(params, device):
         "type": "device",
         "devices": dict(pillar_cases.HYP2_DEVICES, vmstore=device),
     }
-    errors = hypervisor_pillar.validate(pillar, params, "hyp1")
+    errors = hv_validate.validate(pillar, params, "hyp1")
     assert any(e.startswith("pillar key 'hypervisor:hosts:hyp2:bricks:devices:vmstore': ") for e in errors)
 
 
@@ -199,7 +199,7 @@ def test_token_placements_cover_every_kind_of_string():
 
 @pytest.mark.parametrize(("case", "mutation", "key"), PLACEMENTS, ids=[p[0] for p in PLACEMENTS])
 def test_token_pasted_anywhere_is_refused_and_never_shown(params, case, mutation, key):
-    errors = hypervisor_pillar.validate(pillar_cases.case_pillar(mutation), params, "hyp1")
+    errors = hv_validate.validate(pillar_cases.case_pillar(mutation), params, "hyp1")
     assert [e for e in errors if e.startswith(f"pillar key '{key}': ")] == [
         f"pillar key '{key}': holds the API token, which belongs in 'online:api_token' only"
     ]
@@ -209,7 +209,7 @@ def test_token_pasted_anywhere_is_refused_and_never_shown(params, case, mutation
 def test_token_as_a_mapping_key_is_redacted(params):
     pillar = pillar_cases.lab_pillar()
     pillar["hypervisor"]["pools"][pillar_cases.TOKEN] = {"path": "/srv/x;y"}
-    errors = hypervisor_pillar.validate(pillar, params, "hyp1")
+    errors = hv_validate.validate(pillar, params, "hyp1")
     assert errors[0].startswith("pillar key 'hypervisor:pools:<redacted>': ")
     assert not _leaks(errors, pillar_cases.TOKEN)
 
@@ -217,7 +217,7 @@ def test_token_as_a_mapping_key_is_redacted(params):
 def test_private_key_as_ssh_key_is_refused_unseen(params):
     pillar = pillar_cases.lab_pillar()
     pillar["hypervisor"]["admins"][0]["ssh_keys"].append(pillar_cases.PRIVATE_KEY)
-    errors = hypervisor_pillar.validate(pillar, params, "hyp1")
+    errors = hv_validate.validate(pillar, params, "hyp1")
     assert errors == [
         "pillar key 'hypervisor:admins:0:ssh_keys:1': is a private key, not a public key line:"
         " give its .pub, and replace the pair"
@@ -232,7 +232,7 @@ def test_private_key_as_ssh_key_is_refused_unseen(params):
 def test_private_key_anywhere_is_refused_unseen(params, key):
     pillar = pillar_cases.lab_pillar()
     pillar["hypervisor"]["domain"] = key
-    errors = hypervisor_pillar.validate(pillar, params, "hyp1")
+    errors = hv_validate.validate(pillar, params, "hyp1")
     assert errors == [
         "pillar key 'hypervisor:domain': is a private key: no private key belongs in the pillar"
     ]
@@ -250,7 +250,7 @@ def test_private_key_anywhere_is_refused_unseen(params, key):
 )
 def test_secret_named_key_is_refused_unseen(params, path, value):
     pillar = pillar_cases.case_pillar(pillar_cases._put(path, value))
-    errors = hypervisor_pillar.validate(pillar, params, "hyp1")
+    errors = hv_validate.validate(pillar, params, "hyp1")
     key = ":".join(map(str, path))
     secret = "looks like a secret: the pillar's one secret is the API token, in 'online:api_token'"
     assert errors == [f"pillar key '{key}': {secret}"]
@@ -259,14 +259,14 @@ def test_secret_named_key_is_refused_unseen(params, path, value):
 def test_no_other_check_echoes_a_secret_value(params):
     # The token in the domain: refused as the token, not as "… is not a DNS domain".
     pillar = pillar_cases.case_pillar(pillar_cases._set(("hypervisor", "domain"), pillar_cases.TOKEN))
-    errors = hypervisor_pillar.validate(pillar, params, "hyp1")
+    errors = hv_validate.validate(pillar, params, "hyp1")
     assert errors == [
         "pillar key 'hypervisor:domain': holds the API token, which belongs in 'online:api_token' only"
     ]
 
 
 def test_safety_net_redacts_secrets_in_any_case():
-    errors = hypervisor_pillar._Errors(["MixedCase-Secret-42"])
+    errors = hv_check.Errors(["MixedCase-Secret-42"])
     errors.add(("a",), "was 'mixedcase-secret-42' and 'MIXEDCASE-SECRET-42'")
     assert errors == ["pillar key 'a': was '<redacted>' and '<redacted>'"]
 
@@ -274,7 +274,7 @@ def test_safety_net_redacts_secrets_in_any_case():
 def test_an_echoed_value_is_cut_at_60_characters(params):
     pillar = pillar_cases.lab_pillar()
     pillar["hypervisor"]["domain"] = "x" * 500
-    (line,) = hypervisor_pillar.validate(pillar, params, "hyp1")
+    (line,) = hv_validate.validate(pillar, params, "hyp1")
     assert line == f"pillar key 'hypervisor:domain': '{'x' * 58}… is not a DNS domain"
 
 
@@ -283,12 +283,12 @@ def test_misspelled_key_gets_a_suggestion(params):
     pillar["hypervisor"]["hosts"]["hyp1"]["rpn"]["adress"] = pillar["hypervisor"]["hosts"]["hyp1"]["rpn"].pop(
         "address"
     )
-    errors = hypervisor_pillar.validate(pillar, params, "hyp1")
+    errors = hv_validate.validate(pillar, params, "hyp1")
     assert "pillar key 'hypervisor:hosts:hyp1:rpn:adress': unknown key (did you mean 'address'?)" in errors
 
 
 def test_build_derives_this_host_and_its_peer(params):
-    cfg = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp2")
+    cfg = hv_views.build(pillar_cases.lab_pillar(), params, "hyp2")
     assert cfg["me"]["name"] == "hyp2"
     assert cfg["peer"]["name"] == "hyp1"
     assert cfg["peer"]["rpn"]["ip"] == "198.51.100.11"
@@ -302,14 +302,14 @@ def test_build_derives_this_host_and_its_peer(params):
 def test_default_bridges_when_pillar_names_none(params):
     pillar = pillar_cases.lab_pillar()
     del pillar["hypervisor"]["bridges"]
-    cfg = hypervisor_pillar.build(pillar, params, "hyp1")
+    cfg = hv_views.build(pillar, params, "hyp1")
     assert {b["name"] for b in cfg["bridges"].values()} == {"brwan", "brlan"}
 
 
 def test_sysctl_override_merges_into_defaults(params):
     pillar = pillar_cases.lab_pillar()
     pillar["hypervisor"]["sysctl"] = {"settings": {"vm.swappiness": 1, "net.core.somaxconn": 4096}}
-    cfg = hypervisor_pillar.build(pillar, params, "hyp1")
+    cfg = hv_views.build(pillar, params, "hyp1")
     assert cfg["sysctl"]["settings"]["vm.swappiness"] == 1
     assert cfg["sysctl"]["settings"]["net.core.somaxconn"] == 4096
     assert cfg["sysctl"]["settings"]["vm.vfs_cache_pressure"] == 10000
@@ -321,7 +321,7 @@ def _with_arbiter():
 
 
 def test_arbiter_makes_replica_3_arbiter_1(params):
-    cfg = hypervisor_pillar.build(_with_arbiter(), params, "hyp1")
+    cfg = hv_views.build(_with_arbiter(), params, "hyp1")
     vmstore = cfg["gluster"]["volumes"]["vmstore"]
     assert (vmstore["replica"], vmstore["arbiter"]) == (3, 1)
     assert vmstore["bricks"] == [
@@ -335,7 +335,7 @@ def test_arbiter_makes_replica_3_arbiter_1(params):
 
 def test_two_hosts_make_replica_2(params):
     pillar = pillar_cases.lab_pillar_without_arbiter()
-    vmstore = hypervisor_pillar.build(pillar, params, "hyp2")["gluster"]["volumes"]["vmstore"]
+    vmstore = hv_views.build(pillar, params, "hyp2")["gluster"]["volumes"]["vmstore"]
     assert (vmstore["replica"], vmstore["arbiter"]) == (2, 0)
     assert vmstore["bricks"] == ["hyp1:/mnt/bricks/vmstore/brick", "hyp2:/mnt/bricks/vmstore/brick"]
     assert vmstore["options"]["network.ping-timeout"] == "5"
@@ -356,7 +356,7 @@ def _three_hosts(arbiter=True):
 
 
 def test_public_view_fills_in_the_defaults_and_the_cidr(params):
-    cfg = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp1")
+    cfg = hv_views.build(pillar_cases.lab_pillar(), params, "hyp1")
     assert cfg["me"]["public"] == {
         "interface": "eth0",
         "address": "203.0.113.11",
@@ -371,7 +371,7 @@ def test_public_view_fills_in_the_defaults_and_the_cidr(params):
 
 
 def test_bridges_view_and_the_public_bridge(params):
-    cfg = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp1")
+    cfg = hv_views.build(pillar_cases.lab_pillar(), params, "hyp1")
     assert cfg["bridges"] == {
         "lan": {"name": "brlan", "vpn_port": 1194, "vni": 102, "public": False},
         "wan": {"name": "brwan", "vpn_port": 1195, "vni": 101, "public": True},
@@ -388,7 +388,7 @@ def test_bridges_view_and_the_public_bridge(params):
 def test_default_bridges_take_their_vni_from_the_vpn_port(params):
     pillar = pillar_cases.lab_pillar()
     del pillar["hypervisor"]["bridges"]
-    cfg = hypervisor_pillar.build(pillar, params, "hyp1")
+    cfg = hv_views.build(pillar, params, "hyp1")
     assert {net: (b["vni"], b["public"]) for net, b in cfg["bridges"].items()} == {
         "lan": (1194, False),
         "wan": (1195, True),
@@ -402,7 +402,7 @@ def test_a_bridge_may_have_the_name_of_a_nic_only_the_arbiter_has(params):
     pillar["hypervisor"]["hosts"]["arb1"]["public"]["interface"] = "uplink0"
     pillar["hypervisor"]["bridges"]["lan"]["name"] = "uplink0"
     for host in ("hyp1", "hyp2", "arb1"):
-        assert hypervisor_pillar.validate(pillar, params, host) == []
+        assert hv_validate.validate(pillar, params, host) == []
 
 
 def test_no_public_bridge_without_failover_ips(params):
@@ -410,11 +410,11 @@ def test_no_public_bridge_without_failover_ips(params):
     pillar["hypervisor"]["bridges"]["wan"]["public"] = False
     del pillar["hypervisor"]["hosts"]["hyp1"]["failover_ips"]
     del pillar["hypervisor"]["guests"]  # they hold those IPs
-    assert hypervisor_pillar.build(pillar, params, "hyp1")["public_bridge"] is None
+    assert hv_views.build(pillar, params, "hyp1")["public_bridge"] is None
 
 
 def test_vxlan_tunnels_of_two_hosts(params):
-    tunnels = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp2")["tunnels"]
+    tunnels = hv_views.build(pillar_cases.lab_pillar(), params, "hyp2")["tunnels"]
     assert (tunnels["transport"], tunnels["members"]) == ("vxlan", ["hyp1", "hyp2"])
     assert tunnels["vxlan"] == [
         {
@@ -440,7 +440,7 @@ def test_vxlan_tunnels_of_two_hosts(params):
 )
 def test_openvpn_tunnels_to_the_peer_lower_host_id_serves(params, host, role, local, remote):
     pillar = pillar_cases.case_pillar(pillar_cases._put(("hypervisor", "tunnels", "transport"), "openvpn"))
-    tunnels = hypervisor_pillar.build(pillar, params, host)["tunnels"]
+    tunnels = hv_views.build(pillar, params, host)["tunnels"]
     assert tunnels["openvpn"] == [
         {
             "net": "lan",
@@ -464,22 +464,22 @@ def test_openvpn_tunnels_to_the_peer_lower_host_id_serves(params, host, role, lo
 
 
 def test_tunnels_of_three_hosts_leave_the_arbiter_out(params):
-    hyp1 = hypervisor_pillar.build(_three_hosts(), params, "hyp1")["tunnels"]
+    hyp1 = hv_views.build(_three_hosts(), params, "hyp1")["tunnels"]
     assert hyp1["members"] == ["hyp1", "hyp2"]
     assert [t["remotes"] for t in hyp1["vxlan"]] == [["198.51.100.12"]] * 2
     assert [t["remote"] for t in hyp1["openvpn"]] == ["198.51.100.12"] * 2
-    arb1 = hypervisor_pillar.build(_three_hosts(), params, "arb1")["tunnels"]
+    arb1 = hv_views.build(_three_hosts(), params, "arb1")["tunnels"]
     assert (arb1["members"], arb1["vxlan"], arb1["openvpn"]) == (["hyp1", "hyp2"], [], [])
 
 
 def test_vxlan_of_three_data_hosts_reaches_both_others(params):
-    tunnels = hypervisor_pillar.build(_three_hosts(arbiter=False), params, "hyp2")["tunnels"]
+    tunnels = hv_views.build(_three_hosts(arbiter=False), params, "hyp2")["tunnels"]
     assert tunnels["members"] == ["arb1", "hyp1", "hyp2"]
     assert [t["remotes"] for t in tunnels["vxlan"]] == [["198.51.100.13", "198.51.100.11"]] * 2
 
 
 def test_firewall_view_defaults_and_peers(params):
-    firewall = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp1")["firewall"]
+    firewall = hv_views.build(pillar_cases.lab_pillar(), params, "hyp1")["firewall"]
     assert firewall["trusted"] == ["203.0.113.1", "203.0.113.2"]
     assert firewall["monitoring_sources"] == firewall["trusted"]
     assert firewall["peers_rpn"] == ["198.51.100.13", "198.51.100.12"]  # arb1, hyp2
@@ -491,7 +491,7 @@ def test_firewall_view_of_three_hosts_openvpn_and_own_monitoring(params):
     pillar = _three_hosts()
     pillar["hypervisor"]["tunnels"] = {"transport": "openvpn"}
     pillar["hypervisor"]["firewall"]["monitoring_sources"] = ["192.0.2.0/28"]
-    firewall = hypervisor_pillar.build(pillar, params, "hyp2")["firewall"]
+    firewall = hv_views.build(pillar, params, "hyp2")["firewall"]
     assert firewall["peers_rpn"] == ["198.51.100.13", "198.51.100.11"]
     assert firewall["monitoring_sources"] == ["192.0.2.0/28"]
     assert firewall["tunnel_udp_ports"] == [1194, 1195]
@@ -502,7 +502,7 @@ def test_firewall_view_of_three_hosts_openvpn_and_own_monitoring(params):
 )
 def test_migration_view(params, user, home):
     pillar = pillar_cases.case_pillar(pillar_cases._put(("hypervisor", "migration", "user"), user))
-    assert hypervisor_pillar.build(pillar, params, "hyp1")["migration"] == {
+    assert hv_views.build(pillar, params, "hyp1")["migration"] == {
         "user": user,
         "home": home,
         "key": f"{home}/.ssh/id_ed25519_hv",
@@ -562,32 +562,32 @@ def test_migration_view(params, user, home):
     ],
 )
 def test_network_refusals_say_why(params, mutation, line):
-    assert line in hypervisor_pillar.validate(pillar_cases.case_pillar(mutation), params, "hyp1")
+    assert line in hv_validate.validate(pillar_cases.case_pillar(mutation), params, "hyp1")
 
 
 def test_openvpn_allows_a_1500_byte_rpn(params):
     pillar = pillar_cases.lab_pillar()
     pillar["hypervisor"]["tunnels"] = {"transport": "openvpn"}
     pillar["hypervisor"]["hosts"]["hyp2"]["rpn"]["mtu"] = 1500
-    assert hypervisor_pillar.validate(pillar, params, "hyp1") == []
+    assert hv_validate.validate(pillar, params, "hyp1") == []
 
 
 def test_vxlan_ignores_the_arbiters_rpn_mtu(params):
     pillar = _three_hosts()
     pillar["hypervisor"]["hosts"]["arb1"]["rpn"]["mtu"] = 1500
-    assert hypervisor_pillar.validate(pillar, params, "hyp1") == []
+    assert hv_validate.validate(pillar, params, "hyp1") == []
 
 
 def test_the_public_nic_answers_proxy_arp_at_once(params):
     """F22: no random proxy ARP delay on the public NIC (a failover IP that
     arrives is answered at once); the pillar's own value wins; none for a VLAN."""
-    settings = hypervisor_pillar.build(pillar_cases.lab_pillar(), params, "hyp1")["sysctl"]["settings"]
+    settings = hv_views.build(pillar_cases.lab_pillar(), params, "hyp1")["sysctl"]["settings"]
     assert settings["net.ipv4.neigh.eth0.proxy_delay"] == 0
     assert settings["vm.swappiness"] == 0
     pillar = pillar_cases.lab_pillar()
     pillar["hypervisor"]["sysctl"] = {"settings": {"net.ipv4.neigh.eth0.proxy_delay": 5}}
-    settings = hypervisor_pillar.build(pillar, params, "hyp1")["sysctl"]["settings"]
+    settings = hv_views.build(pillar, params, "hyp1")["sysctl"]["settings"]
     assert settings["net.ipv4.neigh.eth0.proxy_delay"] == 5
     pillar["hypervisor"]["hosts"]["hyp1"]["public"]["interface"] = "eth0.100"
-    settings = hypervisor_pillar.build(pillar, params, "hyp1")["sysctl"]["settings"]
+    settings = hv_views.build(pillar, params, "hyp1")["sysctl"]["settings"]
     assert not [key for key in settings if "eth0.100" in key]

@@ -13,7 +13,7 @@ import subprocess
 import jinja2
 import pytest
 
-from tests.loaders import hypervisor_pillar, layered_parameters
+from tests.loaders import hv_views, layered_parameters
 from tests.pillar_cases import lab_pillar, lab_pillar_without_arbiter
 
 TEMPLATE = pathlib.Path(__file__).parents[2] / "salt" / "sanlock" / "files" / "hv-sanlock-rejoin.jinja"
@@ -50,7 +50,7 @@ TWO_ONE_DOWN = _brick("hyp1", "Transport endpoint is not connected") + _brick("h
 
 
 def _script(pillar):
-    hv = hypervisor_pillar.build(pillar, layered_parameters("Debian"), "hyp2")
+    hv = hv_views.build(pillar, layered_parameters("Debian"), "hyp2")
     context = {"lockspace": hv["sanlock"]["lockspace"], "volume": "sanlock", "interval": 5}
     return jinja2.Template(TEMPLATE.read_text()).render(**context)
 

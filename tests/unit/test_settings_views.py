@@ -1,4 +1,4 @@
-"""The views hypervisor_pillar.build adds for the states, as plain functions:
+"""The views hv_views.build adds for the states, as plain functions:
 how the modules' libraries reach the minion's Python (OS packages or pip),
 sanlock's watchdog units and lockspace, and, for the lab's pillar, each host's
 bricks (hyp2's on block devices, hyp1's and the arbiter arb1's plain
@@ -6,7 +6,7 @@ directories), the leader and what only the leader manages."""
 
 import pytest
 
-from tests.loaders import hypervisor_pillar, layered_parameters
+from tests.loaders import hv_views, layered_parameters
 from tests.pillar_cases import lab_pillar, lab_pillar_without_arbiter
 
 PYTHON = {
@@ -41,40 +41,52 @@ GLUSTER = {
 # ---------------------------------------------------------------- _python_view
 
 
+def _files(*paths):
+    """An ``exists`` that knows only ``paths`` (the salt-call each layout installs)."""
+    return lambda path: path in paths
+
+
 def test_python_system_interpreter_uses_os_packages():
-    assert hypervisor_pillar._python_view(PYTHON, "/usr", "/usr") == {
-        "method": "os",
-        "pkgs": ["python3-libvirt"],
-        "pip": {},
-    }
+    view = hv_views._python_view(PYTHON, "/usr", "/usr", _files("/usr/bin/salt-call"))
+    assert view == {"method": "os", "pkgs": ["python3-libvirt"], "pip": {}, "salt_call": "/usr/bin/salt-call"}
+
+
+def test_python_system_interpreter_with_salt_from_pip_runs_its_salt_call():
+    view = hv_views._python_view(PYTHON, "/usr", "/usr", _files("/usr/local/bin/salt-call"))
+    assert view["salt_call"] == "/usr/local/bin/salt-call"
 
 
 def test_python_venv_uses_pip_after_the_build_packages():
-    assert hypervisor_pillar._python_view(PYTHON, "/work/main/.venv", "/usr") == {
+    view = hv_views._python_view(PYTHON, "/srv/salt-venv", "/usr", _files("/srv/salt-venv/bin/salt-call"))
+    assert view == {
         "method": "pip",
         "pkgs": ["gcc", "pkg-config", "libvirt-dev", "python3-dev"],
         "pip": PIP_BY_PROJECT,
-        "prefix": "/work/main/.venv",
+        "prefix": "/srv/salt-venv",
+        "salt_call": "/srv/salt-venv/bin/salt-call",
     }
 
 
-def test_python_salt_onedir_uses_pip():
+def test_python_salt_onedir_uses_pip_and_the_onedir_salt_call():
+    """Salt's onedir keeps its scripts in the prefix, beside bin/ (which holds python3.10)."""
     onedir = "/opt/saltstack/salt"
-    assert hypervisor_pillar._python_view(PYTHON, onedir, onedir) == {
+    assert hv_views._python_view(PYTHON, onedir, onedir, _files(f"{onedir}/salt-call")) == {
         "method": "pip",
         "pkgs": ["gcc", "pkg-config", "libvirt-dev", "python3-dev"],
         "pip": PIP_BY_PROJECT,
-        "prefix": "/opt/saltstack/salt",
+        "prefix": onedir,
+        "salt_call": f"{onedir}/salt-call",
     }
 
 
 def test_python_view_of_the_layered_debian_parameters_in_a_venv():
     python = layered_parameters("Debian")["python"]
-    assert hypervisor_pillar._python_view(python, "/work/main/.venv", "/usr") == {
+    assert hv_views._python_view(python, "/srv/salt-venv", "/usr", _files()) == {
         "method": "pip",
         "pkgs": ["gcc", "pkg-config", "libvirt-dev", "python3-dev"],
         "pip": {"libvirt-python": "libvirt-python==12.8.0"},
-        "prefix": "/work/main/.venv",
+        "prefix": "/srv/salt-venv",
+        "salt_call": "/srv/salt-venv/bin/salt-call",
     }
 
 
@@ -82,7 +94,7 @@ def test_python_view_of_the_layered_debian_parameters_in_a_venv():
 
 
 def test_sanlock_with_the_watchdog():
-    assert hypervisor_pillar._sanlock_view(SANLOCK, {"host_id": 7}, GLUSTER) == {
+    assert hv_views._sanlock_view(SANLOCK, {"host_id": 7}, GLUSTER) == {
         **SANLOCK,
         "watchdog_units": ["wdmd"],
         "watchdog_units_off": [],
@@ -101,7 +113,7 @@ def test_sanlock_with_the_watchdog():
 
 def test_sanlock_without_the_watchdog():
     sanlock = dict(SANLOCK, use_watchdog=False)
-    assert hypervisor_pillar._sanlock_view(sanlock, {"host_id": 2}, GLUSTER) == {
+    assert hv_views._sanlock_view(sanlock, {"host_id": 2}, GLUSTER) == {
         **sanlock,
         "watchdog_units": [],
         "watchdog_units_off": ["wdmd"],
@@ -121,7 +133,7 @@ def test_sanlock_without_the_watchdog():
 def test_sanlock_conf_where_the_watchdog_fire_timeout_is_settable():
     """sanlock 3.9+ reads it from sanlock.conf; 3.8 (Debian 12) has it fixed: no conf_settings."""
     sanlock = dict(SANLOCK, watchdog_fire_timeout_fixed=None, watchdog_fire_timeout=90, kill_grace=0)
-    view = hypervisor_pillar._sanlock_view(sanlock, {"name": "arb1", "role": "arbiter"}, GLUSTER)
+    view = hv_views._sanlock_view(sanlock, {"name": "arb1", "role": "arbiter"}, GLUSTER)
     assert view["conf_settings"] == {"watchdog_fire_timeout": 90}
     assert view["daemon_opts"] == "-w 1 -g 0"
     assert view["lockspace"]["host_id"] is None  # the arbiter joins no lockspace
@@ -133,7 +145,7 @@ def test_the_lockspace_knows_whether_the_lease_volume_has_client_quorum(quorum_t
     a count a cut-off host can still meet, so it does not count."""
     options = {"cluster.quorum-type": quorum_type}
     gluster = {"volumes": {"sanlock": {"mount": "/srv/leases", "options": options}}}
-    view = hypervisor_pillar._sanlock_view(SANLOCK, {"host_id": 1}, gluster)
+    view = hv_views._sanlock_view(SANLOCK, {"host_id": 1}, gluster)
     assert view["lockspace"]["client_quorum"] is expected
 
 
@@ -146,7 +158,7 @@ def test_the_lab_without_its_arbiter_has_no_client_quorum_on_the_lease_volume():
 
 def settings(minion_id, pillar=None):
     """What map.jinja gives ``minion_id`` on Debian 12, from the lab's pillar by default."""
-    return hypervisor_pillar.build(pillar or lab_pillar(), layered_parameters("Debian"), minion_id)
+    return hv_views.build(pillar or lab_pillar(), layered_parameters("Debian"), minion_id)
 
 
 HYP2_BRICKS = {

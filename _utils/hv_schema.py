@@ -1,0 +1,493 @@
+"""
+The pillar's settings, one row per key: the single source of their defaults,
+their checks and the pillar reference (docs/pillar.md, made from this table).
+
+Every row is a key under ``hypervisor:`` with its default, its kind, its
+bounds, choices or pattern, one line of documentation and, where an OS family
+needs another value, that value. The cluster's own description (``domain``,
+``hosts``, ``bridges``, ``admins``, ``guests``) has no default: its shape is
+checked by the rules in ``hv_rules_*.py``, which also hold every check that
+spans two keys.
+
+Plain Python: the execution modules, the runner and the tests import it.
+Run ``python _utils/py`` to print the reference.
+"""
+
+import copy
+import hashlib
+import re
+from typing import NamedTuple
+
+# --------------------------------------------------------------- patterns and ranges
+HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+# Names the kernel and udev give NICs (and bonds, VLANs, loopback). A bridge
+# named so would make systemd-networkd take that NIC over.
+NIC_NAME = re.compile(r"^(eth\d+|en[a-zA-Z]\w*|(wl|ww|ib)\w+|em\d+|p\d+p\d+\w*|(bond|vlan)\d+|lo)$|\.\d+$")
+MAC = re.compile(r"^([0-9a-f]{2}:){5}[0-9a-f]{2}$")
+USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+NETWORK_NAME = re.compile(r"^[a-z][a-z0-9]{0,11}$")
+SSH_KEY = re.compile(
+    r"^(ssh-(ed25519|rsa|dss)|ecdsa-sha2-nistp(256|384|521)|sk-\S+@openssh\.com)"
+    r" [A-Za-z0-9+/]+={0,3}( .*)?$"
+)
+SYSCTL_NAME = re.compile(r"^[a-z0-9_]+(\.[A-Za-z0-9_-]+)+$")
+SAFE_PATH = re.compile(r"^[A-Za-z0-9._+@/-]+$")
+# Directories a path from pillar may be under but never be (nor /usr/<anything>).
+SYSTEM_DIRS = {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", "/lib64", "/libx32"}
+SYSTEM_DIRS |= {"/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp"}
+SYSTEM_DIRS |= {"/usr", "/var", "/var/cache", "/var/lib", "/var/log", "/var/run", "/var/spool", "/var/tmp"}
+USR_DIR = re.compile(r"^/usr/[^/]+$")
+VG_NAME = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9_+.-]{0,62}$")
+NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
+SIZE = re.compile(r"^[0-9]+[KMGT]$")
+GLUSTER_OPTION = re.compile(r"^[a-z0-9-]+(\.[a-z0-9-]+)+$")
+UNIT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}$")
+IMAGE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,63}$")
+HOST_ID_RANGE = (1, 2000)  # sanlock host ids
+MTU_RANGE = (576, 9000)
+PORT_RANGE = (1, 65535)
+PREFIX_RANGE = (8, 32)
+VNI_RANGE = (1, 16777215)
+VXLAN_MIN_MTU = 1550  # a guest's 1500-byte frame plus VXLAN's 50 bytes
+LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+NODEGROUP = "hypervisors"  # the master's nodegroup of the cluster's hosts (master.d/hypervisor.conf)
+OS_FAMILIES = ("Debian", "RedHat")
+LEASE_VOLUME = "sanlock"  # the volume holding sanlock's lease directory (F14)
+SAVE_VOLUME = "save"  # the shared save volume (F17)
+PING_TIMEOUT = "network.ping-timeout"
+GLUSTER_PING_TIMEOUT = 42  # gluster's own default, for a volume that sets none
+UNIT = (UNIT_NAME, "a systemd unit name (without .service)")
+RESCUE_IMAGE = (IMAGE_NAME, 'an image name ("": the API\'s first)')
+
+
+# --------------------------------------------------- the cluster description
+# hosts:<name>:role. An arbiter carries no guest: it holds the third, metadata-only
+# brick of every volume (replica 3 arbiter 1), which gives gluster a majority.
+ROLES = ("hypervisor", "arbiter")
+
+
+DEFAULT_BRIDGES = {
+    "wan": {"name": "brwan", "vpn_port": 1195, "public": True},
+    "lan": {"name": "brlan", "vpn_port": 1194},
+}
+
+
+PUBLIC_DEFAULTS = {"prefix": 24, "dhcp": False}
+
+
+RPN_DEFAULTS = {"dhcp": True, "mtu": 9000}
+
+
+def arbiters(hosts):
+    """The hosts whose role is arbiter, by name."""
+    if not isinstance(hosts, dict):
+        return []
+    return [
+        n for n in sorted(hosts, key=str) if isinstance(hosts[n], dict) and hosts[n].get("role") == "arbiter"
+    ]
+
+
+def arbiter(hosts):
+    """The arbiter's name, or None (a second one is refused by _check_roles)."""
+    return next(iter(arbiters(hosts)), None)
+
+
+def members(hosts):
+    """The hosts that carry guests, which the tunnels join: all but the arbiter."""
+    return [name for name in sorted(hosts, key=str) if name not in arbiters(hosts)]
+
+
+GUEST_DEFAULTS = {
+    "vcpus": 1,
+    "virt_type": "kvm",
+    "running": True,
+    "nics": [],
+    "failover_ips": [],
+    "boot": None,
+}
+
+
+BOOT_DEFAULTS = {"initrd": None, "cmdline": ""}
+
+
+GUEST_MAC_PREFIX = "52:54:00"
+
+
+def default_mac(guest, index):
+    """A NIC's MAC when the pillar gives none: 52:54:00 and 3 bytes of sha256("<guest>:<index>")."""
+    digest = hashlib.sha256(f"{guest}:{index}".encode()).hexdigest()
+    return ":".join([GUEST_MAC_PREFIX, digest[0:2], digest[2:4], digest[4:6]])
+
+
+QUORUM_TYPE = "cluster.quorum-type"
+
+
+class Row(NamedTuple):
+    """One pillar key under ``hypervisor:``.
+
+    kind: int, bool, str, path, names (a list of names), ints (a list of
+    integers, each within ``bounds``), sources (IPv4 addresses or networks),
+    args (command arguments), map (free keys, single values), fixed (the
+    default's keys only, each of the default's type) or rule (checked by a
+    named rule only). ``pillar=False`` marks what only the OS family sets
+    (OS_DEFAULTS holds each family's own values).
+    """
+
+    key: str
+    default: object
+    kind: str
+    doc: str
+    bounds: tuple = None
+    choices: tuple = None
+    pattern: tuple = None  # (compiled pattern, what a value must be)
+    pillar: bool = True
+
+
+def _names(text):
+    return text.split()
+
+
+DEBIAN_PKGS = {
+    "admin_tools": _names(
+        "acpid bash-completion htop iftop iptraf-ng iputils-ping man-db openssh-client patch pbzip2"
+        " pciutils procps rsync screen strace sysstat tcpdump vim wget"
+    ),
+    "virt": _names("bridge-utils libvirt-clients libvirt-daemon-system qemu-system-x86 qemu-utils"),
+    "ksm": _names("ksmtuned logrotate"),
+    "network": _names("arping iproute2 openvpn"),
+    "firewall": _names("shorewall iptables"),
+    "gluster": _names("glusterfs-server glusterfs-client xfsprogs lvm2"),
+    "sanlock": _names("sanlock libvirt-sanlock"),
+}
+REDHAT_PKGS = {
+    "admin_tools": _names(
+        "acpid bash-completion htop iftop iptraf-ng iputils man-db openssh-clients patch pbzip2"
+        " pciutils procps-ng rsync screen strace sysstat tcpdump vim-enhanced wget"
+    ),
+    "virt": _names("libvirt qemu-kvm policycoreutils-python-utils"),
+    "ksm": _names("qemu-kvm-common logrotate"),
+    "network": _names("iproute NetworkManager openvpn"),
+    "firewall": _names("shorewall iptables-nft"),
+    "gluster": _names("glusterfs-server glusterfs-fuse xfsprogs lvm2"),
+    "sanlock": _names("sanlock libvirt-daemon-driver-lock-sanlock"),
+}
+# Every volume's bricks give a silent client (a dead or cut-off host) up within
+# seconds (TCP keepalive and user timeout; gluster's own default waits 42 s to
+# hours), so that the locks it held do not block the host that takes over.
+_KEEPALIVE = {
+    "network.ping-timeout": "5",
+    "cluster.heal-timeout": "60",
+    "server.tcp-user-timeout": "5",
+    "server.keepalive-time": "2",
+    "server.keepalive-interval": "1",
+    "server.keepalive-count": "3",
+}
+VOLUMES = {
+    "vmstore": {
+        "mount": "/var/lib/libvirt/images",
+        "size": "800G",
+        "options": {
+            **_KEEPALIVE,
+            "network.frame-timeout": "300",
+            "performance.stat-prefetch": "off",
+            "performance.io-cache": "off",
+            "performance.read-ahead": "off",
+            "network.remote-dio": "enable",
+            "cluster.eager-lock": "on",
+        },
+    },
+    # Every host renews its lease in one file: no eager lock (it outlives its write
+    # and would block the others' renewals while a cut host holds it).
+    "sanlock": {
+        "mount": "/var/lib/libvirt/sanlock",
+        "size": "10G",
+        "options": {**_KEEPALIVE, "network.frame-timeout": "10", "cluster.eager-lock": "off"},
+    },
+    "save": {
+        "mount": "/var/lib/libvirt/qemu/save",
+        "size": "50G",
+        "options": {**_KEEPALIVE, "network.frame-timeout": "300"},
+    },
+}
+KSM_SETTINGS = {
+    "KSM_MONITOR_INTERVAL": 10,
+    "KSM_SLEEP_MSEC": 5,
+    "KSM_NPAGES_BOOST": 600,
+    "KSM_NPAGES_DECAY": -200,
+    "KSM_NPAGES_MIN": 64,
+    "KSM_NPAGES_MAX": 4094,
+    "KSM_THRES_COEF": 45,
+    "KSM_THRES_CONST": 9144,
+    "LOGFILE": "/var/log/ksmtuned.log",
+    "DEBUG": 1,
+}
+_SYSCTL = {
+    "vm.swappiness": 0,
+    "vm.vfs_cache_pressure": 10000,
+    "net.ipv6.conf.all.disable_ipv6": 1,
+    "net.ipv6.conf.default.disable_ipv6": 1,
+}
+_COMPETING = _names("firewalld ufw nftables iptables ip6tables netfilter-persistent")
+_UNITS_OFF = ["libvirtd-tcp.socket", "libvirtd-tls.socket", "libvirt-guests.service"]
+_VIRT_SOCKETS = ["virtqemud.socket", "virtqemud-ro.socket", "virtqemud-admin.socket"]
+_SELINUX = {
+    "rsync_export_all_ro": True,
+    "virt_use_fusefs": True,
+    "virt_use_sanlock": True,
+    "sanlock_use_fusefs": True,
+}
+
+ROWS = (
+    Row("sysctl:file", "/etc/sysctl.d/90-hypervisor.conf", "path", "The sysctl file the settings go to."),
+    Row("sysctl:settings", _SYSCTL, "map", "Kernel settings (no swapping guests out, no IPv6 on the host)."),
+    Row(
+        "competing_firewalls",
+        _COMPETING,
+        "names",
+        "Units stopped and masked: Shorewall is the only firewall.",
+    ),
+    Row("repo_packages", [], "names", "Packages that add the OS family's extra package sources."),
+    *(Row(f"pkgs:{part}", None, "names", f"The packages of the {part} part.") for part in DEBIAN_PKGS),
+    Row("ksm:config_file", "/etc/ksmtuned.conf", "path", "ksmtuned's configuration file."),
+    Row("ksm:logrotate_file", "/etc/logrotate.d/ksmtuned", "path", "The logrotate file of ksmtuned's log."),
+    Row("ksm:services", ["ksmtuned"], "names", "The KSM units enabled."),
+    Row("ksm:settings", KSM_SETTINGS, "fixed", "ksmtuned's knobs (the how-to's tuning); each may be set."),
+    Row("libvirt:service", "libvirtd", "str", "libvirt's daemon unit."),
+    Row("libvirt:socket", "libvirtd.socket", "str", "libvirt's socket unit."),
+    Row("libvirt:config_file", "/etc/libvirt/libvirtd.conf", "path", "libvirtd's configuration file."),
+    Row("libvirt:args_file", "/etc/default/libvirtd", "path", "libvirtd's environment file."),
+    Row("libvirt:group", "libvirt", "str", "The group whose members (the admins) may use libvirt."),
+    Row("libvirt:socket_mode", "0770", "str", "The mode of libvirt's socket."),
+    Row(
+        "libvirt:host_uuid_source",
+        "smbios",
+        "str",
+        "Where the host UUID comes from.",
+        choices=("smbios", "machine-id"),
+    ),
+    Row(
+        "libvirt:autostart_dir", "/etc/libvirt/qemu/autostart", "path", "Emptied: the cluster starts guests."
+    ),
+    Row("libvirt:units_off", _UNITS_OFF, "names", "No listener; nothing starts guests behind the cluster."),
+    Row("selinux:enabled", False, "bool", "Whether the SELinux booleans are set."),
+    Row("selinux:booleans", {}, "map", "SELinux booleans set on."),
+    Row(
+        "network:backend", "networkd", "str", "How NICs are declared.", choices=("networkd", "networkmanager")
+    ),
+    Row("network:networkd_dir", "/etc/systemd/network", "path", "systemd-networkd's directory."),
+    Row("network:nm_dir", "/etc/NetworkManager/system-connections", "path", "NetworkManager's keyfiles."),
+    Row("hosts_file", "/etc/hosts", "path", "The hosts file that names every host (F10)."),
+    Row("tunnels:transport", "vxlan", "str", "How the bridges are joined.", choices=("vxlan", "openvpn")),
+    Row("tunnels:vxlan_port", 4789, "int", "VXLAN's UDP port.", bounds=PORT_RANGE),
+    Row("tunnels:openvpn_dir", "/etc/openvpn/hv", "path", "The OpenVPN tunnels' directory."),
+    Row(
+        "tunnels:openvpn_join_script", "/usr/local/sbin/hv-tunnel-join", "path", "Joins a tap to its bridge."
+    ),
+    Row("firewall:trusted", [], "sources", "Required: IPv4 addresses/networks allowed SSH (the master too)."),
+    Row("firewall:ssh_port", 22, "int", "SSH's port.", bounds=PORT_RANGE),
+    Row("firewall:monitoring_port", 10050, "int", "The monitoring agent's port.", bounds=PORT_RANGE),
+    Row("firewall:monitoring_sources", [], "sources", "Who may reach the monitoring port; empty: trusted."),
+    Row("firewall:log_level", "info", "str", "Shorewall's log level.", choices=LOG_LEVELS),
+    Row(
+        "firewall:rollback_after", 90, "int", "Seconds before the dead-man restores rules.", bounds=(30, 900)
+    ),
+    Row("firewall:outbound_tcp", [80, 443], "ints", "TCP ports the host may reach.", bounds=PORT_RANGE),
+    Row("firewall:outbound_udp", [53, 123], "ints", "UDP ports the host may reach.", bounds=PORT_RANGE),
+    Row("firewall:master_ports", [4505, 4506], "ints", "The Salt master's ports.", bounds=PORT_RANGE),
+    Row("firewall:probe_ssh_from_master", True, "bool", "The master must reach SSH after a change."),
+    Row("firewall:config_dir", "/etc/shorewall", "path", "Shorewall's directory."),
+    Row("firewall:state_dir", "/var/lib/hv-safe-apply", "path", "The safe apply's backups and marks."),
+    Row(
+        "migration:user", "root", "str", "Who migrations log in as.", pattern=(USERNAME, "a valid user name")
+    ),
+    Row("failover:provider", "online", "str", "Whose API routes the failover IPs.", choices=("online",)),
+    Row("failover:poll_interval", 10, "int", "Seconds between two polls of the API.", bounds=(1, 3600)),
+    Row("failover:request_timeout", 10, "int", "Seconds per HTTP request.", bounds=(1, 120)),
+    Row("failover:retries", 3, "int", "Retries on 429, 5xx and broken connections only.", bounds=(0, 10)),
+    Row("failover:move_spacing", 10, "int", "Seconds between two moves made from one host.", bounds=(0, 600)),
+    Row("failover:confirm_timeout", 300, "int", "Seconds a move may take to show.", bounds=(1, 3600)),
+    Row("failover:confirm_interval", 5, "int", "Seconds between two looks at a move.", bounds=(1, 60)),
+    Row("failover:move_budget:moves", 4, "int", "At most this many moves of one IP...", bounds=(1, 100)),
+    Row("failover:move_budget:window", 3600, "int", "...in this many seconds.", bounds=(60, 604800)),
+    Row("failover:state_dir", "/var/lib/hv-failover", "path", "The moves' records."),
+    Row("failover:garp_command", [], "args", "Gratuitous ARP for an IP that arrives ({ip}, {interface})."),
+    Row("gluster:service", "glusterd", "str", "gluster's daemon unit."),
+    Row("gluster:brick_root", "/mnt/bricks", "path", "Bricks live under <brick_root>/<volume>."),
+    Row(
+        "gluster:bricks:type", "directory", "str", "What a brick is.", choices=("directory", "lvm", "device")
+    ),
+    Row("gluster:bricks:vg", "", "str", "The LVM volume group (bricks:type lvm)."),
+    Row("gluster:bricks:devices", {}, "rule", "A block device per volume (bricks:type device)."),
+    Row("gluster:volumes", VOLUMES, "rule", "Replicated volumes: mount, size, options."),
+    Row(
+        "sanlock:use_watchdog", True, "bool", "wdmd resets a host whose leases it cannot renew; false: -w 0."
+    ),
+    Row("sanlock:watchdog_service", "wdmd", "str", "The watchdog daemon's unit."),
+    Row("sanlock:io_timeout", 2, "int", "Seconds; renewals every 2 x, failed after 8 x.", bounds=(1, 60)),
+    Row(
+        "sanlock:watchdog_fire_timeout", 60, "int", "Seconds from failed renewals to reset.", bounds=(10, 300)
+    ),
+    Row("sanlock:watchdog_fire_timeout_fixed", None, "int", "The OS's sanlock fixes it.", pillar=False),
+    Row("sanlock:conf_file", "/etc/sanlock/sanlock.conf", "path", "sanlock's configuration file."),
+    Row("sanlock:kill_grace", 10, "int", "Seconds a lease holder gets before SIGKILL (-g).", bounds=(0, 60)),
+    Row("sanlock:rejoin_script", "/usr/local/sbin/hv-sanlock-rejoin", "path", "Rejoins libvirt's lockspace."),
+    Row("sanlock:rejoin_interval", 5, "int", "Seconds between the rejoin script's looks.", bounds=(1, 60)),
+    Row("sanlock:defaults_file", "/etc/default/sanlock", "path", "sanlock's environment file."),
+    Row("sanlock:cleanup_calendar", "daily", "str", "When virt-sanlock-cleanup runs (a systemd calendar)."),
+    Row("sanlock:cleanup_random_delay", "30min", "str", "Spread of the cleanup's start, per host."),
+    Row("evacuation:parallel", 4, "int", "Guests migrated at a time.", bounds=(1, 16)),
+    Row("evacuation:migrate_timeout", 120, "int", "Seconds before a save instead.", bounds=(10, 3600)),
+    Row("evacuation:peer_timeout", 5, "int", "Seconds for the peer's SSH port to answer.", bounds=(1, 60)),
+    Row("evacuation:stop_timeout", 600, "int", "Seconds the shutdown unit may take.", bounds=(60, 3600)),
+    Row("evacuation:auto_converge", True, "bool", "Throttle a guest whose memory changes too fast."),
+    Row(
+        "evacuation:postcopy", False, "bool", "Allow post-copy (a guest is lost if the link breaks mid-way)."
+    ),
+    Row("evacuation:bandwidth", 0, "int", "MiB/s per migration; 0: unlimited.", bounds=(0, 100000)),
+    Row("evacuation:max_downtime", 100, "int", "Milliseconds of pause at the end.", bounds=(10, 10000)),
+    Row("evacuation:state_dir", "/var/lib/hv-evacuation", "path", "Drain mark, last result, settings copy."),
+    Row("evacuation:script", "/usr/local/sbin/hv-evacuate", "path", "The shutdown unit's script."),
+    Row("evacuation:unit", "hv-evacuate", "str", "The shutdown unit.", pattern=UNIT),
+    Row("takeover:enabled", "auto", "rule", "auto: on with an arbiter; true needs one; false: never."),
+    Row("takeover:poll_interval", 2, "int", "Seconds between two looks at the lockspace.", bounds=(1, 30)),
+    Row("takeover:fence", True, "bool", "Rescue-boot and reboot the dead host's server through the API."),
+    Row("takeover:rescue_image", "", "str", '"": the first the API lists.', pattern=RESCUE_IMAGE),
+    Row("takeover:incidents_dir", "", "rule", '"": <save mount>/.hv-incidents; else under a mount.'),
+    Row("takeover:script", "/usr/local/sbin/hv-takeover", "path", "The takeover unit's script."),
+    Row("takeover:unit", "hv-takeover", "str", "The takeover unit.", pattern=UNIT),
+    Row("keeper:enabled", True, "bool", "Guests come back by themselves (the keeper unit)."),
+    Row(
+        "keeper:poll_interval", 2, "int", "Seconds between two looks without a libvirt event.", bounds=(1, 30)
+    ),
+    Row(
+        "keeper:max_restarts", 3, "int", "Restarts within restart_window, then left down...", bounds=(1, 100)
+    ),
+    Row("keeper:restart_window", 600, "int", "...(a crash loop), in seconds.", bounds=(60, 86400)),
+    Row("keeper:stop_timeout", 120, "int", "Seconds guests.stop waits before destroying.", bounds=(0, 3600)),
+    Row("keeper:dir", "", "rule", '"": <save mount>/.hv-keeper; else under a mount.'),
+    Row("keeper:script", "/usr/local/sbin/hv-keeper", "path", "The keeper unit's script."),
+    Row("keeper:unit", "hv-keeper", "str", "The keeper unit.", pattern=UNIT),
+    Row(
+        "pools", {"iso": {"path": "/var/lib/libvirt/images/iso"}}, "rule", "libvirt dir pools: name: {path}."
+    ),
+    Row(
+        "python:pip", ["libvirt-python==12.8.0"], "names", "Installed with pip when Salt has its own Python."
+    ),
+    Row("python:os_pkgs", [], "names", "Installed when Salt runs on the system Python."),
+    Row("python:build_pkgs", [], "names", "What pip needs to build them."),
+)
+# What an OS family has other than the default, by key (pkgs:* has no default).
+OS_DEFAULTS = {
+    "Debian": {
+        **{f"pkgs:{part}": names for part, names in DEBIAN_PKGS.items()},
+        "failover:garp_command": ["arping", "-U", "-S", "{ip}", "-c", "1", "-i", "{interface}", "{ip}"],
+        "sanlock:watchdog_fire_timeout_fixed": 60,
+        "python:os_pkgs": ["python3-libvirt"],
+        "python:build_pkgs": ["gcc", "pkg-config", "libvirt-dev", "python3-dev"],
+    },
+    "RedHat": {
+        "repo_packages": ["epel-release", "centos-release-gluster10"],
+        **{f"pkgs:{part}": names for part, names in REDHAT_PKGS.items()},
+        "ksm:services": ["ksm", "ksmtuned"],
+        "libvirt:args_file": "/etc/sysconfig/libvirtd",
+        "libvirt:units_off": _UNITS_OFF + _VIRT_SOCKETS + ["virtstoraged.socket", "virtnetworkd.socket"],
+        "selinux:enabled": True,
+        "selinux:booleans": _SELINUX,
+        "network:backend": "networkmanager",
+        "failover:garp_command": ["arping", "-U", "-c", "1", "-I", "{interface}", "{ip}"],
+        "sanlock:defaults_file": "/etc/sysconfig/sanlock",
+        "python:os_pkgs": ["python3-libvirt"],
+        "python:build_pkgs": ["gcc", "pkgconf-pkg-config", "libvirt-devel", "python3-devel"],
+    },
+}
+BY_KEY = {row.key: row for row in ROWS}
+# What a message calls the items of a list of strings, where not names.
+LIST_ITEMS = {
+    "sources": "IPv4 addresses or networks",
+    "args": "command arguments (strings)",
+    "names": "names",
+}
+
+
+def path_of(key):
+    """A row's key as a tuple."""
+    return tuple(key.split(":"))
+
+
+def _set(tree, path, value):
+    for part in path[:-1]:
+        tree = tree.setdefault(part, {})
+    tree[path[-1]] = copy.deepcopy(value)
+
+
+def defaults(os_family):
+    """The ``hypervisor`` defaults for ``os_family`` (Debian or RedHat), as a nested mapping."""
+    if os_family not in OS_FAMILIES:
+        raise ValueError(f"OS family {os_family!r} is not supported ({', '.join(OS_FAMILIES)})")
+    tree = {}
+    for row in ROWS:
+        _set(tree, path_of(row.key), OS_DEFAULTS[os_family].get(row.key, row.default))
+    return tree
+
+
+def row_at(path):
+    """The row of ``path`` (a tuple under ``hypervisor``), or None."""
+    return BY_KEY.get(":".join(map(str, path)))
+
+
+def children(path):
+    """The keys one level below ``path`` among the rows (a section's keys), or None when none."""
+    depth = len(path)
+    found = [p[depth] for p in map(path_of, BY_KEY) if len(p) > depth and p[:depth] == tuple(path)]
+    return list(dict.fromkeys(found)) or None
+
+
+def _cell(value):
+    text = (
+        ""
+        if value is None
+        else repr(value)
+        if not isinstance(value, str)
+        else f"`{value}`"
+        if value
+        else '`""`'
+    )
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _limits(row):
+    if row.bounds:
+        return f"{row.bounds[0]}..{row.bounds[1]}"
+    if row.choices:
+        return ", ".join(row.choices)
+    if row.pattern:
+        return row.pattern[1]
+    return ""
+
+
+def reference():
+    """The pillar reference, as Markdown."""
+    lines = [
+        "# Pillar reference",
+        "",
+        "Made from `_utils/py` by `make pillar-reference`; do not edit by hand.",
+        "Every key is under `hypervisor:`. The cluster description (`domain`, `hosts`, `bridges`,",
+        "`admins`, `guests`) and the API settings (`online:`) are described in `pillar.example`.",
+        "",
+        "| key | kind | default | limits | what it is |",
+        "|---|---|---|---|---|",
+    ]
+    for row in ROWS:
+        default = _cell(row.default)
+        for family in OS_FAMILIES:
+            if row.key in OS_DEFAULTS[family]:
+                default += f"<br>{family}: {_cell(OS_DEFAULTS[family][row.key])}"
+        doc = row.doc + ("" if row.pillar else " (set by the OS family only)")
+        lines.append(f"| `{row.key}` | {row.kind} | {default} | {_limits(row)} | {doc} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(reference(), end="")

@@ -1,0 +1,67 @@
+"""
+The whole pillar's check: the secrets first (no message ever shows one), the
+API settings, the cluster description's rules, the settings against the
+schema's rows, then the rules that span them. Plain Python.
+"""
+
+import hv_check
+import hv_rules_guests
+import hv_rules_hosts
+import hv_rules_storage
+import hv_schema
+
+CLUSTER_KEYS = ("domain", "hosts", "bridges", "admins", "guests")
+CLUSTER_REQUIRED = ("domain", "hosts")
+
+
+def _check_cluster(errors, hv, defaults, minion_id, online=None):
+    """The ``hypervisor`` mapping: the cluster description, the settings, the rules across them."""
+    hv_check.unknown_keys(errors, ("hypervisor",), hv, CLUSTER_KEYS + tuple(defaults))
+    hv_check.required(errors, ("hypervisor",), hv, CLUSTER_REQUIRED)
+    if "domain" in hv:
+        hv_check.match(errors, ("hypervisor", "domain"), hv["domain"], hv_schema.DOMAIN, "a DNS domain")
+    if "hosts" in hv:
+        hv_rules_hosts.check_hosts(errors, hv["hosts"], minion_id)
+    if "bridges" in hv:
+        hv_rules_hosts.check_bridges(errors, hv["bridges"], hv.get("hosts"))
+    if "admins" in hv:
+        hv_rules_hosts.check_admins(errors, hv["admins"])
+    hv_check.check_settings(errors, {k: v for k, v in hv.items() if k in defaults})
+    merged = hv_check.merge(defaults, {k: v for k, v in hv.items() if isinstance(v, dict)})
+    gluster = merged["gluster"] if isinstance(merged.get("gluster"), dict) else {}
+    if isinstance(merged.get("gluster"), dict):
+        hv_rules_storage.check_gluster(errors, gluster, hv.get("hosts"))
+    if isinstance(merged.get("pools"), dict):
+        hv_rules_storage.check_pools(errors, merged["pools"])
+    hv_rules_hosts.check_network(errors, hv, merged)
+    hv_rules_guests.check_failover(errors, hv.get("hosts"), online)
+    hv_rules_storage.check_dead_host(errors, hv, merged)
+    if isinstance(merged.get("keeper"), dict):
+        hv_rules_storage.check_keeper(errors, merged["keeper"], gluster)
+    if "guests" in hv:
+        hv_rules_guests.check_guests(errors, hv["guests"], hv, merged)
+
+
+def validate(pillar, defaults, minion_id=None):
+    """Return the list of problems with ``pillar`` (empty when it is valid).
+
+    ``defaults`` is the ``hypervisor`` mapping of the parameters (defaults and
+    OS family layered); ``minion_id`` is the host the pillar is rendered for.
+    No line shows a secret (the API token, a value under a secret-looking
+    key, a private key), and none echoes more than 60 characters of a value.
+    """
+    errors = hv_check.Errors(hv_check.secrets(pillar))
+    hv_check.check_secrets(errors, pillar)
+    if "online" in pillar:
+        hv_rules_guests.check_online(errors, pillar["online"])
+    hv = pillar.get("hypervisor")
+    if hv is None:
+        who = f"this minion {errors.show(minion_id)}" if minion_id else "this minion"
+        errors.add(
+            ("hypervisor",),
+            f"{who} has no cluster pillar: it is not in the master's nodegroup '{hv_schema.NODEGROUP}'"
+            " (master.d/hypervisor.conf), or the pillar top does not give it hypervisor.sls",
+        )
+    elif hv_check.require_mapping(errors, ("hypervisor",), hv):
+        _check_cluster(errors, hv, defaults, minion_id, pillar.get("online"))
+    return list(errors)
