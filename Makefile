@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := debootstrap systemd-container python3-venv iproute2 util-linu
   iperf3 arping iputils-ping tcpdump
 SLS := $(shell git ls-files '*.sls' 2>/dev/null)
 
-.PHONY: lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench bench-network bench-failover bench-evacuation bench-takeover bench-keeper
+.PHONY: pillar-reference lab lab-down lab-salt lab-shell lab-apply test lint test-fast deps venv bench bench-network bench-failover bench-evacuation bench-takeover bench-keeper
 
 deps: .deps.stamp
 .deps.stamp: Makefile
@@ -44,6 +44,10 @@ lab-salt: venv
 
 lab-shell: venv
 	$(PY) -m lab shell $(HOST) $(CMD)
+
+# docs/pillar.md is made from the schema (a unit test checks it is up to date).
+pillar-reference: venv
+	$(PY) _utils/hv_schema.py > docs/pillar.md
 
 lint: venv
 	$(VENV)/bin/ruff check .

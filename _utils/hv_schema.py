@@ -472,7 +472,7 @@ def reference():
     lines = [
         "# Pillar reference",
         "",
-        "Made from `_utils/py` by `make pillar-reference`; do not edit by hand.",
+        "Made from `_utils/hv_schema.py` by `make pillar-reference`; do not edit by hand.",
         "Every key is under `hypervisor:`. The cluster description (`domain`, `hosts`, `bridges`,",
         "`admins`, `guests`) and the API settings (`online:`) are described in `pillar.example`.",
         "",

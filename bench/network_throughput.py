@@ -32,10 +32,11 @@ from lab import __main__ as labctl
 from lab import master, system, topology
 from tests import pillar_cases
 from tests.lab import standins
+from tests.loaders import hv_schema
 
 # What each tunnel port on a guest bridge means (``ip -d`` link kind).
 TRANSPORT_OF_KIND = {"vxlan": "vxlan", "tun": "openvpn"}
-DEFAULT_TRANSPORT = "vxlan"  # salt/parameters/defaults.yaml tunnels:transport
+DEFAULT_TRANSPORT = hv_schema.BY_KEY["tunnels:transport"].default
 
 
 def tunnel_ports(links):

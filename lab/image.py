@@ -18,6 +18,7 @@ under a key of the recipe, the package lists and the pins.
 """
 
 import hashlib
+import importlib.util
 import json
 import re
 import shutil
@@ -80,8 +81,15 @@ def pins():
         if "==" in line and not line.startswith("#"):
             name, version = line.split("==", 1)
             required[name.strip().lower()] = f"{name.strip()}=={version.strip()}"
-    defaults = yaml.safe_load((REPO / "salt" / "parameters" / "defaults.yaml").read_text())["hypervisor"]
-    return {"salt": required["salt"], "pip": sorted(defaults["python"]["pip"])}
+    return {"salt": required["salt"], "pip": sorted(_schema().BY_KEY["python:pip"].default)}
+
+
+def _schema():
+    """The pillar schema (_utils/hv_schema.py: plain Python, standard library only)."""
+    spec = importlib.util.spec_from_file_location("hv_schema", REPO / "_utils" / "hv_schema.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def image_key():
