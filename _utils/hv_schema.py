@@ -10,7 +10,7 @@ checked by the rules in ``hv_rules_*.py``, which also hold every check that
 spans two keys.
 
 Plain Python: the execution modules, the runner and the tests import it.
-Run ``python _utils/py`` to print the reference.
+Run ``python _utils/hv_schema.py`` to print the reference.
 """
 
 import copy
