@@ -65,6 +65,24 @@ def settings():
     return copy.deepcopy(__context__[key])
 
 
+def role():
+    """
+    This host's role (``hypervisor`` or ``arbiter``) from the validated settings, for the top
+    file. With an invalid pillar: ``hypervisor``, so that every state is listed and each
+    stops the run naming the bad keys (a top file that fails to render shows nothing).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call hypervisor_pillar.role
+    """
+    try:
+        return settings()["me"]["role"]
+    except CommandExecutionError:
+        return "hypervisor"
+
+
 def check():
     """
     Validate this host's pillar; return the list of problems (empty: valid).

@@ -109,20 +109,6 @@ def parse_host_status(text):
     return hosts
 
 
-def _host_state(host, now, watchdog_fire_timeout=60):
-    """What sanlock makes of host ``host`` (a row of parse_host_status) at
-    monotonic time ``now``: ``free`` (it left), ``live``, ``fail`` (no renewal
-    for 8 x its io_timeout) or ``dead`` (its leases may be taken: 8 x io_timeout
-    + the watchdog fire timeout without renewal), as sanlock computes it."""
-    if not host.get("timestamp"):
-        return "free"
-    io_timeout = host.get("io_timeout") or 10
-    silent = now - host.get("last_live", 0)
-    if silent < 8 * io_timeout:
-        return "live"
-    return "fail" if silent < 8 * io_timeout + watchdog_fire_timeout else "dead"
-
-
 def _run(*args):
     if shutil.which("sanlock") is None:
         raise CommandExecutionError("sanlock is not installed (package sanlock)")
@@ -228,7 +214,7 @@ def join_lockspace(name, host_id, path, io_timeout=None):
     return True
 
 
-def host_status(lockspace=LOCKSPACE_FILE, watchdog_fire_timeout=60):
+def host_status(watchdog_fire_timeout, lockspace=LOCKSPACE_FILE):
     """
     Every host id of ``lockspace`` as this host's sanlock sees it: its
     timestamp, generation, io_timeout, seconds since it last renewed
@@ -238,7 +224,7 @@ def host_status(lockspace=LOCKSPACE_FILE, watchdog_fire_timeout=60):
 
     .. code-block:: bash
 
-        salt hyp2 sanlock.host_status
+        salt hyp2 sanlock.host_status 60
     """
     rows = parse_host_status(_run("client", "host_status", "-s", lockspace, "-D"))
     now = time.monotonic()
@@ -249,7 +235,7 @@ def host_status(lockspace=LOCKSPACE_FILE, watchdog_fire_timeout=60):
             "timestamp": row["timestamp"],
             "io_timeout": row.get("io_timeout"),
             "silent": round(now - row.get("last_live", 0), 1) if row["timestamp"] else None,
-            "state": _host_state(row, now, watchdog_fire_timeout),
+            "state": hv_sanlock_time.host_state(row, now, watchdog_fire_timeout),
         }
         for host_id, row in sorted(rows.items())
     }

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import guest_xml
 import hv_check
+import hv_sanlock_time
 import hv_schema
 import hv_validate
 
@@ -45,6 +46,7 @@ def build(pillar, defaults, minion_id):
     cfg["local_public_bridge"] = cfg["public_bridge"] if guests_here else None
     cfg["admin_groups"] = [cfg["libvirt"]["group"]] if guests_here else []
     cfg["tunnels"] = _tunnels_view(cfg["tunnels"], cfg["bridges"], hosts, minion_id)
+    cfg["network"] = _network_view(cfg["network"], cfg["me"], cfg["local_bridges"], cfg["tunnels"])
     cfg["firewall"] = _firewall_view(cfg["firewall"], cfg["tunnels"], cfg["bridges"], hosts, minion_id)
     cfg["firewall"]["api_ports"] = _api_ports(pillar.get("online"), cfg["firewall"]["outbound_tcp"])
     cfg["migration"] = _migration_view(cfg["migration"])
@@ -117,6 +119,50 @@ def _tunnels_view(tunnels, bridges, hosts, me):
             dict(common, dev=f"tap{net}", port=bridge["vpn_port"], remote=peer["rpn"]["ip"], role=role)
         )
     return view
+
+
+def _network_view(network, me, bridges, tunnels):
+    """F11, F18, F19, F23: this host's VXLAN links (``vxlans``; with transport openvpn they
+    are ``vxlans_gone``: removed), the public bridge's name, the ``links`` the safe apply's
+    probe waits for, and ``networkd_files``: every systemd-networkd file with its template
+    and context (10-hv-public, 20-hv-rpn, 30-hv-<bridge>, 31-hv-<vxlan link>)."""
+    vxlan_on = tunnels["transport"] == "vxlan" and me["name"] in tunnels["members"]
+    vxlans = tunnels["vxlan"] if vxlan_on else []
+    public = next((dict(b, net=n) for n, b in sorted(bridges.items()) if b["public"]), None)
+    files, source = {}, "salt://network/files/networkd"
+    files[f"{network['networkd_dir']}/10-hv-public.network"] = {
+        "source": f"{source}/public.network.jinja",
+        "context": {"public": me["public"]},
+    }
+    files[f"{network['networkd_dir']}/20-hv-rpn.network"] = {
+        "source": f"{source}/rpn.network.jinja",
+        "context": {"rpn": me["rpn"], "vxlans": [link["ifname"] for link in vxlans]},
+    }
+    for kind in ("netdev", "network"):
+        for _net, bridge in sorted(bridges.items()):
+            files[f"{network['networkd_dir']}/30-hv-{bridge['name']}.{kind}"] = {
+                "source": f"{source}/bridge.{kind}.jinja",
+                "context": {"bridge": bridge["name"]},
+            }
+        for link in vxlans:
+            files[f"{network['networkd_dir']}/31-hv-{link['ifname']}.{kind}"] = {
+                "source": f"{source}/vxlan.{kind}.jinja",
+                "context": {"link": link},
+            }
+    return dict(
+        network,
+        vxlan_on=vxlan_on,
+        vxlans=vxlans,
+        vxlans_gone=[] if vxlan_on else tunnels["vxlan"],
+        public_bridge=public,
+        links=[
+            me["public"]["interface"],
+            me["rpn"]["interface"],
+            *(bridge["name"] for _net, bridge in sorted(bridges.items())),
+            *(link["ifname"] for link in vxlans),
+        ],
+        networkd_files=dict(sorted(files.items())),
+    )
 
 
 def _firewall_view(firewall, tunnels, bridges, hosts, me):
@@ -236,13 +282,13 @@ def _timings_view(sanlock, gluster):
     options = gluster["volumes"][hv_schema.LEASE_VOLUME]["options"]
     return {
         "io_timeout": io_timeout,
-        "renewal": 2 * io_timeout,
-        "renewal_fail": 8 * io_timeout,
+        "renewal": hv_sanlock_time.renewal(io_timeout),
+        "renewal_fail": hv_sanlock_time.renewal_fail(io_timeout),
         "watchdog_fire_timeout": wft,
-        "host_dead": 8 * io_timeout + wft,
+        "host_dead": hv_sanlock_time.host_dead(io_timeout, wft),
         "kill_grace": sanlock["kill_grace"],
         "ping_timeout": int(options.get(hv_schema.PING_TIMEOUT, hv_schema.GLUSTER_PING_TIMEOUT)),
-        "takeover_after": 8 * io_timeout + wft,
+        "takeover_after": hv_sanlock_time.host_dead(io_timeout, wft),
     }
 
 

@@ -19,6 +19,7 @@ from lab import topology
 from tests.lab import evacuation as ev
 from tests.lab import takeover as to
 from tests.lab.conftest import Lab
+from tests.loaders import hv_views, layered_parameters
 from tests.pillar_cases import lab_pillar
 
 ANCHORS = "Proxmox VE HA ~120 s, oVirt ~150 s, sanlock defaults alone 140 s"
@@ -47,9 +48,8 @@ def line(run, seconds, doubles, samples):
 
 def summary(times, doubles):
     """P4 over the runs (seconds each), beside sanlock's floor and the peers' figures."""
-    sanlock = lab_pillar()["hypervisor"].get("sanlock", {})
-    io_timeout = sanlock.get("io_timeout", 2)
-    floor = 8 * io_timeout + sanlock.get("watchdog_fire_timeout", 60)
+    timings = hv_views.build(lab_pillar(), layered_parameters("Debian"), "hyp1")["timings"]
+    io_timeout, floor = timings["io_timeout"], timings["host_dead"]
     return (
         f"P4: median {statistics.median(times):.1f} s, max {max(times):.1f} s over {len(times)} runs,"
         f" {doubles} double runs (goal <= 45 s, 0). sanlock's own floor here: 8 x io_timeout ({io_timeout})"

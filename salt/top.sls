@@ -1,11 +1,12 @@
-# The whole hypervisor build. FEATURES.md IDs in comments; README.md maps
-# each ID to its file. The hosts are the master's nodegroup `hypervisors`
-# (master.d/hypervisor.conf): one setting names them, whatever they are called.
-# The arbiter (hypervisor:hosts:<id>:role: arbiter) carries no guest: it gets
-# the states not marked "guests only" (its gluster brick, network, firewall).
-# The role is read from the pillar here; every state validates it (map.jinja).
-{%- set role = salt["pillar.get"]("hypervisor:hosts:" ~ grains["id"] ~ ":role", "hypervisor") %}
-{%- set guests = role != "arbiter" %}
+# The whole hypervisor build. Feature IDs (F1-F28, B1-B11) in comments;
+# docs/features.md maps each ID to its files. The hosts are the master's
+# nodegroup `hypervisors` (master.d/hypervisor.conf): one setting names them,
+# whatever they are called. The arbiter (hypervisor:hosts:<id>:role: arbiter)
+# carries no guest: it gets the states not marked "guests only" (its gluster
+# brick, network, firewall). The role comes from the validated settings; with
+# an invalid pillar every state is listed, and each stops the run naming the
+# bad keys (map.jinja).
+{%- set guests = salt["hypervisor_pillar.role"]() != "arbiter" %}
 base:
   hypervisors:
     - match: nodegroup

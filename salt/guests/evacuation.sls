@@ -8,25 +8,11 @@
 {%- set mounts = hv.gluster.volumes.values() | map(attribute="mount") | sort %}
 {%- set tunnels = hv.tunnels.openvpn | map(attribute="net") | list
       if hv.tunnels.transport == "openvpn" else [] %}
-{%- set salt_call = grains.pythonexecutable | replace("/python3", "/salt-call") | replace("/python", "/salt-call") %}
+{%- set salt_call = hv.python.salt_call %}
 include:
+  - guests.settings_copy
   - libvirt.service
   - sanlock.service
-
-guests-evacuation-state-dir:
-  file.directory:
-    - name: {{ ev.state_dir }}
-    - mode: "0700"
-
-# What the unit needs when the master cannot be reached: the settings, no secret.
-guests-evacuation-settings-copy:
-  file.serialize:
-    - name: {{ ev.settings_cache }}
-    - dataset: {{ hv.settings_copy | json }}
-    - serializer: json
-    - mode: "0600"
-    - require:
-      - file: guests-evacuation-state-dir
 
 guests-evacuation-script-managed:
   file.managed:
@@ -87,7 +73,7 @@ guests-evacuation-unit-enabled:
     - name: {{ ev.unit }}
     - enable: true
     - require:
-      - file: guests-evacuation-settings-copy
+      - sls: guests.settings_copy
       - file: guests-evacuation-script-managed
       - file: guests-evacuation-unit-managed
       - service: guests-evacuation-guest-shutdown-target-active

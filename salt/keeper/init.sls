@@ -9,9 +9,10 @@
 {%- set kp = hv.keeper %}
 {%- set ev = hv.evacuation %}
 {%- set mounts = hv.gluster.volumes.values() | map(attribute="mount") | sort %}
-{%- set salt_call = grains.pythonexecutable | replace("/python3", "/salt-call") | replace("/python", "/salt-call") %}
+{%- set salt_call = hv.python.salt_call %}
 include:
   - guests
+  - guests.settings_copy
 
 keeper-script-managed:
   file.managed:
@@ -63,7 +64,7 @@ keeper-unit-running:
     - watch:
       - file: keeper-script-managed
       - file: keeper-unit-managed
-      - file: guests-evacuation-settings-copy
+      - sls: guests.settings_copy
     - require:
       - sls: guests
 {%- else %}

@@ -9,41 +9,14 @@
 {%- set dir = hv.network.networkd_dir %}
 {#- VXLAN links with transport vxlan (after tunnels.vxlan stopped any OpenVPN
     tunnel: never both in a bridge); with openvpn the same links are removed.
-    The arbiter has neither, nor bridges (hv.local_bridges): it carries no guest. #}
-{%- set vxlan_on = hv.tunnels.transport == "vxlan" and hv.me.name in hv.tunnels.members %}
-{%- set vxlans = hv.tunnels.vxlan if vxlan_on else [] %}
-{%- set vxlans_gone = [] if vxlan_on else hv.tunnels.vxlan %}
-{%- set public_bridge_name = hv.local_public_bridge.name if hv.local_public_bridge else None %}
+    The arbiter has neither, nor bridges: it carries no guest. The files and
+    the links come from the network view (_utils/hv_views.py). #}
+{%- set public_bridge_name = hv.network.public_bridge.name if hv.network.public_bridge else None %}
 include:
   - network.package
-{%- if vxlan_on %}
+{%- if hv.network.vxlan_on %}
   - tunnels.vxlan
 {%- endif %}
-
-{%- set dir_files = {} %}
-{%- do dir_files.update({dir ~ "/10-hv-public.network": {
-      "source": "salt://network/files/networkd/public.network.jinja",
-      "context": {"public": hv.me.public} } }) %}
-{%- do dir_files.update({dir ~ "/20-hv-rpn.network": {
-      "source": "salt://network/files/networkd/rpn.network.jinja",
-      "context": {"rpn": hv.me.rpn, "vxlans": vxlans | map(attribute="ifname") | list} } }) %}
-{%- for net, bridge in hv.local_bridges | dictsort %}
-{%-   for kind in ("netdev", "network") %}
-{%-     do dir_files.update({dir ~ "/30-hv-" ~ bridge.name ~ "." ~ kind: {
-          "source": "salt://network/files/networkd/bridge." ~ kind ~ ".jinja",
-          "context": {"bridge": bridge.name} } }) %}
-{%-   endfor %}
-{%- endfor %}
-{%- for link in vxlans %}
-{%-   for kind in ("netdev", "network") %}
-{%-     do dir_files.update({dir ~ "/31-hv-" ~ link.ifname ~ "." ~ kind: {
-          "source": "salt://network/files/networkd/vxlan." ~ kind ~ ".jinja",
-          "context": {"link": link} } }) %}
-{%-   endfor %}
-{%- endfor %}
-{%- set links = [hv.me.public.interface, hv.me.rpn.interface]
-      + (hv.local_bridges.values() | map(attribute="name") | list)
-      + (vxlans | map(attribute="ifname") | list) %}
 
 network-networkd-running:
   service.running:
@@ -55,7 +28,7 @@ network-networkd-running:
 network-networkd-applied:
   safe_apply.applied:
     - name: network
-    - files: {{ dir_files | json }}
+    - files: {{ hv.network.networkd_files | json }}
     - state_dir: {{ hv.firewall.state_dir }}
     - apply:
       - [networkctl, reload]
@@ -66,7 +39,7 @@ network-networkd-applied:
       - [networkctl, reload]
     - rollback_after: {{ hv.firewall.rollback_after }}
     - probe:
-        links: {{ links | json }}
+        links: {{ hv.network.links | json }}
         master_ports: {{ hv.firewall.master_ports | json }}
         ssh_from_master: {{ hv.firewall.probe_ssh_from_master | json }}
     # networkd may still be starting on a first run (D-Bus not answering yet).
@@ -75,11 +48,11 @@ network-networkd-applied:
         interval: 5
     - require:
       - service: network-networkd-running
-{%- if vxlan_on %}
+{%- if hv.network.vxlan_on %}
       - sls: tunnels.vxlan
 {%- endif %}
 
-{%- for link in vxlans_gone %}
+{%- for link in hv.network.vxlans_gone %}
 
 network-networkd-vxlan-{{ link.net }}-netdev-absent:
   file.absent:
@@ -104,7 +77,7 @@ network-networkd-vxlan-{{ link.net }}-link-deleted:
       - cmd: network-networkd-reloaded-after-removal
 {%- endfor %}
 
-{%- if vxlans_gone %}
+{%- if hv.network.vxlans_gone %}
 
 {#- VXLAN files removed (transport openvpn): networkd forgets them. #}
 network-networkd-reloaded-after-removal:

@@ -6,15 +6,12 @@
 {%- set dir = hv.network.nm_dir %}
 {#- VXLAN links with transport vxlan (after tunnels.vxlan stopped any OpenVPN
     tunnel: never both in a bridge); with openvpn the same links are removed.
-    The arbiter has neither, nor bridges (hv.local_bridges): it carries no guest. #}
-{%- set vxlan_on = hv.tunnels.transport == "vxlan" and hv.me.name in hv.tunnels.members %}
-{%- set vxlans = hv.tunnels.vxlan if vxlan_on else [] %}
-{%- set vxlans_gone = [] if vxlan_on else hv.tunnels.vxlan %}
-{%- set public_bridges = [hv.local_public_bridge] if hv.local_public_bridge else [] %}
-{%- set public_bridge_name = hv.local_public_bridge.name if hv.local_public_bridge else None %}
+    The arbiter has neither, nor bridges (hv.local_bridges): it carries no guest.
+    The links come from the network view (_utils/hv_views.py). #}
+{%- set public_bridge = hv.network.public_bridge %}
 include:
   - network.package
-{%- if vxlan_on %}
+{%- if hv.network.vxlan_on %}
   - tunnels.vxlan
 {%- endif %}
 
@@ -94,7 +91,7 @@ network-networkmanager-bridge-{{ net }}-up:
     - require:
       - module: network-networkmanager-reloaded
 {%- endfor %}
-{%- for link in vxlans %}
+{%- for link in hv.network.vxlans %}
 
 network-networkmanager-vxlan-{{ link.net }}-managed:
   file.managed:
@@ -121,7 +118,7 @@ network-networkmanager-vxlan-{{ link.net }}-up:
     - require:
       - module: network-networkmanager-reloaded
 {%- endfor %}
-{%- for link in vxlans_gone %}
+{%- for link in hv.network.vxlans_gone %}
 
 network-networkmanager-vxlan-{{ link.net }}-absent:
   file.absent:
@@ -145,12 +142,12 @@ network-networkmanager-public-restarted:
   module.run:
     - public_net.restart:
       - interface: {{ hv.me.public.interface }}
-      - bridge: {{ public_bridge_name | json }}
+      - bridge: {{ (public_bridge.name if public_bridge else None) | json }}
       - backend: networkmanager
     - onchanges:
       - file: network-networkmanager-hv-public-managed
-{%- for bridge in public_bridges %}
-      - file: network-networkmanager-bridge-{{ bridge.net }}-managed
-{%- endfor %}
+{%- if public_bridge %}
+      - file: network-networkmanager-bridge-{{ public_bridge.net }}-managed
+{%- endif %}
     - require:
       - module: network-networkmanager-reloaded

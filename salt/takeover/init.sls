@@ -6,9 +6,10 @@
 {%- set to = hv.takeover %}
 {%- set ev = hv.evacuation %}
 {%- set mounts = hv.gluster.volumes.values() | map(attribute="mount") | sort %}
-{%- set salt_call = grains.pythonexecutable | replace("/python3", "/salt-call") | replace("/python", "/salt-call") %}
+{%- set salt_call = hv.python.salt_call %}
 include:
   - guests
+  - guests.settings_copy
 
 takeover-script-managed:
   file.managed:
@@ -56,7 +57,7 @@ takeover-unit-running:
     - watch:
       - file: takeover-script-managed
       - file: takeover-unit-managed
-      - file: guests-evacuation-settings-copy
+      - sls: guests.settings_copy
     - require:
       - sls: guests
 {%- else %}

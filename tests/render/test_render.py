@@ -622,7 +622,7 @@ def test_the_keeper_runs_with_libvirtd_and_stops_after_the_evacuation(highstate,
     assert _args(states, "keeper-unit-running")["watch"] == [
         {"file": "keeper-script-managed"},
         {"file": "keeper-unit-managed"},
-        {"file": "guests-evacuation-settings-copy"},
+        {"sls": "guests.settings_copy"},
     ]
     script = _args(states, "keeper-script-managed")
     assert script["context"]["settings_cache"] == "/var/lib/hv-evacuation/settings.json"

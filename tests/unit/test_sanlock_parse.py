@@ -2,6 +2,8 @@
 
 from pathlib import Path
 
+import hv_sanlock_time
+
 from tests.loaders import load
 
 sanlock = load("_modules", "sanlock")
@@ -79,9 +81,10 @@ def test_host_states_follow_sanlocks_timings():
     (8 x io_timeout + the watchdog fire timeout); a host that left is free."""
     row = sanlock.parse_host_status(text("host_status_two_hosts"))[1]
     seen = row["last_live"]
-    assert sanlock._host_state(row, seen + 79) == "live"
-    assert sanlock._host_state(row, seen + 80) == "fail"
-    assert sanlock._host_state(row, seen + 139) == "fail"
-    assert sanlock._host_state(row, seen + 140) == "dead"
-    assert sanlock._host_state(row, seen + 100, watchdog_fire_timeout=20) == "dead"
-    assert sanlock._host_state(dict(row, timestamp=0), seen + 500) == "free"
+    state = hv_sanlock_time.host_state
+    assert state(row, seen + 79, 60) == "live"
+    assert state(row, seen + 80, 60) == "fail"
+    assert state(row, seen + 139, 60) == "fail"
+    assert state(row, seen + 140, 60) == "dead"
+    assert state(row, seen + 100, 20) == "dead"
+    assert state(dict(row, timestamp=0), seen + 500, 60) == "free"
