@@ -15,6 +15,8 @@ import os
 import shutil
 import time
 
+import hv_sanlock_time
+
 try:
     from salt.exceptions import CommandExecutionError
 except ImportError:
