@@ -58,7 +58,6 @@ MINE_NAME = "hv_proxyarp"
 HEADER = files.HEADER
 NO_PROVIDER = base.NO_PROVIDER
 FENCE_EVENT_KEYS = hv_failover_fence.EVENT_KEYS
-parse_proxyarp = files.parse_proxyarp  # a pure helper, as before
 
 
 def __virtual__():
@@ -131,6 +130,11 @@ def _publish():
 
 def _minion():
     return base.Minion(event=_event, run=_run, publish=_publish)
+
+
+def parse_proxyarp(text):
+    """The addresses (first column) of a Shorewall proxyarp file, sorted."""
+    return files.parse_proxyarp(text)
 
 
 # ----------------------------------------------------------------------- API
