@@ -53,8 +53,8 @@ def normal_ip(value):
 
 
 def cluster_ips(hv):
-    """The cluster's failover IPs: every host's ``failover_ips``."""
-    return sorted_ips(ip for host in hv["hosts"].values() for ip in host.get("failover_ips") or [])
+    """The cluster's failover IPs (every host's ``failover_ips``), from the failover view."""
+    return sorted_ips(hv["failover"]["ips"])
 
 
 def refused(why):
