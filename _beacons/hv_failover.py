@@ -15,15 +15,17 @@ sorted), ``added``, ``removed`` (against the previous poll) and ``resync``
 (true when fired again for a disagreement). The reactor
 (reactor/failover_sync.sls) then runs ``online.sync_failover`` on every host.
 
-Configuration (salt/failover/beacon.sls writes it from the pillar's
-``hypervisor:failover``); no secret in it, the token is read from the pillar:
+Configuration (salt/failover/beacon.sls writes it from the settings'
+``failover`` view); no secret in it: ``online.routed_ips`` reads the token
+from the pillar and everything else from the validated settings:
 
 .. code-block:: yaml
 
     beacons:
       hv_failover:
         - interval: 10       # seconds between polls
-        - timeout: 5         # seconds for the one request
+        - timeout: 5         # seconds for the one request (default: routed_ips's,
+                             # from the settings)
         - resync: 60         # seconds before firing again for a disagreement
 """
 
@@ -33,7 +35,7 @@ import time
 log = logging.getLogger(__name__)
 
 __virtualname__ = "hv_failover"
-DEFAULTS = {"timeout": 5, "resync": 60}
+DEFAULTS = {"resync": 60}  # the beacon's own knob: no pillar setting
 
 
 def __virtual__():
@@ -69,7 +71,7 @@ def _failed(kind, message):
 def beacon(config):
     """Poll the provider; return one event when this host's failover IPs changed."""
     cfg = _config(config)
-    poll = __salt__["online.routed_ips"](timeout=cfg["timeout"])
+    poll = __salt__["online.routed_ips"](**({"timeout": cfg["timeout"]} if "timeout" in cfg else {}))
     if not poll["result"]:
         _failed(poll.get("kind") or "error", poll["comment"])
         return []

@@ -32,7 +32,7 @@ class Api:
     def __init__(self):
         self.ips, self.answered, self.fault = [], [], None
 
-    def routed_ips(self, timeout=5):
+    def routed_ips(self, timeout=None):
         ret = {"result": True, "ips": list(self.ips), "answered": list(self.answered)}
         ret.update(kind=None, comment="")
         if self.fault:
@@ -216,7 +216,7 @@ def test_no_change_fires_nothing(api, routed, clock):
 def test_defaults_when_the_config_says_nothing(api, routed, clock):
     api.ips, api.answered = [IP1], []
     assert poll([]) == event([IP1], added=[IP1])
-    assert routed.call_args_list == [call(timeout=5)]
+    assert routed.call_args_list == [call()]  # the poll's timeout: routed_ips's, from the settings
     clock.now += 59
     assert poll([]) == []
     clock.now += 1

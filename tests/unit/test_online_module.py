@@ -14,7 +14,7 @@ provisioned" is a success, moves are spaced (measured, also between two at
 once), the per-IP budget refuses with nothing sent, a move never shown done
 is reported so, refusals send nothing, API faults return result False. The
 list, status (with the mine), server info and generateMac. routed_ips (the
-beacon's poll, from the raw pillar): the cluster IPs routed here and the
+beacon's poll, from the settings): the cluster IPs routed here and the
 proxyarp file's, one request per poll whatever the fault, kind "config"
 without a provider. The token is in no return, event or log record.
 Commands (shorewall, arping) go to a fake that records them; they run for
@@ -42,7 +42,6 @@ from tests.loaders import hv_views, hypervisor_pillar, layered_parameters, load
 from tests.pillar_cases import lab_pillar
 
 online = load("_modules", "online")
-fa = load("_utils", "failover_api")
 TOKEN = "unit-token-Hy7Rt2Mc9Qw4"
 HYP1, HYP2, STRANGER = "203.0.113.11", "203.0.113.12", "203.0.113.50"
 IP1, IP2, IP3, FOREIGN, IP5 = (f"203.0.113.{n}" for n in (101, 102, 103, 104, 105))
@@ -182,7 +181,6 @@ def configure_loader_modules(salt_mods, grains):
     return {
         online: {
             "__salt__": salt_mods,
-            "__utils__": {"failover_api.provider": fa.provider},
             "__grains__": grains,
         }
     }
@@ -228,39 +226,6 @@ def moved(ip, to, **over):
     assert TOKEN not in json.dumps(ret)
     assert "Traceback" not in ret["comment"]
     return ret
-
-
-# ---------------------------------------------------------------- plain helpers
-
-
-def test_parse_proxyarp_reads_the_first_column():
-    text = (
-        "# Managed by Salt (salt://firewall/files/proxyarp.jinja)\n"
-        "#ADDRESS\tINTERFACE\tEXTERNAL\tHAVEROUTE\tPERSISTENT\n"
-        "203.0.113.102\tbrwan\teth0\tNo\tYes\n"
-        "203.0.113.9  brwan  eth0  No  Yes  # a comment\n"
-        "not-an-ip\tbrwan\teth0\n"
-        "\n"
-    )
-    assert online.parse_proxyarp(text) == ["203.0.113.9", "203.0.113.102"]
-    assert online.parse_proxyarp("") == []
-
-
-def test_budget_and_spacing_helpers():
-    budget = {"moves": 2, "window": 100}
-    moves = [{"time": 10.0, "ips": [IP1]}, {"time": 50.0, "ips": [IP1, IP2]}]
-    assert online._budget_refusal(moves, [IP2], 60.0, budget) is None
-    assert "moved 2 times in the last 100 s" in online._budget_refusal(moves, [IP2, IP1], 60.0, budget)
-    assert online._budget_refusal(moves, [IP1], 111.0, budget) is None  # the first one left the window
-    assert online._spacing_pause(moves, 55.0, 10) == 5.0
-    assert online._spacing_pause(moves, 70.0, 10) == 0.0
-    assert online._spacing_pause(moves, 0.0, 10) == 10.0  # the clock went back: at most the spacing
-    assert online._spacing_pause([], 0.0, 10) == 0.0
-
-
-def test_garp_command_is_filled_in():
-    assert online._garp_command(GARP, "eth0", IP1) == garp(IP1)
-    assert online._garp_command([], "eth0", IP1) == []
 
 
 # ---------------------------------------------------------------- sync_failover
@@ -643,23 +608,6 @@ def test_move_api_fault_before_the_edit(standin, salt_mods):
     assert [tag for tag, _ in events(salt_mods)] == ["hv/failover/move/failed"]
 
 
-def test_read_back_goes_on_through_a_passing_fault(standin):
-    api = fa.provider({"api_url": standin.url, "api_token": TOKEN, "allow_http": True, "retries": 0})
-    standin.set_delay(0.3)
-    assert api.move([IP1], HYP2) is True
-    standin.inject("503", times=1)
-    assert online._confirm(api, [IP1], HYP2, 2, 0.05) == (True, [], None)
-    assert [r["status"] for r in standin.requests()][1:3] == [503, 200]
-
-
-def test_read_back_failing_to_the_end(standin):
-    api = fa.provider({"api_url": standin.url, "api_token": TOKEN, "allow_http": True, "retries": 0})
-    standin.inject("503", times=1000)
-    confirmed, pending, error = online._confirm(api, [IP1], HYP2, 0.3, 0.05)
-    assert (confirmed, pending) == (False, [IP1])
-    assert error == "Online API: GET /server/failover: HTTP 503: Service temporarily unavailable"
-
-
 # ---------------------------------------------------------------- list, status, info
 
 
@@ -749,20 +697,10 @@ SERVER1 = "/api/v1/server/1001"
 
 
 @pytest.fixture
-def raw_pillar(hv, online_pillar, salt_mods):
-    """The raw pillar routed_ips reads (``pillar.get``), not the settings: the lab's,
-    hyp2 listing IP2, IP3, IP5, the proxyarp file under the test's config_dir, and
-    retries set (routed_ips must not use them)."""
-    pillar = scenario_pillar()
-    pillar["hypervisor"]["firewall"]["config_dir"] = hv["firewall"]["config_dir"]
-    pillar["hypervisor"]["failover"]["retries"] = 3
-    pillar["online"] = online_pillar
-
-    def pillar_get(key, default=None, **kwargs):
-        return pillar.get(key, default)
-
-    salt_mods["pillar.get"].side_effect = pillar_get
-    return pillar
+def poll(hv):
+    """The settings as the beacon's poll sees them: retries set (routed_ips must not use them)."""
+    hv["failover"]["retries"] = 3
+    return hv
 
 
 def routed(**over):
@@ -776,8 +714,8 @@ def write_proxyarp(hv, *ips):
         handle.write(proxyarp(*ips))
 
 
-def test_routed_ips_lists_the_cluster_ips_routed_here(hv, host, standin, salt_mods, raw_pillar):
-    write_proxyarp(hv, IP1, "203.0.113.9")
+def test_routed_ips_lists_the_cluster_ips_routed_here(poll, host, standin, salt_mods):
+    write_proxyarp(poll, IP1, "203.0.113.9")
     standin.route(IP5, HYP1)
     # IP1 and IP5 are cluster IPs routed here; FOREIGN is routed here but listed by no host.
     assert routed() == {
@@ -790,30 +728,26 @@ def test_routed_ips_lists_the_cluster_ips_routed_here(hv, host, standin, salt_mo
     assert [(r["method"], r["path"], r["status"]) for r in standin.requests()] == [("GET", SERVER1, 200)]
     # It only reads: no command, no event, no mine, no file of its own.
     assert host.ran == [] and events(salt_mods) == [] and salt_mods["mine.send"].call_count == 0
-    assert os.listdir(hv["firewall"]["config_dir"]) == ["proxyarp"]
-    assert not os.path.exists(hv["failover"]["state_dir"])
-    assert salt_mods["hypervisor_pillar.settings"].call_count == 0
+    assert os.listdir(poll["firewall"]["config_dir"]) == ["proxyarp"]
+    assert not os.path.exists(poll["failover"]["state_dir"])
+    # The settings' views, and the pillar for the token only.
+    assert salt_mods["hypervisor_pillar.settings"].call_count == 1
+    assert [c.args[0] for c in salt_mods["pillar.get"].call_args_list] == ["online"]
 
 
-def test_routed_ips_as_the_other_host(hv, standin, grains, raw_pillar):
+def test_routed_ips_as_the_other_host(poll, standin, grains, salt_mods):
     grains["id"] = "hyp2"
+    other = hypervisor_pillar.build(scenario_pillar(), layered_parameters("Debian"), "hyp2")
+    other["firewall"]["config_dir"] = poll["firewall"]["config_dir"]
+    salt_mods["hypervisor_pillar.settings"].return_value = other
     assert routed() == {"result": True, "ips": [IP2, IP3], "answered": [], "kind": None, "comment": ""}
     assert [r["path"] for r in standin.requests()] == ["/api/v1/server/1002"]
 
 
-def test_routed_ips_when_nothing_is_routed_here(hv, standin, raw_pillar):
-    write_proxyarp(hv, IP1)
+def test_routed_ips_when_nothing_is_routed_here(poll, standin):
+    write_proxyarp(poll, IP1)
     standin.route([IP1, FOREIGN], HYP2)
     assert routed() == {"result": True, "ips": [], "answered": [IP1], "kind": None, "comment": ""}
-
-
-def test_routed_ips_default_config_dir(tmp_path, monkeypatch, standin, raw_pillar):
-    del raw_pillar["hypervisor"]["firewall"]["config_dir"]
-    default = tmp_path / "etc-shorewall"
-    default.mkdir()
-    (default / "proxyarp").write_bytes(proxyarp(IP5))
-    monkeypatch.setattr(online, "SHOREWALL_DIR", str(default))
-    assert routed() == {"result": True, "ips": [IP1], "answered": [IP5], "kind": None, "comment": ""}
 
 
 # The kind and the comment of each fault, from the one request (no retry).
@@ -836,8 +770,8 @@ ROUTED_FAULTS = [
 
 
 @pytest.mark.parametrize(("fault", "kind", "said"), ROUTED_FAULTS)
-def test_routed_ips_fault_is_one_request(hv, host, standin, salt_mods, raw_pillar, fault, kind, said):
-    write_proxyarp(hv, IP1)
+def test_routed_ips_fault_is_one_request(poll, host, standin, salt_mods, fault, kind, said):
+    write_proxyarp(poll, IP1)
     standin.inject(fault, times=2, hang=2.0)  # a retry would get the fault again
     ret = routed(timeout=0.3)
     comment = ret.pop("comment")
@@ -848,7 +782,7 @@ def test_routed_ips_fault_is_one_request(hv, host, standin, salt_mods, raw_pilla
     assert host.ran == [] and events(salt_mods) == []
 
 
-def test_routed_ips_timeout_bounds_the_poll(standin, raw_pillar):
+def test_routed_ips_timeout_bounds_the_poll(poll, standin):
     standin.inject("timeout", times=5, hang=3.0)
     started = time.monotonic()
     ret = routed(timeout=0.3)
@@ -857,7 +791,17 @@ def test_routed_ips_timeout_bounds_the_poll(standin, raw_pillar):
     assert len(standin.requests()) == 1
 
 
-def test_routed_ips_with_the_api_port_closed(raw_pillar, online_pillar):
+def test_routed_ips_timeout_defaults_to_the_poll_interval(poll, standin):
+    """Without a timeout: the least of poll_interval, request_timeout and 5 s."""
+    poll["failover"].update(poll_interval=1, request_timeout=10)
+    standin.inject("timeout", times=5, hang=4.0)
+    started = time.monotonic()
+    ret = routed()
+    assert 0.9 < time.monotonic() - started < 2.5
+    assert ret["comment"].startswith("Online API: GET /server/1001: no answer within 1 s")
+
+
+def test_routed_ips_with_the_api_port_closed(poll, online_pillar):
     online_pillar["api_url"] = f"http://127.0.0.1:{closed_port()}/api/v1"
     ret = routed()
     assert (ret["result"], ret["ips"], ret["kind"]) == (False, [], "connection")
@@ -868,39 +812,56 @@ def test_routed_ips_with_the_api_port_closed(raw_pillar, online_pillar):
 @pytest.mark.parametrize(
     ("change", "comment"),
     [
-        (lambda p: p["online"].clear(), online.NO_PROVIDER),
-        (lambda p: p["online"].pop("api_token"), online.NO_PROVIDER),
-        (lambda p: p["online"].update(api_token=""), online.NO_PROVIDER),
-        (lambda p: p.pop("online"), online.NO_PROVIDER),
-        (lambda p: p["hypervisor"]["hosts"]["hyp1"].pop("online_server_id"), "no online_server_id"),
-        (lambda p: p["hypervisor"]["hosts"].pop("hyp1"), "no online_server_id"),
+        (lambda hv, pillar: pillar.clear(), online.NO_PROVIDER),
+        (lambda hv, pillar: pillar.pop("api_token"), online.NO_PROVIDER),
+        (lambda hv, pillar: pillar.update(api_token=""), online.NO_PROVIDER),
+        (lambda hv, pillar: hv["me"].pop("online_server_id"), "no online_server_id"),
     ],
 )
-def test_routed_ips_without_a_provider_is_a_config_fault(hv, standin, raw_pillar, change, comment):
-    write_proxyarp(hv, IP1)
-    change(raw_pillar)
+def test_routed_ips_without_a_provider_is_a_config_fault(poll, standin, online_pillar, change, comment):
+    write_proxyarp(poll, IP1)
+    change(poll, online_pillar)
     assert routed() == {"result": False, "ips": [], "answered": [IP1], "kind": "config", "comment": comment}
+    assert standin.requests() == []
+
+
+def test_routed_ips_without_an_online_pillar(poll, standin, salt_mods):
+    salt_mods["pillar.get"].side_effect = lambda key, default=None, **kwargs: default
+    ret = routed()
+    assert (ret["result"], ret["kind"], ret["comment"]) == (False, "config", online.NO_PROVIDER)
+    assert standin.requests() == []
+
+
+def test_routed_ips_with_settings_it_cannot_read(standin, salt_mods):
+    salt_mods["hypervisor_pillar.settings"].side_effect = CommandExecutionError("pillar is invalid")
+    assert routed() == {
+        "result": False,
+        "ips": [],
+        "answered": [],
+        "kind": "config",
+        "comment": "cannot read the settings: pillar is invalid",
+    }
     assert standin.requests() == []
 
 
 @pytest.mark.parametrize(
     "change",
     [
-        lambda p: p["online"].update(allow_http=False),  # the stand-in is plain http
-        lambda p: p["online"].update(api_url="ftp://example.net/api/v1"),
-        lambda p: p["hypervisor"]["failover"].update(provider="hetzner"),
+        lambda hv, pillar: pillar.update(allow_http=False),  # the stand-in is plain http
+        lambda hv, pillar: pillar.update(api_url="ftp://example.net/api/v1"),
+        lambda hv, pillar: hv["failover"].update(provider="hetzner"),
     ],
 )
-def test_routed_ips_with_a_wrong_provider_config(standin, raw_pillar, change):
-    change(raw_pillar)
+def test_routed_ips_with_a_wrong_provider_config(poll, standin, online_pillar, change):
+    change(poll, online_pillar)
     ret = routed()
     assert (ret["result"], ret["ips"], ret["kind"]) == (False, [], "config")
     assert ret["comment"].startswith("cannot ask the provider")
     assert standin.requests() == []
 
 
-def test_routed_ips_never_returns_the_token(hv, standin, raw_pillar):
-    write_proxyarp(hv, IP1)
+def test_routed_ips_never_returns_the_token(poll, standin):
+    write_proxyarp(poll, IP1)
     for fault in (None, "401", "503", "reset"):
         standin.clear_faults()
         if fault:

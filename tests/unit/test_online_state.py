@@ -22,7 +22,6 @@ from tests.pillar_cases import lab_pillar
 
 online = load("_modules", "online")
 online_states = load("_states", "online")
-fa = load("_utils", "failover_api")
 TOKEN = "unit-token-Pq3Lx8Vn1Bz6"
 IP1, IP2 = "203.0.113.101", "203.0.113.102"
 NAME = "proxyarp"
@@ -158,7 +157,7 @@ class TestThroughTheModule:
             "mine.send": create_autospec(salt.modules.mine.send, return_value=True),
         }
         return {
-            online: {"__salt__": mods, "__utils__": {"failover_api.provider": fa.provider}},
+            online: {"__salt__": mods},
             online_states: {"__salt__": {"online.sync_failover": online.sync_failover}, "__opts__": opts},
         }
 

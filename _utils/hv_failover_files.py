@@ -1,0 +1,125 @@
+"""
+hv_failover_files: the failover code's files on this host: Shorewall's proxyarp
+file (parsed, rendered), the move history (``<state_dir>/moves.json``), and the
+locks; every write atomic (temporary file, fsync, rename).
+
+Plain Python (imported by ``_modules/online.py`` and its sibling utils).
+"""
+
+import contextlib
+import fcntl
+import json
+import logging
+import os
+import tempfile
+
+from hv_failover_base import normal_ip, sorted_ips
+
+log = logging.getLogger(__name__)
+
+PROXYARP_FILE = "proxyarp"
+HISTORY_FILE = "moves.json"
+MOVES_LOCK = "moves.lock"
+SYNC_LOCK = "sync.lock"
+HISTORY_MAX = 200  # moves kept in moves.json (the budget's window needs far fewer)
+HEADER = (
+    "# Managed by Salt (online.sync_failover): local changes are overwritten.\n"
+    "# F22: this host answers ARP on its public NIC for the failover IPs the provider's\n"
+    "# API routes to it, and routes them to the guests' bridge. See man shorewall-proxyarp.\n"
+    "#ADDRESS\tINTERFACE\tEXTERNAL\tHAVEROUTE\tPERSISTENT\n"
+)
+
+
+def proxyarp_path(hv):
+    return os.path.join(hv["firewall"]["config_dir"], PROXYARP_FILE)
+
+
+def parse_proxyarp(text):
+    """The addresses (first column) of a Shorewall proxyarp file, sorted."""
+    ips = []
+    for line in (text or "").splitlines():
+        fields = line.split("#", 1)[0].split()
+        if fields and normal_ip(fields[0]):
+            ips.append(normal_ip(fields[0]))
+    return sorted_ips(ips)
+
+
+def answered(path):
+    """The addresses of the proxyarp file at ``path`` (none when there is no file)."""
+    raw = read_bytes(path)
+    return parse_proxyarp(raw.decode("utf-8", "replace")) if raw is not None else []
+
+
+def render(ips, bridge, interface):
+    """The proxyarp file for ``ips``: routed to ``bridge``, answered on ``interface``."""
+    return HEADER + "".join(f"{ip}\t{bridge}\t{interface}\tNo\tYes\n" for ip in sorted_ips(ips))
+
+
+def read_bytes(path):
+    try:
+        with open(path, "rb") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
+def write_atomic(path, data, mode):
+    """Write ``data`` (bytes) to ``path``: a temporary file in the same directory, fsync, rename."""
+    directory = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    dir_fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
+def restore(path, previous):
+    """Put back the bytes ``path`` held (None: there was no file)."""
+    if previous is None:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    else:
+        write_atomic(path, previous, 0o644)
+
+
+@contextlib.contextmanager
+def locked(path):
+    """An exclusive flock on ``path`` (made, mode 0600, in a 0700 directory)."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def load_history(path):
+    """This host's moves (``[{"time", "ips", "to"}]``); an unreadable file counts as none."""
+    raw = read_bytes(path)
+    if raw is None:
+        return []
+    try:
+        moves = json.loads(raw)["moves"]
+        return [
+            m for m in moves if isinstance(m.get("time"), (int, float)) and isinstance(m.get("ips"), list)
+        ]
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.warning("online: %s is not a move history: starting a new one", path)
+        return []
+
+
+def save_history(path, moves):
+    write_atomic(path, json.dumps({"moves": moves[-HISTORY_MAX:]}, indent=1).encode(), 0o600)
