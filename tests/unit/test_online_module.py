@@ -737,7 +737,7 @@ def test_routed_ips_lists_the_cluster_ips_routed_here(poll, host, standin, salt_
 
 def test_routed_ips_as_the_other_host(poll, standin, grains, salt_mods):
     grains["id"] = "hyp2"
-    other = hypervisor_pillar.build(scenario_pillar(), layered_parameters("Debian"), "hyp2")
+    other = hv_views.build(scenario_pillar(), layered_parameters("Debian"), "hyp2")
     other["firewall"]["config_dir"] = poll["firewall"]["config_dir"]
     salt_mods["hypervisor_pillar.settings"].return_value = other
     assert routed() == {"result": True, "ips": [IP2, IP3], "answered": [], "kind": None, "comment": ""}
