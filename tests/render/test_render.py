@@ -11,7 +11,7 @@ import yaml
 
 from tests.loaders import hypervisor_pillar, layered_parameters
 from tests.pillar_cases import lab_pillar
-from tests.saltcall import REPO, LocalMinion
+from tests.saltcall import REPO, call, factories, minion, text
 
 LAB = ("hyp1", "hyp2")
 SECOND = ("kvm-a", "kvm-b", "witness")
@@ -222,18 +222,34 @@ def write_pillar(tmp_path, pillar):
 
 
 @pytest.fixture(scope="module")
-def highstate(tmp_path_factory):
+def salt_factories(tmp_path_factory):
+    """pytest-salt-factories' manager, for this module's masterless minions."""
+    return factories(tmp_path_factory.mktemp("salt-factories"))
+
+
+@pytest.fixture(scope="module")
+def second_roots(tmp_path_factory):
+    """The pillar roots of the second cluster."""
+    return write_pillar(tmp_path_factory.mktemp("second"), SECOND_PILLAR)
+
+
+def roots(host, second_roots):
+    return second_roots if host in SECOND else None
+
+
+@pytest.fixture(scope="module")
+def highstate(salt_factories, second_roots):
     """show_highstate of a host of either cluster on a family, rendered once, when first asked."""
-    tmp = tmp_path_factory.mktemp("render")
-    second_roots = write_pillar(tmp, SECOND_PILLAR)
     rendered = {}
 
     def get(host, family):
         if (host, family) not in rendered:
-            minion = LocalMinion(tmp, host, family, second_roots if host in SECOND else None)
-            rc, data, text = minion.call("state.show_highstate")
-            assert rc == 0 and isinstance(data, dict), f"{host}/{family} failed to render:\n{text[:2000]}"
-            rendered[host, family] = data
+            salt_minion = minion(salt_factories, host, family, roots(host, second_roots))
+            ret = call(salt_minion, "state.show_highstate")
+            assert ret.returncode == 0 and isinstance(ret.data, dict), (
+                f"{host}/{family} failed to render:\n{text(ret)[:2000]}"
+            )
+            rendered[host, family] = ret.data
         return rendered[host, family]
 
     return get
@@ -510,17 +526,13 @@ NOT_ON_THE_ARBITER = (
 
 
 @pytest.fixture(scope="module")
-def top(tmp_path_factory):
+def top(salt_factories, second_roots):
     """state.show_top of a host of either cluster (Debian)."""
-    tmp = tmp_path_factory.mktemp("top")
-    second_roots = write_pillar(tmp, SECOND_PILLAR)
 
     def get(host):
-        rc, data, text = LocalMinion(tmp, host, "Debian", second_roots if host in SECOND else None).call(
-            "state.show_top"
-        )
-        assert rc == 0 and isinstance(data, dict), f"{host}:\n{text[:2000]}"
-        return data["base"]
+        ret = call(minion(salt_factories, host, "Debian", roots(host, second_roots)), "state.show_top")
+        assert ret.returncode == 0 and isinstance(ret.data, dict), f"{host}:\n{text(ret)[:2000]}"
+        return ret.data["base"]
 
     return get
 
@@ -593,20 +605,20 @@ def test_the_rejoin_script_joins_with_the_clusters_io_timeout(highstate):
     assert 'sanlock client add_lockspace -o "$io_timeout" -s "$lockspace:$host_id:$file:0"' in text
 
 
-def test_invalid_pillar_fails_the_render_naming_the_key(tmp_path):
+def test_invalid_pillar_fails_the_render_naming_the_key(salt_factories, tmp_path):
     pillar = lab_pillar()
     pillar["hypervisor"]["hosts"]["hyp2"]["host_id"] = 1
-    minion = LocalMinion(tmp_path, "hyp1", "Debian", pillar_roots=write_pillar(tmp_path, pillar))
-    rc, _data, text = minion.call("state.show_highstate")
-    assert rc != 0
-    assert "pillar key 'hypervisor:hosts:hyp2:host_id': 1 is already used by host 'hyp1'" in text
+    salt_minion = minion(salt_factories, "hyp1", "Debian", write_pillar(tmp_path, pillar))
+    ret = call(salt_minion, "state.show_highstate")
+    assert ret.returncode != 0
+    assert "pillar key 'hypervisor:hosts:hyp2:host_id': 1 is already used by host 'hyp1'" in text(ret)
 
 
-def test_minion_missing_from_the_pillar_fails_the_render(tmp_path):
+def test_minion_missing_from_the_pillar_fails_the_render(salt_factories):
     """hyp3 matches the nodegroup (e.g. 'hyp*') but the pillar does not describe it."""
-    rc, _data, text = LocalMinion(tmp_path, "hyp3", "Debian").call("state.show_highstate")
-    assert rc != 0
-    assert "pillar key 'hypervisor:hosts': has no entry for this minion 'hyp3'" in text
+    ret = call(minion(salt_factories, "hyp3", "Debian"), "state.show_highstate")
+    assert ret.returncode != 0
+    assert "pillar key 'hypervisor:hosts': has no entry for this minion 'hyp3'" in text(ret)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

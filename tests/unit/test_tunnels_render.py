@@ -13,7 +13,7 @@ import pytest
 
 from tests.loaders import REPO
 from tests.render.test_render import SECOND_PILLAR, write_pillar
-from tests.saltcall import LocalMinion
+from tests.saltcall import call, factories, minion, text
 
 TEMPLATE = REPO / "salt" / "tunnels" / "files" / "openvpn.conf.jinja"
 FINGERPRINT = ":".join(["AB"] * 32)
@@ -99,16 +99,16 @@ def test_openvpn_never_a_static_key_or_a_pki():
 
 @pytest.fixture(scope="module")
 def show_sls(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tunnels")
-    second = write_pillar(tmp, SECOND_PILLAR)
+    salt_factories = factories(tmp_path_factory.mktemp("salt-factories"))
+    second = write_pillar(tmp_path_factory.mktemp("second"), SECOND_PILLAR)
     rendered = {}
 
     def get(host, family="Debian", mods="network,tunnels,peers"):
         if (host, family, mods) not in rendered:
             roots = None if host.startswith("hyp") else second
-            rc, data, text = LocalMinion(tmp, host, family, roots).call("state.show_sls", mods)
-            assert rc == 0 and isinstance(data, dict), f"{host}/{family}:\n{text[:3000]}"
-            rendered[host, family, mods] = data
+            ret = call(minion(salt_factories, host, family, roots), "state.show_sls", mods)
+            assert ret.returncode == 0 and isinstance(ret.data, dict), f"{host}/{family}:\n{text(ret)[:3000]}"
+            rendered[host, family, mods] = ret.data
         return rendered[host, family, mods]
 
     return get
