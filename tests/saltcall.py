@@ -14,6 +14,9 @@ minions' log forwarding is off (``salt-call`` reports on stdout and stderr:
 no log server, port 0).
 """
 
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import attr
@@ -78,7 +81,7 @@ def factories(root_dir):
     """
     listener = EventListener()
     listener.host = "127.0.0.1"
-    return FactoriesManager(
+    manager = FactoriesManager(
         root_dir=root_dir,
         log_server_host="127.0.0.1",
         log_server_port=0,
@@ -86,6 +89,10 @@ def factories(root_dir):
         event_listener=listener,
         slow_stop=False,
     )
+    # Written now, once: minions are made and called from several threads (Ahead).
+    for script in ("salt-minion", "salt-call"):
+        manager.get_salt_script_path(script)
+    return manager
 
 
 def minion(manager, minion_id, platform="Debian", pillar_roots=None, **overrides):
@@ -105,7 +112,12 @@ def minion(manager, minion_id, platform="Debian", pillar_roots=None, **overrides
         "pytest-minion": {"log": {"disabled": True}},
         **overrides,
     }
-    return manager.salt_minion_daemon(minion_id, overrides=config, factory_class=RenderMinion)
+    # A directory of its own (the manager's default, the minion ID, is shared by
+    # the same host on two platforms, and chosen without a lock).
+    root_dir = tempfile.mkdtemp(prefix=f"{minion_id}-{platform}-", dir=manager.root_dir)
+    return manager.salt_minion_daemon(
+        minion_id, defaults={"root_dir": root_dir}, overrides=config, factory_class=RenderMinion
+    )
 
 
 def call(salt_minion, *args):
@@ -117,3 +129,27 @@ def call(salt_minion, *args):
 def text(result):
     """What ``salt-call`` printed, for a failure's message."""
     return f"{result.stdout}\n{result.stderr}"
+
+
+class Ahead:
+    """``run(*key)`` once per key, started ahead of the tests that read it, in a pool of
+    one thread per CPU (each ``salt-call`` is a process of its own)."""
+
+    def __init__(self, run, keys=()):
+        self._run = run
+        self._pool = ThreadPoolExecutor(max_workers=os.cpu_count() or 1)
+        self._futures = {}
+        for key in keys:
+            self._future(key)
+
+    def _future(self, key):
+        if key not in self._futures:
+            self._futures[key] = self._pool.submit(self._run, *key)
+        return self._futures[key]
+
+    def get(self, *key):
+        return self._future(key).result()
+
+    def close(self):
+        """Drop the runs no test has asked for yet (a run of a few tests)."""
+        self._pool.shutdown(cancel_futures=True)

@@ -11,11 +11,15 @@ import yaml
 
 from tests.loaders import hypervisor_pillar, layered_parameters
 from tests.pillar_cases import lab_pillar
-from tests.saltcall import REPO, call, factories, minion, text
+from tests.saltcall import OS_GRAINS, REPO, Ahead, call, factories, minion, text
 
 LAB = ("hyp1", "hyp2")
+LAB_ARBITER = ("arb1",)
 SECOND = ("kvm-a", "kvm-b", "witness")
+# A family's name is its reference platform (tests/saltcall.py: Debian 12, Rocky 9).
 FAMILIES = ("Debian", "RedHat")
+# Debian 13's grains: one host of each cluster (each tunnel transport).
+DEBIAN_13 = [("hyp1", "Debian-13"), ("kvm-a", "Debian-13")]
 ADMIN = {"hyp1": "fws", "hyp2": "fws", "kvm-a": "ops", "kvm-b": "ops", "witness": "ops"}
 PEER = {"hyp1": "hyp2", "hyp2": "hyp1", "kvm-a": "kvm-b", "kvm-b": "kvm-a"}
 # tunnels:transport: the lab's is the default.
@@ -239,20 +243,25 @@ def roots(host, second_roots):
 
 @pytest.fixture(scope="module")
 def highstate(salt_factories, second_roots):
-    """show_highstate of a host of either cluster on a family, rendered once, when first asked."""
-    rendered = {}
+    """show_highstate of a host of either cluster on a platform, rendered once: all
+    that this module reads, started ahead (in the order the tests read them)."""
 
-    def get(host, family):
-        if (host, family) not in rendered:
-            salt_minion = minion(salt_factories, host, family, roots(host, second_roots))
-            ret = call(salt_minion, "state.show_highstate")
-            assert ret.returncode == 0 and isinstance(ret.data, dict), (
-                f"{host}/{family} failed to render:\n{text(ret)[:2000]}"
-            )
-            rendered[host, family] = ret.data
-        return rendered[host, family]
+    def render(host, platform):
+        ret = call(minion(salt_factories, host, platform, roots(host, second_roots)), "state.show_highstate")
+        assert ret.returncode == 0 and isinstance(ret.data, dict), (
+            f"{host}/{platform} failed to render:\n{text(ret)[:2000]}"
+        )
+        return ret.data
 
-    return get
+    hosts = LAB + SECOND[:2]
+    keys = (
+        [(h, p) for p in FAMILIES for h in hosts]
+        + DEBIAN_13
+        + [(h, p) for p in FAMILIES for h in LAB_ARBITER + SECOND[2:]]
+    )
+    ahead = Ahead(render, keys)
+    yield ahead.get
+    ahead.close()
 
 
 def _functions(chunk):
@@ -302,11 +311,13 @@ def _created(states):
     )
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("host", LAB + SECOND[:2])
-def test_every_feature_present(highstate, host, family):
+@pytest.mark.parametrize(
+    ("host", "platform"), [(h, p) for p in FAMILIES for h in LAB + SECOND[:2]] + DEBIAN_13
+)
+def test_every_feature_present(highstate, host, platform):
     """Every hypervisor (the arbiter's states: test_the_arbiter_runs_nothing_of_what_carries_guests)."""
-    states = highstate(host, family)
+    states = highstate(host, platform)
+    family = OS_GRAINS[platform]["os_family"]
     features = {**COMMON, **PER_FAMILY[family], **PER_TRANSPORT[TRANSPORT[host]][family]}
     for feature, (function, state_id, *dests) in features.items():
         state_id = state_id.format(admin=ADMIN[host], peer=PEER[host])
@@ -529,12 +540,14 @@ NOT_ON_THE_ARBITER = (
 def top(salt_factories, second_roots):
     """state.show_top of a host of either cluster (Debian)."""
 
-    def get(host):
+    def show_top(host):
         ret = call(minion(salt_factories, host, "Debian", roots(host, second_roots)), "state.show_top")
         assert ret.returncode == 0 and isinstance(ret.data, dict), f"{host}:\n{text(ret)[:2000]}"
         return ret.data["base"]
 
-    return get
+    ahead = Ahead(show_top, [(host,) for host in LAB + SECOND])
+    yield ahead.get
+    ahead.close()
 
 
 @pytest.mark.parametrize("host", [*LAB, *SECOND])
