@@ -25,6 +25,9 @@ from saltfactories.manager import FactoriesManager
 from saltfactories.plugins.event_listener import EventListener
 
 REPO = Path(__file__).resolve().parent.parent
+# The lab's master (lab/topology.py), as a minion's config names it: what the
+# firewall lets in as MASTER (a masterless minion never contacts it).
+MASTER = "203.0.113.1"
 
 # Grains by platform: a family's name is its reference release (Debian 12, Rocky 9).
 OS_GRAINS = {
@@ -100,6 +103,7 @@ def minion(manager, minion_id, platform="Debian", pillar_roots=None, **overrides
     state tree and the pillar (``pillar_roots``, else the repository's) from this checkout."""
     config = {
         "file_client": "local",
+        "master": MASTER,
         "file_roots": {"base": [str(REPO / "salt")]},
         # The custom modules load from the tree's _modules/_states (the links
         # that saltutil.sync_all would copy from): no sync call per minion.

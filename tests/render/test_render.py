@@ -11,7 +11,8 @@ import yaml
 
 from tests.loaders import hypervisor_pillar, layered_parameters
 from tests.pillar_cases import lab_pillar
-from tests.saltcall import OS_GRAINS, REPO, Ahead, call, factories, minion, text
+from tests.saltcall import MASTER, OS_GRAINS, REPO, Ahead, call, factories, minion, text
+from tests.unit.test_firewall_render import render as firewall_files
 
 LAB = ("hyp1", "hyp2")
 LAB_ARBITER = ("arb1",)
@@ -357,6 +358,30 @@ def test_firewall_files_render_with_the_context_the_state_gives(highstate, host,
     )
     for source in applied["files"].values():
         env.get_template(source.removeprefix("salt://")).render(**applied["context"])
+
+
+@pytest.mark.parametrize("host", LAB)
+def test_lab_firewall_files_from_the_context_the_state_gives(highstate, host):
+    """The Shorewall files of a lab host, rendered from firewall-shorewall-applied's context."""
+    files = firewall_files(_args(highstate(host, "Debian"), "firewall-shorewall-applied")["context"]["hv"])
+    # The other hosts over the RPN: arb1 (the arbiter: glusterd and its bricks) first, then the peer.
+    peers = {"hyp1": "198.51.100.13,198.51.100.12", "hyp2": "198.51.100.13,198.51.100.11"}[host]
+    assert files["params"] == [
+        "TRUSTED=203.0.113.1,203.0.113.2",
+        "MONITORING=203.0.113.1,203.0.113.2",
+        f"PEERS={peers}",
+        f"MASTER={MASTER}",
+    ]
+    assert files["zones"] == ["fw firewall", "wan ipv4", "rpn ipv4", "pwan ipv4", "guest ipv4"]
+    assert files["interfaces"][1:] == [
+        "wan eth0 tcpflags,nosmurfs,routefilter",
+        "rpn eth1 tcpflags",
+        "pwan brwan bridge",
+        "guest brlan bridge",
+    ]
+    assert "ACCEPT rpn:$PEERS $FW udp 4789" in files["rules"]
+    # The lab's API stand-in listens on 8080 (online:api_url).
+    assert "ACCEPT $FW wan tcp 8080" in files["rules"]
 
 
 @pytest.mark.parametrize("host", LAB + SECOND)
