@@ -98,7 +98,7 @@ def factories(root_dir):
     return manager
 
 
-def minion(manager, minion_id, platform="Debian", pillar_roots=None, **overrides):
+def minion(manager, minion_id, platform="Debian", pillar_roots=None):
     """A masterless minion ``minion_id`` on ``platform`` (a key of OS_GRAINS), reading the
     state tree and the pillar (``pillar_roots``, else the repository's) from this checkout."""
     config = {
@@ -114,7 +114,6 @@ def minion(manager, minion_id, platform="Debian", pillar_roots=None, **overrides
         "nodegroups": {"hypervisors": f"L@{minion_id}"},
         "log_level_logfile": "warning",
         "pytest-minion": {"log": {"disabled": True}},
-        **overrides,
     }
     # A directory of its own (the manager's default, the minion ID, is shared by
     # the same host on two platforms, and chosen without a lock).
