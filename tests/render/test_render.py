@@ -11,11 +11,16 @@ import yaml
 
 from tests.loaders import hv_validate, layered_parameters
 from tests.pillar_cases import lab_pillar
-from tests.saltcall import REPO, LocalMinion
+from tests.saltcall import MASTER, OS_GRAINS, REPO, Ahead, call, factories, minion, text
+from tests.unit.test_firewall_render import render as firewall_files
 
 LAB = ("hyp1", "hyp2")
+LAB_ARBITER = ("arb1",)
 SECOND = ("kvm-a", "kvm-b", "witness")
+# A family's name is its reference platform (tests/saltcall.py: Debian 12, Rocky 9).
 FAMILIES = ("Debian", "RedHat")
+# Debian 13's grains: one host of each cluster (each tunnel transport).
+DEBIAN_13 = [("hyp1", "Debian-13"), ("kvm-a", "Debian-13")]
 ADMIN = {"hyp1": "fws", "hyp2": "fws", "kvm-a": "ops", "kvm-b": "ops", "witness": "ops"}
 PEER = {"hyp1": "hyp2", "hyp2": "hyp1", "kvm-a": "kvm-b", "kvm-b": "kvm-a"}
 # tunnels:transport: the lab's is the default.
@@ -222,21 +227,42 @@ def write_pillar(tmp_path, pillar):
 
 
 @pytest.fixture(scope="module")
-def highstate(tmp_path_factory):
-    """show_highstate of a host of either cluster on a family, rendered once, when first asked."""
-    tmp = tmp_path_factory.mktemp("render")
-    second_roots = write_pillar(tmp, SECOND_PILLAR)
-    rendered = {}
+def salt_factories(tmp_path_factory):
+    """pytest-salt-factories' manager, for this module's masterless minions."""
+    return factories(tmp_path_factory.mktemp("salt-factories"))
 
-    def get(host, family):
-        if (host, family) not in rendered:
-            minion = LocalMinion(tmp, host, family, second_roots if host in SECOND else None)
-            rc, data, text = minion.call("state.show_highstate")
-            assert rc == 0 and isinstance(data, dict), f"{host}/{family} failed to render:\n{text[:2000]}"
-            rendered[host, family] = data
-        return rendered[host, family]
 
-    return get
+@pytest.fixture(scope="module")
+def second_roots(tmp_path_factory):
+    """The pillar roots of the second cluster."""
+    return write_pillar(tmp_path_factory.mktemp("second"), SECOND_PILLAR)
+
+
+def roots(host, second_roots):
+    return second_roots if host in SECOND else None
+
+
+@pytest.fixture(scope="module")
+def highstate(salt_factories, second_roots):
+    """show_highstate of a host of either cluster on a platform, rendered once: all
+    that this module reads, started ahead (in the order the tests read them)."""
+
+    def render(host, platform):
+        ret = call(minion(salt_factories, host, platform, roots(host, second_roots)), "state.show_highstate")
+        assert ret.returncode == 0 and isinstance(ret.data, dict), (
+            f"{host}/{platform} failed to render:\n{text(ret)[:2000]}"
+        )
+        return ret.data
+
+    hosts = LAB + SECOND[:2]
+    keys = (
+        [(h, p) for p in FAMILIES for h in hosts]
+        + DEBIAN_13
+        + [(h, p) for p in FAMILIES for h in LAB_ARBITER + SECOND[2:]]
+    )
+    ahead = Ahead(render, keys)
+    yield ahead.get
+    ahead.close()
 
 
 def _functions(chunk):
@@ -286,11 +312,13 @@ def _created(states):
     )
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-@pytest.mark.parametrize("host", LAB + SECOND[:2])
-def test_every_feature_present(highstate, host, family):
+@pytest.mark.parametrize(
+    ("host", "platform"), [(h, p) for p in FAMILIES for h in LAB + SECOND[:2]] + DEBIAN_13
+)
+def test_every_feature_present(highstate, host, platform):
     """Every hypervisor (the arbiter's states: test_the_arbiter_runs_nothing_of_what_carries_guests)."""
-    states = highstate(host, family)
+    states = highstate(host, platform)
+    family = OS_GRAINS[platform]["os_family"]
     features = {**COMMON, **PER_FAMILY[family], **PER_TRANSPORT[TRANSPORT[host]][family]}
     for feature, (function, state_id, *dests) in features.items():
         state_id = state_id.format(admin=ADMIN[host], peer=PEER[host])
@@ -330,6 +358,30 @@ def test_firewall_files_render_with_the_context_the_state_gives(highstate, host,
     )
     for source in applied["files"].values():
         env.get_template(source.removeprefix("salt://")).render(**applied["context"])
+
+
+@pytest.mark.parametrize("host", LAB)
+def test_lab_firewall_files_from_the_context_the_state_gives(highstate, host):
+    """The Shorewall files of a lab host, rendered from firewall-shorewall-applied's context."""
+    files = firewall_files(_args(highstate(host, "Debian"), "firewall-shorewall-applied")["context"]["hv"])
+    # The other hosts over the RPN: arb1 (the arbiter: glusterd and its bricks) first, then the peer.
+    peers = {"hyp1": "198.51.100.13,198.51.100.12", "hyp2": "198.51.100.13,198.51.100.11"}[host]
+    assert files["params"] == [
+        "TRUSTED=203.0.113.1,203.0.113.2",
+        "MONITORING=203.0.113.1,203.0.113.2",
+        f"PEERS={peers}",
+        f"MASTER={MASTER}",
+    ]
+    assert files["zones"] == ["fw firewall", "wan ipv4", "rpn ipv4", "pwan ipv4", "guest ipv4"]
+    assert files["interfaces"][1:] == [
+        "wan eth0 tcpflags,nosmurfs,routefilter",
+        "rpn eth1 tcpflags",
+        "pwan brwan bridge",
+        "guest brlan bridge",
+    ]
+    assert "ACCEPT rpn:$PEERS $FW udp 4789" in files["rules"]
+    # The lab's API stand-in listens on 8080 (online:api_url).
+    assert "ACCEPT $FW wan tcp 8080" in files["rules"]
 
 
 @pytest.mark.parametrize("host", LAB + SECOND)
@@ -510,19 +562,17 @@ NOT_ON_THE_ARBITER = (
 
 
 @pytest.fixture(scope="module")
-def top(tmp_path_factory):
+def top(salt_factories, second_roots):
     """state.show_top of a host of either cluster (Debian)."""
-    tmp = tmp_path_factory.mktemp("top")
-    second_roots = write_pillar(tmp, SECOND_PILLAR)
 
-    def get(host):
-        rc, data, text = LocalMinion(tmp, host, "Debian", second_roots if host in SECOND else None).call(
-            "state.show_top"
-        )
-        assert rc == 0 and isinstance(data, dict), f"{host}:\n{text[:2000]}"
-        return data["base"]
+    def show_top(host):
+        ret = call(minion(salt_factories, host, "Debian", roots(host, second_roots)), "state.show_top")
+        assert ret.returncode == 0 and isinstance(ret.data, dict), f"{host}:\n{text(ret)[:2000]}"
+        return ret.data["base"]
 
-    return get
+    ahead = Ahead(show_top, [(host,) for host in LAB + SECOND])
+    yield ahead.get
+    ahead.close()
 
 
 @pytest.mark.parametrize("host", [*LAB, *SECOND])
@@ -593,20 +643,20 @@ def test_the_rejoin_script_joins_with_the_clusters_io_timeout(highstate):
     assert 'sanlock client add_lockspace -o "$io_timeout" -s "$lockspace:$host_id:$file:0"' in text
 
 
-def test_invalid_pillar_fails_the_render_naming_the_key(tmp_path):
+def test_invalid_pillar_fails_the_render_naming_the_key(salt_factories, tmp_path):
     pillar = lab_pillar()
     pillar["hypervisor"]["hosts"]["hyp2"]["host_id"] = 1
-    minion = LocalMinion(tmp_path, "hyp1", "Debian", pillar_roots=write_pillar(tmp_path, pillar))
-    rc, _data, text = minion.call("state.show_highstate")
-    assert rc != 0
-    assert "pillar key 'hypervisor:hosts:hyp2:host_id': 1 is already used by host 'hyp1'" in text
+    salt_minion = minion(salt_factories, "hyp1", "Debian", write_pillar(tmp_path, pillar))
+    ret = call(salt_minion, "state.show_highstate")
+    assert ret.returncode != 0
+    assert "pillar key 'hypervisor:hosts:hyp2:host_id': 1 is already used by host 'hyp1'" in text(ret)
 
 
-def test_minion_missing_from_the_pillar_fails_the_render(tmp_path):
+def test_minion_missing_from_the_pillar_fails_the_render(salt_factories):
     """hyp3 matches the nodegroup (e.g. 'hyp*') but the pillar does not describe it."""
-    rc, _data, text = LocalMinion(tmp_path, "hyp3", "Debian").call("state.show_highstate")
-    assert rc != 0
-    assert "pillar key 'hypervisor:hosts': has no entry for this minion 'hyp3'" in text
+    ret = call(minion(salt_factories, "hyp3", "Debian"), "state.show_highstate")
+    assert ret.returncode != 0
+    assert "pillar key 'hypervisor:hosts': has no entry for this minion 'hyp3'" in text(ret)
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -1,5 +1,5 @@
 """The Shorewall files (salt/firewall/files/*.jinja) rendered with Jinja from a
-sample host and from the lab's pillar through the real settings views: the
+sample host (the lab's hosts, from the context the state gives: tests/render): the
 zones, interfaces, policy, params, rules, proxy ARP lines and shorewall.conf
 options each host gets; every other guest bridge in the zone guest; no public
 bridge, no pwan and no proxy ARP; no other bridge, no guest zone; every file
@@ -7,10 +7,8 @@ says it is managed by Salt; every template is one the state applies.
 That Shorewall accepts them: `shorewall check` in the lab (tests/lab)."""
 
 import jinja2
-import pytest
 
-from tests.loaders import REPO, hv_views, layered_parameters
-from tests.pillar_cases import lab_pillar
+from tests.loaders import REPO
 
 FILES = REPO / "salt" / "firewall" / "files"
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FILES)), undefined=jinja2.StrictUndefined)
@@ -57,18 +55,6 @@ def render(hv):
             " ".join(line.split()) for line in text.splitlines() if line.strip() and not line.startswith("#")
         ]
     return out
-
-
-def as_apply_sls_passes_it(cfg):
-    """The context salt/firewall/apply.sls gives the templates."""
-    me = cfg["me"]
-    return {
-        "me": {"public": me["public"], "rpn": me["rpn"]},
-        "bridges": cfg["bridges"],
-        "public_bridge": cfg["public_bridge"],
-        "firewall": cfg["firewall"],
-        "masters": ["203.0.113.1"],
-    }
 
 
 def test_zones_interfaces_policy():
@@ -192,30 +178,6 @@ def test_no_bridge_at_all_no_pwan_and_no_guest_zone():
 def test_no_peers_no_peer_rules():
     hv = dict(SAMPLE, firewall=dict(FIREWALL, peers_rpn=[]))
     assert not [line for line in render(hv)["rules"] if "PEERS" in line]
-
-
-@pytest.mark.parametrize("host", ["hyp1", "hyp2"])
-def test_lab_hosts_through_the_settings_views(host):
-    cfg = hv_views.build(lab_pillar(), layered_parameters("Debian"), host)
-    files = render(as_apply_sls_passes_it(cfg))
-    # The other hosts over the RPN: arb1 (the arbiter: glusterd and its bricks) first, then the peer.
-    peers = {"hyp1": "198.51.100.13,198.51.100.12", "hyp2": "198.51.100.13,198.51.100.11"}[host]
-    assert files["params"] == [
-        "TRUSTED=203.0.113.1,203.0.113.2",
-        "MONITORING=203.0.113.1,203.0.113.2",
-        f"PEERS={peers}",
-        "MASTER=203.0.113.1",
-    ]
-    assert files["zones"] == ["fw firewall", "wan ipv4", "rpn ipv4", "pwan ipv4", "guest ipv4"]
-    assert files["interfaces"][1:] == [
-        "wan eth0 tcpflags,nosmurfs,routefilter",
-        "rpn eth1 tcpflags",
-        "pwan brwan bridge",
-        "guest brlan bridge",
-    ]
-    assert "ACCEPT rpn:$PEERS $FW udp 4789" in files["rules"]
-    # The lab's API stand-in listens on 8080 (online:api_url).
-    assert "ACCEPT $FW wan tcp 8080" in files["rules"]
 
 
 def test_every_template_is_applied():

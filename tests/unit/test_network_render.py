@@ -1,5 +1,6 @@
 """The network files as salt://network/files renders them from the views
-(hv.me.public, hv.me.rpn, hv.tunnels.vxlan), for two and for three hosts:
+(hv.me.public, hv.me.rpn, hv.tunnels.vxlan) hv_views builds for the
+lab's hyp1, with two and with three hypervisors:
 the public NIC static (Address + Gateway) or DHCP; the RPN .network listing
 each VXLAN link; each VXLAN .netdev with VNI, Local and DestinationPort and
 no Remote; its .network a port of its bridge with one all-zero FDB entry per
@@ -11,48 +12,34 @@ import configparser
 import jinja2
 import pytest
 
-from tests.loaders import REPO
+from tests.loaders import REPO, hv_views, layered_parameters
+from tests.pillar_cases import HYP3, case_pillar, lab_pillar
 
 FILES = REPO / "salt" / "network" / "files"
 ENV = jinja2.Environment(loader=jinja2.FileSystemLoader(str(FILES)), keep_trailing_newline=True)
 
-PUBLIC = {
-    "interface": "eth0",
-    "address": "203.0.113.11",
-    "prefix": 24,
-    "gateway": "203.0.113.1",
-    "dhcp": False,
-    "cidr": "203.0.113.11/24",
-}
-RPN = {
-    "interface": "eth1",
-    "mac": "02:00:c6:33:64:0b",
-    "address": "198.51.100.11/24",
-    "ip": "198.51.100.11",
-    "dhcp": False,
-    "mtu": 9000,
-}
+
+def settings(pillar, family="Debian", host="hyp1"):
+    """hyp1's settings as the states get them (hv_views's views)."""
+    return hv_views.build(pillar, layered_parameters(family), host)
 
 
-def vxlan_view(local, remotes, nets=(("lan", "brlan", 1194), ("wan", "brwan", 1195))):
-    """hv.tunnels.vxlan as hypervisor_pillar builds it: one link per bridge, sorted by net."""
-    return [
-        {
-            "net": net,
-            "bridge": bridge,
-            "ifname": f"vx{net}",
-            "vni": vni,
-            "port": 4789,
-            "local": local,
-            "remotes": list(remotes),
-            "mtu": 1500,
-        }
-        for net, bridge, vni in nets
-    ]
+# The lab's hyp1: its public side, its RPN; its VXLAN links (one per bridge, sorted
+# by net: lan, VNI 102; wan, VNI 101) to hyp2 alone (the arbiter joins no tunnel),
+# then in a cluster of three hypervisors (hyp3 added, the arbiter taken out).
+LAB = settings(lab_pillar())
+PUBLIC = LAB["me"]["public"]
+RPN = LAB["me"]["rpn"]
+TWO_HOSTS = LAB["tunnels"]["vxlan"]
 
 
-TWO_HOSTS = vxlan_view("198.51.100.11", ["198.51.100.12"])
-THREE_HOSTS = vxlan_view("192.0.2.21", ["192.0.2.22", "192.0.2.23"])
+def _three_hypervisors(pillar):
+    hosts = pillar["hypervisor"]["hosts"]
+    del hosts["arb1"]
+    hosts["hyp3"] = dict(HYP3)
+
+
+THREE_HOSTS = settings(case_pillar(_three_hypervisors))["tunnels"]["vxlan"]
 
 
 def render(path, **context):
@@ -92,7 +79,7 @@ def test_public_static():
     assert section(text, "Match") == {"Name": ["eth0"]}
     assert section(text, "Network") == {
         "Address": ["203.0.113.11/24"],
-        "Gateway": ["203.0.113.1"],
+        "Gateway": ["203.0.113.254"],
         "LinkLocalAddressing": ["no"],
         "IPv6AcceptRA": ["no"],
     }
@@ -124,8 +111,8 @@ def test_vxlan_netdev(links):
     text = render("networkd/vxlan.netdev.jinja", link=link)
     assert section(text, "NetDev") == {"Name": ["vxwan"], "Kind": ["vxlan"], "MTUBytes": ["1500"]}
     assert section(text, "VXLAN") == {
-        "VNI": ["1195"],
-        "Local": [link["local"]],
+        "VNI": ["101"],
+        "Local": ["198.51.100.11"],
         "DestinationPort": ["4789"],
     }
 
@@ -144,8 +131,8 @@ def test_vxlan_network_three_hosts_one_fdb_entry_per_remote():
     text = render("networkd/vxlan.network.jinja", link=THREE_HOSTS[1])
     fdb = [values for title, values in sections(text) if title == "BridgeFDB"]
     assert fdb == [
-        {"MACAddress": ["00:00:00:00:00:00"], "Destination": ["192.0.2.22"]},
-        {"MACAddress": ["00:00:00:00:00:00"], "Destination": ["192.0.2.23"]},
+        {"MACAddress": ["00:00:00:00:00:00"], "Destination": ["198.51.100.12"]},
+        {"MACAddress": ["00:00:00:00:00:00"], "Destination": ["198.51.100.14"]},
     ]
     assert section(text, "Network")["Bridge"] == ["brwan"]
 
@@ -169,7 +156,7 @@ def test_nm_public_static():
             "interface-name": "eth0",
             "autoconnect": "true",
         },
-        "ipv4": {"method": "manual", "address1": "203.0.113.11/24,203.0.113.1"},
+        "ipv4": {"method": "manual", "address1": "203.0.113.11/24,203.0.113.254"},
         "ipv6": {"method": "disabled"},
     }
 
@@ -191,7 +178,7 @@ def test_nm_vxlan_two_hosts():
             "autoconnect": "true",
         },
         "vxlan": {
-            "id": "1195",
+            "id": "101",
             "local": "198.51.100.11",
             "remote": "198.51.100.12",
             "parent": "eth1",
@@ -206,7 +193,7 @@ def test_nm_vxlan_three_hosts_first_remote_and_the_rest_named_in_the_todo():
     text = render(
         "networkmanager/vxlan.nmconnection.jinja", id="hv-vxwan", link=THREE_HOSTS[1], parent="eth1"
     )
-    assert keyfile(text)["vxlan"]["remote"] == "192.0.2.22"
+    assert keyfile(text)["vxlan"]["remote"] == "198.51.100.12"
     assert "TODO(EL, three or more hosts)" in text
-    assert "bridge fdb append 00:00:00:00:00:00 dev vxwan dst 192.0.2.23 self permanent" in text
-    assert "dst 192.0.2.22" not in text
+    assert "bridge fdb append 00:00:00:00:00:00 dev vxwan dst 198.51.100.14 self permanent" in text
+    assert "dst 198.51.100.12" not in text

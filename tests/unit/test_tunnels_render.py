@@ -1,19 +1,22 @@
 """F19/F20 as rendered. The OpenVPN config from salt://tunnels/files (jinja2,
-a sample view): TLS point to point, tls-server with `dh none` on the lower
-host id, tls-client on the other, the peer pinned by fingerprint, the `up`
-command joining the tap to its bridge. Then the SLS of network, tunnels and
-peers through ``salt-call --local state.show_sls`` for the lab's pillar
-(vxlan, two hosts) and a second cluster (openvpn, two hypervisors and an
-arbiter, whose network has no bridge and no tunnel): which states each host
-gets, and that the peer's keys reach the states through slots read when they
-run, after peer_keys.received."""
+the lab's tunnels as hv_views builds them): TLS point to point,
+tls-server with `dh none` on the lower host id, tls-client on the other,
+the peer pinned by fingerprint, the `up` command joining the tap to its
+bridge. Then the SLS of network, tunnels and peers through ``salt-call
+state.show_sls`` (masterless minions of pytest-salt-factories,
+tests/saltcall.py) for the lab's pillar (vxlan, two hosts) and a second
+cluster (openvpn, two hypervisors and an arbiter, whose network has no
+bridge and no tunnel): which states each host gets, and that the peer's
+keys reach the states through slots read when they run, after
+peer_keys.received."""
 
 import jinja2
 import pytest
 
-from tests.loaders import REPO
+from tests.loaders import REPO, hv_views, layered_parameters
+from tests.pillar_cases import lab_pillar
 from tests.render.test_render import SECOND_PILLAR, write_pillar
-from tests.saltcall import LocalMinion
+from tests.saltcall import Ahead, call, factories, minion, text
 
 TEMPLATE = REPO / "salt" / "tunnels" / "files" / "openvpn.conf.jinja"
 FINGERPRINT = ":".join(["AB"] * 32)
@@ -21,22 +24,17 @@ NETWORKD = "/etc/systemd/network"
 NETWORKD_SOURCES = "salt://network/files/networkd"
 
 
-def tunnel(role, local="198.51.100.11", remote="198.51.100.12"):
-    """One entry of hv.tunnels.openvpn as hypervisor_pillar builds it."""
-    return {
-        "net": "wan",
-        "bridge": "brwan",
-        "dev": "tapwan",
-        "port": 1195,
-        "local": local,
-        "remote": remote,
-        "role": role,
-    }
+def lab_tunnels(host):
+    """hv.tunnels of a lab host, as hv_views builds it (hyp1, host id 1, is the
+    server of each OpenVPN tunnel; hyp2 the client)."""
+    return hv_views.build(lab_pillar(), layered_parameters("Debian"), host)["tunnels"]
 
 
-def render_conf(role, group="nogroup"):
+def render_conf(host, group="nogroup"):
+    """The wan bridge's OpenVPN config on a lab host."""
+    (tunnel,) = [t for t in lab_tunnels(host)["openvpn"] if t["net"] == "wan"]
     return jinja2.Template(TEMPLATE.read_text(), keep_trailing_newline=True).render(
-        tunnel=tunnel(role),
+        tunnel=tunnel,
         cert="/etc/openvpn/hv/tls/host.crt",
         key="/etc/openvpn/hv/tls/host.key",
         peer="hyp2",
@@ -50,14 +48,18 @@ def directives(text):
     return [line for line in text.splitlines() if line and not line.startswith("#")]
 
 
-COMMON_HEAD = [
-    "dev tapwan",
-    "dev-type tap",
-    "proto udp",
-    "local 198.51.100.11",
-    "lport 1195",
-    "remote 198.51.100.12 1195",
-]
+def head(local, remote):
+    return [
+        "dev tapwan",
+        "dev-type tap",
+        "proto udp",
+        f"local {local}",
+        "lport 1195",
+        f"remote {remote} 1195",
+    ]
+
+
+HYP1, HYP2 = "198.51.100.11", "198.51.100.12"
 COMMON_TAIL = [
     "cert /etc/openvpn/hv/tls/host.crt",
     "key /etc/openvpn/hv/tls/host.key",
@@ -75,21 +77,21 @@ COMMON_TAIL = [
 
 
 def test_openvpn_server_side():
-    text = render_conf("server")
+    text = render_conf("hyp1")
     assert text.startswith("# Managed by Salt (salt://tunnels/openvpn.sls)")
-    assert directives(text) == COMMON_HEAD + ["tls-server", "dh none"] + COMMON_TAIL
+    assert directives(text) == head(HYP1, HYP2) + ["tls-server", "dh none"] + COMMON_TAIL
 
 
 def test_openvpn_client_side():
-    assert directives(render_conf("client")) == COMMON_HEAD + ["tls-client"] + COMMON_TAIL
+    assert directives(render_conf("hyp2")) == head(HYP2, HYP1) + ["tls-client"] + COMMON_TAIL
 
 
 def test_openvpn_el_group():
-    assert "group nobody" in directives(render_conf("client", group="nobody"))
+    assert "group nobody" in directives(render_conf("hyp2", group="nobody"))
 
 
 def test_openvpn_never_a_static_key_or_a_pki():
-    text = render_conf("server")
+    text = render_conf("hyp1")
     for word in ("secret", "cipher none", "ca ", "server ", "client\n", "tls-crypt"):
         assert f"\n{word}" not in text
 
@@ -97,21 +99,26 @@ def test_openvpn_never_a_static_key_or_a_pki():
 # ------------------------------------------------------------------ the SLS, rendered by Salt
 
 
+SLS = "network,tunnels,peers"
+
+
 @pytest.fixture(scope="module")
 def show_sls(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("tunnels")
-    second = write_pillar(tmp, SECOND_PILLAR)
-    rendered = {}
+    """state.show_sls of a host, rendered once: all that this module reads, started ahead."""
+    salt_factories = factories(tmp_path_factory.mktemp("salt-factories"))
+    second = write_pillar(tmp_path_factory.mktemp("second"), SECOND_PILLAR)
 
-    def get(host, family="Debian", mods="network,tunnels,peers"):
-        if (host, family, mods) not in rendered:
-            roots = None if host.startswith("hyp") else second
-            rc, data, text = LocalMinion(tmp, host, family, roots).call("state.show_sls", mods)
-            assert rc == 0 and isinstance(data, dict), f"{host}/{family}:\n{text[:3000]}"
-            rendered[host, family, mods] = data
-        return rendered[host, family, mods]
+    def render(host, family, mods):
+        roots = None if host.startswith("hyp") else second
+        ret = call(minion(salt_factories, host, family, roots), "state.show_sls", mods)
+        assert ret.returncode == 0 and isinstance(ret.data, dict), f"{host}/{family}:\n{text(ret)[:3000]}"
+        return ret.data
 
-    return get
+    keys = [("hyp1", "Debian", SLS), ("kvm-a", "Debian", SLS), ("kvm-a", "RedHat", SLS)]
+    keys += [("kvm-b", "Debian", SLS), ("witness", "Debian", "network"), ("witness", "RedHat", "network")]
+    ahead = Ahead(render, keys)
+    yield lambda host, family="Debian", mods=SLS: ahead.get(host, family, mods)
+    ahead.close()
 
 
 def args(states, state_id):
@@ -139,20 +146,6 @@ def networkd_files(states):
     return args(states, "network-networkd-applied")["files"]
 
 
-def lab_link(net, bridge, vni):
-    """hyp1's VXLAN link of one bridge, as hv.tunnels.vxlan has it."""
-    return {
-        "net": net,
-        "bridge": bridge,
-        "ifname": f"vx{net}",
-        "vni": vni,
-        "port": 4789,
-        "local": "198.51.100.11",
-        "remotes": ["198.51.100.12"],
-        "mtu": 1500,
-    }
-
-
 def test_lab_vxlan_host_stops_openvpn_and_makes_vxlan_links(show_sls):
     states = show_sls("hyp1")
     assert starting(states, "tunnels-openvpn-") == []
@@ -173,7 +166,11 @@ def test_lab_vxlan_host_stops_openvpn_and_makes_vxlan_links(show_sls):
     # One VXLAN .netdev and .network per bridge, among the files applied
     # behind the dead-man, after tunnels.vxlan stopped OpenVPN.
     files = networkd_files(states)
-    links = {"vxlan": lab_link("lan", "brlan", 102), "vxwan": lab_link("wan", "brwan", 101)}
+    links = {link["ifname"]: link for link in lab_tunnels("hyp1")["vxlan"]}
+    assert {i: (link["bridge"], link["vni"], link["remotes"]) for i, link in links.items()} == {
+        "vxlan": ("brlan", 102, ["198.51.100.12"]),
+        "vxwan": ("brwan", 101, ["198.51.100.12"]),
+    }
     assert sorted(dest for dest in files if dest.startswith(f"{NETWORKD}/31-")) == [
         f"{NETWORKD}/31-hv-{ifname}.{kind}" for ifname in links for kind in ("netdev", "network")
     ]
