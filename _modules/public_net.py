@@ -119,7 +119,7 @@ def _shorewall_running():
 def _public_side():
     """This host's public interface, public bridge (or None) and backend, from the settings."""
     hv = __salt__["hypervisor_pillar.settings"]()
-    bridge = hv["public_bridge"]["name"] if hv.get("public_bridge") else None
+    bridge = hv["local_public_bridge"]["name"] if hv.get("local_public_bridge") else None
     return hv["me"]["public"]["interface"], bridge, hv["network"]["backend"]
 
 

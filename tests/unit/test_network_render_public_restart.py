@@ -238,13 +238,6 @@ def test_bare_call_without_a_public_bridge(host, salt_mods):
     assert "hv-None" not in " ".join(host.calls)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=CommandExecutionError,
-    reason="public_net reads hv.public_bridge, the cluster's, not hv.local_public_bridge (None on the"
-    " arbiter, as network-networkd-public-restarted passes it): it waits for br-out, which the arbiter"
-    " has not",
-)
 def test_bare_call_on_the_arbiter_restarts_no_bridge(host, salt_mods):
     salt_mods["hypervisor_pillar.settings"].return_value = settings("witness")
     host.answers["networkctl list --no-legend --no-pager"] = ran("  2 enp1s0 ether routable configured\n")
