@@ -1,5 +1,5 @@
-# The whole hypervisor build. FEATURES.md IDs in comments; README.md maps
-# each ID to its file. The hosts are the master's nodegroup `hypervisors`
+# The whole hypervisor build. Feature IDs in comments; docs/features.md maps
+# each ID to its files. The hosts are the master's nodegroup `hypervisors`
 # (master.d/hypervisor.conf): one setting names them, whatever they are called.
 # The arbiter (hypervisor:hosts:<id>:role: arbiter) carries no guest: it gets
 # the states not marked "guests only" (its gluster brick, network, firewall).

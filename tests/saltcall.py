@@ -1,7 +1,10 @@
 """Run ``salt-call --local`` against this checkout's state tree, for render tests.
 
 Grains set in the minion config override the core grains, so a Debian machine
-renders the tree as an EL 9 host would see it (LAB-NOTES: Rendering for EL 9).
+renders the tree as an EL 9 host would see it. Derived grains (``osfinger``,
+``osrelease``) are not recomputed from them: they are set too. Rendering
+(``state.show_highstate``) works so; applying (``state.apply test=True``) does
+not, for want of an EL package module on Debian.
 """
 
 import json
