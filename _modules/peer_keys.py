@@ -18,6 +18,8 @@ when the state runs, after ``peer_keys.received`` saw them arrive.
 """
 
 import logging
+import os
+import shutil
 
 try:
     from salt.exceptions import CommandExecutionError
@@ -182,3 +184,29 @@ def known_host(name):
     """
     enc, key = get(name, "host_key").split()[:2]
     return {"enc": enc, "key": key}
+
+
+def write_public_key(private_key, user):
+    """
+    Write ``<private_key>.pub`` again from the private key (``ssh-keygen -y``), owned by
+    ``user``, mode 0644: the public half of a key pair whose public file alone was lost.
+    Returns the path written.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 peer_keys.write_public_key /root/.ssh/id_ed25519_hv root
+    """
+    ret = __salt__["cmd.run_all"](["ssh-keygen", "-y", "-f", private_key], runas=user, python_shell=False)
+    if ret["retcode"] != 0:
+        raise CommandExecutionError(
+            f"ssh-keygen -y -f {private_key}: {ret['stderr'].strip() or ret['retcode']}"
+        )
+    path, partial = f"{private_key}.pub", f"{private_key}.pub.partial"
+    with open(os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644), "w", encoding="utf-8") as out:
+        out.write(ret["stdout"].strip() + "\n")
+    os.chmod(partial, 0o644)
+    shutil.chown(partial, user)
+    os.replace(partial, path)
+    return path

@@ -10,5 +10,5 @@ guests-{{ name }}-running:
   guests.running:
     - name: {{ name }}
     - require:
-      - guests: guests-{{ name }}-defined
+      - sls: guests.defined
 {%- endfor %}

@@ -1,5 +1,6 @@
 {#- F20: the migration user's own SSH key (ed25519, hv.migration.key), made
-    once and never replaced: the peers authorize it (peers.trusted). #}
+    once and never replaced: the peers authorize it (peers.trusted). Commands
+    run as argument lists, never through a shell. #}
 {%- from "map.jinja" import hv with context %}
 {%- set migration = hv.migration %}
 include:
@@ -12,9 +13,11 @@ peers-key-ssh-dir-present:
     - mode: "0700"
 
 peers-key-migration-key-created:
-  cmd.run:
-    - name: ssh-keygen -q -t ed25519 -N "" -C "hv-migration@{{ hv.me.fqdn }}" -f {{ migration.key }}
-    - runas: {{ migration.user }}
+  module.run:
+    - cmd.run_all:
+      - cmd: [ssh-keygen, -q, -t, ed25519, -N, "", -C, "hv-migration@{{ hv.me.fqdn }}", -f, {{ migration.key }}]
+      - runas: {{ migration.user }}
+      - python_shell: false
     - creates: {{ migration.key }}
     - require:
       - file: peers-key-ssh-dir-present
@@ -22,9 +25,10 @@ peers-key-migration-key-created:
 
 {#- The public half, should it alone have been lost. #}
 peers-key-migration-public-key-present:
-  cmd.run:
-    - name: ssh-keygen -y -f {{ migration.key }} > {{ migration.key }}.pub
-    - runas: {{ migration.user }}
+  module.run:
+    - peer_keys.write_public_key:
+      - private_key: {{ migration.key }}
+      - user: {{ migration.user }}
     - creates: {{ migration.key }}.pub
     - require:
-      - cmd: peers-key-migration-key-created
+      - module: peers-key-migration-key-created

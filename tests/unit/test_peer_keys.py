@@ -205,3 +205,38 @@ def test_unknown_item(salt_mods):
     with pytest.raises(CommandExecutionError, match=r"unknown item 'password'"):
         peer_keys.get("hyp2", "password")
     salt_mods["mine.get"].assert_not_called()
+
+
+def test_write_public_key_rebuilds_the_lost_public_half(tmp_path, salt_mods):
+    """The real ssh-keygen: a key pair whose .pub is gone gets it back, the same key, 0644."""
+    import pwd
+
+    import salt.modules.cmdmod
+
+    key = tmp_path / "id_ed25519_hv"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "hv", "-f", str(key)], check=True)
+    public = (tmp_path / "id_ed25519_hv.pub").read_text().split()[:2]
+    (tmp_path / "id_ed25519_hv.pub").unlink()
+    salt_mods["cmd.run_all"] = create_autospec(
+        salt.modules.cmdmod.run_all, side_effect=lambda cmd, **kw: _run_all(cmd)
+    )
+    user = pwd.getpwuid(key.stat().st_uid).pw_name
+    assert peer_keys.write_public_key(str(key), user) == f"{key}.pub"
+    written = tmp_path / "id_ed25519_hv.pub"
+    assert written.read_text().split()[:2] == public and written.stat().st_mode & 0o777 == 0o644
+
+
+def test_write_public_key_of_no_key_is_refused(tmp_path, salt_mods):
+    import salt.modules.cmdmod
+
+    salt_mods["cmd.run_all"] = create_autospec(
+        salt.modules.cmdmod.run_all, side_effect=lambda cmd, **kw: _run_all(cmd)
+    )
+    with pytest.raises(CommandExecutionError, match="ssh-keygen -y -f"):
+        peer_keys.write_public_key(str(tmp_path / "none"), "root")
+    assert not (tmp_path / "none.pub").exists()
+
+
+def _run_all(cmd):
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return {"retcode": proc.returncode, "stdout": proc.stdout, "stderr": proc.stderr}
