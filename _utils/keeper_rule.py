@@ -4,7 +4,7 @@ which host starts a kept guest that runs nowhere (B1). Plain Python, no Salt:
 each host's keeper (``_modules/keeper.py``), the takeover and the status view
 apply this one rule; the loader reaches it as ``__utils__["keeper_rule.<name>"]``.
 
-The rule (README, "Guests that come back"):
+The rule (docs/keeper.md):
 
 - The cluster keeps a pillar guest running when it is ``running: true`` and no
   person stopped it (``guests.stop``, ``guests.save``: a stop mark on the shared

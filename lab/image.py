@@ -13,7 +13,7 @@ for are fetched once, here, into two caches bound read-only into every host:
   from PyPI), the hosts' only pip index.
 
 The minion is installed in the image by ``minion/install-salt-minion.sh``, the
-script the README gives for real servers. Everything is built once and cached
+script docs/install.md gives for real servers. Everything is built once and cached
 under a key of the recipe, the package lists and the pins.
 """
 
@@ -204,7 +204,7 @@ def build(echo=print):
     _in_image(rootfs, "apt-get", "update", "-q", timeout=600)
     _in_image(rootfs, "apt-get", "dist-upgrade", "-y", "-q")
     _wheels(wheels, echo)
-    # The minion, installed the way the README tells an operator to.
+    # The minion, installed the way docs/install.md tells an operator to.
     _in_image(
         rootfs,
         "sh",

@@ -45,7 +45,7 @@ def prepare(host, img, key_dir):
     (rootfs / "etc/hosts").write_text("127.0.0.1\tlocalhost\n")
     salt = rootfs / "etc/salt"
     (salt / "pki/minion").mkdir(parents=True, exist_ok=True)
-    # What the operator's minion.d file says (README), and quicker key retries.
+    # What the operator's minion.d file says (docs/install.md), and quicker key retries.
     (salt / "minion.d/hypervisor.conf").write_text(f"master: {MASTER_IP}\nid: {host.name}\n")
     (salt / "minion").write_text("acceptance_wait_time: 1\nlog_level_logfile: info\n")
     for suffix, mode in (("pem", 0o600), ("pub", 0o644)):

@@ -1,6 +1,6 @@
 """A stand-in for the Online.net / Scaleway Dedibox API (its failover IP and fencing parts).
 
-The real API (``https://api.online.net/api/v1``, described in ONLINE-API.md) cannot be
+The real API (``https://api.online.net/api/v1``; what the code relies on: docs/failover-ips.md) cannot be
 reached from here, so the lab and the unit tests talk to this one instead. It answers the
 calls the project makes, with the real API's shapes and errors:
 

@@ -1,5 +1,5 @@
 {#- B1: the keeper on every host that carries guests: it starts again the
-    guests the cluster keeps running (README "Guests that come back"). It
+    guests the cluster keeps running (docs/keeper.md). It
     starts after the storage, sanlock and libvirtd, and before the shutdown
     unit (so it stops after it: it sees the evacuation's moves and starts
     nothing meanwhile). Restarted when its script, unit or the settings copy

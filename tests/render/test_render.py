@@ -198,7 +198,7 @@ RPN_FILE = {
     "Debian": f"{NETWORKD}/20-hv-rpn.network",
     "RedHat": "/etc/NetworkManager/system-connections/hv-rpn.nmconnection",
 }
-# The seed's vmstore options (salt/parameters/defaults.yaml), as gluster gets them.
+# The seed's vmstore options (the schema's gluster:volumes), as gluster gets them.
 VMSTORE_OPTIONS = {
     "network.ping-timeout": "5",
     "cluster.heal-timeout": "60",
