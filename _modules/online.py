@@ -258,7 +258,7 @@ def routed_ips(timeout=None):
         )
         return ret
     if timeout is None:
-        timeout = base.poll_timeout(hv["failover"])
+        timeout = hv["failover"]["poll_timeout"]
     try:
         prov = _provider(hv, online, timeout=timeout, retries=0)
     except CommandExecutionError as exc:

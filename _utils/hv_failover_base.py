@@ -15,7 +15,6 @@ from salt.exceptions import CommandExecutionError
 NO_PROVIDER = "no failover provider is configured (no online:api_token in pillar)"
 # A move or reboot that failed so may have been taken by the API: it counts as sent.
 UNCERTAIN = ("timeout", "connection", "bad_response", "server")
-POLL_TIMEOUT_MAX = 5  # seconds: the beacon's one request, at most
 
 
 class ApiError(CommandExecutionError):
@@ -80,11 +79,6 @@ def provider_config(failover, online, timeout=None, retries=None):
         "timeout": failover["request_timeout"] if timeout is None else timeout,
         "retries": failover["retries"] if retries is None else retries,
     }
-
-
-def poll_timeout(failover):
-    """Seconds for the beacon's one request: never longer than a poll, nor 5 s."""
-    return min(failover["poll_interval"], failover["request_timeout"], POLL_TIMEOUT_MAX)
 
 
 def server_id(hv, host):

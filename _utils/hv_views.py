@@ -20,6 +20,8 @@ import hv_sanlock_time
 import hv_schema
 import hv_validate
 
+POLL_TIMEOUT_MAX = 5  # seconds: the failover beacon's one request, at most
+
 
 def build(pillar, defaults, minion_id):
     """Validated settings for ``minion_id``: defaults, then pillar, then views.
@@ -204,9 +206,12 @@ def _api_ports(online, outbound_tcp):
 
 def _failover_view(failover, hosts):
     """The failover settings, with ``ips``: each cluster failover IP and its home host (the
-    host whose pillar lists it); where the provider routes it now is the API's to say."""
+    host whose pillar lists it; where the provider routes it now is the API's to say), and
+    ``poll_timeout``: the seconds of the beacon's one request, never longer than a poll nor
+    POLL_TIMEOUT_MAX."""
     ips = {ip: name for name, host in hosts.items() for ip in host["failover_ips"]}
-    return dict(failover, ips=dict(sorted(ips.items())))
+    timeout = min(failover["poll_interval"], failover["request_timeout"], POLL_TIMEOUT_MAX)
+    return dict(failover, ips=dict(sorted(ips.items())), poll_timeout=timeout)
 
 
 def _settings_copy(cfg):

@@ -13,7 +13,7 @@ failover-beacon-present:
     - save: true
     - interval: {{ failover.poll_interval }}
     # One request per poll, never longer than the poll interval (nor 5 s).
-    - timeout: {{ [failover.poll_interval, failover.request_timeout, 5] | min }}
+    - timeout: {{ failover.poll_timeout }}
     - resync: 60
 {%- else %}
 

@@ -141,14 +141,6 @@ def test_read_back_failing_to_the_end(standin):
 FAILOVER = {"provider": "online", "poll_interval": 10, "request_timeout": 10, "retries": 3}
 
 
-@pytest.mark.parametrize(
-    ("poll_interval", "request_timeout", "seconds"), [(10, 10, 5), (2, 10, 2), (10, 3, 3), (1, 1, 1)]
-)
-def test_poll_timeout_is_the_least(poll_interval, request_timeout, seconds):
-    failover = dict(FAILOVER, poll_interval=poll_interval, request_timeout=request_timeout)
-    assert base.poll_timeout(failover) == seconds
-
-
 def test_provider_config_takes_the_settings_and_the_pillar():
     online = {"api_url": "https://api.example.net/api/v1", "api_token": TOKEN}
     assert base.provider_config(FAILOVER, online) == {

@@ -376,3 +376,15 @@ def test_hyp2_sanlock_settings_from_the_lab_pillar():
             "client_quorum": True,
         },
     }
+
+
+@pytest.mark.parametrize(
+    ("poll_interval", "request_timeout", "seconds"), [(10, 10, 5), (2, 10, 2), (10, 3, 3), (1, 1, 1)]
+)
+def test_the_failover_beacons_request_takes_the_least_of_a_poll_its_timeout_and_5_s(
+    poll_interval, request_timeout, seconds
+):
+    failover = {"poll_interval": poll_interval, "request_timeout": request_timeout}
+    hosts = {"hyp1": {"failover_ips": ["203.0.113.9"]}}
+    view = hv_views._failover_view(failover, hosts)
+    assert view["poll_timeout"] == seconds and view["ips"] == {"203.0.113.9": "hyp1"}
