@@ -38,6 +38,9 @@ try:
 except ImportError:
     HAS_LIBVIRT = False
 
+import hv_runtime
+import keeper_rule
+
 try:
     from salt.exceptions import CommandExecutionError
 except ImportError:
@@ -62,39 +65,14 @@ def __virtual__():
     return __virtualname__
 
 
-def _rule(name):
-    """A function of the keeper rule (``_utils/keeper_rule.py``)."""
-    try:
-        return __utils__[f"keeper_rule.{name}"]
-    except KeyError:
-        raise CommandExecutionError("the keeper_rule utility is not loaded (saltutil.sync_utils)") from None
-
-
-class _Names(dict):
-    """The keeper rule's constants (``_K["RUNNING"]``), fetched from the utility at first use."""
-
-    def __missing__(self, key):
-        self.update(_rule("names")())
-        return dict.__getitem__(self, key)
-
-
-_K = _Names()
-
-
 def _settings(settings_cache=None):
     """The cluster settings: the pillar's, else the units' settings copy (no secret)."""
-    return __utils__["unit_runtime.settings"](
-        __pillar__, lambda: __salt__["hypervisor_pillar.settings"](), settings_cache
-    )
-
-
-def _now():
-    return __utils__["unit_runtime.now"]()
+    return hv_runtime.settings(__pillar__, lambda: __salt__["hypervisor_pillar.settings"](), settings_cache)
 
 
 def _event(tag, data):
     """Fire ``hv/keeper/<tag>`` (B4); the journal keeps it when the bus cannot."""
-    __utils__["unit_runtime.fire"](__salt__["event.send"], log, f"{EVENTS}/{tag}", data)
+    hv_runtime.fire(__salt__["event.send"], log, f"{EVENTS}/{tag}", data)
 
 
 def _record_path(hv):
@@ -189,7 +167,7 @@ class _Keeper:
         self.guests = hv.get("guests") or {}
         self.members = [h for h in hv["tunnels"]["members"] if h in hv["hosts"]]
         self.host_ids = {h["host_id"]: n for n, h in hv["hosts"].items() if h.get("host_id") is not None}
-        saved = _rule("clean_record")(_rule("read_json")(_record_path(hv)), self.guests)
+        saved = keeper_rule.clean_record(hv_runtime.read_json(_record_path(hv)), self.guests)
         self.entries = saved["guests"]
         self.libvirt = source
         self.shutdowns = {}  # guest: the SHUTDOWN event's detail since it started
@@ -210,7 +188,7 @@ class _Keeper:
         old = self.entries.get(name) or {}
         self.entries[name] = {
             "state": state,
-            "since": _now() if old.get("state") != state or old.get("why") != why else old["since"],
+            "since": hv_runtime.now() if old.get("state") != state or old.get("why") != why else old["since"],
             "why": why,
             "restarts": old.get("restarts", []) if restarts is None else restarts,
             "counted": old.get("counted", True) if counted is None else counted,
@@ -218,7 +196,7 @@ class _Keeper:
         return self.entries[name]
 
     def _give_up(self, name, why, restarts):
-        self._entry(name, _K["GAVE_UP"], f"{why}, after {len(restarts)} restarts", restarts)
+        self._entry(name, keeper_rule.GAVE_UP, f"{why}, after {len(restarts)} restarts", restarts)
         _event(
             "gave_up",
             {
@@ -231,7 +209,7 @@ class _Keeper:
         )
 
     def _may_restart(self, restarts):
-        return _rule("may_restart")(
+        return keeper_rule.may_restart(
             restarts, time.time(), self.cfg["max_restarts"], self.cfg["restart_window"]
         )
 
@@ -246,16 +224,16 @@ class _Keeper:
         for name, event, detail in events:
             if name not in self.guests:
                 continue  # not the cluster's guest: left alone
-            if event == _K["EVENT_SHUTDOWN"]:
+            if event == keeper_rule.EVENT_SHUTDOWN:
                 self.shutdowns[name] = detail
-            elif event in (_K["EVENT_STARTED"], _K["EVENT_RESUMED"]):
-                here, how = _rule("arrived")(event, detail)
+            elif event in (keeper_rule.EVENT_STARTED, keeper_rule.EVENT_RESUMED):
+                here, how = keeper_rule.arrived(event, detail)
                 if here:
                     self._started(name, how)
-            elif event == _K["EVENT_STOPPED"]:
+            elif event == keeper_rule.EVENT_STOPPED:
                 if lost is None:
                     lost = self._lockspace_lost()
-                kind, why = _rule("stop_kind")(detail, self.shutdowns.pop(name, None), lost)
+                kind, why = keeper_rule.stop_kind(detail, self.shutdowns.pop(name, None), lost)
                 self._stopped(name, kind, why)
 
     def _started(self, name, how):
@@ -264,34 +242,36 @@ class _Keeper:
         own = time.monotonic() - self.own.pop(name, -OWN_START) < OWN_START
         old = self.entries.get(name) or {}
         restarts = old.get("restarts", []) if own else []  # someone else started it: counted afresh
-        self._entry(name, _K["RUNNING"], how, restarts)
-        if not own and _rule("read_json")(self._mark_path(name)) is not None:
+        self._entry(name, keeper_rule.RUNNING, how, restarts)
+        if not own and hv_runtime.read_json(self._mark_path(name)) is not None:
             with contextlib.suppress(OSError):  # a person started it by hand: no longer kept down
                 os.unlink(self._mark_path(name))
 
     def _stopped(self, name, kind, why):
         self.unexplained.pop(name, None)
-        if kind == _K["MOVED"]:
+        if kind == keeper_rule.MOVED:
             self.entries.pop(name, None)
             return
         # The pillar keeps a running: true guest a person destroyed behind the cluster's
         # back; guests.stop's mark keeps it down.
-        pillar = bool(self.guests[name].get("running")) and not (kind == _K["PERSON"] and self._marked(name))
-        if kind == _K["PERSON"] and not pillar:
+        pillar = bool(self.guests[name].get("running")) and not (
+            kind == keeper_rule.PERSON and self._marked(name)
+        )
+        if kind == keeper_rule.PERSON and not pillar:
             if self.entries.pop(name, None) is not None:
                 _event("released", {"guest": name, "host": self.me, "why": why})
             return
         if name not in self.entries and not pillar:
             return  # it never ran here: an incoming migration or a start that failed
         entry = self.entries.get(name) or {}
-        restarts = _rule("recent")(entry.get("restarts"), time.time(), self.cfg["restart_window"])
-        if kind == _K["PERSON"]:
+        restarts = keeper_rule.recent(entry.get("restarts"), time.time(), self.cfg["restart_window"])
+        if kind == keeper_rule.PERSON:
             why = f"{why}; running: true in the pillar (guests.stop keeps it down)"
-        counted = kind != _K["HOST_FAULT"]
+        counted = kind != keeper_rule.HOST_FAULT
         if counted and not self._may_restart(restarts):
             self._give_up(name, why, restarts)
             return
-        self._entry(name, _K["DOWN"], why, restarts, counted)
+        self._entry(name, keeper_rule.DOWN, why, restarts, counted)
         _event("down", {"guest": name, "host": self.me, "why": why, "kind": kind})
 
     def reconcile(self, domains):
@@ -302,16 +282,18 @@ class _Keeper:
         for name in self.guests:
             state, reason = domains.get(name, (None, None))
             entry = self.entries.get(name)
-            if _rule("incoming")(state, reason):
+            if keeper_rule.incoming(state, reason):
                 continue  # a migration coming in: the guest is not here until it ends
             if state in ACTIVE:
-                if not entry or entry["state"] != _K["RUNNING"]:
-                    self._entry(name, _K["RUNNING"], "found running here", (entry or {}).get("restarts"))
+                if not entry or entry["state"] != keeper_rule.RUNNING:
+                    self._entry(
+                        name, keeper_rule.RUNNING, "found running here", (entry or {}).get("restarts")
+                    )
                 self.unexplained.pop(name, None)
-            elif entry and entry["state"] == _K["RUNNING"]:
+            elif entry and entry["state"] == keeper_rule.RUNNING:
                 first = self.unexplained.setdefault(name, now)
                 if now - first >= UNEXPLAINED:
-                    self._stopped(name, *_rule("unseen_stop_kind")(reason if state == 5 else None))
+                    self._stopped(name, *keeper_rule.unseen_stop_kind(reason if state == 5 else None))
 
     # ---------------------------------------------------------- this host
 
@@ -365,12 +347,12 @@ class _Keeper:
         other hosts), each when it changed; the shared copy again after a failure."""
         record = self.record()
         if record != self.written:
-            _rule("write_json")(_record_path(self.hv), dict(record, at=_now()))
+            hv_runtime.write_json(_record_path(self.hv), dict(record, at=hv_runtime.now()))
             self.written = record
         if record != self.published:
             try:
-                _rule("write_json")(
-                    os.path.join(self.cfg["hosts_dir"], f"{self.me}.json"), dict(record, at=_now())
+                hv_runtime.write_json(
+                    os.path.join(self.cfg["hosts_dir"], f"{self.me}.json"), dict(record, at=hv_runtime.now())
                 )
                 self.published = record
             except OSError as exc:  # the shared volume does not answer here: next look
@@ -416,7 +398,7 @@ class _Keeper:
         for host, record in sorted(records.items()):
             entry = (record.get("guests") or {}).get(name) or {}
             there = lease_states.get(host) in ("live", "fail")
-            if host != self.me and entry.get("state") == _K["RUNNING"] and there:
+            if host != self.me and entry.get("state") == keeper_rule.RUNNING and there:
                 return host
         return None
 
@@ -424,11 +406,11 @@ class _Keeper:
         """Start what this host should start now; note what it waits for."""
         self.acting = {}
         try:
-            records = _rule("read_records")(self.cfg["hosts_dir"], self.members, self.guests)
-            marks = _rule("read_marks")(self.cfg["stopped_dir"], self.guests)
+            records = keeper_rule.read_records(self.cfg["hosts_dir"], self.members, self.guests)
+            marks = keeper_rule.read_marks(self.cfg["stopped_dir"], self.guests)
         except OSError as exc:
             for name, entry in self.entries.items():
-                if entry["state"] == _K["DOWN"]:
+                if entry["state"] == keeper_rule.DOWN:
                     self.acting[name] = (
                         f"waits: the shared volume does not answer here ({exc.strerror or exc})"
                     )
@@ -454,11 +436,11 @@ class _Keeper:
             if not lease_states and name not in self.entries:
                 continue  # without a view of the others' leases, only this host's own guests
             guest = self.guests[name]
-            decision = _rule("decide")(name, guest, *args)
+            decision = keeper_rule.decide(name, guest, *args)
             if decision["start"] == self.me:
                 self._before_starting(mine)  # updates mine: args sees it
-                decision = _rule("decide")(name, guest, *args)
-            holder, _entry = _rule("holder")(name, records)
+                decision = keeper_rule.decide(name, guest, *args)
+            holder, _entry = keeper_rule.holder(name, records)
             if decision["kept"] is None:
                 if name in marks:
                     self.entries.pop(name, None)  # a person keeps it down: not this host's to keep
@@ -469,14 +451,14 @@ class _Keeper:
 
     def _lease_holder(self, guest, rows):
         lease = __salt__["sanlock.guest_lease"](guest["disk_path"])
-        return _rule("lease_holder")(lease, self.host_ids, rows)
+        return keeper_rule.lease_holder(lease, self.host_ids, rows)
 
     def _forget_what_runs_elsewhere(self, records, lease_states, rows):
         """A guest recorded down here that another host runs now (a takeover, a person's
         start there): its lease proves it, and it is no longer this host's to start."""
         for name, entry in list(self.entries.items()):
             other = self._runs_elsewhere(name, records, lease_states)
-            if entry["state"] == _K["RUNNING"] or other is None or not rows:
+            if entry["state"] == keeper_rule.RUNNING or other is None or not rows:
                 continue
             try:
                 host, state = self._lease_holder(self.guests[name], rows)
@@ -516,7 +498,9 @@ class _Keeper:
         )
         counted = held.get("counted", True) if held else False
         window = self.cfg["restart_window"]
-        restarts = _rule("recent")(held["restarts"] if held else self.attempts.get(name), time.time(), window)
+        restarts = keeper_rule.recent(
+            held["restarts"] if held else self.attempts.get(name), time.time(), window
+        )
         if counted and not self._may_restart(restarts):
             self._give_up(name, why, restarts)
             return "left down: too many restarts"
@@ -531,7 +515,7 @@ class _Keeper:
         if outcome in ("started", "restored"):
             self.attempts.pop(name, None)
             kept = attempt if counted else restarts
-            self._entry(name, _K["RUNNING"], f"restarted by the keeper ({why})", kept, counted)
+            self._entry(name, keeper_rule.RUNNING, f"restarted by the keeper ({why})", kept, counted)
             _event(
                 "started",
                 {"guest": name, "host": self.me, "why": why, "outcome": outcome, "restarts": len(kept)},
@@ -548,7 +532,7 @@ class _Keeper:
             )
             return f"retried: {result.get('why')}"
         if held:
-            self._entry(name, _K["DOWN"], why, attempt, counted=True)
+            self._entry(name, keeper_rule.DOWN, why, attempt, counted=True)
         else:
             self.attempts[name] = attempt
             if not self._may_restart(attempt):
@@ -651,7 +635,7 @@ def status(settings_cache=None):
         salt -N hypervisors keeper.status
     """
     hv = _settings(settings_cache)
-    record = _rule("clean_record")(_rule("read_json")(_record_path(hv)), hv.get("guests") or {})
+    record = keeper_rule.clean_record(hv_runtime.read_json(_record_path(hv)), hv.get("guests") or {})
     return dict(record, enabled=bool(hv["keeper"]["enabled"]))
 
 
@@ -667,7 +651,7 @@ def stop_marks(settings_cache=None):
         salt-call keeper.stop_marks
     """
     hv = _settings(settings_cache)
-    return _rule("read_marks")(hv["keeper"]["stopped_dir"], hv.get("guests") or {})
+    return keeper_rule.read_marks(hv["keeper"]["stopped_dir"], hv.get("guests") or {})
 
 
 def records(settings_cache=None):
@@ -682,4 +666,4 @@ def records(settings_cache=None):
         salt-call keeper.records
     """
     hv = _settings(settings_cache)
-    return _rule("read_records")(hv["keeper"]["hosts_dir"], hv["hosts"], hv.get("guests") or {})
+    return keeper_rule.read_records(hv["keeper"]["hosts_dir"], hv["hosts"], hv.get("guests") or {})

@@ -31,10 +31,8 @@ import os
 import socket
 import time
 
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+import hv_runtime
+import keeper_rule
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +47,12 @@ def __virtual__():
 
 def _settings(settings_cache=None):
     """The cluster settings: the pillar's, else the units' settings copy (no secret)."""
-    return __utils__["unit_runtime.settings"](
-        __pillar__, lambda: __salt__["hypervisor_pillar.settings"](), settings_cache
-    )
-
-
-def _now():
-    return __utils__["unit_runtime.now"]()
+    return hv_runtime.settings(__pillar__, lambda: __salt__["hypervisor_pillar.settings"](), settings_cache)
 
 
 def _event(tag, data):
     """Fire ``hv/takeover/<tag>`` (B4); the journal keeps it when the bus cannot."""
-    __utils__["unit_runtime.fire"](__salt__["event.send"], log, f"{EVENTS}/{tag}", data)
+    hv_runtime.fire(__salt__["event.send"], log, f"{EVENTS}/{tag}", data)
 
 
 # ------------------------------------------------------------------ who is there
@@ -150,7 +142,7 @@ def _open_incident(hv, host, row):
         "host": host,
         "host_id": row["host_id"],
         "generation": row["generation"],
-        "detected": _now(),
+        "detected": hv_runtime.now(),
         "by": hv["me"]["name"],
         "guests": {},
         "failover": None,
@@ -235,7 +227,7 @@ def close(host=None, settings_cache=None):
     hv = _settings(settings_cache)
     closed = []
     for record in open_against(host, settings_cache):
-        record["closed"] = _now()
+        record["closed"] = hv_runtime.now()
         _save(hv, record)
         closed.append(f"{record['host']}-g{record['generation']}")
     if closed:
@@ -266,11 +258,9 @@ def _kept_by(hv, host):
     keeper = hv.get("keeper") or {}
     if not keeper.get("hosts_dir"):
         return set()
-    rule = __utils__
-    records = rule["keeper_rule.read_records"](keeper["hosts_dir"], [host], hv["guests"])
-    marks = rule["keeper_rule.read_marks"](keeper["stopped_dir"], hv["guests"])
-    names = rule["keeper_rule.names"]()
-    kept = (names["RUNNING"], names["DOWN"])
+    records = keeper_rule.read_records(keeper["hosts_dir"], [host], hv["guests"])
+    marks = keeper_rule.read_marks(keeper["stopped_dir"], hv["guests"])
+    kept = (keeper_rule.RUNNING, keeper_rule.DOWN)
     entries = (records.get(host) or {}).get("guests") or {}
     return {name for name, entry in entries.items() if entry["state"] in kept and name not in marks}
 
@@ -299,10 +289,10 @@ def _take_guests(hv, record):
         result = __salt__["guests.start"](name, settings_cache=hv["settings_cache"], keeper=True)
         outcome = result.get("outcome")
         if outcome in ("started", "restored", "running"):
-            record["guests"][name] = {"outcome": "started", "host": hv["me"]["name"], "at": _now()}
+            record["guests"][name] = {"outcome": "started", "host": hv["me"]["name"], "at": hv_runtime.now()}
             _event("guest/started", {"guest": name, "from": record["host"], "host": hv["me"]["name"]})
         else:
-            record["guests"][name] = {"outcome": outcome, "why": result.get("why"), "at": _now()}
+            record["guests"][name] = {"outcome": outcome, "why": result.get("why"), "at": hv_runtime.now()}
             _event("guest/refused", {"guest": name, "from": record["host"], "why": result.get("why")})
     return not any(g["outcome"] != "started" for g in record["guests"].values())
 
@@ -316,12 +306,12 @@ def _take_ips(hv, record):
         return {"moved": [], "error": f"the API cannot say which failover IPs {record['host']} has: {exc}"}
     ips = sorted(ip for ip in routed if ip in hv["failover"]["ips"])
     if not ips:
-        return {"moved": [], "at": _now()}
+        return {"moved": [], "at": hv_runtime.now()}
     ret = __salt__["online.failover_move"](",".join(ips), me, wait=True)
     if not ret.get("result"):
         return {"moved": [], "error": ret.get("comment"), "ips": ips}
     _event("failover/moved", {"from": record["host"], "host": me, "ips": ips})
-    return {"moved": ips, "at": _now()}
+    return {"moved": ips, "at": hv_runtime.now()}
 
 
 def _fence(hv, record):
@@ -330,7 +320,10 @@ def _fence(hv, record):
         ret = __salt__["online.fence"](record["host"], reason=why)
     except Exception as exc:
         ret = {"result": False, "comment": str(exc)}
-    return dict({k: v for k, v in ret.items() if k in ("result", "comment", "image", "server_id")}, at=_now())
+    return dict(
+        {k: v for k, v in ret.items() if k in ("result", "comment", "image", "server_id")},
+        at=hv_runtime.now(),
+    )
 
 
 def _api_ready(hv):
@@ -363,7 +356,7 @@ def _handle(hv, host, row):
             _event(tag, dict(record["fence"], host=host))
     ips_done = record["failover"] is not None and not record["failover"].get("error")
     if settled and ips_done and (record["fence"] is not None or not hv["takeover"]["fence"]):
-        record["done"] = _now()
+        record["done"] = hv_runtime.now()
         _event(
             "done",
             {

@@ -1,11 +1,13 @@
 """Import the project's Salt modules as plain Python, for the unit tests."""
 
 import importlib.util
+import sys
 from pathlib import Path
 
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO / "_utils"))  # the modules import _utils/ as Salt's loader lets them
 
 
 def load(kind, name):

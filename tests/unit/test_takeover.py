@@ -15,8 +15,7 @@ import pytest
 from tests.loaders import load
 
 takeover = load("_modules", "takeover")
-keeper_rule = load("_utils", "keeper_rule")
-unit_runtime = load("_utils", "unit_runtime")
+hv_runtime = load("_utils", "hv_runtime")
 DISKS = {name: f"/var/lib/libvirt/images/customer1/{name}.img" for name in ("vm1", "vm2", "vm3")}
 
 
@@ -106,19 +105,7 @@ def cluster(hv):
 
 @pytest.fixture
 def configure_loader_modules(cluster):
-    utils = {
-        f"keeper_rule.{name}": getattr(keeper_rule, name) for name in ("read_records", "read_marks", "names")
-    }
-    utils.update(
-        {f"unit_runtime.{name}": getattr(unit_runtime, name) for name in ("settings", "fire", "now")}
-    )
-    return {
-        takeover: {
-            "__salt__": cluster.funcs(),
-            "__pillar__": {"hypervisor": {}, "online": {}},
-            "__utils__": utils,
-        }
-    }
+    return {takeover: {"__salt__": cluster.funcs(), "__pillar__": {"hypervisor": {}, "online": {}}}}
 
 
 def test_a_dead_peer_is_taken_over_once(cluster, hv):
@@ -197,11 +184,11 @@ def test_the_guests_the_dead_hosts_keeper_kept_are_taken_over_too(cluster, hv, t
     cluster.leases[takeover.lease_name(DISKS["vm6"])] = {"held": True, "owner_host_id": 2, "generation": 1}
     entry = {"since": "2026-11-27T00:00:00+00:00", "why": "qemu died (killed, or crashed)", "restarts": []}
     kept = {"vm3": "down", "vm4": "gave_up", "vm5": "down", "vm6": "running"}
-    keeper_rule.write_json(
+    hv_runtime.write_json(
         os.path.join(hv["keeper"]["hosts_dir"], "hyp1.json"),
         {"host": "hyp1", "guests": {name: dict(entry, state=state) for name, state in kept.items()}},
     )
-    keeper_rule.write_json(
+    hv_runtime.write_json(
         os.path.join(hv["keeper"]["stopped_dir"], "vm5.json"), {"guest": "vm5", "verb": "stop"}
     )
     try:

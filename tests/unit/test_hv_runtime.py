@@ -1,0 +1,50 @@
+"""hv_runtime: the settings a module uses (the pillar's view, else the
+settings copy, else a clear error), and events the journal keeps when the bus
+refuses them."""
+
+import json
+import logging
+
+import pytest
+
+from tests.loaders import load
+
+hv_runtime = load("_utils", "hv_runtime")
+
+
+def test_settings_from_the_pillar_else_the_copy(tmp_path):
+    view = {"me": {"name": "hyp1"}}
+    got = hv_runtime.settings({"hypervisor": {}}, lambda: view, str(tmp_path / "unused.json"))
+    assert got == {"me": {"name": "hyp1"}, "offline": False, "settings_cache": None}
+    copy = tmp_path / "settings.json"
+    copy.write_text(json.dumps(view))
+    got = hv_runtime.settings({}, lambda: pytest.fail("no pillar here"), str(copy))
+    assert got == {"me": {"name": "hyp1"}, "offline": True, "settings_cache": str(copy)}
+    with pytest.raises(hv_runtime.CommandExecutionError, match=r"no settings copy at .*missing\.json"):
+        hv_runtime.settings({}, dict, str(tmp_path / "missing.json"))
+
+
+def test_an_event_the_bus_refuses_stays_in_the_journal(caplog):
+    sent = []
+    log = logging.getLogger("hv.test")
+    with caplog.at_level(logging.WARNING, logger="hv.test"):
+        hv_runtime.fire(
+            lambda tag, data: sent.append((tag, data)), log, "hv/keeper/started", {"guest": "vm1"}
+        )
+        hv_runtime.fire(lambda tag, data: 1 / 0, log, "hv/keeper/down", {"guest": "vm2"})
+    assert sent == [("hv/keeper/started", {"guest": "vm1"})]
+    assert (
+        'hv/keeper/down {"guest": "vm2"}' in caplog.text
+        and "could not send the event hv/keeper/down" in caplog.text
+    )
+
+
+def test_a_json_file_is_written_whole_and_private(tmp_path):
+    path = tmp_path / "shared" / "hyp1.json"
+    hv_runtime.write_json(str(path), {"host": "hyp1"})
+    assert hv_runtime.read_json(str(path)) == {"host": "hyp1"}
+    assert oct(path.stat().st_mode & 0o777) == "0o600" and [p.name for p in path.parent.iterdir()] == [
+        path.name
+    ]
+    path.write_text('{"host": ')  # cut short
+    assert hv_runtime.read_json(str(path)) is None and hv_runtime.read_json(str(tmp_path / "none")) is None
