@@ -20,13 +20,14 @@ without the pillar, no failover IP can be moved, and the return says so).
 import concurrent.futures
 import contextlib
 import contextvars
-import datetime
 import json
 import logging
 import os
 import socket
 import threading
 import time
+
+import hv_runtime
 
 try:
     import libvirt
@@ -45,7 +46,6 @@ log = logging.getLogger(__name__)
 __virtualname__ = "guests"
 URI = "qemu:///system"
 EVENTS = "hv/evacuation"
-SETTINGS_CACHE = "/var/lib/hv-evacuation/settings.json"  # the states write it (guests.evacuation)
 DRAIN_MARK = "drained"
 LAST_RESULT = "last.json"
 SAVE_SUFFIX = ".save"
@@ -77,42 +77,17 @@ def __virtual__():
 
 
 def _settings(settings_cache=None):
-    """The cluster settings: from the pillar, else (master unreachable) from the cache file."""
-    if "hypervisor" in __pillar__:
-        return dict(__salt__["hypervisor_pillar.settings"](), offline=False)
-    path = settings_cache or SETTINGS_CACHE
-    try:
-        with open(path, encoding="utf-8") as handle:
-            hv = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise CommandExecutionError(f"no cluster pillar here and no settings copy at {path}: {exc}") from None
-    hv["offline"] = True
-    return hv
+    """The cluster settings: the pillar's, else (master unreachable) the settings copy."""
+    return hv_runtime.settings(__pillar__, lambda: __salt__["hypervisor_pillar.settings"](), settings_cache)
 
 
 def _event(tag, data):
     """Fire ``hv/evacuation/<tag>`` (B4) and log it: the journal keeps it when the bus cannot."""
-    log.info("guests: %s/%s %s", EVENTS, tag, json.dumps(data, sort_keys=True, default=str))
-    try:
-        __salt__["event.send"](f"{EVENTS}/{tag}", data)
-    except Exception as exc:  # an event is a notice: never the reason an evacuation fails
-        log.warning("guests: could not send the event %s/%s: %s", EVENTS, tag, exc)
-
-
-def _now():
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    hv_runtime.fire(__salt__["event.send"], log, f"{EVENTS}/{tag}", data, level=logging.INFO)
 
 
 def _state_path(hv, name):
     return os.path.join(hv["evacuation"]["state_dir"], name)
-
-
-def _write_json(path, data):
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)
 
 
 def _publish():
@@ -559,7 +534,7 @@ def _evacuating(hv):
     (it would bring back what the evacuation just saved or moved)."""
     path = _state_path(hv, EVACUATING_MARK)
     try:
-        _write_json(path, {"since": _now(), "pid": os.getpid()})
+        hv_runtime.write_json(path, {"since": hv_runtime.now(), "pid": os.getpid()})
     except OSError as exc:
         log.warning("guests: could not mark the evacuation: %s", exc)
     try:
@@ -637,7 +612,7 @@ def _evacuate_guests(hv, reason, host):
     }
     _event("done", {k: ret[k] for k in ("host", "to", "reason", "guests", "seconds", "result")})
     try:
-        _write_json(_state_path(hv, LAST_RESULT), dict(ret, at=_now()))
+        hv_runtime.write_json(_state_path(hv, LAST_RESULT), dict(ret, at=hv_runtime.now()))
     except OSError as exc:
         log.warning("guests: could not record the evacuation: %s", exc)
     return ret
@@ -718,12 +693,12 @@ def drain(host=None, reason="operator"):
     hv = _settings()
     host = _target_for(hv, host)
     _check_target(hv, host)
-    mark = {"since": _now(), "reason": reason, "guests": []}
-    _write_json(_state_path(hv, DRAIN_MARK), mark)
+    mark = {"since": hv_runtime.now(), "reason": reason, "guests": []}
+    hv_runtime.write_json(_state_path(hv, DRAIN_MARK), mark)
     _event("drained", {"host": hv["me"]["name"], "reason": reason})
     ret = _evacuate(hv, "drain", host)
     mark["guests"] = sorted(n for n, r in ret["guests"].items() if r["outcome"] in ("migrated", "saved"))
-    _write_json(_state_path(hv, DRAIN_MARK), mark)
+    hv_runtime.write_json(_state_path(hv, DRAIN_MARK), mark)
     if not ret["result"]:
         __context__["retcode"] = 1
     _publish()
@@ -804,9 +779,9 @@ def _mark_stopped(hv, name, verb):
     path = _stop_mark_path(hv, name)
     if path is None or name not in hv.get("guests", {}):
         return None
-    mark = {"guest": name, "verb": verb, "host": hv["me"]["name"], "at": _now()}
+    mark = {"guest": name, "verb": verb, "host": hv["me"]["name"], "at": hv_runtime.now()}
     try:
-        _write_json(path, mark)
+        hv_runtime.write_json(path, mark)
     except OSError as exc:
         raise CommandExecutionError(
             f"the stop of {name} cannot be recorded ({path}: {exc}): a keeper could start it"
@@ -975,7 +950,9 @@ def hold(reason="operator", settings_cache=None):
     hv = _settings(settings_cache)
     if drained(settings_cache)["drained"]:
         return drained(settings_cache)
-    _write_json(_state_path(hv, DRAIN_MARK), {"since": _now(), "reason": reason, "guests": []})
+    hv_runtime.write_json(
+        _state_path(hv, DRAIN_MARK), {"since": hv_runtime.now(), "reason": reason, "guests": []}
+    )
     _event("drained", {"host": hv["me"]["name"], "reason": reason})
     return drained(settings_cache)
 
