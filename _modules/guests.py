@@ -27,6 +27,7 @@ import socket
 import threading
 import time
 
+import hv_incidents
 import hv_runtime
 
 try:
@@ -921,11 +922,9 @@ def resume(settings_cache=None, wait=LOCKSPACE_WAIT):
 def _hold_if_taken_over(hv, settings_cache=None):
     """A host whose guests another host took over (an open incident against
     it, ``takeover.open_against``) holds: it takes no guests until undrained."""
-    if "takeover.open_against" not in __salt__:
-        return
     try:
-        against = __salt__["takeover.open_against"](settings_cache=settings_cache)
-    except (OSError, CommandExecutionError) as exc:
+        against = hv_incidents.open_against(hv)
+    except OSError as exc:
         log.warning("guests: cannot read the takeover incidents: %s", exc)
         return
     if against:
@@ -994,7 +993,7 @@ def undrain(guests=None):
     hv = _settings()
     me = hv["me"]["name"]
     moved_away = drained()["guests"]
-    taken = _close_incidents()
+    taken = _close_incidents(hv)
     with contextlib.suppress(FileNotFoundError):
         os.unlink(_state_path(hv, DRAIN_MARK))
     _event("undrained", {"host": me})
@@ -1022,12 +1021,10 @@ def undrain(guests=None):
     return ret
 
 
-def _close_incidents():
+def _close_incidents(hv):
     """Close the takeover incidents against this host; the guests taken from it."""
-    if "takeover.open_against" not in __salt__:
-        return []
-    taken = {name for r in __salt__["takeover.open_against"]() for name in r.get("guests", {})}
-    __salt__["takeover.close"]()
+    taken = {name for r in hv_incidents.open_against(hv) for name in r.get("guests", {})}
+    hv_incidents.close(hv, None, __salt__["event.send"], log)
     return sorted(taken)
 
 

@@ -38,6 +38,7 @@ try:
 except ImportError:
     HAS_LIBVIRT = False
 
+import hv_incidents
 import hv_runtime
 import keeper_rule
 
@@ -325,11 +326,9 @@ class _Keeper:
             mine["held"] = self._held()
 
     def _held(self):
-        if "takeover.open_against" not in __salt__:
-            return False
         try:
-            return bool(__salt__["takeover.open_against"](settings_cache=self.hv["settings_cache"]))
-        except (OSError, CommandExecutionError):
+            return bool(hv_incidents.open_against(self.hv, self.me))
+        except OSError:
             return True  # the incidents cannot be read: nothing is started on a maybe
 
     def record(self):

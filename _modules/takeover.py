@@ -25,12 +25,10 @@ API token lives in the pillar only, so IPs and fencing wait for the master).
 import datetime
 import errno
 import hashlib
-import json
 import logging
-import os
-import socket
 import time
 
+import hv_incidents
 import hv_runtime
 import keeper_rule
 
@@ -130,53 +128,6 @@ def _peers(hv):
 # ------------------------------------------------------------------ incidents
 
 
-def _incident_path(hv, host, generation):
-    return os.path.join(hv["takeover"]["incidents_dir"], f"{host}-g{generation}.json")
-
-
-def _open_incident(hv, host, row):
-    """The incident record for ``host``'s death (its generation): created here,
-    exclusively, or read when it exists. None when another host owns it."""
-    path = _incident_path(hv, host, row["generation"])
-    record = {
-        "host": host,
-        "host_id": row["host_id"],
-        "generation": row["generation"],
-        "detected": hv_runtime.now(),
-        "by": hv["me"]["name"],
-        "guests": {},
-        "failover": None,
-        "fence": None,
-        "closed": None,
-    }
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        record = _read(path)
-        return record if record and record.get("by") == hv["me"]["name"] else None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=1, sort_keys=True)
-    _event("dead", {k: record[k] for k in ("host", "host_id", "generation", "detected", "by")})
-    return record
-
-
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
-
-
-def _save(hv, record):
-    path = _incident_path(hv, record["host"], record["generation"])
-    tmp = f"{path}.{socket.gethostname()}.tmp"
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def incidents(settings_cache=None):
     """
     Every incident on record, newest first: who died (host, generation), when,
@@ -189,13 +140,7 @@ def incidents(settings_cache=None):
 
         salt-call takeover.incidents
     """
-    directory = _settings(settings_cache)["takeover"]["incidents_dir"]
-    try:
-        names = [n for n in os.listdir(directory) if n.endswith(".json")]
-    except FileNotFoundError:
-        return []
-    records = [r for r in (_read(os.path.join(directory, n)) for n in names) if r]
-    return sorted(records, key=lambda r: r.get("detected", ""), reverse=True)
+    return hv_incidents.every(_settings(settings_cache))
 
 
 def open_against(host=None, settings_cache=None):
@@ -209,14 +154,13 @@ def open_against(host=None, settings_cache=None):
 
         salt hyp1 takeover.open_against
     """
-    host = host or _settings(settings_cache)["me"]["name"]
-    return [r for r in incidents(settings_cache) if r["host"] == host and not r.get("closed")]
+    return hv_incidents.open_against(_settings(settings_cache), host)
 
 
 def close(host=None, settings_cache=None):
     """
-    Close the open incidents against ``host`` (default: this host): run by
-    ``guests.undrain``, when the operator lets the host take guests again.
+    Close the open incidents against ``host`` (default: this host), as
+    ``guests.undrain`` does when the operator lets the host take guests again.
 
     CLI Example:
 
@@ -224,15 +168,7 @@ def close(host=None, settings_cache=None):
 
         salt hyp1 takeover.close
     """
-    hv = _settings(settings_cache)
-    closed = []
-    for record in open_against(host, settings_cache):
-        record["closed"] = hv_runtime.now()
-        _save(hv, record)
-        closed.append(f"{record['host']}-g{record['generation']}")
-    if closed:
-        _event("closed", {"host": host or hv["me"]["name"], "incidents": closed})
-    return closed
+    return hv_incidents.close(_settings(settings_cache), host, __salt__["event.send"], log)
 
 
 # ------------------------------------------------------------------ taking over
@@ -339,12 +275,12 @@ def _settled(record, all_started):
 
 def _handle(hv, host, row):
     """One pass over a dead host's incident: its guests, then its IPs, then its fence."""
-    record = _open_incident(hv, host, dict(row))
+    record = hv_incidents.claim(hv, host, dict(row), __salt__["event.send"], log)
     if record is None or record.get("closed") or record.get("done"):
         return record
     if __salt__["guests.drained"](settings_cache=hv["settings_cache"])["drained"]:
         record["refused"] = f"{hv['me']['name']} is drained: it takes no guests"
-        _save(hv, record)
+        hv_incidents.save(hv, record)
         return record
     settled = _settled(record, _take_guests(hv, record))
     if settled and _api_ready(hv):
@@ -366,7 +302,7 @@ def _handle(hv, host, row):
                 "failover": record["failover"],
             },
         )
-    _save(hv, record)
+    hv_incidents.save(hv, record)
     return record
 
 

@@ -15,6 +15,7 @@ from tests.pillar_cases import lab_pillar
 
 guests = load("_modules", "guests")
 online = load("_modules", "online")
+hv_runtime = load("_utils", "hv_runtime")
 
 
 @pytest.fixture
@@ -97,3 +98,19 @@ def test_api_failure_is_reported_not_raised(hv, salt_mods):
     ret = guests._follow_failover(hv, {"vm1": {"outcome": "migrated", "host": "hyp2"}}, "hyp2")
     assert ret["moved"] == {} and "503 from the API" in ret["failed"]["*"]
     salt_mods["online.failover_move"].assert_not_called()
+
+
+def test_undrain_closes_the_incidents_against_this_host(hv, salt_mods, tmp_path):
+    """guests.undrain closes what the takeover opened against this host (the incident
+    store is shared, not reached through the takeover module), and brings back its guests."""
+    hv["takeover"]["incidents_dir"] = str(tmp_path / "incidents")
+    incident = {"host": "hyp1", "generation": 3, "by": "hyp2", "detected": "2026-12-06T04:00:00+00:00"}
+    hv_runtime.write_json(f"{tmp_path}/incidents/hyp1-g3.json", dict(incident, guests={"vm1": {}, "vm2": {}}))
+    hv_runtime.write_json(f"{tmp_path}/incidents/hyp2-g1.json", dict(incident, host="hyp2", generation=1))
+    sent = []
+    salt_mods["event.send"] = lambda tag, data: sent.append((tag, data))
+    assert guests._close_incidents(hv) == ["vm1", "vm2"]
+    assert sent == [("hv/takeover/closed", {"host": "hyp1", "incidents": ["hyp1-g3"]})]
+    assert hv_runtime.read_json(f"{tmp_path}/incidents/hyp1-g3.json")["closed"]
+    assert not hv_runtime.read_json(f"{tmp_path}/incidents/hyp2-g1.json").get("closed")
+    assert guests._close_incidents(hv) == [] and len(sent) == 1

@@ -32,6 +32,7 @@ def hv(tmp_path):
     hv["evacuation"]["state_dir"] = str(tmp_path / "state")
     shared = tmp_path / "save/.hv-keeper"
     hv["keeper"].update(dir=str(shared), hosts_dir=str(shared / "hosts"), stopped_dir=str(shared / "stopped"))
+    hv["takeover"]["incidents_dir"] = str(tmp_path / "save/.hv-incidents")
     hv["settings_cache"] = None
     return hv
 
@@ -96,7 +97,6 @@ class Host:
             "guests.evacuating": lambda **kw: {"evacuating": self.evacuating},
             "guests.start": self.start,
             "guests.follow_failover": lambda: self.calls.append(("guests.follow_failover",)),
-            "takeover.open_against": lambda **kw: [],
             "cmd.run": lambda *a, **k: "running",
             "event.send": lambda tag, data: self.calls.append(("event", tag, data)),
             "hypervisor_pillar.settings": lambda: self.hv,
@@ -268,6 +268,21 @@ def test_nothing_starts_while_this_host_is_drained_or_evacuating(host, look):
         look()
         assert host.started() == [], flag
         setattr(host, flag, False)
+    look()
+    assert host.started() == ["vm2"]
+
+
+def test_an_open_incident_against_this_host_starts_nothing(hv, host, look):
+    """hyp2 was taken over while away: until guests.undrain closes the incident, its
+    keeper starts nothing (its takeover watcher marks it drained within a look)."""
+    host.run("vm2")
+    look()
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))
+    incident = {"host": "hyp2", "generation": 1, "by": "hyp1", "detected": "2026-12-06T04:00:00+00:00"}
+    hv_runtime.write_json(f"{hv['takeover']['incidents_dir']}/hyp2-g1.json", incident)
+    look()
+    assert host.started() == []
+    hv_runtime.write_json(f"{hv['takeover']['incidents_dir']}/hyp2-g1.json", dict(incident, closed="now"))
     look()
     assert host.started() == ["vm2"]
 
