@@ -92,12 +92,13 @@ def _state_path(hv, name):
 
 
 def _publish():
-    """Refresh this host's part of the status view in the mine, when the module is there."""
-    if "cluster.publish" in __salt__:
+    """Refresh this host's part of the status view in the mine (``cluster.local``),
+    when the cluster module is there."""
+    if "cluster.local" in __salt__:
         try:
-            __salt__["cluster.publish"]()
+            hv_runtime.publish(__salt__)
         except Exception as exc:  # the mine lags until its next update
-            log.warning("guests: cluster.publish failed: %s", exc)
+            log.warning("guests: refreshing the mine failed: %s", exc)
 
 
 # ------------------------------------------------------------------ libvirt
