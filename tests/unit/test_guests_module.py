@@ -16,6 +16,7 @@ from tests.pillar_cases import lab_pillar
 guests = load("_modules", "guests")
 online = load("_modules", "online")
 hv_runtime = load("_utils", "hv_runtime")
+plan = load("_utils", "hv_failover_plan")
 
 
 @pytest.fixture
@@ -68,7 +69,7 @@ def test_settings_without_pillar_come_from_the_copy(tmp_path, hv):
 def test_ips_follow_their_guests(hv, salt_mods):
     """Migrated: to the guest's new host; saved or of no guest: to the evacuation's
     target; still running here: stays; not a cluster failover IP: left alone."""
-    owners = guests._guest_of_ip(hv)
+    owners = plan.guest_of_ip(hv)
     by_guest = {name: [ip for ip, owner in owners.items() if owner == name] for name in set(owners.values())}
     results = {
         "vm1": {"outcome": "migrated", "host": "hyp2"},
@@ -83,6 +84,21 @@ def test_ips_follow_their_guests(hv, salt_mods):
     moved_args = [c.args for c in salt_mods["online.failover_move"].call_args_list]
     assert len(moved_args) == 1 and moved_args[0][1] == "hyp2"  # one call per destination
     assert "192.0.2.250" not in moved_args[0][0]
+
+
+def test_after_an_undrain_the_ips_of_the_guests_back_here_and_its_own_come_back(hv):
+    """hyp1's IPs (vm1..vm4's, 203.0.113.101..104): vm1 is back here, its IP already
+    routed here (not moved again); vm2 runs nowhere: its IP comes; vm3 runs on
+    another host: its IP stays there; vm4's comes."""
+    asked = []
+
+    def runs_nowhere(name):
+        asked.append(name)
+        return name != "vm3"
+
+    results = {"vm1": {"outcome": "migrated", "host": "hyp1"}, "vm2": {"outcome": "failed"}}
+    assert plan.back_home(hv, ["203.0.113.101"], results, runs_nowhere) == ["203.0.113.102", "203.0.113.104"]
+    assert sorted(asked) == ["vm2", "vm3", "vm4"]  # vm1 is back here: no need to look
 
 
 def test_offline_evacuation_moves_no_ip_and_says_how(hv, salt_mods):

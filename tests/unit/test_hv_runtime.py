@@ -4,10 +4,13 @@ refuses them."""
 
 import json
 import logging
+import sys
 
 import pytest
+import salt.config
+import salt.loader
 
-from tests.loaders import load
+from tests.loaders import REPO, load
 
 hv_runtime = load("_utils", "hv_runtime")
 
@@ -48,3 +51,22 @@ def test_a_json_file_is_written_whole_and_private(tmp_path):
     ]
     path.write_text('{"host": ')  # cut short
     assert hv_runtime.read_json(str(path)) is None and hv_runtime.read_json(str(tmp_path / "none")) is None
+
+
+def test_the_modules_import_the_utils_through_salts_loader(tmp_path, monkeypatch):
+    """A module's top-level ``import hv_runtime`` works where Salt loads it: the loader
+    puts the utils directories on sys.path while it imports a module (here without
+    the path the unit tests add, and without the copies they imported)."""
+    utils = str(REPO / "_utils")
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p != utils])
+    for name in [n for n in sys.modules if n.startswith("hv_") or n in ("keeper_rule", "guest_xml")]:
+        monkeypatch.delitem(sys.modules, name)
+    opts = salt.config.minion_config(None)
+    opts.update(
+        extension_modules=str(tmp_path), module_dirs=[str(REPO / "_modules")], utils_dirs=[utils], grains={}
+    )
+    whitelist = ["guests", "takeover", "keeper", "cluster"]
+    functions = salt.loader.minion_mods(opts, utils=salt.loader.utils(opts), whitelist=whitelist)
+    loaded = ("guests.start", "guests.evacuate", "takeover.check", "keeper.watch", "cluster.status")
+    assert [fun for fun in loaded if fun in functions] == list(loaded)
+    assert utils not in sys.path
