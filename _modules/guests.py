@@ -117,6 +117,37 @@ def where(name, settings_cache=None):
     return hv_domains.where(_settings(settings_cache), name, __grains__["id"])
 
 
+def definition(name):
+    """
+    Guest ``name`` as libvirt defines it here (F26): ``{"uuid", "fingerprint" (its
+    persistent definition's; None without one), "active"}``, or None when unknown.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 guests.definition vm1
+    """
+    return hv_domains.definition(name)
+
+
+def define(name):
+    """
+    Define guest ``name`` here as the pillar describes it (F26: nothing is started; a
+    running guest takes it at its next start). Returns it as ``guests.definition`` does.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 guests.define vm1
+    """
+    guest = _settings()["guests"].get(name)
+    if guest is None or "xml" not in guest:  # the settings copy has no definitions
+        raise CommandExecutionError(f"no guest {name} in pillar hypervisor:guests")
+    return hv_domains.define(guest["xml"])
+
+
 # ------------------------------------------------------------------ save, restore
 
 
