@@ -12,6 +12,8 @@ those recorded in the lab (``virsh destroy``: SHUTDOWN/host then
 STOPPED/destroyed; sanlock's kill: SHUTDOWN/host then STOPPED/shutdown;
 ``kill -9``: STOPPED/failed)."""
 
+import time
+
 import pytest
 
 from tests.loaders import hypervisor_pillar, layered_parameters, load
@@ -125,7 +127,7 @@ def configure_loader_modules(host):
 
 @pytest.fixture
 def look(hv, host):
-    watcher = keeper._Keeper(hv, host)
+    watcher = keeper._keeper(hv, host)
 
     def one():
         return watcher.step([])
@@ -312,11 +314,11 @@ def test_a_guest_found_shut_off_after_a_crash_of_the_host(hv, host, look, monkey
         f"{hv['evacuation']['state_dir']}/keeper.json", {"guests": {"vm2": kr_entry("running")}}
     )
     clock = [1000.0]
-    monkeypatch.setattr(keeper.time, "monotonic", lambda: clock[0])
-    watcher = keeper._Keeper(hv, host)
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    watcher = keeper._keeper(hv, host)
     watcher.step([])
     assert host.started() == []  # not yet: an event may still be on its way
-    clock[0] += keeper.UNEXPLAINED
+    clock[0] += keeper.hv_keeper.UNEXPLAINED
     watcher.step([])
     assert host.started() == ["vm2"]
     assert "this host or libvirtd stopped" in dict(host.events("keeper/down"))["down"]["why"]
