@@ -421,7 +421,7 @@ def stop(name, timeout=None, settings_cache=None):
         salt hyp1 guests.stop vm1 timeout=0
     """
     hv = _settings(settings_cache)
-    wait = int((hv.get("keeper") or {}).get("stop_timeout", 120) if timeout is None else timeout)
+    wait = int(hv["keeper"]["stop_timeout"] if timeout is None else timeout)
     with hv_domains.connection() as conn:
         try:
             dom = conn.lookupByName(name)
@@ -468,7 +468,7 @@ def resume(settings_cache=None, wait=LOCKSPACE_WAIT):
         raise CommandExecutionError(f"{me} did not join its sanlock lockspace in {wait}s: no guest started")
     wanted = sorted(hv_saves.saved(hv))
     wanted += sorted(
-        n for n, g in hv.get("guests", {}).items() if g["home"] == me and g["running"] and n not in wanted
+        n for n, g in hv["guests"].items() if g["home"] == me and g["running"] and n not in wanted
     )
     wanted = [n for n in wanted if hv_marks.stop_mark(hv, n) is None]  # a person keeps it down
     with hv_domains.connection() as conn:
@@ -535,13 +535,13 @@ def undrain(guests=None):
     _event("undrained", {"host": me})
     if guests:
         names = [n.strip() for n in (guests.split(",") if isinstance(guests, str) else guests) if n.strip()]
-        unknown = [n for n in names if n not in hv.get("guests", {})]
+        unknown = [n for n in names if n not in hv["guests"]]
         if unknown:
             raise CommandExecutionError(f"not guests of the cluster pillar: {', '.join(unknown)}")
     else:
         home = {
             n
-            for n, g in hv.get("guests", {}).items()
+            for n, g in hv["guests"].items()
             if g["home"] == me
             and g["running"]
             and hv_marks.stop_mark(hv, n) is None  # a person keeps it down
@@ -594,5 +594,5 @@ def follow_failover():
     hv = _settings()
     me = hv["me"]["name"]
     here = {n for n, g in list_local().items() if g["state"] in hv_domains.ACTIVE}
-    results = {n: {"outcome": "running", "host": me} for n in here if n in hv.get("guests", {})}
+    results = {n: {"outcome": "running", "host": me} for n in here if n in hv["guests"]}
     return _follow_failover_home(hv, results)

@@ -124,7 +124,7 @@ def status(settings_cache=None):
         salt -N hypervisors keeper.status
     """
     hv = _settings(settings_cache)
-    record = keeper_rule.clean_record(hv_runtime.read_json(hv_keeper.record_path(hv)), hv.get("guests") or {})
+    record = keeper_rule.clean_record(hv_runtime.read_json(hv_keeper.record_path(hv)), hv["guests"])
     return dict(record, enabled=bool(hv["keeper"]["enabled"]))
 
 
@@ -140,7 +140,7 @@ def stop_marks(settings_cache=None):
         salt-call keeper.stop_marks
     """
     hv = _settings(settings_cache)
-    return keeper_rule.read_marks(hv["keeper"]["stopped_dir"], hv.get("guests") or {})
+    return keeper_rule.read_marks(hv["keeper"]["stopped_dir"], hv["guests"])
 
 
 def records(settings_cache=None):
@@ -155,4 +155,4 @@ def records(settings_cache=None):
         salt-call keeper.records
     """
     hv = _settings(settings_cache)
-    return keeper_rule.read_records(hv["keeper"]["hosts_dir"], hv["hosts"], hv.get("guests") or {})
+    return keeper_rule.read_records(hv["keeper"]["hosts_dir"], hv["hosts"], hv["guests"])

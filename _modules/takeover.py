@@ -58,11 +58,7 @@ def _event(tag, data):
 
 def _data_hosts(hv):
     """The hosts that carry guests (all but the arbiter), by name: their sanlock host id."""
-    return {
-        name: host["host_id"]
-        for name, host in hv["hosts"].items()
-        if host.get("role", "hypervisor") != "arbiter"
-    }
+    return {name: host["host_id"] for name, host in hv["hosts"].items() if host["role"] != "arbiter"}
 
 
 def quorum(settings_cache=None):
@@ -191,11 +187,8 @@ def _kept_by(hv, host):
     """The guests the dead host's keeper kept (running there, or down there by a fault:
     ``_utils/keeper_rule.py``), not kept down by a person: they are the cluster's to
     bring back, on this side of the dead time as on the other."""
-    keeper = hv.get("keeper") or {}
-    if not keeper.get("hosts_dir"):
-        return set()
-    records = keeper_rule.read_records(keeper["hosts_dir"], [host], hv["guests"])
-    marks = keeper_rule.read_marks(keeper["stopped_dir"], hv["guests"])
+    records = keeper_rule.read_records(hv["keeper"]["hosts_dir"], [host], hv["guests"])
+    marks = keeper_rule.read_marks(hv["keeper"]["stopped_dir"], hv["guests"])
     kept = (keeper_rule.RUNNING, keeper_rule.DOWN)
     entries = (records.get(host) or {}).get("guests") or {}
     return {name for name, entry in entries.items() if entry["state"] in kept and name not in marks}

@@ -9,7 +9,7 @@ the provider's API where the IPs are routed and moves them (``online``).
 
 def guest_of_ip(hv):
     """``{failover ip: guest}`` from the guests' ``failover_ips``."""
-    return {ip: name for name, guest in hv.get("guests", {}).items() for ip in guest.get("failover_ips", [])}
+    return {ip: name for name, guest in hv["guests"].items() for ip in guest["failover_ips"]}
 
 
 def after_evacuation(hv, routed, results, host):
@@ -36,7 +36,7 @@ def back_home(hv, routed, results, runs_nowhere):
     me = hv["me"]["name"]
     owners = guest_of_ip(hv)
     here = {name for name, result in results.items() if result.get("host") == me}
-    wanted = {ip for name in here for ip in hv["guests"][name].get("failover_ips", [])}
+    wanted = {ip for name in here for ip in hv["guests"][name]["failover_ips"]}
     for ip, home in hv["failover"]["ips"].items():
         owner = owners.get(ip)
         if home == me and (owner is None or owner in here or runs_nowhere(owner)):

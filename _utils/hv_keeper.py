@@ -41,7 +41,7 @@ class Keeper:
         self.event = event
         self.me = hv["me"]["name"]
         self.cfg = hv["keeper"]
-        self.guests = hv.get("guests") or {}
+        self.guests = hv["guests"]
         self.members = [h for h in hv["tunnels"]["members"] if h in hv["hosts"]]
         self.host_ids = {h["host_id"]: n for n, h in hv["hosts"].items() if h.get("host_id") is not None}
         saved = keeper_rule.clean_record(hv_runtime.read_json(record_path(hv)), self.guests)

@@ -111,8 +111,7 @@ def record_evacuation(hv, ret):
 
 
 def stop_mark_path(hv, name):
-    directory = (hv.get("keeper") or {}).get("stopped_dir")
-    return os.path.join(directory, f"{name}.json") if directory else None
+    return os.path.join(hv["keeper"]["stopped_dir"], f"{name}.json")
 
 
 def mark_stopped(hv, name, verb):
@@ -120,7 +119,7 @@ def mark_stopped(hv, name, verb):
     that no keeper, highstate or boot starts it until ``guests.start`` (whatever
     ``running`` says, here or in a keeper's newer pillar)."""
     path = stop_mark_path(hv, name)
-    if path is None or name not in hv.get("guests", {}):
+    if name not in hv["guests"]:
         return None
     mark = {"guest": name, "verb": verb, "host": hv["me"]["name"], "at": hv_runtime.now()}
     try:
@@ -134,20 +133,15 @@ def mark_stopped(hv, name, verb):
 
 
 def clear_stop_mark(hv, name):
-    path = stop_mark_path(hv, name)
-    if path is not None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(stop_mark_path(hv, name))
 
 
 def stop_mark(hv, name):
     """``{"guest", "verb", "host", "at"}`` of a person's stop of ``name``, or None; a mark
     that is not whole still counts."""
-    path = stop_mark_path(hv, name)
-    if path is None:
-        return None
     try:
-        with open(path, encoding="utf-8") as handle:
+        with open(stop_mark_path(hv, name), encoding="utf-8") as handle:
             return json.load(handle)
     except FileNotFoundError:
         return None

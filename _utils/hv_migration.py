@@ -91,8 +91,7 @@ def migrate(hv, name, host, event, local_host, uri=None):
         watcher.start()
         error = None
         try:
-            if hv["evacuation"].get("max_downtime"):
-                dom.migrateSetMaxDowntime(int(hv["evacuation"]["max_downtime"]), 0)
+            dom.migrateSetMaxDowntime(int(hv["evacuation"]["max_downtime"]), 0)
             dom.migrateToURI3(hv_domains.host_uri(hv, host), _params(hv, host), _flags(hv["evacuation"]))
         except libvirt.libvirtError as exc:
             error = str(exc)

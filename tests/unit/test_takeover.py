@@ -24,12 +24,13 @@ def hv(tmp_path):
     return {
         "me": {"name": "hyp2", "peer": "hyp1"},
         "hosts": {
-            "hyp1": {"host_id": 1},
-            "hyp2": {"host_id": 2},
-            "arb1": {"role": "arbiter"},
+            "hyp1": {"role": "hypervisor", "host_id": 1},
+            "hyp2": {"role": "hypervisor", "host_id": 2},
+            "arb1": {"role": "arbiter", "host_id": None},
         },
         "guests": {
-            name: {"home": "hyp1", "disk_path": path, "failover_ips": []} for name, path in DISKS.items()
+            name: {"home": "hyp1", "running": False, "disk_path": path, "failover_ips": []}
+            for name, path in DISKS.items()
         },
         "failover": {"ips": {"203.0.113.101": "hyp1", "203.0.113.102": "hyp1"}},
         "timings": {"watchdog_fire_timeout": 60},
@@ -38,6 +39,10 @@ def hv(tmp_path):
             "fence": True,
             "poll_interval": 2,
             "incidents_dir": str(tmp_path / "inc"),
+        },
+        "keeper": {
+            "hosts_dir": str(tmp_path / "keeper/hosts"),
+            "stopped_dir": str(tmp_path / "keeper/stopped"),
         },
     }
 
@@ -173,12 +178,9 @@ def test_the_guests_the_dead_hosts_keeper_kept_are_taken_over_too(cluster, hv, t
     kept (vm3: down there by a fault, its lease released; vm4: left down after a crash
     loop, not taken; vm5: a person keeps it down) are started here; a kept guest whose
     lease another live host holds (vm6) is that host's."""
-    hv["keeper"] = {
-        "hosts_dir": str(tmp_path / "keeper/hosts"),
-        "stopped_dir": str(tmp_path / "keeper/stopped"),
-    }
     for name in ("vm4", "vm5", "vm6"):
-        hv["guests"][name] = {"home": "hyp1", "disk_path": f"/var/lib/libvirt/images/customer1/{name}.img"}
+        disk = f"/var/lib/libvirt/images/customer1/{name}.img"
+        hv["guests"][name] = {"home": "hyp1", "running": False, "disk_path": disk, "failover_ips": []}
         DISKS[name] = hv["guests"][name]["disk_path"]
     cluster.leases[takeover.lease_name(DISKS["vm3"])] = {"held": False, "owner_host_id": 1, "generation": 3}
     cluster.leases[takeover.lease_name(DISKS["vm6"])] = {"held": True, "owner_host_id": 2, "generation": 1}
