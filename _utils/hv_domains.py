@@ -16,10 +16,8 @@ import guest_xml
 
 try:
     import libvirt
-
-    HAS_LIBVIRT = True
 except ImportError:
-    HAS_LIBVIRT = False
+    libvirt = None
 
 try:
     from salt.exceptions import CommandExecutionError
@@ -207,14 +205,10 @@ def definition(name):
     know it."""
     with connection() as conn:
         try:
-            try:
-                dom = conn.lookupByName(name)
-            except libvirt.libvirtError as exc:
-                if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-                    return None
-                raise
-            return _described(dom)
+            return _described(conn.lookupByName(name))
         except libvirt.libvirtError as exc:
+            if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
+                return None
             raise CommandExecutionError(f"libvirt: {exc}") from None
 
 
