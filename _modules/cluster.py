@@ -19,8 +19,9 @@ never a traceback. A part whose module this host does not have loaded at all
 (``takeover``) is None.
 """
 
-import datetime
 import logging
+
+import hv_runtime
 
 try:
     from salt.exceptions import CommandExecutionError
@@ -31,7 +32,7 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "cluster"
 __outputter__ = {"status": "hv_status"}
-MINE_NAME = "hv_status"
+MINE_NAME = hv_runtime.MINE_NAME
 INCIDENTS = 10  # the newest takeover incidents shared() reports
 LOCAL_PARTS = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts", "keeper")
 
@@ -68,10 +69,6 @@ def _carries_guests():
 def _loaded(fun):
     """Whether this host has ``fun`` loaded (a module a host may lack: takeover)."""
     return fun in __salt__
-
-
-def _now():
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
 
 
 def _guests():
@@ -142,7 +139,7 @@ def local():
 
         salt -N hypervisors cluster.local
     """
-    part = {"host": __grains__["id"], "time": _now()}
+    part = {"host": __grains__["id"], "time": hv_runtime.now()}
     if not _carries_guests():
         return dict(part, **dict.fromkeys(LOCAL_PARTS))
     takeover = _loaded("takeover.quorum")
@@ -180,7 +177,7 @@ def shared():
     guests_here = _carries_guests()
     return {
         "host": __grains__["id"],
-        "time": _now(),
+        "time": hv_runtime.now(),
         "peers": _part(_peers),
         "volumes": _part(_volumes),
         "lockspace": _part(_call, "sanlock.hosts") if guests_here else None,
@@ -205,7 +202,7 @@ def publish():
 
         salt -N hypervisors cluster.publish
     """
-    return _call("mine.send", MINE_NAME, mine_function="cluster.local")
+    return hv_runtime.publish(__salt__)
 
 
 def status():

@@ -15,18 +15,25 @@ Every step fires an event under ``hv/evacuation/`` (B4). Settings come from the
 pillar; with the master unreachable (``salt-call --local``, the shutdown unit)
 from the copy the states keep in ``<state_dir>/settings.json`` (no secrets:
 without the pillar, no failover IP can be moved, and the return says so).
+
+This module is the Salt-facing part; the work is done in ``_utils/``:
+``hv_domains`` (libvirt here and on the other hosts), ``hv_saves`` (the save
+volume), ``hv_migration``, ``hv_evacuation`` (guests away and back),
+``hv_marks`` (drain, evacuating and stop marks), ``hv_failover_plan`` (which
+failover IPs follow which guest) and ``hv_incidents`` (the takeover's).
 """
 
-import concurrent.futures
-import contextlib
-import contextvars
-import datetime
-import json
 import logging
-import os
-import socket
-import threading
 import time
+
+import hv_domains
+import hv_evacuation
+import hv_failover_plan
+import hv_incidents
+import hv_marks
+import hv_migration
+import hv_runtime
+import hv_saves
 
 try:
     import libvirt
@@ -43,26 +50,8 @@ except ImportError:
 log = logging.getLogger(__name__)
 
 __virtualname__ = "guests"
-URI = "qemu:///system"
 EVENTS = "hv/evacuation"
-SETTINGS_CACHE = "/var/lib/hv-evacuation/settings.json"  # the states write it (guests.evacuation)
-DRAIN_MARK = "drained"
-LAST_RESULT = "last.json"
-SAVE_SUFFIX = ".save"
-PROGRESS_EVERY = 5  # seconds between two progress events of one migration
 LOCKSPACE_WAIT = 180  # seconds resume() waits at boot for the host to join its lockspace
-EVACUATING_MARK = "evacuating"  # while an evacuation runs here: the keeper starts nothing here
-STATES = {
-    0: "no state",
-    1: "running",
-    2: "blocked",
-    3: "paused",
-    4: "shutting down",
-    5: "shut off",
-    6: "crashed",
-    7: "suspended",
-}
-ACTIVE = ("running", "blocked", "paused", "shutting down", "suspended")
 
 
 def __virtual__():
@@ -77,101 +66,26 @@ def __virtual__():
 
 
 def _settings(settings_cache=None):
-    """The cluster settings: from the pillar, else (master unreachable) from the cache file."""
-    if "hypervisor" in __pillar__:
-        return dict(__salt__["hypervisor_pillar.settings"](), offline=False)
-    path = settings_cache or SETTINGS_CACHE
-    try:
-        with open(path, encoding="utf-8") as handle:
-            hv = json.load(handle)
-    except (OSError, ValueError) as exc:
-        raise CommandExecutionError(f"no cluster pillar here and no settings copy at {path}: {exc}") from None
-    hv["offline"] = True
-    return hv
+    """The cluster settings: the pillar's, else (master unreachable) the settings copy."""
+    return hv_runtime.settings(__pillar__, lambda: __salt__["hypervisor_pillar.settings"](), settings_cache)
 
 
 def _event(tag, data):
     """Fire ``hv/evacuation/<tag>`` (B4) and log it: the journal keeps it when the bus cannot."""
-    log.info("guests: %s/%s %s", EVENTS, tag, json.dumps(data, sort_keys=True, default=str))
-    try:
-        __salt__["event.send"](f"{EVENTS}/{tag}", data)
-    except Exception as exc:  # an event is a notice: never the reason an evacuation fails
-        log.warning("guests: could not send the event %s/%s: %s", EVENTS, tag, exc)
-
-
-def _now():
-    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-
-
-def _state_path(hv, name):
-    return os.path.join(hv["evacuation"]["state_dir"], name)
-
-
-def _write_json(path, data):
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = f"{path}.tmp"
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)
+    hv_runtime.fire(__salt__["event.send"], log, f"{EVENTS}/{tag}", data, level=logging.INFO)
 
 
 def _publish():
-    """Refresh this host's part of the status view in the mine, when the module is there."""
-    if "cluster.publish" in __salt__:
+    """Refresh this host's part of the status view in the mine (``cluster.local``),
+    when the cluster module is there."""
+    if "cluster.local" in __salt__:
         try:
-            __salt__["cluster.publish"]()
+            hv_runtime.publish(__salt__)
         except Exception as exc:  # the mine lags until its next update
-            log.warning("guests: cluster.publish failed: %s", exc)
+            log.warning("guests: refreshing the mine failed: %s", exc)
 
 
-# ------------------------------------------------------------------ libvirt
-
-
-def _open(uri=URI):
-    try:
-        return libvirt.open(uri)
-    except libvirt.libvirtError as exc:
-        raise CommandExecutionError(f"libvirt ({uri}): {exc}") from None
-
-
-def _host_uri(hv, host):
-    """The libvirt URI of cluster host ``host``, over ssh on the RPN (F20)."""
-    ip = hv["hosts"][host]["rpn"]["ip"]
-    return f"qemu+ssh://{hv['migration']['user']}@{ip}/system?no_tty=1"
-
-
-def _reachable(hv, host):
-    """None when ``host`` answers on its SSH port over the RPN within ``peer_timeout``,
-    else why not. (A host that answers there but cannot take the guest fails the
-    migration itself, and the guest is saved instead.)"""
-    ip, port = hv["hosts"][host]["rpn"]["ip"], hv["firewall"]["ssh_port"]
-    try:
-        socket.create_connection((ip, port), timeout=hv["evacuation"]["peer_timeout"]).close()
-    except OSError as exc:
-        return f"{host} ({ip}) does not answer over the private network: {exc}"
-    return None
-
-
-def _state(dom):
-    return STATES.get(dom.state()[0], "unknown")
-
-
-def _domains(conn):
-    return {dom.name(): dom for dom in conn.listAllDomains()}
-
-
-def _remote_state(hv, host, name):
-    """The guest's state on ``host`` ("absent" when not defined there), or None if unknown."""
-    try:
-        conn = libvirt.open(URI if host == __grains__["id"] else _host_uri(hv, host))
-    except libvirt.libvirtError:
-        return None
-    try:
-        return _state(conn.lookupByName(name))
-    except libvirt.libvirtError:
-        return "absent"
-    finally:
-        conn.close()
+# ------------------------------------------------------------------ what runs where
 
 
 def list_local():
@@ -184,14 +98,7 @@ def list_local():
 
         salt -N hypervisors guests.list_local
     """
-    conn = _open()
-    try:
-        return {
-            name: {"state": _state(dom), "persistent": bool(dom.isPersistent())}
-            for name, dom in sorted(_domains(conn).items())
-        }
-    finally:
-        conn.close()
+    return hv_domains.list_local()
 
 
 def where(name, settings_cache=None):
@@ -207,25 +114,41 @@ def where(name, settings_cache=None):
 
         salt hyp1 guests.where vm1
     """
-    hv = _settings(settings_cache)
-    out = {}
-    for host in hv["tunnels"]["members"]:
-        if host != __grains__["id"] and _reachable(hv, host):
-            out[host] = "unknown"
-            continue
-        out[host] = _remote_state(hv, host, name) or "unknown"
-    return out
+    return hv_domains.where(_settings(settings_cache), name, __grains__["id"])
 
 
-def _running(conn):
-    return sorted(name for name, dom in _domains(conn).items() if _state(dom) in ACTIVE)
+def definition(name):
+    """
+    Guest ``name`` as libvirt defines it here (F26): ``{"uuid", "fingerprint" (its
+    persistent definition's; None without one), "active"}``, or None when unknown.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 guests.definition vm1
+    """
+    return hv_domains.definition(name)
+
+
+def define(name):
+    """
+    Define guest ``name`` here as the pillar describes it (F26: nothing is started; a
+    running guest takes it at its next start). Returns it as ``guests.definition`` does.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 guests.define vm1
+    """
+    guest = _settings()["guests"].get(name)
+    if guest is None or "xml" not in guest:  # the settings copy has no definitions
+        raise CommandExecutionError(f"no guest {name} in pillar hypervisor:guests")
+    return hv_domains.define(guest["xml"])
 
 
 # ------------------------------------------------------------------ save, restore
-
-
-def _save_dir(hv):
-    return hv["evacuation"]["save_dir"]
 
 
 def saved(settings_cache=None):
@@ -239,52 +162,7 @@ def saved(settings_cache=None):
 
         salt hyp1 guests.saved
     """
-    directory = _save_dir(_settings(settings_cache))
-    try:
-        names = os.listdir(directory)
-    except FileNotFoundError:
-        return {}
-    return {
-        n[: -len(SAVE_SUFFIX)]: os.path.join(directory, n) for n in sorted(names) if n.endswith(SAVE_SUFFIX)
-    }
-
-
-def _save(hv, conn, name):
-    """Save running guest ``name`` to the shared volume; the guest stops. Returns the path.
-    Written under a temporary name first: a save that fails leaves no file that looks whole."""
-    path = os.path.join(_save_dir(hv), name + SAVE_SUFFIX)
-    partial = f"{path}.partial"
-    if os.path.exists(path):
-        raise CommandExecutionError(f"{path} exists already: an older save of {name} was never restored")
-    _writable(partial)
-    dom = conn.lookupByName(name)
-    try:
-        dom.saveFlags(partial, None, libvirt.VIR_DOMAIN_SAVE_RUNNING)
-    except libvirt.libvirtError as exc:
-        _resume_if_paused(dom)
-        raise CommandExecutionError(f"saving {name} to {path} failed: {exc}") from None
-    os.replace(partial, path)
-    return path
-
-
-def _writable(path):
-    """Raise unless ``path`` can be created now. Checked before a save: libvirt pauses the
-    guest first, and one whose save failed on lost storage may not run again (its lease)."""
-    try:
-        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-        os.unlink(path)
-    except OSError as exc:
-        raise CommandExecutionError(f"the save volume cannot be written ({path}): {exc}") from None
-
-
-def _resume_if_paused(dom):
-    """A failed save or migration may leave the guest paused here: let it run again."""
-    try:
-        if dom.state()[0] == libvirt.VIR_DOMAIN_PAUSED:
-            dom.resume()
-            log.warning("guests: %s was left paused by a failed operation: resumed", dom.name())
-    except libvirt.libvirtError as exc:
-        log.error("guests: %s is paused and cannot be resumed: %s", dom.name(), exc)
+    return hv_saves.saved(_settings(settings_cache))
 
 
 def save(name, settings_cache=None):
@@ -301,31 +179,15 @@ def save(name, settings_cache=None):
         salt hyp1 guests.save vm1
     """
     hv = _settings(settings_cache)
-    _mark_stopped(hv, name, "save")
-    conn = _open()
-    try:
-        path = _save(hv, conn, name)
-    except CommandExecutionError:
-        _clear_stop_mark(hv, name)
-        raise
-    finally:
-        conn.close()
+    hv_marks.mark_stopped(hv, name, "save")
+    with hv_domains.connection() as conn:
+        try:
+            path = hv_saves.save(hv, conn, name)
+        except CommandExecutionError:
+            hv_marks.clear_stop_mark(hv, name)
+            raise
     _event("guest/saved", {"guest": name, "host": hv["me"]["name"], "path": path})
     return {"guest": name, "outcome": "saved", "path": path}
-
-
-def _restore(hv, conn, name):
-    """Restore guest ``name`` from its save file here; the file is removed once the guest runs
-    (a second restore of it would roll its disk back). sanlock refuses where it runs elsewhere."""
-    path = os.path.join(_save_dir(hv), name + SAVE_SUFFIX)
-    if not os.path.exists(path):
-        raise CommandExecutionError(f"{name} has no save file ({path})")
-    try:
-        conn.restoreFlags(path, None, libvirt.VIR_DOMAIN_SAVE_RUNNING)
-    except libvirt.libvirtError as exc:
-        raise CommandExecutionError(f"restoring {name} from {path} failed: {exc}") from None
-    os.unlink(path)
-    return path
 
 
 def restore(name, settings_cache=None):
@@ -341,106 +203,14 @@ def restore(name, settings_cache=None):
         salt hyp2 guests.restore vm1
     """
     hv = _settings(settings_cache)
-    _clear_stop_mark(hv, name)
-    conn = _open()
-    try:
-        _restore(hv, conn, name)
-    finally:
-        conn.close()
+    hv_marks.clear_stop_mark(hv, name)
+    with hv_domains.connection() as conn:
+        hv_saves.restore(hv, conn, name)
     _event("guest/restored", {"guest": name, "host": hv["me"]["name"]})
     return {"guest": name, "outcome": "restored", "host": hv["me"]["name"]}
 
 
-# ------------------------------------------------------------------ migration
-
-
-def _flags(evacuation):
-    flags = (
-        libvirt.VIR_MIGRATE_LIVE
-        | libvirt.VIR_MIGRATE_PEER2PEER
-        | libvirt.VIR_MIGRATE_PERSIST_DEST
-        | libvirt.VIR_MIGRATE_ABORT_ON_ERROR
-    )
-    if evacuation["auto_converge"]:
-        flags |= libvirt.VIR_MIGRATE_AUTO_CONVERGE
-    if evacuation["postcopy"]:
-        flags |= libvirt.VIR_MIGRATE_POSTCOPY
-    return flags
-
-
-def _params(hv, host):
-    """Migration data straight to the destination's RPN address, never its public one."""
-    params = {libvirt.VIR_MIGRATE_PARAM_URI: f"tcp://{hv['hosts'][host]['rpn']['ip']}"}
-    if hv["evacuation"]["bandwidth"]:
-        params[libvirt.VIR_MIGRATE_PARAM_BANDWIDTH] = int(hv["evacuation"]["bandwidth"])
-    return params
-
-
-def _watch(dom, name, host, deadline, done):
-    """Progress events while a migration runs; abort it past its deadline."""
-    last = 0.0
-    while not done.wait(1):
-        if time.monotonic() > deadline:
-            log.warning("guests: migration of %s to %s ran out of time: aborting it", name, host)
-            try:
-                dom.abortJob()
-            except libvirt.libvirtError as exc:
-                log.warning("guests: aborting the migration of %s: %s", name, exc)
-            return
-        if time.monotonic() - last >= PROGRESS_EVERY:
-            last = time.monotonic()
-            try:
-                stats = dom.jobStats()
-            except libvirt.libvirtError:
-                continue
-            _event(
-                "guest/progress",
-                {"guest": name, "to": host, "memory_remaining": stats.get("memory_remaining")},
-            )
-
-
-def _migrate(hv, name, host, uri=URI):
-    """Live-migrate ``name`` from ``uri`` to ``host``; return the outcome (never raises).
-
-    Outcomes: ``migrated`` (runs on ``host`` only), ``failed`` (still runs at the
-    source: libvirt rolled the migration back), ``unknown`` (neither side shows it
-    running: an operator must look; not expected, libvirt keeps one side).
-    """
-    start = time.monotonic()
-    conn = _open(uri)
-    done = threading.Event()
-    try:
-        dom = conn.lookupByName(name)
-        _event("guest/migrating", {"guest": name, "to": host})
-        deadline = time.monotonic() + hv["evacuation"]["migrate_timeout"]
-        watcher = threading.Thread(
-            target=contextvars.copy_context().run, args=(_watch, dom, name, host, deadline, done), daemon=True
-        )
-        watcher.start()
-        error = None
-        try:
-            if hv["evacuation"].get("max_downtime"):
-                dom.migrateSetMaxDowntime(int(hv["evacuation"]["max_downtime"]), 0)
-            dom.migrateToURI3(_host_uri(hv, host), _params(hv, host), _flags(hv["evacuation"]))
-        except libvirt.libvirtError as exc:
-            error = str(exc)
-        finally:
-            done.set()
-        if error:
-            _resume_if_paused(dom)
-        here = _state(dom) if name in _domains(conn) else "absent"
-    finally:
-        conn.close()
-    seconds = round(time.monotonic() - start, 2)
-    if here not in ACTIVE and _remote_state(hv, host, name) == "running":
-        return {"outcome": "migrated", "host": host, "seconds": seconds}
-    if here in ACTIVE:
-        return {"outcome": "failed", "why": error or "the guest still runs here", "seconds": seconds}
-    return {
-        "outcome": "unknown",
-        "why": error or f"not running here ({here}) nor on {host}",
-        "seconds": seconds,
-    }
+# ------------------------------------------------------------------ migration, evacuation
 
 
 def migrate(name, host=None, settings_cache=None):
@@ -458,53 +228,20 @@ def migrate(name, host=None, settings_cache=None):
         salt hyp1 guests.migrate vm1 host=hyp3
     """
     hv = _settings(settings_cache)
-    host = host or hv["me"]["peer"]
-    _check_target(hv, host)
-    why = _reachable(hv, host)
+    host = hv_evacuation.target(hv, host)
+    why = hv_domains.reachable(hv, host)
     if why:
         raise CommandExecutionError(why)
-    result = dict(_migrate(hv, name, host), guest=name)
+    result = dict(hv_migration.migrate(hv, name, host, _event, __grains__["id"]), guest=name)
     _event(f"guest/{result['outcome']}", dict(result, source=hv["me"]["name"]))
     if result["outcome"] != "migrated":
         __context__["retcode"] = 1
     return result
 
 
-def _check_target(hv, host):
-    me = hv["me"]["name"]
-    if host == me or host not in hv["hosts"] or host not in hv["tunnels"]["members"]:
-        members = ", ".join(h for h in hv["tunnels"]["members"] if h != me)
-        raise CommandExecutionError(f"{host} cannot take guests from {me} (hosts that can: {members})")
-
-
-# ------------------------------------------------------------------ evacuation
-
-
-def _evacuate_one(hv, name, host, why_not):
-    """Migrate ``name`` to ``host`` (unless ``why_not``), else save it; never raises."""
-    result = {"outcome": "failed", "why": why_not}
-    if not why_not:
-        result = _migrate(hv, name, host)
-        if result["outcome"] in ("migrated", "unknown"):
-            return result
-    conn = _open()
-    try:
-        path = _save(hv, conn, name)
-        return {"outcome": "saved", "path": path, "why": result.get("why")}
-    except CommandExecutionError as exc:
-        return {"outcome": "running", "host": hv["me"]["name"], "why": f"{result.get('why')}; {exc}"}
-    finally:
-        conn.close()
-
-
-def _guest_of_ip(hv):
-    return {ip: name for name, guest in hv.get("guests", {}).items() for ip in guest.get("failover_ips", [])}
-
-
 def _follow_failover(hv, results, host):
     """Move the failover IPs the API routes to this host to where their guests went
     (IPs of no guest, or of a saved one: to ``host``); confirmed moves (online.failover_move)."""
-    me = hv["me"]["name"]
     if hv.get("offline") or "online.server_info" not in __salt__:
         return {
             "moved": {},
@@ -512,20 +249,10 @@ def _follow_failover(hv, results, host):
             "comment": "not moved: no pillar here (master unreachable), and"
             " the API token lives in the pillar only; `salt <host> guests.follow_failover` moves them",
         }
-    routed, error = _routed_to(me)
+    routed, error = _routed_to(hv["me"]["name"])
     if error:
         return {"moved": {}, "failed": {"*": error}, "comment": error}
-    owners = _guest_of_ip(hv)
-    wanted = {}
-    for ip in routed:
-        if ip not in hv["failover"]["ips"]:
-            continue  # not a cluster failover IP: not ours to move
-        outcome = results.get(owners.get(ip), {})
-        if outcome.get("outcome") == "running":
-            continue  # its guest is still here: the IP stays
-        dest = outcome.get("host", host) if outcome.get("outcome") == "migrated" else host
-        wanted.setdefault(dest, []).append(ip)
-    return _move_ips(wanted)
+    return _move_ips(hv_failover_plan.after_evacuation(hv, routed, results, host))
 
 
 def _routed_to(host):
@@ -549,26 +276,6 @@ def _move_ips(wanted):
     return {"moved": moved, "failed": failed, "comment": ""}
 
 
-def _target_for(hv, host):
-    return host or hv["me"]["peer"]
-
-
-@contextlib.contextmanager
-def _evacuating(hv):
-    """The evacuating mark for the block: the keeper starts no guest here meanwhile
-    (it would bring back what the evacuation just saved or moved)."""
-    path = _state_path(hv, EVACUATING_MARK)
-    try:
-        _write_json(path, {"since": _now(), "pid": os.getpid()})
-    except OSError as exc:
-        log.warning("guests: could not mark the evacuation: %s", exc)
-    try:
-        yield
-    finally:
-        with contextlib.suppress(OSError):
-            os.unlink(path)
-
-
 def evacuating(settings_cache=None):
     """
     Whether an evacuation runs on this host now (its process alive): ``{"evacuating",
@@ -580,67 +287,7 @@ def evacuating(settings_cache=None):
 
         salt hyp1 guests.evacuating
     """
-    hv = _settings(settings_cache)
-    try:
-        with open(_state_path(hv, EVACUATING_MARK), encoding="utf-8") as handle:
-            mark = json.load(handle)
-    except (OSError, ValueError):
-        return {"evacuating": False, "since": None, "pid": None}
-    pid = mark.get("pid")
-    try:
-        os.kill(int(pid), 0)
-        alive = True
-    except (OSError, TypeError, ValueError):
-        alive = False  # the evacuating process died: the mark is stale
-    return {"evacuating": alive, "since": mark.get("since"), "pid": pid}
-
-
-def _evacuate(hv, reason, host):
-    with _evacuating(hv):
-        return _evacuate_guests(hv, reason, host)
-
-
-def _evacuate_guests(hv, reason, host):
-    me = hv["me"]["name"]
-    start = time.monotonic()
-    conn = _open()
-    try:
-        names = _running(conn)
-    finally:
-        conn.close()
-    _event("started", {"host": me, "to": host, "reason": reason, "guests": names})
-    why_not = _reachable(hv, host) if names else None
-    results = {}
-    with concurrent.futures.ThreadPoolExecutor(max_workers=hv["evacuation"]["parallel"]) as pool:
-        # Each task in a copy of this context: Salt's dunders (__salt__, __grains__) live there.
-        futures = {
-            pool.submit(contextvars.copy_context().run, _evacuate_one, hv, name, host, why_not): name
-            for name in names
-        }
-        for future in concurrent.futures.as_completed(futures):
-            name = futures[future]
-            try:
-                results[name] = future.result()
-            except Exception as exc:  # a bug must not hide the other guests' outcomes
-                results[name] = {"outcome": "unknown", "why": f"{type(exc).__name__}: {exc}"}
-            _event(f"guest/{results[name]['outcome']}", dict(results[name], guest=name, source=me))
-    failover = _follow_failover(hv, results, host)
-    ret = {
-        "host": me,
-        "to": host,
-        "reason": reason,
-        "guests": dict(sorted(results.items())),
-        "failover": failover,
-        "seconds": round(time.monotonic() - start, 2),
-        "result": all(r["outcome"] in ("migrated", "saved") for r in results.values())
-        and not failover["failed"],
-    }
-    _event("done", {k: ret[k] for k in ("host", "to", "reason", "guests", "seconds", "result")})
-    try:
-        _write_json(_state_path(hv, LAST_RESULT), dict(ret, at=_now()))
-    except OSError as exc:
-        log.warning("guests: could not record the evacuation: %s", exc)
-    return ret
+    return hv_marks.evacuating(_settings(settings_cache))
 
 
 def evacuate(reason="operator", host=None, settings_cache=None):
@@ -663,9 +310,8 @@ def evacuate(reason="operator", host=None, settings_cache=None):
         salt hyp1 guests.evacuate
     """
     hv = _settings(settings_cache)
-    host = _target_for(hv, host)
-    _check_target(hv, host)
-    ret = _evacuate(hv, reason, host)
+    host = hv_evacuation.target(hv, host)
+    ret = hv_evacuation.evacuate(hv, reason, host, _event, _follow_failover)
     if not ret["result"]:
         __context__["retcode"] = 1
     if not hv.get("offline"):
@@ -688,20 +334,7 @@ def drained(settings_cache=None):
 
         salt -N hypervisors guests.drained
     """
-    hv = _settings(settings_cache)
-    try:
-        with open(_state_path(hv, DRAIN_MARK), encoding="utf-8") as handle:
-            mark = json.load(handle)
-    except FileNotFoundError:
-        return {"drained": False, "since": None, "reason": None, "guests": []}
-    except ValueError:
-        mark = {}
-    return {
-        "drained": True,
-        "since": mark.get("since"),
-        "reason": mark.get("reason"),
-        "guests": mark.get("guests", []),
-    }
+    return hv_marks.drained(_settings(settings_cache))
 
 
 def drain(host=None, reason="operator"):
@@ -716,48 +349,16 @@ def drain(host=None, reason="operator"):
         salt hyp1 guests.drain
     """
     hv = _settings()
-    host = _target_for(hv, host)
-    _check_target(hv, host)
-    mark = {"since": _now(), "reason": reason, "guests": []}
-    _write_json(_state_path(hv, DRAIN_MARK), mark)
+    host = hv_evacuation.target(hv, host)
+    mark = hv_marks.mark_drained(hv, reason)
     _event("drained", {"host": hv["me"]["name"], "reason": reason})
-    ret = _evacuate(hv, "drain", host)
-    mark["guests"] = sorted(n for n, r in ret["guests"].items() if r["outcome"] in ("migrated", "saved"))
-    _write_json(_state_path(hv, DRAIN_MARK), mark)
+    ret = hv_evacuation.evacuate(hv, "drain", host, _event, _follow_failover)
+    away = [n for n, r in ret["guests"].items() if r["outcome"] in ("migrated", "saved")]
+    hv_marks.mark_drained(hv, reason, away, since=mark["since"])
     if not ret["result"]:
         __context__["retcode"] = 1
     _publish()
     return dict(ret, drained=True)
-
-
-def _start(hv, conn, name):
-    """Start guest ``name`` here, or restore it if saved; the outcome (never raises)."""
-    try:
-        dom = conn.lookupByName(name)
-    except libvirt.libvirtError:
-        return {"outcome": "failed", "why": f"{name} is not defined here"}
-    if _state(dom) in ACTIVE:
-        return {"outcome": "running", "host": hv["me"]["name"], "why": "already running here"}
-    try:
-        if os.path.exists(os.path.join(_save_dir(hv), name + SAVE_SUFFIX)):
-            _restore(hv, conn, name)
-            return {"outcome": "restored", "host": hv["me"]["name"]}
-        dom.create()
-        return {"outcome": "started", "host": hv["me"]["name"]}
-    except (libvirt.libvirtError, CommandExecutionError) as exc:
-        text = str(exc)
-        if "held by another host" in text or "Failed to acquire lock" in text:
-            return {"outcome": "elsewhere", "why": "runs on another host (sanlock holds its lease there)"}
-        if _still_active(dom):  # started here meanwhile (the boot's resume and the keeper)
-            return {"outcome": "running", "host": hv["me"]["name"], "why": "already running here"}
-        return {"outcome": "failed", "why": text}
-
-
-def _still_active(dom):
-    try:
-        return _state(dom) in ACTIVE
-    except libvirt.libvirtError:
-        return False
 
 
 def start(name, settings_cache=None, keeper=False):
@@ -776,50 +377,17 @@ def start(name, settings_cache=None, keeper=False):
         salt hyp1 guests.start vm1
     """
     hv = _settings(settings_cache)
-    if drained(settings_cache)["drained"]:
+    if hv_marks.drained(hv)["drained"]:
         raise CommandExecutionError(f"{hv['me']['name']} is drained: `guests.undrain` first")
     if not keeper:
-        _clear_stop_mark(hv, name)
-    conn = _open()
-    try:
-        result = dict(_start(hv, conn, name), guest=name)
-    finally:
-        conn.close()
+        hv_marks.clear_stop_mark(hv, name)
+    with hv_domains.connection() as conn:
+        result = dict(hv_saves.start(hv, conn, name), guest=name)
     _event(f"guest/{result['outcome']}", result)
     if result["outcome"] not in ("started", "restored", "running"):
         __context__["retcode"] = 1
     _publish()
     return result
-
-
-def _stop_mark_path(hv, name):
-    directory = (hv.get("keeper") or {}).get("stopped_dir")
-    return os.path.join(directory, f"{name}.json") if directory else None
-
-
-def _mark_stopped(hv, name, verb):
-    """A person stops (or saves) pillar guest ``name``: recorded on the shared volume, so
-    that no keeper, highstate or boot starts it until ``guests.start`` (whatever
-    ``running`` says, here or in a keeper's newer pillar)."""
-    path = _stop_mark_path(hv, name)
-    if path is None or name not in hv.get("guests", {}):
-        return None
-    mark = {"guest": name, "verb": verb, "host": hv["me"]["name"], "at": _now()}
-    try:
-        _write_json(path, mark)
-    except OSError as exc:
-        raise CommandExecutionError(
-            f"the stop of {name} cannot be recorded ({path}: {exc}): a keeper could start it"
-            " again; nothing was stopped"
-        ) from None
-    return mark
-
-
-def _clear_stop_mark(hv, name):
-    path = _stop_mark_path(hv, name)
-    if path is not None:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
 
 
 def stop_mark(name, settings_cache=None):
@@ -834,16 +402,7 @@ def stop_mark(name, settings_cache=None):
 
         salt hyp1 guests.stop_mark vm1
     """
-    path = _stop_mark_path(_settings(settings_cache), name)
-    if path is None:
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        return None
-    except ValueError:
-        return {"guest": name, "verb": "stop", "host": None, "at": None}
+    return hv_marks.stop_mark(_settings(settings_cache), name)
 
 
 def stop(name, timeout=None, settings_cache=None):
@@ -862,40 +421,19 @@ def stop(name, timeout=None, settings_cache=None):
         salt hyp1 guests.stop vm1 timeout=0
     """
     hv = _settings(settings_cache)
-    wait = int((hv.get("keeper") or {}).get("stop_timeout", 120) if timeout is None else timeout)
-    conn = _open()
-    try:
+    wait = int(hv["keeper"]["stop_timeout"] if timeout is None else timeout)
+    with hv_domains.connection() as conn:
         try:
             dom = conn.lookupByName(name)
         except libvirt.libvirtError:
             raise CommandExecutionError(f"{name} is not defined here") from None
-        _mark_stopped(hv, name, "stop")  # first: no keeper may start it once it is down
-        if _state(dom) not in ACTIVE:
+        hv_marks.mark_stopped(hv, name, "stop")  # first: no keeper may start it once it is down
+        if hv_domains.state(dom) not in hv_domains.ACTIVE:
             return {"guest": name, "outcome": "stopped", "how": "it was not running here"}
-        how = _shut_down(dom, wait)
-    finally:
-        conn.close()
+        how = hv_domains.shut_down(dom, wait)
     _event("guest/stopped", {"guest": name, "host": hv["me"]["name"], "how": how})
     _publish()
     return {"guest": name, "outcome": "stopped", "how": how}
-
-
-def _shut_down(dom, wait):
-    """Ask the guest to shut down, wait up to ``wait`` seconds, then destroy it."""
-    if wait > 0:
-        with contextlib.suppress(libvirt.libvirtError):
-            dom.shutdown()
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            if _state(dom) not in ACTIVE:
-                return "shut down"
-            time.sleep(1)
-    try:
-        dom.destroy()
-    except libvirt.libvirtError as exc:
-        if _state(dom) in ACTIVE:
-            raise CommandExecutionError(f"{dom.name()} could not be destroyed: {exc}") from None
-    return "destroyed" if wait == 0 else f"destroyed (no shutdown within {wait} s)"
 
 
 def _wait_for_lockspace(timeout):
@@ -922,42 +460,41 @@ def resume(settings_cache=None, wait=LOCKSPACE_WAIT):
     """
     hv = _settings(settings_cache)
     me = hv["me"]["name"]
-    if not drained(settings_cache)["drained"]:
-        _hold_if_taken_over(hv, settings_cache)
-    if drained(settings_cache)["drained"]:
+    if not hv_marks.drained(hv)["drained"]:
+        _hold_if_taken_over(hv)
+    if hv_marks.drained(hv)["drained"]:
         return {"host": me, "drained": True, "guests": {}}
     if not _wait_for_lockspace(wait):
         raise CommandExecutionError(f"{me} did not join its sanlock lockspace in {wait}s: no guest started")
-    wanted = sorted(saved(settings_cache))
+    wanted = sorted(hv_saves.saved(hv))
     wanted += sorted(
-        n for n, g in hv.get("guests", {}).items() if g["home"] == me and g["running"] and n not in wanted
+        n for n, g in hv["guests"].items() if g["home"] == me and g["running"] and n not in wanted
     )
-    wanted = [n for n in wanted if stop_mark(n, settings_cache) is None]  # a person keeps it down
-    conn = _open()
-    try:
-        results = {name: _start(hv, conn, name) for name in wanted}
-    finally:
-        conn.close()
+    wanted = [n for n in wanted if hv_marks.stop_mark(hv, n) is None]  # a person keeps it down
+    with hv_domains.connection() as conn:
+        results = {name: hv_saves.start(hv, conn, name) for name in wanted}
     for name, result in results.items():
         _event(f"guest/{result['outcome']}", dict(result, guest=name))
     return {"host": me, "drained": False, "guests": results}
 
 
-def _hold_if_taken_over(hv, settings_cache=None):
+def _hold_if_taken_over(hv):
     """A host whose guests another host took over (an open incident against
     it, ``takeover.open_against``) holds: it takes no guests until undrained."""
-    if "takeover.open_against" not in __salt__:
-        return
     try:
-        against = __salt__["takeover.open_against"](settings_cache=settings_cache)
-    except (OSError, CommandExecutionError) as exc:
+        against = hv_incidents.open_against(hv)
+    except OSError as exc:
         log.warning("guests: cannot read the takeover incidents: %s", exc)
         return
     if against:
-        hold(
-            reason=f"taken over by {against[0]['by']} (incident of {against[0]['detected']})",
-            settings_cache=settings_cache,
-        )
+        _hold(hv, f"taken over by {against[0]['by']} (incident of {against[0]['detected']})")
+
+
+def _hold(hv, reason):
+    if not hv_marks.drained(hv)["drained"]:
+        hv_marks.mark_drained(hv, reason)
+        _event("drained", {"host": hv["me"]["name"], "reason": reason})
+    return hv_marks.drained(hv)
 
 
 def hold(reason="operator", settings_cache=None):
@@ -972,31 +509,7 @@ def hold(reason="operator", settings_cache=None):
 
         salt hyp1 guests.hold reason="disk replacement"
     """
-    hv = _settings(settings_cache)
-    if drained(settings_cache)["drained"]:
-        return drained(settings_cache)
-    _write_json(_state_path(hv, DRAIN_MARK), {"since": _now(), "reason": reason, "guests": []})
-    _event("drained", {"host": hv["me"]["name"], "reason": reason})
-    return drained(settings_cache)
-
-
-def _bring_back(hv, name, me):
-    """Migrate ``name`` from whichever member runs it to this host; restore it if saved."""
-    conn = _open()
-    try:
-        if os.path.exists(os.path.join(_save_dir(hv), name + SAVE_SUFFIX)):
-            return _start(hv, conn, name)
-    finally:
-        conn.close()
-    for host in hv["tunnels"]["members"]:
-        if host != me and _remote_state(hv, host, name) in ACTIVE:
-            src = {**hv, "me": hv["hosts"][host]}
-            return _migrate(src, name, me, uri=_host_uri(hv, host))
-    conn = _open()
-    try:
-        return _start(hv, conn, name)
-    finally:
-        conn.close()
+    return _hold(_settings(settings_cache), reason)
 
 
 def undrain(guests=None):
@@ -1016,26 +529,27 @@ def undrain(guests=None):
     """
     hv = _settings()
     me = hv["me"]["name"]
-    moved_away = drained()["guests"]
-    taken = _close_incidents()
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(_state_path(hv, DRAIN_MARK))
+    moved_away = hv_marks.drained(hv)["guests"]
+    taken = _close_incidents(hv)
+    hv_marks.clear_drained(hv)
     _event("undrained", {"host": me})
     if guests:
         names = [n.strip() for n in (guests.split(",") if isinstance(guests, str) else guests) if n.strip()]
-        unknown = [n for n in names if n not in hv.get("guests", {})]
+        unknown = [n for n in names if n not in hv["guests"]]
         if unknown:
             raise CommandExecutionError(f"not guests of the cluster pillar: {', '.join(unknown)}")
     else:
         home = {
             n
-            for n, g in hv.get("guests", {}).items()
-            if g["home"] == me and g["running"] and stop_mark(n) is None  # a person keeps it down
+            for n, g in hv["guests"].items()
+            if g["home"] == me
+            and g["running"]
+            and hv_marks.stop_mark(hv, n) is None  # a person keeps it down
         }
         names = sorted(home | set(moved_away) | set(taken))
     results = {}
     for name in names:
-        results[name] = _bring_back(hv, name, me)
+        results[name] = hv_evacuation.bring_back(hv, name, _event)
         _event(f"guest/{results[name]['outcome']}", dict(results[name], guest=name))
     ret = {"host": me, "drained": False, "guests": results}
     ret["failover"] = _follow_failover_home(hv, results)
@@ -1045,12 +559,10 @@ def undrain(guests=None):
     return ret
 
 
-def _close_incidents():
+def _close_incidents(hv):
     """Close the takeover incidents against this host; the guests taken from it."""
-    if "takeover.open_against" not in __salt__:
-        return []
-    taken = {name for r in __salt__["takeover.open_against"]() for name in r.get("guests", {})}
-    __salt__["takeover.close"]()
+    taken = {name for r in hv_incidents.open_against(hv) for name in r.get("guests", {})}
+    hv_incidents.close(hv, None, __salt__["event.send"], log)
     return sorted(taken)
 
 
@@ -1063,29 +575,8 @@ def _follow_failover_home(hv, results):
     routed, error = _routed_to(me)
     if error:
         return {"moved": {}, "failed": {"*": error}, "comment": error}
-    owners = _guest_of_ip(hv)
-    here = {name for name, result in results.items() if result.get("host") == me}
-    wanted = {ip for name in here for ip in hv["guests"][name].get("failover_ips", [])}
-    for ip, home in hv["failover"]["ips"].items():
-        owner = owners.get(ip)
-        if home == me and (owner is None or owner in here or _runs_nowhere(hv, owner)):
-            wanted.add(ip)
-    ips = sorted(wanted - set(routed))
+    ips = hv_failover_plan.back_home(hv, routed, results, lambda name: hv_domains.runs_nowhere(hv, name))
     return _move_ips({me: ips} if ips else {})
-
-
-def _runs_nowhere(hv, name):
-    """True when no host that carries guests runs ``name`` (or answers otherwise)."""
-    others = [host for host in hv["tunnels"]["members"] if host != hv["me"]["name"]]
-    return name not in _running_here() and not any(_remote_state(hv, h, name) in ACTIVE for h in others)
-
-
-def _running_here():
-    conn = _open()
-    try:
-        return _running(conn)
-    finally:
-        conn.close()
 
 
 def follow_failover():
@@ -1102,6 +593,6 @@ def follow_failover():
     """
     hv = _settings()
     me = hv["me"]["name"]
-    here = {n for n, g in list_local().items() if g["state"] in ACTIVE}
-    results = {n: {"outcome": "running", "host": me} for n in here if n in hv.get("guests", {})}
+    here = {n for n, g in list_local().items() if g["state"] in hv_domains.ACTIVE}
+    results = {n: {"outcome": "running", "host": me} for n in here if n in hv["guests"]}
     return _follow_failover_home(hv, results)

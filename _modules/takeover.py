@@ -25,16 +25,12 @@ API token lives in the pillar only, so IPs and fencing wait for the master).
 import datetime
 import errno
 import hashlib
-import json
 import logging
-import os
-import socket
 import time
 
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+import hv_incidents
+import hv_runtime
+import keeper_rule
 
 log = logging.getLogger(__name__)
 
@@ -49,18 +45,12 @@ def __virtual__():
 
 def _settings(settings_cache=None):
     """The cluster settings: the pillar's, else the units' settings copy (no secret)."""
-    return __utils__["unit_runtime.settings"](
-        __pillar__, lambda: __salt__["hypervisor_pillar.settings"](), settings_cache
-    )
-
-
-def _now():
-    return __utils__["unit_runtime.now"]()
+    return hv_runtime.settings(__pillar__, lambda: __salt__["hypervisor_pillar.settings"](), settings_cache)
 
 
 def _event(tag, data):
     """Fire ``hv/takeover/<tag>`` (B4); the journal keeps it when the bus cannot."""
-    __utils__["unit_runtime.fire"](__salt__["event.send"], log, f"{EVENTS}/{tag}", data)
+    hv_runtime.fire(__salt__["event.send"], log, f"{EVENTS}/{tag}", data)
 
 
 # ------------------------------------------------------------------ who is there
@@ -68,11 +58,7 @@ def _event(tag, data):
 
 def _data_hosts(hv):
     """The hosts that carry guests (all but the arbiter), by name: their sanlock host id."""
-    return {
-        name: host["host_id"]
-        for name, host in hv["hosts"].items()
-        if host.get("role", "hypervisor") != "arbiter"
-    }
+    return {name: host["host_id"] for name, host in hv["hosts"].items() if host["role"] != "arbiter"}
 
 
 def quorum(settings_cache=None):
@@ -138,53 +124,6 @@ def _peers(hv):
 # ------------------------------------------------------------------ incidents
 
 
-def _incident_path(hv, host, generation):
-    return os.path.join(hv["takeover"]["incidents_dir"], f"{host}-g{generation}.json")
-
-
-def _open_incident(hv, host, row):
-    """The incident record for ``host``'s death (its generation): created here,
-    exclusively, or read when it exists. None when another host owns it."""
-    path = _incident_path(hv, host, row["generation"])
-    record = {
-        "host": host,
-        "host_id": row["host_id"],
-        "generation": row["generation"],
-        "detected": _now(),
-        "by": hv["me"]["name"],
-        "guests": {},
-        "failover": None,
-        "fence": None,
-        "closed": None,
-    }
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        record = _read(path)
-        return record if record and record.get("by") == hv["me"]["name"] else None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=1, sort_keys=True)
-    _event("dead", {k: record[k] for k in ("host", "host_id", "generation", "detected", "by")})
-    return record
-
-
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
-
-
-def _save(hv, record):
-    path = _incident_path(hv, record["host"], record["generation"])
-    tmp = f"{path}.{socket.gethostname()}.tmp"
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def incidents(settings_cache=None):
     """
     Every incident on record, newest first: who died (host, generation), when,
@@ -197,13 +136,7 @@ def incidents(settings_cache=None):
 
         salt-call takeover.incidents
     """
-    directory = _settings(settings_cache)["takeover"]["incidents_dir"]
-    try:
-        names = [n for n in os.listdir(directory) if n.endswith(".json")]
-    except FileNotFoundError:
-        return []
-    records = [r for r in (_read(os.path.join(directory, n)) for n in names) if r]
-    return sorted(records, key=lambda r: r.get("detected", ""), reverse=True)
+    return hv_incidents.every(_settings(settings_cache))
 
 
 def open_against(host=None, settings_cache=None):
@@ -217,14 +150,13 @@ def open_against(host=None, settings_cache=None):
 
         salt hyp1 takeover.open_against
     """
-    host = host or _settings(settings_cache)["me"]["name"]
-    return [r for r in incidents(settings_cache) if r["host"] == host and not r.get("closed")]
+    return hv_incidents.open_against(_settings(settings_cache), host)
 
 
 def close(host=None, settings_cache=None):
     """
-    Close the open incidents against ``host`` (default: this host): run by
-    ``guests.undrain``, when the operator lets the host take guests again.
+    Close the open incidents against ``host`` (default: this host), as
+    ``guests.undrain`` does when the operator lets the host take guests again.
 
     CLI Example:
 
@@ -232,15 +164,7 @@ def close(host=None, settings_cache=None):
 
         salt hyp1 takeover.close
     """
-    hv = _settings(settings_cache)
-    closed = []
-    for record in open_against(host, settings_cache):
-        record["closed"] = _now()
-        _save(hv, record)
-        closed.append(f"{record['host']}-g{record['generation']}")
-    if closed:
-        _event("closed", {"host": host or hv["me"]["name"], "incidents": closed})
-    return closed
+    return hv_incidents.close(_settings(settings_cache), host, __salt__["event.send"], log)
 
 
 # ------------------------------------------------------------------ taking over
@@ -263,14 +187,9 @@ def _kept_by(hv, host):
     """The guests the dead host's keeper kept (running there, or down there by a fault:
     ``_utils/keeper_rule.py``), not kept down by a person: they are the cluster's to
     bring back, on this side of the dead time as on the other."""
-    keeper = hv.get("keeper") or {}
-    if not keeper.get("hosts_dir"):
-        return set()
-    rule = __utils__
-    records = rule["keeper_rule.read_records"](keeper["hosts_dir"], [host], hv["guests"])
-    marks = rule["keeper_rule.read_marks"](keeper["stopped_dir"], hv["guests"])
-    names = rule["keeper_rule.names"]()
-    kept = (names["RUNNING"], names["DOWN"])
+    records = keeper_rule.read_records(hv["keeper"]["hosts_dir"], [host], hv["guests"])
+    marks = keeper_rule.read_marks(hv["keeper"]["stopped_dir"], hv["guests"])
+    kept = (keeper_rule.RUNNING, keeper_rule.DOWN)
     entries = (records.get(host) or {}).get("guests") or {}
     return {name for name, entry in entries.items() if entry["state"] in kept and name not in marks}
 
@@ -299,10 +218,10 @@ def _take_guests(hv, record):
         result = __salt__["guests.start"](name, settings_cache=hv["settings_cache"], keeper=True)
         outcome = result.get("outcome")
         if outcome in ("started", "restored", "running"):
-            record["guests"][name] = {"outcome": "started", "host": hv["me"]["name"], "at": _now()}
+            record["guests"][name] = {"outcome": "started", "host": hv["me"]["name"], "at": hv_runtime.now()}
             _event("guest/started", {"guest": name, "from": record["host"], "host": hv["me"]["name"]})
         else:
-            record["guests"][name] = {"outcome": outcome, "why": result.get("why"), "at": _now()}
+            record["guests"][name] = {"outcome": outcome, "why": result.get("why"), "at": hv_runtime.now()}
             _event("guest/refused", {"guest": name, "from": record["host"], "why": result.get("why")})
     return not any(g["outcome"] != "started" for g in record["guests"].values())
 
@@ -316,12 +235,12 @@ def _take_ips(hv, record):
         return {"moved": [], "error": f"the API cannot say which failover IPs {record['host']} has: {exc}"}
     ips = sorted(ip for ip in routed if ip in hv["failover"]["ips"])
     if not ips:
-        return {"moved": [], "at": _now()}
+        return {"moved": [], "at": hv_runtime.now()}
     ret = __salt__["online.failover_move"](",".join(ips), me, wait=True)
     if not ret.get("result"):
         return {"moved": [], "error": ret.get("comment"), "ips": ips}
     _event("failover/moved", {"from": record["host"], "host": me, "ips": ips})
-    return {"moved": ips, "at": _now()}
+    return {"moved": ips, "at": hv_runtime.now()}
 
 
 def _fence(hv, record):
@@ -330,7 +249,10 @@ def _fence(hv, record):
         ret = __salt__["online.fence"](record["host"], reason=why)
     except Exception as exc:
         ret = {"result": False, "comment": str(exc)}
-    return dict({k: v for k, v in ret.items() if k in ("result", "comment", "image", "server_id")}, at=_now())
+    return dict(
+        {k: v for k, v in ret.items() if k in ("result", "comment", "image", "server_id")},
+        at=hv_runtime.now(),
+    )
 
 
 def _api_ready(hv):
@@ -346,12 +268,12 @@ def _settled(record, all_started):
 
 def _handle(hv, host, row):
     """One pass over a dead host's incident: its guests, then its IPs, then its fence."""
-    record = _open_incident(hv, host, dict(row))
+    record = hv_incidents.claim(hv, host, dict(row), __salt__["event.send"], log)
     if record is None or record.get("closed") or record.get("done"):
         return record
     if __salt__["guests.drained"](settings_cache=hv["settings_cache"])["drained"]:
         record["refused"] = f"{hv['me']['name']} is drained: it takes no guests"
-        _save(hv, record)
+        hv_incidents.save(hv, record)
         return record
     settled = _settled(record, _take_guests(hv, record))
     if settled and _api_ready(hv):
@@ -363,7 +285,7 @@ def _handle(hv, host, row):
             _event(tag, dict(record["fence"], host=host))
     ips_done = record["failover"] is not None and not record["failover"].get("error")
     if settled and ips_done and (record["fence"] is not None or not hv["takeover"]["fence"]):
-        record["done"] = _now()
+        record["done"] = hv_runtime.now()
         _event(
             "done",
             {
@@ -373,7 +295,7 @@ def _handle(hv, host, row):
                 "failover": record["failover"],
             },
         )
-    _save(hv, record)
+    hv_incidents.save(hv, record)
     return record
 
 

@@ -16,7 +16,9 @@ Settings come from ``hypervisor_pillar.settings`` (``guests:<name>``). A disk
 is created once, sparse, and never resized or touched again. A definition is
 compared by the fingerprint it carries (``_utils/guest_xml.py``) and defined
 again when the pillar changed it; a guest is never undefined nor
-autostarted here.
+autostarted here. libvirt is reached through the guests execution module
+(``guests.definition``, ``guests.define``, ``guests.start``...); an error
+there fails the state with its message.
 
 ``guests.running`` starts a guest of ``running: true`` on its home host only,
 unless that host is drained, a person stopped the guest (``guests.stop``: its
@@ -33,25 +35,19 @@ keeper (``_modules/keeper.py``) keeps it running.
 
 import errno
 import os
-import re
 
 try:
-    import libvirt
-
-    HAS_LIBVIRT = True
+    from salt.exceptions import CommandExecutionError
 except ImportError:
-    HAS_LIBVIRT = False
+    CommandExecutionError = RuntimeError
 
 __virtualname__ = "guests"
-URI = "qemu:///system"  # the tests point it at libvirt's test driver
-NAMESPACE = "urn:hv-cluster:guest"  # guest_xml.NAMESPACE
-FINGERPRINT = re.compile(r"""fingerprint=["']([0-9a-f]{64})["']""")
 UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}
 
 
 def __virtual__():
-    if not HAS_LIBVIRT:
-        return (False, "libvirt-python is not installed")
+    if "guests.definition" not in __salt__:
+        return (False, "the guests execution module is not loaded (libvirt-python)")
     return __virtualname__
 
 
@@ -65,11 +61,20 @@ def _bytes(size):
     return int(size[:-1]) * UNITS[size[-1]]
 
 
+def _failed(ret, exc):
+    """The state fails with the execution module's message (never a traceback)."""
+    ret.update(result=False, comment=str(exc) or type(exc).__name__)
+    return ret
+
+
 def disk_present(name):
     """Ensure guest ``name``'s disk file exists: created sparse (0600) of the pillar's size
     when absent; an existing file is left as it is, whatever its size."""
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
-    guest = _guest(name)
+    try:
+        guest = _guest(name)
+    except CommandExecutionError as exc:
+        return _failed(ret, exc)
     if guest is None:
         ret.update(result=False, comment=f"no guest {name} in pillar hypervisor:guests")
         return ret
@@ -101,43 +106,18 @@ def disk_present(name):
     return ret
 
 
-def _lookup(conn, name):
-    """The domain ``name``, None when libvirt does not know it."""
-    try:
-        return conn.lookupByName(name)
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN:
-            return None
-        raise
-
-
-def _fingerprint(dom):
-    """The fingerprint in the domain's persistent definition, None when it has none."""
-    if not dom.isPersistent():
-        return None
-    try:
-        element = dom.metadata(
-            libvirt.VIR_DOMAIN_METADATA_ELEMENT, NAMESPACE, libvirt.VIR_DOMAIN_AFFECT_CONFIG
-        )
-    except libvirt.libvirtError as exc:
-        if exc.get_error_code() == libvirt.VIR_ERR_NO_DOMAIN_METADATA:
-            return None
-        raise
-    found = FINGERPRINT.search(element)
-    return found.group(1) if found else None
-
-
-def _define(conn, guest, dom):
-    """Define the guest from the pillar (test: say so); return (result, changes, comment)."""
+def _define(guest, current):
+    """Define the guest from the pillar (test: say so); return (result, changes, comment).
+    ``current``: its definition here (``guests.definition``), None when it has none."""
     name, wanted = guest["name"], guest["fingerprint"]
-    if dom is None:
+    if current is None:
         changes, done, note = {"defined": name}, "defined", ""
     else:
-        changes, done = {"redefined": {"old": _fingerprint(dom), "new": wanted}}, "defined again"
-        note = " (it runs: it takes the new definition at its next start)" if dom.isActive() else ""
+        changes, done = {"redefined": {"old": current["fingerprint"], "new": wanted}}, "defined again"
+        note = " (it runs: it takes the new definition at its next start)" if current["active"] else ""
     if __opts__["test"]:
         return None, changes, f"guest {name} would be {done}{note}"
-    got = _fingerprint(conn.defineXML(guest["xml"]))
+    got = __salt__["guests.define"](name)["fingerprint"]
     if got != wanted:
         return False, changes, f"guest {name} {done}, but libvirt holds fingerprint {got}, not {wanted}"
     return True, changes, f"guest {name} {done}{note}"
@@ -149,32 +129,25 @@ def defined(name):
     A domain of that name with another UUID is another machine: reported, left alone.
     """
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
-    guest = _guest(name)
-    if guest is None:
-        ret.update(result=False, comment=f"no guest {name} in pillar hypervisor:guests")
-        return ret
     try:
-        conn = libvirt.open(URI)
-    except libvirt.libvirtError as exc:
-        ret.update(result=False, comment=f"libvirt: {exc}")
-        return ret
-    try:
-        dom = _lookup(conn, name)
-        if dom is not None and dom.UUIDString() != guest["uuid"]:
+        guest = _guest(name)
+        if guest is None:
+            ret.update(result=False, comment=f"no guest {name} in pillar hypervisor:guests")
+            return ret
+        current = __salt__["guests.definition"](name)
+        if current is not None and current["uuid"] != guest["uuid"]:
             ret.update(
                 result=False,
-                comment=f"a domain {name} with UUID {dom.UUIDString()} exists, not the pillar's guest"
+                comment=f"a domain {name} with UUID {current['uuid']} exists, not the pillar's guest"
                 f" ({guest['uuid']}): left as it is",
             )
             return ret
-        if dom is not None and _fingerprint(dom) == guest["fingerprint"]:
+        if current is not None and current["fingerprint"] == guest["fingerprint"]:
             ret["comment"] = f"guest {name} is defined as the pillar says"
             return ret
-        ret["result"], ret["changes"], ret["comment"] = _define(conn, guest, dom)
-    except libvirt.libvirtError as exc:
-        ret.update(result=False, comment=f"libvirt: {exc}")
-    finally:
-        conn.close()
+        ret["result"], ret["changes"], ret["comment"] = _define(guest, current)
+    except CommandExecutionError as exc:
+        return _failed(ret, exc)
     return ret
 
 
@@ -182,6 +155,13 @@ def running(name):
     """Ensure guest ``name`` runs where the cluster decides: started here when this host is
     its ``home``, it is ``running: true``, this host is not drained and no other host runs it."""
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
+    try:
+        return _running(ret, name)
+    except CommandExecutionError as exc:
+        return _failed(ret, exc)
+
+
+def _running(ret, name):
     guest = _guest(name)
     me = __grains__["id"]
     if guest is None:

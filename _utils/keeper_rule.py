@@ -2,7 +2,7 @@
 keeper_rule: which guests the cluster keeps running, why a guest stopped, and
 which host starts a kept guest that runs nowhere (B1). Plain Python, no Salt:
 each host's keeper (``_modules/keeper.py``), the takeover and the status view
-apply this one rule; the loader reaches it as ``__utils__["keeper_rule.<name>"]``.
+apply this one rule; they import it (``import keeper_rule``).
 
 The rule (docs/keeper.md):
 
@@ -31,8 +31,9 @@ The rule (docs/keeper.md):
   host only; the keepers and the takeover leave it alone.
 """
 
-import json
 import os
+
+from hv_runtime import read_json
 
 # libvirt's lifecycle events (virDomainEventType) and their details, by number:
 # the keeper receives them from libvirt-python; the unit tests need no libvirt.
@@ -77,11 +78,6 @@ FAULT, HOST_FAULT, PERSON, MOVED = "fault", "host", "person", "moved"
 RUNNING, DOWN, GAVE_UP = "running", "down", "gave_up"
 SIGNAL = "qemu was ended by a signal from the host"
 SANLOCK_KILL = "killed by sanlock: this host lost its lease storage"
-
-
-def names():
-    """The rule's constants by name (Salt's loader hands out only the functions of a utility)."""
-    return {key: value for key, value in globals().items() if key.isupper()}
 
 
 MIGRATED_AWAY = (MOVED, "migrated to another host")
@@ -325,15 +321,6 @@ def lease_holder(lease, host_ids, host_rows):
 # ------------------------------------------------------------------ records on the shared volume
 
 
-def read_json(path):
-    """A JSON file's content, or None when it is missing or not whole."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except (OSError, ValueError):
-        return None
-
-
 def read_dir(directory, suffix=".json"):
     """``{name without suffix: content}`` of the JSON files in ``directory`` (a missing
     directory is empty; a file not whole is left out). Raises OSError when the
@@ -399,12 +386,3 @@ def read_marks(directory, guests):
         for name, mark in read_dir(directory).items()
         if name in guests
     }
-
-
-def write_json(path, data, mode=0o600):
-    """Write ``data`` to ``path`` whole or not at all (a temporary file, then a rename)."""
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    tmp = f"{path}.{os.getpid()}.tmp"
-    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=1, sort_keys=True)
-    os.replace(tmp, path)

@@ -15,6 +15,8 @@ from tests.pillar_cases import lab_pillar
 
 guests = load("_modules", "guests")
 online = load("_modules", "online")
+hv_runtime = load("_utils", "hv_runtime")
+plan = load("_utils", "hv_failover_plan")
 
 
 @pytest.fixture
@@ -67,7 +69,7 @@ def test_settings_without_pillar_come_from_the_copy(tmp_path, hv):
 def test_ips_follow_their_guests(hv, salt_mods):
     """Migrated: to the guest's new host; saved or of no guest: to the evacuation's
     target; still running here: stays; not a cluster failover IP: left alone."""
-    owners = guests._guest_of_ip(hv)
+    owners = plan.guest_of_ip(hv)
     by_guest = {name: [ip for ip, owner in owners.items() if owner == name] for name in set(owners.values())}
     results = {
         "vm1": {"outcome": "migrated", "host": "hyp2"},
@@ -84,6 +86,21 @@ def test_ips_follow_their_guests(hv, salt_mods):
     assert "192.0.2.250" not in moved_args[0][0]
 
 
+def test_after_an_undrain_the_ips_of_the_guests_back_here_and_its_own_come_back(hv):
+    """hyp1's IPs (vm1..vm4's, 203.0.113.101..104): vm1 is back here, its IP already
+    routed here (not moved again); vm2 runs nowhere: its IP comes; vm3 runs on
+    another host: its IP stays there; vm4's comes."""
+    asked = []
+
+    def runs_nowhere(name):
+        asked.append(name)
+        return name != "vm3"
+
+    results = {"vm1": {"outcome": "migrated", "host": "hyp1"}, "vm2": {"outcome": "failed"}}
+    assert plan.back_home(hv, ["203.0.113.101"], results, runs_nowhere) == ["203.0.113.102", "203.0.113.104"]
+    assert sorted(asked) == ["vm2", "vm3", "vm4"]  # vm1 is back here: no need to look
+
+
 def test_offline_evacuation_moves_no_ip_and_says_how(hv, salt_mods):
     ret = guests._follow_failover(
         dict(hv, offline=True), {"vm1": {"outcome": "migrated", "host": "hyp2"}}, "hyp2"
@@ -97,3 +114,19 @@ def test_api_failure_is_reported_not_raised(hv, salt_mods):
     ret = guests._follow_failover(hv, {"vm1": {"outcome": "migrated", "host": "hyp2"}}, "hyp2")
     assert ret["moved"] == {} and "503 from the API" in ret["failed"]["*"]
     salt_mods["online.failover_move"].assert_not_called()
+
+
+def test_undrain_closes_the_incidents_against_this_host(hv, salt_mods, tmp_path):
+    """guests.undrain closes what the takeover opened against this host (the incident
+    store is shared, not reached through the takeover module), and brings back its guests."""
+    hv["takeover"]["incidents_dir"] = str(tmp_path / "incidents")
+    incident = {"host": "hyp1", "generation": 3, "by": "hyp2", "detected": "2026-12-06T04:00:00+00:00"}
+    hv_runtime.write_json(f"{tmp_path}/incidents/hyp1-g3.json", dict(incident, guests={"vm1": {}, "vm2": {}}))
+    hv_runtime.write_json(f"{tmp_path}/incidents/hyp2-g1.json", dict(incident, host="hyp2", generation=1))
+    sent = []
+    salt_mods["event.send"] = lambda tag, data: sent.append((tag, data))
+    assert guests._close_incidents(hv) == ["vm1", "vm2"]
+    assert sent == [("hv/takeover/closed", {"host": "hyp1", "incidents": ["hyp1-g3"]})]
+    assert hv_runtime.read_json(f"{tmp_path}/incidents/hyp1-g3.json")["closed"]
+    assert not hv_runtime.read_json(f"{tmp_path}/incidents/hyp2-g1.json").get("closed")
+    assert guests._close_incidents(hv) == [] and len(sent) == 1

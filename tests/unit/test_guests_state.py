@@ -1,18 +1,24 @@
-"""F26: guests.disk_present and guests.defined, from the lab pillar's settings.
+"""F26: guests.disk_present and guests.defined, from the lab pillar's settings;
+guests.running's errors.
 
-Disks are real files under a temporary directory. Definitions go to libvirt's
-``test:///default`` driver: a real in-process libvirt (its state lasts as long
-as the process), so the domains each test defines are removed after it."""
+Disks are real files under a temporary directory. Definitions go through the
+guests execution module (as on a host) to libvirt's ``test:///default`` driver:
+a real in-process libvirt (its state lasts as long as the process), so the
+domains each test defines are removed after it. An execution module that
+raises fails the state with its message."""
 
 import os
+from unittest.mock import create_autospec
 
 import libvirt
 import pytest
+from salt.exceptions import CommandExecutionError
 
 from tests.loaders import hv_views, layered_parameters, load
 from tests.pillar_cases import lab_pillar
 
 guests = load("_states", "guests")
+module = load("_modules", "guests")
 TEST_URI = "test:///default"
 MiB = 1 << 20
 libvirt.registerErrorHandler(lambda _ctx, _error: None, None)  # the tests read the errors they expect
@@ -38,13 +44,22 @@ def opts():
 
 
 @pytest.fixture
-def configure_loader_modules(hv, opts):
-    return {guests: {"__salt__": {"hypervisor_pillar.settings": lambda: hv}, "__opts__": opts}}
+def salt_mods(hv):
+    settings = {"hypervisor_pillar.settings": lambda: hv}
+    return dict(settings, **{f"guests.{fun}": getattr(module, fun) for fun in ("definition", "define")})
+
+
+@pytest.fixture
+def configure_loader_modules(hv, opts, salt_mods):
+    return {
+        guests: {"__salt__": salt_mods, "__opts__": opts, "__grains__": {"id": "hyp1"}},
+        module: {"__salt__": {"hypervisor_pillar.settings": lambda: hv}, "__pillar__": {"hypervisor": {}}},
+    }
 
 
 @pytest.fixture
 def conn(monkeypatch):
-    monkeypatch.setattr(guests, "URI", TEST_URI)
+    monkeypatch.setattr(module.hv_domains, "URI", TEST_URI)
     conn = libvirt.open(TEST_URI)
     yield conn
     for dom in conn.listAllDomains():
@@ -57,7 +72,7 @@ def conn(monkeypatch):
 
 
 def fingerprint(dom):
-    return guests._fingerprint(dom)
+    return module.definition(dom.name())["fingerprint"]
 
 
 # ------------------------------------------------------------------ disk_present
@@ -222,7 +237,46 @@ def test_domain_of_that_name_with_another_uuid_is_left_alone(hv, conn):
 
 
 def test_libvirt_unreachable_fails(monkeypatch, tmp_path):
-    monkeypatch.setattr(guests, "URI", f"test://{tmp_path}/missing.xml")
+    monkeypatch.setattr(module.hv_domains, "URI", f"test://{tmp_path}/missing.xml")
     ret = guests.defined("vm1")
     assert (ret["result"], ret["changes"]) == (False, {})
-    assert ret["comment"].startswith("libvirt: ")
+    assert ret["comment"].startswith(f"libvirt (test://{tmp_path}/missing.xml): ")
+
+
+# ------------------------------------------------------------- errors of the module
+
+
+@pytest.mark.parametrize("state", ["disk_present", "defined", "running"])
+def test_a_module_that_raises_fails_the_state_with_its_message(salt_mods, state):
+    """No settings here (an invalid pillar): each state fails with the reason, no traceback."""
+    why = "pillar is invalid, nothing was changed:\n  hypervisor:guests:vm1:memory: 0 is below 64"
+    salt_mods["hypervisor_pillar.settings"] = create_autospec(
+        hypervisor_pillar.settings, side_effect=CommandExecutionError(why)
+    )
+    assert getattr(guests, state)("vm1") == {"name": "vm1", "changes": {}, "result": False, "comment": why}
+
+
+def test_a_start_the_module_refuses_fails_running_with_its_message(tmp_path, hv, salt_mods):
+    """vm1 (running: true, home hyp1) is to start; the host was drained meanwhile."""
+    hv.update(settings(tmp_path, running=True))
+    refused = "hyp1 is drained: `guests.undrain` first"
+    salt_mods.update(
+        {
+            "guests.drained": create_autospec(module.drained, return_value={"drained": False}),
+            "guests.stop_mark": create_autospec(module.stop_mark, return_value=None),
+            "guests.where": create_autospec(
+                module.where, return_value={"hyp1": "shut off", "hyp2": "absent"}
+            ),
+            "guests.start": create_autospec(module.start, side_effect=CommandExecutionError(refused)),
+        }
+    )
+    assert guests.running("vm1") == {"name": "vm1", "changes": {}, "result": False, "comment": refused}
+    salt_mods["guests.start"].assert_called_once_with("vm1")
+
+
+def test_libvirt_failing_while_defining_fails_the_state(hv, salt_mods, conn):
+    salt_mods["guests.define"] = create_autospec(
+        module.define, side_effect=CommandExecutionError("libvirt: internal error: no space left")
+    )
+    ret = guests.defined("vm1")
+    assert (ret["result"], ret["comment"]) == (False, "libvirt: internal error: no space left")

@@ -12,6 +12,8 @@ those recorded in the lab (``virsh destroy``: SHUTDOWN/host then
 STOPPED/destroyed; sanlock's kill: SHUTDOWN/host then STOPPED/shutdown;
 ``kill -9``: STOPPED/failed)."""
 
+import time
+
 import pytest
 
 from tests.loaders import hv_views, layered_parameters, load
@@ -19,9 +21,7 @@ from tests.pillar_cases import lab_pillar
 
 keeper = load("_modules", "keeper")
 kr = load("_utils", "keeper_rule")
-unit_runtime = load("_utils", "unit_runtime")
-UTILS = {f"keeper_rule.{name}": getattr(kr, name) for name in dir(kr) if callable(getattr(kr, name))}
-UTILS.update({f"unit_runtime.{name}": getattr(unit_runtime, name) for name in ("settings", "fire", "now")})
+hv_runtime = load("_utils", "hv_runtime")
 RUNNING, SHUT_OFF = (1, 1), (5, 0)
 
 
@@ -34,6 +34,7 @@ def hv(tmp_path):
     hv["evacuation"]["state_dir"] = str(tmp_path / "state")
     shared = tmp_path / "save/.hv-keeper"
     hv["keeper"].update(dir=str(shared), hosts_dir=str(shared / "hosts"), stopped_dir=str(shared / "stopped"))
+    hv["takeover"]["incidents_dir"] = str(tmp_path / "save/.hv-incidents")
     hv["settings_cache"] = None
     return hv
 
@@ -98,7 +99,6 @@ class Host:
             "guests.evacuating": lambda **kw: {"evacuating": self.evacuating},
             "guests.start": self.start,
             "guests.follow_failover": lambda: self.calls.append(("guests.follow_failover",)),
-            "takeover.open_against": lambda **kw: [],
             "cmd.run": lambda *a, **k: "running",
             "event.send": lambda tag, data: self.calls.append(("event", tag, data)),
             "hypervisor_pillar.settings": lambda: self.hv,
@@ -122,12 +122,12 @@ def host(hv):
 
 @pytest.fixture
 def configure_loader_modules(host):
-    return {keeper: {"__salt__": host.funcs(), "__utils__": UTILS, "__pillar__": {"hypervisor": {}}}}
+    return {keeper: {"__salt__": host.funcs(), "__pillar__": {"hypervisor": {}}}}
 
 
 @pytest.fixture
 def look(hv, host):
-    watcher = keeper._Keeper(hv, host)
+    watcher = keeper._keeper(hv, host)
 
     def one():
         return watcher.step([])
@@ -180,14 +180,16 @@ def test_a_stop_mark_keeps_a_running_true_guest_down_until_a_person_starts_it(hv
     host.run("vm1")
     look()
     mark = f"{hv['keeper']['stopped_dir']}/vm1.json"
-    kr.write_json(mark, {"guest": "vm1", "verb": "stop", "host": "hyp2", "at": "2026-12-06T04:00:00+00:00"})
+    hv_runtime.write_json(
+        mark, {"guest": "vm1", "verb": "stop", "host": "hyp2", "at": "2026-12-06T04:00:00+00:00"}
+    )
     host.stop("vm1", (kr.EVENT_STOPPED, kr.STOPPED_DESTROYED))  # guests.stop
     look()
     look()
     assert host.started() == [] and "vm1" not in look.watcher.entries
     host.run("vm1")  # a person's virsh start: the mark goes
     look()
-    assert kr.read_json(mark) is None
+    assert hv_runtime.read_json(mark) is None
 
 
 def test_a_crash_loop_is_bounded(host, look):
@@ -272,16 +274,35 @@ def test_nothing_starts_while_this_host_is_drained_or_evacuating(host, look):
     assert host.started() == ["vm2"]
 
 
+def test_an_open_incident_against_this_host_starts_nothing(hv, host, look):
+    """hyp2 was taken over while away: until guests.undrain closes the incident, its
+    keeper starts nothing (its takeover watcher marks it drained within a look)."""
+    host.run("vm2")
+    look()
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))
+    incident = {"host": "hyp2", "generation": 1, "by": "hyp1", "detected": "2026-12-06T04:00:00+00:00"}
+    hv_runtime.write_json(f"{hv['takeover']['incidents_dir']}/hyp2-g1.json", incident)
+    look()
+    assert host.started() == []
+    hv_runtime.write_json(f"{hv['takeover']['incidents_dir']}/hyp2-g1.json", dict(incident, closed="now"))
+    look()
+    assert host.started() == ["vm2"]
+
+
 def test_a_running_true_guest_whose_home_is_drained_runs_here_and_its_ips_follow(hv, host, look):
     """vm1's home hyp1 is drained (its published record says so) and vm1 runs nowhere."""
-    kr.write_json(f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "drained": True, "guests": {}})
+    hv_runtime.write_json(
+        f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "drained": True, "guests": {}}
+    )
     record = look()
     assert host.started() == ["vm1"] and record["acting"]["vm1"] == "started here"
     assert ("guests.follow_failover",) in host.calls
 
 
 def test_a_running_true_guest_whose_home_can_take_it_is_left_to_its_home(hv, host, look):
-    kr.write_json(f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "drained": False, "guests": {}})
+    hv_runtime.write_json(
+        f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "drained": False, "guests": {}}
+    )
     look()
     assert host.started() == []
 
@@ -289,13 +310,15 @@ def test_a_running_true_guest_whose_home_can_take_it_is_left_to_its_home(hv, hos
 def test_a_guest_found_shut_off_after_a_crash_of_the_host(hv, host, look, monkeypatch):
     """The record (kept across the reboot) says vm2 ran here; libvirt, started afresh,
     has it shut off for no known reason: a fault, started again."""
-    kr.write_json(f"{hv['evacuation']['state_dir']}/keeper.json", {"guests": {"vm2": kr_entry("running")}})
+    hv_runtime.write_json(
+        f"{hv['evacuation']['state_dir']}/keeper.json", {"guests": {"vm2": kr_entry("running")}}
+    )
     clock = [1000.0]
-    monkeypatch.setattr(keeper.time, "monotonic", lambda: clock[0])
-    watcher = keeper._Keeper(hv, host)
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    watcher = keeper._keeper(hv, host)
     watcher.step([])
     assert host.started() == []  # not yet: an event may still be on its way
-    clock[0] += keeper.UNEXPLAINED
+    clock[0] += keeper.hv_keeper.UNEXPLAINED
     watcher.step([])
     assert host.started() == ["vm2"]
     assert "this host or libvirtd stopped" in dict(host.events("keeper/down"))["down"]["why"]
@@ -317,7 +340,7 @@ def test_the_shared_volume_unreadable_starts_nothing(hv, host, look, tmp_path):
 def test_the_record_is_published_for_the_others(hv, host, look):
     host.run("vm2")
     look()
-    published = kr.read_json(f"{hv['keeper']['hosts_dir']}/hyp2.json")
+    published = hv_runtime.read_json(f"{hv['keeper']['hosts_dir']}/hyp2.json")
     assert published["guests"]["vm2"]["state"] == "running" and published["host"] == "hyp2"
     assert keeper.status()["guests"]["vm2"]["state"] == "running"
 
@@ -365,7 +388,9 @@ def test_a_guest_taken_over_while_this_host_was_away_is_forgotten_here(hv, host,
         "why": "started here",
         "restarts": [],
     }
-    kr.write_json(f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "guests": {"vm2": running}})
+    hv_runtime.write_json(
+        f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "guests": {"vm2": running}}
+    )
     host.leases[hv["guests"]["vm2"]["disk_path"]] = {"held": True, "owner_host_id": 1, "generation": 1}
     host.lockspace = True
     look()
@@ -383,7 +408,9 @@ def test_without_a_view_of_the_others_leases_their_guests_are_left_to_them(hv, h
         "why": "migrated here",
         "restarts": [],
     }
-    kr.write_json(f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "guests": {"vm2": running}})
+    hv_runtime.write_json(
+        f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "guests": {"vm2": running}}
+    )
     host.no_view = True
     look()
     assert host.started() == [] and look.watcher.entries == {}
@@ -394,13 +421,13 @@ def test_a_start_that_fails_for_another_hosts_guest_makes_no_claim(hv, host, loo
     on hyp2's record makes vm2 hyp2's: once hyp1 is no longer drained and vm2 is stopped
     there by a person, hyp2 leaves it down."""
     down = {"state": "down", "since": "2026-12-06T04:00:00+00:00", "why": "qemu died", "restarts": []}
-    kr.write_json(
+    hv_runtime.write_json(
         f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "drained": True, "guests": {"vm2": down}}
     )
     host.broken["vm2"] = "Cannot access storage file"
     look()
     assert host.started().count("vm2") == 1 and "vm2" not in look.watcher.entries
-    kr.write_json(f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "guests": {}})
+    hv_runtime.write_json(f"{hv['keeper']['hosts_dir']}/hyp1.json", {"host": "hyp1", "guests": {}})
     del host.broken["vm2"]
     look()
     assert host.started().count("vm2") == 1  # not tried again: not kept by anyone now

@@ -15,8 +15,7 @@ import pytest
 from tests.loaders import load
 
 takeover = load("_modules", "takeover")
-keeper_rule = load("_utils", "keeper_rule")
-unit_runtime = load("_utils", "unit_runtime")
+hv_runtime = load("_utils", "hv_runtime")
 DISKS = {name: f"/var/lib/libvirt/images/customer1/{name}.img" for name in ("vm1", "vm2", "vm3")}
 
 
@@ -25,12 +24,13 @@ def hv(tmp_path):
     return {
         "me": {"name": "hyp2", "peer": "hyp1"},
         "hosts": {
-            "hyp1": {"host_id": 1},
-            "hyp2": {"host_id": 2},
-            "arb1": {"role": "arbiter"},
+            "hyp1": {"role": "hypervisor", "host_id": 1},
+            "hyp2": {"role": "hypervisor", "host_id": 2},
+            "arb1": {"role": "arbiter", "host_id": None},
         },
         "guests": {
-            name: {"home": "hyp1", "disk_path": path, "failover_ips": []} for name, path in DISKS.items()
+            name: {"home": "hyp1", "running": False, "disk_path": path, "failover_ips": []}
+            for name, path in DISKS.items()
         },
         "failover": {"ips": {"203.0.113.101": "hyp1", "203.0.113.102": "hyp1"}},
         "timings": {"watchdog_fire_timeout": 60},
@@ -39,6 +39,10 @@ def hv(tmp_path):
             "fence": True,
             "poll_interval": 2,
             "incidents_dir": str(tmp_path / "inc"),
+        },
+        "keeper": {
+            "hosts_dir": str(tmp_path / "keeper/hosts"),
+            "stopped_dir": str(tmp_path / "keeper/stopped"),
         },
     }
 
@@ -106,19 +110,7 @@ def cluster(hv):
 
 @pytest.fixture
 def configure_loader_modules(cluster):
-    utils = {
-        f"keeper_rule.{name}": getattr(keeper_rule, name) for name in ("read_records", "read_marks", "names")
-    }
-    utils.update(
-        {f"unit_runtime.{name}": getattr(unit_runtime, name) for name in ("settings", "fire", "now")}
-    )
-    return {
-        takeover: {
-            "__salt__": cluster.funcs(),
-            "__pillar__": {"hypervisor": {}, "online": {}},
-            "__utils__": utils,
-        }
-    }
+    return {takeover: {"__salt__": cluster.funcs(), "__pillar__": {"hypervisor": {}, "online": {}}}}
 
 
 def test_a_dead_peer_is_taken_over_once(cluster, hv):
@@ -186,22 +178,19 @@ def test_the_guests_the_dead_hosts_keeper_kept_are_taken_over_too(cluster, hv, t
     kept (vm3: down there by a fault, its lease released; vm4: left down after a crash
     loop, not taken; vm5: a person keeps it down) are started here; a kept guest whose
     lease another live host holds (vm6) is that host's."""
-    hv["keeper"] = {
-        "hosts_dir": str(tmp_path / "keeper/hosts"),
-        "stopped_dir": str(tmp_path / "keeper/stopped"),
-    }
     for name in ("vm4", "vm5", "vm6"):
-        hv["guests"][name] = {"home": "hyp1", "disk_path": f"/var/lib/libvirt/images/customer1/{name}.img"}
+        disk = f"/var/lib/libvirt/images/customer1/{name}.img"
+        hv["guests"][name] = {"home": "hyp1", "running": False, "disk_path": disk, "failover_ips": []}
         DISKS[name] = hv["guests"][name]["disk_path"]
     cluster.leases[takeover.lease_name(DISKS["vm3"])] = {"held": False, "owner_host_id": 1, "generation": 3}
     cluster.leases[takeover.lease_name(DISKS["vm6"])] = {"held": True, "owner_host_id": 2, "generation": 1}
     entry = {"since": "2026-11-27T00:00:00+00:00", "why": "qemu died (killed, or crashed)", "restarts": []}
     kept = {"vm3": "down", "vm4": "gave_up", "vm5": "down", "vm6": "running"}
-    keeper_rule.write_json(
+    hv_runtime.write_json(
         os.path.join(hv["keeper"]["hosts_dir"], "hyp1.json"),
         {"host": "hyp1", "guests": {name: dict(entry, state=state) for name, state in kept.items()}},
     )
-    keeper_rule.write_json(
+    hv_runtime.write_json(
         os.path.join(hv["keeper"]["stopped_dir"], "vm5.json"), {"guest": "vm5", "verb": "stop"}
     )
     try:

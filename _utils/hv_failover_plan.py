@@ -1,0 +1,44 @@
+"""
+hv_failover_plan: which failover IPs follow which guest, and to which host
+(F21 with F25, B2): after an evacuation, the IPs routed to this host go where
+their guests went; after an undrain, the IPs of the guests back here and this
+host's own come back. Only the decisions, plain Python: the guests module asks
+the provider's API where the IPs are routed and moves them (``online``).
+"""
+
+
+def guest_of_ip(hv):
+    """``{failover ip: guest}`` from the guests' ``failover_ips``."""
+    return {ip: name for name, guest in hv["guests"].items() for ip in guest["failover_ips"]}
+
+
+def after_evacuation(hv, routed, results, host):
+    """``{destination: [ips]}`` for the cluster failover IPs in ``routed`` (those the API
+    routes to this host): to the host a guest migrated to; of no guest, or of a saved
+    one: to ``host``; of a guest still running here: staying (not listed)."""
+    owners = guest_of_ip(hv)
+    wanted = {}
+    for ip in routed:
+        if ip not in hv["failover"]["ips"]:
+            continue  # not a cluster failover IP: not ours to move
+        outcome = results.get(owners.get(ip), {})
+        if outcome.get("outcome") == "running":
+            continue  # its guest is still here: the IP stays
+        dest = outcome.get("host", host) if outcome.get("outcome") == "migrated" else host
+        wanted.setdefault(dest, []).append(ip)
+    return wanted
+
+
+def back_home(hv, routed, results, runs_nowhere):
+    """The IPs to route to this host, sorted, not in ``routed`` already: those of the
+    guests now running here (``results``), and this host's own (its pillar
+    ``failover_ips``) unless their guest runs on another host (``runs_nowhere(name)``)."""
+    me = hv["me"]["name"]
+    owners = guest_of_ip(hv)
+    here = {name for name, result in results.items() if result.get("host") == me}
+    wanted = {ip for name in here for ip in hv["guests"][name]["failover_ips"]}
+    for ip, home in hv["failover"]["ips"].items():
+        owner = owners.get(ip)
+        if home == me and (owner is None or owner in here or runs_nowhere(owner)):
+            wanted.add(ip)
+    return sorted(wanted - set(routed))

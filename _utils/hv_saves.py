@@ -1,0 +1,110 @@
+"""
+hv_saves: guests saved onto the shared save volume (F17) and started from it.
+A save file is written under a temporary name first (a save that fails leaves
+no file that looks whole) and removed once its guest runs again (a second
+restore would roll its disk back). sanlock refuses a restore or a start where
+the guest runs on another host. Plain Python.
+"""
+
+import os
+
+import hv_domains
+
+try:
+    import libvirt
+except ImportError:
+    libvirt = None
+
+try:
+    from salt.exceptions import CommandExecutionError
+except ImportError:
+    CommandExecutionError = RuntimeError
+
+SAVE_SUFFIX = ".save"
+
+
+def save_path(hv, name):
+    return os.path.join(hv["evacuation"]["save_dir"], name + SAVE_SUFFIX)
+
+
+def has_save(hv, name):
+    return os.path.exists(save_path(hv, name))
+
+
+def saved(hv):
+    """The guests saved on the shared save volume: ``{name: path}``."""
+    directory = hv["evacuation"]["save_dir"]
+    try:
+        names = os.listdir(directory)
+    except FileNotFoundError:
+        return {}
+    return {
+        n[: -len(SAVE_SUFFIX)]: os.path.join(directory, n) for n in sorted(names) if n.endswith(SAVE_SUFFIX)
+    }
+
+
+def _writable(path):
+    """Raise unless ``path`` can be created now. Checked before a save: libvirt pauses the
+    guest first, and one whose save failed on lost storage may not run again (its lease)."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+        os.unlink(path)
+    except OSError as exc:
+        raise CommandExecutionError(f"the save volume cannot be written ({path}): {exc}") from None
+
+
+def save(hv, conn, name):
+    """Save running guest ``name`` to the shared volume; the guest stops. Returns the path."""
+    path = save_path(hv, name)
+    partial = f"{path}.partial"
+    if os.path.exists(path):
+        raise CommandExecutionError(f"{path} exists already: an older save of {name} was never restored")
+    _writable(partial)
+    dom = conn.lookupByName(name)
+    try:
+        dom.saveFlags(partial, None, libvirt.VIR_DOMAIN_SAVE_RUNNING)
+    except libvirt.libvirtError as exc:
+        hv_domains.resume_if_paused(dom)
+        raise CommandExecutionError(f"saving {name} to {path} failed: {exc}") from None
+    os.replace(partial, path)
+    return path
+
+
+def restore(hv, conn, name):
+    """Restore guest ``name`` from its save file here; the file is removed once the guest
+    runs. Returns the path."""
+    path = save_path(hv, name)
+    if not os.path.exists(path):
+        raise CommandExecutionError(f"{name} has no save file ({path})")
+    try:
+        conn.restoreFlags(path, None, libvirt.VIR_DOMAIN_SAVE_RUNNING)
+    except libvirt.libvirtError as exc:
+        raise CommandExecutionError(f"restoring {name} from {path} failed: {exc}") from None
+    os.unlink(path)
+    return path
+
+
+def start(hv, conn, name):
+    """Start guest ``name`` here, or restore it if saved; the outcome (never raises):
+    ``started``, ``restored``, ``running`` (already), ``elsewhere`` (sanlock holds its
+    lease on another host) or ``failed``, with ``host`` or ``why``."""
+    me = hv["me"]["name"]
+    try:
+        dom = conn.lookupByName(name)
+    except libvirt.libvirtError:
+        return {"outcome": "failed", "why": f"{name} is not defined here"}
+    if hv_domains.state(dom) in hv_domains.ACTIVE:
+        return {"outcome": "running", "host": me, "why": "already running here"}
+    try:
+        if has_save(hv, name):
+            restore(hv, conn, name)
+            return {"outcome": "restored", "host": me}
+        dom.create()
+        return {"outcome": "started", "host": me}
+    except (libvirt.libvirtError, CommandExecutionError) as exc:
+        text = str(exc)
+        if "held by another host" in text or "Failed to acquire lock" in text:
+            return {"outcome": "elsewhere", "why": "runs on another host (sanlock holds its lease there)"}
+        if hv_domains.still_active(dom):  # started here meanwhile (the boot's resume and the keeper)
+            return {"outcome": "running", "host": me, "why": "already running here"}
+        return {"outcome": "failed", "why": text}
