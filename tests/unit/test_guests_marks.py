@@ -7,7 +7,7 @@ import os
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import hypervisor_pillar, layered_parameters, load
+from tests.loaders import hv_views, layered_parameters, load
 from tests.pillar_cases import lab_pillar
 
 marks = load("_utils", "hv_marks")
@@ -16,7 +16,7 @@ evacuation = load("_utils", "hv_evacuation")
 
 @pytest.fixture
 def hv(tmp_path):
-    hv = hypervisor_pillar.build(lab_pillar(), layered_parameters("Debian"), "hyp1")
+    hv = hv_views.build(lab_pillar(), layered_parameters("Debian"), "hyp1")
     hv["evacuation"]["state_dir"] = str(tmp_path / "state")
     hv["keeper"]["stopped_dir"] = str(tmp_path / "save/.hv-keeper/stopped")
     return hv

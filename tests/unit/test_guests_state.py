@@ -14,7 +14,7 @@ import libvirt
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import hv_views, layered_parameters, load
+from tests.loaders import hv_views, hypervisor_pillar, layered_parameters, load
 from tests.pillar_cases import lab_pillar
 
 guests = load("_states", "guests")
