@@ -10,19 +10,10 @@ import queue
 import threading
 import time
 
-try:
-    import libvirt
-except ImportError:
-    libvirt = None
-
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+from hv_domains import URI, CommandExecutionError, libvirt
 
 log = logging.getLogger(__name__)
 
-URI = "qemu:///system"
 _EVENT_LOOP = {"started": False}
 
 

@@ -9,16 +9,7 @@ the guest runs on another host. Plain Python.
 import os
 
 import hv_domains
-
-try:
-    import libvirt
-except ImportError:
-    libvirt = None
-
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+from hv_domains import CommandExecutionError, libvirt
 
 SAVE_SUFFIX = ".save"
 
