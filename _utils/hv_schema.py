@@ -282,6 +282,7 @@ ROWS = (
     Row("tunnels:transport", "vxlan", "str", "How the bridges are joined.", choices=("vxlan", "openvpn")),
     Row("tunnels:vxlan_port", 4789, "int", "VXLAN's UDP port.", bounds=PORT_RANGE),
     Row("tunnels:openvpn_dir", "/etc/openvpn/hv", "path", "The OpenVPN tunnels' directory."),
+    Row("tunnels:openvpn_group", "nogroup", "str", "The group OpenVPN drops to once the tap is up."),
     Row(
         "tunnels:openvpn_join_script", "/usr/local/sbin/hv-tunnel-join", "path", "Joins a tap to its bridge."
     ),
@@ -388,6 +389,7 @@ OS_DEFAULTS = {
         "python:build_pkgs": ["gcc", "pkg-config", "libvirt-dev", "python3-dev"],
     },
     "RedHat": {
+        "tunnels:openvpn_group": "nobody",
         "repo_packages": ["epel-release", "centos-release-gluster10"],
         **{f"pkgs:{part}": names for part, names in REDHAT_PKGS.items()},
         "ksm:services": ["ksm", "ksmtuned"],

@@ -96,10 +96,24 @@ def _bridges_view(bridges):
 
 
 def _tunnels_view(tunnels, bridges, hosts, me):
-    """F19: the hosts joined (``members``: all but the arbiter) and, on a member, one tunnel per
-    bridge of each transport: VXLAN to every other member, OpenVPN to the peer."""
+    """F19, F20: the hosts joined (``members``: all but the arbiter), this member's ``peers``
+    (the other members) and the keys it needs of them (``peer_keys``), ``tls_dir``, ``units``
+    (OpenVPN's bridges, with transport openvpn) and, on a member, one tunnel per bridge of
+    each transport: VXLAN to every other member, OpenVPN to the peer."""
     members = hv_schema.members(hosts)
-    view = dict(tunnels, members=members, vxlan=[], openvpn=[])
+    keys = ["host_key", "migration_key"] + (
+        ["tunnel_fingerprint"] if tunnels["transport"] == "openvpn" else []
+    )
+    view = dict(
+        tunnels,
+        members=members,
+        peers=[h for h in members if h != me] if me in members else [],
+        peer_keys=keys,
+        tls_dir=f"{tunnels['openvpn_dir']}/tls",
+        openvpn_nets=sorted(bridges) if tunnels["transport"] == "openvpn" and me in members else [],
+        vxlan=[],
+        openvpn=[],
+    )
     if me not in members:
         return view
     local, peer = hosts[me]["rpn"]["ip"], hosts[hosts[me]["peer"]]
@@ -443,6 +457,7 @@ def _gluster_view(gluster, hosts, me):
             options={**({hv_schema.QUORUM_TYPE: "auto"} if arbiter else {}), **_options(volume)},
         )
     view["volumes"] = volumes
+    view["mounts"] = sorted(volume["mount"] for volume in volumes.values())
     # Only the leader creates, starts and tunes the volumes; the other data hosts
     # wait until it has started each before they mount it.
     view["managed_volumes"] = volumes if view["is_leader"] else {}

@@ -3,7 +3,7 @@
     them after the mounts and stops them before unmounting. A mount point
     that already holds files is refused rather than hidden. #}
 {%- from "map.jinja" import hv with context %}
-{%- set mounts = hv.gluster.volumes.values() | map(attribute="mount") | sort %}
+{%- set mounts = hv.gluster.mounts %}
 include:
   - gluster.volumes
 {%- for name, volume in hv.gluster.volumes | dictsort %}

@@ -5,9 +5,8 @@
     never restarted by a state (a restart would evacuate the host). #}
 {%- from "map.jinja" import hv with context %}
 {%- set ev = hv.evacuation %}
-{%- set mounts = hv.gluster.volumes.values() | map(attribute="mount") | sort %}
-{%- set tunnels = hv.tunnels.openvpn | map(attribute="net") | list
-      if hv.tunnels.transport == "openvpn" else [] %}
+{%- set mounts = hv.gluster.mounts %}
+{%- set tunnels = hv.tunnels.openvpn_nets %}
 {%- set salt_call = hv.python.salt_call %}
 include:
   - guests.settings_copy

@@ -8,7 +8,7 @@
 {%- from "map.jinja" import hv with context %}
 {%- set kp = hv.keeper %}
 {%- set ev = hv.evacuation %}
-{%- set mounts = hv.gluster.volumes.values() | map(attribute="mount") | sort %}
+{%- set mounts = hv.gluster.mounts %}
 {%- set salt_call = hv.python.salt_call %}
 include:
   - guests

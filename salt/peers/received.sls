@@ -3,9 +3,8 @@
     highstate of all hosts at once converges). Hosts that take guests are the
     tunnels' members (all but the gluster arbiter). #}
 {%- from "map.jinja" import hv with context %}
-{%- set peers = hv.tunnels.members | reject("equalto", hv.me.name) | list if hv.me.name in hv.tunnels.members else [] %}
-{%- set needed = {"vxlan": ["host_key", "migration_key"],
-                  "openvpn": ["host_key", "migration_key", "tunnel_fingerprint"]}[hv.tunnels.transport] %}
+{%- set peers = hv.tunnels.peers %}
+{%- set needed = hv.tunnels.peer_keys %}
 include:
   - peers.published
 {%- for peer in peers %}

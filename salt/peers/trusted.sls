@@ -6,7 +6,7 @@
     runs (slots), after peers.received saw them. #}
 {%- from "map.jinja" import hv with context %}
 {%- set migration = hv.migration %}
-{%- set peers = hv.tunnels.members | reject("equalto", hv.me.name) | list if hv.me.name in hv.tunnels.members else [] %}
+{%- set peers = hv.tunnels.peers %}
 include:
   - peers.key
   - peers.received

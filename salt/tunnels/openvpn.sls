@@ -6,8 +6,6 @@
     salt/network removed the VXLAN links (never both in a bridge). #}
 {%- from "map.jinja" import hv with context %}
 {%- set dir = hv.tunnels.openvpn_dir %}
-{#- OpenVPN drops to nobody once the tap is up (persist-key/-tun: nothing to reopen). #}
-{%- set nobody_group = {"RedHat": "nobody"}.get(grains.os_family, "nogroup") %}
 include:
   - network
   - tunnels.tls
@@ -58,11 +56,12 @@ tunnels-openvpn-{{ tunnel.net }}-config-managed:
     - mode: "0600"
     - context:
         tunnel: {{ tunnel | json }}
-        cert: {{ dir }}/tls/host.crt
-        key: {{ dir }}/tls/host.key
+        cert: {{ hv.tunnels.tls_dir }}/host.crt
+        key: {{ hv.tunnels.tls_dir }}/host.key
         peer: {{ hv.peer.name }}
         peer_fingerprint: "__slot__:salt:peer_keys.get({{ hv.peer.name }}, tunnel_fingerprint)"
-        group: {{ nobody_group }}
+        # OpenVPN drops to nobody once the tap is up (persist-key/-tun: nothing to reopen).
+        group: {{ hv.tunnels.openvpn_group }}
         join_script: {{ hv.tunnels.openvpn_join_script }}
     - require:
       - sls: tunnels.tls

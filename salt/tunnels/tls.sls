@@ -5,7 +5,7 @@
     switch to openvpn finds it at the peer already. Made once: the certificate
     is renewed only 30 days before it expires (in ten years). #}
 {%- from "map.jinja" import hv with context %}
-{%- set tls_dir = hv.tunnels.openvpn_dir ~ "/tls" %}
+{%- set tls_dir = hv.tunnels.tls_dir %}
 
 tunnels-tls-dir-present:
   file.directory:
