@@ -388,3 +388,56 @@ def test_the_failover_beacons_request_takes_the_least_of_a_poll_its_timeout_and_
     hosts = {"hyp1": {"failover_ips": ["203.0.113.9"]}}
     view = hv_views._failover_view(failover, hosts)
     assert view["poll_timeout"] == seconds and view["ips"] == {"203.0.113.9": "hyp1"}
+
+
+# ------------------------------------------------- network, tunnels, mounts: what the states loop over
+
+
+def test_network_view_of_a_host_that_carries_guests_lists_its_files_and_links():
+    network = settings("hyp1")["network"]
+    directory = network["networkd_dir"]
+    assert sorted(network["networkd_files"]) == sorted(
+        [
+            f"{directory}/10-hv-public.network",
+            f"{directory}/20-hv-rpn.network",
+            *(f"{directory}/30-hv-{b}.{k}" for b in ("brlan", "brwan") for k in ("netdev", "network")),
+            *(f"{directory}/31-hv-{v}.{k}" for v in ("vxlan", "vxwan") for k in ("netdev", "network")),
+        ]
+    )
+    rpn = network["networkd_files"][f"{directory}/20-hv-rpn.network"]
+    assert rpn["source"] == "salt://network/files/networkd/rpn.network.jinja"
+    assert rpn["context"]["vxlans"] == ["vxlan", "vxwan"]
+    assert network["links"] == ["eth0", "eth1", "brlan", "brwan", "vxlan", "vxwan"]
+    assert (
+        network["vxlan_on"] and network["vxlans_gone"] == [] and network["public_bridge"]["name"] == "brwan"
+    )
+
+
+def test_network_view_of_the_arbiter_has_no_bridge_and_no_vxlan():
+    network = settings("arb1")["network"]
+    assert network["links"] == ["eth0", "eth1"] and network["public_bridge"] is None
+    assert not network["vxlan_on"] and network["vxlans"] == []
+    assert sorted(f.rsplit("/", 1)[1] for f in network["networkd_files"]) == [
+        "10-hv-public.network",
+        "20-hv-rpn.network",
+    ]
+
+
+def test_with_openvpn_the_vxlan_links_are_gone_and_openvpn_nets_listed():
+    pillar = lab_pillar_without_arbiter()
+    pillar["hypervisor"]["tunnels"] = {"transport": "openvpn"}
+    cfg = settings("hyp1", pillar)
+    assert cfg["network"]["vxlans"] == [] and [v["ifname"] for v in cfg["network"]["vxlans_gone"]] == [
+        "vxlan",
+        "vxwan",
+    ]
+    assert cfg["tunnels"]["openvpn_nets"] == ["lan", "wan"]
+    assert cfg["tunnels"]["peer_keys"] == ["host_key", "migration_key", "tunnel_fingerprint"]
+
+
+def test_tunnel_peers_and_keys_and_the_gluster_mounts():
+    hyp1, arb1 = settings("hyp1"), settings("arb1")
+    assert hyp1["tunnels"]["peers"] == ["hyp2"] and arb1["tunnels"]["peers"] == []
+    assert hyp1["tunnels"]["peer_keys"] == ["host_key", "migration_key"]
+    assert hyp1["tunnels"]["openvpn_nets"] == [] and hyp1["tunnels"]["tls_dir"] == "/etc/openvpn/hv/tls"
+    assert hyp1["gluster"]["mounts"] == sorted(v["mount"] for v in hyp1["gluster"]["volumes"].values())
