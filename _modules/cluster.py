@@ -22,11 +22,7 @@ never a traceback. A part whose module this host does not have loaded at all
 import logging
 
 import hv_runtime
-
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 

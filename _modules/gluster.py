@@ -13,10 +13,7 @@ import logging
 import shutil
 import xml.etree.ElementTree as ET
 
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:  # the parsers work without Salt
-    CommandExecutionError = RuntimeError
+from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 

@@ -12,10 +12,7 @@ import logging
 import os
 import stat
 
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 

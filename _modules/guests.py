@@ -34,18 +34,7 @@ import hv_marks
 import hv_migration
 import hv_runtime
 import hv_saves
-
-try:
-    import libvirt
-
-    HAS_LIBVIRT = True
-except ImportError:
-    HAS_LIBVIRT = False
-
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 
@@ -55,10 +44,10 @@ LOCKSPACE_WAIT = 180  # seconds resume() waits at boot for the host to join its 
 
 
 def __virtual__():
-    if not HAS_LIBVIRT:
+    if hv_domains.libvirt is None:
         return (False, "libvirt-python is not installed")
     # libvirt prints every error on stderr by default; they are raised and reported here.
-    libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
+    hv_domains.libvirt.registerErrorHandler(lambda _ctx, _err: None, None)
     return __virtualname__
 
 
@@ -425,7 +414,7 @@ def stop(name, timeout=None, settings_cache=None):
     with hv_domains.connection() as conn:
         try:
             dom = conn.lookupByName(name)
-        except libvirt.libvirtError:
+        except hv_domains.libvirt.libvirtError:
             raise CommandExecutionError(f"{name} is not defined here") from None
         hv_marks.mark_stopped(hv, name, "stop")  # first: no keeper may start it once it is down
         if hv_domains.state(dom) not in hv_domains.ACTIVE:

@@ -32,11 +32,7 @@ import hv_keeper
 import hv_libvirt_events
 import hv_runtime
 import keeper_rule
-
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 

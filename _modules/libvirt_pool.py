@@ -17,10 +17,7 @@ try:
 except ImportError:
     HAS_LIBVIRT = False
 
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 

@@ -21,10 +21,8 @@ import logging
 import os
 import shutil
 
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+import hv_runtime
+from salt.exceptions import CommandExecutionError
 
 try:
     from cryptography import x509
@@ -88,14 +86,6 @@ def _hint(host, item):
     return f"{item} of {host} is missing: " + HINTS[item].format(host=host, path=HOST_KEY)
 
 
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def _default_paths():
     """The migration user's public key and the tunnel certificate, from the settings."""
     hv = __salt__["hypervisor_pillar.settings"]()
@@ -125,14 +115,14 @@ def public(host_key=HOST_KEY, migration_key=None, tunnel_cert=None):
         default_key, default_cert = _default_paths()
         migration_key = migration_key or default_key
         tunnel_cert = tunnel_cert or default_cert
-    cert = _read(tunnel_cert)
+    cert = hv_runtime.read_text(tunnel_cert)
     try:
         fingerprint = parse_fingerprint(cert) if cert else None
     except ValueError as exc:
         raise CommandExecutionError(f"{tunnel_cert} is not a PEM certificate: {exc}") from exc
     return {
-        "host_key": parse_public_key(_read(host_key)),
-        "migration_key": parse_public_key(_read(migration_key)),
+        "host_key": parse_public_key(hv_runtime.read_text(host_key)),
+        "migration_key": parse_public_key(hv_runtime.read_text(migration_key)),
         "tunnel_fingerprint": fingerprint,
     }
 

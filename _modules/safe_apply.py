@@ -32,10 +32,8 @@ import socket
 import tempfile
 import time
 
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:  # the plain helpers work without Salt
-    CommandExecutionError = RuntimeError
+import hv_runtime
+from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 
@@ -81,17 +79,9 @@ def _shown(command):
     return " ".join(shlex.quote(str(arg)) for arg in command)
 
 
-def _read(path):
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return None
-
-
 def _diff(dest, staged):
     """A unified diff from ``dest`` to ``staged``; None when they are equal."""
-    old, new = _read(dest), _read(staged)
+    old, new = hv_runtime.read_text(dest), hv_runtime.read_text(staged)
     if old == new:
         return None
     lines = difflib.unified_diff(

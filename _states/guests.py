@@ -36,10 +36,7 @@ keeper (``_modules/keeper.py``) keeps it running.
 import errno
 import os
 
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "guests"
 UNITS = {"K": 1 << 10, "M": 1 << 20, "G": 1 << 30, "T": 1 << 40}

@@ -19,10 +19,7 @@ try:
 except ImportError:
     libvirt = None
 
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+from hv_runtime import CommandExecutionError
 
 log = logging.getLogger(__name__)
 

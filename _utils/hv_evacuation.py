@@ -15,11 +15,7 @@ import hv_domains
 import hv_marks
 import hv_migration
 import hv_saves
-
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+from hv_runtime import CommandExecutionError
 
 
 def target(hv, host):

@@ -13,11 +13,7 @@ import logging
 import os
 
 import hv_runtime
-
-try:
-    from salt.exceptions import CommandExecutionError
-except ImportError:
-    CommandExecutionError = RuntimeError
+from hv_runtime import CommandExecutionError
 
 log = logging.getLogger(__name__)
 

@@ -60,6 +60,15 @@ def publish(salt):
     return salt["mine.send"](MINE_NAME, mine_function="cluster.local")
 
 
+def read_text(path):
+    """A text file's content, or None when it is missing."""
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return handle.read()
+    except FileNotFoundError:
+        return None
+
+
 def read_json(path):
     """A JSON file's content, or None when it is missing or not whole."""
     try:

@@ -15,10 +15,8 @@ import statistics
 import sys
 import time
 
-from lab import __main__ as labctl
-from lab import topology
+from bench import lab_up
 from tests.lab import evacuation as ev
-from tests.lab.conftest import Lab
 
 
 def evacuation_time(lab, names):
@@ -45,11 +43,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.evacuation")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
-    hosts = topology.hosts()
-    if not labctl.healthy(hosts):
-        print("the lab is not up: run make lab first", file=sys.stderr)
+    lab = lab_up.lab_or_none()
+    if lab is None:
         return 1
-    lab = Lab(hosts)
     four = sorted(ev.lab_guests())[:4]
     one_s, four_s, losses = [], [], []
     for run in range(1, args.runs + 1):

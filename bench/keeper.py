@@ -19,10 +19,8 @@ import argparse
 import statistics
 import sys
 
-from lab import __main__ as labctl
-from lab import topology
+from bench import lab_up
 from tests.lab import keeper as kp
-from tests.lab.conftest import Lab
 
 CUTS = (30, 50, 70)
 
@@ -79,11 +77,10 @@ def main(argv=None):
     parser.add_argument("--runs", type=int, default=1)
     parser.add_argument("--cuts", default=",".join(map(str, CUTS)), help="seconds, comma-separated")
     args = parser.parse_args(argv)
-    hosts = topology.hosts()
-    if not labctl.healthy(hosts):
-        print("the lab is not up: run make lab first", file=sys.stderr)
+    lab = lab_up.lab_or_none()
+    if lab is None:
         return 1
-    measure(Lab(hosts), args.runs, [int(c) for c in args.cuts.split(",") if c.strip()])
+    measure(lab, args.runs, [int(c) for c in args.cuts.split(",") if c.strip()])
     return 0
 
 

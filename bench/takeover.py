@@ -14,11 +14,9 @@ import argparse
 import statistics
 import sys
 
-from lab import __main__ as labctl
-from lab import topology
+from bench import lab_up
 from tests.lab import evacuation as ev
 from tests.lab import takeover as to
-from tests.lab.conftest import Lab
 from tests.loaders import hv_views, layered_parameters
 from tests.pillar_cases import lab_pillar
 
@@ -61,11 +59,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.takeover")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
-    hosts = topology.hosts()
-    if not labctl.healthy(hosts):
-        print("the lab is not up: run make lab first", file=sys.stderr)
+    lab = lab_up.lab_or_none()
+    if lab is None:
         return 1
-    lab = Lab(hosts)
     times, doubles = [], 0
     for run in range(1, args.runs + 1):
         seconds, double, samples = one_run(lab, ["vm1", "vm2"])
