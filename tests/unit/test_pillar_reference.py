@@ -29,3 +29,21 @@ def test_defaults_of_an_unknown_os_family_are_refused():
         assert "Gentoo" in str(err) and "Debian" in str(err)
     else:
         raise AssertionError("an unknown OS family got defaults")
+
+
+def test_every_default_passes_its_own_rows_check_for_each_os_family():
+    """A pillar that sets every setting (the lab's where it has one, else its OS family's default)
+    is valid: the table's defaults, kinds and limits agree (but the OS-only row: a pillar may
+    not set it)."""
+    import copy
+
+    from tests.loaders import hv_check, hv_validate
+    from tests.pillar_cases import lab_pillar
+
+    for family in hv_schema.OS_FAMILIES:
+        defaults = hv_schema.defaults(family)
+        pillar = lab_pillar()
+        settings = copy.deepcopy(defaults)
+        del settings["sanlock"]["watchdog_fire_timeout_fixed"]
+        pillar["hypervisor"] = hv_check.merge(settings, pillar["hypervisor"])  # the lab's own on top
+        assert hv_validate.validate(pillar, defaults, "hyp1") == [], family
