@@ -16,11 +16,13 @@ host live instead.
 
 Each part is guarded: a failure becomes ``{"error": "..."}`` in its place,
 never a traceback. A part whose module this host does not have loaded at all
-(``takeover``) is None.
+(``takeover``) is None. The hosts, their roles and the guests come from the
+validated settings (``hypervisor_pillar``).
 """
 
 import logging
 
+import cluster_view
 import hv_runtime
 from salt.exceptions import CommandExecutionError
 
@@ -56,10 +58,10 @@ def _part(func, *args):
 
 
 def _carries_guests():
-    """Whether this host carries guests: every host but the arbiter
-    (``hypervisor:hosts:<id>:role``), which has no libvirt, sanlock or takeover."""
-    hosts = (__pillar__.get("hypervisor") or {}).get("hosts") or {}
-    return (hosts.get(__grains__["id"]) or {}).get("role", "hypervisor") != "arbiter"
+    """Whether this host carries guests: every host but the arbiter, which has no
+    libvirt, sanlock or takeover (``hypervisor_pillar.role``: with an invalid pillar,
+    a hypervisor, whose parts then say what fails)."""
+    return _call("hypervisor_pillar.role") != "arbiter"
 
 
 def _loaded(fun):
@@ -216,10 +218,6 @@ def status():
         salt hyp1 cluster.status
         salt hyp1 cluster.status --out=json
     """
-    try:
-        assemble, config = __utils__["cluster_view.assemble"], __utils__["cluster_view.hosts_config"]
-    except KeyError:
-        raise CommandExecutionError("the cluster_view utility is not loaded (saltutil.sync_utils)") from None
     hv = _call("hypervisor_pillar.settings")
     me = __grains__["id"]
     others = sorted(name for name in hv["hosts"] if name != me)
@@ -232,4 +230,4 @@ def status():
             found = {}
         parts = {name: dict(part, source="mine") for name, part in found.items() if isinstance(part, dict)}
     parts[me] = local()
-    return assemble(parts, shared(), config(hv), hv.get("guests"))
+    return cluster_view.assemble(parts, shared(), cluster_view.hosts_config(hv), hv["guests"])

@@ -5,8 +5,11 @@ cluster: the cluster's status, every host asked live (B3).
 ``hypervisors`` (a host that does not answer within the timeout is shown down)
 and ``cluster.shared`` on the first host that answered (one that carries
 guests: the arbiter has no sanlock and no incidents to read), then puts them
-together with the cluster pillar's hosts and guests (``_utils/cluster_view.py``).
-Printed as a table by the ``hv_status`` outputter; ``--out=json`` gives the data.
+together with the cluster's hosts and guests (``_utils/cluster_view.py``).
+Those come from the validated settings (``hv_views.build``) of the first host
+whose pillar has a ``hypervisor`` mapping; when that pillar is invalid, from
+the raw mapping, the status showing it as its first problem. Printed as a table
+by the ``hv_status`` outputter; ``--out=json`` gives the data.
 
 The master needs (see ``master.d/hypervisor.conf``)::
 
@@ -20,6 +23,9 @@ The master needs (see ``master.d/hypervisor.conf``)::
 
 import logging
 
+import cluster_view
+import hv_schema
+import hv_views
 import salt.client
 
 log = logging.getLogger(__name__)
@@ -69,22 +75,56 @@ def _shared(client, parts, timeout, arbiters=()):
     return {"error": "no host answered cluster.shared"}
 
 
-def _cluster(targeted, parts):
-    """The ``hypervisor`` pillar (as the master compiles it for a host of the cluster)."""
+def _pillar(targeted, parts):
+    """``(host, pillar)``: the first host (those that answered first) whose pillar, as the
+    master compiles it, has a ``hypervisor`` mapping; ``(None, {})`` when none has."""
     for host in sorted(parts) + sorted(set(targeted) - set(parts)):
-        cluster = (__salt__["pillar.show_pillar"](host) or {}).get("hypervisor")
-        if isinstance(cluster, dict):
-            return cluster
-    return {}
+        pillar = __salt__["pillar.show_pillar"](host) or {}
+        if isinstance(pillar.get("hypervisor"), dict):
+            return host, pillar
+    return None, {}
 
 
-def _view(answers, shared, cluster, targeted=()):
-    """The view from LocalClient's answers, ``cluster.shared``'s and the pillar's
-    ``hypervisor`` mapping (its hosts, plus those targeted, are expected to answer)."""
-    hosts = __utils__["cluster_view.hosts_config"](cluster)
+def _os_family(host):
+    """``host``'s OS family from the master's grains cache, else the schema's first
+    (the hosts and guests the status reads do not depend on it)."""
+    grains = (__salt__["cache.grains"](tgt=host) or {}).get(host) or {}
+    family = grains.get("os_family")
+    if family in hv_schema.OS_FAMILIES:
+        return family
+    fallback = hv_schema.OS_FAMILIES[0]
+    log.warning("cluster.status: no known OS family of %s cached (%r), using %s", host, family, fallback)
+    return fallback
+
+
+def _first_problem(err):
+    """The first problem an ``InvalidPillar`` lists (its message: a header, then one per line)."""
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return (lines[1:] or lines or [type(err).__name__])[0]
+
+
+def _settings(host, pillar):
+    """``(cluster, problems)``: the validated settings of ``host`` (their ``hosts`` and
+    ``guests``), or, when its pillar is invalid, the raw ``hypervisor`` mapping and the
+    problem saying so (the validator's messages never show a secret)."""
+    if host is None:
+        return {}, []
+    try:
+        return hv_views.build(pillar, hv_schema.defaults(_os_family(host)), host), []
+    except hv_views.InvalidPillar as err:
+        log.warning("cluster.status: the pillar of %s: %s", host, err)
+        return pillar["hypervisor"], [f"the cluster pillar is invalid: {_first_problem(err)}"]
+
+
+def _view(answers, shared, cluster, targeted=(), problems=()):
+    """The view from LocalClient's answers, ``cluster.shared``'s and the cluster's settings
+    (its hosts, plus those targeted, are expected to answer); ``problems`` come first."""
+    hosts = cluster_view.hosts_config(cluster)
     for host in targeted:
         hosts.setdefault(host, {"arbiter": False})
-    return __utils__["cluster_view.assemble"](_parts(answers), shared, hosts, cluster.get("guests"))
+    view = cluster_view.assemble(_parts(answers), shared, hosts, cluster.get("guests"))
+    view["problems"] = [*problems, *view["problems"]]
+    return view
 
 
 def status(timeout=TIMEOUT):
@@ -104,9 +144,9 @@ def status(timeout=TIMEOUT):
     with salt.client.get_local_client(__opts__["conf_file"]) as client:
         targeted, answers = _ask(client, int(timeout))
         parts = _parts(answers)
-        cluster = _cluster(targeted, parts)
-        arbiters = {h for h, c in __utils__["cluster_view.hosts_config"](cluster).items() if c["arbiter"]}
+        cluster, problems = _settings(*_pillar(targeted, parts))
+        arbiters = {h for h, c in cluster_view.hosts_config(cluster).items() if c["arbiter"]}
         shared = _shared(client, parts, int(timeout), arbiters)
-    view = _view(answers, shared, cluster, targeted)
+    view = _view(answers, shared, cluster, targeted, problems)
     # salt-run ignores __outputter__: a runner names its outputter in its return.
     return {"outputter": OUTPUTTER, "data": view}

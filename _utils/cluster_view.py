@@ -3,11 +3,12 @@ cluster_view: the cluster's status as one view, and as a table (B3).
 
 Plain Python, no Salt. ``assemble`` puts together each host's part (what
 ``cluster.local`` returns there), the facts one host reads for all
-(``cluster.shared``) and the cluster pillar's hosts and guests, and lists the
-problems it sees; ``table`` prints such a view. ``cluster.status`` (a host's
-view, the others' parts from the mine), the ``cluster.status`` runner (every
-host asked live) and the ``hv_status`` outputter use it; the loader reaches
-it as ``__utils__["cluster_view.assemble"]``.
+(``cluster.shared``) and the cluster's hosts and guests (the validated
+settings), and lists the problems it sees; ``table`` prints such a view.
+``cluster.status`` (a host's view, the others' parts from the mine) and the
+``cluster.status`` runner (every host asked live) import it by name; the
+``hv_status`` outputter, which gets no utils on its path, takes it from Salt's
+utils loader.
 
 A part that failed is ``{"error": "..."}`` in its place: the view says so and
 goes on with the rest. The arbiter carries no guest (no libvirt, sanlock or

@@ -6,11 +6,12 @@ own; the takeover's parts (quorum, the other hosts' leases, the last 10
 incidents) in the shapes the takeover module documents, None where it is not
 loaded; the arbiter, which has none of the guest-side parts; ``publish``
 sends ``cluster.local`` to the mine as hv_status; ``status`` takes the other
-hosts' parts from the mine, marked so; and the module's functions, loaded by
-Salt's own loader, print ``status`` with hv_status."""
+hosts' parts from the mine, marked so; the hosts, roles and guests from the
+real settings of the lab's pillar (``hypervisor_pillar``); and the module's
+functions, loaded by Salt's own loader, print ``status`` with hv_status."""
 
 from pathlib import Path
-from unittest.mock import Mock, call, create_autospec
+from unittest.mock import call, create_autospec
 
 import pytest
 import salt.config
@@ -18,11 +19,13 @@ import salt.loader
 import salt.modules.mine
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import REPO, load
+from tests.loaders import REPO, hypervisor_pillar, load
+from tests.pillar_cases import lab_pillar
 
 cluster = load("_modules", "cluster")
-cv = load("_utils", "cluster_view")
 gluster = load("_modules", "gluster")
+guests = load("_modules", "guests")
+online = load("_modules", "online")
 sanlock = load("_modules", "sanlock")
 takeover = load("_modules", "takeover")
 keeper = load("_modules", "keeper")
@@ -110,18 +113,24 @@ def keeper_record():
 def salt_mods():
     heal = gluster.parse_heal_info(fixture("gluster/heal_info_vmstore.xml"))
     return {
-        "guests.list_local": Mock(
+        "guests.list_local": create_autospec(
+            guests.list_local,
             return_value={
                 "vm1": {"state": "running", "persistent": True},
                 "vm2": {"state": "shut off", "persistent": True},
-            }
+            },
         ),
-        "guests.saved": Mock(return_value={"vm3": "/var/lib/libvirt/qemu/save/vm3.save"}),
-        "guests.drained": Mock(return_value={"drained": False, "since": None, "reason": None}),
+        "guests.saved": create_autospec(
+            guests.saved, return_value={"vm3": "/var/lib/libvirt/qemu/save/vm3.save"}
+        ),
+        "guests.drained": create_autospec(
+            guests.drained, return_value={"drained": False, "since": None, "reason": None}
+        ),
         "sanlock.status": create_autospec(sanlock.status, return_value=sanlock_status()),
         "sanlock.hosts": create_autospec(sanlock.hosts, return_value={1: {"name": "x.hyp1", "timestamp": 5}}),
-        "online.proxyarp_ips": Mock(return_value=[IP1]),
-        "online.failover_status": Mock(
+        "online.proxyarp_ips": create_autospec(online.proxyarp_ips, return_value=[IP1]),
+        "online.failover_status": create_autospec(
+            online.failover_status,
             return_value={
                 "ips": [
                     {
@@ -134,7 +143,7 @@ def salt_mods():
                 ],
                 "mismatches": 1,
                 "unreported": ["hyp1", "hyp2"],
-            }
+            },
         ),
         "gluster.peer_status": create_autospec(
             gluster.peer_status, return_value=gluster.parse_peers(fixture("gluster/peer_status.xml"))
@@ -156,27 +165,23 @@ def salt_mods():
         "keeper.stop_marks": create_autospec(keeper.stop_marks, return_value={}),
         "mine.send": create_autospec(salt.modules.mine.send, return_value=True),
         "mine.get": create_autospec(salt.modules.mine.get, return_value={}),
-        "hypervisor_pillar.settings": Mock(
-            return_value={
-                "hosts": {"hyp1": {"role": "hypervisor"}, "hyp2": {"role": "hypervisor"}},
-                "gluster": {"arbiter": ""},
-                "guests": {"vm1": {"home": "hyp1", "running": True}},
-            }
-        ),
+        # The real settings of the lab's pillar, as hypervisor_pillar builds them for this host.
+        "hypervisor_pillar.settings": hypervisor_pillar.settings,
+        "hypervisor_pillar.role": hypervisor_pillar.role,
     }
 
 
 @pytest.fixture
 def grains():
-    return {"id": "hyp1"}
+    return {"id": "hyp1", "os_family": "Debian"}
 
 
 @pytest.fixture
 def configure_loader_modules(salt_mods, grains):
-    utils = {f"cluster_view.{name}": getattr(cv, name) for name in ("assemble", "hosts_config")}
-    roles = {"hyp1": "hypervisor", "hyp2": "hypervisor", "arb1": "arbiter"}
-    pillar = {"hypervisor": {"hosts": {name: {"role": role} for name, role in roles.items()}}}
-    return {cluster: {"__salt__": salt_mods, "__grains__": grains, "__pillar__": pillar, "__utils__": utils}}
+    return {
+        cluster: {"__salt__": salt_mods, "__grains__": grains},
+        hypervisor_pillar: {"__pillar__": lab_pillar(), "__grains__": grains, "__context__": {}},
+    }
 
 
 def test_local():
@@ -274,21 +279,38 @@ def test_publish(salt_mods):
     assert salt_mods["mine.send"].call_args_list == [call("hv_status", mine_function="cluster.local")]
 
 
-def test_status_with_the_other_host_from_the_mine(salt_mods):
+def test_status_with_the_other_host_from_the_mine(salt_mods, grains):
     other = cluster.local()
-    other.update(host="hyp2", guests={}, proxyarp=[])
-    salt_mods["mine.get"].return_value = {"hyp2": other}
+    other.update(host="hyp2", guests={}, proxyarp=[], keeper=None)
+    grains["id"] = "arb1"
+    arbiter = cluster.local()
+    grains["id"] = "hyp1"
+    salt_mods["mine.get"].return_value = {"hyp2": other, "arb1": arbiter}
     view = cluster.status()
-    assert salt_mods["mine.get"].call_args_list == [call(["hyp2"], "hv_status", tgt_type="list")]
+    assert salt_mods["mine.get"].call_args_list == [call(["arb1", "hyp2"], "hv_status", tgt_type="list")]
     assert view["hosts"]["hyp1"]["source"] == "live" and view["hosts"]["hyp2"]["source"] == "mine"
+    assert view["hosts"]["arb1"]["arbiter"] and sorted(view["guests"]) == ["vm1", "vm2", "vm3", "vm4"]
     assert view["guests"]["vm1"]["running_on"] == ["hyp1"]
     assert view["hosts"]["hyp1"]["failover"] == {"api": [IP1], "proxyarp": [IP1], "mismatch": []}
     assert view["hosts"]["hyp2"]["quorum"] == quorum()
     assert view["hosts"]["hyp1"]["sanlock_hosts"]["hyp2"]["state"] == "live"
     assert len(view["incidents"]) == 10
     assert view["problems"] == [
-        "host hyp1 was taken over by hyp2 at 2024-05-12T12:00:00+00:00: undrain it when repaired"
+        "guest vm2 is down since 2024-05-01T11:59:40+00:00 on hyp1 (killed by sanlock: this host lost"
+        " its lease storage); keeper on hyp1: waits for hyp1: is not in its sanlock lockspace",
+        "host hyp1 was taken over by hyp2 at 2024-05-12T12:00:00+00:00: undrain it when repaired",
     ]
+
+
+def test_with_an_invalid_pillar_local_still_answers_as_a_host_with_guests(salt_mods, grains):
+    del hypervisor_pillar.__pillar__["hypervisor"]["domain"]
+    grains["id"] = "arb1"
+    with pytest.raises(CommandExecutionError, match="hypervisor:domain"):
+        hypervisor_pillar.settings()
+    part = cluster.local()
+    assert part["guests"] == {"vm1": "running", "vm2": "shut off"} and part["saved"] == ["vm3"]
+    with pytest.raises(CommandExecutionError, match="hypervisor:domain"):
+        cluster.status()
 
 
 def test_status_with_nothing_in_the_mine(salt_mods):

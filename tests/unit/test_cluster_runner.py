@@ -2,26 +2,30 @@
 does not answer is shown down, one that answers with an error string has that
 error), cluster.shared from the first host that answered with a part (the
 arbiter last: it reads no lockspace and no incidents), the hosts and guests
-from the cluster pillar, and the view returned with its
-outputter named (salt-run ignores a runner's ``__outputter__``). The client is
-a stand-in yielding what LocalClient.cmd_iter yields; Salt's own loader gives
-the runner ``__utils__`` from ``utils_dirs``."""
+from the validated settings of the lab's pillar (the master's grains cache
+naming the OS family), an invalid pillar shown as the first problem with the
+raw mapping's hosts and guests, and the view returned with its outputter named
+(salt-run ignores a runner's ``__outputter__``). The client is a stand-in
+yielding what LocalClient.cmd_iter yields; Salt's own loader puts
+``utils_dirs`` on the path for the runner's plain imports."""
 
 import contextlib
-from unittest.mock import Mock
+import json
+import logging
+import sys
+from unittest.mock import create_autospec
 
 import pytest
 import salt.config
 import salt.loader
+import salt.runners.cache
+import salt.runners.pillar
 
-from tests.loaders import REPO, load
+from tests.loaders import REPO, hv_schema, hv_validate, hv_views, layered_parameters, load
+from tests.pillar_cases import TOKEN, lab_pillar
 
 runner = load("_runners", "cluster")
-cv = load("_utils", "cluster_view")
-CLUSTER = {
-    "hosts": {"hyp1": {"failover_ips": ["203.0.113.101"]}, "hyp2": {}},
-    "guests": {"vm1": {"home": "hyp1"}},
-}
+SETTINGS = hv_views.build(lab_pillar(), layered_parameters("Debian"), "hyp1")
 
 
 def local_part(host, guests):
@@ -74,31 +78,39 @@ class Client:
 
 @pytest.fixture
 def show_pillar():
-    return Mock(return_value={"hypervisor": CLUSTER})
+    return create_autospec(salt.runners.pillar.show_pillar, return_value=lab_pillar())
 
 
 @pytest.fixture
-def configure_loader_modules(show_pillar):
-    utils = {f"cluster_view.{name}": getattr(cv, name) for name in ("assemble", "hosts_config")}
+def cached_grains():
+    grains = {name: {"id": name, "os_family": "Debian"} for name in ("arb1", "hyp1", "hyp2")}
+    return create_autospec(salt.runners.cache.grains, return_value=grains)
+
+
+@pytest.fixture
+def configure_loader_modules(show_pillar, cached_grains):
     return {
         runner: {
-            "__salt__": {"pillar.show_pillar": show_pillar},
-            "__utils__": utils,
+            "__salt__": {"pillar.show_pillar": show_pillar, "cache.grains": cached_grains},
             "__opts__": {"conf_file": "/etc/salt/master"},
         }
     }
 
 
-def test_a_host_that_does_not_answer_is_down(show_pillar):
+def test_a_host_that_does_not_answer_is_down(show_pillar, cached_grains):
     answered = {"hyp1": {"ret": local_part("hyp1", {"vm1": "running"}), "retcode": 0}}
+    answered["arb1"] = {"ret": arbiter_part("arb1"), "retcode": 0}
     client = Client([answered, {"hyp2": {"failed": True}}], {"hyp1": SHARED})
     targeted, answers = runner._ask(client, 10)
-    assert targeted == ["hyp1", "hyp2"] and list(answers) == ["hyp1"]
+    assert targeted == ["hyp1", "arb1", "hyp2"] and list(answers) == ["hyp1", "arb1"]
     parts = runner._parts(answers)
-    shared = runner._shared(client, parts, 10)
+    shared = runner._shared(client, parts, 10, {"arb1"})
     assert shared is SHARED and client.asked == [("hyp1", "cluster.shared")]
-    view = runner._view(answers, shared, runner._cluster(targeted, parts), targeted)
-    show_pillar.assert_called_once_with("hyp1")
+    cluster, problems = runner._settings(*runner._pillar(targeted, parts))
+    show_pillar.assert_called_once_with("arb1")
+    cached_grains.assert_called_once_with(tgt="arb1")
+    assert cluster == hv_views.build(lab_pillar(), layered_parameters("Debian"), "arb1") and problems == []
+    view = runner._view(answers, shared, cluster, targeted)
     assert view["hosts"]["hyp1"]["up"] and not view["hosts"]["hyp2"]["up"]
     assert view["guests"]["vm1"]["running_on"] == ["hyp1"]
     assert view["problems"] == ["host hyp2 does not answer"]
@@ -111,13 +123,17 @@ def test_an_error_answer_and_no_shared_facts():
     assert parts == {"hyp1": {"error": "'cluster.local' is not available."}}
     shared = runner._shared(client, parts, 10)
     assert shared == {"error": "no host answered cluster.shared"} and client.asked == []
-    view = runner._view(answers, shared, CLUSTER, targeted)
+    view = runner._view(answers, shared, SETTINGS, targeted)
     assert view["hosts"]["hyp1"]["errors"] == {"cluster.local": "'cluster.local' is not available."}
     assert "host hyp2 does not answer" in view["problems"]
 
 
-def test_status_names_its_outputter(monkeypatch):
+def test_status_names_its_outputter(monkeypatch, show_pillar):
+    pillar = lab_pillar()
+    pillar["hypervisor"]["guests"]["vm1"]["running"] = True
+    show_pillar.return_value = pillar
     answered = {"hyp2": {"ret": local_part("hyp2", {}), "retcode": 0}}
+    answered["arb1"] = {"ret": arbiter_part("arb1"), "retcode": 0}
     client = Client([{"hyp1": {"failed": True}}, answered], {"hyp2": SHARED})
     monkeypatch.setattr(runner.salt.client, "get_local_client", lambda conf: contextlib.nullcontext(client))
     ret = runner.status()
@@ -129,16 +145,15 @@ def test_status_names_its_outputter(monkeypatch):
 
 
 def test_a_targeted_host_outside_the_pillar_and_the_pillar_of_a_host_down(show_pillar):
-    show_pillar.side_effect = lambda host: {} if host == "hyp3" else {"hypervisor": CLUSTER}
-    assert runner._cluster(["hyp3", "hyp1"], {}) == CLUSTER
-    view = runner._view({}, SHARED, CLUSTER, ["hyp3"])
-    assert sorted(view["hosts"]) == ["hyp1", "hyp2", "hyp3"]
+    show_pillar.side_effect = lambda minion: {} if minion == "hyp3" else lab_pillar()
+    assert runner._pillar(["hyp3", "hyp1"], {}) == ("hyp1", lab_pillar())
+    assert runner._pillar(["hyp3"], {}) == (None, {}) and runner._settings(None, {}) == ({}, [])
+    view = runner._view({}, SHARED, SETTINGS, ["hyp3"])
+    assert sorted(view["hosts"]) == ["arb1", "hyp1", "hyp2", "hyp3"]
     assert not any(host["up"] for host in view["hosts"].values())
 
 
-def test_the_arbiter_is_asked_for_the_shared_facts_last(monkeypatch, show_pillar):
-    cluster = {"hosts": {"arb1": {"role": "arbiter"}, "hyp1": {}, "hyp2": {}}, "guests": {}}
-    show_pillar.return_value = {"hypervisor": cluster}
+def test_the_arbiter_is_asked_for_the_shared_facts_last(monkeypatch):
     answered = {"arb1": {"ret": arbiter_part("arb1"), "retcode": 0}}
     answered["hyp2"] = {"ret": local_part("hyp2", {}), "retcode": 0}
     arbiter_shared = dict(SHARED, lockspace=None, incidents=None)
@@ -153,13 +168,54 @@ def test_the_arbiter_is_asked_for_the_shared_facts_last(monkeypatch, show_pillar
     assert client.asked[1:] == [("hyp2", "cluster.shared"), ("arb1", "cluster.shared")]
 
 
-def test_salt_loader_gives_the_runner_utils_from_utils_dirs(tmp_path):
+def test_the_settings_take_the_os_family_from_the_grains_cache(cached_grains, monkeypatch):
+    redhat = hv_views.build(lab_pillar(), layered_parameters("RedHat"), "hyp1")
+    assert redhat != SETTINGS
+    build = create_autospec(hv_views.build, side_effect=hv_views.build)
+    monkeypatch.setattr(runner.hv_views, "build", build)
+    cached_grains.return_value = {"hyp1": {"os_family": "RedHat"}}
+    assert runner._settings("hyp1", lab_pillar()) == (redhat, [])
+    build.assert_called_once_with(lab_pillar(), hv_schema.defaults("RedHat"), "hyp1")
+
+
+def test_without_cached_grains_the_first_os_family_and_a_warning(cached_grains, caplog):
+    cached_grains.return_value = {}
+    with caplog.at_level(logging.WARNING):
+        cluster, problems = runner._settings("hyp1", lab_pillar())
+    assert cluster == SETTINGS and problems == [] and hv_schema.OS_FAMILIES[0] == "Debian"
+    assert "no known OS family of hyp1 cached" in caplog.text
+
+
+def test_an_invalid_pillar_still_shows_the_status_and_says_so_first(monkeypatch, show_pillar):
+    pillar = lab_pillar()
+    pillar["hypervisor"]["hosts"]["hyp2"]["host_id"] = 1  # hyp1's too
+    pillar["hypervisor"]["guests"]["vm1"]["boot"]["cmdline"] = TOKEN  # a secret where none belongs
+    pillar["hypervisor"]["guests"]["vm1"]["running"] = True
+    show_pillar.return_value = pillar
+    errors = hv_validate.validate(pillar, layered_parameters("Debian"), "hyp2")
+    assert len(errors) > 1
+    answered = {"hyp2": {"ret": local_part("hyp2", {}), "retcode": 0}}
+    answered["arb1"] = {"ret": arbiter_part("arb1"), "retcode": 0}
+    client = Client([{"hyp1": {"failed": True}}, answered], {"hyp2": SHARED})
+    monkeypatch.setattr(runner.salt.client, "get_local_client", lambda conf: contextlib.nullcontext(client))
+    view = runner.status()["data"]
+    assert view["problems"] == [
+        f"the cluster pillar is invalid: {errors[0]}",
+        "host hyp1 does not answer",
+        "guest vm1 is down and has no save file (no answer from hyp1)",
+    ]
+    assert view["hosts"]["arb1"]["arbiter"] and sorted(view["guests"]) == ["vm1", "vm2", "vm3", "vm4"]
+    assert TOKEN not in json.dumps(view)
+
+
+def test_salt_loader_puts_utils_dirs_on_the_path_for_the_runner(tmp_path, monkeypatch):
+    utils_dir = str(REPO / "_utils")
+    monkeypatch.setattr(sys, "path", [path for path in sys.path if path != utils_dir])
+    for name in ("cluster_view", "hv_schema", "hv_views"):
+        monkeypatch.delitem(sys.modules, name)
     opts = salt.config.master_config(None)
-    opts.update(
-        extension_modules=str(tmp_path),
-        runner_dirs=[str(REPO / "_runners")],
-        utils_dirs=[str(REPO / "_utils")],
-    )
+    opts.update(extension_modules=str(tmp_path), runner_dirs=[str(REPO / "_runners")], utils_dirs=[utils_dir])
     functions = salt.loader.runner(opts, utils=salt.loader.utils(opts))
     assert "cluster.status" in functions
-    assert functions.pack["__utils__"]["cluster_view.table"].__doc__.startswith("The view as plain text")
+    module = sys.modules[functions["cluster.status"].__module__]
+    assert module.cluster_view.__file__ == str(REPO / "_utils" / "cluster_view.py")

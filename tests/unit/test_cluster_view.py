@@ -1,5 +1,5 @@
 """The cluster status view (B3), pure: each host's part, the shared facts and
-the pillar's hosts and guests put together; the problems it names (a host that
+the hosts and guests of the lab pillar's real settings put together; the problems it names (a host that
 does not answer, a failed part, a host that cannot take guests, a guest on two
 hosts, a wanted guest down with no save file, a running guest with a save
 file, failover routing and proxy ARP that disagree, an IP routed outside the
@@ -12,7 +12,8 @@ a part from the mine; the table. The takeover's parts have the shapes
 
 import datetime
 
-from tests.loaders import load
+from tests.loaders import hv_views, layered_parameters, load
+from tests.pillar_cases import lab_pillar, lab_pillar_without_arbiter
 
 cv = load("_utils", "cluster_view")
 NOW = datetime.datetime(2024, 5, 1, 12, 0, 0, tzinfo=datetime.UTC)
@@ -130,8 +131,24 @@ def shared(
     }
 
 
-HOSTS = {"hyp1": {"arbiter": False}, "hyp2": {"arbiter": False}}
-GUESTS = {"vm1": {"home": "hyp1", "running": True}, "vm2": {"home": "hyp1", "running": False}}
+def settings(pillar):
+    """The real settings of ``pillar`` on hyp1, with vm1 kept running and vm2 not (no vm3, vm4)."""
+    guests = pillar["hypervisor"]["guests"]
+    guests["vm1"]["running"], guests["vm2"]["running"] = True, False
+    del guests["vm3"], guests["vm4"]
+    return hv_views.build(pillar, layered_parameters("Debian"), "hyp1")
+
+
+SETTINGS = settings(lab_pillar_without_arbiter())
+HOSTS = cv.hosts_config(SETTINGS)
+GUESTS = SETTINGS["guests"]
+WITH_ARBITER = cv.hosts_config(settings(lab_pillar()))
+
+
+def test_the_hosts_of_the_settings():
+    arbiter = {"arb1": {"arbiter": True}}
+    assert cv.hosts_config(SETTINGS) == {"hyp1": {"arbiter": False}, "hyp2": {"arbiter": False}}
+    assert cv.hosts_config(settings(lab_pillar())) == dict(cv.hosts_config(SETTINGS), **arbiter)
 
 
 def assemble(parts, shared_part=None, hosts=HOSTS, guests=GUESTS):
@@ -440,9 +457,8 @@ def test_incidents_not_read_or_failed():
 
 
 def test_the_arbiter_parts_are_never_a_problem():
-    hosts = cv.hosts_config({"hosts": {"arb1": {"role": "arbiter"}, "hyp1": {}, "hyp2": {}}})
     parts = dict(healthy(), arb1=arbiter_part())
-    view = assemble(parts, hosts=hosts)
+    view = assemble(parts, hosts=WITH_ARBITER)
     assert view["problems"] == []
     assert view["hosts"]["arb1"]["arbiter"] and view["hosts"]["arb1"]["quorum"] is None
     # what an older cluster.local said there (each part tried, and failing): still none
@@ -453,13 +469,13 @@ def test_the_arbiter_parts_are_never_a_problem():
         quorum=dict(quorum(False), lockspace=False, reason="the sanlock daemon is not running"),
         sanlock_hosts={"error": "sanlock is not installed (package sanlock)"},
     )
-    assert assemble(parts, hosts=hosts)["problems"] == []
+    assert assemble(parts, hosts=WITH_ARBITER)["problems"] == []
     facts = shared({IP1: "hyp1", IP2: "arb1"})
-    assert assemble(parts, facts, hosts=hosts)["problems"] == [
+    assert assemble(parts, facts, hosts=WITH_ARBITER)["problems"] == [
         f"failover IPs routed to the arbiter arb1, which carries no guest: {IP2}"
     ]
     parts["arb1"] = {"error": "'cluster.local' is not available."}
-    assert assemble(parts, hosts=hosts)["problems"] == [
+    assert assemble(parts, hosts=WITH_ARBITER)["problems"] == [
         "host arb1: cluster.local: 'cluster.local' is not available."
     ]
 
@@ -524,7 +540,7 @@ def test_table_of_a_host_down_and_failed_parts():
 
 
 def test_table_of_the_takeover():
-    hosts = cv.hosts_config({"hosts": {"arb1": {"role": "arbiter"}, "hyp1": {}, "hyp2": {}}})
+    hosts = WITH_ARBITER
     parts = {"arb1": arbiter_part(), "hyp2": part("hyp2", {"vm1": "running"}, proxyarp=[IP1])}
     parts["hyp2"]["sanlock_hosts"] = leases("hyp2", "dead", 142.5)
     parts["hyp2"]["quorum"] = dict(
