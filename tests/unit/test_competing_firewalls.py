@@ -6,13 +6,18 @@ drop-in removed; only the nftables tables iptables-nft does not own are
 deleted; then Shorewall reloads. A failing command fails the state."""
 
 import json
+from unittest.mock import create_autospec
 
 import pytest
+import salt.modules.cmdmod
+import salt.modules.systemd_service
 
-from tests.loaders import load
+from tests.loaders import hv_views, layered_parameters, load
+from tests.pillar_cases import lab_pillar
 
 competing = load("_states", "competing_firewalls")
-UNITS = ["firewalld", "ufw", "nftables", "iptables", "ip6tables", "netfilter-persistent"]
+# The units firewall/competing.sls hands the state: the view's list for the lab's hosts.
+UNITS = hv_views.build(lab_pillar(), layered_parameters("Debian"), "hyp1")["competing_firewalls"]
 RELOAD = [["shorewall", "reload", "-c"]]
 # `nft -j list tables` on a host where Debian's nftables.conf and Shorewall (iptables-nft) both run.
 TABLES = {
@@ -73,13 +78,14 @@ def opts():
 
 @pytest.fixture
 def configure_loader_modules(systemd, opts):
-    salt = {
-        "service.available": systemd.available,
-        "service.status": systemd.status,
-        "service.enabled": systemd.enabled,
-        "cmd.run_all": systemd.run_all,
+    service = salt.modules.systemd_service
+    fakes = {
+        "service.available": create_autospec(service.available, side_effect=systemd.available),
+        "service.status": create_autospec(service.status, side_effect=systemd.status),
+        "service.enabled": create_autospec(service.enabled, side_effect=systemd.enabled),
+        "cmd.run_all": create_autospec(salt.modules.cmdmod.run_all, side_effect=systemd.run_all),
     }
-    return {competing: {"__salt__": salt, "__opts__": opts}}
+    return {competing: {"__salt__": fakes, "__opts__": opts}}
 
 
 def test_only_tables_iptables_nft_does_not_own_are_foreign():

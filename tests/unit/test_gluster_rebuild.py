@@ -11,7 +11,8 @@ import pytest
 import salt.modules.cmdmod
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import hypervisor_pillar, load
+from tests.loaders import hv_views, hypervisor_pillar, layered_parameters, load
+from tests.pillar_cases import lab_pillar
 
 gluster = load("_modules", "gluster")
 gluster_rebuild = load("_modules", "gluster_rebuild")
@@ -34,10 +35,15 @@ def volumes(hyp2_brick="/mnt/bricks/vmstore/brick"):
     return {"vmstore": {"id": VOLUME_ID, "status": "Started", "bricks": bricks, "options": {}}}
 
 
-def layout(brick_dir, device="/dev/vdb"):
-    """This host's settings, as hypervisor_pillar.settings gives them (only what is read)."""
-    vmstore = {"dir": str(brick_dir), "path": f"{brick_dir}/brick", "device": device, "lv": None}
-    return {"gluster": {"local_bricks": {"vmstore": dict(vmstore, label="vmstore")}}}
+def layout(brick_root, devices=True):
+    """hyp2's settings from the lab pillar (the real views), its bricks under ``brick_root``:
+    on their block devices as in the lab (vmstore on /dev/hvlab-vmstore), else, with
+    ``devices`` false, plain directories."""
+    pillar = lab_pillar()
+    pillar["hypervisor"].setdefault("gluster", {})["brick_root"] = str(brick_root)
+    if not devices:
+        del pillar["hypervisor"]["hosts"]["hyp2"]["bricks"]
+    return hv_views.build(pillar, layered_parameters("Debian"), "hyp2")
 
 
 @pytest.fixture
@@ -149,13 +155,13 @@ def test_rejoin_stops_at_once_when_rejected(salt_mods):
 def test_prepare_bricks_refuses_an_unmounted_brick_device(salt_mods, tmp_path, xattrs, monkeypatch):
     brick_dir = tmp_path / "vmstore"
     brick_dir.mkdir()
-    salt_mods["hypervisor_pillar.settings"].return_value = layout(brick_dir)
+    salt_mods["hypervisor_pillar.settings"].return_value = layout(tmp_path)
     salt_mods["gluster.volume_info"].return_value = volumes(f"{brick_dir}/brick")
     monkeypatch.setattr(os.path, "ismount", create_autospec(os.path.ismount, return_value=False))
     with pytest.raises(CommandExecutionError) as exc:
         gluster_rebuild.prepare_bricks()
     assert str(exc.value) == (
-        f"the brick file system of vmstore (/dev/vdb) is not mounted on {brick_dir}: "
+        f"the brick file system of vmstore (/dev/hvlab-vmstore) is not mounted on {brick_dir}: "
         "apply gluster.bricks first"
     )
     assert list(brick_dir.iterdir()) == []
@@ -163,7 +169,7 @@ def test_prepare_bricks_refuses_an_unmounted_brick_device(salt_mods, tmp_path, x
 
 
 def test_prepare_bricks_refuses_a_brick_the_settings_do_not_know(salt_mods, tmp_path, xattrs):
-    salt_mods["hypervisor_pillar.settings"].return_value = layout(tmp_path / "vmstore", device=None)
+    salt_mods["hypervisor_pillar.settings"].return_value = layout(tmp_path, devices=False)
     salt_mods["gluster.volume_info"].return_value = volumes("/srv/old/vmstore")
     with pytest.raises(CommandExecutionError) as exc:
         gluster_rebuild.prepare_bricks()
@@ -178,7 +184,7 @@ def test_prepare_bricks_refuses_a_brick_of_another_volume(salt_mods, tmp_path, x
     brick = tmp_path / "vmstore" / "brick"
     brick.mkdir(parents=True)
     xattrs[(str(brick), "trusted.glusterfs.volume-id")] = OTHER_ID
-    salt_mods["hypervisor_pillar.settings"].return_value = layout(tmp_path / "vmstore", device=None)
+    salt_mods["hypervisor_pillar.settings"].return_value = layout(tmp_path, devices=False)
     salt_mods["gluster.volume_info"].return_value = volumes(str(brick))
     with pytest.raises(CommandExecutionError) as exc:
         gluster_rebuild.prepare_bricks()
@@ -192,7 +198,7 @@ def test_prepare_bricks_refuses_a_brick_of_another_volume(salt_mods, tmp_path, x
 def test_prepare_bricks_marks_an_empty_mounted_brick(salt_mods, tmp_path, xattrs, monkeypatch):
     brick_dir = tmp_path / "vmstore"
     brick_dir.mkdir()
-    salt_mods["hypervisor_pillar.settings"].return_value = layout(brick_dir)
+    salt_mods["hypervisor_pillar.settings"].return_value = layout(tmp_path)
     salt_mods["gluster.volume_info"].return_value = volumes(f"{brick_dir}/brick")
     ismount = create_autospec(os.path.ismount, return_value=True)
     monkeypatch.setattr(os.path, "ismount", ismount)

@@ -7,11 +7,14 @@ from unittest.mock import create_autospec
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import load
+from tests.loaders import hv_views, layered_parameters, load
+from tests.pillar_cases import lab_pillar_without_arbiter
 
 gluster = load("_modules", "gluster")
 gluster_states = load("_states", "gluster")
-BRICKS = ["hyp1:/b/vmstore/brick", "hyp2:/b/vmstore/brick"]
+# vmstore's bricks as gluster/volumes.sls hands them over in the two-host cluster (the real view).
+TWO_HOSTS = hv_views.build(lab_pillar_without_arbiter(), layered_parameters("Debian"), "hyp1")
+BRICKS = TWO_HOSTS["gluster"]["volumes"]["vmstore"]["bricks"]
 HYP2 = {
     "uuid": "u2",
     "hostname": "hyp2",
@@ -57,7 +60,8 @@ def test_existing_volume_with_other_bricks_is_left_alone(salt_mods):
         "changes": {},
         "result": False,
         "comment": "volume vmstore exists with bricks ['hyp1:/old', 'hyp2:/old'] (replica 2, arbiter 0); "
-        "the pillar wants ['hyp1:/b/vmstore/brick', 'hyp2:/b/vmstore/brick'] (replica 2, arbiter 0). "
+        "the pillar wants ['hyp1:/mnt/bricks/vmstore/brick', 'hyp2:/mnt/bricks/vmstore/brick'] "
+        "(replica 2, arbiter 0). "
         "Not changing an existing volume: reconcile by hand.",
     }
     salt_mods["gluster.volume_create"].assert_not_called()

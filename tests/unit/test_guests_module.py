@@ -2,18 +2,21 @@
 settings come from (the pillar, else the shutdown unit's settings copy), and
 which failover IPs follow an evacuation, and where to. The provider API is
 the ``online`` module's; here its two calls are recorded, with the real
-signatures (create_autospec), because the lab tests drive the real ones."""
+signatures (create_autospec), because the lab tests drive the real ones; so are
+the settings (the lab pillar's real view) and the events."""
 
 import json
 from unittest.mock import create_autospec
 
 import pytest
+import salt.modules.event
 from salt.exceptions import CommandExecutionError
 
 from tests.loaders import hv_views, layered_parameters, load
 from tests.pillar_cases import lab_pillar
 
 guests = load("_modules", "guests")
+hypervisor_pillar = load("_modules", "hypervisor_pillar")
 online = load("_modules", "online")
 hv_runtime = load("_utils", "hv_runtime")
 plan = load("_utils", "hv_failover_plan")
@@ -33,10 +36,10 @@ def routed(hv):
 @pytest.fixture
 def salt_mods(hv, routed):
     return {
-        "hypervisor_pillar.settings": lambda: hv,
+        "hypervisor_pillar.settings": create_autospec(hypervisor_pillar.settings, return_value=hv),
         "online.server_info": create_autospec(online.server_info, return_value={"failover_ips": routed}),
         "online.failover_move": create_autospec(online.failover_move, return_value={"result": True}),
-        "event.send": lambda *a, **k: True,
+        "event.send": create_autospec(salt.modules.event.send, return_value=True),
     }
 
 
@@ -124,7 +127,9 @@ def test_undrain_closes_the_incidents_against_this_host(hv, salt_mods, tmp_path)
     hv_runtime.write_json(f"{tmp_path}/incidents/hyp1-g3.json", dict(incident, guests={"vm1": {}, "vm2": {}}))
     hv_runtime.write_json(f"{tmp_path}/incidents/hyp2-g1.json", dict(incident, host="hyp2", generation=1))
     sent = []
-    salt_mods["event.send"] = lambda tag, data: sent.append((tag, data))
+    salt_mods["event.send"] = create_autospec(
+        salt.modules.event.send, side_effect=lambda tag, data: sent.append((tag, data))
+    )
     assert guests._close_incidents(hv) == ["vm1", "vm2"]
     assert sent == [("hv/takeover/closed", {"host": "hyp1", "incidents": ["hyp1-g3"]})]
     assert hv_runtime.read_json(f"{tmp_path}/incidents/hyp1-g3.json")["closed"]

@@ -13,13 +13,20 @@ STOPPED/destroyed; sanlock's kill: SHUTDOWN/host then STOPPED/shutdown;
 ``kill -9``: STOPPED/failed)."""
 
 import time
+from unittest.mock import create_autospec
 
 import pytest
+import salt.modules.cmdmod
+import salt.modules.event
 
 from tests.loaders import hv_views, layered_parameters, load
 from tests.pillar_cases import lab_pillar
 
 keeper = load("_modules", "keeper")
+guests = load("_modules", "guests")
+sanlock = load("_modules", "sanlock")
+hypervisor_pillar = load("_modules", "hypervisor_pillar")
+hv_libvirt_events = load("_utils", "hv_libvirt_events")
 kr = load("_utils", "keeper_rule")
 hv_runtime = load("_utils", "hv_runtime")
 RUNNING, SHUT_OFF = (1, 1), (5, 0)
@@ -91,18 +98,34 @@ class Host:
         return {"guest": name, "outcome": "started", "host": "hyp2"}
 
     def funcs(self):
+        """The other modules, each fake behind the real function's signature."""
+
+        def fake(real, answer):
+            return create_autospec(real, side_effect=answer)
+
         return {
-            "sanlock.status": lambda: {"can_take_guests": self.lockspace},
-            "sanlock.host_status": self.host_status,
-            "sanlock.guest_lease": lambda path: self.leases.get(path),
-            "guests.drained": lambda **kw: {"drained": self.drained, "reason": None},
-            "guests.evacuating": lambda **kw: {"evacuating": self.evacuating},
-            "guests.start": self.start,
-            "guests.follow_failover": lambda: self.calls.append(("guests.follow_failover",)),
-            "cmd.run": lambda *a, **k: "running",
-            "event.send": lambda tag, data: self.calls.append(("event", tag, data)),
-            "hypervisor_pillar.settings": lambda: self.hv,
+            "sanlock.status": fake(sanlock.status, lambda: {"can_take_guests": self.lockspace}),
+            "sanlock.host_status": fake(sanlock.host_status, self.host_status),
+            "sanlock.guest_lease": fake(sanlock.guest_lease, lambda path: self.leases.get(path)),
+            "guests.drained": fake(guests.drained, lambda **kw: {"drained": self.drained, "reason": None}),
+            "guests.evacuating": fake(guests.evacuating, lambda **kw: {"evacuating": self.evacuating}),
+            "guests.start": fake(guests.start, self.start),
+            "guests.follow_failover": fake(
+                guests.follow_failover, lambda: self.calls.append(("guests.follow_failover",))
+            ),
+            "cmd.run": create_autospec(salt.modules.cmdmod.run, return_value="running"),
+            "event.send": fake(
+                salt.modules.event.send, lambda tag, data: self.calls.append(("event", tag, data))
+            ),
+            "hypervisor_pillar.settings": fake(hypervisor_pillar.settings, lambda: self.hv),
         }
+
+    def source(self):
+        """This fake host as the keeper's libvirt source: a LibvirtEvents spec."""
+        source = create_autospec(hv_libvirt_events.LibvirtEvents, instance=True)
+        source.domains.side_effect = self.domains
+        source.drain.side_effect = self.drain
+        return source
 
     def started(self):
         return [c[1] for c in self.calls if c[0] == "guests.start"]
@@ -127,7 +150,7 @@ def configure_loader_modules(host):
 
 @pytest.fixture
 def look(hv, host):
-    watcher = keeper._keeper(hv, host)
+    watcher = keeper._keeper(hv, host.source())
 
     def one():
         return watcher.step([])
@@ -315,7 +338,7 @@ def test_a_guest_found_shut_off_after_a_crash_of_the_host(hv, host, look, monkey
     )
     clock = [1000.0]
     monkeypatch.setattr(time, "monotonic", lambda: clock[0])
-    watcher = keeper._keeper(hv, host)
+    watcher = keeper._keeper(hv, host.source())
     watcher.step([])
     assert host.started() == []  # not yet: an event may still be on its way
     clock[0] += keeper.hv_keeper.UNEXPLAINED

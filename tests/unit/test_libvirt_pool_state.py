@@ -7,11 +7,13 @@ from unittest.mock import call, create_autospec
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import load
+from tests.loaders import hv_views, layered_parameters, load
+from tests.pillar_cases import lab_pillar
 
 libvirt_pool = load("_modules", "libvirt_pool")
 libvirt_pool_states = load("_states", "libvirt_pool")
-PATH = "/var/lib/libvirt/images/iso"
+# The iso pool's path as libvirt/pools.sls hands it over (the real view of the lab pillar).
+PATH = hv_views.build(lab_pillar(), layered_parameters("Debian"), "hyp1")["pools"]["iso"]["path"]
 
 
 def pool(path=PATH, active=True, autostart=True):

@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import hypervisor_pillar, load
+from tests.loaders import hv_views, hypervisor_pillar, layered_parameters, load
+from tests.pillar_cases import lab_pillar
 
 peer_keys = load("_modules", "peer_keys")
 HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIDrcbScsYQXxRV16QkqECQzPOstqOYwKBPLqL3XgC+Pu root@hyp2"
@@ -123,18 +124,31 @@ def test_public_items_not_made_yet_are_none(tmp_path):
     ) == {"host_key": None, "migration_key": None, "tunnel_fingerprint": None}
 
 
-def test_public_defaults_come_from_the_settings(tmp_path, salt_mods):
-    home = tmp_path / "root"
-    (home / ".ssh").mkdir(parents=True)
-    (home / ".ssh" / "id_ed25519_hv.pub").write_text(MIGRATION_KEY)
-    salt_mods["hypervisor_pillar.settings"].return_value = {
-        "migration": {"user": "root", "home": str(home), "key": str(home / ".ssh" / "id_ed25519_hv")},
-        "tunnels": {"openvpn_dir": str(tmp_path / "openvpn")},
-    }
+def test_public_defaults_come_from_the_settings(tmp_path, salt_mods, monkeypatch):
+    """hyp1's real settings (the lab pillar, tunnels:openvpn_dir in a temporary directory):
+    the migration user's key (root's, whose home is not the test's to write: read from a
+    stand-in for that one path) and the tunnel certificate under openvpn_dir."""
+    pillar = lab_pillar()
+    pillar["hypervisor"].setdefault("tunnels", {})["openvpn_dir"] = str(tmp_path / "openvpn")
+    salt_mods["hypervisor_pillar.settings"].return_value = hv_views.build(
+        pillar, layered_parameters("Debian"), "hyp1"
+    )
+    pem = self_signed_pem()
+    (tmp_path / "openvpn" / "tls").mkdir(parents=True)
+    (tmp_path / "openvpn" / "tls" / "host.crt").write_text(pem)
+    real_read = peer_keys.hv_runtime.read_text
+    elsewhere = {"/root/.ssh/id_ed25519_hv.pub": MIGRATION_KEY}
+    read = create_autospec(real_read, side_effect=lambda path: elsewhere.get(path) or real_read(path))
+    monkeypatch.setattr(peer_keys.hv_runtime, "read_text", read)
     assert peer_keys.public(host_key=str(tmp_path / "none.pub")) == {
         "host_key": None,
         "migration_key": MIGRATION_KEY,
-        "tunnel_fingerprint": None,
+        "tunnel_fingerprint": peer_keys.parse_fingerprint(pem),
+    }
+    assert {c.args[0] for c in read.call_args_list} == {
+        str(tmp_path / "none.pub"),
+        "/root/.ssh/id_ed25519_hv.pub",
+        str(tmp_path / "openvpn" / "tls" / "host.crt"),
     }
 
 

@@ -12,16 +12,21 @@ to the master, SSH through the runner); a file with a context of its own
 (networkd's files), merged over the state's common context."""
 
 import os
+import shutil
 import socket
 import subprocess
-from unittest.mock import Mock
+from unittest.mock import create_autospec
 
 import pytest
+import salt.modules.cmdmod
+import salt.modules.cp
+import salt.modules.publish
 from salt.exceptions import CommandExecutionError
 
 from tests.loaders import load
 
 safe_apply = load("_modules", "safe_apply")
+public_net = load("_modules", "public_net")
 safe_apply_states = load("_states", "safe_apply")
 NEW = "ACCEPT\twan:$TRUSTED\t$FW\ttcp\t22\n"
 OLD = "ACCEPT\tall\t$FW\ttcp\t22\n"
@@ -77,7 +82,11 @@ def host(tmp_path, monkeypatch):
     real_which = safe_apply.shutil.which
     known = {"shorewall", "systemd-run", "systemctl"}
     monkeypatch.setattr(
-        safe_apply.shutil, "which", lambda cmd: f"/usr/sbin/{cmd}" if cmd in known else real_which(cmd)
+        safe_apply.shutil,
+        "which",
+        create_autospec(
+            shutil.which, side_effect=lambda cmd: f"/usr/sbin/{cmd}" if cmd in known else real_which(cmd)
+        ),
     )
     monkeypatch.setattr(safe_apply.time, "sleep", lambda seconds: None)
     return fake
@@ -85,7 +94,7 @@ def host(tmp_path, monkeypatch):
 
 @pytest.fixture
 def probe():
-    return Mock(return_value={"ok": True, "passed": ["all"], "failed": []})
+    return create_autospec(safe_apply.probe, return_value={"ok": True, "passed": ["all"], "failed": []})
 
 
 @pytest.fixture
@@ -108,8 +117,8 @@ def configure_loader_modules(host, probe, opts, templates):
         return dest
 
     module_salt = {
-        "cmd.run_all": host.run_all,
-        "cp.get_template": get_template,
+        "cmd.run_all": create_autospec(salt.modules.cmdmod.run_all, side_effect=host.run_all),
+        "cp.get_template": create_autospec(salt.modules.cp.get_template, side_effect=get_template),
         "safe_apply.probe": probe,
     }
     return {
@@ -388,7 +397,7 @@ def test_probe_connects_and_asks_the_master(opts):
     server.bind(("127.0.0.1", 0))
     server.listen()
     port = server.getsockname()[1]
-    runner = Mock(return_value=True)
+    runner = create_autospec(salt.modules.publish.runner, return_value=True)
     safe_apply.__salt__["publish.runner"] = runner
     try:
         got = safe_apply.probe(master_ports=[port], ssh_from_master=True, master="127.0.0.1", attempts=1)
@@ -406,7 +415,9 @@ def test_probe_connects_and_asks_the_master(opts):
 
 
 def test_probe_ssh_refused_by_the_master(opts):
-    safe_apply.__salt__["publish.runner"] = Mock(return_value="'reach.ssh' runner publish timed out")
+    safe_apply.__salt__["publish.runner"] = create_autospec(
+        salt.modules.publish.runner, return_value="'reach.ssh' runner publish timed out"
+    )
     got = safe_apply.probe(ssh_from_master=True, attempts=2, pause=0)
     assert got == {
         "ok": False,
@@ -450,7 +461,7 @@ def test_probe_does_not_ask_a_master_it_cannot_reach(opts):
     closed.bind(("127.0.0.1", 0))
     port = closed.getsockname()[1]
     closed.close()
-    runner = Mock(return_value=True)
+    runner = create_autospec(salt.modules.publish.runner, return_value=True)
     safe_apply.__salt__["publish.runner"] = runner
     got = safe_apply.probe(master_ports=[port], ssh_from_master=True, master="127.0.0.1", attempts=1)
     assert got["failed"] == [
@@ -471,7 +482,9 @@ def test_a_timer_that_will_not_stop_is_reported(host, etc, tmp_path, probe):
             return {"retcode": 0, "stdout": "", "stderr": "", "pid": 1}
         return real(argv, **kwargs)
 
-    safe_apply.__salt__["cmd.run_all"] = still_armed_after_stop
+    safe_apply.__salt__["cmd.run_all"] = create_autospec(
+        salt.modules.cmdmod.run_all, side_effect=still_armed_after_stop
+    )
     ret = apply_state(etc, tmp_path)
     assert ret["result"] is False
     assert (
@@ -494,7 +507,9 @@ def test_a_file_with_its_own_context_gets_it_over_the_common_one(host, tmp_path)
             handle.write(f"{source} {sorted(context)}\n")
         return dest
 
-    safe_apply.__salt__["cp.get_template"] = get_template
+    safe_apply.__salt__["cp.get_template"] = create_autospec(
+        salt.modules.cp.get_template, side_effect=get_template
+    )
     conf = tmp_path / "network"
     link = {"ifname": "vxwan", "vni": 101, "remotes": ["198.51.100.12"]}
     ret = safe_apply_states.applied(
@@ -542,7 +557,9 @@ def test_a_file_with_its_own_context_and_no_common_one(host, tmp_path, opts):
             handle.write(f"Name={context['bridge']}\n")
         return dest
 
-    safe_apply.__salt__["cp.get_template"] = get_template
+    safe_apply.__salt__["cp.get_template"] = create_autospec(
+        salt.modules.cp.get_template, side_effect=get_template
+    )
     opts["test"] = True
     conf = tmp_path / "network"
     conf.mkdir()
@@ -565,7 +582,7 @@ def test_a_file_with_its_own_context_and_no_common_one(host, tmp_path, opts):
 
 
 def test_a_file_with_its_own_context_that_fails_to_render(host, tmp_path):
-    safe_apply.__salt__["cp.get_template"] = lambda source, dest, saltenv="base", **context: False
+    safe_apply.__salt__["cp.get_template"] = create_autospec(salt.modules.cp.get_template, return_value=False)
     dest = str(tmp_path / "network" / "10-hv-public.network")
     ret = safe_apply_states.applied(
         "network",
@@ -586,7 +603,7 @@ def test_a_file_with_its_own_context_that_fails_to_render(host, tmp_path):
 
 
 def test_probe_waits_for_networkd_links(opts):
-    settle = Mock(return_value=None)
+    settle = create_autospec(public_net.settle, return_value=None)
     safe_apply.__salt__["public_net.settle"] = settle
     got = safe_apply.probe(links=("eth0", "eth1", "brwan", "vxwan"))
     assert got == {"ok": True, "passed": ["networkd configured eth0, eth1, brwan, vxwan"], "failed": []}
@@ -595,13 +612,15 @@ def test_probe_waits_for_networkd_links(opts):
 
 def test_probe_fails_on_a_link_networkd_did_not_configure(opts):
     said = "networkd failed to configure vxwan (failed)"
-    safe_apply.__salt__["public_net.settle"] = Mock(side_effect=CommandExecutionError(said))
+    safe_apply.__salt__["public_net.settle"] = create_autospec(
+        public_net.settle, side_effect=CommandExecutionError(said)
+    )
     got = safe_apply.probe(links=["eth0", "vxwan"])
     assert got == {"ok": False, "passed": [], "failed": [said]}
 
 
 def test_probe_without_links_leaves_networkd_alone(opts):
-    settle = Mock()
+    settle = create_autospec(public_net.settle)
     safe_apply.__salt__["public_net.settle"] = settle
     assert safe_apply.probe() == {"ok": True, "passed": [], "failed": []}
     settle.assert_not_called()
@@ -613,7 +632,7 @@ def test_probe_links_then_the_master(opts):
     server.bind(("127.0.0.1", 0))
     server.listen()
     port = server.getsockname()[1]
-    safe_apply.__salt__["public_net.settle"] = Mock(return_value=None)
+    safe_apply.__salt__["public_net.settle"] = create_autospec(public_net.settle, return_value=None)
     try:
         got = safe_apply.probe(links=["eth0"], master_ports=[port], master="127.0.0.1", attempts=1)
     finally:

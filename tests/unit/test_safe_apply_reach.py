@@ -5,25 +5,30 @@ closed port or a silent one False."""
 
 import socket
 import threading
-from unittest.mock import Mock
+from unittest.mock import create_autospec
 
 import pytest
+import salt.runners.pillar
 
 from tests.loaders import load
+from tests.pillar_cases import lab_pillar
 
 reach = load("_runners", "reach")
 
 
 def pillar(address="127.0.0.1", port=None):
-    cluster = {"hosts": {"hyp1": {"public": {"address": address}}}}
+    """hyp1's pillar as the master renders it (the lab's), its public address
+    ``address`` and, when given, firewall:ssh_port ``port``."""
+    data = lab_pillar()
+    data["hypervisor"]["hosts"]["hyp1"]["public"]["address"] = address
     if port is not None:
-        cluster["firewall"] = {"ssh_port": port}
-    return {"hypervisor": cluster}
+        data["hypervisor"].setdefault("firewall", {})["ssh_port"] = port
+    return data
 
 
 @pytest.fixture
 def show_pillar():
-    return Mock(return_value=pillar())
+    return create_autospec(salt.runners.pillar.show_pillar, return_value=pillar())
 
 
 @pytest.fixture
@@ -52,6 +57,7 @@ def test_target_from_pillar():
     assert reach._target(pillar("203.0.113.11"), "hyp1") == ("203.0.113.11", 22)
     assert reach._target(pillar("203.0.113.11", 2222), "hyp1") == ("203.0.113.11", 2222)
     assert reach._target(pillar(), "hyp9") is None
+    assert reach._target(lab_pillar(), "hyp2") == ("203.0.113.12", 22)  # the lab's own, as it is
     assert reach._target({}, "hyp1") is None
 
 

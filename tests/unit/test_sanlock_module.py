@@ -20,14 +20,17 @@ import salt.modules.cmdmod
 import salt.modules.systemd_service
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import REPO, load
+from tests.loaders import REPO, hv_views, layered_parameters, load
+from tests.pillar_cases import lab_pillar
 
 sanlock = load("_modules", "sanlock")
 FIXTURES = Path(__file__).parent / "fixtures" / "sanlock"
 TEMPLATE = REPO / "salt" / "sanlock" / "files" / "qemu-sanlock.conf.jinja"
 LEASE = "05dff0f75d152ae7668eb55384788d57"
-LS_NAME = "__LIBVIRT__DISKS__"
-LS_PATH = "/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__"
+# hyp2's settings (the real view of the lab pillar): its lockspace is host id 2's.
+HYP2 = hv_views.build(lab_pillar(), layered_parameters("Debian"), "hyp2")
+LOCKSPACE = HYP2["sanlock"]["lockspace"]
+LS_NAME, LS_PATH = LOCKSPACE["name"], LOCKSPACE["path"]
 RUN_KWARGS = {"python_shell": False, "ignore_retcode": True}
 
 
@@ -35,8 +38,14 @@ def fixture(name):
     return (FIXTURES / f"{name}.txt").read_text()
 
 
-def rendered_conf(host_id, lease_dir="/var/lib/libvirt/sanlock"):
-    return jinja2.Template(TEMPLATE.read_text()).render(host_id=host_id, lease_dir=lease_dir)
+def rendered_conf(host_id=None, lease_dir=None):
+    """qemu-sanlock.conf as sanlock/libvirt.sls renders it on hyp2 (its view's host id,
+    lease directory and io_timeout), or with ``host_id`` and ``lease_dir`` when given."""
+    return jinja2.Template(TEMPLATE.read_text()).render(
+        host_id=HYP2["me"]["host_id"] if host_id is None else host_id,
+        lease_dir=lease_dir or HYP2["sanlock"]["lease_dir"],
+        io_timeout=HYP2["sanlock"]["io_timeout"],
+    )
 
 
 def ran(stdout="", retcode=0, stderr=""):
@@ -51,7 +60,7 @@ def client_state(*lockspaces, daemon="993f69ff-769c-43e2-84af-acc2c89c470a.hyp2"
     return {"daemon": daemon, "lockspaces": list(lockspaces), "resources": []}
 
 
-WANTED = {"name": LS_NAME, "host_id": 2, "path": LS_PATH}
+WANTED = {key: LOCKSPACE[key] for key in ("name", "host_id", "path")}
 
 
 @pytest.fixture
@@ -121,7 +130,13 @@ def host(salt_mods, which, libvirt_conf):
 
 
 def test_libvirt_conf_as_salt_renders_it():
-    assert sanlock.parse_libvirt_conf(rendered_conf(2)) == {"name": LS_NAME, "host_id": 2, "path": LS_PATH}
+    """The lockspace libvirt joins from the file Salt renders is the one the view names."""
+    assert sanlock.parse_libvirt_conf(rendered_conf()) == WANTED
+    assert WANTED == {
+        "name": "__LIBVIRT__DISKS__",
+        "host_id": 2,
+        "path": "/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__",
+    }
 
 
 def test_libvirt_conf_lease_dir_sets_the_lockspace_path():

@@ -12,12 +12,14 @@ from unittest.mock import call, create_autospec
 import pytest
 from salt.exceptions import CommandExecutionError
 
-from tests.loaders import load
+from tests.loaders import hv_views, layered_parameters, load
+from tests.pillar_cases import lab_pillar
 
 sanlock = load("_modules", "sanlock")
 sanlock_states = load("_states", "sanlock")
-NAME = "__LIBVIRT__DISKS__"
-PATH = "/var/lib/libvirt/sanlock/__LIBVIRT__DISKS__"
+# The lockspace sanlock/lockspace.sls hands the state on hyp2 (host id 2): the real view's.
+LOCKSPACE = hv_views.build(lab_pillar(), layered_parameters("Debian"), "hyp2")["sanlock"]["lockspace"]
+NAME, HOST_ID, PATH = LOCKSPACE["name"], LOCKSPACE["host_id"], LOCKSPACE["path"]
 DAEMON = "993f69ff-769c-43e2-84af-acc2c89c470a.hyp2"
 
 
@@ -83,7 +85,7 @@ def configure_loader_modules(salt_mods, opts):
 
 def test_joined_as_this_host(salt_mods, clock):
     salt_mods["sanlock.status"].return_value = status(lockspace(name="lvm_vg0", host_id=1), lockspace())
-    assert sanlock_states.lockspace_joined(NAME, 2, PATH) == {
+    assert sanlock_states.lockspace_joined(NAME, HOST_ID, PATH) == {
         "name": NAME,
         "changes": {},
         "result": True,
@@ -97,7 +99,7 @@ def test_daemon_down(salt_mods, clock):
     salt_mods["sanlock.status"].return_value = status(
         daemon=None, error="sanlock client status: exit code 254, no output"
     )
-    assert sanlock_states.lockspace_joined(NAME, 2, PATH) == {
+    assert sanlock_states.lockspace_joined(NAME, HOST_ID, PATH) == {
         "name": NAME,
         "changes": {},
         "result": False,
@@ -108,7 +110,7 @@ def test_daemon_down(salt_mods, clock):
 
 def test_joined_as_another_host_id(salt_mods, clock):
     salt_mods["sanlock.status"].return_value = status(lockspace(host_id=1))
-    assert sanlock_states.lockspace_joined(NAME, 2, PATH) == {
+    assert sanlock_states.lockspace_joined(NAME, HOST_ID, PATH) == {
         "name": NAME,
         "changes": {},
         "result": False,
@@ -120,7 +122,7 @@ def test_joined_as_another_host_id(salt_mods, clock):
 def test_missing_test_mode_predicts_and_does_not_join(salt_mods, opts, clock):
     opts["test"] = True
     salt_mods["sanlock.status"].return_value = status(lockspace(name="lvm_vg0"))
-    assert sanlock_states.lockspace_joined(NAME, 2, PATH) == {
+    assert sanlock_states.lockspace_joined(NAME, HOST_ID, PATH) == {
         "name": NAME,
         "changes": {"old": "not joined", "new": "joined as host 2"},
         "result": None,
@@ -131,7 +133,7 @@ def test_missing_test_mode_predicts_and_does_not_join(salt_mods, opts, clock):
 
 def test_missing_is_joined_and_read_back(salt_mods, clock):
     salt_mods["sanlock.status"].side_effect = [status(), status(lockspace())]
-    assert sanlock_states.lockspace_joined(NAME, 2, PATH) == {
+    assert sanlock_states.lockspace_joined(NAME, HOST_ID, PATH) == {
         "name": NAME,
         "changes": {"old": "not joined", "new": "joined as host 2"},
         "result": True,
@@ -143,7 +145,7 @@ def test_missing_is_joined_and_read_back(salt_mods, clock):
 
 def test_the_read_back_waits_for_the_join_to_settle(salt_mods, clock):
     salt_mods["sanlock.status"].side_effect = [status(), status(lockspace(state="ADD")), status(lockspace())]
-    assert sanlock_states.lockspace_joined(NAME, 2, PATH) == {
+    assert sanlock_states.lockspace_joined(NAME, HOST_ID, PATH) == {
         "name": NAME,
         "changes": {"old": "not joined", "new": "joined as host 2"},
         "result": True,
@@ -158,7 +160,7 @@ def test_join_failure_is_reported(salt_mods, clock):
         f"sanlock client add_lockspace -s {NAME}:2:{PATH}:0: "
         "exit code 254, add_lockspace\nadd_lockspace done -2"
     )
-    assert sanlock_states.lockspace_joined(NAME, 2, PATH) == {
+    assert sanlock_states.lockspace_joined(NAME, HOST_ID, PATH) == {
         "name": NAME,
         "changes": {},
         "result": False,
@@ -175,7 +177,7 @@ def test_a_join_under_way_is_waited_for(salt_mods, clock):
         status(lockspace(state="ADD")),
         status(lockspace()),
     ]
-    assert sanlock_states.lockspace_joined(NAME, 2, PATH) == {
+    assert sanlock_states.lockspace_joined(NAME, HOST_ID, PATH) == {
         "name": NAME,
         "changes": {},
         "result": True,
@@ -191,7 +193,7 @@ def test_a_leave_under_way_is_waited_for_then_joined(salt_mods, clock):
         status(),
         status(lockspace()),
     ]
-    assert sanlock_states.lockspace_joined(NAME, 2, PATH) == {
+    assert sanlock_states.lockspace_joined(NAME, HOST_ID, PATH) == {
         "name": NAME,
         "changes": {"old": "not joined", "new": "joined as host 2"},
         "result": True,
@@ -203,7 +205,7 @@ def test_a_leave_under_way_is_waited_for_then_joined(salt_mods, clock):
 
 def test_the_wait_ends_at_the_timeout(salt_mods, clock):
     salt_mods["sanlock.status"].return_value = status(lockspace(host_id=1, state="ADD"))
-    ret = sanlock_states.lockspace_joined(NAME, 2, PATH, timeout=5)
+    ret = sanlock_states.lockspace_joined(NAME, HOST_ID, PATH, timeout=5)
     assert ret == {
         "name": NAME,
         "changes": {},
@@ -217,7 +219,7 @@ def test_the_wait_ends_at_the_timeout(salt_mods, clock):
 @pytest.mark.parametrize(("flag", "doing"), [("ADD", "joined"), ("REM", "left")])
 def test_a_join_or_leave_still_under_way_at_the_timeout_fails(salt_mods, clock, flag, doing):
     salt_mods["sanlock.status"].return_value = status(lockspace(state=flag))
-    assert sanlock_states.lockspace_joined(NAME, 2, PATH, timeout=5) == {
+    assert sanlock_states.lockspace_joined(NAME, HOST_ID, PATH, timeout=5) == {
         "name": NAME,
         "changes": {},
         "result": False,
@@ -229,7 +231,7 @@ def test_a_join_or_leave_still_under_way_at_the_timeout_fails(salt_mods, clock, 
 
 def test_a_join_that_is_not_read_back_changes_nothing(salt_mods, clock):
     salt_mods["sanlock.status"].side_effect = [status(), status()]
-    assert sanlock_states.lockspace_joined(NAME, 2, PATH) == {
+    assert sanlock_states.lockspace_joined(NAME, HOST_ID, PATH) == {
         "name": NAME,
         "changes": {},
         "result": False,
@@ -241,7 +243,7 @@ def test_a_join_that_is_not_read_back_changes_nothing(salt_mods, clock):
 
 def test_a_join_still_under_way_at_the_timeout_changes_nothing(salt_mods, clock):
     salt_mods["sanlock.status"].side_effect = [status()] + [status(lockspace(state="ADD"))] * 7
-    assert sanlock_states.lockspace_joined(NAME, 2, PATH, timeout=5) == {
+    assert sanlock_states.lockspace_joined(NAME, HOST_ID, PATH, timeout=5) == {
         "name": NAME,
         "changes": {},
         "result": False,

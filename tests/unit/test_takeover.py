@@ -4,47 +4,42 @@ a dead host ran (its disk leases), the incident that only one host can open
 order guests, IPs, fence, and at most one fence per incident.
 
 gluster, sanlock, libvirt and the provider API are what the lab tests drive
-for real; here the other modules' answers are recorded fakes with their
-documented shapes."""
+for real; here the other modules' answers are recorded fakes behind the real
+functions' signatures, and the settings are the lab pillar's real view."""
 
 import json
 import os
+from unittest.mock import create_autospec
 
 import pytest
+import salt.modules.event
 
-from tests.loaders import load
+from tests.loaders import hv_views, layered_parameters, load
+from tests.pillar_cases import lab_pillar
 
 takeover = load("_modules", "takeover")
 hv_runtime = load("_utils", "hv_runtime")
-DISKS = {name: f"/var/lib/libvirt/images/customer1/{name}.img" for name in ("vm1", "vm2", "vm3")}
+gluster = load("_modules", "gluster")
+sanlock = load("_modules", "sanlock")
+guests = load("_modules", "guests")
+online = load("_modules", "online")
+hypervisor_pillar = load("_modules", "hypervisor_pillar")
+
+
+def view(host, tmp_path, pillar=None):
+    """``host``'s settings from the lab pillar (the real views), its shared directories
+    (incidents, the keeper's records) in a temporary directory."""
+    hv = hv_views.build(pillar or lab_pillar(), layered_parameters("Debian"), host)
+    hv["takeover"]["incidents_dir"] = str(tmp_path / "inc")
+    hv["keeper"]["hosts_dir"] = str(tmp_path / "keeper/hosts")
+    hv["keeper"]["stopped_dir"] = str(tmp_path / "keeper/stopped")
+    return hv
 
 
 @pytest.fixture
 def hv(tmp_path):
-    return {
-        "me": {"name": "hyp2", "peer": "hyp1"},
-        "hosts": {
-            "hyp1": {"role": "hypervisor", "host_id": 1},
-            "hyp2": {"role": "hypervisor", "host_id": 2},
-            "arb1": {"role": "arbiter", "host_id": None},
-        },
-        "guests": {
-            name: {"home": "hyp1", "running": False, "disk_path": path, "failover_ips": []}
-            for name, path in DISKS.items()
-        },
-        "failover": {"ips": {"203.0.113.101": "hyp1", "203.0.113.102": "hyp1"}},
-        "timings": {"watchdog_fire_timeout": 60},
-        "takeover": {
-            "enabled": True,
-            "fence": True,
-            "poll_interval": 2,
-            "incidents_dir": str(tmp_path / "inc"),
-        },
-        "keeper": {
-            "hosts_dir": str(tmp_path / "keeper/hosts"),
-            "stopped_dir": str(tmp_path / "keeper/stopped"),
-        },
-    }
+    """hyp2, the survivor: hyp1 is the host that dies."""
+    return view("hyp2", tmp_path)
 
 
 class Cluster:
@@ -59,41 +54,57 @@ class Cluster:
         self.refuse = set()
         owned = {"vm1": (1, 3), "vm2": (1, 3), "vm3": (2, 1)}
         self.leases = {
-            takeover.lease_name(DISKS[n]): {"held": True, "owner_host_id": h, "generation": g}
-            for n, (h, g) in owned.items()
+            self.lease(n): {"held": True, "owner_host_id": h, "generation": g} for n, (h, g) in owned.items()
         }
 
+    def lease(self, name):
+        """The sanlock resource of guest ``name``'s disk."""
+        return takeover.lease_name(self.hv["guests"][name]["disk_path"])
+
     def funcs(self):
-        def record(name, ret):
+        """The fakes, each behind the real function's signature (a call the real one
+        would refuse fails here too)."""
+
+        def fake(real, ret, name=None):
             def call(*args, **kwargs):
-                self.calls.append((name, args, kwargs))
+                if name:
+                    self.calls.append((name, args, kwargs))
                 return ret(*args, **kwargs) if callable(ret) else ret
 
-            return call
+            return create_autospec(real, side_effect=call)
+
+        def routed(host=None):
+            return {"failover_ips": ["203.0.113.101", "198.51.100.250"]}
 
         return {
-            "hypervisor_pillar.settings": lambda: self.hv,
-            "gluster.peer_status": lambda: [
-                {"hostname": h, "connected": c} for h, c in self.connected.items()
-            ],
-            "sanlock.status": lambda: {"can_take_guests": True, "reason": "joined"},
-            "sanlock.host_status": lambda **kw: {
-                1: {"generation": 3, "timestamp": 500, "state": self.peer_state, "silent": 80.0}
-            },
-            "sanlock.leases": lambda: self.leases,
-            "guests.drained": lambda **kw: {"drained": self.drained},
-            "guests.hold": record("guests.hold", {"drained": True}),
-            "guests.start": record("guests.start", self._start),
-            "online.server_info": lambda host: {"failover_ips": ["203.0.113.101", "198.51.100.250"]},
-            "online.failover_move": record("online.failover_move", {"result": True}),
-            "online.fence": record("online.fence", {"result": True, "server_id": 1001, "image": "debian-12"}),
-            "event.send": record("event.send", True),
+            "hypervisor_pillar.settings": fake(hypervisor_pillar.settings, lambda: self.hv),
+            "gluster.peer_status": fake(
+                gluster.peer_status,
+                lambda remote_host=None: [{"hostname": h, "connected": c} for h, c in self.connected.items()],
+            ),
+            "sanlock.status": fake(sanlock.status, {"can_take_guests": True, "reason": "joined"}),
+            "sanlock.host_status": fake(
+                sanlock.host_status,
+                lambda **kw: {
+                    1: {"generation": 3, "timestamp": 500, "state": self.peer_state, "silent": 80.0}
+                },
+            ),
+            "sanlock.leases": fake(sanlock.leases, lambda: self.leases),
+            "guests.drained": fake(guests.drained, lambda **kw: {"drained": self.drained}),
+            "guests.hold": fake(guests.hold, {"drained": True}, "guests.hold"),
+            "guests.start": fake(guests.start, self._start, "guests.start"),
+            "online.server_info": fake(online.server_info, routed),
+            "online.failover_move": fake(online.failover_move, {"result": True}, "online.failover_move"),
+            "online.fence": fake(
+                online.fence, {"result": True, "server_id": 1001, "image": "debian-12"}, "online.fence"
+            ),
+            "event.send": fake(salt.modules.event.send, True, "event.send"),
         }
 
     def _start(self, name, settings_cache=None, keeper=False):
         if name in self.refuse:
             return {"outcome": "elsewhere", "why": "sanlock holds its lease there"}
-        self.leases[takeover.lease_name(DISKS[name])].update(owner_host_id=2, generation=1)
+        self.leases[self.lease(name)].update(owner_host_id=2, generation=1)
         return {"outcome": "started", "host": "hyp2"}
 
     def called(self, name):
@@ -178,12 +189,13 @@ def test_the_guests_the_dead_hosts_keeper_kept_are_taken_over_too(cluster, hv, t
     kept (vm3: down there by a fault, its lease released; vm4: left down after a crash
     loop, not taken; vm5: a person keeps it down) are started here; a kept guest whose
     lease another live host holds (vm6) is that host's."""
-    for name in ("vm4", "vm5", "vm6"):
-        disk = f"/var/lib/libvirt/images/customer1/{name}.img"
-        hv["guests"][name] = {"home": "hyp1", "running": False, "disk_path": disk, "failover_ips": []}
-        DISKS[name] = hv["guests"][name]["disk_path"]
-    cluster.leases[takeover.lease_name(DISKS["vm3"])] = {"held": False, "owner_host_id": 1, "generation": 3}
-    cluster.leases[takeover.lease_name(DISKS["vm6"])] = {"held": True, "owner_host_id": 2, "generation": 1}
+    pillar = lab_pillar()
+    for name in ("vm5", "vm6"):  # two more of hyp1's guests, like vm4 but without its failover IP
+        pillar["hypervisor"]["guests"][name] = dict(pillar["hypervisor"]["guests"]["vm4"], failover_ips=[])
+    cluster.hv = hv = view("hyp2", tmp_path, pillar)
+    assert hv["guests"]["vm4"]["home"] == "hyp1" and "vm6" in hv["guests"]
+    cluster.leases[cluster.lease("vm3")] = {"held": False, "owner_host_id": 1, "generation": 3}
+    cluster.leases[cluster.lease("vm6")] = {"held": True, "owner_host_id": 2, "generation": 1}
     entry = {"since": "2026-11-27T00:00:00+00:00", "why": "qemu died (killed, or crashed)", "restarts": []}
     kept = {"vm3": "down", "vm4": "gave_up", "vm5": "down", "vm6": "running"}
     hv_runtime.write_json(
@@ -193,11 +205,7 @@ def test_the_guests_the_dead_hosts_keeper_kept_are_taken_over_too(cluster, hv, t
     hv_runtime.write_json(
         os.path.join(hv["keeper"]["stopped_dir"], "vm5.json"), {"guest": "vm5", "verb": "stop"}
     )
-    try:
-        record = takeover.check()["incidents"]["hyp1"]
-    finally:
-        for name in ("vm4", "vm5", "vm6"):
-            del DISKS[name]
+    record = takeover.check()["incidents"]["hyp1"]
     assert [c[1][0] for c in cluster.called("guests.start")] == ["vm1", "vm2", "vm3"]
     assert all(c[2]["keeper"] is True for c in cluster.called("guests.start"))  # no person's start
     assert set(record["guests"]) == {"vm1", "vm2", "vm3"}
@@ -209,8 +217,8 @@ def test_a_drained_survivor_takes_nothing(cluster):
     assert "drained" in record["refused"] and not cluster.called("guests.start")
 
 
-def test_a_host_with_an_open_incident_against_it_holds(cluster, hv):
-    hv["me"] = {"name": "hyp1", "peer": "hyp2"}
+def test_a_host_with_an_open_incident_against_it_holds(cluster, tmp_path):
+    cluster.hv = hv = view("hyp1", tmp_path)  # hyp1 came back
     directory = hv["takeover"]["incidents_dir"]
     os.makedirs(directory)
     with open(os.path.join(directory, "hyp1-g3.json"), "w", encoding="utf-8") as handle:
@@ -233,6 +241,8 @@ def test_with_every_peer_renewing_quorum_is_not_asked(cluster):
     """The look every 2 s stays cheap: gluster is asked only when a peer stops renewing."""
     cluster.peer_state = "live"
     asked = []
-    takeover.__salt__["gluster.peer_status"] = lambda: asked.append(1) or []
+    takeover.__salt__["gluster.peer_status"] = create_autospec(
+        gluster.peer_status, side_effect=lambda remote_host=None: asked.append(1) or []
+    )
     ret = takeover.check()
     assert ret["quorum"] is None and asked == [] and ret["peers"]["hyp1"]["state"] == "live"
