@@ -25,8 +25,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import yaml
-
 from . import system
 from .topology import CACHE, REPO
 
@@ -58,9 +56,8 @@ PIP_CONF = f"{LAB_ONLY}[global]\nno-index = true\nfind-links = {WHEELS_IN_HOST}\
 
 
 def _debian_parameters():
-    return yaml.safe_load((REPO / "salt" / "parameters" / "os_family" / "Debian.yaml").read_text())[
-        "hypervisor"
-    ]
+    """The schema's defaults for Debian (the lab's hosts)."""
+    return _schema().defaults("Debian")
 
 
 def product_packages():
