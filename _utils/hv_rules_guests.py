@@ -12,26 +12,12 @@ import hv_rules_hosts
 import hv_schema
 
 ONLINE_KEYS = ("api_url", "api_token", "allow_http")
-
-
 GUEST_KEYS = ("home", "memory", "vcpus", "virt_type", "running", "disk", "nics", "failover_ips", "boot")
-
-
 GUEST_REQUIRED = ("home", "memory", "disk")
-
-
 GUEST_RANGES = {"memory": (32, 1048576), "vcpus": (1, 64)}  # MiB, count
-
-
 VIRT_TYPES = ("kvm", "qemu")  # qemu: TCG, without /dev/kvm
-
-
 DISK_KEYS = ("pool", "size")
-
-
 NIC_KEYS = ("bridge", "mac")
-
-
 BOOT_KEYS = ("kernel", "initrd", "cmdline")
 
 

@@ -12,14 +12,8 @@ import hv_check
 import hv_schema
 
 HOST_KEYS = ("role", "host_id", "peer", "online_server_id", "public", "failover_ips", "rpn", "bricks")
-
-
 HOST_REQUIRED = ("host_id", "peer", "public", "rpn")
-
-
 ARBITER_REQUIRED = ("public", "rpn")
-
-
 ARBITER_REFUSED = {
     "host_id": "an arbiter joins no sanlock lockspace (its brick already gives the lease volume its"
     " majority, and a host id would need libvirt and sanlock there): remove it",
@@ -27,29 +21,13 @@ ARBITER_REFUSED = {
     "failover_ips": "an arbiter carries no guest, so no failover IP: list them under a hypervisor",
     "online_server_id": "nothing of an arbiter is moved or fenced through the provider's API: remove it",
 }
-
-
 PUBLIC_KEYS = ("interface", "address", "prefix", "gateway", "dhcp")
-
-
 PUBLIC_REQUIRED = ("interface", "address", "gateway")
-
-
 RPN_KEYS = ("interface", "mac", "address", "dhcp", "mtu")
-
-
 RPN_REQUIRED = ("interface", "mac", "address")
-
-
 BRIDGE_KEYS = ("name", "vpn_port", "vni", "public")
-
-
 BRIDGE_REQUIRED = ("name", "vpn_port")
-
-
 ADMIN_KEYS = ("name", "ssh_keys")
-
-
 ADMIN_REQUIRED = ("name",)
 
 

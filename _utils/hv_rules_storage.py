@@ -10,21 +10,11 @@ import hv_check
 import hv_schema
 
 BRICK_TYPES = ("directory", "lvm", "device")
-
-
 SANLOCK_TIMINGS = ("io_timeout", "watchdog_fire_timeout", "kill_grace")
 QUORUM_OFF = ("none", "fixed")  # client quorum off, or a fixed count that a cut can still meet
-
-
 VOLUME_KEYS = ("mount", "size", "options")
-
-
 VOLUME_REQUIRED = ("mount", "size")
-
-
 POOL_KEYS = ("path",)
-
-
 BRICKS_KEYS = ("type", "vg", "devices")  # hypervisor:gluster:bricks, and a host's own bricks
 
 

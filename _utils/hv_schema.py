@@ -60,23 +60,15 @@ PING_TIMEOUT = "network.ping-timeout"
 GLUSTER_PING_TIMEOUT = 42  # gluster's own default, for a volume that sets none
 UNIT = (UNIT_NAME, "a systemd unit name (without .service)")
 RESCUE_IMAGE = (IMAGE_NAME, 'an image name ("": the API\'s first)')
-
-
 # --------------------------------------------------- the cluster description
 # hosts:<name>:role. An arbiter carries no guest: it holds the third, metadata-only
 # brick of every volume (replica 3 arbiter 1), which gives gluster a majority.
 ROLES = ("hypervisor", "arbiter")
-
-
 DEFAULT_BRIDGES = {
     "wan": {"name": "brwan", "vpn_port": 1195, "public": True},
     "lan": {"name": "brlan", "vpn_port": 1194},
 }
-
-
 PUBLIC_DEFAULTS = {"prefix": 24, "dhcp": False}
-
-
 RPN_DEFAULTS = {"dhcp": True, "mtu": 9000}
 
 
@@ -107,11 +99,7 @@ GUEST_DEFAULTS = {
     "failover_ips": [],
     "boot": None,
 }
-
-
 BOOT_DEFAULTS = {"initrd": None, "cmdline": ""}
-
-
 GUEST_MAC_PREFIX = "52:54:00"
 
 
