@@ -229,7 +229,9 @@ _SELINUX = {
 
 ROWS = (
     Row("sysctl:file", "/etc/sysctl.d/90-hypervisor.conf", "path", "The sysctl file the settings go to."),
-    Row("sysctl:settings", _SYSCTL, "map", "Kernel settings (no swapping guests out, no IPv6 on the host)."),
+    Row(
+        "sysctl:settings", _SYSCTL, "map", "Kernel settings; merged.", pattern=(SYSCTL_NAME, "a sysctl name")
+    ),
     Row(
         "competing_firewalls",
         _COMPETING,

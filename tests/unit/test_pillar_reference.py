@@ -47,3 +47,16 @@ def test_every_default_passes_its_own_rows_check_for_each_os_family():
         del settings["sanlock"]["watchdog_fire_timeout_fixed"]
         pillar["hypervisor"] = hv_check.merge(settings, pillar["hypervisor"])  # the lab's own on top
         assert hv_validate.validate(pillar, defaults, "hyp1") == [], family
+
+
+def test_a_sysctl_setting_is_named_like_a_sysctl_and_holds_one_value():
+    from tests.loaders import hv_validate
+    from tests.pillar_cases import lab_pillar
+
+    pillar = lab_pillar()
+    pillar["hypervisor"]["sysctl"] = {"settings": {"vm swappiness": 1, "vm.overcommit_memory": [1]}}
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
+    assert errors == [
+        "pillar key 'hypervisor:sysctl:settings:vm swappiness': 'vm swappiness' is not a sysctl name",
+        "pillar key 'hypervisor:sysctl:settings:vm.overcommit_memory': must be a single value",
+    ]
