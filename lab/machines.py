@@ -147,6 +147,10 @@ def nspawn_pid(host):
     return system.read_pid(pid_file(host))
 
 
+class HostDown(RuntimeError):
+    """The lab host has no init: not booted, crashed, or booting again."""
+
+
 def leader(host):
     """PID (seen from here) of the container's systemd, or None."""
     pid = nspawn_pid(host)
@@ -166,7 +170,7 @@ def nsenter(host, *cmd):
     """The argument list that runs ``cmd`` inside ``host`` with a clean env."""
     pid = leader(host)
     if pid is None:
-        raise RuntimeError(f"lab host {host.name} is not running (make lab)")
+        raise HostDown(f"lab host {host.name} is not running (make lab)")
     return ["nsenter", "-t", str(pid), "-a", "--", "env", "-i", f"PATH={PATH}", *cmd]
 
 

@@ -103,6 +103,8 @@ class DoubleRunWatch:
     def _running(self, where, name):
         try:
             return ev.state(self.lab, where, name) == "running"
+        except machines.HostDown:
+            return False  # no init when we looked: crashed, or booting again
         except (RuntimeError, OSError):
             if _down(where):
                 return False  # crashed: its container, and every guest in it, is gone
