@@ -389,7 +389,7 @@ class Keeper:
         if counted and not self._may_restart(restarts):
             self._give_up(name, why, restarts)
             return "left down: too many restarts"
-        attempt = [*restarts, time.time()]  # a failed start counts, whatever stopped the guest
+        attempt = [*restarts, time.time()]  # a failed start counts, unless this host's side failed it
         self.own[name] = time.monotonic()
         try:
             result = self.salt["guests.start"](name, settings_cache=self.hv["settings_cache"], keeper=True)
@@ -416,9 +416,11 @@ class Keeper:
                 "refused", {"guest": name, "host": self.me}, result.get("why") or "sanlock refused its lease"
             )
             return f"retried: {result.get('why')}"
+        host_side = keeper_rule.host_trouble(result.get("why"))  # this host's fault: not counted
         if held:
-            self._entry(name, keeper_rule.DOWN, why, attempt, counted=True)
-        else:
+            kept = restarts if host_side else attempt
+            self._entry(name, keeper_rule.DOWN, why, kept, counted=counted if host_side else True)
+        elif not host_side:
             self.attempts[name] = attempt
             if not self._may_restart(attempt):
                 self._give_up(name, f"{why}; its start failed: {result.get('why')}", attempt)

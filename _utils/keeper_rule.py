@@ -26,7 +26,8 @@ The rule (docs/keeper.md):
 - A guest restarted ``max_restarts`` times within ``restart_window`` seconds
   after faults of its own (qemu or its kernel dying) that stops so again is
   left down until a person starts it (a crash loop). Its host's faults (a lost
-  lockspace, a crash) do not count: each time the host is back, so is the guest.
+  lockspace, a crash, a start that its lease storage or a dying qemu failed) do not count: each time
+  the host is back, so is the guest.
 - A guest that is not in the pillar is not the cluster's: it is defined on one
   host only; the keepers and the takeover leave it alone.
 """
@@ -151,6 +152,21 @@ def incoming(state, reason):
 
 
 # ------------------------------------------------------------------ crash loops
+
+# libvirt's words when a start fails on this host's side: its lease storage (sanlock's
+# lockspace or lease directory unreachable), or the killed qemu still holding the disk's
+# lock while it exits. The host's fault, like a lost lockspace, never the guest's.
+HOST_TROUBLE = (
+    "Lock Driver error",
+    "Failed to acquire lock",
+    "Transport endpoint is not connected",
+    'Failed to get "write" lock',
+)
+
+
+def host_trouble(why):
+    """Whether a failed start's message says this host's side failed it (not counted)."""
+    return any(words in str(why or "") for words in HOST_TROUBLE)
 
 
 def recent(restarts, now, window):

@@ -259,6 +259,27 @@ def test_a_guest_that_fails_to_start_is_retried_within_the_bound(host, look):
     assert [e["why"] for _tag, e in host.events("failed")] == ["no such file"]
 
 
+def test_a_start_its_lease_storage_fails_is_retried_without_counting(host, look):
+    """The lease volume unreachable (libvirt's lock driver fails the start) after a kill
+    taken for a fault: retried until the storage answers, never counted (max_restarts 2)."""
+    host.run("vm2")
+    look()
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))
+    host.broken["vm2"] = (
+        "internal error: Process exited prior to exec: libvirt: Lock Driver error : Unable to create"
+        " lockspace /var/lib/libvirt/sanlock/04325a9f: Transport endpoint is not connected"
+    )
+    for _ in range(5):
+        look()
+    assert (
+        look.watcher.entries["vm2"]["state"] == "down" and len(look.watcher.entries["vm2"]["restarts"]) == 0
+    )
+    del host.broken["vm2"]
+    look()
+    assert look.watcher.entries["vm2"]["state"] == "running" and len(host.started()) == 6
+    assert len(look.watcher.entries["vm2"]["restarts"]) == 1  # the fault itself counts, once
+
+
 def test_a_lease_held_by_another_live_host_is_never_started_here(host, look):
     host.run("vm2")
     look()

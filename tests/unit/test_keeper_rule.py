@@ -241,3 +241,20 @@ def test_a_record_from_the_shared_volume_is_kept_to_what_the_rule_reads(tmp_path
     assert kr.read_marks(str(tmp_path / "stopped"), guests) == {
         "vm1": {"guest": "vm1", "verb": None, "host": None, "at": "now"}
     }
+
+
+@pytest.mark.parametrize(
+    ("why", "host_side"),
+    [
+        (
+            "libvirt: Lock Driver error : Unable to create lockspace /x: Transport endpoint is not connected",
+            True,
+        ),
+        ('qemu-system-x86_64: -device {...}: Failed to get "write" lock', True),
+        ("Failed to acquire lock: No space left on device", True),
+        ("Cannot access storage file '/var/lib/libvirt/images/vm2.img': No such file or directory", False),
+        (None, False),
+    ],
+)
+def test_a_start_failed_on_this_hosts_side_is_told_apart(why, host_side):
+    assert kr.host_trouble(why) is host_side
