@@ -26,8 +26,8 @@ The rule (docs/keeper.md):
 - A guest restarted ``max_restarts`` times within ``restart_window`` seconds
   after faults of its own (qemu or its kernel dying) that stops so again is
   left down until a person starts it (a crash loop). Its host's faults (a lost
-  lockspace, a crash, a start that its lease storage or a dying qemu failed) do not count: each time
-  the host is back, so is the guest.
+  lockspace, a crash, a start that its lease storage or a dying qemu failed) do
+  not count: each time the host is back, so is the guest.
 - A guest that is not in the pillar is not the cluster's: it is defined on one
   host only; the keepers and the takeover leave it alone.
 """
