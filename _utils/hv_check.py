@@ -168,6 +168,10 @@ def _check_map(errors, path, value, row):
             match(errors, path + (key,), key, *row.pattern)
         if isinstance(item, (dict, list)):
             errors.add(path + (key,), "must be a single value")
+        elif isinstance(item, str) and not hv_schema.ONE_VALUE.fullmatch(item):
+            errors.add(
+                path + (key,), f"{errors.show(item)} is not one value (no newline, quote or backslash)"
+            )
         elif row.kind == "fixed" and key in row.default:
             default = row.default[key]
             kind = "path" if str(default).startswith("/") else "int" if isinstance(default, int) else "str"
@@ -184,6 +188,9 @@ def _check_list(errors, path, value, row):
     elif row.kind == "sources":
         for index, source in enumerate(value):
             ipv4_source(errors, path + (index,), source)
+    elif row.pattern:
+        for index, item in enumerate(value):
+            match(errors, path + (index,), item, *row.pattern)
 
 
 def _check_scalar(errors, path, value, kind, row=None):

@@ -59,6 +59,23 @@ SAVE_VOLUME = "save"  # the shared save volume (F17)
 PING_TIMEOUT = "network.ping-timeout"
 GLUSTER_PING_TIMEOUT = 42  # gluster's own default, for a volume that sets none
 UNIT = (UNIT_NAME, "a systemd unit name (without .service)")
+UNIT_FILE = (
+    re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}\.(service|socket|target|timer)$"),
+    "a systemd unit (name.service)",
+)
+GROUP = (USERNAME, "a valid group name")
+MODE = (re.compile(r"^0?[0-7]{3}$"), "a file mode like 0770")
+CALENDAR = (re.compile(r"^[A-Za-z0-9 :*,/.~-]{1,64}$"), "a systemd calendar (daily, Mon *-*-* 03:00)")
+TIMESPAN = (re.compile(r"^[0-9]{1,6} ?(us|ms|s|sec|min|m|h|d|w)?$"), "a systemd time span like 30min")
+PACKAGE = (re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._-]{0,127}$"), "a package name")
+REQUIREMENT = (
+    re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}((==|>=|<=|~=|!=|<|>)[A-Za-z0-9.*+!_-]{1,40})?$"),
+    "a pip requirement (name or name==version)",
+)
+ARGUMENT = (re.compile(r"^[^\x00-\x1f\x7f]{0,200}$"), "one command argument (no control character)")
+ONE_VALUE = re.compile(r"^[^\x00-\x1f\x7f\"'\\\\]{0,200}$")  # a map's value, as files take it
+SELINUX_BOOLEAN = (re.compile(r"^[a-z][a-z0-9_]{0,63}$"), "an SELinux boolean name")
+VG = (VG_NAME, "an LVM volume group name")
 RESCUE_IMAGE = (IMAGE_NAME, 'an image name ("": the API\'s first)')
 # --------------------------------------------------- the cluster description
 # hosts:<name>:role. An arbiter carries no guest: it holds the third, metadata-only
@@ -237,19 +254,35 @@ ROWS = (
         _COMPETING,
         "names",
         "Units stopped and masked: Shorewall is the only firewall.",
+        pattern=UNIT,
     ),
-    Row("repo_packages", [], "names", "Packages that add the OS family's extra package sources."),
-    *(Row(f"pkgs:{part}", None, "names", f"The packages of the {part} part.") for part in DEBIAN_PKGS),
+    Row(
+        "repo_packages",
+        [],
+        "names",
+        "Packages that add the OS family's extra package sources.",
+        pattern=PACKAGE,
+    ),
+    *(
+        Row(f"pkgs:{part}", None, "names", f"The packages of the {part} part.", pattern=PACKAGE)
+        for part in DEBIAN_PKGS
+    ),
     Row("ksm:config_file", "/etc/ksmtuned.conf", "path", "ksmtuned's configuration file."),
     Row("ksm:logrotate_file", "/etc/logrotate.d/ksmtuned", "path", "The logrotate file of ksmtuned's log."),
-    Row("ksm:services", ["ksmtuned"], "names", "The KSM units enabled."),
+    Row("ksm:services", ["ksmtuned"], "names", "The KSM units enabled.", pattern=UNIT),
     Row("ksm:settings", KSM_SETTINGS, "fixed", "ksmtuned's knobs (the how-to's tuning); each may be set."),
-    Row("libvirt:service", "libvirtd", "str", "libvirt's daemon unit."),
-    Row("libvirt:socket", "libvirtd.socket", "str", "libvirt's socket unit."),
+    Row("libvirt:service", "libvirtd", "str", "libvirt's daemon unit.", pattern=UNIT),
+    Row("libvirt:socket", "libvirtd.socket", "str", "libvirt's socket unit.", pattern=UNIT_FILE),
     Row("libvirt:config_file", "/etc/libvirt/libvirtd.conf", "path", "libvirtd's configuration file."),
     Row("libvirt:args_file", "/etc/default/libvirtd", "path", "libvirtd's environment file."),
-    Row("libvirt:group", "libvirt", "str", "The group whose members (the admins) may use libvirt."),
-    Row("libvirt:socket_mode", "0770", "str", "The mode of libvirt's socket."),
+    Row(
+        "libvirt:group",
+        "libvirt",
+        "str",
+        "The group whose members (the admins) may use libvirt.",
+        pattern=GROUP,
+    ),
+    Row("libvirt:socket_mode", "0770", "str", "The mode of libvirt's socket.", pattern=MODE),
     Row(
         "libvirt:host_uuid_source",
         "smbios",
@@ -260,9 +293,15 @@ ROWS = (
     Row(
         "libvirt:autostart_dir", "/etc/libvirt/qemu/autostart", "path", "Emptied: the cluster starts guests."
     ),
-    Row("libvirt:units_off", _UNITS_OFF, "names", "No listener; nothing starts guests behind the cluster."),
+    Row(
+        "libvirt:units_off",
+        _UNITS_OFF,
+        "names",
+        "No listener; nothing starts guests behind the cluster.",
+        pattern=UNIT_FILE,
+    ),
     Row("selinux:enabled", False, "bool", "Whether the SELinux booleans are set."),
-    Row("selinux:booleans", {}, "map", "SELinux booleans set on."),
+    Row("selinux:booleans", {}, "map", "SELinux booleans set on.", pattern=SELINUX_BOOLEAN),
     Row(
         "network:backend", "networkd", "str", "How NICs are declared.", choices=("networkd", "networkmanager")
     ),
@@ -272,7 +311,13 @@ ROWS = (
     Row("tunnels:transport", "vxlan", "str", "How the bridges are joined.", choices=("vxlan", "openvpn")),
     Row("tunnels:vxlan_port", 4789, "int", "VXLAN's UDP port.", bounds=PORT_RANGE),
     Row("tunnels:openvpn_dir", "/etc/openvpn/hv", "path", "The OpenVPN tunnels' directory."),
-    Row("tunnels:openvpn_group", "nogroup", "str", "The group OpenVPN drops to once the tap is up."),
+    Row(
+        "tunnels:openvpn_group",
+        "nogroup",
+        "str",
+        "The group OpenVPN drops to once the tap is up.",
+        pattern=GROUP,
+    ),
     Row(
         "tunnels:openvpn_join_script", "/usr/local/sbin/hv-tunnel-join", "path", "Joins a tap to its bridge."
     ),
@@ -303,19 +348,25 @@ ROWS = (
     Row("failover:move_budget:moves", 4, "int", "At most this many moves of one IP...", bounds=(1, 100)),
     Row("failover:move_budget:window", 3600, "int", "...in this many seconds.", bounds=(60, 604800)),
     Row("failover:state_dir", "/var/lib/hv-failover", "path", "The moves' records."),
-    Row("failover:garp_command", [], "args", "Gratuitous ARP for an IP that arrives ({ip}, {interface})."),
-    Row("gluster:service", "glusterd", "str", "gluster's daemon unit."),
+    Row(
+        "failover:garp_command",
+        [],
+        "args",
+        "Gratuitous ARP for an IP that arrives ({ip}, {interface}).",
+        pattern=ARGUMENT,
+    ),
+    Row("gluster:service", "glusterd", "str", "gluster's daemon unit.", pattern=UNIT),
     Row("gluster:brick_root", "/mnt/bricks", "path", "Bricks live under <brick_root>/<volume>."),
     Row(
         "gluster:bricks:type", "directory", "str", "What a brick is.", choices=("directory", "lvm", "device")
     ),
-    Row("gluster:bricks:vg", "", "str", "The LVM volume group (bricks:type lvm)."),
+    Row("gluster:bricks:vg", "", "str", "The LVM volume group (bricks:type lvm).", pattern=VG),
     Row("gluster:bricks:devices", {}, "rule", "A block device per volume (bricks:type device)."),
     Row("gluster:volumes", VOLUMES, "rule", "Replicated volumes: mount, size, options."),
     Row(
         "sanlock:use_watchdog", True, "bool", "wdmd resets a host whose leases it cannot renew; false: -w 0."
     ),
-    Row("sanlock:watchdog_service", "wdmd", "str", "The watchdog daemon's unit."),
+    Row("sanlock:watchdog_service", "wdmd", "str", "The watchdog daemon's unit.", pattern=UNIT),
     Row("sanlock:io_timeout", 2, "int", "Seconds; renewals every 2 x, failed after 8 x.", bounds=(1, 60)),
     Row(
         "sanlock:watchdog_fire_timeout", 60, "int", "Seconds from failed renewals to reset.", bounds=(10, 300)
@@ -326,8 +377,20 @@ ROWS = (
     Row("sanlock:rejoin_script", "/usr/local/sbin/hv-sanlock-rejoin", "path", "Rejoins libvirt's lockspace."),
     Row("sanlock:rejoin_interval", 5, "int", "Seconds between the rejoin script's looks.", bounds=(1, 60)),
     Row("sanlock:defaults_file", "/etc/default/sanlock", "path", "sanlock's environment file."),
-    Row("sanlock:cleanup_calendar", "daily", "str", "When virt-sanlock-cleanup runs (a systemd calendar)."),
-    Row("sanlock:cleanup_random_delay", "30min", "str", "Spread of the cleanup's start, per host."),
+    Row(
+        "sanlock:cleanup_calendar",
+        "daily",
+        "str",
+        "When virt-sanlock-cleanup runs (a systemd calendar).",
+        pattern=CALENDAR,
+    ),
+    Row(
+        "sanlock:cleanup_random_delay",
+        "30min",
+        "str",
+        "Spread of the cleanup's start, per host.",
+        pattern=TIMESPAN,
+    ),
     Row("evacuation:parallel", 4, "int", "Guests migrated at a time.", bounds=(1, 16)),
     Row("evacuation:migrate_timeout", 120, "int", "Seconds before a save instead.", bounds=(10, 3600)),
     Row("evacuation:peer_timeout", 5, "int", "Seconds for the peer's SSH port to answer.", bounds=(1, 60)),
@@ -364,10 +427,14 @@ ROWS = (
         "pools", {"iso": {"path": "/var/lib/libvirt/images/iso"}}, "rule", "libvirt dir pools: name: {path}."
     ),
     Row(
-        "python:pip", ["libvirt-python==12.8.0"], "names", "Installed with pip when Salt has its own Python."
+        "python:pip",
+        ["libvirt-python==12.8.0"],
+        "names",
+        "Installed with pip when Salt has its own Python.",
+        pattern=REQUIREMENT,
     ),
-    Row("python:os_pkgs", [], "names", "Installed when Salt runs on the system Python."),
-    Row("python:build_pkgs", [], "names", "What pip needs to build them."),
+    Row("python:os_pkgs", [], "names", "Installed when Salt runs on the system Python.", pattern=PACKAGE),
+    Row("python:build_pkgs", [], "names", "What pip needs to build them.", pattern=PACKAGE),
 )
 # What an OS family has other than the default, by key (pkgs:* has no default).
 OS_DEFAULTS = {

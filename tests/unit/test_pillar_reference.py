@@ -60,3 +60,19 @@ def test_a_sysctl_setting_is_named_like_a_sysctl_and_holds_one_value():
         "pillar key 'hypervisor:sysctl:settings:vm swappiness': 'vm swappiness' is not a sysctl name",
         "pillar key 'hypervisor:sysctl:settings:vm.overcommit_memory': must be a single value",
     ]
+
+
+def test_every_setting_a_pillar_may_set_has_limits():
+    """What reaches a file, a unit or a command has a form: every string a pattern or choices,
+    every integer a range, every list of strings a pattern for its items (issue B10)."""
+    loose = [
+        row.key
+        for row in hv_schema.ROWS
+        if row.pillar
+        and (
+            (row.kind == "str" and not (row.pattern or row.choices))
+            or (row.kind in ("int", "ints") and not row.bounds)
+            or (row.kind in ("names", "args") and not row.pattern)
+        )
+    ]
+    assert loose == []

@@ -1,0 +1,71 @@
+"""Free-form settings that reach a file, a unit or a command are refused unless they have
+their form, naming the key (B10): unit and group names, modes, calendars, time spans, package
+names, pip requirements, command arguments, SELinux booleans, a map's values."""
+
+import pytest
+
+from tests.loaders import hv_schema, hv_validate
+from tests.pillar_cases import lab_pillar
+
+CASES = [
+    ("libvirt:group", 'libvirt"\nunix_sock_rw_perms = "0777'),
+    ("libvirt:group", "root group"),
+    ("libvirt:service", "libvirtd.service\nExecStart=/bin/sh"),
+    ("libvirt:socket", "libvirtd"),
+    ("libvirt:socket_mode", "0777 ; rm"),
+    ("libvirt:socket_mode", "rw"),
+    ("gluster:service", "glusterd --foo"),
+    ("gluster:bricks:vg", "vg0; reboot"),
+    ("sanlock:watchdog_service", "wdmd.service x"),
+    ("sanlock:cleanup_calendar", "daily\nExecStart=/bin/true"),
+    ("sanlock:cleanup_random_delay", "30 minutes"),
+    ("tunnels:openvpn_group", "no group"),
+    ("competing_firewalls", ["ufw", "x y"]),
+    ("ksm:services", ["ksmtuned", "../evil"]),
+    ("libvirt:units_off", ["libvirtd-tcp"]),
+    ("repo_packages", ["epel-release", "-o APT::x"]),
+    ("pkgs:virt", ["qemu;reboot"]),
+    ("python:pip", ["libvirt-python --index-url http://x"]),
+    ("python:os_pkgs", ["python3 libvirt"]),
+    ("failover:garp_command", ["arping", "-U\n-c"]),
+    ("selinux:booleans", {"virt use": True}),
+    ("sysctl:settings", {"vm.swappiness": "0\nkernel.panic = 1"}),
+    ("sysctl:settings", {"vm.swappiness": '1"'}),
+]
+
+
+def _set(pillar, key, value):
+    node = pillar["hypervisor"]
+    *parents, last = key.split(":")
+    for part in parents:
+        node = node.setdefault(part, {})
+    node[last] = value
+
+
+@pytest.mark.parametrize(("key", "value"), CASES, ids=[f"{k}={v!r}"[:60] for k, v in CASES])
+def test_a_setting_without_its_form_is_refused_naming_the_key(key, value):
+    pillar = lab_pillar()
+    _set(pillar, key, value)
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
+    assert errors and all(e.startswith(f"pillar key 'hypervisor:{key}") for e in errors), errors
+
+
+@pytest.mark.parametrize("family", hv_schema.OS_FAMILIES)
+def test_every_default_has_its_form(family):
+    pillar = lab_pillar()
+    for row in hv_schema.ROWS:
+        if row.pillar and row.key not in ("firewall:trusted", "pools", "gluster:volumes"):
+            _set(
+                pillar,
+                row.key,
+                hv_schema.defaults(family)[row.key.split(":")[0]]
+                if ":" not in row.key
+                else _get(hv_schema.defaults(family), row.key),
+            )
+    assert hv_validate.validate(pillar, hv_schema.defaults(family), "hyp1") == []
+
+
+def _get(tree, key):
+    for part in key.split(":"):
+        tree = tree[part]
+    return tree
