@@ -255,6 +255,51 @@ def check_dead_host(errors, hv, merged):
             _check_lease_ping(errors, gluster, values[0])
     if isinstance(merged.get("takeover"), dict):
         _check_takeover(errors, merged["takeover"], hv.get("hosts"), gluster)
+        if isinstance(sanlock, dict):
+            _check_watchdog(errors, sanlock, merged["takeover"], hv.get("hosts"))
+        _check_incidents_quorum(errors, merged["takeover"], hv.get("hosts"), gluster)
+
+
+def _check_watchdog(errors, sanlock, takeover, hosts):
+    """B10: while the takeover runs, a host that hangs must be reset by its watchdog, or its
+    guests could run beside the survivor's; only a lab (no watchdog device) may say otherwise."""
+    lab = sanlock.get("lab_without_watchdog") is True
+    if _takeover_on(takeover, hosts) and sanlock.get("use_watchdog") is False and not lab:
+        errors.add(
+            ("hypervisor", "sanlock", "use_watchdog"),
+            "false while takeover is on (hypervisor:takeover:enabled): a host that hangs would keep"
+            " its guests running beside the survivor's; keep the watchdog (a lab without a watchdog"
+            " device sets hypervisor:sanlock:lab_without_watchdog: true)",
+        )
+
+
+def _check_incidents_quorum(errors, takeover, hosts, gluster):
+    """B10: the volume that holds the incidents keeps client quorum while the takeover runs."""
+    directory = takeover.get("incidents_dir")
+    volumes = gluster.get("volumes") if isinstance(gluster.get("volumes"), dict) else {}
+    if not _takeover_on(takeover, hosts) or not isinstance(directory, str):
+        return
+    name = hv_schema.SAVE_VOLUME if directory == "" else _volume_under(directory, volumes)
+    volume = volumes.get(name) if name else None
+    options = volume.get("options") if isinstance(volume, dict) else None
+    quorum = options.get(hv_schema.QUORUM_TYPE) if isinstance(options, dict) else None
+    if name != hv_schema.LEASE_VOLUME and isinstance(quorum, str) and quorum.lower() in QUORUM_OFF:
+        errors.add(
+            ("hypervisor", "gluster", "volumes", name, "options", hv_schema.QUORUM_TYPE),
+            f"{errors.show(quorum)} takes client quorum off the volume that holds the takeover's"
+            " incidents while takeover is on: a host cut off from the others could still write them;"
+            " leave it auto",
+        )
+
+
+def _volume_under(path, volumes):
+    """The volume whose mount holds ``path`` (the longest mount), or None."""
+    found = [
+        (len(v["mount"]), n)
+        for n, v in volumes.items()
+        if isinstance(v, dict) and isinstance(v.get("mount"), str) and path.startswith(f"{v['mount']}/")
+    ]
+    return max(found)[1] if found else None
 
 
 def _bounds(section, keys):

@@ -366,6 +366,7 @@ ROWS = (
     Row(
         "sanlock:use_watchdog", True, "bool", "wdmd resets a host whose leases it cannot renew; false: -w 0."
     ),
+    Row("sanlock:lab_without_watchdog", False, "bool", "Lab only: takeover on without a watchdog (unsafe)."),
     Row("sanlock:watchdog_service", "wdmd", "str", "The watchdog daemon's unit.", pattern=UNIT),
     Row("sanlock:io_timeout", 2, "int", "Seconds; renewals every 2 x, failed after 8 x.", bounds=(1, 60)),
     Row(

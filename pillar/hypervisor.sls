@@ -85,8 +85,9 @@ hypervisor:
     # Both lab hosts share the machine's SMBIOS UUID; libvirt must tell them apart.
     host_uuid_source: machine-id
   sanlock:
-    # The lab hosts have no watchdog device.
+    # The lab hosts have no watchdog device: lab only, never on real servers.
     use_watchdog: false
+    lab_without_watchdog: true
   pools:
     iso:
       path: /var/lib/libvirt/images/iso

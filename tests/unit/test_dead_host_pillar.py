@@ -81,14 +81,39 @@ def test_no_arbiter_no_client_quorum():
     assert not [name for name, v in volumes.items() if "cluster.quorum-type" in v["options"]]
 
 
-def test_the_pillar_may_set_client_quorum_but_on_the_lease_volume():
+def test_the_pillar_may_set_client_quorum_but_on_the_lease_and_incidents_volumes():
+    pillar = with_arbiter(
+        pc._put(("hypervisor", "gluster", "volumes", "vmstore", "options", "cluster.quorum-type"), "none")
+    )
+    assert build(pillar)["gluster"]["volumes"]["vmstore"]["options"]["cluster.quorum-type"] == "none"
+    # The save volume holds the incidents (takeover:incidents_dir ""): quorum stays while takeover runs.
     pillar = with_arbiter(
         pc._put(("hypervisor", "gluster", "volumes", "save", "options", "cluster.quorum-type"), "none")
     )
-    assert build(pillar)["gluster"]["volumes"]["save"]["options"]["cluster.quorum-type"] == "none"
+    assert validate(pillar) == [
+        "pillar key 'hypervisor:gluster:volumes:save:options:cluster.quorum-type': 'none' takes client"
+        " quorum off the volume that holds the takeover's incidents while takeover is on: a host cut off"
+        " from the others could still write them; leave it auto"
+    ]
     # The lease volume too, once takeover is off.
     pillar = with_arbiter(
         pc._put((*LEASE_OPTIONS, "cluster.quorum-type"), "fixed"),
+        pc._put(("hypervisor", "takeover", "enabled"), False),
+    )
+    assert validate(pillar) == []
+
+
+def test_takeover_without_a_watchdog_is_refused_but_in_a_lab():
+    pillar = with_arbiter(pc._put(("hypervisor", "sanlock", "lab_without_watchdog"), False))
+    assert validate(pillar) == [
+        "pillar key 'hypervisor:sanlock:use_watchdog': false while takeover is on"
+        " (hypervisor:takeover:enabled): a host that hangs would keep its guests running beside the"
+        " survivor's; keep the watchdog (a lab without a watchdog device sets"
+        " hypervisor:sanlock:lab_without_watchdog: true)"
+    ]
+    assert validate(with_arbiter()) == []  # the lab's pillar says it is a lab
+    pillar = with_arbiter(
+        pc._put(("hypervisor", "sanlock", "lab_without_watchdog"), False),
         pc._put(("hypervisor", "takeover", "enabled"), False),
     )
     assert validate(pillar) == []

@@ -352,6 +352,7 @@ def test_no_force_create_when_every_brick_has_its_own_file_system():
 def test_hyp2_sanlock_settings_from_the_lab_pillar():
     assert settings("hyp2")["sanlock"] == {
         "use_watchdog": False,
+        "lab_without_watchdog": True,
         "watchdog_service": "wdmd",
         "rejoin_script": "/usr/local/sbin/hv-sanlock-rejoin",
         "rejoin_interval": 5,
