@@ -109,12 +109,31 @@ def ipv4(errors, path, value, with_prefix):
         if with_prefix:
             if "/" not in value:
                 raise ValueError
-            ipaddress.IPv4Interface(value)
+            address = ipaddress.IPv4Interface(value).ip
         else:
-            ipaddress.IPv4Address(value)
+            address = ipaddress.IPv4Address(value)
     except ValueError:
         form = "an IPv4 address with prefix length (a.b.c.d/nn)" if with_prefix else "an IPv4 address"
         errors.add(path, f"{errors.show(value)} is not {form}")
+        return
+    kind = _special(address)
+    if kind:
+        errors.add(path, f"{errors.show(value)} is {kind}, not a host's address")
+
+
+def _special(address):
+    """What makes ``address`` no host's unicast address (B10), or None."""
+    for kind, test in (
+        ("the unspecified address", address.is_unspecified),
+        ("a loopback address", address.is_loopback),
+        ("a multicast address", address.is_multicast),
+        ("a link-local address", address.is_link_local),
+        ("the broadcast address", address == ipaddress.IPv4Address("255.255.255.255")),
+        ("a reserved address (240.0.0.0/4)", address in ipaddress.IPv4Network("240.0.0.0/4")),
+    ):
+        if test:
+            return kind
+    return None
 
 
 def required(errors, path, data, keys):

@@ -326,14 +326,14 @@ def check_failover_list(errors, path, ips):
 
 
 def _host_addresses(hosts):
-    """Every host's public and RPN address, with its pillar key."""
+    """Every host's public and RPN address and public gateway, with its pillar key."""
     found = {}
     for name in sorted(hosts, key=str):
         host = hosts[name] if isinstance(hosts[name], dict) else {}
-        for side in ("public", "rpn"):
-            address = host.get(side, {}).get("address") if isinstance(host.get(side), dict) else None
+        for side, key in (("public", "address"), ("rpn", "address"), ("public", "gateway")):
+            address = host.get(side, {}).get(key) if isinstance(host.get(side), dict) else None
             if isinstance(address, str):
-                found.setdefault(address.split("/")[0], ("hypervisor", "hosts", name, side, "address"))
+                found.setdefault(address.split("/")[0], ("hypervisor", "hosts", name, side, key))
     return found
 
 

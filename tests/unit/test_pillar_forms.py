@@ -69,3 +69,46 @@ def _get(tree, key):
     for part in key.split(":"):
         tree = tree[part]
     return tree
+
+
+ADDRESSES = [
+    ("0.0.0.0", "the unspecified address"),
+    ("127.0.0.1", "a loopback address"),
+    ("224.0.0.5", "a multicast address"),
+    ("169.254.1.1", "a link-local address"),
+    ("255.255.255.255", "the broadcast address"),
+    ("240.0.0.1", "a reserved address (240.0.0.0/4)"),
+]
+PLACES = [
+    (("hosts", "hyp1", "public", "address"), False),
+    (("hosts", "hyp1", "public", "gateway"), False),
+    (("hosts", "hyp1", "rpn", "address"), True),
+    (("hosts", "hyp1", "failover_ips", 0), False),
+]
+
+
+@pytest.mark.parametrize(("address", "kind"), ADDRESSES, ids=[a for a, _k in ADDRESSES])
+@pytest.mark.parametrize(("place", "prefix"), PLACES, ids=[":".join(map(str, p)) for p, _x in PLACES])
+def test_an_address_that_is_no_hosts_is_refused_where_a_host_address_goes(address, kind, place, prefix):
+    pillar = lab_pillar()
+    node = pillar["hypervisor"]
+    for part in place[:-1]:
+        node = node[part]
+    node[place[-1]] = f"{address}/24" if prefix else address
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
+    key = "hypervisor:" + ":".join(map(str, place))
+    assert (
+        f"pillar key '{key}': '{address}{'/24' if prefix else ''}' is {kind}, not a host's address" in errors
+    )
+
+
+def test_a_failover_ip_that_is_a_hosts_gateway_is_refused():
+    pillar = lab_pillar()
+    gateway = pillar["hypervisor"]["hosts"]["hyp2"]["public"]["gateway"]
+    pillar["hypervisor"]["hosts"]["hyp1"]["failover_ips"][0] = gateway
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
+    line = next(e for e in errors if e.startswith("pillar key 'hypervisor:hosts:hyp1:failover_ips:0'"))
+    assert line.startswith(
+        f"pillar key 'hypervisor:hosts:hyp1:failover_ips:0': '{gateway}' is the address of"
+    )
+    assert line.endswith(":public:gateway'")
