@@ -227,6 +227,12 @@ def _check_bridge_name(errors, path, name, nics):
         errors.add(path, f"{errors.show(name)} is the NIC of {hv_check.named(nics[name])}: {takeover}")
     elif hv_schema.NIC_NAME.search(name):
         errors.add(path, f"{errors.show(name)} is named like a NIC (eth0, enp3s0, …): {takeover}")
+    elif hv_schema.RESERVED_LINK.fullmatch(name):
+        errors.add(
+            path,
+            f"{errors.show(name)} is a link the states make (vx<net>, tap<net>) or that other software"
+            " owns (virbr0, docker0, veth…): choose another name",
+        )
 
 
 def check_bridges(errors, bridges, hosts):
@@ -266,6 +272,18 @@ def check_bridges(errors, bridges, hosts):
             errors.add(bpath + ("vpn_port",), f"port {port} is already used by {other}")
         elif isinstance(port, int):
             ports[port] = net
+            _check_port_taken(errors, bpath + ("vpn_port",), port)
+
+
+def _check_port_taken(errors, path, port):
+    """A tunnel port no software of the hosts uses already (B10)."""
+    if isinstance(port, bool) or not isinstance(port, int):
+        return
+    owner = hv_schema.FIXED_PORTS.get(port)
+    if owner is None and hv_schema.BRICK_PORTS[0] <= port <= hv_schema.BRICK_PORTS[1]:
+        owner = "gluster's bricks and libvirt's migrations (49152-60999)"
+    if owner:
+        errors.add(path, f"port {port} is {owner}'s: choose another")
 
 
 def check_admins(errors, admins):
@@ -283,6 +301,11 @@ def check_admins(errors, admins):
         name = admin.get("name")
         if name is not None:
             hv_check.match(errors, apath + ("name",), name, hv_schema.USERNAME, "a valid user name")
+        if isinstance(name, str) and name in hv_schema.SYSTEM_ACCOUNTS:
+            errors.add(
+                apath + ("name",),
+                f"{errors.show(name)} is a system account: an admin is a person's own account",
+            )
         if isinstance(name, str) and name in seen:
             other = hv_check.named((*path, seen[name], "name"))
             errors.add(apath + ("name",), f"user {errors.show(name)} is already listed by {other}")

@@ -21,7 +21,50 @@ from typing import NamedTuple
 # --------------------------------------------------------------- patterns and ranges
 HOSTNAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 DOMAIN = re.compile(r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-IFNAME = re.compile(r"^[A-Za-z0-9_.-]{1,15}$")
+IFNAME = re.compile(r"^[A-Za-z0-9_.][A-Za-z0-9_.-]{0,14}$")  # no leading "-": it would read as an option
+# Links the states make (vx<net>, tap<net>) or that other software owns: no bridge may take their name.
+RESERVED_LINK = re.compile(r"^(vx|tap)[a-z][a-z0-9]*$|^(virbr\d+|docker\d+|lo|br-[0-9a-f]{12}|veth.*)$")
+# Ports the hosts already use (SSH and Salt are settings; these are fixed by the software).
+FIXED_PORTS = {24007: "glusterd", 24008: "glusterd's RDMA port", 16509: "libvirtd", 16514: "libvirtd (TLS)"}
+BRICK_PORTS = (49152, 60999)  # gluster's brick processes
+MIGRATION_PORTS = (49152, 49215)  # libvirt's live migrations
+# Accounts of the system (and of the services the states install) an admin may not be.
+SYSTEM_ACCOUNTS = frozenset(
+    [
+        "root",
+        "daemon",
+        "bin",
+        "sys",
+        "sync",
+        "games",
+        "man",
+        "lp",
+        "mail",
+        "news",
+        "uucp",
+        "proxy",
+        "www-data",
+        "backup",
+        "list",
+        "irc",
+        "gnats",
+        "nobody",
+        "systemd-network",
+        "systemd-resolve",
+        "systemd-timesync",
+        "messagebus",
+        "sshd",
+        "libvirt-qemu",
+        "libvirt-dnsmasq",
+        "qemu",
+        "gluster",
+        "sanlock",
+        "openvpn",
+        "polkitd",
+        "_apt",
+        "nogroup",
+    ]
+)
 # Names the kernel and udev give NICs (and bonds, VLANs, loopback). A bridge
 # named so would make systemd-networkd take that NIC over.
 NIC_NAME = re.compile(r"^(eth\d+|en[a-zA-Z]\w*|(wl|ww|ib)\w+|em\d+|p\d+p\d+\w*|(bond|vlan)\d+|lo)$|\.\d+$")

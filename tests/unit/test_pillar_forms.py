@@ -112,3 +112,43 @@ def test_a_failover_ip_that_is_a_hosts_gateway_is_refused():
         f"pillar key 'hypervisor:hosts:hyp1:failover_ips:0': '{gateway}' is the address of"
     )
     assert line.endswith(":public:gateway'")
+
+
+@pytest.mark.parametrize(
+    "name", ["vxlan", "tapwan", "virbr0", "docker0", "lo", "veth12ab", "br-0123456789ab"]
+)
+def test_a_bridge_named_like_a_link_the_states_or_others_make_is_refused(name):
+    pillar = lab_pillar()
+    pillar["hypervisor"]["bridges"]["wan"]["name"] = name
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
+    assert [e for e in errors if e.startswith("pillar key 'hypervisor:bridges:wan:name'")], errors
+
+
+@pytest.mark.parametrize("port", [24007, 24008, 16509, 49152, 55000, 60999])
+def test_a_tunnel_port_that_other_software_uses_is_refused(port):
+    pillar = lab_pillar()
+    pillar["hypervisor"]["bridges"]["wan"]["vpn_port"] = port
+    pillar["hypervisor"]["bridges"]["wan"]["vni"] = 1195
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
+    assert [
+        e for e in errors if e.startswith(f"pillar key 'hypervisor:bridges:wan:vpn_port': port {port} is")
+    ]
+
+
+@pytest.mark.parametrize("name", ["root", "nobody", "www-data", "libvirt-qemu", "sshd"])
+def test_an_admin_named_like_a_system_account_is_refused(name):
+    pillar = lab_pillar()
+    pillar["hypervisor"]["admins"] = [{"name": name}]
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
+    assert errors == [
+        f"pillar key 'hypervisor:admins:0:name': '{name}' is a system account:"
+        " an admin is a person's own account"
+    ]
+
+
+@pytest.mark.parametrize("name", ["-c", "-eth0", "--all"])
+def test_an_interface_name_that_reads_as_an_option_is_refused(name):
+    pillar = lab_pillar()
+    pillar["hypervisor"]["hosts"]["hyp1"]["rpn"]["interface"] = name
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
+    assert f"pillar key 'hypervisor:hosts:hyp1:rpn:interface': '{name}' is not an interface name" in errors
