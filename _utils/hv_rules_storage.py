@@ -50,6 +50,16 @@ def _check_volumes(errors, volumes):
                     errors.add(
                         (*vpath, "options", key), f"{errors.show(value)} is not a number of seconds above 0"
                     )
+    _check_nested_mounts(errors, path, mounts)
+
+
+def _check_nested_mounts(errors, path, mounts):
+    """No volume is mounted inside another's mount (B10): its mount would hide or be hidden."""
+    for mount, name in sorted(mounts.items()):
+        outer = next((m for m in sorted(mounts) if m != mount and mount.startswith(f"{m}/")), None)
+        if outer:
+            other = hv_check.named((*path, mounts[outer], "mount"))
+            errors.add((*path, name, "mount"), f"{errors.show(mount)} is inside the mount of {other}")
 
 
 def check_bricks(errors, path, bricks):

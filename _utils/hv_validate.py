@@ -43,6 +43,18 @@ def _check_cluster(errors, hv, defaults, minion_id, online=None):
 
 
 def validate(pillar, defaults, minion_id=None):
+    """The problems with ``pillar`` (see :func:`_validate`); a pillar that refers to itself
+    (a recursive YAML anchor) cannot be walked, and says so."""
+    try:
+        return _validate(pillar, defaults, minion_id)
+    except RecursionError:
+        return [
+            "the pillar refers to itself (a YAML anchor used inside its own value): it cannot be"
+            " checked; write the value out"
+        ]
+
+
+def _validate(pillar, defaults, minion_id=None):
     """Return the list of problems with ``pillar`` (empty when it is valid).
 
     ``defaults`` is the ``hypervisor`` mapping of the parameters (defaults and

@@ -152,3 +152,23 @@ def test_an_interface_name_that_reads_as_an_option_is_refused(name):
     pillar["hypervisor"]["hosts"]["hyp1"]["rpn"]["interface"] = name
     errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
     assert f"pillar key 'hypervisor:hosts:hyp1:rpn:interface': '{name}' is not an interface name" in errors
+
+
+def test_a_volume_mounted_inside_another_volumes_mount_is_refused():
+    pillar = lab_pillar()
+    volumes = pillar["hypervisor"].setdefault("gluster", {}).setdefault("volumes", {})
+    volumes["save"] = {"mount": "/var/lib/libvirt/images/save", "size": "50G"}
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
+    assert (
+        "pillar key 'hypervisor:gluster:volumes:save:mount': '/var/lib/libvirt/images/save' is inside"
+        " the mount of pillar key 'hypervisor:gluster:volumes:vmstore:mount'"
+    ) in errors
+
+
+def test_a_pillar_that_refers_to_itself_is_refused_with_a_message():
+    pillar = lab_pillar()
+    loop = {"a": 1}
+    loop["self"] = loop  # what a YAML anchor used inside its own value loads as
+    pillar["hypervisor"]["sysctl"] = {"settings": loop}
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
+    assert len(errors) == 1 and "refers to itself" in errors[0]
