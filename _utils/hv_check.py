@@ -222,7 +222,10 @@ def _check_scalar(errors, path, value, kind, row=None):
         elif isinstance(value, bool) or not isinstance(value, int):
             errors.add(path, f"must be an integer, got {errors.show(value)}")
     elif kind == "path":
+        before = len(errors)
         check_path(errors, path, value)
+        if row is not None and row.pattern and len(errors) == before and not row.pattern[0].fullmatch(value):
+            errors.add(path, f"{errors.show(value)} is not {row.pattern[1]}")
     elif isinstance(value, bool):
         errors.add(path, f"must be str, got {errors.show(value)}")
     elif isinstance(value, (dict, list)):
@@ -244,6 +247,8 @@ def check_path(errors, path, value, under="/"):
         errors.add(path, f"{errors.show(value)} is not a normal path (no '.', '..', '//' or trailing '/')")
     elif value in hv_schema.SYSTEM_DIRS or hv_schema.USR_DIR.fullmatch(value):
         errors.add(path, f"{errors.show(value)} is a system directory")
+    elif value in hv_schema.SYSTEM_FILES:
+        errors.add(path, f"{errors.show(value)} is a system file or directory that no setting may own")
 
 
 def as_seconds(value):

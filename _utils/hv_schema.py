@@ -82,6 +82,17 @@ SYSTEM_DIRS = {"/", "/bin", "/boot", "/dev", "/etc", "/home", "/lib", "/lib32", 
 SYSTEM_DIRS |= {"/media", "/mnt", "/opt", "/proc", "/root", "/run", "/sbin", "/srv", "/sys", "/tmp"}
 SYSTEM_DIRS |= {"/usr", "/var", "/var/cache", "/var/lib", "/var/log", "/var/run", "/var/spool", "/var/tmp"}
 USR_DIR = re.compile(r"^/usr/[^/]+$")
+# System files and directories no setting may name (a state would own, rewrite or empty them).
+SYSTEM_FILES = frozenset(
+    {"/etc/passwd", "/etc/shadow", "/etc/group", "/etc/gshadow", "/etc/sudoers", "/etc/sudoers.d"}
+    | {"/etc/fstab", "/etc/crontab", "/etc/hostname", "/etc/resolv.conf", "/etc/ssh", "/etc/pam.d"}
+    | {"/etc/systemd", "/etc/systemd/system", "/etc/salt", "/etc/default", "/etc/sysctl.d", "/root/.ssh"}
+)
+STATE_DIR = (
+    re.compile(r"^/(var/lib|var/local|srv)/[A-Za-z0-9._+@-][A-Za-z0-9._+@/-]*$"),
+    "under /var/lib, /var/local or /srv",
+)
+SCRIPT = (re.compile(r"^/usr/local/s?bin/[A-Za-z0-9._+@-]+$"), "a file in /usr/local/sbin or /usr/local/bin")
 VG_NAME = re.compile(r"^[A-Za-z0-9_+][A-Za-z0-9_+.-]{0,62}$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 SIZE = re.compile(r"^[0-9]+[KMGT]$")
@@ -362,7 +373,11 @@ ROWS = (
         pattern=GROUP,
     ),
     Row(
-        "tunnels:openvpn_join_script", "/usr/local/sbin/hv-tunnel-join", "path", "Joins a tap to its bridge."
+        "tunnels:openvpn_join_script",
+        "/usr/local/sbin/hv-tunnel-join",
+        "path",
+        "Joins a tap to its bridge.",
+        pattern=SCRIPT,
     ),
     Row("firewall:trusted", [], "sources", "Required: IPv4 addresses/networks allowed SSH (the master too)."),
     Row("firewall:ssh_port", 22, "int", "SSH's port.", bounds=PORT_RANGE),
@@ -377,7 +392,13 @@ ROWS = (
     Row("firewall:master_ports", [4505, 4506], "ints", "The Salt master's ports.", bounds=PORT_RANGE),
     Row("firewall:probe_ssh_from_master", True, "bool", "The master must reach SSH after a change."),
     Row("firewall:config_dir", "/etc/shorewall", "path", "Shorewall's directory."),
-    Row("firewall:state_dir", "/var/lib/hv-safe-apply", "path", "The safe apply's backups and marks."),
+    Row(
+        "firewall:state_dir",
+        "/var/lib/hv-safe-apply",
+        "path",
+        "The safe apply's backups and marks.",
+        pattern=STATE_DIR,
+    ),
     Row(
         "migration:user", "root", "str", "Who migrations log in as.", pattern=(USERNAME, "a valid user name")
     ),
@@ -390,7 +411,7 @@ ROWS = (
     Row("failover:confirm_interval", 5, "int", "Seconds between two looks at a move.", bounds=(1, 60)),
     Row("failover:move_budget:moves", 4, "int", "At most this many moves of one IP...", bounds=(1, 100)),
     Row("failover:move_budget:window", 3600, "int", "...in this many seconds.", bounds=(60, 604800)),
-    Row("failover:state_dir", "/var/lib/hv-failover", "path", "The moves' records."),
+    Row("failover:state_dir", "/var/lib/hv-failover", "path", "The moves' records.", pattern=STATE_DIR),
     Row(
         "failover:garp_command",
         [],
@@ -418,7 +439,13 @@ ROWS = (
     Row("sanlock:watchdog_fire_timeout_fixed", None, "int", "The OS's sanlock fixes it.", pillar=False),
     Row("sanlock:conf_file", "/etc/sanlock/sanlock.conf", "path", "sanlock's configuration file."),
     Row("sanlock:kill_grace", 10, "int", "Seconds a lease holder gets before SIGKILL (-g).", bounds=(0, 60)),
-    Row("sanlock:rejoin_script", "/usr/local/sbin/hv-sanlock-rejoin", "path", "Rejoins libvirt's lockspace."),
+    Row(
+        "sanlock:rejoin_script",
+        "/usr/local/sbin/hv-sanlock-rejoin",
+        "path",
+        "Rejoins libvirt's lockspace.",
+        pattern=SCRIPT,
+    ),
     Row("sanlock:rejoin_interval", 5, "int", "Seconds between the rejoin script's looks.", bounds=(1, 60)),
     Row("sanlock:defaults_file", "/etc/default/sanlock", "path", "sanlock's environment file."),
     Row(
@@ -445,15 +472,33 @@ ROWS = (
     ),
     Row("evacuation:bandwidth", 0, "int", "MiB/s per migration; 0: unlimited.", bounds=(0, 100000)),
     Row("evacuation:max_downtime", 100, "int", "Milliseconds of pause at the end.", bounds=(10, 10000)),
-    Row("evacuation:state_dir", "/var/lib/hv-evacuation", "path", "Drain mark, last result, settings copy."),
-    Row("evacuation:script", "/usr/local/sbin/hv-evacuate", "path", "The shutdown unit's script."),
+    Row(
+        "evacuation:state_dir",
+        "/var/lib/hv-evacuation",
+        "path",
+        "Drain mark, last result, settings copy.",
+        pattern=STATE_DIR,
+    ),
+    Row(
+        "evacuation:script",
+        "/usr/local/sbin/hv-evacuate",
+        "path",
+        "The shutdown unit's script.",
+        pattern=SCRIPT,
+    ),
     Row("evacuation:unit", "hv-evacuate", "str", "The shutdown unit.", pattern=UNIT),
     Row("takeover:enabled", "auto", "rule", "auto: on with an arbiter; true needs one; false: never."),
     Row("takeover:poll_interval", 2, "int", "Seconds between two looks at the lockspace.", bounds=(1, 30)),
     Row("takeover:fence", True, "bool", "Rescue-boot and reboot the dead host's server through the API."),
     Row("takeover:rescue_image", "", "str", '"": the first the API lists.', pattern=RESCUE_IMAGE),
     Row("takeover:incidents_dir", "", "rule", '"": <save mount>/.hv-incidents; else under a mount.'),
-    Row("takeover:script", "/usr/local/sbin/hv-takeover", "path", "The takeover unit's script."),
+    Row(
+        "takeover:script",
+        "/usr/local/sbin/hv-takeover",
+        "path",
+        "The takeover unit's script.",
+        pattern=SCRIPT,
+    ),
     Row("takeover:unit", "hv-takeover", "str", "The takeover unit.", pattern=UNIT),
     Row("keeper:enabled", True, "bool", "Guests come back by themselves (the keeper unit)."),
     Row(
@@ -465,7 +510,7 @@ ROWS = (
     Row("keeper:restart_window", 600, "int", "...(a crash loop), in seconds.", bounds=(60, 86400)),
     Row("keeper:stop_timeout", 120, "int", "Seconds guests.stop waits before destroying.", bounds=(0, 3600)),
     Row("keeper:dir", "", "rule", '"": <save mount>/.hv-keeper; else under a mount.'),
-    Row("keeper:script", "/usr/local/sbin/hv-keeper", "path", "The keeper unit's script."),
+    Row("keeper:script", "/usr/local/sbin/hv-keeper", "path", "The keeper unit's script.", pattern=SCRIPT),
     Row("keeper:unit", "hv-keeper", "str", "The keeper unit.", pattern=UNIT),
     Row(
         "pools", {"iso": {"path": "/var/lib/libvirt/images/iso"}}, "rule", "libvirt dir pools: name: {path}."

@@ -172,3 +172,22 @@ def test_a_pillar_that_refers_to_itself_is_refused_with_a_message():
     pillar["hypervisor"]["sysctl"] = {"settings": loop}
     errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
     assert len(errors) == 1 and "refers to itself" in errors[0]
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "says"),
+    [
+        ("hosts_file", "/etc/passwd", "is a system file or directory that no setting may own"),
+        ("failover:state_dir", "/etc/ssh", "is a system file or directory that no setting may own"),
+        ("firewall:state_dir", "/etc/hv-safe-apply", "is not under /var/lib, /var/local or /srv"),
+        ("evacuation:state_dir", "/home/hv", "is not under /var/lib, /var/local or /srv"),
+        ("keeper:script", "/usr/bin/hv-keeper", "is not a file in /usr/local/sbin or /usr/local/bin"),
+        ("takeover:script", "/etc/cron.daily/hv", "is not a file in /usr/local/sbin or /usr/local/bin"),
+        ("sysctl:file", "/etc/sudoers", "is a system file or directory that no setting may own"),
+    ],
+)
+def test_a_path_setting_that_names_a_system_file_or_leaves_its_place_is_refused(key, value, says):
+    pillar = lab_pillar()
+    _set(pillar, key, value)
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
+    assert f"pillar key 'hypervisor:{key}': '{value}' {says}" in errors
