@@ -6,8 +6,11 @@
 #
 #   sh install-salt-minion.sh [--no-start] [MASTER MINION_ID]
 #
-# MASTER and MINION_ID go to /etc/salt/minion.d/hypervisor.conf. pip reads its
-# index from the host's own pip configuration (or PIP_* variables).
+# MASTER and MINION_ID go to /etc/salt/minion.d/hypervisor.conf, with
+# MASTER_FINGER (the master's public key fingerprint, `salt-key -F master` on
+# the master) when it is set: the minion then trusts that master only. pip
+# reads its index from the host's own pip configuration (or PIP_* variables).
+# salt-call and salt-minion are linked into /usr/local/bin.
 set -eu
 
 SALT_VERSION=${SALT_VERSION:-3008.4}
@@ -26,9 +29,20 @@ fi
 
 sed "s|@VENV@|$VENV|g" "$HERE/salt-minion.service" > /etc/systemd/system/salt-minion.service
 chmod 0644 /etc/systemd/system/salt-minion.service
+for command in salt-call salt-minion; do
+    ln -sf "$VENV/bin/$command" "/usr/local/bin/$command"
+done
 mkdir -p /etc/salt/minion.d
 if [ $# -ge 2 ]; then
     printf 'master: %s\nid: %s\n' "$1" "$2" > /etc/salt/minion.d/hypervisor.conf
+    finger=${MASTER_FINGER:-}
+    if [ -n "$finger" ]; then
+        if ! printf '%s' "$finger" | grep -Eqx '([0-9a-f]{2}:){31}[0-9a-f]{2}|([0-9a-f]{2}:){15}[0-9a-f]{2}'; then
+            echo "MASTER_FINGER is not a key fingerprint (aa:bb:...): $finger" >&2
+            exit 2
+        fi
+        printf 'master_finger: "%s"\n' "$finger" >> /etc/salt/minion.d/hypervisor.conf
+    fi
 fi
 systemctl enable salt-minion.service
 if [ "$start" = yes ]; then

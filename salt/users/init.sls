@@ -1,5 +1,7 @@
-{#- F9: unprivileged admin users with their SSH keys, in the libvirt group
-    (hv.admin_groups) on a host that carries guests; the arbiter has no libvirt. #}
+{#- F9: admin users with their SSH keys, in the libvirt group
+    (hv.admin_groups) on a host that carries guests; the arbiter has no libvirt.
+    The libvirt group is root-equivalent on that host (libvirt's socket lets
+    it manage guests and their disks, auth_unix_rw none): only trusted people. #}
 {%- from "map.jinja" import hv with context %}
 {%- if hv.admin_groups %}
 include:
