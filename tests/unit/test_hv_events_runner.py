@@ -1,0 +1,60 @@
+"""The events record on the master (B4, B10): only the cluster's minions, under the id the
+master verified, a payload cut to its size, the file trimmed under a lock; read back oldest
+first. Salt's own nodegroup matching (CkMinions) on accepted keys in a temporary pki_dir."""
+
+import json
+
+import pytest
+import salt.config
+
+from tests.loaders import load
+
+hv_events = load("_runners", "hv_events")
+
+
+@pytest.fixture
+def configure_loader_modules(tmp_path):
+    opts = salt.config.master_config(None)
+    (tmp_path / "pki" / "minions").mkdir(parents=True)
+    for host in ("hyp1", "hyp2", "arb1", "stranger"):
+        (tmp_path / "pki" / "minions" / host).write_text("key")
+    opts.update(
+        cachedir=str(tmp_path),
+        pki_dir=str(tmp_path / "pki"),
+        nodegroups={"hypervisors": "L@hyp1,hyp2,arb1"},
+    )
+    return {hv_events: {"__opts__": opts}}
+
+
+def event(sender, **payload):
+    """An event as the master puts it on its bus: ``id`` is the minion it verified."""
+    return {"id": sender, "_stamp": "2026-12-06T09:00:00", "data": payload, "jid": "1"}
+
+
+def test_a_cluster_hosts_step_is_recorded_under_its_verified_id():
+    assert hv_events.record("hv/keeper/started", event("hyp2", guest="vm2", minion="hyp1")) is True
+    (row,) = hv_events.recent()
+    assert row["minion"] == "hyp2" and row["guest"] == "vm2" and row["tag"] == "hv/keeper/started"
+    assert "jid" not in row
+
+
+def test_a_minion_outside_the_cluster_is_not_recorded():
+    assert hv_events.record("hv/takeover/dead", event("stranger", host="hyp1")) is False
+    assert hv_events.record("hv/takeover/dead", event(None)) is False
+    assert hv_events.recent() == []
+
+
+def test_a_large_payload_is_cut_to_its_size(monkeypatch):
+    hv_events.record("hv/evacuation/done", event("hyp1", blob="x" * 10000))
+    (row,) = hv_events.recent()
+    assert "blob" not in row and row["truncated"] > hv_events.MAX_BYTES and row["minion"] == "hyp1"
+
+
+def test_the_record_is_trimmed_to_its_last_lines(monkeypatch, tmp_path):
+    monkeypatch.setattr(hv_events, "KEEP", 3)
+    monkeypatch.setattr(hv_events, "TRIM_BYTES", 600)
+    for index in range(10):
+        hv_events.record("hv/keeper/down", event("hyp1", guest=f"vm{index}"))
+    lines = (tmp_path / "hv-events.jsonl").read_text().splitlines()
+    assert len(lines) <= 6 and json.loads(lines[-1])["guest"] == "vm9"
+    assert [r["guest"] for r in hv_events.recent(2)] == ["vm8", "vm9"]
