@@ -35,6 +35,7 @@ This module is the Salt glue; the work is plain Python in ``_utils``:
 ``hv_failover_base`` (what they share).
 """
 
+import contextlib
 import logging
 import os
 import time
@@ -402,13 +403,50 @@ def sync_failover(test=False):
         if test:
             hv_failover_sync.sync(_minion(), hv, prov, True, ret)
         else:
-            with files.locked(os.path.join(hv["failover"]["state_dir"], files.SYNC_LOCK)):
-                hv_failover_sync.sync(_minion(), hv, prov, False, ret)
+            _sync_once_at_a_time(hv, prov, ret)
     except (CommandExecutionError, OSError) as exc:
         ret.update(result=False, changed=False, reloaded=False, garp=[], comment=str(exc))
         log.warning("online: sync_failover: %s", exc)
         _event("hv/failover/error", {"op": "sync", "error": str(exc)})
     return ret
+
+
+def _sync_once_at_a_time(hv, prov, ret):
+    """One sync at a time on this host (B10): a call while one runs marks that another is
+    wanted and returns at once; the running one syncs again before it ends, so no move seen
+    at the API is missed and triggers that pile up cost one sync, not one each."""
+    lock = os.path.join(hv["failover"]["state_dir"], files.SYNC_LOCK)
+    wanted = f"{lock}.wanted"
+    while True:
+        with files.try_locked(lock) as held:
+            if not held:
+                files.write_atomic(wanted, b"", 0o600)
+                with files.try_locked(lock) as held_now:  # the running one may just have ended
+                    if not held_now:
+                        ret["comment"] = "a sync is running here: it syncs once more for this call"
+                        return
+                    _sync_while_wanted(hv, prov, ret, wanted)
+            else:
+                _sync_while_wanted(hv, prov, ret, wanted)
+        if not os.path.exists(wanted):  # looked at after the lock is free: nothing is lost
+            return
+
+
+def _sync_while_wanted(hv, prov, ret, wanted):
+    """Sync, then again while a call marked that it wants one (the results add up)."""
+    changed, added, removed = False, set(), set()
+    while True:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(wanted)
+        hv_failover_sync.sync(_minion(), hv, prov, False, ret)
+        changed, added, removed = (
+            changed or ret["changed"],
+            added | set(ret["added"]),
+            removed | set(ret["removed"]),
+        )
+        if not os.path.exists(wanted) or ret["result"] is False:
+            break
+    ret.update(changed=changed, added=sorted(added - removed), removed=sorted(removed - added))
 
 
 # ---------------------------------------------------------------------- fence

@@ -106,6 +106,22 @@ def locked(path):
         os.close(fd)
 
 
+@contextlib.contextmanager
+def try_locked(path):
+    """An exclusive flock on ``path`` if nobody holds it: yields True (held) or False (busy)."""
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
+
+
 def load_history(path):
     """This host's moves (``[{"time", "ips", "to"}]``); an unreadable file counts as none."""
     raw = read_bytes(path)

@@ -20,6 +20,7 @@ without a provider. The token is in no return, event or log record.
 Commands (shorewall, arping) go to a fake that records them; they run for
 real in the lab tests."""
 
+import fcntl
 import json
 import logging
 import os
@@ -256,6 +257,45 @@ def test_sync_writes_what_the_api_routes_here(hv, host, salt_mods):
     assert salt_mods["mine.send"].call_args_list == [call("hv_proxyarp", mine_function="online.proxyarp_ips")]
     assert stat.S_IMODE(os.stat(hv["failover"]["state_dir"]).st_mode) == 0o700
     assert online.proxyarp_ips() == [IP1]
+
+
+def _held(hv):
+    """The sync lock, held as another process's sync would hold it (flock: per open file)."""
+    lock = os.path.join(hv["failover"]["state_dir"], "sync.lock")
+    os.makedirs(os.path.dirname(lock), mode=0o700, exist_ok=True)
+    fd = os.open(lock, os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    return fd, f"{lock}.wanted"
+
+
+def test_a_sync_while_one_runs_returns_at_once_and_asks_it_for_one_more(hv, host, standin):
+    fd, wanted = _held(hv)
+    try:
+        ret = synced()
+    finally:
+        os.close(fd)
+    assert ret["result"] is True and ret["changed"] is False
+    assert ret["comment"] == "a sync is running here: it syncs once more for this call"
+    assert os.path.exists(wanted) and not os.path.exists(path(hv)) and host.ran == []
+
+
+def test_a_sync_asked_for_again_while_it_ran_runs_once_more_and_adds_up(hv, host, monkeypatch):
+    _fd, wanted = _held(hv)
+    os.close(_fd)
+    runs = []
+    real = online.hv_failover_sync.sync
+
+    def sync_and_be_asked_again(*args):
+        runs.append(1)
+        if len(runs) == 1:
+            with open(wanted, "w"):  # another call arrives while this one syncs
+                pass
+        return real(*args)
+
+    monkeypatch.setattr(online.hv_failover_sync, "sync", sync_and_be_asked_again)
+    ret = synced()
+    assert len(runs) == 2 and not os.path.exists(wanted)
+    assert ret["changed"] is True and ret["added"] == [IP1]  # the first run's change, kept
 
 
 def test_sync_on_the_arbiter_does_nothing_and_succeeds(hv, host, salt_mods):
