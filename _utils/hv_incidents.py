@@ -10,10 +10,13 @@ them. Events go under ``hv/takeover/``.
 
 import json
 import os
+import socket
+import time
 
 import hv_runtime
 
 EVENTS = "hv/takeover"
+BROKEN_AFTER = 60  # seconds: a record still not whole after this was torn by a crash
 
 
 def _path(hv, host, generation):
@@ -37,16 +40,47 @@ def claim(hv, host, row, send, log):
         "closed": None,
     }
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        record = hv_runtime.read_json(path)
-        return record if record and record.get("by") == hv["me"]["name"] else None
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(record, handle, indent=1, sort_keys=True)
+    if not _create(path, record):
+        existing = hv_runtime.read_json(path)
+        # A record left empty or torn by a crash no longer blocks the takeover (B10).
+        retried = existing is None and _set_aside_if_broken(path, log) and _create(path, record)
+        if not retried:
+            return existing if existing and existing.get("by") == hv["me"]["name"] else None
     data = {k: record[k] for k in ("host", "host_id", "generation", "detected", "by")}
     hv_runtime.fire(send, log, f"{EVENTS}/dead", data)
     return record
+
+
+def _create(path, record):
+    """Create ``path`` whole with ``record``, or not at all when it exists: written and synced
+    under a name of this host's own, then hard-linked in place (atomic, exclusive)."""
+    tmp = f"{path}.{socket.gethostname()}.{os.getpid()}.tmp"
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w", encoding="utf-8") as handle:
+        json.dump(record, handle, indent=1, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
+    try:
+        os.link(tmp, path)
+        return True
+    except FileExistsError:
+        return False
+    finally:
+        os.unlink(tmp)
+
+
+def _set_aside_if_broken(path, log):
+    """Move a record that is not whole (empty, torn) aside, as ``<path>.broken-<time>``, for a
+    person to read; True when it was. Only a file older than BROKEN_AFTER seconds counts: a
+    record being created is never taken for a broken one."""
+    try:
+        if time.time() - os.stat(path).st_mtime < BROKEN_AFTER or hv_runtime.read_json(path) is not None:
+            return False
+        aside = f"{path}.broken-{int(time.time())}"
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return True  # another host set it aside already: the name is free
+    log.warning("takeover: %s is not a whole incident record: set aside as %s", path, aside)
+    return True
 
 
 def save(hv, record):
