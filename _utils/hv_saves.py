@@ -6,12 +6,18 @@ restore would roll its disk back). sanlock refuses a restore or a start where
 the guest runs on another host. Plain Python.
 """
 
+import contextlib
+import logging
 import os
+import time
 
 import hv_domains
 from hv_domains import CommandExecutionError, libvirt
 
 SAVE_SUFFIX = ".save"
+TAKEN_SUFFIX = ".restoring"  # a save being restored: no longer listed, never restored twice
+STALE_MARGIN = 2  # seconds: a disk written after its guest's save by more than this moved on
+log = logging.getLogger(__name__)
 
 
 def save_path(hv, name):
@@ -62,17 +68,48 @@ def save(hv, conn, name):
 
 
 def restore(hv, conn, name):
-    """Restore guest ``name`` from its save file here; the file is removed once the guest
-    runs. Returns the path."""
+    """Restore guest ``name`` from its save file here. The file is renamed first, so that no
+    later start can restore it again (even if removing it fails: a save volume that lost its
+    quorum is read-only), and put back if the restore fails. A save older than the guest's
+    disk (the guest ran since) is refused and set aside. Returns the path."""
     path = save_path(hv, name)
     if not os.path.exists(path):
         raise CommandExecutionError(f"{name} has no save file ({path})")
+    _refuse_if_stale(hv, name, path)
+    taken = f"{path}{TAKEN_SUFFIX}"
     try:
-        conn.restoreFlags(path, None, libvirt.VIR_DOMAIN_SAVE_RUNNING)
+        os.rename(path, taken)
+    except OSError as exc:
+        raise CommandExecutionError(f"{path} cannot be taken for the restore: {exc}") from None
+    try:
+        conn.restoreFlags(taken, None, libvirt.VIR_DOMAIN_SAVE_RUNNING)
     except libvirt.libvirtError as exc:
+        with contextlib.suppress(OSError):
+            os.rename(taken, path)
         raise CommandExecutionError(f"restoring {name} from {path} failed: {exc}") from None
-    os.unlink(path)
+    try:
+        os.unlink(taken)
+    except OSError as exc:  # never restored again: its name is no save's any more
+        log.warning("guests: %s restored; %s stays (%s): remove it", name, taken, exc)
     return path
+
+
+def _refuse_if_stale(hv, name, path):
+    """Raise, setting the save aside, when the guest's disk changed after the save was made:
+    its memory would run over a disk that moved on (B10)."""
+    disk = (hv.get("guests", {}).get(name) or {}).get("disk_path")
+    try:
+        stale = bool(disk) and os.path.getmtime(disk) > os.path.getmtime(path) + STALE_MARGIN
+    except OSError:
+        return  # no disk to compare with: libvirt's own start says what is missing
+    if stale:
+        aside = f"{path}.stale-{int(time.time())}"
+        with contextlib.suppress(OSError):
+            os.rename(path, aside)
+        raise CommandExecutionError(
+            f"{name}'s save file is older than its disk ({disk}): the guest ran since it was saved;"
+            f" the save is set aside as {aside}; start {name} from its disk (guests.start)"
+        )
 
 
 def start(hv, conn, name):
@@ -92,7 +129,7 @@ def start(hv, conn, name):
             return {"outcome": "restored", "host": me}
         dom.create()
         return {"outcome": "started", "host": me}
-    except (libvirt.libvirtError, CommandExecutionError) as exc:
+    except (libvirt.libvirtError, CommandExecutionError, OSError) as exc:
         text = str(exc)
         if "held by another host" in text or "Failed to acquire lock" in text:
             return {"outcome": "elsewhere", "why": "runs on another host (sanlock holds its lease there)"}
