@@ -5,6 +5,7 @@ override directory in front of it that tests use to try other pillars.
 Minion keys are generated here and pre-accepted, so no key dance is needed.
 """
 
+import re
 import shutil
 import subprocess
 import sys
@@ -53,7 +54,8 @@ def configure(hosts):
         # cluster.status (runner and module) and its hv_status outputter.
         "utils_dirs": [str(REPO / "_utils")],
         "outputter_dirs": [str(REPO / "_output")],
-        "peer_run": {".*": ["reach.ssh"]},
+        # Only the cluster's hosts may ask (B10): the same names as the nodegroup.
+        "peer_run": {"^(" + "|".join(re.escape(h.name) for h in hosts) + ")$": ["reach.ssh"]},
         "reactor": reactor(),
     }
     (CONF / "master").write_text(yaml.safe_dump(config, sort_keys=True))

@@ -191,3 +191,18 @@ def test_a_path_setting_that_names_a_system_file_or_leaves_its_place_is_refused(
     _set(pillar, key, value)
     errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
     assert f"pillar key 'hypervisor:{key}': '{value}' {says}" in errors
+
+
+def test_the_shipped_master_lets_only_the_clusters_hosts_ask_for_the_ssh_probe():
+    """peer_run (master.d/hypervisor.conf): reach.ssh only, and only for the nodegroup's names (B10)."""
+    import re
+
+    import yaml
+
+    from tests.loaders import REPO
+
+    master = yaml.safe_load((REPO / "master.d" / "hypervisor.conf").read_text())
+    (pattern, runners), *others = master["peer_run"].items()
+    assert others == [] and runners == ["reach.ssh"]
+    assert re.match(pattern, "hyp1") and re.match(pattern, "hyp12")
+    assert not any(re.match(pattern, name) for name in ("stranger", "hyp1-evil", "xhyp1", ""))
