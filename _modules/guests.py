@@ -469,14 +469,33 @@ def resume(settings_cache=None, wait=LOCKSPACE_WAIT):
 
 def _hold_if_taken_over(hv):
     """A host whose guests another host took over (an open incident against
-    it, ``takeover.open_against``) holds: it takes no guests until undrained."""
-    try:
-        against = hv_incidents.open_against(hv)
-    except OSError as exc:
-        log.warning("guests: cannot read the takeover incidents: %s", exc)
-        return
-    if against:
-        _hold(hv, f"taken over by {against[0]['by']} (incident of {against[0]['detected']})")
+    it, ``takeover.open_against``) holds: it takes no guests until undrained.
+    Decided under the marks' lock, which an undrain takes too."""
+    with hv_marks.locked(hv):
+        try:
+            against = hv_incidents.open_against(hv)
+        except OSError as exc:
+            log.warning("guests: cannot read the takeover incidents: %s", exc)
+            return
+        if against:
+            _hold(hv, f"taken over by {against[0]['by']} (incident of {against[0]['detected']})")
+
+
+def hold_if_taken_over(settings_cache=None):
+    """
+    Hold this host (drained, nothing moved) when another host took its guests over and
+    the incident is still open; what the takeover watcher runs at each look. Returns the
+    drain mark.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 guests.hold_if_taken_over
+    """
+    hv = _settings(settings_cache)
+    _hold_if_taken_over(hv)
+    return hv_marks.drained(hv)
 
 
 def _hold(hv, reason):
@@ -518,9 +537,10 @@ def undrain(guests=None):
     """
     hv = _settings()
     me = hv["me"]["name"]
-    moved_away = hv_marks.drained(hv)["guests"]
-    taken = _close_incidents(hv)
-    hv_marks.clear_drained(hv)
+    with hv_marks.locked(hv):  # the takeover watcher's hold waits: it sees the incidents closed
+        moved_away = hv_marks.drained(hv)["guests"]
+        taken = _close_incidents(hv)
+        hv_marks.clear_drained(hv)
     _event("undrained", {"host": me})
     if guests:
         names = [n.strip() for n in (guests.split(",") if isinstance(guests, str) else guests) if n.strip()]

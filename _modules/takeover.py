@@ -318,9 +318,8 @@ def check(settings_cache=None):
         against_me = open_against(settings_cache=settings_cache)
     except OSError:  # the incidents volume does not answer here
         against_me = []
-    if against_me and not __salt__["guests.drained"](settings_cache=settings_cache)["drained"]:
-        why = f"taken over by {against_me[0]['by']} (incident of {against_me[0]['detected']})"
-        __salt__["guests.hold"](reason=why, settings_cache=settings_cache)
+    if against_me:  # guests decides again under the marks' lock, which an undrain takes too
+        __salt__["guests.hold_if_taken_over"](settings_cache=settings_cache)
     ret = {"enabled": True, "quorum": None, "peers": _peers(hv), "incidents": {}}
     if not any(row["state"] in ("fail", "dead") for row in ret["peers"].values()):
         return ret  # every other host renews its lease: nothing to decide (quorum is not asked)

@@ -74,3 +74,22 @@ def test_an_evacuation_targets_another_host_that_carries_guests(hv):
     for host in ("hyp1", "arb1", "nowhere"):
         with pytest.raises(CommandExecutionError, match=f"{host} cannot take guests from hyp1"):
             evacuation.target(hv, host)
+
+
+def test_the_marks_lock_keeps_a_hold_and_an_undrain_apart(hv):
+    """While one holds the marks' lock (an undrain closing the incidents and clearing the
+    drain), another cannot take it (the takeover watcher's hold waits, then sees them closed)."""
+    import fcntl
+
+    with marks.locked(hv):
+        fd = os.open(marks.state_path(hv, "marks.lock"), os.O_RDWR)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(fd)
+    fd = os.open(marks.state_path(hv, "marks.lock"), os.O_RDWR)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free again once the holder is done
+    finally:
+        os.close(fd)

@@ -91,7 +91,9 @@ class Cluster:
             ),
             "sanlock.leases": fake(sanlock.leases, lambda: self.leases),
             "guests.drained": fake(guests.drained, lambda **kw: {"drained": self.drained}),
-            "guests.hold": fake(guests.hold, {"drained": True}, "guests.hold"),
+            "guests.hold_if_taken_over": fake(
+                guests.hold_if_taken_over, {"drained": True}, "guests.hold_if_taken_over"
+            ),
             "guests.start": fake(guests.start, self._start, "guests.start"),
             "online.server_info": fake(online.server_info, routed),
             "online.failover_move": fake(online.failover_move, {"result": True}, "online.failover_move"),
@@ -227,7 +229,7 @@ def test_a_host_with_an_open_incident_against_it_holds(cluster, tmp_path):
         )
     cluster.peer_state = "live"
     takeover.check()
-    assert cluster.called("guests.hold")
+    assert cluster.called("guests.hold_if_taken_over")  # guests decides, under the marks' lock
     assert takeover.close() == ["hyp1-g3"]
     assert takeover.open_against() == []
 
