@@ -463,7 +463,8 @@ def fence(host, reason=None, image=None):
     once: when its answer is lost the comment says the host may or may not
     have rebooted. Returns ``{"result", "host", "server_id", "image",
     "reason", "rescue" (the rescue boot is set), "rebooted" (the API took the
-    reboot), "comment"}``; never raises for an API error. The rescue
+    reboot), "may_have_rebooted" (the reboot was sent: a caller never fences
+    again after that), "comment"}``; never raises for an API error. The rescue
     credentials the API answers are dropped.
 
     host
@@ -489,6 +490,7 @@ def fence(host, reason=None, image=None):
         "reason": None,
         "rescue": False,
         "rebooted": False,
+        "may_have_rebooted": False,
         "comment": "",
     }
     try:

@@ -11,12 +11,16 @@ host that has quorum:
    while that is unsafe: the lease is the proof; a refusal is tried again);
 3. moves the failover IPs the API routes to the dead host onto this host
    (confirmed moves, ``online.failover_move``);
-4. fences the dead host through the API (rescue boot, then reboot; once per
-   incident), so that it cannot come back and flap.
+4. fences the dead host through the API (rescue boot, then reboot), so that it
+   cannot come back and flap: tried again on the next passes while nothing
+   reached the API's reboot (a refused or failed rescue call), never once the
+   reboot may have been taken.
 
 A host with an open incident against it takes no guests when it comes back
 (it marks itself drained) until an operator runs ``guests.undrain`` there,
 which closes the incident. Every step fires an event under ``hv/takeover/``.
+One pass at a time on a host (the unit's and an operator's ``takeover.check``):
+a pass that finds another running says so and does nothing.
 ``watch`` is the loop the ``takeover:unit`` systemd unit runs; it works with
 the master down (from the settings copy: the guests are taken over, but the
 API token lives in the pillar only, so IPs and fencing wait for the master).
@@ -29,6 +33,7 @@ import logging
 import time
 
 import hv_incidents
+import hv_marks
 import hv_runtime
 import keeper_rule
 
@@ -37,6 +42,8 @@ log = logging.getLogger(__name__)
 __virtualname__ = "takeover"
 EVENTS = "hv/takeover"
 SETTLE_SECONDS = 60  # after that long, a guest still not started no longer holds back the IPs and the fence
+FENCE_ATTEMPTS = 10  # fences tried, one per pass, while none may have reached the reboot
+PASS_LOCK = "takeover.lock"  # in evacuation:state_dir: one pass at a time on this host
 
 
 def __virtual__():
@@ -243,16 +250,25 @@ def _take_ips(hv, record):
     return {"moved": ips, "at": hv_runtime.now()}
 
 
+def _fence_due(hv, fence):
+    """Whether to fence on this pass: never tried, or every try so far failed before
+    the API could take a reboot (and tries are left)."""
+    if not hv["takeover"]["fence"]:
+        return False
+    if fence is None:
+        return True
+    return not (fence.get("result") or fence.get("may_have_rebooted")) and fence["attempts"] < FENCE_ATTEMPTS
+
+
 def _fence(hv, record):
     why = f"taken over by {hv['me']['name']}: sanlock declared it dead (generation {record['generation']})"
     try:
         ret = __salt__["online.fence"](record["host"], reason=why)
     except Exception as exc:
         ret = {"result": False, "comment": str(exc)}
-    return dict(
-        {k: v for k, v in ret.items() if k in ("result", "comment", "image", "server_id")},
-        at=hv_runtime.now(),
-    )
+    keys = ("result", "comment", "image", "server_id", "may_have_rebooted")
+    attempts = (record["fence"] or {}).get("attempts", 0) + 1
+    return dict({k: v for k, v in ret.items() if k in keys}, attempts=attempts, at=hv_runtime.now())
 
 
 def _api_ready(hv):
@@ -279,12 +295,12 @@ def _handle(hv, host, row):
     if settled and _api_ready(hv):
         if record["failover"] is None or record["failover"].get("error"):
             record["failover"] = _take_ips(hv, record)
-        if hv["takeover"]["fence"] and record["fence"] is None:
+        if _fence_due(hv, record["fence"]):
             record["fence"] = _fence(hv, record)
             tag = "fenced" if record["fence"].get("result") else "fence/failed"
             _event(tag, dict(record["fence"], host=host))
     ips_done = record["failover"] is not None and not record["failover"].get("error")
-    if settled and ips_done and (record["fence"] is not None or not hv["takeover"]["fence"]):
+    if settled and ips_done and not _fence_due(hv, record["fence"]):
         record["done"] = hv_runtime.now()
         _event(
             "done",
@@ -326,6 +342,16 @@ def check(settings_cache=None):
     ret["quorum"] = _quorum(hv)
     if not ret["quorum"]["quorum"]:
         return ret  # the minority side never takes over and never fences
+    with hv_runtime.try_locked(hv_marks.state_path(hv, PASS_LOCK)) as alone:
+        if not alone:
+            ret["busy"] = "another takeover pass is running on this host: it acts, this one does nothing"
+            return ret
+        _handle_dead(hv, ret)
+    return ret
+
+
+def _handle_dead(hv, ret):
+    """The takeover of each peer that is dead (this host has quorum, and is the only pass)."""
     for host, row in ret["peers"].items():
         if row["state"] == "dead":
             try:
@@ -334,7 +360,6 @@ def check(settings_cache=None):
                 ret["incidents"][host] = {"error": f"{exc.strerror or exc}"}
                 if exc.errno not in (errno.EROFS, errno.ENOTCONN, errno.EIO, errno.EACCES):
                     raise
-    return ret
 
 
 def watch(settings_cache=None, passes=0):

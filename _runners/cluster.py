@@ -77,12 +77,17 @@ def _shared(client, parts, timeout, arbiters=()):
 
 def _pillar(targeted, parts):
     """``(host, pillar)``: the first host (those that answered first) whose pillar, as the
-    master compiles it, has a ``hypervisor`` mapping; ``(None, {})`` when none has."""
+    master compiles it, has a ``hypervisor`` mapping, a host that carries guests rather
+    than the arbiter (its pillar has the API settings: the validator then knows the
+    token and shows it nowhere); ``(None, {})`` when none has."""
+    found = None, {}
     for host in sorted(parts) + sorted(set(targeted) - set(parts)):
         pillar = __salt__["pillar.show_pillar"](host) or {}
         if isinstance(pillar.get("hypervisor"), dict):
-            return host, pillar
-    return None, {}
+            if "online" in pillar:
+                return host, pillar
+            found = found if found[0] else (host, pillar)
+    return found
 
 
 def _os_family(host):

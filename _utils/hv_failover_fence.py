@@ -14,7 +14,7 @@ from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 
-EVENT_KEYS = ("host", "server_id", "image", "reason", "rescue", "rebooted", "comment")
+EVENT_KEYS = ("host", "server_id", "image", "reason", "rescue", "rebooted", "may_have_rebooted", "comment")
 
 
 def fence_target(hv, host, minion_id):
@@ -64,10 +64,12 @@ def fence(minion, hv, prov, host, reason, image, ret, minion_id=None):
     except (ApiError, ValueError) as exc:  # ValueError: not an image name, nothing sent
         raise CommandExecutionError(f"{exc}: not fenced (no reboot asked)") from None
     ret["rescue"] = True
+    ret["may_have_rebooted"] = True  # from here on the API may take the reboot
     try:
         api(prov, "reboot", sid, reason)
     except ApiError as exc:
         rescue = f"the next boot of {host} is the rescue system {ret['image']}"
+        ret["may_have_rebooted"] = exc.kind in UNCERTAIN
         if exc.kind in UNCERTAIN:
             said = (
                 f"not known to be fenced: {rescue}, but the API may or may not have taken the reboot"

@@ -7,13 +7,13 @@ Plain Python (imported by ``_modules/online.py`` and its sibling utils).
 """
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
 import tempfile
 
 from hv_failover_base import normal_ip, sorted_ips
+from hv_runtime import locked, try_locked  # noqa: F401 (the failover code's locks: moves, sync)
 
 log = logging.getLogger(__name__)
 
@@ -92,34 +92,6 @@ def restore(path, previous):
             os.unlink(path)
     else:
         write_atomic(path, previous, 0o644)
-
-
-@contextlib.contextmanager
-def locked(path):
-    """An exclusive flock on ``path`` (made, mode 0600, in a 0700 directory)."""
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
-
-
-@contextlib.contextmanager
-def try_locked(path):
-    """An exclusive flock on ``path`` if nobody holds it: yields True (held) or False (busy)."""
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
 
 
 def load_history(path):

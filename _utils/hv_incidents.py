@@ -6,6 +6,12 @@ side, and only once); an open incident against a host keeps it from taking
 guests until ``guests.undrain`` closes it. Plain Python: the takeover opens and
 updates incidents, the guests module reads and closes them, the keeper reads
 them. Events go under ``hv/takeover/``.
+
+Each file has one writer, so no host's write undoes another's (B10): the record
+``<host>-g<generation>.json`` is written by the host that created it alone (one
+takeover pass at a time there), whole (temporary file, fsync, rename); closing
+creates ``<host>-g<generation>.closed`` beside it (exclusively), which readers
+merge in as ``closed``.
 """
 
 import json
@@ -19,8 +25,20 @@ EVENTS = "hv/takeover"
 BROKEN_AFTER = 60  # seconds: a record still not whole after this was torn by a crash
 
 
-def _path(hv, host, generation):
-    return os.path.join(hv["takeover"]["incidents_dir"], f"{host}-g{generation}.json")
+def _path(hv, host, generation, suffix=".json"):
+    return os.path.join(hv["takeover"]["incidents_dir"], f"{host}-g{generation}{suffix}")
+
+
+def _closed_path(record_path):
+    return record_path[: -len(".json")] + ".closed"
+
+
+def _read(path):
+    """The record at ``path`` with its close merged in (None: missing or not whole)."""
+    record = hv_runtime.read_json(path)
+    if record is not None and os.path.exists(_closed_path(path)):
+        record["closed"] = (hv_runtime.read_json(_closed_path(path)) or {}).get("closed") or "yes"
+    return record
 
 
 def claim(hv, host, row, send, log):
@@ -41,7 +59,7 @@ def claim(hv, host, row, send, log):
     }
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
     if not _create(path, record):
-        existing = hv_runtime.read_json(path)
+        existing = _read(path)
         # A record left empty or torn by a crash no longer blocks the takeover (B10).
         retried = existing is None and _set_aside_if_broken(path, log) and _create(path, record)
         if not retried:
@@ -84,8 +102,9 @@ def _set_aside_if_broken(path, log):
 
 
 def save(hv, record):
-    """Write ``record`` back whole (its file is the incident's own)."""
-    hv_runtime.write_json(_path(hv, record["host"], record["generation"]), record)
+    """Write ``record`` back whole; only the host that created it does (its close is a
+    file of its own, never written here)."""
+    hv_runtime.write_json(_path(hv, record["host"], record["generation"]), dict(record, closed=None))
 
 
 def every(hv):
@@ -96,7 +115,7 @@ def every(hv):
         names = [n for n in os.listdir(directory) if n.endswith(".json")]
     except FileNotFoundError:
         return []
-    records = [r for r in (hv_runtime.read_json(os.path.join(directory, n)) for n in names) if r]
+    records = [r for r in (_read(os.path.join(directory, n)) for n in names) if r]
     return sorted(records, key=lambda r: r.get("detected", ""), reverse=True)
 
 
@@ -111,8 +130,8 @@ def close(hv, host, send, log):
     returns their names (``<host>-g<generation>``)."""
     closed = []
     for record in open_against(hv, host):
-        record["closed"] = hv_runtime.now()
-        save(hv, record)
+        mark = {"closed": hv_runtime.now(), "by": hv["me"]["name"]}
+        _create(_path(hv, record["host"], record["generation"], ".closed"), mark)  # False: closed already
         closed.append(f"{record['host']}-g{record['generation']}")
     if closed:
         hv_runtime.fire(

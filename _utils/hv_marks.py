@@ -8,7 +8,6 @@ starts such a guest until ``guests.start``. Plain Python.
 """
 
 import contextlib
-import fcntl
 import json
 import logging
 import os
@@ -30,18 +29,10 @@ def state_path(hv, name):
 # ------------------------------------------------------------------ drain
 
 
-@contextlib.contextmanager
 def locked(hv):
     """This host's marks, changed by one at a time (B10): the takeover's hold and an
     operator's undrain never interleave, so an undrain is never undone by the watcher."""
-    path = state_path(hv, "marks.lock")
-    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        os.close(fd)
+    return hv_runtime.locked(state_path(hv, "marks.lock"))
 
 
 def drained(hv):

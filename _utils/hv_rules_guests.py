@@ -43,6 +43,20 @@ def check_online(errors, online):
         errors.add(path + ("api_token",), "must be a non-empty string")
 
 
+def check_credentials_placement(errors, hosts, online, minion_id):
+    """B10: the provider's token only on hosts that carry guests (they move and fence
+    through the API); an arbiter never calls it."""
+    if not isinstance(online, dict) or "api_token" not in online or not isinstance(hosts, dict):
+        return
+    if minion_id in hv_schema.arbiters(hosts):
+        errors.add(
+            ("online", "api_token"),
+            f"reaches the arbiter {errors.show(minion_id)}, which never calls the provider's API: target"
+            f" online.sls at the nodegroup '{hv_schema.GUEST_NODEGROUP}' only (pillar/top.sls,"
+            " master.d/hypervisor.conf)",
+        )
+
+
 def check_failover(errors, hosts, online):
     """F22, F24: a server id per guest host when the provider's API is configured (it routes
     failover IPs to servers, not to names)."""

@@ -2,13 +2,15 @@
 hv_runtime: what the guests, takeover, keeper and cluster modules share at run
 time, with or without the master: the cluster settings (the pillar's view,
 else the settings copy the states keep: no secret), events that the journal
-keeps when the event bus cannot take them, "now" as the records write it, and
-JSON files written whole. Plain Python: the modules import it (``import
+keeps when the event bus cannot take them, "now" as the records write it,
+JSON files written whole, and this host's locks. Plain Python: the modules import it (``import
 hv_runtime``) and hand in what they get from Salt (``__pillar__``,
 ``__salt__["event.send"]``).
 """
 
+import contextlib
 import datetime
+import fcntl
 import json
 import logging
 import os
@@ -85,4 +87,36 @@ def write_json(path, data, mode=0o600):
     tmp = f"{path}.{socket.gethostname()}.{os.getpid()}.tmp"
     with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode), "w", encoding="utf-8") as handle:
         json.dump(data, handle, indent=1, sort_keys=True)
+        handle.flush()
+        os.fsync(handle.fileno())
     os.replace(tmp, path)
+
+
+@contextlib.contextmanager
+def locked(path):
+    """An exclusive flock on ``path`` (made, mode 0600, in a 0700 directory), waited for."""
+    with _lock_file(path) as fd:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+
+
+@contextlib.contextmanager
+def try_locked(path):
+    """An exclusive flock on ``path`` if nobody holds it: yields True (held) or False (busy)."""
+    with _lock_file(path) as fd:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+
+
+@contextlib.contextmanager
+def _lock_file(path):
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        yield fd
+    finally:
+        os.close(fd)

@@ -107,6 +107,7 @@ VNI_RANGE = (1, 16777215)
 VXLAN_MIN_MTU = 1550  # a guest's 1500-byte frame plus VXLAN's 50 bytes
 LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 NODEGROUP = "hypervisors"  # the master's nodegroup of the cluster's hosts (master.d/hypervisor.conf)
+GUEST_NODEGROUP = "guest_hosts"  # its hosts that carry guests: they alone get online.sls (the token)
 OS_FAMILIES = ("Debian", "RedHat")
 LEASE_VOLUME = "sanlock"  # the volume holding sanlock's lease directory (F14)
 SAVE_VOLUME = "save"  # the shared save volume (F17)

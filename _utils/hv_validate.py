@@ -35,6 +35,7 @@ def _check_cluster(errors, hv, defaults, minion_id, online=None):
         hv_rules_storage.check_pools(errors, merged["pools"])
     hv_rules_hosts.check_network(errors, hv, merged)
     hv_rules_guests.check_failover(errors, hv.get("hosts"), online)
+    hv_rules_guests.check_credentials_placement(errors, hv.get("hosts"), online, minion_id)
     hv_rules_storage.check_dead_host(errors, hv, merged)
     if isinstance(merged.get("keeper"), dict):
         hv_rules_storage.check_keeper(errors, merged["keeper"], gluster)

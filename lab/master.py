@@ -22,6 +22,7 @@ KEYS = STATE / "keys"
 PILLAR_OVERRIDE = HOME / "pillar-override"
 PID_FILE = STATE / "run" / "salt-master.pid"
 NODEGROUP = "hypervisors"
+GUEST_NODEGROUP = "guest_hosts"
 VENV = Path(sys.prefix)  # the master runs from this checkout's venv
 
 
@@ -44,8 +45,12 @@ def configure(hosts):
         "file_roots": {"base": [str(REPO / "salt")]},
         # Tests' pillars first, then the lab's token (lab/provider.py), then the repo's.
         "pillar_roots": {"base": [str(PILLAR_OVERRIDE), str(provider.SECRET_PILLAR), str(REPO / "pillar")]},
-        # Both top files target this nodegroup (see master.d/hypervisor.conf).
-        "nodegroups": {NODEGROUP: "L@" + ",".join(h.name for h in hosts)},
+        # Both top files target the first; only the second gets the token (see
+        # master.d/hypervisor.conf, pillar/top.sls).
+        "nodegroups": {
+            NODEGROUP: "L@" + ",".join(h.name for h in hosts),
+            GUEST_NODEGROUP: "L@" + ",".join(h.name for h in hosts if h.role != "arbiter"),
+        },
         "timeout": 30,
         "state_output": "mixed",
         # A host asks the master to probe its SSH after a firewall or network

@@ -16,12 +16,22 @@ import yaml
 PILLAR_DIR = Path(__file__).resolve().parent.parent / "pillar"
 
 
-def lab_pillar():
-    """The embedded default pillar as every host sees it (hyp1, hyp2 and arb1, the arbiter)."""
+def lab_pillar(host=None):
+    """The embedded default pillar (hosts hyp1, hyp2 and arb1, the arbiter) as the guest
+    hosts see it, or as ``host`` does (the arbiter gets no ``online``: :func:`as_seen_by`)."""
     data = {}
     for name in ("hypervisor", "online"):
         data.update(yaml.safe_load((PILLAR_DIR / f"{name}.sls").read_text()))
-    return data
+    return as_seen_by(data, host) if host else data
+
+
+def as_seen_by(pillar, host):
+    """``pillar`` as the pillar top gives it to ``host``: an arbiter gets no ``online``
+    (only the nodegroup guest_hosts gets online.sls, pillar/top.sls)."""
+    hosts = pillar.get("hypervisor", {}).get("hosts", {})
+    if isinstance(hosts.get(host), dict) and hosts[host].get("role") == "arbiter":
+        return {k: v for k, v in pillar.items() if k != "online"}
+    return pillar
 
 
 def _no_arbiter(pillar):

@@ -20,6 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import attr
+import yaml
 from saltfactories.daemons.minion import SaltMinion
 from saltfactories.manager import FactoriesManager
 from saltfactories.plugins.event_listener import EventListener
@@ -98,9 +99,25 @@ def factories(root_dir):
     return manager
 
 
+def nodegroups(minion_id, roots):
+    """The master's nodegroups as the pillar top reads them (master.d/hypervisor.conf), for
+    ``minion_id`` alone: ``hypervisors``, and ``guest_hosts`` unless the cluster description
+    (the first ``hypervisor.sls`` of ``roots``) makes it the arbiter."""
+    groups = {"hypervisors": f"L@{minion_id}", "guest_hosts": f"L@{minion_id}"}
+    for root in map(Path, roots):
+        if (root / "hypervisor.sls").is_file():
+            cluster = yaml.safe_load((root / "hypervisor.sls").read_text()) or {}
+            host = ((cluster.get("hypervisor") or {}).get("hosts") or {}).get(minion_id) or {}
+            if isinstance(host, dict) and host.get("role") == "arbiter":
+                groups["guest_hosts"] = "L@"  # none
+            break
+    return groups
+
+
 def minion(manager, minion_id, platform="Debian", pillar_roots=None):
     """A masterless minion ``minion_id`` on ``platform`` (a key of OS_GRAINS), reading the
     state tree and the pillar (``pillar_roots``, else the repository's) from this checkout."""
+    roots = pillar_roots or [REPO / "pillar"]
     config = {
         "file_client": "local",
         "master": MASTER,
@@ -108,10 +125,9 @@ def minion(manager, minion_id, platform="Debian", pillar_roots=None):
         # The custom modules load from the tree's _modules/_states (the links
         # that saltutil.sync_all would copy from): no sync call per minion.
         "module_dirs": [str(REPO / "salt")],
-        "pillar_roots": {"base": [str(p) for p in (pillar_roots or [REPO / "pillar"])]},
+        "pillar_roots": {"base": [str(p) for p in roots]},
         "grains": OS_GRAINS[platform],
-        # Both top files target this nodegroup (master.d/hypervisor.conf).
-        "nodegroups": {"hypervisors": f"L@{minion_id}"},
+        "nodegroups": nodegroups(minion_id, roots),
         "log_level_logfile": "warning",
         "pytest-minion": {"log": {"disabled": True}},
     }

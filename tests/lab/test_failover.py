@@ -206,8 +206,8 @@ def test_an_api_failure_changes_nothing(lab, watch, home, kind):
 
 
 def test_the_token_is_nowhere(lab, watch):
-    """R6: the lab's token (a fresh fake one per boot) in no process list sampled
-    during this module, no file under /etc, /var or /tmp of a host, no journal,
+    """R6, B10: the lab's token (a fresh fake one per boot) in no process list sampled
+    during this module, not in the arbiter's pillar, no file under /etc, /var or /tmp of a host, no journal,
     no job cache or log of the master, no recorded event, and no world-readable
     file of the lab's; the two files that hold it are root's alone."""
     events, sampler = watch
@@ -217,7 +217,11 @@ def test_the_token_is_nowhere(lab, watch):
     assert [line for line in sampler.seen if token in line] == []
     assert token not in events.path.read_text()
     assert len(events.all()) > 10
-    # Every host, the arbiter too: it gets the pillar (one nodegroup), not the API.
+    # Every host, the arbiter too. The arbiter's pillar has no API settings at all
+    # (only the guest_hosts nodegroup gets online.sls).
+    for host in ARBITERS:
+        _rc, data, text = lab.salt(host, "pillar.items")
+        assert "hypervisor" in data[host] and "online" not in data[host], text
     for host in HOSTS + ARBITERS:
         found = lab.sh(
             host,
@@ -227,11 +231,12 @@ def test_the_token_is_nowhere(lab, watch):
         ).split()
         assert found == ["0"], f"{host}: {found}"
     # Where it must be: the stand-in's token file, the master's pillar file, and
-    # the master's cache of each minion's pillar (Salt's minion data cache, as on
-    # any master): each root's alone. Nowhere else: not the job cache, not a log.
+    # the master's cache of each guest host's pillar (Salt's minion data cache, as
+    # on any master), the arbiter's not: each root's alone. Nowhere else: not the
+    # job cache, not a log.
     proc = system.run("grep", "-rlsF", token, str(master.HOME), str(provider.HOME), check=False)
     holders = {Path(p) for p in proc.stdout.split()}
-    cached = {master.HOME / "cache" / "pillar" / f"{h}.p" for h in HOSTS + ARBITERS}
+    cached = {master.HOME / "cache" / "pillar" / f"{h}.p" for h in HOSTS}
     assert holders - cached == {provider.TOKEN_FILE, provider.SECRET_PILLAR / "online.sls"}, holders
     for path in holders:
         assert oct(path.stat().st_mode & 0o777) == "0o600", path

@@ -10,7 +10,7 @@ import pytest
 import yaml
 
 from tests.loaders import hv_validate, layered_parameters
-from tests.pillar_cases import lab_pillar
+from tests.pillar_cases import as_seen_by, lab_pillar
 from tests.saltcall import MASTER, OS_GRAINS, REPO, Ahead, call, factories, minion, text
 from tests.unit.test_firewall_render import render as firewall_files
 
@@ -470,7 +470,8 @@ def test_lab_hosts_render_their_own_values(highstate):
 @pytest.mark.parametrize("family", FAMILIES)
 @pytest.mark.parametrize("host", SECOND)
 def test_second_cluster_pillar_is_valid(host, family):
-    assert hv_validate.validate(copy.deepcopy(SECOND_PILLAR), layered_parameters(family), host) == []
+    pillar = as_seen_by(copy.deepcopy(SECOND_PILLAR), host)
+    assert hv_validate.validate(pillar, layered_parameters(family), host) == []
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -180,7 +180,8 @@ def grains():
 def configure_loader_modules(salt_mods, grains):
     return {
         cluster: {"__salt__": salt_mods, "__grains__": grains},
-        hypervisor_pillar: {"__pillar__": lab_pillar(), "__grains__": grains, "__context__": {}},
+        # The settings alone (no API token): what every host, the arbiter too, may read.
+        hypervisor_pillar: {"__pillar__": lab_pillar("arb1"), "__grains__": grains, "__context__": {}},
     }
 
 

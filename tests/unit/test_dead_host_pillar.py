@@ -22,7 +22,7 @@ def without_arbiter(*mutations):
 
 
 def build(pillar, host="hyp1", family="Debian"):
-    return hv_views.build(pillar, layered_parameters(family), host)
+    return hv_views.build(pc.as_seen_by(pillar, host), layered_parameters(family), host)
 
 
 def validate(pillar, family="Debian"):

@@ -6,6 +6,7 @@ signatures (create_autospec), because the lab tests drive the real ones; so are
 the settings (the lab pillar's real view) and the events."""
 
 import json
+import os
 from unittest.mock import create_autospec
 
 import pytest
@@ -132,6 +133,6 @@ def test_undrain_closes_the_incidents_against_this_host(hv, salt_mods, tmp_path)
     )
     assert guests._close_incidents(hv) == ["vm1", "vm2"]
     assert sent == [("hv/takeover/closed", {"host": "hyp1", "incidents": ["hyp1-g3"]})]
-    assert hv_runtime.read_json(f"{tmp_path}/incidents/hyp1-g3.json")["closed"]
-    assert not hv_runtime.read_json(f"{tmp_path}/incidents/hyp2-g1.json").get("closed")
+    assert hv_runtime.read_json(f"{tmp_path}/incidents/hyp1-g3.closed")["by"] == "hyp1"  # a file of its own
+    assert not os.path.exists(f"{tmp_path}/incidents/hyp2-g1.closed")
     assert guests._close_incidents(hv) == [] and len(sent) == 1

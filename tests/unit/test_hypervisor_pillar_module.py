@@ -22,7 +22,7 @@ def minion(monkeypatch):
         return real(*args)
 
     monkeypatch.setattr(mod.hv_views, "build", counted)
-    monkeypatch.setattr(mod, "__pillar__", lab_pillar(), raising=False)
+    monkeypatch.setattr(mod, "__pillar__", lab_pillar("arb1"), raising=False)
     monkeypatch.setattr(mod, "__grains__", {"id": "arb1", "os_family": "Debian"}, raising=False)
     monkeypatch.setattr(mod, "__context__", {}, raising=False)
     return builds
@@ -32,7 +32,7 @@ def test_settings_are_built_once_per_pillar_and_each_caller_gets_a_copy(minion, 
     first = mod.settings()
     first["me"]["role"] = "changed by a caller"
     assert mod.settings()["me"]["role"] == "arbiter" and minion == ["arb1"]
-    pillar = lab_pillar()
+    pillar = lab_pillar("arb1")
     pillar["hypervisor"]["firewall"]["rollback_after"] = 120
     monkeypatch.setattr(mod, "__pillar__", pillar)
     assert mod.settings()["firewall"]["rollback_after"] == 120 and minion == ["arb1", "arb1"]
@@ -41,7 +41,7 @@ def test_settings_are_built_once_per_pillar_and_each_caller_gets_a_copy(minion, 
 def test_an_invalid_pillar_is_refused_with_its_problems_and_the_top_file_lists_every_state(
     minion, monkeypatch
 ):
-    pillar = lab_pillar()
+    pillar = lab_pillar("arb1")
     pillar["hypervisor"]["firewall"]["rollback_after"] = 5
     monkeypatch.setattr(mod, "__pillar__", pillar)
     with pytest.raises(

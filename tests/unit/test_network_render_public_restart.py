@@ -17,6 +17,7 @@ import salt.modules.cmdmod
 from salt.exceptions import CommandExecutionError
 
 from tests.loaders import hv_views, hypervisor_pillar, layered_parameters, load
+from tests.pillar_cases import as_seen_by
 from tests.render.test_render import SECOND_PILLAR
 
 public_net = load("_modules", "public_net")
@@ -215,7 +216,7 @@ def test_networkmanager_restart(host):
 def settings(minion_id, family="Debian", pillar=SECOND_PILLAR):
     """hypervisor_pillar.settings() on ``minion_id`` of the second cluster (public NIC enp1s0,
     public bridge br-out; witness its arbiter)."""
-    return hv_views.build(copy.deepcopy(pillar), layered_parameters(family), minion_id)
+    return hv_views.build(as_seen_by(copy.deepcopy(pillar), minion_id), layered_parameters(family), minion_id)
 
 
 def test_bare_call_uses_the_settings(host, salt_mods):

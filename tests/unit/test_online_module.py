@@ -957,6 +957,7 @@ def test_fence_boots_rescue_then_reboots(hv, standin, salt_mods, caplog):
         "reason": DEFAULT_REASON,
         "rescue": True,
         "rebooted": True,
+        "may_have_rebooted": True,
         "comment": comment,
     }
     assert calls(standin) == [("GET", IMAGES, 200), ("POST", RESCUE, 200), ("POST", REBOOT, 200)]
@@ -1038,6 +1039,7 @@ def test_fence_refusals_send_nothing(standin, salt_mods, target, said):
         "reason": None,
         "rescue": False,
         "rebooted": False,
+        "may_have_rebooted": False,
         "comment": said,
     }
     assert standin.requests() == []
@@ -1074,7 +1076,12 @@ def test_fence_reboot_without_a_clear_answer_claims_nothing(hv, standin, salt_mo
     hv["failover"].update(request_timeout=0.3, retries=3)
     standin.inject(kind, times=4, path="/server/reboot", hang=0.5)
     ret = fenced("hyp2")
-    assert (ret["result"], ret["rescue"], ret["rebooted"]) == (False, True, False)
+    assert (ret["result"], ret["rescue"], ret["rebooted"], ret["may_have_rebooted"]) == (
+        False,
+        True,
+        False,
+        True,
+    )
     assert ret["comment"].startswith("Online API: POST /server/reboot/1002: ")
     assert ret["comment"].endswith(
         ": not known to be fenced: the next boot of hyp2 is the rescue system ubuntu-22.04, but the API"
@@ -1098,7 +1105,12 @@ def test_fence_reboot_without_a_clear_answer_claims_nothing(hv, standin, salt_mo
 def test_fence_reboot_refused(standin, kind, said):
     standin.inject(kind, times=2, path="/server/reboot")
     ret = fenced("hyp2")
-    assert (ret["result"], ret["rescue"], ret["rebooted"]) == (False, True, False)
+    assert (ret["result"], ret["rescue"], ret["rebooted"], ret["may_have_rebooted"]) == (
+        False,
+        True,
+        False,
+        False,
+    )
     assert ret["comment"] == (
         f"Online API: POST /server/reboot/1002: {said}: not fenced: the next boot of hyp2 is"
         " the rescue system ubuntu-22.04, but the API refused the reboot"
@@ -1111,7 +1123,12 @@ def test_fence_rescue_boot_failing_asks_no_reboot(hv, standin, salt_mods, kind, 
     hv.setdefault("takeover", {})["rescue_image"] = "debian-12"
     standin.inject(kind, times=times, path="/server/boot/rescue")
     ret = fenced("hyp2")
-    assert (ret["result"], ret["rescue"], ret["rebooted"]) == (False, False, False)
+    assert (ret["result"], ret["rescue"], ret["rebooted"], ret["may_have_rebooted"]) == (
+        False,
+        False,
+        False,
+        False,
+    )
     assert ret["comment"].startswith("Online API: POST /server/boot/rescue/1002: ")
     assert ret["comment"].endswith(": not fenced (no reboot asked)")
     assert REBOOT not in [r["path"] for r in standin.requests()]

@@ -9,6 +9,7 @@ import pytest
 import yaml
 
 from tests.loaders import REPO, hv_validate, layered_parameters
+from tests.pillar_cases import as_seen_by
 
 EXAMPLE = yaml.safe_load((REPO / "pillar.example").read_text())
 PARAMS = layered_parameters("Debian")
@@ -51,7 +52,7 @@ def _key(path, key):
 
 def test_example_is_valid_for_each_of_its_hosts():
     for host in EXAMPLE["hypervisor"]["hosts"]:
-        assert hv_validate.validate(EXAMPLE, PARAMS, host) == []
+        assert hv_validate.validate(as_seen_by(EXAMPLE, host), PARAMS, host) == []
 
 
 @pytest.mark.parametrize(("name", "path"), SECTIONS, ids=IDS)

@@ -193,8 +193,10 @@ def test_a_path_setting_that_names_a_system_file_or_leaves_its_place_is_refused(
     assert f"pillar key 'hypervisor:{key}': '{value}' {says}" in errors
 
 
-def test_the_shipped_master_lets_only_the_clusters_hosts_ask_for_the_ssh_probe():
-    """peer_run (master.d/hypervisor.conf): reach.ssh only, and only for the nodegroup's names (B10)."""
+def test_the_shipped_master_names_the_hosts_and_gives_the_token_to_guest_hosts_only():
+    """master.d/hypervisor.conf (B10): nodegroups list ids (no glob that misses an arbiter);
+    peer_run lets exactly the `hypervisors` ids ask, for reach.ssh only; pillar/top.sls gives
+    online.sls to `guest_hosts` alone."""
     import re
 
     import yaml
@@ -202,7 +204,28 @@ def test_the_shipped_master_lets_only_the_clusters_hosts_ask_for_the_ssh_probe()
     from tests.loaders import REPO
 
     master = yaml.safe_load((REPO / "master.d" / "hypervisor.conf").read_text())
+    groups = master["nodegroups"]
+    assert all(v.startswith("L@") for v in groups.values()), groups
+    every, guests = (set(groups[g][2:].split(",")) for g in ("hypervisors", "guest_hosts"))
+    hosts = lab_pillar()["hypervisor"]["hosts"]
+    assert every == set(hosts) and guests == set(hv_schema.members(hosts))
     (pattern, runners), *others = master["peer_run"].items()
     assert others == [] and runners == ["reach.ssh"]
-    assert re.match(pattern, "hyp1") and re.match(pattern, "hyp12")
-    assert not any(re.match(pattern, name) for name in ("stranger", "hyp1-evil", "xhyp1", ""))
+    assert all(re.match(pattern, name) for name in every)
+    assert not any(re.match(pattern, name) for name in ("stranger", "hyp1-evil", "xhyp1", "hyp12", ""))
+    top = yaml.safe_load((REPO / "pillar" / "top.sls").read_text())["base"]
+    assert top == {
+        "hypervisors": [{"match": "nodegroup"}, "hypervisor"],
+        "guest_hosts": [{"match": "nodegroup"}, "online"],
+    }
+
+
+def test_a_token_in_the_arbiters_pillar_is_refused_and_never_shown():
+    pillar = lab_pillar()
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "arb1")
+    assert any(e.startswith("pillar key 'online:api_token': reaches the arbiter 'arb1'") for e in errors), (
+        errors
+    )
+    assert not any(pillar["online"]["api_token"] in e for e in errors)
+    del pillar["online"]
+    assert hv_validate.validate(pillar, hv_schema.defaults("Debian"), "arb1") == []

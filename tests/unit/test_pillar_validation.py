@@ -14,7 +14,7 @@ def params():
 
 def test_lab_pillar_is_valid_for_every_host(params):
     for host in ("hyp1", "hyp2", "arb1"):
-        assert hv_validate.validate(pillar_cases.lab_pillar(), params, host) == []
+        assert hv_validate.validate(pillar_cases.lab_pillar(host), params, host) == []
 
 
 def test_lab_pillar_without_its_arbiter_is_valid_for_both_hosts(params):
@@ -402,7 +402,7 @@ def test_a_bridge_may_have_the_name_of_a_nic_only_the_arbiter_has(params):
     pillar["hypervisor"]["hosts"]["arb1"]["public"]["interface"] = "uplink0"
     pillar["hypervisor"]["bridges"]["lan"]["name"] = "uplink0"
     for host in ("hyp1", "hyp2", "arb1"):
-        assert hv_validate.validate(pillar, params, host) == []
+        assert hv_validate.validate(pillar_cases.as_seen_by(pillar, host), params, host) == []
 
 
 def test_no_public_bridge_without_failover_ips(params):
@@ -468,7 +468,7 @@ def test_tunnels_of_three_hosts_leave_the_arbiter_out(params):
     assert hyp1["members"] == ["hyp1", "hyp2"]
     assert [t["remotes"] for t in hyp1["vxlan"]] == [["198.51.100.12"]] * 2
     assert [t["remote"] for t in hyp1["openvpn"]] == ["198.51.100.12"] * 2
-    arb1 = hv_views.build(_three_hosts(), params, "arb1")["tunnels"]
+    arb1 = hv_views.build(pillar_cases.as_seen_by(_three_hosts(), "arb1"), params, "arb1")["tunnels"]
     assert (arb1["members"], arb1["vxlan"], arb1["openvpn"]) == (["hyp1", "hyp2"], [], [])
 
 

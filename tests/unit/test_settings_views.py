@@ -7,7 +7,7 @@ directories), the leader and what only the leader manages."""
 import pytest
 
 from tests.loaders import hv_views, layered_parameters
-from tests.pillar_cases import lab_pillar, lab_pillar_without_arbiter
+from tests.pillar_cases import as_seen_by, lab_pillar, lab_pillar_without_arbiter
 
 PYTHON = {
     "pip": ["libvirt-python==12.8.0", "PyYAML>=6.0", "requests<3", "jmespath"],
@@ -158,7 +158,9 @@ def test_the_lab_without_its_arbiter_has_no_client_quorum_on_the_lease_volume():
 
 def settings(minion_id, pillar=None):
     """What map.jinja gives ``minion_id`` on Debian 12, from the lab's pillar by default."""
-    return hv_views.build(pillar or lab_pillar(), layered_parameters("Debian"), minion_id)
+    return hv_views.build(
+        as_seen_by(pillar or lab_pillar(), minion_id), layered_parameters("Debian"), minion_id
+    )
 
 
 HYP2_BRICKS = {

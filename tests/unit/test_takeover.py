@@ -19,6 +19,7 @@ from tests.pillar_cases import lab_pillar
 
 takeover = load("_modules", "takeover")
 hv_runtime = load("_utils", "hv_runtime")
+hv_incidents = load("_utils", "hv_incidents")
 gluster = load("_modules", "gluster")
 sanlock = load("_modules", "sanlock")
 guests = load("_modules", "guests")
@@ -33,6 +34,7 @@ def view(host, tmp_path, pillar=None):
     hv["takeover"]["incidents_dir"] = str(tmp_path / "inc")
     hv["keeper"]["hosts_dir"] = str(tmp_path / "keeper/hosts")
     hv["keeper"]["stopped_dir"] = str(tmp_path / "keeper/stopped")
+    hv["evacuation"]["state_dir"] = str(tmp_path / "state" / host)
     return hv
 
 
@@ -52,6 +54,7 @@ class Cluster:
         self.peer_state = "dead"
         self.drained = False
         self.refuse = set()
+        self.fences = []  # online.fence's answers, in turn (empty: it fences)
         owned = {"vm1": (1, 3), "vm2": (1, 3), "vm3": (2, 1)}
         self.leases = {
             self.lease(n): {"held": True, "owner_host_id": h, "generation": g} for n, (h, g) in owned.items()
@@ -97,9 +100,7 @@ class Cluster:
             "guests.start": fake(guests.start, self._start, "guests.start"),
             "online.server_info": fake(online.server_info, routed),
             "online.failover_move": fake(online.failover_move, {"result": True}, "online.failover_move"),
-            "online.fence": fake(
-                online.fence, {"result": True, "server_id": 1001, "image": "debian-12"}, "online.fence"
-            ),
+            "online.fence": fake(online.fence, self._fence, "online.fence"),
             "event.send": fake(salt.modules.event.send, True, "event.send"),
         }
 
@@ -108,6 +109,10 @@ class Cluster:
             return {"outcome": "elsewhere", "why": "sanlock holds its lease there"}
         self.leases[self.lease(name)].update(owner_host_id=2, generation=1)
         return {"outcome": "started", "host": "hyp2"}
+
+    def _fence(self, host, reason=None, image=None):
+        answer = self.fences.pop(0) if self.fences else {"result": True, "may_have_rebooted": True}
+        return answer() if callable(answer) else dict(answer, server_id=1001, image="debian-12")
 
     def called(self, name):
         return [c for c in self.calls if c[0] == name]
@@ -248,3 +253,83 @@ def test_with_every_peer_renewing_quorum_is_not_asked(cluster):
     )
     ret = takeover.check()
     assert ret["quorum"] is None and asked == [] and ret["peers"]["hyp1"]["state"] == "live"
+
+
+NOTHING_SENT = {
+    "result": False,
+    "may_have_rebooted": False,
+    "comment": "HTTP 503 on the rescue call: not fenced",
+}
+
+
+def test_a_fence_that_reached_no_reboot_is_tried_again_until_it_does(cluster):
+    """A 503 on the rescue call (nothing sent): the next pass fences again; once it took, never again."""
+    cluster.fences = [NOTHING_SENT, NOTHING_SENT]
+    record = takeover.check()["incidents"]["hyp1"]
+    assert record["fence"]["result"] is False and "done" not in record
+    record = takeover.check()["incidents"]["hyp1"]
+    assert (record["fence"]["attempts"], "done" in record) == (2, False)
+    record = takeover.check()["incidents"]["hyp1"]
+    assert (record["fence"]["result"], record["fence"]["attempts"]) == (True, 3) and record["done"]
+    takeover.check()
+    assert len(cluster.called("online.fence")) == 3
+    assert (
+        cluster.events().count("hv/takeover/fence/failed") == 2
+        and cluster.events().count("hv/takeover/fenced") == 1
+    )
+
+
+def test_a_fence_whose_reboot_may_have_been_taken_is_never_sent_again(cluster):
+    cluster.fences = [{"result": False, "may_have_rebooted": True, "comment": "timeout on the reboot"}]
+    record = takeover.check()["incidents"]["hyp1"]
+    assert record["fence"]["result"] is False and record["done"]
+    takeover.check()
+    takeover.check()
+    assert len(cluster.called("online.fence")) == 1
+
+
+def test_fence_tries_are_bounded(cluster):
+    cluster.fences = [NOTHING_SENT] * (takeover.FENCE_ATTEMPTS + 5)
+    for _ in range(takeover.FENCE_ATTEMPTS + 3):
+        record = takeover.check()["incidents"]["hyp1"]
+    assert len(cluster.called("online.fence")) == takeover.FENCE_ATTEMPTS and record["done"]
+
+
+def test_two_passes_at_once_fence_once(cluster):
+    """The unit's pass and an operator's takeover.check at the same moment: the second
+    finds the first running, says so and does nothing; exactly one fence."""
+    import threading
+
+    inside, release = threading.Event(), threading.Event()
+
+    def slow_fence():
+        inside.set()
+        release.wait(10)
+        return {"result": True, "may_have_rebooted": True}
+
+    cluster.fences = [slow_fence]
+    first = {}
+    thread = threading.Thread(target=lambda: first.update(takeover.check()))
+    thread.start()
+    assert inside.wait(10)
+    second = takeover.check()
+    release.set()
+    thread.join(10)
+    assert "another takeover pass is running" in second["busy"] and second["incidents"] == {}
+    assert first["incidents"]["hyp1"]["done"] and len(cluster.called("online.fence")) == 1
+    takeover.check()
+    assert len(cluster.called("online.fence")) == 1 and len(cluster.called("guests.start")) == 2
+
+
+def test_a_close_is_never_undone_by_the_owners_save(cluster, hv, tmp_path):
+    """hyp1 closes its incident (undrain) while hyp2's pass holds the record it read
+    before: hyp2's save comes after, and the incident stays closed."""
+    cluster.fences = [NOTHING_SENT]
+    record = takeover.check()["incidents"]["hyp1"]
+    back = view("hyp1", tmp_path)
+    assert hv_incidents.close(back, "hyp1", lambda *a: True, takeover.log) == ["hyp1-g3"]
+    hv_incidents.save(hv, record)  # the owner's write of what it read before the close
+    assert hv_incidents.open_against(back, "hyp1") == []
+    assert hv_incidents.every(hv)[0]["closed"]
+    again = takeover.check()["incidents"]["hyp1"]
+    assert again["closed"] and len(cluster.called("online.fence")) == 1  # closed: nothing more
