@@ -8,7 +8,8 @@ sha256 of the XML without that element, so libvirt's copy (which libvirt
 reformats) still tells whether it is the definition the pillar gives now.
 
 Disks are raw files with ``cache='none'`` (live migration on shared storage).
-No autostart: the cluster starts its guests.
+Each NIC carries the libvirt traffic filter its view names (B10). No autostart:
+the cluster starts its guests.
 """
 
 import hashlib
@@ -48,8 +49,10 @@ NIC = """    <interface type='bridge'>
       <mac address={mac}/>
       <source bridge={bridge}/>
       <model type='virtio'/>
-    </interface>
+{filterref}    </interface>
 """
+FILTERREF = "      <filterref filter={name}>\n{parameters}      </filterref>\n"
+FILTER_IP = "        <parameter name='IP' value={ip}/>\n"
 
 
 def _text(value):
@@ -73,6 +76,17 @@ def _boot(boot):
     return "".join(lines)
 
 
+def _filterref(nic):
+    """The NIC's libvirt traffic filter (B10), with the IPs it may use; none when the view
+    names none."""
+    if not nic.get("filter"):
+        return ""
+    parameters = "".join(FILTER_IP.format(ip=_attr(ip)) for ip in nic.get("ips", []))
+    if not parameters:
+        return f"      <filterref filter={_attr(nic['filter'])}/>\n"
+    return FILTERREF.format(name=_attr(nic["filter"]), parameters=parameters)
+
+
 def _body(guest, metadata):
     return DOMAIN.format(
         virt_type=_attr(guest["virt_type"]),
@@ -83,7 +97,10 @@ def _body(guest, metadata):
         metadata=metadata,
         boot=_boot(guest.get("boot")),
         disk_path=_attr(guest["disk_path"]),
-        nics="".join(NIC.format(mac=_attr(n["mac"]), bridge=_attr(n["bridge"])) for n in guest["nics"]),
+        nics="".join(
+            NIC.format(mac=_attr(n["mac"]), bridge=_attr(n["bridge"]), filterref=_filterref(n))
+            for n in guest["nics"]
+        ),
     )
 
 

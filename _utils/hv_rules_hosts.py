@@ -281,7 +281,9 @@ def _check_port_taken(errors, path, port):
         return
     owner = hv_schema.FIXED_PORTS.get(port)
     if owner is None and hv_schema.BRICK_PORTS[0] <= port <= hv_schema.BRICK_PORTS[1]:
-        owner = "gluster's bricks and libvirt's migrations (49152-60999)"
+        owner = "gluster's bricks ({}-{})".format(*hv_schema.BRICK_PORTS)
+    if owner is None and hv_schema.MIGRATION_PORTS[0] <= port <= hv_schema.MIGRATION_PORTS[1]:
+        owner = "libvirt's migrations ({}-{})".format(*hv_schema.MIGRATION_PORTS)
     if owner:
         errors.add(path, f"port {port} is {owner}'s: choose another")
 

@@ -44,8 +44,18 @@ def _check_volumes(errors, volumes):
                 hv_check.match(
                     errors, (*vpath, "options", key), key, hv_schema.GLUSTER_OPTION, "a gluster option name"
                 )
-                if isinstance(value, (dict, list)):
+                if key in hv_schema.AUTH_OPTIONS:
+                    errors.add(
+                        (*vpath, "options", key),
+                        "is set by the states: the volume admits the hosts' RPN addresses alone",
+                    )
+                elif isinstance(value, (dict, list)):
                     errors.add((*vpath, "options", key), "must be a single value")
+                elif not hv_schema.ONE_VALUE.match(str(value)):
+                    errors.add(
+                        (*vpath, "options", key),
+                        f"{errors.show(value)} is not one value (no quote, backslash or control character)",
+                    )
                 elif key == hv_schema.PING_TIMEOUT and hv_check.as_seconds(value) is None:
                     errors.add(
                         (*vpath, "options", key), f"{errors.show(value)} is not a number of seconds above 0"

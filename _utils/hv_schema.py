@@ -27,7 +27,10 @@ RESERVED_LINK = re.compile(r"^(vx|tap)[a-z][a-z0-9]*$|^(virbr\d+|docker\d+|lo|br
 # Ports the hosts already use (SSH and Salt are settings; these are fixed by the software).
 FIXED_PORTS = {24007: "glusterd", 24008: "glusterd's RDMA port", 16509: "libvirtd", 16514: "libvirtd (TLS)"}
 BRICK_PORTS = (49152, 60999)  # gluster's brick processes
-MIGRATION_PORTS = (49152, 49215)  # libvirt's live migrations
+# libvirt's live migrations (qemu.conf migration_port_min/max): outside the bricks' range
+# and the kernel's ephemeral ports, so the firewall opens them to the hosts that carry
+# guests alone, never to the arbiter (which reaches the bricks).
+MIGRATION_PORTS = (61000, 61063)
 # Accounts of the system (and of the services the states install) an admin may not be.
 SYSTEM_ACCOUNTS = frozenset(
     [
@@ -112,6 +115,8 @@ OS_FAMILIES = ("Debian", "RedHat")
 LEASE_VOLUME = "sanlock"  # the volume holding sanlock's lease directory (F14)
 SAVE_VOLUME = "save"  # the shared save volume (F17)
 PING_TIMEOUT = "network.ping-timeout"
+AUTH_ALLOW = "auth.allow"  # set by the states on every volume: the hosts' RPN addresses
+AUTH_OPTIONS = (AUTH_ALLOW, "auth.reject")  # the cluster's to set, never the pillar's
 GLUSTER_PING_TIMEOUT = 42  # gluster's own default, for a volume that sets none
 UNIT = (UNIT_NAME, "a systemd unit name (without .service)")
 UNIT_FILE = (

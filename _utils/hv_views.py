@@ -51,6 +51,7 @@ def build(pillar, defaults, minion_id):
     cfg["network"] = _network_view(cfg["network"], cfg["me"], cfg["local_bridges"], cfg["tunnels"])
     cfg["firewall"] = _firewall_view(cfg["firewall"], cfg["tunnels"], cfg["bridges"], hosts, minion_id)
     cfg["firewall"]["api_ports"] = _api_ports(pillar.get("online"), cfg["firewall"]["outbound_tcp"])
+    cfg["libvirt"]["migration_ports"] = list(hv_schema.MIGRATION_PORTS)
     cfg["migration"] = _migration_view(cfg["migration"])
     cfg["failover"] = _failover_view(cfg["failover"], hosts)
     cfg["sysctl"] = dict(cfg["sysctl"], settings=_sysctl_settings(cfg["sysctl"]["settings"], cfg["me"]))
@@ -182,9 +183,12 @@ def _network_view(network, me, bridges, tunnels):
 
 
 def _firewall_view(firewall, tunnels, bridges, hosts, me):
-    """F21: the settings, ``monitoring_sources`` (default: trusted), ``peers_rpn`` (the other
-    hosts' RPN addresses), ``rpn_network`` (the RPN subnet) and ``tunnel_udp_ports`` (none on the
-    arbiter: it joins no tunnel)."""
+    """F21, B10: the settings, ``monitoring_sources`` (default: trusted), ``peers_rpn`` (the RPN
+    addresses of the other hosts that carry guests: everything between them), ``storage_rpn``
+    (those this host shares only gluster with: the arbiter, or on the arbiter every host),
+    ``rpn_network`` (the RPN subnet), ``brick_ports`` and ``migration_ports`` (ranges) and
+    ``tunnel_udp_ports`` (none on the arbiter: it joins no tunnel)."""
+    guest_hosts = hv_schema.members(hosts)
     if me not in tunnels["members"]:
         ports = []
     elif tunnels["transport"] == "vxlan":
@@ -194,8 +198,17 @@ def _firewall_view(firewall, tunnels, bridges, hosts, me):
     return dict(
         firewall,
         monitoring_sources=list(firewall["monitoring_sources"] or firewall["trusted"]),
-        peers_rpn=[hosts[h]["rpn"]["ip"] for h in sorted(hosts) if h != me],
+        peers_rpn=[
+            hosts[h]["rpn"]["ip"] for h in sorted(hosts) if h != me and me in guest_hosts and h in guest_hosts
+        ],
+        storage_rpn=[
+            hosts[h]["rpn"]["ip"]
+            for h in sorted(hosts)
+            if h != me and (me not in guest_hosts or h not in guest_hosts)
+        ],
         rpn_network=str(ipaddress.ip_interface(hosts[me]["rpn"]["address"]).network),
+        brick_ports="{}:{}".format(*hv_schema.BRICK_PORTS),
+        migration_ports="{}:{}".format(*hv_schema.MIGRATION_PORTS),
         tunnel_udp_ports=ports,
     )
 
@@ -341,8 +354,9 @@ def _evacuation_view(evacuation, gluster):
 
 def _guest_view(name, guest, cfg):
     """F26: a guest with its defaults, ``uuid`` (the same on every host, for migrations),
-    ``disk_path``, NICs by Linux bridge (``bridge``), network (``net``) and MAC, and its
-    domain ``xml`` with the ``fingerprint`` embedded in it."""
+    ``disk_path``, NICs by Linux bridge (``bridge``), network (``net``), MAC and libvirt
+    traffic filter (``filter``, ``ips``: B10, see :func:`_nic_filter`), and its domain
+    ``xml`` with the ``fingerprint`` embedded in it."""
     view = dict(copy.deepcopy(hv_schema.GUEST_DEFAULTS), **copy.deepcopy(guest), name=name)
     view["uuid"] = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.{cfg['domain']}"))
     view["disk_path"] = f"{cfg['pools'][guest['disk']['pool']]['path']}/{name}.img"
@@ -351,6 +365,7 @@ def _guest_view(name, guest, cfg):
             "bridge": cfg["bridges"][nic["bridge"]]["name"],
             "net": nic["bridge"],
             "mac": nic.get("mac", hv_schema.default_mac(name, index)).lower(),
+            **_nic_filter(cfg["bridges"][nic["bridge"]], view["failover_ips"]),
         }
         for index, nic in enumerate(view["nics"])
     ]
@@ -358,6 +373,16 @@ def _guest_view(name, guest, cfg):
     view["xml"] = guest_xml.render(view)
     view["fingerprint"] = guest_xml.fingerprint(view["xml"])
     return view
+
+
+def _nic_filter(bridge, failover_ips):
+    """B10: what a guest's NIC may send, by libvirt's own filters. On the public bridge:
+    ``clean-traffic`` with the guest's failover IPs (its MAC, its IPs as sources and in
+    its ARP, IPv4 and ARP only: it cannot claim another guest's IP nor spoof a source);
+    elsewhere ``no-mac-spoofing`` (the addresses there are the guests' own business)."""
+    if bridge.get("public"):
+        return {"filter": "clean-traffic", "ips": list(failover_ips)}
+    return {"filter": "no-mac-spoofing", "ips": []}
 
 
 def _python_view(python, prefix=sys.prefix, base_prefix=sys.base_prefix, exists=os.path.exists):
@@ -428,7 +453,8 @@ def _brick_layout(bricks, volumes, brick_root):
 def _gluster_view(gluster, hosts, me):
     """Add what the states need: members, the host that creates volumes, bricks; with an
     arbiter, client quorum (``cluster.quorum-type: auto``) on every volume unless the pillar
-    sets it."""
+    sets it; on every volume ``auth.allow``: the hosts' RPN addresses and the loopback (B10),
+    so that a machine that merely sends from the private network mounts nothing."""
     arbiter = gluster["arbiter"] or None
     data_hosts = [name for name in sorted(hosts) if name != arbiter]
     members = data_hosts + ([arbiter] if arbiter else [])
@@ -445,6 +471,7 @@ def _gluster_view(gluster, hosts, me):
     view["brick_filesystems"] = {n: b for n, b in view["local_bricks"].items() if b["device"]}
     # Bricks on a root file system (type directory) need `volume create … force`.
     view["force_create"] = any(_host_bricks(gluster, hosts[h])["type"] == "directory" for h in members)
+    allowed = ",".join(["127.0.0.1", *(hosts[h]["rpn"]["ip"] for h in sorted(hosts))])
     volumes = {}
     for name, volume in sorted(gluster["volumes"].items()):
         brick_dir = f"{gluster['brick_root']}/{name}"
@@ -454,7 +481,11 @@ def _gluster_view(gluster, hosts, me):
             bricks=[f"{host}:{brick_dir}/brick" for host in members],
             replica=len(members),
             arbiter=1 if arbiter else 0,
-            options={**({hv_schema.QUORUM_TYPE: "auto"} if arbiter else {}), **_options(volume)},
+            options={
+                **({hv_schema.QUORUM_TYPE: "auto"} if arbiter else {}),
+                **_options(volume),
+                hv_schema.AUTH_ALLOW: allowed,
+            },
         )
     view["volumes"] = volumes
     view["mounts"] = sorted(volume["mount"] for volume in volumes.values())

@@ -3,7 +3,9 @@
 It boots under qemu TCG in a few seconds, loads its virtio NIC's modules, puts
 the address of its kernel command line on eth0 (``hvlab.ip=A hvlab.gw=G``: A/32,
 a route to G, the default route via G), prints ``hvlab-guest: up`` on its
-console and then idles forever, answering ping. Built once into
+console and then idles forever, answering ping. With ``hvlab.spoof=S`` it is
+hostile instead: every second it claims address S by gratuitous ARP and pings
+its gateway from S (B10's tests). Built once into
 ``STATE / "guest"`` and cached; the cache key is a hash of this recipe's
 version and of the /init script.
 """
@@ -30,11 +32,12 @@ $bb mount -t proc proc /proc
 $bb mount -t sysfs sysfs /sys
 $bb mount -t devtmpfs devtmpfs /dev
 for m in $($bb cat /lib/modules/order); do $bb insmod /lib/modules/$m.ko; done
-ip=""; gw=""
+ip=""; gw=""; spoof=""
 for arg in $($bb cat /proc/cmdline); do
   case "$arg" in
     hvlab.ip=*) ip="${arg#hvlab.ip=}" ;;
     hvlab.gw=*) gw="${arg#hvlab.gw=}" ;;
+    hvlab.spoof=*) spoof="${arg#hvlab.spoof=}" ;;
   esac
 done
 $bb ip link set lo up
@@ -49,6 +52,17 @@ if [ -n "$ip" ]; then
   echo "hvlab-guest: ip $ip gw $gw"
 fi
 echo "hvlab-guest: up"
+if [ -n "$spoof" ] && [ -n "$gw" ]; then
+  # A hostile guest (tests of B10): it claims another's address by ARP and
+  # sends with it as its source, every second.
+  $bb ip addr add "$spoof/32" dev eth0
+  echo "hvlab-guest: claiming $spoof"
+  while true; do
+    $bb arping -U -c 1 -I eth0 -s "$spoof" "$spoof" >/dev/null 2>&1
+    $bb ping -c 1 -W 1 -I "$spoof" "$gw" >/dev/null 2>&1
+    $bb sleep 1
+  done
+fi
 while true; do $bb sleep 3600; done
 """
 

@@ -1,5 +1,7 @@
 {#- F8: libvirtd's own configuration (no network listener; the socket's mode
-    is systemd's: libvirt/socket.sls) and no idle exit. #}
+    is systemd's: libvirt/socket.sls), no idle exit, and qemu's live migration
+    ports outside the bricks' range (the firewall opens them to the hosts that
+    carry guests only, B10). #}
 {%- from "map.jinja" import hv with context %}
 include:
   - libvirt.package
@@ -23,5 +25,17 @@ libvirt-config-daemon-args-managed:
         # No --timeout: the daemon must be up whenever the cluster acts.
         LIBVIRTD_ARGS=""
     - mode: "0644"
+    - require:
+      - sls: libvirt.package
+
+libvirt-config-migration-ports-set:
+  file.keyvalue:
+    - name: /etc/libvirt/qemu.conf
+    - key_values:
+        migration_port_min: "{{ hv.libvirt.migration_ports[0] }}"
+        migration_port_max: "{{ hv.libvirt.migration_ports[1] }}"
+    - separator: " = "
+    - uncomment: "#"
+    - append_if_not_found: true
     - require:
       - sls: libvirt.package

@@ -62,16 +62,16 @@ class Lab:
             " ip -o link | sed 's/ qlen.*//' | sha256sum; ip -o addr | sha256sum",
         )
 
-    def apply_each(self, cases):
-        """``state.apply`` once per pillar case ``(name, mutation)``, each served
-        by the master in place of the lab's: ``{name: (rc, data, text)}``."""
+    def apply_each(self, cases, target=GROUP):
+        """``state.apply`` on ``target`` once per pillar case ``(name, mutation)``, each
+        served by the master in place of the lab's: ``{name: (rc, data, text)}``."""
         out = {}
         try:
             for name, mutation in cases:
                 # Both parts, the case's token included: these runs are refused
                 # before any state (and any API call) runs.
                 _serve(pillar_cases.case_pillar(mutation), always_online=True)
-                out[name] = self.salt(*GROUP, "state.apply")
+                out[name] = self.salt(*target, "state.apply")
         finally:
             master.clear_pillar_override()
         return out

@@ -6,8 +6,11 @@ workstation (203.0.113.2), both trusted in the lab's pillar, and a stranger
 failover IPs on a host's public bridge.
 """
 
+import ipaddress
+import re
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -18,6 +21,9 @@ from tests.pillar_cases import _put, lab_pillar
 
 pytestmark = pytest.mark.lab
 HOSTS = ("hyp1", "hyp2")
+ARBITER = "arb1"
+SYNPROBE = Path(__file__).with_name("synprobe.py")
+GLUSTERD, LIBVIRTD, MIGRATION = 24007, 16509, 61000
 
 
 def host_cfg(host):
@@ -42,6 +48,34 @@ def tcp_open(ns, address, port, timeout=4):
         check=False,
     )
     return proc.returncode == 0
+
+
+def syn_answer(ns, address, port, sport):
+    """What one SYN from namespace ``ns`` with source port ``sport`` gets back:
+    synack, rst or none (tests/lab/synprobe.py)."""
+    proc = system.run("ip", "netns", "exec", ns, "python3", str(SYNPROBE), address, str(port), str(sport))
+    return proc.stdout.strip()
+
+
+def reach(lab, host, address, port):
+    """From inside ``host``, a TCP connection to address:port: open, refused (a host let
+    it through to a closed port) or dropped."""
+    out = lab.sh(host, f"timeout 3 bash -c 'echo > /dev/tcp/{address}/{port}' 2>&1; echo rc=$?", check=False)
+    if out.strip().endswith("rc=0"):
+        return "open"
+    return "refused" if "refused" in out else "dropped"
+
+
+def brick_port(lab, host):
+    """A port a brick process of ``host`` listens on."""
+    listening = lab.sh(host, "ss -Hltnp")
+    ports = [int(m) for m in re.findall(r":(\d+)\s.*glusterfsd", listening)]
+    assert ports, listening
+    return ports[0]
+
+
+def rpn_ip(host):
+    return ipaddress.ip_interface(host_cfg(host)["rpn"]["address"]).ip.compressed
 
 
 def kernel_log():
@@ -84,6 +118,52 @@ def test_ssh_from_trusted_only_and_drops_logged(lab):
             10,
             what=f"a logged drop of the stranger's packet to {host}",
         )
+
+
+def test_nothing_connects_from_the_masters_ports(lab):
+    """B10: a SYN from the master's address with the master's ports as its source port
+    opens nothing but SSH (the master is trusted): not glusterd, a brick, libvirtd
+    nor migration. Packets of the minion's own connections still pass (every salt
+    call of these tests rides on them)."""
+    for host in HOSTS:
+        address = host_cfg(host)["public"]["address"]
+        ports = (22, GLUSTERD, brick_port(lab, host), LIBVIRTD, MIGRATION)
+        for sport in (4505, 4506):
+            answers = {port: syn_answer(topology.MASTER_NS, address, port, sport) for port in ports}
+            assert answers == dict.fromkeys(ports, "none") | {22: "synack"}, (host, sport, answers)
+            assert syn_answer(topology.STRANGER_NS, address, 22, sport) == "none"
+
+
+def test_an_rpn_address_outside_the_cluster_reaches_nothing(lab):
+    """B10: a machine on the private network with an address that is no host's: no port
+    of any host answers it (SSH, glusterd, a brick); a host of the cluster is let in."""
+    network = ipaddress.ip_interface(host_cfg("hyp1")["rpn"]["address"]).network
+    used = {rpn_ip(h) for h in (*HOSTS, ARBITER)}
+    address = next(a.compressed for a in reversed(list(network.hosts())) if a.compressed not in used)
+    with standin(
+        topology.SWITCH_NS, "rpnx", "rpnx", f"{address}/{network.prefixlen}", mtu=topology.RPN_MTU
+    ) as x:
+        for host in (*HOSTS, ARBITER):
+            assert ping(x.ns, rpn_ip(host), count=1).received == 1  # on the segment, answered
+            for port in (22, GLUSTERD, brick_port(lab, host)):
+                assert not tcp_open(x.ns, rpn_ip(host), port, timeout=2), (host, port)
+    assert reach(lab, "hyp2", rpn_ip("hyp1"), GLUSTERD) == "open"
+
+
+def test_the_arbiter_shares_gluster_and_nothing_else_with_the_hosts(lab):
+    """B10: the arbiter reaches glusterd and the bricks of a host, never its SSH,
+    libvirtd or migration ports; the hosts that carry guests reach each other's
+    migration ports (refused: nothing listens between migrations, but let through)."""
+    for host in HOSTS:
+        target = rpn_ip(host)
+        seen = {p: reach(lab, ARBITER, target, p) for p in (GLUSTERD, brick_port(lab, host))}
+        seen |= {p: reach(lab, ARBITER, target, p) for p in (22, LIBVIRTD, MIGRATION)}
+        assert seen == {GLUSTERD: "open", brick_port(lab, host): "open"} | dict.fromkeys(
+            (22, LIBVIRTD, MIGRATION), "dropped"
+        ), (host, seen)
+        assert reach(lab, host, rpn_ip(ARBITER), 22) == "dropped"
+    assert reach(lab, "hyp2", rpn_ip("hyp1"), MIGRATION) == "refused"
+    assert reach(lab, "hyp2", rpn_ip("hyp1"), 22) == "open"
 
 
 def test_a_rule_set_that_cuts_ssh_is_rolled_back(lab):

@@ -592,7 +592,11 @@ def test_the_arbiter_runs_nothing_of_what_carries_guests(highstate, family):
     context = _args(states, "firewall-shorewall-applied")["context"]["hv"]
     assert (context["bridges"], context["public_bridge"]) == ({}, None)
     assert context["firewall"]["tunnel_udp_ports"] == []
-    assert context["firewall"]["peers_rpn"] == ["192.0.2.21", "192.0.2.22"]
+    # The arbiter shares gluster with the hosts, nothing else (B10).
+    assert (context["firewall"]["peers_rpn"], context["firewall"]["storage_rpn"]) == (
+        [],
+        ["192.0.2.21", "192.0.2.22"],
+    )
     assert _args(states, "gluster-brick-vmstore-ready")["name"] == "/srv/gluster/vmstore/brick"
 
 

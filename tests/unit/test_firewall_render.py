@@ -16,7 +16,10 @@ FIREWALL = {
     "trusted": ["198.51.100.7", "192.0.2.0/28"],
     "monitoring_sources": ["198.51.100.9"],
     "peers_rpn": ["10.90.0.2", "10.90.0.3"],
+    "storage_rpn": ["10.90.0.9"],
     "rpn_network": "10.90.0.0/24",
+    "brick_ports": "49152:60999",
+    "migration_ports": "61000:61063",
     "tunnel_udp_ports": [4789],
     "ssh_port": 2222,
     "monitoring_port": 10050,
@@ -77,6 +80,7 @@ def test_params():
         "TRUSTED=198.51.100.7,192.0.2.0/28",
         "MONITORING=198.51.100.9",
         "PEERS=10.90.0.2,10.90.0.3",
+        "STORAGE=10.90.0.9",
         "MASTER=198.18.0.5",
     ]
 
@@ -95,20 +99,27 @@ def test_rules():
         "ACCEPT $FW wan udp 123",
         "ACCEPT $FW wan tcp 4505",
         "ACCEPT $FW rpn tcp 4505",
-        "ACCEPT wan:$MASTER $FW tcp - 4505",
-        "ACCEPT rpn:$MASTER $FW tcp - 4505",
+        "ACCEPT wan:$MASTER $FW tcp - 4505 ;; -m tcp ! --syn",
+        "ACCEPT rpn:$MASTER $FW tcp - 4505 ;; -m tcp ! --syn",
         "ACCEPT $FW wan tcp 4506",
         "ACCEPT $FW rpn tcp 4506",
-        "ACCEPT wan:$MASTER $FW tcp - 4506",
-        "ACCEPT rpn:$MASTER $FW tcp - 4506",
+        "ACCEPT wan:$MASTER $FW tcp - 4506 ;; -m tcp ! --syn",
+        "ACCEPT rpn:$MASTER $FW tcp - 4506 ;; -m tcp ! --syn",
         "ACCEPT rpn:$PEERS $FW tcp 2222",
         "ACCEPT rpn:$PEERS $FW tcp 24007:24008",
         "ACCEPT rpn:$PEERS $FW tcp 49152:60999",
+        "ACCEPT rpn:$PEERS $FW tcp 61000:61063",
         "ACCEPT rpn:$PEERS $FW udp 4789",
         "ACCEPT $FW rpn:$PEERS tcp 2222",
         "ACCEPT $FW rpn:$PEERS tcp 24007:24008",
         "ACCEPT $FW rpn:$PEERS tcp 49152:60999",
+        "ACCEPT $FW rpn:$PEERS tcp 61000:61063",
         "ACCEPT $FW rpn:$PEERS udp 4789",
+        # The arbiter: gluster only.
+        "ACCEPT rpn:$STORAGE $FW tcp 24007:24008",
+        "ACCEPT rpn:$STORAGE $FW tcp 49152:60999",
+        "ACCEPT $FW rpn:$STORAGE tcp 24007:24008",
+        "ACCEPT $FW rpn:$STORAGE tcp 49152:60999",
     ]
 
 
@@ -176,8 +187,16 @@ def test_no_bridge_at_all_no_pwan_and_no_guest_zone():
 
 
 def test_no_peers_no_peer_rules():
-    hv = dict(SAMPLE, firewall=dict(FIREWALL, peers_rpn=[]))
-    assert not [line for line in render(hv)["rules"] if "PEERS" in line]
+    hv = dict(SAMPLE, firewall=dict(FIREWALL, peers_rpn=[], storage_rpn=[]))
+    assert not [line for line in render(hv)["rules"] if "PEERS" in line or "STORAGE" in line]
+
+
+def test_nothing_connects_from_the_masters_ports():
+    """B10: no rule lets a new connection in by its source port alone."""
+    for line in render(SAMPLE)["rules"]:
+        fields = line.split()
+        if fields[0] == "ACCEPT" and fields[2] == "$FW" and len(fields) > 4 and fields[4] == "-":
+            assert line.endswith(";; -m tcp ! --syn"), line
 
 
 def test_every_template_is_applied():

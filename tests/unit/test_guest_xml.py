@@ -17,8 +17,14 @@ GUEST = {
     "boot": None,
     "disk_path": "/var/lib/libvirt/images/customer1/vm1.img",
     "nics": [
-        {"bridge": "brwan", "net": "wan", "mac": "52:54:00:60:19:c4"},
-        {"bridge": "brlan", "net": "lan", "mac": "52:54:00:00:00:02"},
+        {
+            "bridge": "brwan",
+            "net": "wan",
+            "mac": "52:54:00:60:19:c4",
+            "filter": "clean-traffic",
+            "ips": ["192.0.2.9"],
+        },
+        {"bridge": "brlan", "net": "lan", "mac": "52:54:00:00:00:02", "filter": "no-mac-spoofing", "ips": []},
     ],
 }
 
@@ -115,3 +121,18 @@ def test_the_fingerprint_follows_every_setting_and_only_them():
         {"boot": {"kernel": "/k", "initrd": None, "cmdline": ""}},
     ):
         assert guest_xml.fingerprint(guest_xml.render(guest(**change))) != guest_xml.fingerprint(xml), change
+
+
+def test_each_nic_is_bound_by_its_filter_to_its_mac_and_ips():
+    """B10: the public NIC takes clean-traffic with each of the guest's IPs; another NIC
+    the filter alone; a view without a filter gets none."""
+    interfaces = ET.fromstring(guest_xml.render(GUEST)).findall("devices/interface")
+    wan, lan = (i.find("filterref") for i in interfaces)
+    assert wan.get("filter") == "clean-traffic"
+    assert [(p.get("name"), p.get("value")) for p in wan.findall("parameter")] == [("IP", "192.0.2.9")]
+    two = guest(nics=[dict(GUEST["nics"][0], ips=["192.0.2.9", "192.0.2.10"])])
+    wan = ET.fromstring(guest_xml.render(two)).find("devices/interface/filterref")
+    assert [p.get("value") for p in wan.findall("parameter")] == ["192.0.2.9", "192.0.2.10"]
+    assert (lan.get("filter"), lan.findall("parameter")) == ("no-mac-spoofing", [])
+    bare = guest(nics=[{"bridge": "brwan", "net": "wan", "mac": "52:54:00:60:19:c4"}])
+    assert ET.fromstring(guest_xml.render(bare)).find("devices/interface/filterref") is None

@@ -32,7 +32,16 @@ def test_lab_guest_view(params):
         "running": False,
         "disk": {"pool": "customer1", "size": "16M"},
         "disk_path": "/var/lib/libvirt/images/customer1/vm1.img",
-        "nics": [{"bridge": "brwan", "net": "wan", "mac": vm1["nics"][0]["mac"]}],
+        # B10: on the public bridge, bound to its MAC and its failover IP.
+        "nics": [
+            {
+                "bridge": "brwan",
+                "net": "wan",
+                "mac": vm1["nics"][0]["mac"],
+                "filter": "clean-traffic",
+                "ips": ["203.0.113.101"],
+            }
+        ],
         "failover_ips": ["203.0.113.101"],
         "boot": {
             "kernel": "/opt/hvlab-guest/vmlinuz",
@@ -60,7 +69,13 @@ def test_default_macs_are_derived_from_the_name_and_index(params):
     nics = build(params, pillar)["guests"]["vm1"]["nics"]
     assert nics[0]["mac"] == hv_schema.default_mac("vm1", 0)
     assert nics[0]["mac"].startswith("52:54:00:") and nics[0]["mac"] != hv_schema.default_mac("vm1", 1)
-    assert nics[1] == {"bridge": "brlan", "net": "lan", "mac": "52:54:00:ab:cd:ef"}
+    assert nics[1] == {
+        "bridge": "brlan",
+        "net": "lan",
+        "mac": "52:54:00:ab:cd:ef",
+        "filter": "no-mac-spoofing",
+        "ips": [],
+    }
 
 
 def test_guest_defaults(params):

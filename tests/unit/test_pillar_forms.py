@@ -165,6 +165,28 @@ def test_a_volume_mounted_inside_another_volumes_mount_is_refused():
     ) in errors
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "says"),
+    [
+        ("auth.allow", "*", "is set by the states: the volume admits the hosts' RPN addresses alone"),
+        (
+            "auth.reject",
+            "198.51.100.12",
+            "is set by the states: the volume admits the hosts' RPN addresses alone",
+        ),
+        ("performance.cache-size", "64MB'", "is not one value (no quote, backslash or control character)"),
+        ("performance.cache-size", "64MB\nx", "is not one value (no quote, backslash or control character)"),
+    ],
+)
+def test_a_volume_option_the_cluster_sets_or_that_is_no_single_value_is_refused(option, value, says):
+    pillar = lab_pillar()
+    volumes = pillar["hypervisor"].setdefault("gluster", {}).setdefault("volumes", {})
+    volumes["vmstore"] = {"options": {option: value}}  # merged into the default vmstore
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
+    key = f"pillar key 'hypervisor:gluster:volumes:vmstore:options:{option}'"
+    assert any(e.startswith(key) and e.endswith(says) for e in errors), errors
+
+
 def test_a_pillar_that_refers_to_itself_is_refused_with_a_message():
     pillar = lab_pillar()
     loop = {"a": 1}

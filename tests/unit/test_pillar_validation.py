@@ -482,7 +482,9 @@ def test_firewall_view_defaults_and_peers(params):
     firewall = hv_views.build(pillar_cases.lab_pillar(), params, "hyp1")["firewall"]
     assert firewall["trusted"] == ["203.0.113.1", "203.0.113.2"]
     assert firewall["monitoring_sources"] == firewall["trusted"]
-    assert firewall["peers_rpn"] == ["198.51.100.13", "198.51.100.12"]  # arb1, hyp2
+    # hyp2 carries guests too: everything between them; arb1, the arbiter: gluster only.
+    assert (firewall["peers_rpn"], firewall["storage_rpn"]) == (["198.51.100.12"], ["198.51.100.13"])
+    assert (firewall["brick_ports"], firewall["migration_ports"]) == ("49152:60999", "61000:61063")
     assert firewall["tunnel_udp_ports"] == [4789]
     assert (firewall["ssh_port"], firewall["rollback_after"]) == (22, 90)
 
@@ -492,7 +494,7 @@ def test_firewall_view_of_three_hosts_openvpn_and_own_monitoring(params):
     pillar["hypervisor"]["tunnels"] = {"transport": "openvpn"}
     pillar["hypervisor"]["firewall"]["monitoring_sources"] = ["192.0.2.0/28"]
     firewall = hv_views.build(pillar, params, "hyp2")["firewall"]
-    assert firewall["peers_rpn"] == ["198.51.100.13", "198.51.100.11"]
+    assert (firewall["peers_rpn"], firewall["storage_rpn"]) == (["198.51.100.11"], ["198.51.100.13"])
     assert firewall["monitoring_sources"] == ["192.0.2.0/28"]
     assert firewall["tunnel_udp_ports"] == [1194, 1195]
 

@@ -215,6 +215,8 @@ HYP1_BRICKS = {
         "mount_point": None,
     },
 }
+# Every volume admits the hosts' RPN addresses (arb1, hyp1, hyp2) and the loopback alone (B10).
+ALLOWED = "127.0.0.1,198.51.100.13,198.51.100.11,198.51.100.12"
 VOLUMES = {
     "sanlock": {
         "mount": "/var/lib/libvirt/sanlock",
@@ -229,6 +231,7 @@ VOLUMES = {
             "server.keepalive-time": "2",
             "server.keepalive-interval": "1",
             "server.keepalive-count": "3",
+            "auth.allow": ALLOWED,
         },
         "brick_dir": "/mnt/bricks/sanlock",
         "bricks": [
@@ -251,6 +254,7 @@ VOLUMES = {
             "server.keepalive-time": "2",
             "server.keepalive-interval": "1",
             "server.keepalive-count": "3",
+            "auth.allow": ALLOWED,
         },
         "brick_dir": "/mnt/bricks/save",
         "bricks": [
@@ -278,6 +282,7 @@ VOLUMES = {
             "server.keepalive-time": "2",
             "server.keepalive-interval": "1",
             "server.keepalive-count": "3",
+            "auth.allow": ALLOWED,
         },
         "brick_dir": "/mnt/bricks/vmstore",
         "bricks": [
