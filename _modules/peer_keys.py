@@ -10,6 +10,8 @@ Each host sends ``peer_keys.public()`` to the Salt mine under ``hv_peer_keys``
 - ``tunnel_fingerprint``: the SHA256 fingerprint of its tunnel certificate
   (``AA:BB:…``, as ``openssl x509 -fingerprint -sha256`` prints it), which the
   peer's OpenVPN pins with ``peer-fingerprint``.
+- ``gluster_cert``: with ``gluster:tls``, its gluster certificate (PEM), which
+  every gluster node trusts (``/etc/ssl/glusterfs.ca``: ``gluster_ca``).
 
 An item that does not exist yet is None. ``peer``, ``get`` and ``known_host``
 read a peer's entry from the mine; the states call them through slots
@@ -36,10 +38,12 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "peer_keys"
 MINE_NAME = "hv_peer_keys"
-ITEMS = ("host_key", "migration_key", "tunnel_fingerprint")
+ITEMS = ("host_key", "migration_key", "tunnel_fingerprint", "gluster_cert")
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 # The tunnel certificate, under tunnels:openvpn_dir (salt/tunnels/tls.sls).
 TUNNEL_CERT = "tls/host.crt"
+# Gluster's own TLS files (fixed paths: glusterfs reads them there), salt/gluster/tls*.sls.
+GLUSTER_CERT = "/etc/ssl/glusterfs.pem"
 KEY_TYPES = ("ssh-", "ecdsa-", "sk-")
 # What to run on a host whose entry lacks an item.
 HINTS = {
@@ -52,6 +56,7 @@ HINTS = {
         "run `salt {host} state.apply peers.published` (it makes the tunnel certificate and publishes "
         "its fingerprint)"
     ),
+    "gluster_cert": "run `salt {host} state.apply gluster.tls` (it makes the certificate and publishes it)",
 }
 
 
@@ -92,7 +97,19 @@ def _default_paths():
     return f"{hv['migration']['key']}.pub", f"{hv['tunnels']['openvpn_dir']}/{TUNNEL_CERT}"
 
 
-def public(host_key=HOST_KEY, migration_key=None, tunnel_cert=None):
+def _certificate(path):
+    """The PEM certificate at ``path`` (stripped, one trailing newline), or None."""
+    pem = hv_runtime.read_text(path)
+    if not pem:
+        return None
+    try:
+        parse_fingerprint(pem)
+    except ValueError as exc:
+        raise CommandExecutionError(f"{path} is not a PEM certificate: {exc}") from exc
+    return pem.strip() + "\n"
+
+
+def public(host_key=HOST_KEY, migration_key=None, tunnel_cert=None, gluster_cert=GLUSTER_CERT):
     """
     What this host publishes to its peers: its SSH host key, the migration
     user's public key and the SHA256 fingerprint of its tunnel certificate
@@ -104,6 +121,8 @@ def public(host_key=HOST_KEY, migration_key=None, tunnel_cert=None):
         The migration user's public key file (default: ``migration:key`` + ``.pub``).
     tunnel_cert
         The tunnel certificate (default: ``<tunnels:openvpn_dir>/tls/host.crt``).
+    gluster_cert
+        Gluster's certificate (default: ``/etc/ssl/glusterfs.pem``, made with ``gluster:tls``).
 
     CLI Example:
 
@@ -124,6 +143,7 @@ def public(host_key=HOST_KEY, migration_key=None, tunnel_cert=None):
         "host_key": parse_public_key(hv_runtime.read_text(host_key)),
         "migration_key": parse_public_key(hv_runtime.read_text(migration_key)),
         "tunnel_fingerprint": fingerprint,
+        "gluster_cert": _certificate(gluster_cert),
     }
 
 
@@ -143,7 +163,7 @@ def peer(name):
 
 def get(name, item):
     """
-    One item (``host_key``, ``migration_key``, ``tunnel_fingerprint``) of the
+    One item (``host_key``, ``migration_key``, ``tunnel_fingerprint``, ``gluster_cert``) of the
     entry host ``name`` published; raises, saying what to run on ``name``,
     when it has not published it.
 
@@ -159,6 +179,29 @@ def get(name, item):
     if _missing(entry, [item]):
         raise CommandExecutionError(_hint(name, item))
     return entry[item]
+
+
+def gluster_ca(*hosts):
+    """
+    The gluster certificates of ``hosts`` (this host's from its file, the others' from
+    the mine), one after the other in the order given: ``/etc/ssl/glusterfs.ca``, which
+    makes gluster trust them. Raises, saying what to run, for a host that has none yet.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 peer_keys.gluster_ca arb1 hyp1 hyp2
+    """
+    me = __grains__["id"]
+    own = _certificate(GLUSTER_CERT)
+    parts = []
+    for host in hosts:
+        pem = own if host == me else get(host, "gluster_cert")
+        if not pem:
+            raise CommandExecutionError(_hint(host, "gluster_cert"))
+        parts.append(pem)
+    return "".join(parts)
 
 
 def known_host(name):

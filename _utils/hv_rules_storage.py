@@ -47,7 +47,7 @@ def _check_volumes(errors, volumes):
                 if key in hv_schema.AUTH_OPTIONS:
                     errors.add(
                         (*vpath, "options", key),
-                        "is set by the states: the volume admits the hosts' RPN addresses alone",
+                        "is set by the states (auth.allow: the hosts' RPN addresses; TLS: gluster:tls)",
                     )
                 elif isinstance(value, (dict, list)):
                     errors.add((*vpath, "options", key), "must be a single value")

@@ -116,7 +116,7 @@ LEASE_VOLUME = "sanlock"  # the volume holding sanlock's lease directory (F14)
 SAVE_VOLUME = "save"  # the shared save volume (F17)
 PING_TIMEOUT = "network.ping-timeout"
 AUTH_ALLOW = "auth.allow"  # set by the states on every volume: the hosts' RPN addresses
-AUTH_OPTIONS = (AUTH_ALLOW, "auth.reject")  # the cluster's to set, never the pillar's
+AUTH_OPTIONS = (AUTH_ALLOW, "auth.reject", "auth.ssl-allow", "client.ssl", "server.ssl")  # the states' alone
 GLUSTER_PING_TIMEOUT = 42  # gluster's own default, for a volume that sets none
 UNIT = (UNIT_NAME, "a systemd unit name (without .service)")
 UNIT_FILE = (
@@ -427,6 +427,12 @@ ROWS = (
     ),
     Row("gluster:service", "glusterd", "str", "gluster's daemon unit.", pattern=UNIT),
     Row("gluster:brick_root", "/mnt/bricks", "path", "Bricks live under <brick_root>/<volume>."),
+    Row(
+        "gluster:tls",
+        False,
+        "bool",
+        "Management and I/O over TLS (per-node certificates); set it when the cluster is built.",
+    ),
     Row(
         "gluster:bricks:type", "directory", "str", "What a brick is.", choices=("directory", "lvm", "device")
     ),

@@ -454,7 +454,8 @@ def _gluster_view(gluster, hosts, me):
     """Add what the states need: members, the host that creates volumes, bricks; with an
     arbiter, client quorum (``cluster.quorum-type: auto``) on every volume unless the pillar
     sets it; on every volume ``auth.allow``: the hosts' RPN addresses and the loopback (B10),
-    so that a machine that merely sends from the private network mounts nothing."""
+    so that a machine that merely sends from the private network mounts nothing; with
+    ``tls``, TLS on the volumes' connections, for the hosts' certificates alone."""
     arbiter = gluster["arbiter"] or None
     data_hosts = [name for name in sorted(hosts) if name != arbiter]
     members = data_hosts + ([arbiter] if arbiter else [])
@@ -472,6 +473,11 @@ def _gluster_view(gluster, hosts, me):
     # Bricks on a root file system (type directory) need `volume create … force`.
     view["force_create"] = any(_host_bricks(gluster, hosts[h])["type"] == "directory" for h in members)
     allowed = ",".join(["127.0.0.1", *(hosts[h]["rpn"]["ip"] for h in sorted(hosts))])
+    tls = (
+        {"client.ssl": "on", "server.ssl": "on", "auth.ssl-allow": ",".join(sorted(hosts))}
+        if gluster["tls"]
+        else {}
+    )
     volumes = {}
     for name, volume in sorted(gluster["volumes"].items()):
         brick_dir = f"{gluster['brick_root']}/{name}"
@@ -485,6 +491,7 @@ def _gluster_view(gluster, hosts, me):
                 **({hv_schema.QUORUM_TYPE: "auto"} if arbiter else {}),
                 **_options(volume),
                 hv_schema.AUTH_ALLOW: allowed,
+                **tls,
             },
         )
     view["volumes"] = volumes

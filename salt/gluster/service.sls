@@ -1,7 +1,9 @@
-{#- F13: glusterd enabled (Debian does not enable it) and running. #}
+{#- F13: glusterd enabled (Debian does not enable it) and running; with
+    gluster:tls, restarted when its TLS files change (gluster.tls). #}
 {%- from "map.jinja" import hv with context %}
 include:
   - gluster.package
+  - gluster.tls
 
 gluster-service-running:
   service.running:
@@ -9,3 +11,6 @@ gluster-service-running:
     - enable: true
     - require:
       - sls: gluster.package
+      - sls: gluster.tls
+    - watch:
+      - sls: gluster.tls

@@ -22,18 +22,19 @@ gluster-volume-{{ name }}-present:
       - sls: gluster.bricks
       - sls: gluster.peers
 
-gluster-volume-{{ name }}-started:
-  gluster.volume_started:
-    - name: {{ name }}
-    - require:
-      - gluster: gluster-volume-{{ name }}-present
-
+{#- Tuned before it starts: its bricks start with their options (TLS among them). #}
 gluster-volume-{{ name }}-options:
   gluster.volume_options:
     - name: {{ name }}
     - options: {{ volume.options | json }}
     - require:
-      - gluster: gluster-volume-{{ name }}-started
+      - gluster: gluster-volume-{{ name }}-present
+
+gluster-volume-{{ name }}-started:
+  gluster.volume_started:
+    - name: {{ name }}
+    - require:
+      - gluster: gluster-volume-{{ name }}-options
 {%- endfor %}
 
 {#- The other data hosts mount what the leader starts: not before (a client that

@@ -1,8 +1,8 @@
 """A cluster whose hosts are not named hyp*: a second lab, booted next to the
 first from another pillar (hosts kvm-a and kvm-b, three bridges, another
 private subnet), with the one documented setting that names the hosts (the
-master's nodegroup) following it. Both hosts converge from the bare image and
-can take a guest."""
+master's nodegroup) following it, and gluster over TLS. Both hosts converge
+from the bare image and can take a guest."""
 
 import json
 import os
@@ -57,6 +57,8 @@ def other_pillar():
             "sanlock": lab["sanlock"],
             "pools": {"iso": {"path": "/var/lib/libvirt/images/iso"}},
             "firewall": lab["firewall"],
+            # B10: this cluster is built with gluster over TLS (management and I/O).
+            "gluster": {"tls": True},
         }
     }
 
@@ -118,3 +120,27 @@ def test_every_host_can_take_a_guest(other):
     status = json.loads(proc.stdout)
     for host in HOSTS:
         assert status[host]["can_take_guests"], status[host]["reason"]
+
+
+def test_gluster_runs_over_tls(other):
+    """B10: glusterd and every brick with TLS on, each host's own certificate trusted by
+    both, the volumes' data readable across the hosts (the lease volume: sanlock's
+    lockspace above joined over it)."""
+    for host in HOSTS:
+        files = other_lab("shell", host, "ls", "/etc/ssl/glusterfs.pem", "/etc/ssl/glusterfs.ca",
+                          "/var/lib/glusterd/secure-access").stdout  # fmt: skip
+        assert files.count("\n") == 3, files
+        ca = other_lab("shell", host, "grep", "-c", "BEGIN CERTIFICATE", "/etc/ssl/glusterfs.ca").stdout
+        assert ca.strip() == str(len(HOSTS)), ca
+    get = other_lab("shell", "kvm-a", "gluster", "volume", "get", "vmstore", "all").stdout
+    options = dict(line.split(None, 1) for line in get.splitlines()[2:] if line.strip())
+    assert (options["client.ssl"].strip(), options["server.ssl"].strip()) == ("on", "on"), get
+    assert options["auth.ssl-allow"].strip() == ",".join(HOSTS), get
+    status = other_lab("shell", "kvm-a", "gluster", "volume", "status", "vmstore").stdout
+    assert status.count(" Y ") >= len(HOSTS), status
+    path = "/var/lib/libvirt/images/tls-check"
+    other_lab("shell", "kvm-a", "sh", "-c", f"echo over-tls > {path}")
+    try:
+        assert other_lab("shell", "kvm-b", "cat", path).stdout.strip() == "over-tls"
+    finally:
+        other_lab("shell", "kvm-a", "rm", "-f", path)

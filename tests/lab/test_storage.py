@@ -23,6 +23,8 @@ def test_file_written_on_hyp1_reads_back_identical_on_hyp2(lab):
 
 
 def test_volumes_have_the_pillar_options(lab):
+    """The pillar's options, client quorum, and auth.allow: the hosts' RPN addresses and
+    the loopback alone (B10)."""
     rc, data, text = lab.salt("hyp1", "gluster.volume_info")
     assert rc == 0, text
     info = data["hyp1"]
@@ -32,6 +34,8 @@ def test_volumes_have_the_pillar_options(lab):
         assert [b["name"] for b in info[name]["bricks"]] == volume["bricks"]
         for option, value in volume["options"].items():
             assert info[name]["options"].get(option) == value, (name, option)
+        rpn = sorted(h["rpn"]["address"].split("/")[0] for h in lab_pillar()["hypervisor"]["hosts"].values())
+        assert sorted(info[name]["options"]["auth.allow"].split(",")) == sorted(["127.0.0.1", *rpn])
 
 
 @pytest.mark.parametrize("host", HOSTS)

@@ -364,12 +364,14 @@ def test_firewall_files_render_with_the_context_the_state_gives(highstate, host,
 def test_lab_firewall_files_from_the_context_the_state_gives(highstate, host):
     """The Shorewall files of a lab host, rendered from firewall-shorewall-applied's context."""
     files = firewall_files(_args(highstate(host, "Debian"), "firewall-shorewall-applied")["context"]["hv"])
-    # The other hosts over the RPN: arb1 (the arbiter: glusterd and its bricks) first, then the peer.
-    peers = {"hyp1": "198.51.100.13,198.51.100.12", "hyp2": "198.51.100.13,198.51.100.11"}[host]
+    # The other host that carries guests (everything between them), and arb1, the arbiter
+    # (glusterd and its bricks only).
+    peers = {"hyp1": "198.51.100.12", "hyp2": "198.51.100.11"}[host]
     assert files["params"] == [
         "TRUSTED=203.0.113.1,203.0.113.2",
         "MONITORING=203.0.113.1,203.0.113.2",
         f"PEERS={peers}",
+        "STORAGE=198.51.100.13",
         f"MASTER={MASTER}",
     ]
     assert files["zones"] == ["fw firewall", "wan ipv4", "rpn ipv4", "pwan ipv4", "guest ipv4"]
@@ -437,6 +439,7 @@ def test_lab_volumes_created_by_one_host_only(highstate, family):
     assert _args(hyp1, "gluster-volume-vmstore-options")["options"] == {
         **VMSTORE_OPTIONS,
         "cluster.quorum-type": "auto",
+        "auth.allow": "127.0.0.1,198.51.100.13,198.51.100.11,198.51.100.12",  # B10: the hosts alone
     }
     # The pool grows from hyp1 only: it probes both others, they wait for it.
     assert _starting(hyp1, "gluster-peer-") == ["gluster-peer-arb1-peered", "gluster-peer-hyp2-peered"]
@@ -532,6 +535,7 @@ def test_second_cluster_volumes_are_arbitrated_and_made_by_kvm_a(highstate, fami
     assert _args(kvm_a, "gluster-volume-vmstore-options")["options"] == {
         **VMSTORE_OPTIONS,
         "cluster.quorum-type": "auto",
+        "auth.allow": "127.0.0.1,192.0.2.21,192.0.2.22,192.0.2.23",
     }
     assert _args(kvm_a, "gluster-volume-sanlock-options")["options"]["cluster.quorum-type"] == "auto"
 

@@ -100,19 +100,22 @@ def test_fingerprint_matches_openssl_command():
 # ------------------------------------------------------------------ public
 
 
-def test_public_reads_the_three_items(tmp_path):
+def test_public_reads_the_four_items(tmp_path):
     (tmp_path / "host.pub").write_text(HOST_KEY + "\n")
     (tmp_path / "mig.pub").write_text(MIGRATION_KEY + "\n")
-    pem = self_signed_pem()
+    pem, gluster = self_signed_pem(), self_signed_pem()
     (tmp_path / "host.crt").write_text(pem)
+    (tmp_path / "glusterfs.pem").write_text(f"\n{gluster}\n\n")
     assert peer_keys.public(
         host_key=str(tmp_path / "host.pub"),
         migration_key=str(tmp_path / "mig.pub"),
         tunnel_cert=str(tmp_path / "host.crt"),
+        gluster_cert=str(tmp_path / "glusterfs.pem"),
     ) == {
         "host_key": HOST_KEY,
         "migration_key": MIGRATION_KEY,
         "tunnel_fingerprint": peer_keys.parse_fingerprint(pem),
+        "gluster_cert": gluster.strip() + "\n",  # the whole certificate: the peers trust it
     }
 
 
@@ -121,7 +124,8 @@ def test_public_items_not_made_yet_are_none(tmp_path):
         host_key=str(tmp_path / "none.pub"),
         migration_key=str(tmp_path / "none.pub"),
         tunnel_cert=str(tmp_path / "none.crt"),
-    ) == {"host_key": None, "migration_key": None, "tunnel_fingerprint": None}
+        gluster_cert=str(tmp_path / "none.pem"),
+    ) == {"host_key": None, "migration_key": None, "tunnel_fingerprint": None, "gluster_cert": None}
 
 
 def test_public_defaults_come_from_the_settings(tmp_path, salt_mods, monkeypatch):
@@ -140,15 +144,17 @@ def test_public_defaults_come_from_the_settings(tmp_path, salt_mods, monkeypatch
     elsewhere = {"/root/.ssh/id_ed25519_hv.pub": MIGRATION_KEY}
     read = create_autospec(real_read, side_effect=lambda path: elsewhere.get(path) or real_read(path))
     monkeypatch.setattr(peer_keys.hv_runtime, "read_text", read)
-    assert peer_keys.public(host_key=str(tmp_path / "none.pub")) == {
+    assert peer_keys.public(host_key=str(tmp_path / "none.pub"), gluster_cert=str(tmp_path / "none.pem")) == {
         "host_key": None,
         "migration_key": MIGRATION_KEY,
         "tunnel_fingerprint": peer_keys.parse_fingerprint(pem),
+        "gluster_cert": None,
     }
     assert {c.args[0] for c in read.call_args_list} == {
         str(tmp_path / "none.pub"),
         "/root/.ssh/id_ed25519_hv.pub",
         str(tmp_path / "openvpn" / "tls" / "host.crt"),
+        str(tmp_path / "none.pem"),
     }
 
 
@@ -160,6 +166,20 @@ def test_public_refuses_a_certificate_that_is_not_one(tmp_path):
             migration_key=str(tmp_path / "none.pub"),
             tunnel_cert=str(tmp_path / "host.crt"),
         )
+
+
+def test_gluster_ca_is_every_hosts_certificate_in_order(tmp_path, salt_mods, monkeypatch):
+    """This host's from its file, the others' from the mine; a host without one: what to run."""
+    own, other = self_signed_pem(), self_signed_pem()
+    (tmp_path / "glusterfs.pem").write_text(own)
+    monkeypatch.setattr(peer_keys, "GLUSTER_CERT", str(tmp_path / "glusterfs.pem"))
+    monkeypatch.setattr(peer_keys, "__grains__", {"id": "hyp1"}, raising=False)
+    salt_mods["mine.get"].side_effect = lambda tgt, fun: (
+        {"hyp2": dict(HYP2, gluster_cert=other)}.get(tgt) and {tgt: dict(HYP2, gluster_cert=other)}
+    )
+    assert peer_keys.gluster_ca("hyp2", "hyp1") == other + own.strip() + "\n"
+    with pytest.raises(CommandExecutionError, match=r"gluster_cert of arb1 is missing: run `salt arb1 state"):
+        peer_keys.gluster_ca("hyp1", "arb1")
 
 
 # ------------------------------------------------------------------ a peer's entry

@@ -168,11 +168,16 @@ def test_a_volume_mounted_inside_another_volumes_mount_is_refused():
 @pytest.mark.parametrize(
     ("option", "value", "says"),
     [
-        ("auth.allow", "*", "is set by the states: the volume admits the hosts' RPN addresses alone"),
+        ("auth.allow", "*", "is set by the states (auth.allow: the hosts' RPN addresses; TLS: gluster:tls)"),
         (
             "auth.reject",
             "198.51.100.12",
-            "is set by the states: the volume admits the hosts' RPN addresses alone",
+            "is set by the states (auth.allow: the hosts' RPN addresses; TLS: gluster:tls)",
+        ),
+        (
+            "server.ssl",
+            "off",
+            "is set by the states (auth.allow: the hosts' RPN addresses; TLS: gluster:tls)",
         ),
         ("performance.cache-size", "64MB'", "is not one value (no quote, backslash or control character)"),
         ("performance.cache-size", "64MB\nx", "is not one value (no quote, backslash or control character)"),

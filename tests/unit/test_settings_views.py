@@ -449,3 +449,19 @@ def test_tunnel_peers_and_keys_and_the_gluster_mounts():
     assert hyp1["tunnels"]["peer_keys"] == ["host_key", "migration_key"]
     assert hyp1["tunnels"]["openvpn_nets"] == [] and hyp1["tunnels"]["tls_dir"] == "/etc/openvpn/hv/tls"
     assert hyp1["gluster"]["mounts"] == sorted(v["mount"] for v in hyp1["gluster"]["volumes"].values())
+
+
+def test_gluster_over_tls_sets_every_volumes_tls_options():
+    """B10: gluster:tls puts TLS on every volume, for the hosts' own certificates (named
+    after them); without it, none of those options."""
+    pillar = lab_pillar()
+    pillar["hypervisor"]["gluster"] = {"tls": True}
+    volumes = settings("hyp1", pillar)["gluster"]["volumes"]
+    for volume in volumes.values():
+        assert {k: volume["options"][k] for k in ("client.ssl", "server.ssl", "auth.ssl-allow")} == {
+            "client.ssl": "on",
+            "server.ssl": "on",
+            "auth.ssl-allow": "arb1,hyp1,hyp2",
+        }
+    plain = settings("hyp1")["gluster"]["volumes"]["vmstore"]["options"]
+    assert not {"client.ssl", "server.ssl", "auth.ssl-allow"} & set(plain)
