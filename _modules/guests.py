@@ -238,31 +238,10 @@ def _follow_failover(hv, results, host):
             "comment": "not moved: no pillar here (master unreachable), and"
             " the API token lives in the pillar only; `salt <host> guests.follow_failover` moves them",
         }
-    routed, error = _routed_to(hv["me"]["name"])
+    routed, error = hv_failover_plan.routed_to(__salt__, hv["me"]["name"])
     if error:
         return {"moved": {}, "failed": {"*": error}, "comment": error}
-    return _move_ips(hv_failover_plan.after_evacuation(hv, routed, results, host))
-
-
-def _routed_to(host):
-    """(the failover IPs the API routes to ``host``, None) or ([], why they are unknown)."""
-    try:
-        return __salt__["online.server_info"](host)["failover_ips"], None
-    except Exception as exc:  # the guests have moved; the IPs' failure is reported, not raised
-        return [], f"the provider's API cannot say which failover IPs {host} has: {exc}"
-
-
-def _move_ips(wanted):
-    """``{host: [ips]}``: one confirmed move per destination (online.failover_move)."""
-    moved, failed = {}, {}
-    for dest, ips in sorted(wanted.items()):
-        ret = __salt__["online.failover_move"](",".join(ips), dest, wait=True)
-        for ip in ips:
-            if ret.get("result"):
-                moved[ip] = dest
-            else:
-                failed[ip] = ret.get("comment")
-    return {"moved": moved, "failed": failed, "comment": ""}
+    return hv_failover_plan.move(__salt__, hv_failover_plan.after_evacuation(hv, routed, results, host))
 
 
 def evacuating(settings_cache=None):
@@ -581,11 +560,11 @@ def _follow_failover_home(hv, results):
     me = hv["me"]["name"]
     if "online.failover_move" not in __salt__ or "online" not in __pillar__:
         return {"moved": {}, "failed": {}, "comment": "no provider API settings: nothing moved"}
-    routed, error = _routed_to(me)
+    routed, error = hv_failover_plan.routed_to(__salt__, me)
     if error:
         return {"moved": {}, "failed": {"*": error}, "comment": error}
     ips = hv_failover_plan.back_home(hv, routed, results, lambda name: hv_domains.runs_nowhere(hv, name))
-    return _move_ips({me: ips} if ips else {})
+    return hv_failover_plan.move(__salt__, {me: ips} if ips else {})
 
 
 def follow_failover():

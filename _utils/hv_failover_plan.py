@@ -2,8 +2,9 @@
 hv_failover_plan: which failover IPs follow which guest, and to which host
 (F21 with F25, B2): after an evacuation, the IPs routed to this host go where
 their guests went; after an undrain, the IPs of the guests back here and this
-host's own come back. Only the decisions, plain Python: the guests module asks
-the provider's API where the IPs are routed and moves them (``online``).
+host's own come back. Plain Python: the decisions, and the two calls that ask
+the provider's API where the IPs are routed and move them (``online``, through
+the ``salt`` functions the guests module hands in).
 """
 
 
@@ -42,3 +43,24 @@ def back_home(hv, routed, results, runs_nowhere):
         if home == me and (owner is None or owner in here or runs_nowhere(owner)):
             wanted.add(ip)
     return sorted(wanted - set(routed))
+
+
+def routed_to(salt, host):
+    """(the failover IPs the API routes to ``host``, None) or ([], why they are unknown)."""
+    try:
+        return salt["online.server_info"](host)["failover_ips"], None
+    except Exception as exc:  # the guests have moved; the IPs' failure is reported, not raised
+        return [], f"the provider's API cannot say which failover IPs {host} has: {exc}"
+
+
+def move(salt, wanted):
+    """``{host: [ips]}``: one confirmed move per destination (online.failover_move)."""
+    moved, failed = {}, {}
+    for dest, ips in sorted(wanted.items()):
+        ret = salt["online.failover_move"](",".join(ips), dest, wait=True)
+        for ip in ips:
+            if ret.get("result"):
+                moved[ip] = dest
+            else:
+                failed[ip] = ret.get("comment")
+    return {"moved": moved, "failed": failed, "comment": ""}
