@@ -205,6 +205,56 @@ def test_an_api_failure_changes_nothing(lab, watch, home, kind):
     assert answering(IP) == [public_mac("hyp1")]
 
 
+FLOOD = """
+import salt.client
+caller = salt.client.Caller()
+for index in range(100):
+    caller.cmd("event.send", "salt/beacon/hyp1/hv_failover/", {"added": [], "removed": [], "n": index})
+"""
+
+
+def api_requests():
+    return provider.control("GET", "/requests")
+
+
+def quiet_api(seconds=4, timeout=120):
+    """Wait until the API stand-in has had no request for ``seconds``; its request count."""
+    last, since = len(api_requests()), time.monotonic()
+    deadline = time.monotonic() + timeout
+    while time.monotonic() - since < seconds:
+        assert time.monotonic() < deadline, "the API never went quiet"
+        time.sleep(0.5)
+        now = len(api_requests())
+        if now != last:
+            last, since = now, time.monotonic()
+    return last
+
+
+def test_a_flood_of_triggers_costs_each_host_one_sync_at_a_time(lab, watch):
+    """B10: 100 beacon events from hyp1 (a host of the cluster, one process firing them as
+    fast as it can): the reactor has both hosts sync, each one sync at a time, so the API
+    sees a bounded number of requests, not one sync per trigger and host; a trigger that
+    names a minion outside the cluster (fired on the master's bus) syncs nothing."""
+    with beacons_off(lab):  # the API then hears the syncs alone
+        before = quiet_api()
+        start = time.monotonic()
+        lab.sh("hyp1", f"/opt/salt/bin/python3 -c '{FLOOD}'")
+        fired = time.monotonic() - start
+        during = quiet_api() - before
+        # One sync is a couple of requests; each host syncs at most once more than
+        # the number of seconds the flood lasted (a sync asked while one runs marks
+        # that another is wanted, and the running one syncs once more for all).
+        bound = len(HOSTS) * 2 * (int(fired) + 3)
+        report(f"B10: 100 triggers in {fired:.1f}s: {during} API requests (bound {bound})")
+        assert 0 < during <= bound, during
+        before = quiet_api()
+        rc, _data, text = lab.run(
+            "event.send", "salt/beacon/stranger/hv_failover/", "data={'id': 'stranger'}"
+        )
+        assert rc == 0, text
+        assert quiet_api() == before
+
+
 def test_the_token_is_nowhere(lab, watch):
     """R6, B10: the lab's token (a fresh fake one per boot) in no process list sampled
     during this module, not in the arbiter's pillar, no file under /etc, /var or /tmp of a host, no journal,
