@@ -22,6 +22,11 @@ gluster-tls-certificate-managed:
     - name: /etc/ssl/glusterfs.pem
     - signing_private_key: /etc/ssl/glusterfs.key
     - CN: {{ hv.me.name }}
+    # Its own trust anchor in every node's glusterfs.ca, as gluster's
+    # documented `openssl req -x509` makes it.
+    - basicConstraints: "critical, CA:true"
+    - subjectKeyIdentifier: hash
+    - authorityKeyIdentifier: keyid:always
     - days_valid: 3650
     - days_remaining: 30
     - mode: "0644"
