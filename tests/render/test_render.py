@@ -56,7 +56,7 @@ def _second_host(index, name):
 # The second cluster: other host names, interfaces, networks (198.18.0.0/24
 # public, gateway 198.18.0.1; 192.0.2.0/24 RPN), MTU, domain, brick root, three
 # bridges (br-out public), an arbiter, OpenVPN tunnels (a 1500-byte RPN), its
-# own trusted sources, a guest.
+# own trusted sources, a guest, gluster over TLS.
 SECOND_PILLAR = {
     "hypervisor": {
         "domain": "dc2.example.net",
@@ -69,7 +69,7 @@ SECOND_PILLAR = {
         "admins": [
             {"name": "ops", "ssh_keys": ["ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOps ops@dc2.example.net"]}
         ],
-        "gluster": {"brick_root": "/srv/gluster"},
+        "gluster": {"brick_root": "/srv/gluster", "tls": True},
         "guests": {
             "web": {
                 "home": "kvm-b",
@@ -536,6 +536,9 @@ def test_second_cluster_volumes_are_arbitrated_and_made_by_kvm_a(highstate, fami
         **VMSTORE_OPTIONS,
         "cluster.quorum-type": "auto",
         "auth.allow": "127.0.0.1,192.0.2.21,192.0.2.22,192.0.2.23",
+        "client.ssl": "on",
+        "server.ssl": "on",
+        "auth.ssl-allow": "kvm-a,kvm-b,witness",
     }
     assert _args(kvm_a, "gluster-volume-sanlock-options")["options"]["cluster.quorum-type"] == "auto"
 
@@ -685,3 +688,33 @@ def test_the_keeper_runs_with_libvirtd_and_stops_after_the_evacuation(highstate,
     ]
     script = _args(states, "keeper-script-managed")
     assert script["context"]["settings_cache"] == "/var/lib/hv-evacuation/settings.json"
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_gluster_over_tls_where_the_pillar_asks_for_it(highstate, family):
+    """B10: the second cluster (gluster:tls) makes each node's certificate, publishes it,
+    waits for the others' and trusts them all, then turns TLS on for glusterd, which it
+    restarts on a change; the lab (no TLS) has none of it."""
+    for host in SECOND:
+        states = highstate(host, family)
+        others = [h for h in SECOND if h != host]
+        assert _starting(states, "gluster-tls-") == sorted(
+            [
+                "gluster-tls-ca-managed",
+                "gluster-tls-certificate-managed",
+                "gluster-tls-certificate-published",
+                "gluster-tls-key-managed",
+                "gluster-tls-secure-access-present",
+                "gluster-tls-settled",
+            ]
+            + [f"gluster-tls-{h}-certificate-received" for h in others]
+        ), host
+        ca = _args(states, "gluster-tls-ca-managed")
+        assert (ca["name"], ca["contents"]) == (
+            "/etc/ssl/glusterfs.ca",
+            "__slot__:salt:peer_keys.gluster_ca(kvm-a,kvm-b,witness)",
+        )
+        assert _args(states, "gluster-tls-certificate-managed")["CN"] == host
+        assert {"sls": "gluster.tls"} in _args(states, "gluster-service-running")["watch"]
+    for host in LAB:
+        assert _starting(highstate(host, family), "gluster-tls-") == ["gluster-tls-settled"]
