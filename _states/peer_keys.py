@@ -28,7 +28,8 @@ from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "peer_keys"
 MINE_NAME = "hv_peer_keys"
-ITEMS = ("host_key", "migration_key", "tunnel_fingerprint")
+ITEMS = ("host_key", "migration_key", "tunnel_fingerprint", "gluster_cert")
+OPTIONAL = ("gluster_cert",)  # made with gluster:tls only: its absence is no news
 
 
 def __virtual__():
@@ -78,7 +79,7 @@ def published(name=MINE_NAME, host_key=None, migration_key=None, tunnel_cert=Non
         return ret
     me = __opts__["id"]
     current = _entry(me)
-    absent = [item for item in ITEMS if not wanted.get(item)]
+    absent = [item for item in ITEMS if not wanted.get(item) and item not in OPTIONAL]
     note = f" (not yet made here: {', '.join(absent)})" if absent else ""
     if current == wanted:
         ret["comment"] = f"the mine holds this host's keys under {name}{note}"
