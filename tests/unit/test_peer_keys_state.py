@@ -235,6 +235,6 @@ def test_received_unknown_key(salt_mods, clock):
         "changes": {},
         "result": False,
         "comment": "unknown keys ['root_password']: require_keys takes host_key, migration_key, "
-        "tunnel_fingerprint",
+        "tunnel_fingerprint, gluster_cert",
     }
     salt_mods["peer_keys.peer"].assert_not_called()
