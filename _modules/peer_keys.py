@@ -11,7 +11,7 @@ Each host sends ``peer_keys.public()`` to the Salt mine under ``hv_peer_keys``
   (``AA:BB:…``, as ``openssl x509 -fingerprint -sha256`` prints it), which the
   peer's OpenVPN pins with ``peer-fingerprint``.
 - ``gluster_cert``: with ``gluster:tls``, its gluster certificate (PEM), which
-  every gluster node trusts (``/etc/ssl/glusterfs.ca``: ``gluster_ca``).
+  every gluster node trusts (``glusterfs.ca`` in ``gluster:tls_dir``: ``gluster_ca``).
 
 An item that does not exist yet is None. ``peer``, ``get`` and ``known_host``
 read a peer's entry from the mine; the states call them through slots
@@ -42,8 +42,8 @@ ITEMS = ("host_key", "migration_key", "tunnel_fingerprint", "gluster_cert")
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 # The tunnel certificate, under tunnels:openvpn_dir (salt/tunnels/tls.sls).
 TUNNEL_CERT = "tls/host.crt"
-# Gluster's own TLS files (fixed paths: glusterfs reads them there), salt/gluster/tls*.sls.
-GLUSTER_CERT = "/etc/ssl/glusterfs.pem"
+# Gluster's certificate, in gluster:tls_dir (salt/gluster/tls*.sls).
+GLUSTER_CERT = "glusterfs.pem"
 KEY_TYPES = ("ssh-", "ecdsa-", "sk-")
 # What to run on a host whose entry lacks an item.
 HINTS = {
@@ -92,9 +92,13 @@ def _hint(host, item):
 
 
 def _default_paths():
-    """The migration user's public key and the tunnel certificate, from the settings."""
+    """The migration user's public key, the tunnel certificate and gluster's, from the settings."""
     hv = __salt__["hypervisor_pillar.settings"]()
-    return f"{hv['migration']['key']}.pub", f"{hv['tunnels']['openvpn_dir']}/{TUNNEL_CERT}"
+    return (
+        f"{hv['migration']['key']}.pub",
+        f"{hv['tunnels']['openvpn_dir']}/{TUNNEL_CERT}",
+        f"{hv['gluster']['tls_dir']}/{GLUSTER_CERT}",
+    )
 
 
 def _certificate(path):
@@ -109,7 +113,7 @@ def _certificate(path):
     return pem.strip() + "\n"
 
 
-def public(host_key=HOST_KEY, migration_key=None, tunnel_cert=None, gluster_cert=GLUSTER_CERT):
+def public(host_key=HOST_KEY, migration_key=None, tunnel_cert=None, gluster_cert=None):
     """
     What this host publishes to its peers: its SSH host key, the migration
     user's public key and the SHA256 fingerprint of its tunnel certificate
@@ -122,7 +126,7 @@ def public(host_key=HOST_KEY, migration_key=None, tunnel_cert=None, gluster_cert
     tunnel_cert
         The tunnel certificate (default: ``<tunnels:openvpn_dir>/tls/host.crt``).
     gluster_cert
-        Gluster's certificate (default: ``/etc/ssl/glusterfs.pem``, made with ``gluster:tls``).
+        Gluster's certificate (default: ``<gluster:tls_dir>/glusterfs.pem``, made with ``gluster:tls``).
 
     CLI Example:
 
@@ -130,10 +134,11 @@ def public(host_key=HOST_KEY, migration_key=None, tunnel_cert=None, gluster_cert
 
         salt hyp1 peer_keys.public
     """
-    if migration_key is None or tunnel_cert is None:
-        default_key, default_cert = _default_paths()
+    if migration_key is None or tunnel_cert is None or gluster_cert is None:
+        default_key, default_cert, default_gluster = _default_paths()
         migration_key = migration_key or default_key
         tunnel_cert = tunnel_cert or default_cert
+        gluster_cert = gluster_cert or default_gluster
     cert = hv_runtime.read_text(tunnel_cert)
     try:
         fingerprint = parse_fingerprint(cert) if cert else None
@@ -194,7 +199,7 @@ def gluster_ca(*hosts):
         salt hyp1 peer_keys.gluster_ca arb1 hyp1 hyp2
     """
     me = __grains__["id"]
-    own = _certificate(GLUSTER_CERT)
+    own = _certificate(_default_paths()[2])
     parts = []
     for host in hosts:
         pem = own if host == me else get(host, "gluster_cert")

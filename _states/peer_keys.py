@@ -59,7 +59,7 @@ def _missing(entry, required):
     return [item for item in required if not (entry or {}).get(item)]
 
 
-def published(name=MINE_NAME, host_key=None, migration_key=None, tunnel_cert=None):
+def published(name=MINE_NAME, host_key=None, migration_key=None, tunnel_cert=None, gluster_cert=None):
     """Ensure the mine holds this host's keys (``peer_keys.public``) under ``name``."""
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     paths = {
@@ -68,6 +68,7 @@ def published(name=MINE_NAME, host_key=None, migration_key=None, tunnel_cert=Non
             ("host_key", host_key),
             ("migration_key", migration_key),
             ("tunnel_cert", tunnel_cert),
+            ("gluster_cert", gluster_cert),
         )
         if value is not None
     }

@@ -434,6 +434,12 @@ ROWS = (
         "Management and I/O over TLS (per-node certificates); set it when the cluster is built.",
     ),
     Row(
+        "gluster:tls_dir",
+        "/etc/ssl",
+        "path",
+        "Where glusterfs reads glusterfs.pem, .key and .ca: its OpenSSL's directory.",
+    ),
+    Row(
         "gluster:bricks:type", "directory", "str", "What a brick is.", choices=("directory", "lvm", "device")
     ),
     Row("gluster:bricks:vg", "", "str", "The LVM volume group (bricks:type lvm).", pattern=VG),
@@ -543,6 +549,7 @@ OS_DEFAULTS = {
         **{f"pkgs:{part}": names for part, names in DEBIAN_PKGS.items()},
         "failover:garp_command": ["arping", "-U", "-S", "{ip}", "-c", "1", "-i", "{interface}", "{ip}"],
         "sanlock:watchdog_fire_timeout_fixed": 60,
+        "gluster:tls_dir": "/usr/lib/ssl",  # Debian's OpenSSL directory, where its glusterfs looks
         "python:os_pkgs": ["python3-libvirt"],
         "python:build_pkgs": ["gcc", "pkg-config", "libvirt-dev", "python3-dev"],
     },

@@ -1,9 +1,9 @@
 {#- B10: with gluster:tls, gluster's management and I/O connections over TLS.
     Each node publishes its certificate (peer_keys: gluster_cert), waits for
-    the other nodes', and trusts exactly those (/etc/ssl/glusterfs.ca); the
-    secure-access file turns TLS on for glusterd (gluster.service restarts it
-    on a change), the volumes' options for the bricks and mounts
-    (gluster.volumes). Only when the cluster is built: a node that already
+    the other nodes', and trusts exactly those (glusterfs.ca in
+    gluster:tls_dir); the secure-access file turns TLS on for glusterd
+    (gluster.service restarts it on a change), the volumes' options for the
+    bricks and mounts (gluster.volumes). Only when the cluster is built: a node that already
     has volumes without TLS refuses, changing nothing (turning TLS on later
     means stopping every guest and volume: docs/storage.md). #}
 {%- from "map.jinja" import hv with context %}
@@ -27,6 +27,7 @@ gluster-tls-refused-on-a-running-cluster:
 gluster-tls-certificate-published:
   peer_keys.published:
     - name: hv_peer_keys
+    - gluster_cert: {{ hv.gluster.tls_dir }}/glusterfs.pem
     - require:
       - sls: gluster.tls_cert
 {%- for peer in hv.gluster.peers if peer != hv.me.name %}
@@ -44,7 +45,7 @@ gluster-tls-{{ peer }}-certificate-received:
 
 gluster-tls-ca-managed:
   file.managed:
-    - name: /etc/ssl/glusterfs.ca
+    - name: {{ hv.gluster.tls_dir }}/glusterfs.ca
     - contents: __slot__:salt:peer_keys.gluster_ca({{ hv.gluster.peers | join(",") }})
     - mode: "0644"
     - require:

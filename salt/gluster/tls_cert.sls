@@ -1,14 +1,15 @@
 {#- B10: with gluster:tls, this node's TLS identity for gluster (management
     and I/O): an RSA key and a self-signed certificate named after the host
-    (the volumes' auth.ssl-allow lists the hosts by name), at the paths
-    glusterfs reads. Made once: renewed only 30 days before it expires (in
-    ten years). Nothing without gluster:tls. #}
+    (the volumes' auth.ssl-allow lists the hosts by name), in
+    gluster:tls_dir, where glusterfs reads them. Made once: renewed only 30
+    days before it expires (in ten years). Nothing without gluster:tls. #}
 {%- from "map.jinja" import hv with context %}
+{%- set tls_dir = hv.gluster.tls_dir %}
 {%- if hv.gluster.tls %}
 
 gluster-tls-key-managed:
   x509.private_key_managed:
-    - name: /etc/ssl/glusterfs.key
+    - name: {{ tls_dir }}/glusterfs.key
     - algo: rsa
     - keysize: 3072
     - mode: "0600"
@@ -19,8 +20,8 @@ gluster-tls-key-managed:
 
 gluster-tls-certificate-managed:
   x509.certificate_managed:
-    - name: /etc/ssl/glusterfs.pem
-    - signing_private_key: /etc/ssl/glusterfs.key
+    - name: {{ tls_dir }}/glusterfs.pem
+    - signing_private_key: {{ tls_dir }}/glusterfs.key
     - CN: {{ hv.me.name }}
     # Its own trust anchor in every node's glusterfs.ca, as gluster's
     # documented `openssl req -x509` makes it.

@@ -24,6 +24,7 @@ REPO = Path(__file__).resolve().parents[2]
 STATE = Path("/var/lib/hvlab-other")
 HOSTS = ("kvm-a", "kvm-b")
 BRIDGES = {"wan": ("brout", 1195), "lan": ("brin", 1194), "dmz": ("brdmz", 1196)}
+TLS_DIR = "/usr/lib/ssl"  # Debian's glusterfs reads its TLS files there (gluster:tls_dir)
 
 
 def other_pillar():
@@ -127,10 +128,10 @@ def test_gluster_runs_over_tls(other):
     both, the volumes' data readable across the hosts (the lease volume: sanlock's
     lockspace above joined over it)."""
     for host in HOSTS:
-        files = other_lab("shell", host, "ls", "/etc/ssl/glusterfs.pem", "/etc/ssl/glusterfs.ca",
+        files = other_lab("shell", host, "ls", f"{TLS_DIR}/glusterfs.pem", f"{TLS_DIR}/glusterfs.ca",
                           "/var/lib/glusterd/secure-access").stdout  # fmt: skip
         assert files.count("\n") == 3, files
-        ca = other_lab("shell", host, "grep", "-c", "BEGIN CERTIFICATE", "/etc/ssl/glusterfs.ca").stdout
+        ca = other_lab("shell", host, "grep", "-c", "BEGIN CERTIFICATE", f"{TLS_DIR}/glusterfs.ca").stdout
         assert ca.strip() == str(len(HOSTS)), ca
     get = other_lab("shell", "kvm-a", "gluster", "volume", "get", "vmstore", "all").stdout
     options = dict(line.split(None, 1) for line in get.splitlines()[2:] if line.strip())

@@ -710,8 +710,9 @@ def test_gluster_over_tls_where_the_pillar_asks_for_it(highstate, family):
             + [f"gluster-tls-{h}-certificate-received" for h in others]
         ), host
         ca = _args(states, "gluster-tls-ca-managed")
+        tls_dir = {"Debian": "/usr/lib/ssl", "RedHat": "/etc/ssl"}[family]  # where each one's glusterfs looks
         assert (ca["name"], ca["contents"]) == (
-            "/etc/ssl/glusterfs.ca",
+            f"{tls_dir}/glusterfs.ca",
             "__slot__:salt:peer_keys.gluster_ca(kvm-a,kvm-b,witness)",
         )
         assert _args(states, "gluster-tls-certificate-managed")["CN"] == host

@@ -172,7 +172,8 @@ def test_gluster_ca_is_every_hosts_certificate_in_order(tmp_path, salt_mods, mon
     """This host's from its file, the others' from the mine; a host without one: what to run."""
     own, other = self_signed_pem(), self_signed_pem()
     (tmp_path / "glusterfs.pem").write_text(own)
-    monkeypatch.setattr(peer_keys, "GLUSTER_CERT", str(tmp_path / "glusterfs.pem"))
+    paths = ("/nonexistent/key.pub", "/nonexistent/host.crt", str(tmp_path / "glusterfs.pem"))
+    monkeypatch.setattr(peer_keys, "_default_paths", lambda: paths)  # gluster:tls_dir's file
     monkeypatch.setattr(peer_keys, "__grains__", {"id": "hyp1"}, raising=False)
     salt_mods["mine.get"].side_effect = lambda tgt, fun: (
         {"hyp2": dict(HYP2, gluster_cert=other)}.get(tgt) and {tgt: dict(HYP2, gluster_cert=other)}
