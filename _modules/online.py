@@ -59,6 +59,7 @@ MINE_NAME = "hv_proxyarp"
 HEADER = files.HEADER
 NO_PROVIDER = base.NO_PROVIDER
 FENCE_EVENT_KEYS = hv_failover_fence.EVENT_KEYS
+SYNC_GAP = 1.0  # seconds from one sync's start to the next one's, when calls pile up
 
 
 def __virtual__():
@@ -433,11 +434,16 @@ def _sync_once_at_a_time(hv, prov, ret):
 
 
 def _sync_while_wanted(hv, prov, ret, wanted):
-    """Sync, then again while a call marked that it wants one (the results add up)."""
+    """Sync, then again while a call marked that it wants one (the results add up), at most
+    one sync per SYNC_GAP: a flood of calls costs the API a bounded rate, whatever its length."""
     changed, added, removed = False, set(), set()
+    started = None
     while True:
+        if started is not None:
+            time.sleep(max(0.0, started + SYNC_GAP - time.monotonic()))
         with contextlib.suppress(FileNotFoundError):
             os.unlink(wanted)
+        started = time.monotonic()
         hv_failover_sync.sync(_minion(), hv, prov, False, ret)
         changed, added, removed = (
             changed or ret["changed"],

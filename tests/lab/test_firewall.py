@@ -141,7 +141,7 @@ def test_an_rpn_address_outside_the_cluster_reaches_nothing(lab):
     used = {rpn_ip(h) for h in (*HOSTS, ARBITER)}
     address = next(a.compressed for a in reversed(list(network.hosts())) if a.compressed not in used)
     with standin(
-        topology.SWITCH_NS, "rpnx", "rpnx", f"{address}/{network.prefixlen}", mtu=topology.RPN_MTU
+        topology.SWITCH_NS, "rpn", "rpnx", f"{address}/{network.prefixlen}", mtu=topology.RPN_MTU
     ) as x:
         for host in (*HOSTS, ARBITER):
             assert ping(x.ns, rpn_ip(host), count=1).received == 1  # on the segment, answered

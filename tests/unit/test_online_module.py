@@ -293,8 +293,12 @@ def test_a_sync_asked_for_again_while_it_ran_runs_once_more_and_adds_up(hv, host
         return real(*args)
 
     monkeypatch.setattr(online.hv_failover_sync, "sync", sync_and_be_asked_again)
+    slept = []
+    monkeypatch.setattr(online.time, "sleep", slept.append)
     ret = synced()
     assert len(runs) == 2 and not os.path.exists(wanted)
+    # The second waited for the gap: a flood of calls costs at most one sync per SYNC_GAP.
+    assert len(slept) == 1 and 0 < slept[0] <= online.SYNC_GAP
     assert ret["changed"] is True and ret["added"] == [IP1]  # the first run's change, kept
 
 
