@@ -5,25 +5,16 @@ first. Salt's own nodegroup matching (CkMinions) on accepted keys in a temporary
 import json
 
 import pytest
-import salt.config
 
 from tests.loaders import load
+from tests.unit.master_opts import master_opts
 
 hv_events = load("_runners", "hv_events")
 
 
 @pytest.fixture
 def configure_loader_modules(tmp_path):
-    opts = salt.config.master_config(None)
-    (tmp_path / "pki" / "minions").mkdir(parents=True)
-    for host in ("hyp1", "hyp2", "arb1", "stranger"):
-        (tmp_path / "pki" / "minions" / host).write_text("key")
-    opts.update(
-        cachedir=str(tmp_path),
-        pki_dir=str(tmp_path / "pki"),
-        nodegroups={"hypervisors": "L@hyp1,hyp2,arb1"},
-    )
-    return {hv_events: {"__opts__": opts}}
+    return {hv_events: {"__opts__": master_opts(tmp_path)}}
 
 
 def event(sender, **payload):

@@ -4,9 +4,9 @@ pki_dir), then one asynchronous online.sync_failover on the hosts that carry gue
 LocalClient is the one thing replaced: no master runs here (the lab drives it for real)."""
 
 import pytest
-import salt.config
 
 from tests.loaders import load
+from tests.unit.master_opts import master_opts
 
 hv_failover = load("_runners", "hv_failover")
 
@@ -37,16 +37,7 @@ def client(monkeypatch):
 
 @pytest.fixture
 def configure_loader_modules(tmp_path):
-    opts = salt.config.master_config(None)
-    (tmp_path / "pki" / "minions").mkdir(parents=True)
-    for host in ("hyp1", "hyp2", "arb1", "stranger"):
-        (tmp_path / "pki" / "minions" / host).write_text("key")
-    opts.update(
-        cachedir=str(tmp_path),
-        pki_dir=str(tmp_path / "pki"),
-        nodegroups={"hypervisors": "L@hyp1,hyp2,arb1", "guest_hosts": "L@hyp1,hyp2"},
-    )
-    return {hv_failover: {"__opts__": opts}}
+    return {hv_failover: {"__opts__": master_opts(tmp_path)}}
 
 
 def test_a_cluster_hosts_trigger_syncs_the_guest_hosts(client):
