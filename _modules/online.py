@@ -363,7 +363,7 @@ def failover_move(ip, host, wait=True):
 # ---------------------------------------------------------------------- sync
 
 
-def sync_failover(test=False):
+def sync_failover(test=False, wait=True):
     """
     Make Shorewall's proxyarp file list the cluster failover IPs the API
     routes to this host (without a provider: the host's pillar
@@ -375,6 +375,10 @@ def sync_failover(test=False):
 
     test
         Say what would change, changing nothing (``result`` None when it would).
+    wait
+        When a sync already runs here: wait for it to sync once more for this call, then
+        return (default); ``False`` returns at once (the reactor's calls: a flood of them
+        never piles up waiting processes).
 
     CLI Example:
 
@@ -404,7 +408,7 @@ def sync_failover(test=False):
         if test:
             hv_failover_sync.sync(_minion(), hv, prov, True, ret)
         else:
-            _sync_once_at_a_time(hv, prov, ret)
+            _sync_once_at_a_time(hv, prov, ret, wait)
     except (CommandExecutionError, OSError) as exc:
         ret.update(result=False, changed=False, reloaded=False, garp=[], comment=str(exc))
         log.warning("online: sync_failover: %s", exc)
@@ -412,23 +416,31 @@ def sync_failover(test=False):
     return ret
 
 
-def _sync_once_at_a_time(hv, prov, ret):
+def _sync_once_at_a_time(hv, prov, ret, wait=True):
     """One sync at a time on this host (B10): a call while one runs marks that another is
-    wanted and returns at once; the running one syncs again before it ends, so no move seen
-    at the API is missed and triggers that pile up cost one sync, not one each."""
+    wanted; the running one syncs again before it ends, so no move seen at the API is
+    missed and calls that pile up cost one sync, not one each. Such a call returns once
+    that sync is done (``wait``), or at once."""
     lock = os.path.join(hv["failover"]["state_dir"], files.SYNC_LOCK)
     wanted = f"{lock}.wanted"
     while True:
         with files.try_locked(lock) as held:
-            if not held:
-                files.write_atomic(wanted, b"", 0o600)
+            if held:
+                _sync_while_wanted(hv, prov, ret, wanted)
+        if not held:
+            files.write_atomic(wanted, b"", 0o600)
+            if not wait:
                 with files.try_locked(lock) as held_now:  # the running one may just have ended
                     if not held_now:
                         ret["comment"] = "a sync is running here: it syncs once more for this call"
                         return
                     _sync_while_wanted(hv, prov, ret, wanted)
             else:
-                _sync_while_wanted(hv, prov, ret, wanted)
+                with files.locked(lock):  # the running one ends after a sync for this call
+                    if not os.path.exists(wanted):
+                        ret["comment"] = "synced by the sync that was running here"
+                        return
+                    _sync_while_wanted(hv, prov, ret, wanted)
         if not os.path.exists(wanted):  # looked at after the lock is free: nothing is lost
             return
 

@@ -8,8 +8,8 @@ minion of the cluster (the id the master verified, in the nodegroup
 they hold the API token and answer for the IPs) runs ``online.sync_failover``,
 asynchronously. Nothing else of the event is used: each host asks the API
 again. A forged trigger from elsewhere does nothing, and triggers that pile up
-cost each host one sync at a time (``online.sync_failover`` answers "already
-running" to the others).
+cost each host one sync at a time (``online.sync_failover wait=False`` answers
+"already running" to the others, and the running one syncs once more).
 """
 
 import logging
@@ -52,5 +52,8 @@ def sync(data=None):
         log.warning("hv_failover: a trigger from %r, not a minion of the cluster: nothing synced", minion)
         return {"synced": False, "minion": minion, "jid": None}
     with salt.client.get_local_client(__opts__["conf_file"]) as client:
-        jid = client.cmd_async(GUEST_NODEGROUP, "online.sync_failover", tgt_type="nodegroup")
+        # wait=False: a host where a sync runs marks one more and returns (no pile-up).
+        jid = client.cmd_async(
+            GUEST_NODEGROUP, "online.sync_failover", kwarg={"wait": False}, tgt_type="nodegroup"
+        )
     return {"synced": bool(jid), "minion": minion, "jid": jid or None}

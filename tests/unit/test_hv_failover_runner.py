@@ -23,8 +23,8 @@ class Client:
     def __exit__(self, *exc):
         return False
 
-    def cmd_async(self, tgt, fun, tgt_type="glob"):
-        self.calls.append((tgt, fun, tgt_type))
+    def cmd_async(self, tgt, fun, arg=(), tgt_type="glob", kwarg=None):
+        self.calls.append((tgt, fun, tgt_type, kwarg))
         return "20261206000000000001"
 
 
@@ -43,7 +43,7 @@ def configure_loader_modules(tmp_path):
 def test_a_cluster_hosts_trigger_syncs_the_guest_hosts(client):
     ret = hv_failover.sync({"id": "arb1", "data": {"ips": ["198.51.100.250"]}})
     assert ret == {"synced": True, "minion": "arb1", "jid": "20261206000000000001"}
-    assert client.calls == [("guest_hosts", "online.sync_failover", "nodegroup")]
+    assert client.calls == [("guest_hosts", "online.sync_failover", "nodegroup", {"wait": False})]
 
 
 @pytest.mark.parametrize("data", [{"id": "stranger"}, {"id": None}, {}, None, "hyp1"])

@@ -269,14 +269,42 @@ def _held(hv):
 
 
 def test_a_sync_while_one_runs_returns_at_once_and_asks_it_for_one_more(hv, host, standin):
+    """The reactor's calls (wait=False): a flood never piles up waiting processes."""
     fd, wanted = _held(hv)
     try:
-        ret = synced()
+        ret = synced(wait=False)
     finally:
         os.close(fd)
     assert ret["result"] is True and ret["changed"] is False
     assert ret["comment"] == "a sync is running here: it syncs once more for this call"
     assert os.path.exists(wanted) and not os.path.exists(path(hv)) and host.ran == []
+
+
+@pytest.mark.parametrize("synced_for_it", [True, False])
+def test_a_sync_while_one_runs_waits_for_it_by_default(hv, host, standin, synced_for_it):
+    """An operator's or a state's call returns once the host is synced: by the running sync
+    (it took this call's mark) or, when that one ended without, by a sync of its own."""
+    import threading
+
+    fd, wanted = _held(hv)
+    out = {}
+    waiter = threading.Thread(target=lambda: out.update(synced()))
+    waiter.start()
+    try:
+        for _ in range(100):
+            if os.path.exists(wanted):
+                break
+            time.sleep(0.02)
+        assert os.path.exists(wanted) and waiter.is_alive()  # marked, and waiting
+        if synced_for_it:
+            os.unlink(wanted)  # what the running sync does before its next round
+    finally:
+        os.close(fd)
+    waiter.join(10)
+    if synced_for_it:
+        assert out["comment"] == "synced by the sync that was running here" and host.ran == []
+    else:
+        assert os.path.exists(path(hv)) and out["changed"] is True and not os.path.exists(wanted)
 
 
 def test_a_sync_asked_for_again_while_it_ran_runs_once_more_and_adds_up(hv, host, monkeypatch):
