@@ -81,7 +81,10 @@ def _pillar(targeted, parts):
     than the arbiter (its pillar has the API settings: the validator then knows the
     token and shows it nowhere); ``(None, {})`` when none has."""
     found = None, {}
-    for host in sorted(parts) + sorted(set(targeted) - set(parts)):
+    # The hosts whose part shows guests first: one pillar compiled, not the arbiter's too.
+    shows_guests = {h: isinstance(p, dict) and isinstance(p.get("guests"), dict) for h, p in parts.items()}
+    answered = sorted(parts, key=lambda h: (not shows_guests[h], h))
+    for host in answered + sorted(set(targeted) - set(parts)):
         pillar = __salt__["pillar.show_pillar"](host) or {}
         if isinstance(pillar.get("hypervisor"), dict):
             if "online" in pillar:
