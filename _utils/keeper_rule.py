@@ -54,9 +54,12 @@ SHUTDOWN_HOST = 2  # qemu got a signal from the host (sanlock's kill, a person's
 STARTED_MIGRATED = 1  # an incoming migration begins (paused): the guest is not here yet
 STARTED_RESTORED = 2
 RESUMED_MIGRATED = 1  # an incoming migration ended: the guest runs here now
-# virDomainState: a guest paused while a migration comes in (PAUSED, PAUSED_MIGRATION).
+# virDomainState: a guest paused while a migration comes in (PAUSED, PAUSED_MIGRATION),
+# or while its qemu is launched (PAUSED, PAUSED_STARTING_UP): an incoming migration's
+# too, for a tenth of a second, before its STARTED/migrated event.
 STATE_PAUSED = 3
 PAUSED_MIGRATION = 2
+PAUSED_STARTING_UP = 11
 # virDomainShutoffReason: why libvirt says a shut-off domain stopped (for a
 # stop the keeper did not see happen: it was not running then).
 SHUTOFF_UNKNOWN = 0
@@ -147,8 +150,10 @@ def arrived(event, detail):
 
 
 def incoming(state, reason):
-    """Whether libvirt's ``(state, reason)`` is a migration coming in (not here yet)."""
-    return state == STATE_PAUSED and reason == PAUSED_MIGRATION
+    """Whether libvirt's ``(state, reason)`` says the guest is not here yet: a migration
+    coming in, or a qemu being launched (a start's own event follows; a killed incoming
+    migration's qemu must not be taken for a guest that ran here and crashed)."""
+    return state == STATE_PAUSED and reason in (PAUSED_MIGRATION, PAUSED_STARTING_UP)
 
 
 # ------------------------------------------------------------------ crash loops

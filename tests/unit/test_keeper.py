@@ -418,6 +418,19 @@ def test_an_incoming_migration_counts_once_it_ended(host, look):
     assert look.watcher.entries["vm2"]["why"] == "migrated here"
 
 
+def test_an_incoming_migration_killed_while_its_qemu_starts_is_not_kept(host, look):
+    """Seen in the lab: the destination's domain is "paused (starting up)" for a tenth
+    of a second before its STARTED/migrated event; killed then (STOPPED/failed), it
+    is no guest of this host's to restart (its source keeps it, or saved it)."""
+    host.doms["vm2"] = (kr.STATE_PAUSED, kr.PAUSED_STARTING_UP)
+    look()
+    assert "vm2" not in look.watcher.entries
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_FAILED))
+    look()
+    look()
+    assert "vm2" not in look.watcher.entries and host.started() == []
+
+
 def test_a_guest_taken_over_while_this_host_was_away_is_forgotten_here(hv, host, look):
     """hyp2 comes back from a long cut: vm2 (down here by sanlock's kill) runs on hyp1,
     whose keeper says so and whose lease proves it: not hyp2's to start."""
