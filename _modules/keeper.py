@@ -79,7 +79,9 @@ def _only_watcher(hv):
 def watch(settings_cache=None, passes=0):
     """
     The loop the keeper unit runs: a look at once, then whenever libvirt reports a
-    guest starting or stopping, and every ``keeper:poll_interval`` seconds.
+    guest starting or stopping, and every ``keeper:poll_interval`` seconds; it ends
+    after a look once ``saltutil.sync_all`` changed this host's modules (its unit
+    starts the new code).
     ``passes``: stop after that many looks (0: never). Returns the last record.
 
     CLI Example:
@@ -94,6 +96,7 @@ def watch(settings_cache=None, passes=0):
     with _only_watcher(hv):
         keeper = _keeper(hv, hv_libvirt_events.LibvirtEvents())
         events, done, ret = [], 0, {}
+        code = hv_runtime.code_stamp()
         while True:
             try:
                 ret = keeper.step(events)
@@ -102,6 +105,9 @@ def watch(settings_cache=None, passes=0):
                 ret = {"error": str(exc)}
             done += 1
             if passes and done >= passes:
+                return ret
+            if hv_runtime.code_stamp() != code:
+                log.warning("keeper: this host's modules were synced anew: the unit starts the new code")
                 return ret
             events = keeper.libvirt.wait(hv["keeper"]["poll_interval"])
 

@@ -365,7 +365,9 @@ def _handle_dead(hv, ret):
 def watch(settings_cache=None, passes=0):
     """
     The loop the takeover unit runs: ``check`` every ``takeover:poll_interval``
-    seconds, an event when a host turns suspect (renewals failing) or comes back.
+    seconds, an event when a host turns suspect (renewals failing) or comes back;
+    it ends after a look once ``saltutil.sync_all`` changed this host's modules
+    (its unit starts the new code).
     ``passes``: stop after that many looks (0: never).
 
     CLI Example:
@@ -378,6 +380,7 @@ def watch(settings_cache=None, passes=0):
     interval = hv["takeover"]["poll_interval"]
     last = {}
     done = 0
+    code = hv_runtime.code_stamp()
     while True:
         try:
             ret = check(settings_cache)
@@ -391,5 +394,8 @@ def watch(settings_cache=None, passes=0):
                 last[host] = row["state"]
         done += 1
         if passes and done >= passes:
+            return ret
+        if hv_runtime.code_stamp() != code:
+            log.warning("takeover: this host's modules were synced anew: the unit starts the new code")
             return ret
         time.sleep(interval)

@@ -3,7 +3,8 @@ hv_runtime: what the guests, takeover, keeper and cluster modules share at run
 time, with or without the master: the cluster settings (the pillar's view,
 else the settings copy the states keep: no secret), events that the journal
 keeps when the event bus cannot take them, "now" as the records write it,
-JSON files written whole, and this host's locks. Plain Python: the modules import it (``import
+JSON files written whole, this host's locks, and the stamp of the synced code
+that the units' long loops end on. Plain Python: the modules import it (``import
 hv_runtime``) and hand in what they get from Salt (``__pillar__``,
 ``__salt__["event.send"]``).
 """
@@ -49,6 +50,21 @@ def fire(send, log, tag, data, level=logging.WARNING):
         send(tag, data)
     except Exception as exc:
         log.warning("could not send the event %s: %s", tag, exc)
+
+
+def code_stamp(root=None):
+    """The synced modules (``extmods/{modules,states,utils}/*.py``, beside this file)
+    and their modification times. The keeper and takeover loops run for an hour:
+    they compare this stamp after each look and end once ``saltutil.sync_all``
+    changed their code, and their units start them again with the new code."""
+    root = root or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    stamp = {}
+    for kind in ("modules", "states", "utils"):
+        with contextlib.suppress(OSError):
+            for entry in os.scandir(os.path.join(root, kind)):
+                if entry.name.endswith(".py"):
+                    stamp[f"{kind}/{entry.name}"] = entry.stat().st_mtime_ns
+    return stamp
 
 
 def now():

@@ -52,6 +52,32 @@ def started_events(lab, since, host=kp.HOST, names=()):
     return system.wait_for(found, 30, interval=1, what=f"hv/keeper/started of {names} from {host}")
 
 
+def test_synced_code_restarts_the_keeper_and_takeover_loops(lab):
+    """A module synced anew (what ``saltutil.sync_all`` does on an upgrade): the
+    keeper and takeover loops end after their next look and their units start them
+    again with the new code, not an hour later."""
+    units = ("hv-keeper", "hv-takeover")
+
+    def pids():
+        return {u: lab.sh(kp.HOST, f"systemctl show -P MainPID {u}").strip() for u in units}
+
+    def restarted():
+        now = pids()
+        return now if all(now[u] not in ("0", before[u]) for u in units) else None
+
+    before = pids()
+    assert all(p != "0" for p in before.values()), before
+    lab.sh(kp.HOST, "touch /var/cache/salt/minion/extmods/utils/hv_runtime.py")
+    after = system.wait_for(
+        restarted,
+        60,
+        interval=1,
+        what="the keeper and takeover units started anew",
+    )
+    for unit in units:
+        assert lab.sh(kp.HOST, f"systemctl is-active {unit}", check=False).strip() == "active", (unit, after)
+
+
 def test_after_private_link_cuts_every_kept_guest_runs_on_exactly_one_host(lab, kept):
     """One pass of ``make bench-keeper``: 30, 50 and 70 s cuts of hyp2's private link
     (sanlock kills its guests ~16 s in). Shorter than the dead time, hyp2's keeper starts

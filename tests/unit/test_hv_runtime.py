@@ -4,6 +4,7 @@ refuses them."""
 
 import json
 import logging
+import os
 import sys
 
 import pytest
@@ -70,3 +71,17 @@ def test_the_modules_import_the_utils_through_salts_loader(tmp_path, monkeypatch
     loaded = ("guests.start", "guests.evacuate", "takeover.check", "keeper.watch", "cluster.status")
     assert [fun for fun in loaded if fun in functions] == list(loaded)
     assert utils not in sys.path
+
+
+def test_the_code_stamp_changes_with_a_synced_module(tmp_path):
+    """What the keeper and takeover loops end on: a module of theirs synced anew."""
+    for kind, name in (("modules", "keeper.py"), ("utils", "keeper_rule.py"), ("utils", "notes.txt")):
+        (tmp_path / kind).mkdir(exist_ok=True)
+        (tmp_path / kind / name).write_text("x = 1\n")
+    stamp = hv_runtime.code_stamp(str(tmp_path))
+    assert sorted(stamp) == ["modules/keeper.py", "utils/keeper_rule.py"]
+    assert hv_runtime.code_stamp(str(tmp_path)) == stamp
+    (tmp_path / "utils" / "notes.txt").write_text("y\n")
+    assert hv_runtime.code_stamp(str(tmp_path)) == stamp
+    os.utime(tmp_path / "utils" / "keeper_rule.py", ns=(1, 1))
+    assert hv_runtime.code_stamp(str(tmp_path)) != stamp
