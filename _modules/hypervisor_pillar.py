@@ -37,7 +37,7 @@ def _pillar():
 
 def _defaults():
     try:
-        return hv_schema.defaults(__grains__["os_family"])
+        return hv_schema.defaults(__grains__["os_family"], __grains__.get("osmajorrelease"))
     except ValueError as err:
         raise CommandExecutionError(str(err)) from err
 

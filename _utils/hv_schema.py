@@ -569,6 +569,18 @@ OS_DEFAULTS = {
         "python:build_pkgs": ["gcc", "pkgconf-pkg-config", "libvirt-devel", "python3-devel"],
     },
 }
+# What a major release has other than its family, by key (issue 22: Debian 13 is being
+# brought in; each entry says what moved there).
+RELEASE_DEFAULTS = {
+    ("Debian", 13): {
+        # sanlock 3.9 reads watchdog_fire_timeout from sanlock.conf: no longer fixed at 60.
+        "sanlock:watchdog_fire_timeout_fixed": None,
+        # trixie's glusterfs reads its TLS files in /etc/ssl again (a Debian patch).
+        "gluster:tls_dir": "/etc/ssl",
+        # libvirt-sanlock is a transitional package in trixie.
+        "pkgs:sanlock": _names("sanlock libvirt-daemon-plugin-sanlock"),
+    },
+}
 BY_KEY = {row.key: row for row in ROWS}
 # What a message calls the items of a list of strings, where not names.
 LIST_ITEMS = {
@@ -589,14 +601,25 @@ def _set(tree, path, value):
     tree[path[-1]] = copy.deepcopy(value)
 
 
-def defaults(os_family):
-    """The ``hypervisor`` defaults for ``os_family`` (Debian or RedHat), as a nested mapping."""
+def defaults(os_family, release=None):
+    """The ``hypervisor`` defaults for ``os_family`` (Debian or RedHat) and its major
+    ``release`` (grain ``osmajorrelease``; None: the family's reference release), as a
+    nested mapping: the rows' defaults, the family's, then the release's."""
     if os_family not in OS_FAMILIES:
         raise ValueError(f"OS family {os_family!r} is not supported ({', '.join(OS_FAMILIES)})")
+    layered = {**OS_DEFAULTS[os_family], **RELEASE_DEFAULTS.get((os_family, _major(release)), {})}
     tree = {}
     for row in ROWS:
-        _set(tree, path_of(row.key), OS_DEFAULTS[os_family].get(row.key, row.default))
+        _set(tree, path_of(row.key), layered.get(row.key, row.default))
     return tree
+
+
+def _major(release):
+    """A major release as an int (the grain may be a string), or None."""
+    try:
+        return int(release)
+    except (TypeError, ValueError):
+        return None
 
 
 def row_at(path):

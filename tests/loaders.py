@@ -22,9 +22,10 @@ def load(kind, name):
     return module
 
 
-def layered_parameters(os_family):
-    """The schema's defaults for ``os_family`` (what the pillar is layered over)."""
-    return hv_schema.defaults(os_family)
+def layered_parameters(os_family, release=None):
+    """The schema's defaults for ``os_family`` and its major ``release`` (what the pillar is
+    layered over)."""
+    return hv_schema.defaults(os_family, release)
 
 
 hypervisor_pillar = load("_modules", "hypervisor_pillar")

@@ -719,3 +719,14 @@ def test_gluster_over_tls_where_the_pillar_asks_for_it(highstate, family):
         assert {"sls": "gluster.tls"} in _args(states, "gluster-service-running")["watch"]
     for host in LAB:
         assert _starting(highstate(host, family), "gluster-tls-") == ["gluster-tls-settled"]
+
+
+def test_debian_13_takes_its_releases_defaults(highstate):
+    """Issue 22 (in progress): a Debian 13 host gets trixie's own defaults (the schema's
+    RELEASE_DEFAULTS): the libvirt sanlock plugin under its new name; Debian 12 the old one."""
+    trixie = _args(highstate("hyp1", "Debian-13"), "sanlock-packages-installed")["pkgs"]
+    bookworm = _args(highstate("hyp1", "Debian"), "sanlock-packages-installed")["pkgs"]
+    assert (trixie, bookworm) == (
+        ["sanlock", "libvirt-daemon-plugin-sanlock"],
+        ["sanlock", "libvirt-sanlock"],
+    )

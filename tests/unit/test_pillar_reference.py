@@ -76,3 +76,23 @@ def test_every_setting_a_pillar_may_set_has_limits():
         )
     ]
     assert loose == []
+
+
+def test_a_release_layers_its_own_defaults_over_its_family():
+    """Debian 13 (issue 22): sanlock's watchdog fire timeout no longer fixed, gluster's TLS
+    files in /etc/ssl, the libvirt sanlock plugin under its new name; Debian 12 (and no
+    release given) keeps the family's; a release with no entry is its family."""
+    from tests.loaders import hv_schema
+
+    trixie, bookworm = hv_schema.defaults("Debian", "13"), hv_schema.defaults("Debian", 12)
+    assert bookworm == hv_schema.defaults("Debian") == hv_schema.defaults("Debian", "not a number")
+    assert (
+        trixie["sanlock"]["watchdog_fire_timeout_fixed"],
+        bookworm["sanlock"]["watchdog_fire_timeout_fixed"],
+    ) == (
+        None,
+        60,
+    )
+    assert (trixie["gluster"]["tls_dir"], bookworm["gluster"]["tls_dir"]) == ("/etc/ssl", "/usr/lib/ssl")
+    assert trixie["pkgs"]["sanlock"] == ["sanlock", "libvirt-daemon-plugin-sanlock"]
+    assert hv_schema.defaults("RedHat", 10) == hv_schema.defaults("RedHat", 9)
