@@ -12,6 +12,9 @@ Each host sends ``peer_keys.public()`` to the Salt mine under ``hv_peer_keys``
   peer's OpenVPN pins with ``peer-fingerprint``.
 - ``gluster_cert``: with ``gluster:tls``, its gluster certificate (PEM), which
   every gluster node trusts (``glusterfs.ca`` in ``gluster:tls_dir``: ``gluster_ca``).
+- ``sanlock_fire_timeout``: on a host that joins the lockspace, the watchdog fire
+  timeout its sanlock uses (seconds), which every such host must share
+  (state ``peer_keys.agreed``: sanlock judges a peer dead by its own value).
 
 An item that does not exist yet is None. ``peer``, ``get`` and ``known_host``
 read a peer's entry from the mine; the states call them through slots
@@ -38,7 +41,7 @@ log = logging.getLogger(__name__)
 
 __virtualname__ = "peer_keys"
 MINE_NAME = "hv_peer_keys"
-ITEMS = ("host_key", "migration_key", "tunnel_fingerprint", "gluster_cert")
+ITEMS = ("host_key", "migration_key", "tunnel_fingerprint", "gluster_cert", "sanlock_fire_timeout")
 HOST_KEY = "/etc/ssh/ssh_host_ed25519_key.pub"
 # The tunnel certificate, under tunnels:openvpn_dir (salt/tunnels/tls.sls).
 TUNNEL_CERT = "tls/host.crt"
@@ -113,11 +116,13 @@ def _certificate(path):
     return pem.strip() + "\n"
 
 
-def public(host_key=HOST_KEY, migration_key=None, tunnel_cert=None, gluster_cert=None):
+def public(
+    host_key=HOST_KEY, migration_key=None, tunnel_cert=None, gluster_cert=None, sanlock_fire_timeout=None
+):
     """
     What this host publishes to its peers: its SSH host key, the migration
     user's public key and the SHA256 fingerprint of its tunnel certificate
-    (None for each one that does not exist).
+    (None for each one that does not exist), and the watchdog fire timeout given.
 
     host_key
         The SSH host public key file (default ``/etc/ssh/ssh_host_ed25519_key.pub``).
@@ -127,6 +132,8 @@ def public(host_key=HOST_KEY, migration_key=None, tunnel_cert=None, gluster_cert
         The tunnel certificate (default: ``<tunnels:openvpn_dir>/tls/host.crt``).
     gluster_cert
         Gluster's certificate (default: ``<gluster:tls_dir>/glusterfs.pem``, made with ``gluster:tls``).
+    sanlock_fire_timeout
+        This host's sanlock watchdog fire timeout (an integer; None on a host without sanlock).
 
     CLI Example:
 
@@ -149,7 +156,17 @@ def public(host_key=HOST_KEY, migration_key=None, tunnel_cert=None, gluster_cert
         "migration_key": parse_public_key(hv_runtime.read_text(migration_key)),
         "tunnel_fingerprint": fingerprint,
         "gluster_cert": _certificate(gluster_cert),
+        "sanlock_fire_timeout": _seconds(sanlock_fire_timeout),
     }
+
+
+def _seconds(value):
+    """A positive whole number of seconds, or None; anything else is refused."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise CommandExecutionError(f"sanlock_fire_timeout: {value!r} is not a number of seconds")
+    return value
 
 
 def peer(name):

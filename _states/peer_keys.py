@@ -28,8 +28,9 @@ from salt.exceptions import CommandExecutionError
 
 __virtualname__ = "peer_keys"
 MINE_NAME = "hv_peer_keys"
-ITEMS = ("host_key", "migration_key", "tunnel_fingerprint", "gluster_cert")
-OPTIONAL = ("gluster_cert",)  # made with gluster:tls only: its absence is no news
+ITEMS = ("host_key", "migration_key", "tunnel_fingerprint", "gluster_cert", "sanlock_fire_timeout")
+# Made with gluster:tls only, given on hosts with sanlock only: their absence is no news.
+OPTIONAL = ("gluster_cert", "sanlock_fire_timeout")
 
 
 def __virtual__():
@@ -59,7 +60,14 @@ def _missing(entry, required):
     return [item for item in required if not (entry or {}).get(item)]
 
 
-def published(name=MINE_NAME, host_key=None, migration_key=None, tunnel_cert=None, gluster_cert=None):
+def published(
+    name=MINE_NAME,
+    host_key=None,
+    migration_key=None,
+    tunnel_cert=None,
+    gluster_cert=None,
+    sanlock_fire_timeout=None,
+):
     """Ensure the mine holds this host's keys (``peer_keys.public``) under ``name``."""
     ret = {"name": name, "changes": {}, "result": True, "comment": ""}
     paths = {
@@ -69,6 +77,7 @@ def published(name=MINE_NAME, host_key=None, migration_key=None, tunnel_cert=Non
             ("migration_key", migration_key),
             ("tunnel_cert", tunnel_cert),
             ("gluster_cert", gluster_cert),
+            ("sanlock_fire_timeout", sanlock_fire_timeout),
         )
         if value is not None
     }
@@ -132,4 +141,27 @@ def received(name, require_keys=("host_key", "migration_key"), timeout=120, inte
         ret["comment"] = f"{name} has not published {', '.join(missing)} after {timeout}s: {hints}"
         return ret
     ret["comment"] = f"{name} has published {', '.join(required)}"
+    return ret
+
+
+def agreed(name, item, value, peers, fix=""):
+    """Ensure every host of ``peers`` that published ``item`` published ``value`` too
+    (``name`` says what it is, ``fix`` what to do when they differ). A peer that has not
+    published it yet is not judged. Changes nothing."""
+    ret = {"name": name, "changes": {}, "result": True, "comment": ""}
+    if item not in ITEMS:
+        ret["result"] = False
+        ret["comment"] = f"unknown item {item!r}: agreed takes {', '.join(ITEMS)}"
+        return ret
+    seen = {peer: (_entry(peer) or {}).get(item) for peer in peers}
+    others = {peer: found for peer, found in sorted(seen.items()) if found is not None and found != value}
+    if others:
+        ret["result"] = False
+        theirs = ", ".join(f"{peer} {found}" for peer, found in others.items())
+        ret["comment"] = f"{name}: this host's is {value}, but {theirs}: every host must use the same. {fix}"
+        return ret
+    silent = sorted(peer for peer, found in seen.items() if found is None)
+    ret["comment"] = f"{name}: {value} here and on every peer that published it"
+    if silent:
+        ret["comment"] += f" (not published yet: {', '.join(silent)})"
     return ret

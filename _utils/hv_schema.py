@@ -574,7 +574,12 @@ OS_DEFAULTS = {
 RELEASE_DEFAULTS = {
     ("Debian", 13): {
         # sanlock 3.9 reads watchdog_fire_timeout from sanlock.conf: no longer fixed at 60.
+        # The manual's pairing for io_timeout 2 (the default): 10, so a dead host's leases
+        # are free 8 x 2 + 10 = 26 s after its last renewal (docs/takeover.md: why). A
+        # lease holder gets 4 s after SIGTERM (qemu exits in well under one): 4 + 2 x 2 < 10.
         "sanlock:watchdog_fire_timeout_fixed": None,
+        "sanlock:watchdog_fire_timeout": 10,
+        "sanlock:kill_grace": 4,
         # trixie's glusterfs reads its TLS files in /etc/ssl again (a Debian patch).
         "gluster:tls_dir": "/etc/ssl",
         # libvirt-sanlock is a transitional package in trixie.

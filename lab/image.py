@@ -1,6 +1,7 @@
-"""The lab's bare Debian 12 image, and the package caches its hosts install from.
+"""The lab's bare Debian image (13 by default, 12 with LAB_RELEASE=bookworm), and
+the package caches its hosts install from.
 
-A lab host starts as a provider's Debian 12 install plus a salt-minion, and
+A lab host starts as a provider's Debian install plus a salt-minion, and
 nothing of the product: the first ``state.apply`` installs libvirt, qemu,
 gluster, sanlock … and the modules' Python libraries, as on a real server.
 The hosts have no route out of the lab, so the packages the states may ask
@@ -8,29 +9,30 @@ for are fetched once, here, into two caches bound read-only into every host:
 
 - ``debs/``: a flat apt repository (every package of the Debian parameters,
   with the dependencies the bare image lacks), the hosts' only apt source;
-- ``wheels/``: wheels of Salt for the minion, and the sources of the Python
-  libraries the states install (pip builds them on the host, as it would
-  from PyPI), the hosts' only pip index.
+- ``wheels/``: the sources of the Python libraries the states install (pip
+  builds them on the host, as it would from PyPI), the hosts' only pip index.
 
 The minion is installed in the image by ``minion/install-salt-minion.sh``, the
-script docs/install.md gives for real servers. Everything is built once and cached
-under a key of the recipe, the package lists and the pins.
+script docs/install.md gives for real servers, from the package index of this
+machine's own pip configuration, with the image's own Python. Everything is built
+once per release and cached under a key of the recipe, the package lists and the pins.
 """
 
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import shutil
 import sys
 from pathlib import Path
 
 from . import system
-from .topology import CACHE, REPO
+from .topology import CACHE, RELEASE, RELEASES, REPO
 
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 IMAGES = CACHE / "images"
-# What a provider's Debian 12 install holds (plus python3-venv for the minion).
+# What a provider's Debian install holds (plus python3-venv for the minion).
 BASE_PACKAGES = [
     "systemd",
     "systemd-sysv",
@@ -45,6 +47,8 @@ BASE_PACKAGES = [
     # leave it, so that F2 has something real to turn off.
     "nftables",
 ]
+# The Python each release's minion runs on (its python3).
+PYTHONS = {"trixie": (3, 13), "bookworm": (3, 11)}
 # Packages of later features, offered by the lab's apt source already.
 EXTRA_DEBS = []
 # Where the hosts see the caches.
@@ -55,14 +59,19 @@ APT_SOURCE = f"{LAB_ONLY}deb [trusted=yes] file:{DEBS_IN_HOST} ./\n"
 PIP_CONF = f"{LAB_ONLY}[global]\nno-index = true\nfind-links = {WHEELS_IN_HOST}\n"
 
 
-def _debian_parameters():
-    """The schema's defaults for Debian (the lab's hosts)."""
-    return _schema().defaults("Debian")
+def parameters(release=RELEASE):
+    """The schema's defaults for the lab's hosts: Debian, of ``release`` (a codename)."""
+    return _schema().defaults("Debian", RELEASES[release])
 
 
-def product_packages():
+def product_packages_of(part, release=RELEASE):
+    """The Debian packages of the states' part ``part`` (``pkgs:<part>``) on ``release``."""
+    return list(parameters(release)["pkgs"][part])
+
+
+def product_packages(release=RELEASE):
     """Every Debian package the states may install (lists under ``pkgs`` and ``python``)."""
-    params = _debian_parameters()
+    params = parameters(release)
     names = set(EXTRA_DEBS)
     for group in params["pkgs"].values():
         names.update(group)
@@ -89,12 +98,13 @@ def _schema():
     return module
 
 
-def image_key():
+def image_key(release=RELEASE):
     blob = json.dumps(
         {
             "v": RECIPE_VERSION,
+            "release": release,
             "base": BASE_PACKAGES,
-            "debs": product_packages(),
+            "debs": product_packages(release),
             "pins": pins(),
             "minion": [(REPO / "minion" / f).read_text() for f in sorted(("install-salt-minion.sh",))],
         }
@@ -127,11 +137,42 @@ def mirrors():
     return main, security
 
 
-def _sources(main, security):
-    lines = [f"deb {main} bookworm main", f"deb {main} bookworm-updates main"]
+def image_dir(release=RELEASE):
+    """Where the image of ``release`` is (or will be) cached."""
+    return IMAGES / f"{release}-{image_key(release)}"
+
+
+def _sources(main, security, release):
+    lines = [f"deb {main} {release} main", f"deb {main} {release}-updates main"]
     if security:
-        lines.append(f"deb {security} bookworm-security main")
+        lines.append(f"deb {security} {release}-security main")
     return "\n".join(lines) + "\n"
+
+
+PIP_CERT_IN_IMAGE = "/run/hvlab-pip-cert.pem"
+
+
+def pip_index():
+    """``(PIP_* variables, binds)`` for a pip run inside the image from this machine's own
+    pip configuration: its http(s) index URLs, trusted hosts and proxy (a ``file:`` index
+    here is not in the image; none named: pip's own default, as here), its CA bundle
+    (bound read-only) and the proxy variables of this environment."""
+    out = system.run(sys.executable, "-m", "pip", "config", "list", capture=True, check=False)
+    env, binds = {}, []
+    for line in out.splitlines():
+        key, _, value = line.partition("=")
+        name, value = key.rsplit(".", 1)[-1], value.strip().strip("'\"")
+        if name in ("index-url", "extra-index-url", "trusted-host", "proxy"):
+            kept = [v for v in value.split() if name == "trusted-host" or v.startswith("http")]
+            if kept:
+                env["PIP_" + name.upper().replace("-", "_")] = " ".join(kept)
+        elif name == "cert" and Path(value).is_file() and not binds:
+            env["PIP_CERT"] = PIP_CERT_IN_IMAGE
+            binds.append((Path(value).resolve(), PIP_CERT_IN_IMAGE, True))
+    for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
+        if os.environ.get(name):
+            env[name] = os.environ[name]
+    return env, binds
 
 
 def _in_image(rootfs, *cmd, binds=(), env=None, timeout=1800):
@@ -144,12 +185,11 @@ def _in_image(rootfs, *cmd, binds=(), env=None, timeout=1800):
 
 
 def _wheels(dest, echo):
-    """Salt's wheels (built here, as pip would on a real host) and the sdists of
-    the libraries the states install, with what building them needs."""
+    """The sdists of the libraries the states install, with what building them needs
+    (any Python: the hosts build them)."""
     pip = [sys.executable, "-m", "pip", "-q", "--disable-pip-version-check"]
     wanted = pins()
-    echo(f"lab: collecting {wanted['salt']} and {', '.join(wanted['pip'])} for the hosts' pip cache")
-    system.run(*pip, "wheel", "--wheel-dir", dest, wanted["salt"], timeout=1200)
+    echo(f"lab: collecting {', '.join(wanted['pip'])} for the hosts' pip cache")
     system.run(*pip, "download", "--no-deps", "--no-binary", ":all:", "-d", dest, *wanted["pip"], timeout=600)
     system.run(*pip, "download", "--only-binary", ":all:", "-d", dest, "setuptools", "wheel", timeout=600)
 
@@ -179,36 +219,37 @@ def _debs(rootfs, dest):
 def build(echo=print):
     """Return the image directory (``rootfs``, ``debs``, ``wheels``), building it if not cached."""
     key = image_key()
-    dest = IMAGES / f"bookworm-{key}"
+    dest = image_dir()
     if (dest / ".hvlab-complete").exists():
         return dest
     IMAGES.mkdir(parents=True, exist_ok=True)
-    tmp = IMAGES / f".building-{key}"
+    tmp = IMAGES / f".building-{RELEASE}-{key}"
     system.remove_tree(tmp)
     rootfs, debs, wheels = tmp / "rootfs", tmp / "debs", tmp / "wheels"
     main, security = mirrors()
-    echo(f"lab: building the bare Debian 12 image {dest.name} and its package caches (once; ~4 min)")
+    echo(f"lab: building the bare Debian {RELEASES[RELEASE]} image {dest.name} and its caches (once; ~6 min)")
     system.run(
         "debootstrap",
         "--variant=minbase",
         f"--include={','.join(BASE_PACKAGES)}",
-        "bookworm",
+        RELEASE,
         rootfs,
         main,
         timeout=1200,
     )
-    (rootfs / "etc/apt/sources.list").write_text(_sources(main, security))
+    (rootfs / "etc/apt/sources.list").write_text(_sources(main, security, RELEASE))
     _in_image(rootfs, "apt-get", "update", "-q", timeout=600)
     _in_image(rootfs, "apt-get", "dist-upgrade", "-y", "-q")
     _wheels(wheels, echo)
     # The minion, installed the way docs/install.md tells an operator to.
+    pip_env, pip_binds = pip_index()
     _in_image(
         rootfs,
         "sh",
         "/run/hvlab-minion/install-salt-minion.sh",
         "--no-start",
-        binds=[(REPO / "minion", "/run/hvlab-minion", True), (wheels, WHEELS_IN_HOST, True)],
-        env={"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": WHEELS_IN_HOST},
+        binds=[(REPO / "minion", "/run/hvlab-minion", True), *pip_binds],
+        env={"PIP_DISABLE_PIP_VERSION_CHECK": "1", **pip_env},
     )
     _debs(rootfs, debs)
     _in_image(rootfs, "apt-get", "clean")
@@ -221,7 +262,7 @@ def build(echo=print):
     (rootfs / "etc/resolv.conf").write_text("")
     (tmp / ".hvlab-complete").write_text(key + "\n")
     tmp.rename(dest)
-    for old in [*IMAGES.glob("bookworm-*"), *IMAGES.glob(".building-*")]:
+    for old in [*IMAGES.glob(f"{RELEASE}-*"), *IMAGES.glob(f".building-{RELEASE}-*")]:
         if old != dest:
             system.remove_tree(old)
     return dest

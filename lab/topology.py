@@ -19,6 +19,12 @@ STATE = Path(os.environ.get("HVLAB_DIR", "/var/lib/hvlab"))
 CACHE = Path(os.environ.get("HVLAB_CACHE", "/var/lib/hvlab"))
 PILLAR = Path(os.environ.get("HVLAB_PILLAR", REPO / "pillar" / "hypervisor.sls"))
 PREFIX = os.environ.get("HVLAB_PREFIX", "hvlab-")
+# The Debian release of the lab's hosts (``make lab LAB_RELEASE=bookworm``): its
+# codename and major version (the grain osmajorrelease).
+RELEASES = {"trixie": 13, "bookworm": 12}
+RELEASE = os.environ.get("LAB_RELEASE") or "trixie"
+if RELEASE not in RELEASES:
+    raise SystemExit(f"LAB_RELEASE={RELEASE!r}: the lab knows {', '.join(RELEASES)}")
 SWITCH_NS = PREFIX + "sw"
 MASTER_NS = PREFIX + "master"
 MASTER_IP = "203.0.113.1"

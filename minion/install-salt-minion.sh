@@ -1,6 +1,8 @@
 #!/bin/sh
-# Install the Salt minion as this project runs it, on a bare Debian 12 or EL 9
-# host: Salt from PyPI in its own venv (default /opt/salt), run by systemd.
+# Install the Salt minion as this project runs it, on a bare Debian 13, Debian 12
+# or EL 9 host: Salt from PyPI in its own venv (default /opt/salt), run by systemd.
+# A C compiler and Python's headers come first: some of Salt's dependencies have
+# no wheel for every Python (timelib), and pip builds them here.
 # The states install everything else, the Python libraries of the custom
 # modules included, into that same venv.
 #
@@ -20,9 +22,10 @@ start=yes
 if [ "${1:-}" = "--no-start" ]; then start=no; shift; fi
 
 if command -v apt-get >/dev/null 2>&1; then
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends python3-venv
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends \
+        python3-venv python3-dev gcc libc6-dev
 else
-    dnf install -y -q python3
+    dnf install -y -q python3 python3-devel gcc
 fi
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check "salt==$SALT_VERSION"

@@ -1,6 +1,8 @@
 {#- F19/F20: this host's SSH host key, migration key and tunnel certificate
     fingerprint, published in the Salt mine under hv_peer_keys (read back with
-    `salt hyp1 peer_keys.peer hyp2`), after this host's bricks are ready. #}
+    `salt hyp1 peer_keys.peer hyp2`), after this host's bricks are ready; on a
+    host that joins the lockspace, its sanlock watchdog fire timeout too, which
+    every such host must share (salt/sanlock/config.sls checks it). #}
 {%- from "map.jinja" import hv with context %}
 include:
   - peers.key
@@ -12,6 +14,9 @@ peers-published-keys-in-mine:
     - name: hv_peer_keys
     - migration_key: {{ hv.migration.key }}.pub
     - tunnel_cert: {{ hv.tunnels.openvpn_dir }}/tls/host.crt
+{%- if hv.sanlock.lockspace.host_id %}
+    - sanlock_fire_timeout: {{ hv.timings.watchdog_fire_timeout }}
+{%- endif %}
     - require:
       - sls: peers.key
       - sls: tunnels.tls

@@ -1,10 +1,22 @@
 {#- F14: the sanlock daemon's options: with a watchdog (wdmd) or, where the
     host has none, without (-w 0), and the kill grace (-g); sanlock.conf where
     the OS family's sanlock reads the watchdog fire timeout (conf_settings is
-    empty where it is fixed: Debian's 3.8). sanlock.service restarts on a change. #}
+    empty where it is fixed: Debian 12's 3.8). sanlock.service restarts on a change.
+    Nothing is written while a peer published another watchdog fire timeout:
+    sanlock judges a peer dead by its own value, so every host must share it. #}
 {%- from "map.jinja" import hv with context %}
 include:
   - sanlock.package
+
+sanlock-config-fire-timeout-agreed:
+  peer_keys.agreed:
+    - name: the sanlock watchdog fire timeout (seconds)
+    - item: sanlock_fire_timeout
+    - value: {{ hv.timings.watchdog_fire_timeout }}
+    - peers: {{ hv.tunnels.peers | json }}
+    - fix: >-
+        A cluster with a Debian 12 host (sanlock 3.8: 60 s, fixed) sets
+        hypervisor:sanlock:watchdog_fire_timeout: 60 until its last Debian 12 host is upgraded.
 
 sanlock-config-daemon-options-managed:
   file.managed:
@@ -17,6 +29,7 @@ sanlock-config-daemon-options-managed:
         sanlock_opts="{{ hv.sanlock.daemon_opts }}"
     - require:
       - sls: sanlock.package
+      - peer_keys: sanlock-config-fire-timeout-agreed
 {%- if hv.sanlock.conf_settings %}
 
 sanlock-config-sanlock-conf-managed:
@@ -30,4 +43,5 @@ sanlock-config-sanlock-conf-managed:
 {%- endfor %}
     - require:
       - sls: sanlock.package
+      - peer_keys: sanlock-config-fire-timeout-agreed
 {%- endif %}

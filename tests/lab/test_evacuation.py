@@ -13,18 +13,18 @@ import time
 
 import pytest
 
-from lab import machines, master, provider, system, topology
+from lab import image, machines, master, provider, system, topology
 from tests.lab import evacuation as ev
 from tests.lab.conftest import GROUP, changed, report
 from tests.lab.events import Events
 from tests.lab.failover import public_ip, routed_to, wait_answered_by
-from tests.loaders import hv_views, layered_parameters
+from tests.loaders import hv_views
 from tests.pillar_cases import lab_pillar
 
 pytestmark = pytest.mark.lab
 HYP1_IPS = sorted(lab_pillar()["hypervisor"]["hosts"]["hyp1"]["failover_ips"])
 SETTINGS = "/var/lib/hv-evacuation/settings.json"
-VOLUMES = hv_views.build(lab_pillar(), layered_parameters("Debian"), "hyp1")["gluster"]["volumes"]
+VOLUMES = hv_views.build(lab_pillar(), image.parameters(), "hyp1")["gluster"]["volumes"]
 
 
 def host(name):

@@ -1,4 +1,5 @@
-"""A bare server's first run: the lab image holds a provider's Debian 12 and
+"""A bare server's first run: the lab image holds a provider's Debian (13, or 12
+with LAB_RELEASE=bookworm) and
 a salt-minion, nothing of the product; the first state.apply installs it all
 (packages, the modules' Python libraries) and every custom module loads."""
 
@@ -12,7 +13,9 @@ from tests.lab.conftest import ARBITERS, GROUP, HYPERVISORS, failed
 
 pytestmark = pytest.mark.lab
 HOSTS = HYPERVISORS + ARBITERS
-PRODUCT = ["libvirt-daemon-system", "qemu-system-x86", "glusterfs-server", "sanlock", "libvirt-sanlock"]
+# The libvirt sanlock plugin's package is named by the release (pkgs:sanlock).
+PRODUCT = ["libvirt-daemon-system", "qemu-system-x86", "glusterfs-server"]
+PRODUCT += image.product_packages_of("sanlock")
 CUSTOM_MODULES = {
     "gluster",
     "gluster_brick",
@@ -34,7 +37,7 @@ def _installed(root, package):
 
 
 def test_the_image_is_bare():
-    rootfs = image.IMAGES / f"bookworm-{image.image_key()}" / "rootfs"
+    rootfs = image.image_dir() / "rootfs"
     assert rootfs.is_dir()
     assert [p for p in PRODUCT if _installed(rootfs, p)] == []
     assert (rootfs / "opt/salt/bin/salt-minion").exists(), "the minion is installed as on a real server"
@@ -60,7 +63,11 @@ def test_the_states_installed_the_product(lab, host):
     for package in PRODUCT:
         assert f" install {package}:" in log, f"{package} was not installed by the states on {host}"
     pip = lab.sh(host, "/opt/salt/bin/python -m pip show libvirt-python")
-    assert "Version: 12.8.0" in pip and "Location: /opt/salt/lib/python3.11/site-packages" in pip
+    assert "Version: 12.8.0" in pip, pip
+    # In the minion's own venv, of the release's Python (3.13 on Debian 13, 3.11 on 12).
+    assert re.search(r"^Location: /opt/salt/lib/python3\.\d+/site-packages$", pip, re.M), pip
+    python = lab.sh(host, "/opt/salt/bin/python -c 'import sys; print(sys.version_info[:2])'").strip()
+    assert python == str(image.PYTHONS[image.RELEASE]), python
 
 
 @pytest.mark.parametrize("host", ARBITERS)

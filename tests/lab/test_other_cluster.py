@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from lab import image
 from tests.lab.conftest import report
 from tests.pillar_cases import lab_pillar
 
@@ -24,7 +25,8 @@ REPO = Path(__file__).resolve().parents[2]
 STATE = Path("/var/lib/hvlab-other")
 HOSTS = ("kvm-a", "kvm-b")
 BRIDGES = {"wan": ("brout", 1195), "lan": ("brin", 1194), "dmz": ("brdmz", 1196)}
-TLS_DIR = "/usr/lib/ssl"  # Debian's glusterfs reads its TLS files there (gluster:tls_dir)
+# Where the release's glusterfs reads its TLS files (gluster:tls_dir).
+TLS_DIR = image.parameters()["gluster"]["tls_dir"]
 
 
 def other_pillar():

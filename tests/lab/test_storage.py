@@ -2,13 +2,14 @@
 
 import pytest
 
+from lab import image
 from tests.lab.guests import state, throwaway_guest
-from tests.loaders import hv_views, layered_parameters
+from tests.loaders import hv_views
 from tests.pillar_cases import lab_pillar
 
 pytestmark = pytest.mark.lab
 HOSTS = ("hyp1", "hyp2")
-SETTINGS = hv_views.build(lab_pillar(), layered_parameters("Debian"), "hyp1")
+SETTINGS = hv_views.build(lab_pillar(), image.parameters(), "hyp1")
 VOLUMES = SETTINGS["gluster"]["volumes"]
 
 

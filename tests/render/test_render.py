@@ -722,11 +722,36 @@ def test_gluster_over_tls_where_the_pillar_asks_for_it(highstate, family):
 
 
 def test_debian_13_takes_its_releases_defaults(highstate):
-    """Issue 22 (in progress): a Debian 13 host gets trixie's own defaults (the schema's
-    RELEASE_DEFAULTS): the libvirt sanlock plugin under its new name; Debian 12 the old one."""
-    trixie = _args(highstate("hyp1", "Debian-13"), "sanlock-packages-installed")["pkgs"]
-    bookworm = _args(highstate("hyp1", "Debian"), "sanlock-packages-installed")["pkgs"]
-    assert (trixie, bookworm) == (
-        ["sanlock", "libvirt-daemon-plugin-sanlock"],
-        ["sanlock", "libvirt-sanlock"],
-    )
+    """A Debian 13 host gets trixie's own defaults (the schema's RELEASE_DEFAULTS): the
+    libvirt sanlock plugin under its new name, sanlock.conf with a 10 s watchdog fire
+    timeout and a 4 s kill grace; Debian 12 the old plugin, no sanlock.conf, 10 s grace."""
+    trixie, bookworm = highstate("hyp1", "Debian-13"), highstate("hyp1", "Debian")
+    assert (
+        _args(trixie, "sanlock-packages-installed")["pkgs"],
+        _args(bookworm, "sanlock-packages-installed")["pkgs"],
+    ) == (["sanlock", "libvirt-daemon-plugin-sanlock"], ["sanlock", "libvirt-sanlock"])
+    conf = _args(trixie, "sanlock-config-sanlock-conf-managed")
+    assert conf["contents"].splitlines()[1:] == ["watchdog_fire_timeout = 10"]
+    assert "sanlock-config-sanlock-conf-managed" not in bookworm
+    opts = [_args(state, "sanlock-config-daemon-options-managed")["contents"] for state in (trixie, bookworm)]
+    assert ['sanlock_opts="-w 0 -g 4"' in opts[0], 'sanlock_opts="-w 0 -g 10"' in opts[1]] == [True, True]
+
+
+@pytest.mark.parametrize(("family", "seconds"), [("Debian-13", 10), ("Debian", 60), ("RedHat", 60)])
+def test_the_fire_timeout_is_published_and_agreed_before_sanlock_is_configured(highstate, family, seconds):
+    """Every host with sanlock publishes its watchdog fire timeout and checks the peers'
+    before writing sanlock's configuration (a Debian 12 host beside Debian 13 ones)."""
+    host = "hyp1" if family != "RedHat" else "kvm-a"
+    peer = "hyp2" if family != "RedHat" else "kvm-b"
+    state = highstate(host, family)
+    assert _args(state, "peers-published-keys-in-mine")["sanlock_fire_timeout"] == seconds
+    agreed = _args(state, "sanlock-config-fire-timeout-agreed")
+    assert (agreed["item"], agreed["value"], agreed["peers"]) == ("sanlock_fire_timeout", seconds, [peer])
+    requires = _args(state, "sanlock-config-daemon-options-managed")["require"]
+    assert {"peer_keys": "sanlock-config-fire-timeout-agreed"} in requires
+
+
+def test_the_arbiter_has_no_fire_timeout_to_agree_on(highstate):
+    arbiter = highstate("arb1", "Debian-13")
+    assert "sanlock-config-fire-timeout-agreed" not in arbiter
+    assert "peers-published-keys-in-mine" not in arbiter  # it publishes no keys at all

@@ -8,6 +8,16 @@ def test_the_lines_of_two_runs():
     assert bench.line(2, 84.66, 0, 160) == (
         "run 2: hyp1 crashed with 2 guests; both answered on hyp2 after 84.7 s, 0 double runs in 160 samples"
     )
-    summary = bench.summary([84.7, 91.2], 0)
-    assert summary.startswith("P4: median 88.0 s, max 91.2 s over 2 runs, 0 double runs (goal <= 45 s, 0).")
-    assert "8 x io_timeout (2) + watchdog fire timeout = 76 s" in summary
+    summary = bench.summary([84.7, 91.2], 0, "bookworm")
+    assert summary.startswith(
+        "P4 (Debian 12): median 88.0 s, max 91.2 s over 2 runs, 0 double runs (goal <= 45 s, 0)."
+    )
+    assert "8 x io_timeout (2) + watchdog fire timeout (60) = 76 s" in summary
+
+
+def test_the_floor_on_each_release():
+    """Debian 13's sanlock takes the watchdog fire timeout of its defaults (10 s), 12's is 60."""
+    summary = bench.summary([30.5], 0, "trixie")
+    assert summary.startswith("P4 (Debian 13): median 30.5 s, max 30.5 s over 1 runs")
+    assert "8 x io_timeout (2) + watchdog fire timeout (10) = 26 s" in summary
+    assert bench.timings("bookworm")["host_dead"] == 76 and bench.timings("trixie")["host_dead"] == 26

@@ -116,6 +116,7 @@ def test_public_reads_the_four_items(tmp_path):
         "migration_key": MIGRATION_KEY,
         "tunnel_fingerprint": peer_keys.parse_fingerprint(pem),
         "gluster_cert": gluster.strip() + "\n",  # the whole certificate: the peers trust it
+        "sanlock_fire_timeout": None,  # given by the state on hosts with sanlock only
     }
 
 
@@ -125,7 +126,32 @@ def test_public_items_not_made_yet_are_none(tmp_path):
         migration_key=str(tmp_path / "none.pub"),
         tunnel_cert=str(tmp_path / "none.crt"),
         gluster_cert=str(tmp_path / "none.pem"),
-    ) == {"host_key": None, "migration_key": None, "tunnel_fingerprint": None, "gluster_cert": None}
+    ) == dict.fromkeys(
+        ("host_key", "migration_key", "tunnel_fingerprint", "gluster_cert", "sanlock_fire_timeout")
+    )
+
+
+@pytest.mark.parametrize("value", [0, -1, True, "10", 2.5])
+def test_public_refuses_a_fire_timeout_that_is_not_seconds(value):
+    with pytest.raises(CommandExecutionError, match="is not a number of seconds"):
+        peer_keys.public(
+            host_key="/nonexistent",
+            migration_key="/x",
+            tunnel_cert="/x",
+            gluster_cert="/x",
+            sanlock_fire_timeout=value,
+        )
+
+
+def test_public_carries_the_fire_timeout_given():
+    entry = peer_keys.public(
+        host_key="/nonexistent",
+        migration_key="/x",
+        tunnel_cert="/x",
+        gluster_cert="/x",
+        sanlock_fire_timeout=10,
+    )
+    assert entry["sanlock_fire_timeout"] == 10
 
 
 def test_public_defaults_come_from_the_settings(tmp_path, salt_mods, monkeypatch):
@@ -149,6 +175,7 @@ def test_public_defaults_come_from_the_settings(tmp_path, salt_mods, monkeypatch
         "migration_key": MIGRATION_KEY,
         "tunnel_fingerprint": peer_keys.parse_fingerprint(pem),
         "gluster_cert": None,
+        "sanlock_fire_timeout": None,
     }
     assert {c.args[0] for c in read.call_args_list} == {
         str(tmp_path / "none.pub"),

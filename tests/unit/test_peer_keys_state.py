@@ -4,7 +4,8 @@ a send that failed or did not land fails the state). peer_keys.received: at
 once when the peer's entry has the keys, a prediction without waiting under
 test=True, polling every ``interval`` seconds until it arrives (on a fake
 clock), and after ``timeout`` a failure naming each missing key, the host and
-what to run there. The execution module is replaced by specs of its real
+what to run there. peer_keys.agreed: a value every peer that published it
+shares, or a failure naming each peer that differs. The execution module is replaced by specs of its real
 functions (the mine itself: see tests/lab)."""
 
 import types
@@ -235,6 +236,49 @@ def test_received_unknown_key(salt_mods, clock):
         "changes": {},
         "result": False,
         "comment": "unknown keys ['root_password']: require_keys takes host_key, migration_key, "
-        "tunnel_fingerprint, gluster_cert",
+        "tunnel_fingerprint, gluster_cert, sanlock_fire_timeout",
     }
+    salt_mods["peer_keys.peer"].assert_not_called()
+
+
+# ------------------------------------------------------------------ agreed
+
+FIRE = "the sanlock watchdog fire timeout (seconds)"
+
+
+def _entries(salt_mods, entries):
+    salt_mods["peer_keys.peer"].side_effect = entries.get
+
+
+def test_agreed_when_every_peer_that_published_shares_the_value(salt_mods):
+    _entries(salt_mods, {"hyp2": dict(MINE, sanlock_fire_timeout=10), "hyp3": dict(MINE)})
+    ret = peer_keys_states.agreed(FIRE, "sanlock_fire_timeout", 10, ["hyp2", "hyp3", "hyp4"])
+    assert ret == {
+        "name": FIRE,
+        "changes": {},
+        "result": True,
+        "comment": f"{FIRE}: 10 here and on every peer that published it (not published yet: hyp3, hyp4)",
+    }
+
+
+def test_agreed_fails_naming_each_peer_that_differs_and_the_fix(salt_mods):
+    """A Debian 12 peer (60 s, fixed) beside a Debian 13 host (10 s by default): refused."""
+    _entries(
+        salt_mods,
+        {
+            "hyp2": dict(MINE, sanlock_fire_timeout=60),
+            "hyp3": dict(MINE, sanlock_fire_timeout=10),
+            "hyp4": dict(MINE, sanlock_fire_timeout=30),
+        },
+    )
+    ret = peer_keys_states.agreed(FIRE, "sanlock_fire_timeout", 10, ["hyp2", "hyp3", "hyp4"], fix="Set it.")
+    assert ret["result"] is False and ret["changes"] == {}
+    assert ret["comment"] == (
+        f"{FIRE}: this host's is 10, but hyp2 60, hyp4 30: every host must use the same. Set it."
+    )
+
+
+def test_agreed_refuses_an_unknown_item(salt_mods):
+    ret = peer_keys_states.agreed(FIRE, "root_password", 10, ["hyp2"])
+    assert ret["result"] is False and ret["comment"].startswith("unknown item 'root_password'")
     salt_mods["peer_keys.peer"].assert_not_called()
