@@ -219,7 +219,8 @@ DEBIAN_PKGS = {
         "acpid bash-completion htop iftop iptraf-ng iputils-ping man-db openssh-client patch pbzip2"
         " pciutils procps rsync screen strace sysstat tcpdump vim wget"
     ),
-    "virt": _names("bridge-utils libvirt-clients libvirt-daemon-system qemu-system-x86 qemu-utils"),
+    # e2fsprogs: chattr and lsattr (libvirt.autostart); no longer "required" in Debian 13.
+    "virt": _names("bridge-utils e2fsprogs libvirt-clients libvirt-daemon-system qemu-system-x86 qemu-utils"),
     "ksm": _names("ksmtuned logrotate"),
     "network": _names("arping iproute2 openvpn"),
     "firewall": _names("shorewall iptables"),
@@ -231,7 +232,7 @@ REDHAT_PKGS = {
         "acpid bash-completion htop iftop iptraf-ng iputils man-db openssh-clients patch pbzip2"
         " pciutils procps-ng rsync screen strace sysstat tcpdump vim-enhanced wget"
     ),
-    "virt": _names("libvirt qemu-kvm policycoreutils-python-utils"),
+    "virt": _names("e2fsprogs libvirt qemu-kvm policycoreutils-python-utils"),
     "ksm": _names("qemu-kvm-common logrotate"),
     "network": _names("iproute NetworkManager openvpn"),
     "firewall": _names("shorewall iptables-nft"),

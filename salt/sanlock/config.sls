@@ -36,6 +36,8 @@ sanlock-config-sanlock-conf-managed:
   file.managed:
     - name: {{ hv.sanlock.conf_file }}
     - mode: "0644"
+    # Debian 13's sanlock ships no /etc/sanlock.
+    - makedirs: true
     - contents: |
         # Managed by Salt (salt://sanlock/config.sls): local changes are overwritten.
 {%- for key, value in hv.sanlock.conf_settings | dictsort %}
