@@ -158,8 +158,13 @@ def pip_index():
     here is not in the image; none named: pip's own default, as here), its CA bundle
     (bound read-only) and the proxy variables of this environment."""
     out = system.run(sys.executable, "-m", "pip", "config", "list", capture=True, check=False)
+    return pip_index_of(out, os.environ)
+
+
+def pip_index_of(listing, environ):
+    """``pip_index`` from the text of ``pip config list`` and the environment ``environ``."""
     env, binds = {}, []
-    for line in out.splitlines():
+    for line in listing.splitlines():
         key, _, value = line.partition("=")
         name, value = key.rsplit(".", 1)[-1], value.strip().strip("'\"")
         if name in ("index-url", "extra-index-url", "trusted-host", "proxy"):
@@ -170,8 +175,8 @@ def pip_index():
             env["PIP_CERT"] = PIP_CERT_IN_IMAGE
             binds.append((Path(value).resolve(), PIP_CERT_IN_IMAGE, True))
     for name in ("http_proxy", "https_proxy", "no_proxy", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY"):
-        if os.environ.get(name):
-            env[name] = os.environ[name]
+        if environ.get(name):
+            env[name] = environ[name]
     return env, binds
 
 
