@@ -10,13 +10,14 @@ from . import guest, image, machines, master, network, provider, topology
 
 
 def healthy(hosts):
-    """True when the master (serving this checkout) and every host are running:
-    a lab to reuse."""
+    """True when the master (serving this checkout) and every host are running,
+    on the release asked for (LAB_RELEASE): a lab to reuse."""
     return (
         bool(master.pid())
         and bool(provider.pid())
         and master.serves_this_checkout()
         and all(machines.leader(h) for h in hosts)
+        and all(machines.release(h) == topology.RELEASE for h in hosts)
     )
 
 
@@ -36,6 +37,9 @@ def up(hosts, echo=print):
     if healthy(hosts):
         echo("lab: already up, reusing it")
     else:
+        others = {machines.release(h) for h in hosts} - {None, topology.RELEASE}
+        if others:
+            echo(f"lab: the lab here runs {', '.join(sorted(others))}; replacing it with {topology.RELEASE}")
         down(hosts, echo=lambda *_: None)  # clear leftovers of an earlier run
         img = image.build(echo=echo)
         guest_dir = guest.build(echo=echo)

@@ -27,6 +27,18 @@ def root(host):
     return MACHINES / host.name
 
 
+def release(host):
+    """The Debian codename of ``host``'s root file system (its os-release), or None."""
+    try:
+        text = (root(host) / "etc/os-release").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VERSION_CODENAME="):
+            return line.split("=", 1)[1].strip().strip('"') or None
+    return None
+
+
 def prepare(host, img, key_dir):
     """Copy the image's root file system for ``host`` and make it that host."""
     rootfs = root(host)
