@@ -23,7 +23,8 @@ from tests.lab.test_evacuation import recorded, status
 
 pytestmark = pytest.mark.lab
 BOUND = 30  # seconds for a guest stopped by a fault to run again once its host may take it
-STORAGE_CUT = 30  # seconds: longer than sanlock's renewal-fail time (16 s), shorter than dead (76 s)
+# Seconds: longer than sanlock's renewal-fail time (16 s), shorter than dead (26 or 76 s).
+STORAGE_CUT = kp.short_cut()
 
 
 @pytest.fixture(scope="module")
@@ -79,7 +80,7 @@ def test_synced_code_restarts_the_keeper_and_takeover_loops(lab):
 
 
 def test_after_private_link_cuts_every_kept_guest_runs_on_exactly_one_host(lab, kept):
-    """One pass of ``make bench-keeper``: 30, 50 and 70 s cuts of hyp2's private link
+    """One pass of ``make bench-keeper``: its cuts of hyp2's private link (21 or 30, 50, 70 s)
     (sanlock kills its guests ~16 s in). Shorter than the dead time, hyp2's keeper starts
     both again once the lockspace is back (the reason in the event: sanlock's kill); past
     it, hyp1 takes them over. Never on two hosts; the guests a person stopped (vm1 by

@@ -13,6 +13,7 @@ import time
 import pytest
 
 from lab import system, topology
+from tests.lab import keeper as kp
 from tests.lab.conftest import report
 from tests.lab.guests import state, throwaway_guest
 from tests.lab.takeover import HYP2_SERVER, comes_back, power
@@ -20,9 +21,10 @@ from tests.lab.test_evacuation import _heal_entries
 
 pytestmark = pytest.mark.lab
 # Seconds: longer than sanlock takes to give the lockspace up (8 x io_timeout,
-# 16 s in the lab), shorter than the others take to hold the host dead (76 s):
-# a longer cut is a dead host, whose takeover tests/lab/test_takeover.py tests.
-CUT = 30
+# 16 s in the lab), shorter than the others take to hold the host dead (26 s on
+# Debian 13, 76 s on 12): a longer cut is a dead host, whose takeover
+# tests/lab/test_takeover.py tests.
+CUT = kp.short_cut()
 BOUND = 60  # seconds from the link coming back to a guest running on each host
 
 
@@ -62,11 +64,12 @@ def start_within(lab, host, name, bound):
 
 
 def test_guest_starts_on_every_host_after_a_long_private_cut(lab):
-    """hyp2 cut for 30 s, the self-heal daemon held off the lease volume: hyp2 gives
-    its lockspace up, rejoins it by itself once the link is back although its copy
-    is still to heal (before the others could hold it dead: no incident, no fence),
-    and a guest starts on each host. Whatever happens, hyp2 is put back, healed,
-    without split-brain (comes_back)."""
+    """hyp2 cut for a short while (kp.short_cut: 21 s on Debian 13), the self-heal
+    daemon held off the lease volume: hyp2 gives its lockspace up, rejoins it by
+    itself once the link is back although its copy is still to heal (before the
+    others could hold it dead: no incident, no fence), and a guest starts on each
+    host. Whatever happens, hyp2 is put back, healed, without split-brain
+    (comes_back)."""
     reboots = power(HYP2_SERVER).get("reboots", 0)
     with comes_back(lab, "hyp2"), self_heal_held(lab, "sanlock"), throwaway_guest(lab, "cutguest") as name:
         lab.sh("hyp2", f"virsh start {name}")
@@ -89,8 +92,10 @@ def test_guest_starts_on_every_host_after_a_long_private_cut(lab):
         assert status(lab, "hyp2")["can_take_guests"]
         to_heal = _heal_entries(lab, "sanlock")
         assert to_heal, "the cut left nothing to heal: this run did not test a rejoin before the heal"
-        assert lab.salt("hyp2", "takeover.open_against")[1]["hyp2"] == [], "a 30 s cut was taken for a death"
-        assert power(HYP2_SERVER).get("reboots", 0) == reboots, "hyp2 was fenced for a 30 s cut"
+        assert lab.salt("hyp2", "takeover.open_against")[1]["hyp2"] == [], (
+            f"a {CUT} s cut was taken for a death"
+        )
+        assert power(HYP2_SERVER).get("reboots", 0) == reboots, f"hyp2 was fenced for a {CUT} s cut"
         lab.sh("hyp2", f"virsh destroy {name}")
         on_hyp1 = start_within(lab, "hyp1", name, BOUND)
         lab.sh("hyp1", f"virsh destroy {name}")
