@@ -111,6 +111,49 @@ def pid_file(host):
     return RUN / f"{host.name}.nspawn.pid"
 
 
+# The cgroup hierarchies this machine mounts (hybrid: systemd's named one and the
+# unified one; a pure cgroup v2 machine: the unified one at the top).
+CGROUP_ROOTS = {"name=systemd": Path("/sys/fs/cgroup/systemd"), "": Path("/sys/fs/cgroup/unified")}
+
+
+def _cgroup_dirs(host):
+    """A cgroup of ``host``'s own in each hierarchy, under this process's.
+
+    nspawn puts the container's tree in a ``payload`` group under its own cgroup;
+    started from the same cgroup, every host would share one tree, and a host's
+    systemd (257, which only watches the unified hierarchy) would wait forever for
+    a unit's group to empty of the other hosts' processes at shutdown."""
+    dirs = []
+    for line in Path("/proc/self/cgroup").read_text().splitlines():
+        _num, controllers, path = line.split(":", 2)
+        if controllers not in CGROUP_ROOTS:
+            continue
+        root = CGROUP_ROOTS[controllers]
+        if controllers == "" and not (root / "cgroup.procs").exists():
+            root = Path("/sys/fs/cgroup")  # a pure cgroup v2 machine
+        if (root / "cgroup.procs").exists():
+            dirs.append(root / path.lstrip("/") / host.netns)
+    return dirs
+
+
+def _own_cgroups(dirs):
+    """For Popen's preexec_fn: the child moves itself into ``dirs`` (made before)."""
+
+    def move():
+        for folder in dirs:
+            (folder / "cgroup.procs").write_text(f"{os.getpid()}\n")
+
+    return move
+
+
+def remove_cgroups(host):
+    """Remove ``host``'s own cgroups once empty (they are only ever empty directories)."""
+    for folder in _cgroup_dirs(host):
+        for sub in sorted(folder.glob("**/"), key=lambda p: len(p.parts), reverse=True):
+            with contextlib.suppress(OSError):
+                sub.rmdir()
+
+
 def boot(host, img, guest_dir, fresh_disks=True):
     """Start ``host``'s container in the background; return the nspawn PID.
 
@@ -128,6 +171,9 @@ def boot(host, img, guest_dir, fresh_disks=True):
     RUN.mkdir(parents=True, exist_ok=True)
     log = open(RUN / f"{host.name}.console.log", "w")  # noqa: SIM115 (kept by the child)
     env = dict(os.environ, SYSTEMD_NSPAWN_API_VFS_WRITABLE="network")
+    cgroups = _cgroup_dirs(host)
+    for folder in cgroups:
+        folder.mkdir(exist_ok=True)
     proc = subprocess.Popen(
         [
             "systemd-nspawn",
@@ -149,6 +195,7 @@ def boot(host, img, guest_dir, fresh_disks=True):
         stderr=subprocess.STDOUT,
         env=env,
         start_new_session=True,
+        preexec_fn=_own_cgroups(cgroups),
     )
     pid_file(host).write_text(f"{proc.pid}\n")
     system.wait_for(lambda: leader(host), 30, what=f"{host.name}'s init")
@@ -220,6 +267,7 @@ def stop(host, timeout=25):
     if system.alive(pid):
         system.kill_and_wait([p for p in (init, pid) if p])
     pid_file(host).unlink(missing_ok=True)
+    remove_cgroups(host)
 
 
 def poweroff(host, timeout=600):
@@ -232,6 +280,7 @@ def poweroff(host, timeout=600):
     os.kill(init, signal.SIGRTMIN + 4)
     system.wait_for(lambda: not system.alive(pid), timeout, interval=0.3, what=f"{host.name} to power off")
     pid_file(host).unlink(missing_ok=True)
+    remove_cgroups(host)
     return time.monotonic() - start
 
 
@@ -247,6 +296,7 @@ def crash(host):
     if system.kill_and_wait([pid], sig=0, timeout=15):  # systemd-nspawn cleans up, then exits
         system.kill_and_wait([pid])
     pid_file(host).unlink(missing_ok=True)
+    remove_cgroups(host)
 
 
 def boot_again(host):
