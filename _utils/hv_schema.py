@@ -669,7 +669,9 @@ def reference():
         "# Pillar reference",
         "",
         "Made from `_utils/hv_schema.py` by `make pillar-reference`; do not edit by hand.",
-        "Every key is under `hypervisor:`. The cluster description (`domain`, `hosts`, `bridges`,",
+        "Every key is under `hypervisor:`. A default is the row's, else its OS family's, else its",
+        "release's (Debian 12 is the Debian family's reference; Debian 13's own values are named).",
+        "The cluster description (`domain`, `hosts`, `bridges`,",
         "`admins`, `guests`) and the API settings (`online:`) are described in `pillar.example`.",
         "",
         "| key | kind | default | limits | what it is |",
@@ -680,7 +682,10 @@ def reference():
         for family in OS_FAMILIES:
             if row.key in OS_DEFAULTS[family]:
                 default += f"<br>{family}: {_cell(OS_DEFAULTS[family][row.key])}"
-        doc = row.doc + ("" if row.pillar else " (set by the OS family only)")
+        for (family, release), values in sorted(RELEASE_DEFAULTS.items()):
+            if row.key in values:
+                default += f"<br>{family} {release}: {_cell(values[row.key]) or 'none'}"
+        doc = row.doc + ("" if row.pillar else " (set by the OS release only)")
         lines.append(f"| `{row.key}` | {row.kind} | {default} | {_limits(row)} | {doc} |")
     return "\n".join(lines) + "\n"
 
