@@ -24,8 +24,9 @@ from tests.pillar_cases import lab_pillar
 
 ANCHORS = "Proxmox VE HA ~120 s, oVirt ~150 s, sanlock defaults alone 140 s"
 # What a takeover may take beyond sanlock's dead time and two looks of the watcher:
-# starting the lab's TCG test guests and their first answer to ping (seen: 4-19 s).
-GUEST_START_ALLOWANCE = 25
+# the fence, the lab's TCG test guests started, their IPs moved and their first answer
+# to ping, on the 2-core lab machine shared with everything else (seen: 8-24 s).
+GUEST_START_ALLOWANCE = 40
 
 
 def timings(release=RELEASE):
