@@ -208,32 +208,6 @@ def _check_lease_ping(errors, gluster, io_timeout):
         )
 
 
-# Seconds the kill grace must outlast a volume's ping-timeout by (the ping timer
-# starts with the first request the cut brick does not answer).
-GRACE_OVER_PING = 2
-
-
-def _check_grace_ping(errors, gluster, grace):
-    """(d) a lease holder that gluster still has a request out for when it is killed
-    (qemu releasing its image lock over a cut link) gets the volume's error before
-    its SIGKILL: glusterfs (11) then cancels the lock request on the unreachable brick
-    and the FUSE mount and the killed qemu hang for good."""
-    volumes = gluster.get("volumes") if isinstance(gluster.get("volumes"), dict) else {}
-    for name in sorted(volumes, key=str):
-        volume = volumes[name]
-        options = volume.get("options") if isinstance(volume, dict) else None
-        options = options if isinstance(options, dict) else {}
-        ping = hv_check.as_seconds(options.get(hv_schema.PING_TIMEOUT, hv_schema.GLUSTER_PING_TIMEOUT))
-        if ping is not None and grace < ping + GRACE_OVER_PING:
-            errors.add(
-                ("hypervisor", "sanlock", "kill_grace"),
-                f"{grace} s must be at least the {ping} s network.ping-timeout of volume {name} +"
-                f" {GRACE_OVER_PING} s: a guest killed while gluster waits for a cut brick hangs, and so"
-                " does its volume's mount",
-            )
-            return
-
-
 def _takeover_on(takeover, hosts):
     """Whether the takeover runs: ``auto`` is on with an arbiter."""
     enabled = takeover.get("enabled")
@@ -299,7 +273,6 @@ def check_dead_host(errors, hv, merged):
         values = _sanlock_ints(sanlock)
         if values is not None:
             _check_lease_ping(errors, gluster, values[0])
-            _check_grace_ping(errors, gluster, values[2])
     if isinstance(merged.get("takeover"), dict):
         _check_takeover(errors, merged["takeover"], hv.get("hosts"), gluster)
         if isinstance(sanlock, dict):

@@ -575,13 +575,12 @@ OS_DEFAULTS = {
 RELEASE_DEFAULTS = {
     ("Debian", 13): {
         # sanlock 3.9 reads watchdog_fire_timeout from sanlock.conf: no longer fixed at 60.
-        # As short as the other rules allow with io_timeout 2 (docs/takeover.md: why): the
-        # kill grace outlasts the volumes' 5 s ping-timeout by 2 s (7), and the watchdog
-        # fires after the kill plus two renewals (7 + 2 x 2 < 12), so a dead host's leases
-        # are free 8 x 2 + 12 = 28 s after its last renewal.
+        # The manual's pairing for io_timeout 2 (the default): 10, so a dead host's leases
+        # are free 8 x 2 + 10 = 26 s after its last renewal (docs/takeover.md: why). A
+        # lease holder gets 4 s after SIGTERM (qemu exits in well under one): 4 + 2 x 2 < 10.
         "sanlock:watchdog_fire_timeout_fixed": None,
-        "sanlock:watchdog_fire_timeout": 12,
-        "sanlock:kill_grace": 7,
+        "sanlock:watchdog_fire_timeout": 10,
+        "sanlock:kill_grace": 4,
         # trixie's glusterfs reads its TLS files in /etc/ssl again (a Debian patch).
         "gluster:tls_dir": "/etc/ssl",
         # libvirt-sanlock is a transitional package in trixie.

@@ -16,8 +16,8 @@ def test_the_lines_of_two_runs():
 
 
 def test_the_floor_on_each_release():
-    """Debian 13's sanlock takes the watchdog fire timeout of its defaults (12 s), 12's is 60."""
+    """Debian 13's sanlock takes the watchdog fire timeout of its defaults (10 s), 12's is 60."""
     summary = bench.summary([30.5], 0, "trixie")
     assert summary.startswith("P4 (Debian 13): median 30.5 s, max 30.5 s over 1 runs")
-    assert "8 x io_timeout (2) + watchdog fire timeout (12) = 28 s" in summary
-    assert bench.timings("bookworm")["host_dead"] == 76 and bench.timings("trixie")["host_dead"] == 28
+    assert "8 x io_timeout (2) + watchdog fire timeout (10) = 26 s" in summary
+    assert bench.timings("bookworm")["host_dead"] == 76 and bench.timings("trixie")["host_dead"] == 26
