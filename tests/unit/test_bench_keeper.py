@@ -29,6 +29,7 @@ def test_the_summary_of_three_cuts():
     line = bench.summary(results)
     assert "median 17.0 s, max 19.5 s" in line
     assert "restarted by the keeper 8.2 s (median), 8.5 s (max) after the lockspace was back" in line
-    assert "0 double runs" in line and "renewals fail after 16 s, a host is dead after 76 s" in line
+    fail, dead = kp.timings()  # the lab's release: 16 and 26 s on Debian 13, 16 and 76 s on 12
+    assert "0 double runs" in line and f"renewals fail after {fail} s, a host is dead after {dead} s" in line
     assert "taken over by hyp1" in kp.line(results[2]) and "lockspace not rejoined" in kp.line(results[2])
     assert kp.line(results[0]).startswith("30 s cut of hyp2's private link: restarted on hyp2 by its keeper")
