@@ -36,7 +36,7 @@ def _installed(root, package):
     return proc.stdout.endswith("install ok installed")
 
 
-def test_the_image_is_bare():
+def test_the_image_is_bare(lab):  # the lab's session built the image if it was not cached
     rootfs = image.image_dir() / "rootfs"
     assert rootfs.is_dir()
     assert [p for p in PRODUCT if _installed(rootfs, p)] == []
