@@ -577,10 +577,12 @@ RELEASE_DEFAULTS = {
         # sanlock 3.9 reads watchdog_fire_timeout from sanlock.conf: no longer fixed at 60.
         # The manual's pairing for io_timeout 2 (the default): 10, so a dead host's leases
         # are free 8 x 2 + 10 = 26 s after its last renewal (docs/takeover.md: why). A
-        # lease holder gets 4 s after SIGTERM (qemu exits in well under one): 4 + 2 x 2 < 10.
+        # lease holder that lost its lease gets SIGKILL at once (sanlock's own default
+        # below a 30 s fire timeout): on SIGTERM qemu releases its image locks through
+        # the cut glusterfs mount, and glusterfs 11 can hang it there for good.
         "sanlock:watchdog_fire_timeout_fixed": None,
         "sanlock:watchdog_fire_timeout": 10,
-        "sanlock:kill_grace": 4,
+        "sanlock:kill_grace": 0,
         # trixie's glusterfs reads its TLS files in /etc/ssl again (a Debian patch).
         "gluster:tls_dir": "/etc/ssl",
         # libvirt-sanlock is a transitional package in trixie.

@@ -724,7 +724,8 @@ def test_gluster_over_tls_where_the_pillar_asks_for_it(highstate, family):
 def test_debian_13_takes_its_releases_defaults(highstate):
     """A Debian 13 host gets trixie's own defaults (the schema's RELEASE_DEFAULTS): the
     libvirt sanlock plugin under its new name, sanlock.conf with a 10 s watchdog fire
-    timeout and a 4 s kill grace; Debian 12 the old plugin, no sanlock.conf, 10 s grace."""
+    timeout and no kill grace (SIGKILL at once); Debian 12 the old plugin, no sanlock.conf,
+    10 s grace."""
     trixie, bookworm = highstate("hyp1", "Debian-13"), highstate("hyp1", "Debian")
     assert (
         _args(trixie, "sanlock-packages-installed")["pkgs"],
@@ -734,7 +735,7 @@ def test_debian_13_takes_its_releases_defaults(highstate):
     assert conf["contents"].splitlines()[1:] == ["watchdog_fire_timeout = 10"]
     assert "sanlock-config-sanlock-conf-managed" not in bookworm
     opts = [_args(state, "sanlock-config-daemon-options-managed")["contents"] for state in (trixie, bookworm)]
-    assert ['sanlock_opts="-w 0 -g 4"' in opts[0], 'sanlock_opts="-w 0 -g 10"' in opts[1]] == [True, True]
+    assert ['sanlock_opts="-w 0 -g 0"' in opts[0], 'sanlock_opts="-w 0 -g 10"' in opts[1]] == [True, True]
 
 
 @pytest.mark.parametrize(("family", "seconds"), [("Debian-13", 10), ("Debian", 60), ("RedHat", 60)])
