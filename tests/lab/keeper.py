@@ -187,10 +187,22 @@ def timings():
     return sanlock["renewal_fail"], sanlock["host_dead"]
 
 
+REJOIN = 20  # seconds a cut host takes to renew again once the link is back (gluster, then sanlock)
+
+
+def a_death(cut):
+    """Whether a cut of ``cut`` seconds may look like a death to the others: the cut host
+    renews again only some REJOIN seconds after the link is back, and the others hold it
+    dead once its last renewal is older than the dead time (always on Debian 13, where
+    a cut long enough for sanlock to give the lockspace up is one: 16 s against 26 s)."""
+    return cut + REJOIN >= timings()[1]
+
+
 def short_cut():
-    """Seconds of a cut that sanlock gives the lockspace up for and the others do not yet
-    hold for a death: midway between the renewal-fail and dead times, at most 30 s
-    (21 s on Debian 13, 30 s on Debian 12)."""
+    """Seconds of a cut that sanlock gives the lockspace up for: midway between the
+    renewal-fail and dead times, at most 30 s (21 s on Debian 13, 30 s on Debian 12).
+    On Debian 12 the others do not hold it for a death; on Debian 13 they may
+    (``a_death``)."""
     renewal_fail, dead = timings()
     return min(30, (renewal_fail + dead) // 2)
 

@@ -98,12 +98,13 @@ def test_after_private_link_cuts_every_kept_guest_runs_on_exactly_one_host(lab, 
         assert result["person_stopped_running"] == {}, result
         for name, where in result["where"].items():
             assert len(where) == 1, (name, result)
-        if result["cut"] + 20 < dead:  # the rejoin takes ~10 s more: well before the dead time
+        if not kp.a_death(result["cut"]):  # hyp2 renews again well before the dead time
             assert not result["taken_over"], result
             assert result["where"] == {name: [kp.HOST] for name in kp.WATCHED}, result
-    keeper_started = started_events(lab, since, names=kp.WATCHED)
-    for name in kp.WATCHED:
-        assert "killed by sanlock" in keeper_started[name]["why"], keeper_started
+    if not results[0]["taken_over"]:  # always on Debian 12; on 13 whoever came first
+        keeper_started = started_events(lab, since, names=kp.WATCHED)
+        for name in kp.WATCHED:
+            assert "killed by sanlock" in keeper_started[name]["why"], keeper_started
     assert renewal_fail < results[0]["cut"] < dead
 
 
@@ -123,7 +124,9 @@ def test_after_the_lease_volume_is_lost_for_a_while_both_run_again(lab, kept):
     """A storage-only fault: hyp2's client cannot reach any brick of the lease volume
     (its TCP to their ports dropped) for 30 s, its private link up. sanlock kills its
     guests; meanwhile the status view says why each is down and that hyp2's keeper waits
-    for the lockspace; once the volume is back both run on hyp2 again."""
+    for the lockspace; once the volume is back both run again, each on one host: on
+    hyp2 where the cut is short of a death to the others (Debian 12), else on hyp2 or
+    taken over by hyp1, whichever came first (Debian 13: kp.a_death)."""
     since = time.time()
     try:
         with kp.DoubleRunWatch(lab, kp.WATCHED) as watch:
@@ -144,13 +147,17 @@ def test_after_the_lease_volume_is_lost_for_a_while_both_run_again(lab, kept):
             assert "killed by sanlock" in problem, problem
             assert f"keeper on {kp.HOST}: waits for {kp.HOST}" in problem, problem
         assert watch.doubles == []
-        assert {n: ev.running_on(lab, n) for n in kp.WATCHED} == {n: [kp.HOST] for n in kp.WATCHED}
+        where = {n: ev.running_on(lab, n) for n in kp.WATCHED}
+        assert all(len(hosts) == 1 for hosts in where.values()), where
         report(
             f"lease volume unreachable from {kp.HOST} for {STORAGE_CUT} s: lockspace back {lockspace:.1f} s"
-            f" after, answering: {', '.join(f'{n} {s:.1f} s' for n, s in sorted(answered.items()))};"
+            f" after, answering: {', '.join(f'{n} {s:.1f} s' for n, s in sorted(answered.items()))}"
+            f" (on {', '.join(sorted({h for hosts in where.values() for h in hosts}))});"
             f" 0 double runs in {watch.samples} samples"
         )
-        assert set(started_events(lab, since, names=kp.WATCHED)) == set(kp.WATCHED)
+        if not kp.a_death(STORAGE_CUT):  # Debian 12: hyp2 was never dead to the others
+            assert where == {n: [kp.HOST] for n in kp.WATCHED}, where
+            assert set(started_events(lab, since, names=kp.WATCHED)) == set(kp.WATCHED)
     finally:
         kp.recover(lab)
 
