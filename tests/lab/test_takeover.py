@@ -79,9 +79,9 @@ def test_a_dead_host_is_taken_over_fenced_and_held_until_undrained(lab):
         for name in names:
             assert ret["guests"][name]["outcome"] == "migrated" and ev.running_on(lab, name) == ["hyp1"], text
 
-    seconds, doubles, samples = takeover_bench.one_run(lab, names, before, during)
-    report(takeover_bench.line(1, seconds, doubles, samples))
-    report(takeover_bench.summary([seconds], doubles))
+    seconds, doubles, samples, running = takeover_bench.one_run(lab, names, before, during)
+    report(takeover_bench.line(1, seconds, doubles, samples, running))
+    report(takeover_bench.summary([seconds], doubles, running=[running]))
     assert doubles == 0
     # Within what the configuration allows: sanlock's dead time, two looks, the guests' start.
     assert seconds <= takeover_bench.bound(), (seconds, takeover_bench.bound(), takeover_bench.timings())

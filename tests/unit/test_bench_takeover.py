@@ -15,6 +15,15 @@ def test_the_lines_of_two_runs():
     assert "8 x io_timeout (2) + watchdog fire timeout (60) = 76 s" in summary
 
 
+def test_the_time_to_running_beside_the_time_to_answering():
+    assert bench.line(1, 49.3, 0, 92, 31.2) == (
+        "run 1: hyp1 crashed with 2 guests; both answered on hyp2 after 49.3 s"
+        " (both running there after 31.2 s), 0 double runs in 92 samples"
+    )
+    summary = bench.summary([47.9, 49.3, 58.3], 0, "trixie", running=[30.1, 31.2, 33.0])
+    assert "(goal <= 45 s, 0); running on hyp2: median 31.2 s, max 33.0 s." in summary
+
+
 def test_the_floor_on_each_release():
     """Debian 13's sanlock takes the watchdog fire timeout of its defaults (10 s), 12's is 60."""
     summary = bench.summary([30.5], 0, "trixie")
