@@ -30,6 +30,9 @@ BRIDGE_REQUIRED = ("name", "vpn_port")
 ADMIN_KEYS = ("name", "ssh_keys")
 ADMIN_REQUIRED = ("name",)
 
+# A source wider than this opens SSH or monitoring to a good part of the internet.
+WIDEST_SOURCE_PREFIX = 8
+
 
 def _check_host(errors, name, host, names):
     path = ("hypervisor", "hosts", name)
@@ -451,8 +454,27 @@ def check_network(errors, hv, merged):
         _check_failover_ips(errors, hosts, hv.get("bridges", hv_schema.DEFAULT_BRIDGES))
     if isinstance(merged.get("tunnels"), dict):
         _check_tunnels(errors, merged["tunnels"], hosts)
-    if isinstance(merged.get("firewall"), dict) and merged["firewall"].get("trusted") == []:
+    if isinstance(merged.get("firewall"), dict):
+        _check_trusted(errors, merged["firewall"])
+
+
+def _check_trusted(errors, firewall):
+    if firewall.get("trusted") == []:
         errors.add(
             ("hypervisor", "firewall", "trusted"),
             "is required: the IPv4 addresses or networks allowed SSH (the master's too)",
         )
+    if firewall.get("wide_sources") is True:
+        return
+    for key in ("trusted", "monitoring_sources"):
+        for index, source in hv_check.list_items(firewall.get(key), str):
+            try:
+                network = ipaddress.IPv4Network(source)
+            except ValueError:
+                continue  # its own row reports it
+            if network.prefixlen < WIDEST_SOURCE_PREFIX:
+                errors.add(
+                    ("hypervisor", "firewall", key, index),
+                    f"{source} opens the host to {network.num_addresses} addresses; list the networks you"
+                    " administer from, or set firewall:wide_sources: true to mean it",
+                )

@@ -390,6 +390,7 @@ ROWS = (
     Row("firewall:ssh_port", 22, "int", "SSH's port.", bounds=PORT_RANGE),
     Row("firewall:monitoring_port", 10050, "int", "The monitoring agent's port.", bounds=PORT_RANGE),
     Row("firewall:monitoring_sources", [], "sources", "Who may reach the monitoring port; empty: trusted."),
+    Row("firewall:wide_sources", False, "bool", "Allow trusted/monitoring networks wider than /8."),
     Row("firewall:log_level", "info", "str", "Shorewall's log level.", choices=LOG_LEVELS),
     Row(
         "firewall:rollback_after", 90, "int", "Seconds before the dead-man restores rules.", bounds=(30, 900)

@@ -114,6 +114,25 @@ def test_a_failover_ip_that_is_a_hosts_gateway_is_refused():
     assert line.endswith(":public:gateway'")
 
 
+@pytest.mark.parametrize("key", ["trusted", "monitoring_sources"])
+@pytest.mark.parametrize("source", ["0.0.0.0/0", "128.0.0.0/1", "10.0.0.0/7"])
+def test_a_source_wider_than_a_slash_8_is_refused_unless_meant(key, source):
+    pillar = lab_pillar()
+    firewall = pillar["hypervisor"].setdefault("firewall", {})
+    firewall[key] = [*firewall.get(key, ["192.0.2.10"]), source]
+    errors = hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1")
+    prefix = f"pillar key 'hypervisor:firewall:{key}:"
+    assert [e for e in errors if e.startswith(prefix) and source in e], errors
+    firewall["wide_sources"] = True
+    assert hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1") == []
+
+
+def test_a_slash_8_source_is_accepted():
+    pillar = lab_pillar()
+    pillar["hypervisor"]["firewall"]["trusted"].append("10.0.0.0/8")
+    assert hv_validate.validate(pillar, hv_schema.defaults("Debian"), "hyp1") == []
+
+
 @pytest.mark.parametrize(
     "name", ["vxlan", "tapwan", "virbr0", "docker0", "lo", "veth12ab", "br-0123456789ab"]
 )
