@@ -59,7 +59,7 @@ lab-shell: venv
 
 # docs/pillar.md is made from the schema (a unit test checks it is up to date).
 pillar-reference: venv
-	$(PY) _utils/hv_schema.py > docs/pillar.md
+	$(PY) _utils/hv_reference.py > docs/pillar.md
 
 lint: venv
 	$(VENV)/bin/ruff check .

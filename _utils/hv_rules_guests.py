@@ -8,6 +8,7 @@ its failover IPs the cluster's, each held once. Plain Python.
 import re
 
 import hv_check
+import hv_layout
 import hv_rules_hosts
 import hv_schema
 
@@ -48,7 +49,7 @@ def check_credentials_placement(errors, hosts, online, minion_id):
     through the API); an arbiter never calls it."""
     if not isinstance(online, dict) or "api_token" not in online or not isinstance(hosts, dict):
         return
-    if minion_id in hv_schema.arbiters(hosts):
+    if minion_id in hv_layout.arbiters(hosts):
         errors.add(
             ("online", "api_token"),
             f"reaches the arbiter {errors.show(minion_id)}, which never calls the provider's API: target"
@@ -62,7 +63,7 @@ def check_failover(errors, hosts, online):
     failover IPs to servers, not to names)."""
     if online is None or not isinstance(hosts, dict):
         return
-    for name in hv_schema.members(hosts):
+    for name in hv_layout.members(hosts):
         if isinstance(hosts[name], dict) and "online_server_id" not in hosts[name]:
             errors.add(
                 ("hypervisor", "hosts", name, "online_server_id"),
@@ -155,7 +156,7 @@ def check_guests(errors, guests, hv, merged):
     if not hv_check.require_mapping(errors, path, guests):
         return
     hosts = hv.get("hosts") if isinstance(hv.get("hosts"), dict) else {}
-    homes = hv_schema.members(hosts)
+    homes = hv_layout.members(hosts)
     pools = merged.get("pools") if isinstance(merged.get("pools"), dict) else {}
     bridges = hv.get("bridges", hv_schema.DEFAULT_BRIDGES)
     bridges = bridges if isinstance(bridges, dict) else {}
@@ -178,7 +179,7 @@ def check_guests(errors, guests, hv, merged):
         hv_check.required(errors, gpath, guest, GUEST_REQUIRED)
         if "home" in guest and guest["home"] not in homes:
             where = f"({', '.join(homes)})" + (
-                " (not the gluster arbiter)" if hv_schema.arbiter(hosts) else ""
+                " (not the gluster arbiter)" if hv_layout.arbiter(hosts) else ""
             )
             errors.add(
                 gpath + ("home",), f"{errors.show(guest['home'])} is not a host that carries guests {where}"

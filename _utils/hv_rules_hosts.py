@@ -9,6 +9,7 @@ for a conflict). Plain Python.
 import ipaddress
 
 import hv_check
+import hv_layout
 import hv_schema
 
 HOST_KEYS = ("role", "host_id", "peer", "online_server_id", "public", "failover_ips", "rpn", "bricks")
@@ -182,7 +183,7 @@ def check_hosts(errors, hosts, minion_id):
 
 def _check_roles(errors, hosts):
     """At most one arbiter; with one, exactly two other hosts, neither paired with it."""
-    arbiters = hv_schema.arbiters(hosts)
+    arbiters = hv_layout.arbiters(hosts)
     if not arbiters:
         return
     first = ("hypervisor", "hosts", arbiters[0], "role")
@@ -211,7 +212,7 @@ def _host_interfaces(hosts):
     """The public and RPN interface names of every host that gets the bridges (not the
     arbiter: it carries no guest, so no bridge), with their pillar key."""
     found = {}
-    for name in hv_schema.members(hosts) if isinstance(hosts, dict) else ():
+    for name in hv_layout.members(hosts) if isinstance(hosts, dict) else ():
         for side in ("public", "rpn"):
             nic = hosts[name].get(side) if isinstance(hosts[name], dict) else None
             if isinstance(nic, dict) and isinstance(nic.get("interface"), str):
@@ -427,7 +428,7 @@ def _check_tunnels(errors, tunnels, hosts):
     """F19: openvpn joins two hosts; VXLAN needs room for guests' frames on every member's RPN."""
     transport = tunnels.get("transport")
     if transport == "openvpn" and isinstance(hosts, dict):
-        joined = hv_schema.members(hosts)
+        joined = hv_layout.members(hosts)
         if len(joined) != 2:
             errors.add(
                 ("hypervisor", "tunnels", "transport"),
@@ -436,7 +437,7 @@ def _check_tunnels(errors, tunnels, hosts):
             )
     if transport != "vxlan" or not isinstance(hosts, dict):
         return
-    for name in hv_schema.members(hosts):
+    for name in hv_layout.members(hosts):
         rpn = hosts[name].get("rpn") if isinstance(hosts[name], dict) else None
         mtu = rpn.get("mtu", hv_schema.RPN_DEFAULTS["mtu"]) if isinstance(rpn, dict) else None
         if isinstance(mtu, int) and not isinstance(mtu, bool) and mtu < hv_schema.VXLAN_MIN_MTU:

@@ -7,6 +7,7 @@ takeover and the keeper. Plain Python.
 """
 
 import hv_check
+import hv_layout
 import hv_schema
 
 BRICK_TYPES = ("directory", "lvm", "device")
@@ -211,7 +212,7 @@ def _check_lease_ping(errors, gluster, io_timeout):
 def _takeover_on(takeover, hosts):
     """Whether the takeover runs: ``auto`` is on with an arbiter."""
     enabled = takeover.get("enabled")
-    return bool(hv_schema.arbiter(hosts)) if enabled == "auto" else enabled is True
+    return bool(hv_layout.arbiter(hosts)) if enabled == "auto" else enabled is True
 
 
 def _check_shared_dir(errors, path, value, gluster, what):
@@ -239,7 +240,7 @@ def _check_takeover(errors, takeover, hosts, gluster):
     enabled = takeover.get("enabled")
     if enabled != "auto" and not isinstance(enabled, bool):
         errors.add(path + ("enabled",), f"{errors.show(enabled)} is not one of auto, true, false")
-    elif enabled is True and not hv_schema.arbiter(hosts):
+    elif enabled is True and not hv_layout.arbiter(hosts):
         errors.add(
             path + ("enabled",),
             "automatic takeover needs a majority: add a host with role arbiter (replica 2 has no quorum:"

@@ -10,7 +10,7 @@ checked by the rules in ``hv_rules_*.py``, which also hold every check that
 spans two keys.
 
 Plain Python: the execution modules, the runner and the tests import it.
-Run ``python _utils/hv_schema.py`` to print the reference.
+``_utils/hv_reference.py`` prints the reference.
 """
 
 import copy
@@ -147,25 +147,6 @@ DEFAULT_BRIDGES = {
 }
 PUBLIC_DEFAULTS = {"prefix": 24, "dhcp": False}
 RPN_DEFAULTS = {"dhcp": True, "mtu": 9000}
-
-
-def arbiters(hosts):
-    """The hosts whose role is arbiter, by name."""
-    if not isinstance(hosts, dict):
-        return []
-    return [
-        n for n in sorted(hosts, key=str) if isinstance(hosts[n], dict) and hosts[n].get("role") == "arbiter"
-    ]
-
-
-def arbiter(hosts):
-    """The arbiter's name, or None (a second one is refused by _check_roles)."""
-    return next(iter(arbiters(hosts)), None)
-
-
-def members(hosts):
-    """The hosts that carry guests, which the tunnels join: all but the arbiter."""
-    return [name for name in sorted(hosts, key=str) if name not in arbiters(hosts)]
 
 
 GUEST_DEFAULTS = {
@@ -641,57 +622,3 @@ def children(path):
     depth = len(path)
     found = [p[depth] for p in map(path_of, BY_KEY) if len(p) > depth and p[:depth] == tuple(path)]
     return list(dict.fromkeys(found)) or None
-
-
-def _cell(value):
-    text = (
-        ""
-        if value is None
-        else repr(value)
-        if not isinstance(value, str)
-        else f"`{value}`"
-        if value
-        else '`""`'
-    )
-    return text if len(text) <= 60 else text[:57] + "…"
-
-
-def _limits(row):
-    if row.bounds:
-        return f"{row.bounds[0]}..{row.bounds[1]}"
-    if row.choices:
-        return ", ".join(row.choices)
-    if row.pattern:
-        return row.pattern[1]
-    return ""
-
-
-def reference():
-    """The pillar reference, as Markdown."""
-    lines = [
-        "# Pillar reference",
-        "",
-        "Made from `_utils/hv_schema.py` by `make pillar-reference`; do not edit by hand.",
-        "Every key is under `hypervisor:`. A default is the row's, else its OS family's, else its",
-        "release's (Debian 12 is the Debian family's reference; Debian 13's own values are named).",
-        "The cluster description (`domain`, `hosts`, `bridges`,",
-        "`admins`, `guests`) and the API settings (`online:`) are described in `pillar.example`.",
-        "",
-        "| key | kind | default | limits | what it is |",
-        "|---|---|---|---|---|",
-    ]
-    for row in ROWS:
-        default = _cell(row.default)
-        for family in OS_FAMILIES:
-            if row.key in OS_DEFAULTS[family]:
-                default += f"<br>{family}: {_cell(OS_DEFAULTS[family][row.key])}"
-        for (family, release), values in sorted(RELEASE_DEFAULTS.items()):
-            if row.key in values:
-                default += f"<br>{family} {release}: {_cell(values[row.key]) or 'none'}"
-        doc = row.doc + ("" if row.pillar else " (set by the OS release only)")
-        lines.append(f"| `{row.key}` | {row.kind} | {default} | {_limits(row)} | {doc} |")
-    return "\n".join(lines) + "\n"
-
-
-if __name__ == "__main__":
-    print(reference(), end="")

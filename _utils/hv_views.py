@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 import guest_xml
 import hv_check
+import hv_layout
 import hv_sanlock_time
 import hv_schema
 import hv_validate
@@ -38,7 +39,7 @@ def build(pillar, defaults, minion_id):
     cfg["hosts"] = hosts
     cfg["me"] = hosts[minion_id]
     cfg["peer"] = hosts[cfg["me"]["peer"]] if cfg["me"]["peer"] else None
-    arbiter = hv_schema.arbiter(hosts) or ""
+    arbiter = hv_layout.arbiter(hosts) or ""
     cfg["gluster"] = dict(cfg["gluster"], arbiter=arbiter)
     cfg["bridges"] = _bridges_view(cfg.get("bridges", hv_schema.DEFAULT_BRIDGES))
     cfg["public_bridge"] = next((dict(b, net=n) for n, b in cfg["bridges"].items() if b["public"]), None)
@@ -101,7 +102,7 @@ def _tunnels_view(tunnels, bridges, hosts, me):
     (the other members) and the keys it needs of them (``peer_keys``), ``tls_dir``, ``units``
     (OpenVPN's bridges, with transport openvpn) and, on a member, one tunnel per bridge of
     each transport: VXLAN to every other member, OpenVPN to the peer."""
-    members = hv_schema.members(hosts)
+    members = hv_layout.members(hosts)
     keys = ["host_key", "migration_key"] + (
         ["tunnel_fingerprint"] if tunnels["transport"] == "openvpn" else []
     )
@@ -188,7 +189,7 @@ def _firewall_view(firewall, tunnels, bridges, hosts, me):
     (those this host shares only gluster with: the arbiter, or on the arbiter every host),
     ``rpn_network`` (the RPN subnet), ``brick_ports`` and ``migration_ports`` (ranges) and
     ``tunnel_udp_ports`` (none on the arbiter: it joins no tunnel)."""
-    guest_hosts = hv_schema.members(hosts)
+    guest_hosts = hv_layout.members(hosts)
     if me not in tunnels["members"]:
         ports = []
     elif tunnels["transport"] == "vxlan":

@@ -10,6 +10,8 @@ if str(REPO / "_utils") not in sys.path:
     sys.path.insert(0, str(REPO / "_utils"))
 
 import hv_check  # noqa: E402
+import hv_layout  # noqa: E402
+import hv_reference  # noqa: E402
 import hv_schema  # noqa: E402
 import hv_validate  # noqa: E402
 import hv_views  # noqa: E402
@@ -32,6 +34,8 @@ hypervisor_pillar = load("_modules", "hypervisor_pillar")
 __all__ = [
     "REPO",
     "hv_check",
+    "hv_layout",
+    "hv_reference",
     "hv_schema",
     "hv_validate",
     "hv_views",

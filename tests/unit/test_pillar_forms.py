@@ -4,7 +4,7 @@ names, pip requirements, command arguments, SELinux booleans, a map's values."""
 
 import pytest
 
-from tests.loaders import hv_schema, hv_validate
+from tests.loaders import hv_layout, hv_schema, hv_validate
 from tests.pillar_cases import lab_pillar
 
 CASES = [
@@ -254,7 +254,7 @@ def test_the_shipped_master_names_the_hosts_and_gives_the_token_to_guest_hosts_o
     assert all(v.startswith("L@") for v in groups.values()), groups
     every, guests = (set(groups[g][2:].split(",")) for g in ("hypervisors", "guest_hosts"))
     hosts = lab_pillar()["hypervisor"]["hosts"]
-    assert every == set(hosts) and guests == set(hv_schema.members(hosts))
+    assert every == set(hosts) and guests == set(hv_layout.members(hosts))
     (pattern, runners), *others = master["peer_run"].items()
     assert others == [] and runners == ["reach.ssh"]
     assert all(re.match(pattern, name) for name in every)

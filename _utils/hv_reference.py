@@ -1,0 +1,60 @@
+"""
+hv_reference: the pillar reference (docs/pillar.md) made from the schema's rows
+(``make pillar-reference``; a unit test keeps it up to date). Plain Python.
+"""
+
+import hv_schema
+
+
+def _cell(value):
+    text = (
+        ""
+        if value is None
+        else repr(value)
+        if not isinstance(value, str)
+        else f"`{value}`"
+        if value
+        else '`""`'
+    )
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
+def _limits(row):
+    if row.bounds:
+        return f"{row.bounds[0]}..{row.bounds[1]}"
+    if row.choices:
+        return ", ".join(row.choices)
+    if row.pattern:
+        return row.pattern[1]
+    return ""
+
+
+def reference():
+    """The pillar reference, as Markdown."""
+    lines = [
+        "# Pillar reference",
+        "",
+        "Made from `_utils/hv_schema.py` by `make pillar-reference`; do not edit by hand.",
+        "Every key is under `hypervisor:`. A default is the row's, else its OS family's, else its",
+        "release's (Debian 12 is the Debian family's reference; Debian 13's own values are named).",
+        "The cluster description (`domain`, `hosts`, `bridges`,",
+        "`admins`, `guests`) and the API settings (`online:`) are described in `pillar.example`.",
+        "",
+        "| key | kind | default | limits | what it is |",
+        "|---|---|---|---|---|",
+    ]
+    for row in hv_schema.ROWS:
+        default = _cell(row.default)
+        for family in hv_schema.OS_FAMILIES:
+            if row.key in hv_schema.OS_DEFAULTS[family]:
+                default += f"<br>{family}: {_cell(hv_schema.OS_DEFAULTS[family][row.key])}"
+        for (family, release), values in sorted(hv_schema.RELEASE_DEFAULTS.items()):
+            if row.key in values:
+                default += f"<br>{family} {release}: {_cell(values[row.key]) or 'none'}"
+        doc = row.doc + ("" if row.pillar else " (set by the OS release only)")
+        lines.append(f"| `{row.key}` | {row.kind} | {default} | {_limits(row)} | {doc} |")
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    print(reference(), end="")
