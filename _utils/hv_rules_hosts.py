@@ -13,7 +13,7 @@ import hv_layout
 import hv_schema
 
 HOST_KEYS = ("role", "host_id", "peer", "online_server_id", "public", "failover_ips", "rpn", "bricks")
-HOST_REQUIRED = ("host_id", "peer", "public", "rpn")
+HOST_REQUIRED = ("host_id", "public", "rpn")
 ARBITER_REQUIRED = ("public", "rpn")
 ARBITER_REFUSED = {
     "host_id": "an arbiter joins no sanlock lockspace (its brick already gives the lease volume its"
@@ -182,22 +182,20 @@ def check_hosts(errors, hosts, minion_id):
 
 
 def _check_roles(errors, hosts):
-    """At most one arbiter; with one, exactly two other hosts, neither paired with it."""
+    """At most one arbiter, 2 to 8 hosts that carry guests, none paired with the arbiter."""
     arbiters = hv_layout.arbiters(hosts)
-    if not arbiters:
-        return
-    first = ("hypervisor", "hosts", arbiters[0], "role")
+    first = ("hypervisor", "hosts", arbiters[0], "role") if arbiters else None
     for name in arbiters[1:]:
         errors.add(
             ("hypervisor", "hosts", name, "role"),
             f"only one host can be the arbiter, and {hv_check.named(first)} is",
         )
-    others = len(hosts) - len(arbiters)
-    if others != 2:
+    carriers = len(hosts) - len(arbiters)
+    if len(hosts) >= 2 and not hv_layout.MIN_GUEST_HOSTS <= carriers <= hv_layout.MAX_GUEST_HOSTS:
         errors.add(
-            first,
-            "an arbiter makes every volume replica 3 arbiter 1 (two data bricks and its own): it needs"
-            f" exactly two other hosts, this cluster has {others}",
+            ("hypervisor", "hosts"),
+            f"a cluster has {hv_layout.MIN_GUEST_HOSTS} to {hv_layout.MAX_GUEST_HOSTS} hosts that carry"
+            f" guests (besides at most one arbiter), this one has {carriers}",
         )
     for name in sorted(hosts, key=str):
         peer = hosts[name].get("peer") if isinstance(hosts[name], dict) else None

@@ -123,6 +123,32 @@ def _check_host_bricks(errors, gluster, name, host):
                 seen[device] = key
 
 
+def _check_brick_hosts(errors, named, hosts):
+    """``gluster:brick_hosts``: required once more hosts carry guests than hold bricks (so that
+    adding a host never moves a brick); exactly that many distinct hosts that carry guests."""
+    path = ("hypervisor", "gluster", "brick_hosts")
+    carriers = hv_layout.members(hosts)
+    places = hv_layout.guest_brick_places(hosts)
+    if not isinstance(named, list) or not all(isinstance(n, str) for n in named):
+        return  # the row's own check says what is wrong
+    if not named:
+        if len(carriers) > places:
+            errors.add(
+                path,
+                f"is required: {len(carriers)} hosts carry guests and {places} of them hold the"
+                f" bricks; name them (e.g. {', '.join(carriers[:places])}), so that adding a host"
+                " never moves a brick",
+            )
+        return
+    for name in sorted({n for n in named if named.count(n) > 1}):
+        errors.add(path, f"names {errors.show(name)} twice")
+    for name in named:
+        if name not in carriers:
+            errors.add(path, f"{errors.show(name)} is not a host that carries guests ({', '.join(carriers)})")
+    if len(named) != places:
+        errors.add(path, f"names {len(named)} hosts; the volumes have {places} bricks on hosts with guests")
+
+
 def check_gluster(errors, gluster, hosts):
     """Bricks (each host's) and volumes, on the defaults merged with the pillar."""
     path = ("hypervisor", "gluster")
@@ -133,6 +159,8 @@ def check_gluster(errors, gluster, hosts):
     if not hv_check.require_mapping(errors, (*path, "volumes"), gluster.get("volumes", {})):
         return
     _check_volumes(errors, gluster["volumes"])
+    if isinstance(hosts, dict):
+        _check_brick_hosts(errors, gluster.get("brick_hosts"), hosts)
     if check_bricks(errors, (*path, "bricks"), gluster.get("bricks", {})) and isinstance(hosts, dict):
         for name in sorted(hosts, key=str):
             if isinstance(hosts[name], dict):
@@ -210,9 +238,9 @@ def _check_lease_ping(errors, gluster, io_timeout):
 
 
 def _takeover_on(takeover, hosts):
-    """Whether the takeover runs: ``auto`` is on with an arbiter."""
+    """Whether the takeover runs: ``auto`` is on where the bricks have a majority."""
     enabled = takeover.get("enabled")
-    return bool(hv_layout.arbiter(hosts)) if enabled == "auto" else enabled is True
+    return hv_layout.has_majority(hosts) if enabled == "auto" else enabled is True
 
 
 def _check_shared_dir(errors, path, value, gluster, what):
@@ -240,11 +268,11 @@ def _check_takeover(errors, takeover, hosts, gluster):
     enabled = takeover.get("enabled")
     if enabled != "auto" and not isinstance(enabled, bool):
         errors.add(path + ("enabled",), f"{errors.show(enabled)} is not one of auto, true, false")
-    elif enabled is True and not hv_layout.arbiter(hosts):
+    elif enabled is True and not hv_layout.has_majority(hosts):
         errors.add(
             path + ("enabled",),
-            "automatic takeover needs a majority: add a host with role arbiter (replica 2 has no quorum:"
-            " a cut private link would let both hosts take the leases)",
+            "automatic takeover needs a majority: add a host with role arbiter, or a third host with guests"
+            " (replica 2 has no quorum: a cut private link would let both hosts take the leases)",
         )
     _check_shared_dir(
         errors, path + ("incidents_dir",), takeover.get("incidents_dir"), gluster, "the incidents"

@@ -119,6 +119,7 @@ AUTH_ALLOW = "auth.allow"  # set by the states on every volume: the hosts' RPN a
 AUTH_OPTIONS = (AUTH_ALLOW, "auth.reject", "auth.ssl-allow", "client.ssl", "server.ssl")  # the states' alone
 GLUSTER_PING_TIMEOUT = 42  # gluster's own default, for a volume that sets none
 UNIT = (UNIT_NAME, "a systemd unit name (without .service)")
+HOST = (HOSTNAME, "a host name of the cluster")
 UNIT_FILE = (
     re.compile(r"^[a-z0-9][a-z0-9_.@-]{0,63}\.(service|socket|target|timer)$"),
     "a systemd unit (name.service)",
@@ -411,6 +412,13 @@ ROWS = (
     Row("gluster:service", "glusterd", "str", "gluster's daemon unit.", pattern=UNIT),
     Row("gluster:brick_root", "/mnt/bricks", "path", "Bricks live under <brick_root>/<volume>."),
     Row(
+        "gluster:brick_hosts",
+        [],
+        "names",
+        "The three hosts with guests that hold bricks (required past three without an arbiter).",
+        pattern=HOST,
+    ),
+    Row(
         "gluster:tls",
         False,
         "bool",
@@ -465,6 +473,9 @@ ROWS = (
     ),
     Row("evacuation:parallel", 4, "int", "Guests migrated at a time.", bounds=(1, 16)),
     Row("evacuation:migrate_timeout", 120, "int", "Seconds before a save instead.", bounds=(10, 3600)),
+    Row("placement:reserve_memory", 1024, "int", "MiB of each host kept from guests.", bounds=(0, 1048576)),
+    Row("placement:memory_ratio", 100, "int", "Percent of the rest that guests may use.", bounds=(10, 200)),
+    Row("placement:vcpu_ratio", 4, "int", "Guest vCPUs per host CPU, at most.", bounds=(1, 32)),
     Row("evacuation:peer_timeout", 5, "int", "Seconds for the peer's SSH port to answer.", bounds=(1, 60)),
     Row("evacuation:stop_timeout", 600, "int", "Seconds the shutdown unit may take.", bounds=(60, 3600)),
     Row("evacuation:auto_converge", True, "bool", "Throttle a guest whose memory changes too fast."),

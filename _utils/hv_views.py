@@ -60,7 +60,7 @@ def build(pillar, defaults, minion_id):
     cfg["python"] = _python_view(cfg["python"])
     cfg["timings"] = _timings_view(cfg["sanlock"], cfg["gluster"])
     cfg["sanlock"] = _sanlock_view(cfg["sanlock"], cfg["me"], cfg["gluster"])
-    cfg["takeover"] = _takeover_view(cfg["takeover"], arbiter, cfg["gluster"])
+    cfg["takeover"] = _takeover_view(cfg["takeover"], hv_layout.has_majority(hosts), cfg["gluster"])
     cfg["evacuation"] = _evacuation_view(cfg["evacuation"], cfg["gluster"])
     cfg["keeper"] = _keeper_view(cfg["keeper"], cfg["gluster"])
     cfg["guests"] = {name: _guest_view(name, guest, cfg) for name, guest in sorted(cfg["guests"].items())}
@@ -118,8 +118,10 @@ def _tunnels_view(tunnels, bridges, hosts, me):
     )
     if me not in members:
         return view
-    local, peer = hosts[me]["rpn"]["ip"], hosts[hosts[me]["peer"]]
+    local = hosts[me]["rpn"]["ip"]
     remotes = [hosts[h]["rpn"]["ip"] for h in members if h != me]
+    # OpenVPN joins exactly two hosts (the validator's rule): the other one is the peer.
+    peer = hosts[next(h for h in members if h != me)]
     role = "server" if hosts[me]["host_id"] < peer["host_id"] else "client"
     for net, bridge in sorted(bridges.items()):
         common = {"net": net, "bridge": bridge["name"], "local": local}
@@ -134,7 +136,14 @@ def _tunnels_view(tunnels, bridges, hosts, me):
             )
         )
         view["openvpn"].append(
-            dict(common, dev=f"tap{net}", port=bridge["vpn_port"], remote=peer["rpn"]["ip"], role=role)
+            dict(
+                common,
+                dev=f"tap{net}",
+                port=bridge["vpn_port"],
+                remote=peer["rpn"]["ip"],
+                peer=peer["name"],
+                role=role,
+            )
         )
     return view
 
@@ -325,10 +334,11 @@ def _timings_view(sanlock, gluster):
     }
 
 
-def _takeover_view(takeover, arbiter, gluster):
-    """The takeover settings, ``enabled`` resolved (auto: on with an arbiter) and ``incidents_dir``
-    (default: ``.hv-incidents`` on the save volume, shared and protected by client quorum)."""
-    enabled = bool(arbiter) if takeover["enabled"] == "auto" else takeover["enabled"]
+def _takeover_view(takeover, majority, gluster):
+    """The takeover settings, ``enabled`` resolved (auto: on where the bricks have a majority) and
+    ``incidents_dir`` (default: ``.hv-incidents`` on the save volume, shared and protected by client
+    quorum)."""
+    enabled = majority if takeover["enabled"] == "auto" else takeover["enabled"]
     incidents_dir = (
         takeover["incidents_dir"] or f"{gluster['volumes'][hv_schema.SAVE_VOLUME]['mount']}/.hv-incidents"
     )
@@ -452,16 +462,19 @@ def _brick_layout(bricks, volumes, brick_root):
 
 
 def _gluster_view(gluster, hosts, me):
-    """Add what the states need: members, the host that creates volumes, bricks; with an
-    arbiter, client quorum (``cluster.quorum-type: auto``) on every volume unless the pillar
+    """Add what the states need: the hosts that hold bricks (``brick_hosts``, hv_layout's), the
+    host that creates volumes (the first of them), this host's bricks; with three bricks (a
+    majority), client quorum (``cluster.quorum-type: auto``) on every volume unless the pillar
     sets it; on every volume ``auth.allow``: the hosts' RPN addresses and the loopback (B10),
     so that a machine that merely sends from the private network mounts nothing; with
-    ``tls``, TLS on the volumes' connections, for the hosts' certificates alone."""
+    ``tls``, TLS on the volumes' connections, for the hosts' certificates alone. Every host
+    is a gluster peer and mounts every volume; only brick hosts hold bricks."""
     arbiter = gluster["arbiter"] or None
-    data_hosts = [name for name in sorted(hosts) if name != arbiter]
-    members = data_hosts + ([arbiter] if arbiter else [])
-    leader = data_hosts[0]
-    view = dict(gluster, data_hosts=data_hosts, leader=leader, peers=sorted(hosts))
+    data_hosts = hv_layout.members(hosts)
+    members = hv_layout.brick_hosts(hosts, gluster["brick_hosts"])
+    majority = len(members) > hv_layout.MIN_GUEST_HOSTS
+    leader = members[0]
+    view = dict(gluster, data_hosts=data_hosts, brick_hosts=members, leader=leader, peers=sorted(hosts))
     view["is_leader"] = me == leader
     view["local_bricks"] = (
         _brick_layout(_host_bricks(gluster, hosts[me]), gluster["volumes"], gluster["brick_root"])
@@ -489,7 +502,7 @@ def _gluster_view(gluster, hosts, me):
             replica=len(members),
             arbiter=1 if arbiter else 0,
             options={
-                **({hv_schema.QUORUM_TYPE: "auto"} if arbiter else {}),
+                **({hv_schema.QUORUM_TYPE: "auto"} if majority else {}),
                 **_options(volume),
                 hv_schema.AUTH_ALLOW: allowed,
                 **tls,

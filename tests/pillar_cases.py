@@ -579,7 +579,6 @@ CASES = [
         _hosts(arb1=dict(ARB1, failover_ips=["203.0.113.105"])),
         "hypervisor:hosts:arb1:failover_ips",
     ),
-    ("arbiter-beside-three-hosts", _hosts(arb1=ARB1, hyp3=HYP3), "hypervisor:hosts:arb1:role"),
     ("sanlock-io-timeout-zero", _put((*SANLOCK, "io_timeout"), 0), "hypervisor:sanlock:io_timeout"),
     (
         "lease-ping-timeout-too-long",
@@ -667,6 +666,91 @@ def one_per_section(cases):
             seen.add(section)
             out.append(case)
     return out
+
+
+def extra_host(number):
+    """Host ``hyp<number>`` (3 to 9) for a larger cluster: valid beside the lab's, no peer."""
+    return {
+        "host_id": number,
+        "online_server_id": 1000 + number,
+        "public": {"interface": "eth0", "address": f"203.0.113.{20 + number}", "gateway": "203.0.113.254"},
+        "rpn": {
+            "interface": "eth1",
+            "mac": f"02:00:c6:33:64:{20 + number:02x}",
+            "address": f"198.51.100.{20 + number}/24",
+        },
+    }
+
+
+def _grown(count, arbiter):
+    """The lab's cluster with ``count`` hosts that carry guests (hyp1..), ``arbiter`` or not,
+    the first ones holding the bricks (``gluster:brick_hosts``) when more carry guests than
+    there are brick places (three, or two beside the arbiter)."""
+
+    def mutate(pillar):
+        if not arbiter:
+            _no_arbiter(pillar)
+        hosts = pillar["hypervisor"]["hosts"]
+        for number in range(3, count + 1):
+            hosts[f"hyp{number}"] = extra_host(number)
+        for number in range(count + 1, 3):
+            del hosts[f"hyp{number}"]
+        if count > 2:
+            pillar["hypervisor"].setdefault("tunnels", {})["transport"] = "vxlan"
+        places = 2 if arbiter else 3
+        if count > places:
+            pillar["hypervisor"].setdefault("gluster", {})["brick_hosts"] = [
+                f"hyp{n}" for n in range(1, places + 1)
+            ]
+
+    return mutate
+
+
+def many_hosts_pillar(count, arbiter):
+    """A valid pillar of ``count`` (2 to 8) hosts that carry guests, with an arbiter or not."""
+    return case_pillar(_grown(count, arbiter))
+
+
+# Layouts the validator refuses (issue 23), each with the key its refusal names.
+LAYOUT_CASES = [
+    ("nine-hosts-with-guests", _grown(9, False), "hypervisor:hosts"),
+    ("one-host-with-guests", _both(_delete(H2), _hosts(arb1=ARB1)), "hypervisor:hosts"),
+    (
+        "four-hosts-no-brick-hosts",
+        _both(_grown(4, False), _put((*GLUSTER, "brick_hosts"), [])),
+        "hypervisor:gluster:brick_hosts",
+    ),
+    (
+        "brick-hosts-the-arbiter",
+        _both(_grown(4, True), _put((*GLUSTER, "brick_hosts"), ["hyp1", "arb1"])),
+        "hypervisor:gluster:brick_hosts",
+    ),
+    (
+        "brick-hosts-twice",
+        _both(_grown(4, False), _put((*GLUSTER, "brick_hosts"), ["hyp1", "hyp1", "hyp2"])),
+        "hypervisor:gluster:brick_hosts",
+    ),
+    (
+        "brick-hosts-too-few",
+        _both(_grown(5, False), _put((*GLUSTER, "brick_hosts"), ["hyp1", "hyp2"])),
+        "hypervisor:gluster:brick_hosts",
+    ),
+    (
+        "brick-hosts-unknown",
+        _both(_grown(4, False), _put((*GLUSTER, "brick_hosts"), ["hyp1", "hyp2", "hyp7"])),
+        "hypervisor:gluster:brick_hosts",
+    ),
+    (
+        "brick-hosts-bad-name",
+        _both(_grown(4, False), _put((*GLUSTER, "brick_hosts"), ["hyp1", "hyp2", "Hyp_3"])),
+        "hypervisor:gluster:brick_hosts",
+    ),
+    (
+        "openvpn-three-hosts",
+        _both(_grown(3, False), _put((*TUNNELS, "transport"), "openvpn")),
+        "hypervisor:tunnels:transport",
+    ),
+]
 
 
 def case_pillar(mutation):

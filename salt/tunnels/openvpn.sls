@@ -58,8 +58,8 @@ tunnels-openvpn-{{ tunnel.net }}-config-managed:
         tunnel: {{ tunnel | json }}
         cert: {{ hv.tunnels.tls_dir }}/host.crt
         key: {{ hv.tunnels.tls_dir }}/host.key
-        peer: {{ hv.peer.name }}
-        peer_fingerprint: "__slot__:salt:peer_keys.get({{ hv.peer.name }}, tunnel_fingerprint)"
+        peer: {{ tunnel.peer }}
+        peer_fingerprint: "__slot__:salt:peer_keys.get({{ tunnel.peer }}, tunnel_fingerprint)"
         # OpenVPN drops to nobody once the tap is up (persist-key/-tun: nothing to reopen).
         group: {{ hv.tunnels.openvpn_group }}
         join_script: {{ hv.tunnels.openvpn_join_script }}

@@ -247,12 +247,6 @@ REFUSALS = [
         " 'hypervisor:hosts:arb1:role' is",
     ),
     (
-        "arbiter-beside-three-hosts",
-        pc._hosts(arb1=pc.ARB1, hyp3=pc.HYP3),
-        "pillar key 'hypervisor:hosts:arb1:role': an arbiter makes every volume replica 3 arbiter 1 (two"
-        " data bricks and its own): it needs exactly two other hosts, this cluster has 3",
-    ),
-    (
         "arbiter-host-id",
         pc._hosts(arb1=dict(pc.ARB1, host_id=3)),
         "pillar key 'hypervisor:hosts:arb1:host_id': an arbiter joins no sanlock lockspace (its brick"
@@ -307,7 +301,8 @@ REFUSALS = [
         "takeover-without-arbiter",
         pc._both(pc._no_arbiter, pc._put(("hypervisor", "takeover", "enabled"), True)),
         "pillar key 'hypervisor:takeover:enabled': automatic takeover needs a majority: add a host with"
-        " role arbiter (replica 2 has no quorum: a cut private link would let both hosts take the leases)",
+        " role arbiter, or a third host with guests (replica 2 has no quorum: a cut private link would"
+        " let both hosts take the leases)",
     ),
     (
         "takeover-enabled-unknown",

@@ -449,6 +449,7 @@ def test_openvpn_tunnels_to_the_peer_lower_host_id_serves(params, host, role, lo
             "port": 1194,
             "local": local,
             "remote": remote,
+            "peer": "hyp2" if host == "hyp1" else "hyp1",
             "role": role,
         },
         {
@@ -458,6 +459,7 @@ def test_openvpn_tunnels_to_the_peer_lower_host_id_serves(params, host, role, lo
             "port": 1195,
             "local": local,
             "remote": remote,
+            "peer": "hyp2" if host == "hyp1" else "hyp1",
             "role": role,
         },
     ]
