@@ -204,10 +204,11 @@ def restore(name, settings_cache=None):
 
 def migrate(name, host=None, settings_cache=None):
     """
-    Live-migrate running guest ``name`` to ``host`` (default: this host's peer)
-    over the private network: peer to peer, shared storage (no disk copy),
-    options from ``hypervisor:evacuation``. A failed migration leaves the guest
-    running here. Returns ``{"guest", "outcome", "host"|"why", "seconds"}``.
+    Live-migrate running guest ``name`` to ``host`` (default: where placement puts
+    it: the roomiest other host, its anti-affinity group apart) over the private
+    network: peer to peer, shared storage (no disk copy), options from
+    ``hypervisor:evacuation``. A failed migration leaves the guest running here.
+    Returns ``{"guest", "outcome", "host"|"why", "seconds"}``.
 
     CLI Example:
 
@@ -218,6 +219,11 @@ def migrate(name, host=None, settings_cache=None):
     """
     hv = _settings(settings_cache)
     host = hv_evacuation.target(hv, host)
+    if host is None:
+        targets, unplaced = hv_evacuation.plan(hv, [name], None)
+        if name in unplaced:
+            raise CommandExecutionError(f"no host can take {name}: {unplaced[name]}")
+        host = targets[name]
     why = hv_domains.reachable(hv, host)
     if why:
         raise CommandExecutionError(why)
@@ -261,9 +267,11 @@ def evacuating(settings_cache=None):
 def evacuate(reason="operator", host=None, settings_cache=None):
     """
     Move every running guest off this host: live migration to ``host``
-    (default: the peer), ``evacuation:parallel`` at a time, each bounded by
+    (default: where placement puts each: by room, anti-affinity groups apart),
+    ``evacuation:parallel`` at a time, each bounded by
     ``migrate_timeout``; a guest that cannot migrate (peer unreachable, the
-    migration failed or ran out of time) is saved onto the shared save volume.
+    migration failed or ran out of time) or that no host has room for is saved
+    onto the shared save volume.
     Then the failover IPs routed here follow their guests (confirmed API moves).
 
     Returns ``{"host", "to", "reason", "guests": {name: {"outcome": "migrated"

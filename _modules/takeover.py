@@ -71,8 +71,10 @@ def _data_hosts(hv):
 def quorum(settings_cache=None):
     """
     Whether this host is on the majority side: it sees more than half of the
-    cluster's gluster nodes (itself and the arbiter included) connected, and its
-    own sanlock lockspace is joined. ``{"quorum", "connected", "of", "lockspace", "reason"}``.
+    hosts that hold the volumes' bricks connected (itself included when it holds
+    one; their client quorum decides who may write the leases and the incidents),
+    and its own sanlock lockspace is joined.
+    ``{"quorum", "connected", "of", "lockspace", "reason"}``.
 
     CLI Example:
 
@@ -83,21 +85,38 @@ def quorum(settings_cache=None):
     return _quorum(_settings(settings_cache))
 
 
+def _brick_hosts(hv):
+    """The hosts that hold bricks (an older settings copy without them: every host)."""
+    return list((hv.get("gluster") or {}).get("brick_hosts") or sorted(hv["hosts"]))
+
+
+def _short(name):
+    return str(name).split(".")[0]
+
+
 def _quorum(hv):
-    of = len(hv["hosts"])
+    bricks, me = _brick_hosts(hv), hv["me"]["name"]
+    of = len(bricks)
     try:
-        connected = 1 + sum(1 for peer in __salt__["gluster.peer_status"]() if peer["connected"])
+        seen = {
+            _short(name)
+            for peer in __salt__["gluster.peer_status"]()
+            if peer["connected"]
+            for name in [peer["hostname"], *peer.get("hostnames", [])]
+        }
     except Exception as exc:  # glusterd down: this host sees no one
-        return {"quorum": False, "connected": 1, "of": of, "lockspace": None, "reason": f"glusterd: {exc}"}
+        mine = int(me in bricks)
+        return {"quorum": False, "connected": mine, "of": of, "lockspace": None, "reason": f"glusterd: {exc}"}
+    connected = sum(1 for host in bricks if host == me or _short(host) in seen)
     state = __salt__["sanlock.status"]()
     joined = bool(state.get("can_take_guests"))
     ret = {"quorum": joined and 2 * connected > of, "connected": connected, "of": of, "lockspace": joined}
     if not joined:
         ret["reason"] = state.get("reason", "lockspace not joined")
     elif not ret["quorum"]:
-        ret["reason"] = f"sees {connected} of the {of} gluster nodes: not a majority"
+        ret["reason"] = f"sees {connected} of the {of} gluster nodes with bricks: not a majority"
     else:
-        ret["reason"] = f"sees {connected} of the {of} gluster nodes, lockspace joined"
+        ret["reason"] = f"sees {connected} of the {of} gluster nodes with bricks, lockspace joined"
     return ret
 
 

@@ -97,6 +97,36 @@ def running(conn):
     return sorted(name for name, dom in domains(conn).items() if state(dom) in ACTIVE)
 
 
+def sizes(conn):
+    """``{name: {"memory": MiB, "vcpus": n}}`` of the guests that run on ``conn``."""
+    out = {}
+    for name, dom in domains(conn).items():
+        info = dom.info()  # state, max memory (KiB), memory (KiB), vCPUs, CPU time
+        if STATES.get(info[0]) in ACTIVE:
+            out[name] = {"memory": info[1] // 1024, "vcpus": info[3]}
+    return out
+
+
+def capacity(hv, host, local_host):
+    """``host``'s capacity as hv_placement reads it (``memory``, ``cpus``, ``used_memory``,
+    ``used_vcpus``: MiB and counts) and ``running``: its guests' names; None when its
+    libvirt does not answer."""
+    try:
+        with connection(URI if host == local_host else host_uri(hv, host)) as conn:
+            _model, memory, cpus, *_ = conn.getInfo()
+            running_there = sizes(conn)
+    except (CommandExecutionError, libvirt.libvirtError) as exc:
+        log.warning("placement: %s: %s", host, exc)
+        return None
+    return {
+        "memory": memory,
+        "cpus": cpus,
+        "used_memory": sum(g["memory"] for g in running_there.values()),
+        "used_vcpus": sum(g["vcpus"] for g in running_there.values()),
+        "running": sorted(running_there),
+    }
+
+
 def running_here():
     with connection() as conn:
         return running(conn)

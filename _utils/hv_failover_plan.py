@@ -16,7 +16,7 @@ def guest_of_ip(hv):
 def after_evacuation(hv, routed, results, host):
     """``{destination: [ips]}`` for the cluster failover IPs in ``routed`` (those the API
     routes to this host): to the host a guest migrated to; of no guest, or of a saved
-    one: to ``host``; of a guest still running here: staying (not listed)."""
+    one: to ``host`` (None: staying); of a guest still running here: staying (not listed)."""
     owners = guest_of_ip(hv)
     wanted = {}
     for ip in routed:
@@ -26,7 +26,8 @@ def after_evacuation(hv, routed, results, host):
         if outcome.get("outcome") == "running":
             continue  # its guest is still here: the IP stays
         dest = outcome.get("host", host) if outcome.get("outcome") == "migrated" else host
-        wanted.setdefault(dest, []).append(ip)
+        if dest is not None:  # None: no host took guests; the IP stays until one does
+            wanted.setdefault(dest, []).append(ip)
     return wanted
 
 

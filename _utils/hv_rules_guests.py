@@ -13,7 +13,18 @@ import hv_rules_hosts
 import hv_schema
 
 ONLINE_KEYS = ("api_url", "api_token", "allow_http")
-GUEST_KEYS = ("home", "memory", "vcpus", "virt_type", "running", "disk", "nics", "failover_ips", "boot")
+GUEST_KEYS = (
+    "home",
+    "memory",
+    "vcpus",
+    "virt_type",
+    "running",
+    "disk",
+    "nics",
+    "failover_ips",
+    "boot",
+    "anti_affinity",
+)
 GUEST_REQUIRED = ("home", "memory", "disk")
 GUEST_RANGES = {"memory": (32, 1048576), "vcpus": (1, 64)}  # MiB, count
 VIRT_TYPES = ("kvm", "qemu")  # qemu: TCG, without /dev/kvm
@@ -191,6 +202,14 @@ def check_guests(errors, guests, hv, merged):
             errors.add(
                 gpath + ("virt_type",),
                 f"{errors.show(guest['virt_type'])} is not one of {', '.join(VIRT_TYPES)}",
+            )
+        if guest.get("anti_affinity") is not None:
+            hv_check.match(
+                errors,
+                gpath + ("anti_affinity",),
+                guest["anti_affinity"],
+                hv_schema.NAME,
+                "a group name ([a-z][a-z0-9_-]*, at most 32 characters)",
             )
         if "running" in guest and not isinstance(guest["running"], bool):
             errors.add(gpath + ("running",), f"must be true or false, got {errors.show(guest['running'])}")

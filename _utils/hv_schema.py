@@ -157,6 +157,7 @@ GUEST_DEFAULTS = {
     "nics": [],
     "failover_ips": [],
     "boot": None,
+    "anti_affinity": None,  # guests of one group run on different hosts while they can (B8)
 }
 BOOT_DEFAULTS = {"initrd": None, "cmdline": ""}
 GUEST_MAC_PREFIX = "52:54:00"

@@ -256,10 +256,11 @@ def _settings_copy(cfg):
     reached (the units' settings copy; no secret): the hosts' RPN addresses,
     roles, sanlock host ids and server ids (a dead host id is mapped to its
     host), this host and its peer, the migration user, the SSH port, the
-    evacuation, takeover, keeper and timing settings, the hosts that carry guests,
-    the guests' home, wish, failover IPs and disk (its sanlock lease is named after
-    it). Nothing else, so that unrelated pillar changes leave the copy alone."""
-    guest_keys = ("home", "running", "failover_ips", "disk_path")
+    evacuation, takeover, keeper, timing and placement settings, the hosts that carry
+    guests and those that hold bricks, the guests' home, wish, failover IPs, size,
+    anti-affinity group and disk (its sanlock lease is named after it). Nothing else,
+    so that unrelated pillar changes leave the copy alone."""
+    guest_keys = ("home", "running", "failover_ips", "disk_path", "memory", "vcpus", "anti_affinity")
     host_keys = ("role", "host_id", "online_server_id")
     return {
         "me": {"name": cfg["me"]["name"], "peer": cfg["me"].get("peer")},
@@ -273,6 +274,8 @@ def _settings_copy(cfg):
         "takeover": cfg["takeover"],
         "keeper": cfg["keeper"],
         "timings": cfg["timings"],
+        "placement": cfg["placement"],
+        "gluster": {"brick_hosts": cfg["gluster"]["brick_hosts"]},
         "tunnels": {"members": cfg["tunnels"]["members"]},
         "guests": {name: {k: g[k] for k in guest_keys} for name, g in cfg["guests"].items()},
         "failover": {"ips": cfg["failover"]["ips"]},

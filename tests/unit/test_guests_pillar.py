@@ -43,6 +43,7 @@ def test_lab_guest_view(params):
             }
         ],
         "failover_ips": ["203.0.113.101"],
+        "anti_affinity": None,
         "boot": {
             "kernel": "/opt/hvlab-guest/vmlinuz",
             "initrd": "/opt/hvlab-guest/initrd.img",
@@ -159,9 +160,11 @@ def test_settings_copy_holds_only_what_the_shutdown_unit_needs(params):
     cfg = build(params)
     offline = cfg["settings_copy"]
     assert sorted(offline) == [
-        "evacuation", "failover", "firewall", "guests", "hosts", "keeper", "me", "migration", "takeover",
-        "timings", "tunnels",
+        "evacuation", "failover", "firewall", "gluster", "guests", "hosts", "keeper", "me", "migration",
+        "placement", "takeover", "timings", "tunnels",
     ]  # fmt: skip
+    assert offline["gluster"] == {"brick_hosts": ["hyp1", "hyp2", "arb1"]}
+    assert offline["placement"] == {"reserve_memory": 1024, "memory_ratio": 100, "vcpu_ratio": 4}
     assert offline["me"] == {"name": "hyp1", "peer": "hyp2"}
     assert offline["hosts"]["hyp2"] == {
         "rpn": {"ip": "198.51.100.12"},
@@ -176,5 +179,8 @@ def test_settings_copy_holds_only_what_the_shutdown_unit_needs(params):
         "running": False,
         "failover_ips": ["203.0.113.101"],
         "disk_path": "/var/lib/libvirt/images/customer1/vm1.img",  # its sanlock lease is named after it
+        "memory": 128,
+        "vcpus": 1,
+        "anti_affinity": None,
     }
     assert "public" not in str(offline) and "token" not in str(offline)

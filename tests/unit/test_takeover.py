@@ -333,3 +333,25 @@ def test_a_close_is_never_undone_by_the_owners_save(cluster, hv, tmp_path):
     assert hv_incidents.every(hv)[0]["closed"]
     again = takeover.check()["incidents"]["hyp1"]
     assert again["closed"] and len(cluster.called("online.fence")) == 1  # closed: nothing more
+
+
+@pytest.mark.parametrize(
+    ("me", "connected", "quorum"),
+    [
+        ("hyp4", {"hyp1": True, "hyp2": True, "hyp3": False}, True),  # no brick here: two of three seen
+        ("hyp4", {"hyp1": True, "hyp2": False, "hyp3": False, "hyp5": True}, False),  # hyp5 holds none
+        ("hyp3", {"hyp1.lab.example": True, "hyp2": False, "hyp4": True}, True),  # itself and hyp1
+        ("hyp3", {"hyp1": False, "hyp2": False, "hyp4": True, "hyp5": True}, False),  # the cut-off brick host
+    ],
+)
+def test_the_majority_among_five_hosts_is_the_brick_hosts(tmp_path, me, connected, quorum):
+    """B8: past three hosts, the majority is two of the three brick hosts (their client quorum),
+    whoever else this host sees."""
+    from tests.pillar_cases import many_hosts_pillar
+
+    hv = view(me, tmp_path, many_hosts_pillar(5, False))
+    cluster = Cluster(hv)
+    cluster.connected = connected
+    takeover.__salt__ = cluster.funcs()
+    got = takeover._quorum(hv)
+    assert (got["quorum"], got["of"]) == (quorum, 3), got
