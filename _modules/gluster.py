@@ -273,6 +273,28 @@ def volume_create(name, bricks, replica=2, arbiter=0, force=False):
     return True
 
 
+def volume_add_brick(name, bricks, replica, arbiter=0, force=False):
+    """
+    Add ``bricks`` to volume ``name``, raising its copies to ``replica`` (B8: a two-host
+    volume given its third brick: replica 3, or replica 3 arbiter 1 with an arbiter's).
+    Self-heal then copies the data to the new brick; nothing is removed.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 gluster.volume_add_brick vmstore '[hyp3:/mnt/bricks/vmstore/brick]' 3
+    """
+    args = ["volume", "add-brick", name, "replica", int(replica)]
+    if int(arbiter):
+        args += ["arbiter", int(arbiter)]
+    args += list(bricks)
+    if force:
+        args.append("force")
+    parse_root(_gluster(*args))
+    return True
+
+
 def volume_start(name, force=False):
     """
     Start volume ``name`` (``force`` also restarts missing brick processes).

@@ -7,10 +7,14 @@ host that has quorum:
 1. opens the incident: a file created exclusively in ``takeover:incidents_dir``
    on a shared volume with client quorum (only one host can, and only on the
    majority side: the cut-off side cannot write there);
-2. starts here every guest whose disk lease the dead host held (sanlock refuses
-   while that is unsafe: the lease is the proof; a refusal is tried again);
-3. moves the failover IPs the API routes to the dead host onto this host
-   (confirmed moves, ``online.failover_move``);
+2. assigns every guest whose disk lease the dead host held to a survivor by
+   room (B8, ``_utils/hv_takeover_plan.py``), written into the incident before
+   any start; each survivor starts its share at its next look, this host its
+   own and, after a grace, any share left alone (sanlock refuses a start while
+   it is unsafe: the lease is the proof; a refusal is tried again); a guest
+   that fits nowhere is reported, not started;
+3. moves the failover IPs the API routes to the dead host to the hosts their
+   guests now run on (confirmed moves, ``online.failover_move``);
 4. fences the dead host through the API (rescue boot, then reboot), so that it
    cannot come back and flap: tried again on the next passes while nothing
    reached the API's reboot (a refused or failed rescue call), never once the
@@ -32,9 +36,12 @@ import hashlib
 import logging
 import time
 
+import hv_domains
 import hv_incidents
 import hv_marks
+import hv_placement
 import hv_runtime
+import hv_takeover_plan
 import keeper_rule
 
 log = logging.getLogger(__name__)
@@ -220,11 +227,10 @@ def _kept_by(hv, host):
     return {name for name, entry in entries.items() if entry["state"] in kept and name not in marks}
 
 
-def _orphans(hv, record):
-    """The guests whose disk lease the dead host held (its host id and generation), and
-    those its keeper kept whose lease no other host holds (a guest killed before the
-    host died, its lease released)."""
-    leases = __salt__["sanlock.leases"]()
+def _orphans(hv, record, leases):
+    """The guests whose disk lease (``leases``: sanlock's) the dead host held (its host id
+    and generation), and those its keeper kept whose lease no other host holds (a guest
+    killed before the host died, its lease released)."""
     kept = _kept_by(hv, record["host"])
     out = []
     for name, guest in sorted(hv["guests"].items()):
@@ -238,35 +244,116 @@ def _orphans(hv, record):
     return out
 
 
-def _take_guests(hv, record):
-    """Start here each guest the dead host ran; one refused now is tried on the next pass."""
-    for name in _orphans(hv, record):
-        result = __salt__["guests.start"](name, settings_cache=hv["settings_cache"], keeper=True)
-        outcome = result.get("outcome")
-        if outcome in ("started", "restored", "running"):
-            record["guests"][name] = {"outcome": "started", "host": hv["me"]["name"], "at": hv_runtime.now()}
-            _event("guest/started", {"guest": name, "from": record["host"], "host": hv["me"]["name"]})
-        else:
-            record["guests"][name] = {"outcome": outcome, "why": result.get("why"), "at": hv_runtime.now()}
-            _event("guest/refused", {"guest": name, "from": record["host"], "why": result.get("why")})
-    return not any(g["outcome"] != "started" for g in record["guests"].values())
+def _owners(hv, leases):
+    """``{guest: host}``: the host whose sanlock id holds each guest's disk lease now."""
+    by_id = {host["host_id"]: name for name, host in hv["hosts"].items() if host.get("host_id")}
+    out = {}
+    for name, guest in hv["guests"].items():
+        lease = leases.get(lease_name(guest["disk_path"]))
+        if lease and lease["held"] and lease["owner_host_id"] in by_id:
+            out[name] = by_id[lease["owner_host_id"]]
+    return out
+
+
+def _assign(hv, record, orphans, peers, drained):
+    """Assign the dead host's guests to the survivors by room (this host left out when
+    ``drained``), into ``record``; events ``assigned`` and ``guest/unplaced``."""
+    me = hv["me"]["name"]
+    try:
+        records = keeper_rule.read_records(hv["keeper"]["hosts_dir"], hv["hosts"], hv["guests"])
+    except OSError:
+        records = {}
+    alive = {h: row for h, row in peers.items() if h != record["host"]}
+    hosts = [h for h in hv_takeover_plan.survivors(me, alive, records) if not (drained and h == me)]
+    rooms, groups = {}, {}
+    for host in hosts:
+        answers = host == me or not hv_domains.reachable(hv, host)
+        capacity = hv_domains.capacity(hv, host, me) if answers else None
+        rooms[host] = hv_placement.room(capacity, hv["placement"])
+        running = (capacity or {}).get("running", [])
+        groups[host] = {(hv["guests"].get(n) or {}).get("anti_affinity") for n in running} - {None}
+    if me in rooms and not any(rooms.values()):
+        # No host's room is known (libvirt does not answer it): every guest here, as
+        # before placement; sanlock and libvirt refuse what cannot start, tried again.
+        log.warning("takeover: no survivor's room is known: %s takes every guest", me)
+        plan = {"assigned": dict.fromkeys(orphans, me), "unplaced": {}}
+    else:
+        plan = hv_takeover_plan.assign(orphans, hv["guests"], rooms, groups)
+    record.update(plan, assigned_at=hv_runtime.now())
+    hv_incidents.save(hv, record)  # before any start: the other survivors read their share there
+    _event("assigned", {"host": record["host"], "by": me, "assigned": record["assigned"]})
+    for name, why in sorted(record["unplaced"].items()):
+        _event("guest/unplaced", {"guest": name, "from": record["host"], "why": why})
+
+
+def _start(hv, record, name):
+    """Start ``name`` here for ``record``'s takeover: its entry, and an event."""
+    me = hv["me"]["name"]
+    result = __salt__["guests.start"](name, settings_cache=hv["settings_cache"], keeper=True)
+    outcome = result.get("outcome")
+    if outcome in ("started", "restored", "running"):
+        _event("guest/started", {"guest": name, "from": record["host"], "host": me})
+        return {"outcome": "started", "host": me, "at": hv_runtime.now()}
+    _event("guest/refused", {"guest": name, "from": record["host"], "why": result.get("why")})
+    return {"outcome": outcome, "why": result.get("why"), "at": hv_runtime.now()}
+
+
+def _seconds_since(stamp):
+    return (datetime.datetime.now(datetime.UTC) - datetime.datetime.fromisoformat(stamp)).total_seconds()
+
+
+def _take_guests(hv, record, peers, drained):
+    """On the host that opened the incident: assign the guests (first pass), start this
+    host's share (and, past the grace, any share left alone), note those started
+    elsewhere. True when every assigned guest runs."""
+    leases = __salt__["sanlock.leases"]()
+    orphans = _orphans(hv, record, leases)
+    if "assigned" not in record:
+        _assign(hv, record, orphans, peers, drained)
+    now = hv_runtime.now()
+    for name, host in hv_takeover_plan.started_elsewhere(record, orphans, _owners(hv, leases)).items():
+        record["guests"][name] = {"outcome": "started", "host": host, "at": now}
+    waited = _seconds_since(record["assigned_at"])
+    for name in hv_takeover_plan.mine(record, hv["me"]["name"], orphans, waited):
+        record["guests"][name] = _start(hv, record, name)
+    return all((record["guests"].get(n) or {}).get("outcome") == "started" for n in record["assigned"])
+
+
+def _take_assigned(hv, host, row):
+    """On another survivor: start this host's share of ``host``'s incident (read, never
+    written here: it has one writer, the host that opened it)."""
+    record = hv_incidents.read(hv, host, row["generation"])
+    if not record or record.get("closed") or record.get("done") or not record.get("assigned"):
+        return {"host": host, "by": (record or {}).get("by"), "started": {}}
+    if __salt__["guests.drained"](settings_cache=hv["settings_cache"])["drained"]:
+        return {"host": host, "by": record["by"], "started": {}, "refused": "drained"}
+    orphans = _orphans(hv, record, __salt__["sanlock.leases"]())
+    me = hv["me"]["name"]
+    started = {name: _start(hv, record, name) for name in hv_takeover_plan.mine(record, me, orphans, 0)}
+    return {"host": host, "by": record["by"], "started": started}
 
 
 def _take_ips(hv, record):
-    """The failover IPs the API routes to the dead host: onto this host (confirmed)."""
+    """The failover IPs the API routes to the dead host: each to the host its guest
+    started on, the others to this host (confirmed moves)."""
     me = hv["me"]["name"]
     try:
         routed = __salt__["online.server_info"](record["host"])["failover_ips"]
     except Exception as exc:
         return {"moved": [], "error": f"the API cannot say which failover IPs {record['host']} has: {exc}"}
-    ips = sorted(ip for ip in routed if ip in hv["failover"]["ips"])
-    if not ips:
-        return {"moved": [], "at": hv_runtime.now()}
-    ret = __salt__["online.failover_move"](",".join(ips), me, wait=True)
-    if not ret.get("result"):
-        return {"moved": [], "error": ret.get("comment"), "ips": ips}
-    _event("failover/moved", {"from": record["host"], "host": me, "ips": ips})
-    return {"moved": ips, "at": hv_runtime.now()}
+    owners = {ip: name for name, guest in hv["guests"].items() for ip in guest["failover_ips"]}
+    wanted = hv_takeover_plan.ips_by_host(routed, hv["failover"]["ips"], owners, record, me)
+    moved, errors = [], []
+    for host, ips in sorted(wanted.items()):
+        ret = __salt__["online.failover_move"](",".join(ips), host, wait=True)
+        if not ret.get("result"):
+            errors.append(f"{', '.join(ips)} to {host}: {ret.get('comment')}")
+            continue
+        moved += ips
+        _event("failover/moved", {"from": record["host"], "host": host, "ips": ips})
+    if errors:
+        return {"moved": moved, "error": "; ".join(errors), "ips": sorted(routed)}
+    return {"moved": moved, "at": hv_runtime.now()}
 
 
 def _fence_due(hv, fence):
@@ -301,16 +388,21 @@ def _settled(record, all_started):
     return all_started or (datetime.datetime.now(datetime.UTC) - opened).total_seconds() >= SETTLE_SECONDS
 
 
-def _handle(hv, host, row):
-    """One pass over a dead host's incident: its guests, then its IPs, then its fence."""
+def _handle(hv, host, row, peers):
+    """One pass over a dead host's incident: its guests, then its IPs, then its fence (on
+    the host that opened it); another survivor starts its share."""
     record = hv_incidents.claim(hv, host, dict(row), __salt__["event.send"], log)
-    if record is None or record.get("closed") or record.get("done"):
+    if record is None:
+        return _take_assigned(hv, host, row)
+    if record.get("closed") or record.get("done"):
         return record
-    if __salt__["guests.drained"](settings_cache=hv["settings_cache"])["drained"]:
-        record["refused"] = f"{hv['me']['name']} is drained: it takes no guests"
+    drained = __salt__["guests.drained"](settings_cache=hv["settings_cache"])["drained"]
+    all_started = _take_guests(hv, record, peers, drained)
+    if drained and not record["assigned"]:
+        record["refused"] = f"{hv['me']['name']} is drained: it takes no guests, and no other host has room"
         hv_incidents.save(hv, record)
         return record
-    settled = _settled(record, _take_guests(hv, record))
+    settled = _settled(record, all_started)
     if settled and _api_ready(hv):
         if record["failover"] is None or record["failover"].get("error"):
             record["failover"] = _take_ips(hv, record)
@@ -374,7 +466,7 @@ def _handle_dead(hv, ret):
     for host, row in ret["peers"].items():
         if row["state"] == "dead":
             try:
-                ret["incidents"][host] = _handle(hv, host, row)
+                ret["incidents"][host] = _handle(hv, host, row, ret["peers"])
             except OSError as exc:  # the incidents volume refuses: no majority after all
                 ret["incidents"][host] = {"error": f"{exc.strerror or exc}"}
                 if exc.errno not in (errno.EROFS, errno.ENOTCONN, errno.EIO, errno.EACCES):

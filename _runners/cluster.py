@@ -130,7 +130,9 @@ def _view(answers, shared, cluster, targeted=(), problems=()):
     hosts = cluster_view.hosts_config(cluster)
     for host in targeted:
         hosts.setdefault(host, {"arbiter": False})
-    view = cluster_view.assemble(_parts(answers), shared, hosts, cluster.get("guests"))
+    # The placement limits come with validated settings only (an invalid pillar has none).
+    placement = cluster.get("placement") if not problems else None
+    view = cluster_view.assemble(_parts(answers), shared, hosts, cluster.get("guests"), placement=placement)
     view["problems"] = [*problems, *view["problems"]]
     return view
 

@@ -93,33 +93,69 @@ def peered(name, probe=True):
     return ret
 
 
+def _same_bricks(have, wanted, arbiter):
+    """Whether a volume's bricks are the wanted ones: in any order, but the arbiter's last."""
+    if arbiter and (not have or not wanted or have[-1] != wanted[-1]):
+        return False
+    return sorted(have) == sorted(wanted)
+
+
+def _one_copy_more(current, have, wanted, replica, arbiter):
+    """The brick to add when the volume only lacks one more copy (B8: a third host or an
+    arbiter joins a two-host cluster): one replica set, every brick it has wanted, one
+    missing, the arbiter's (when wanted) the one missing. Else None."""
+    missing = [b for b in wanted if b not in have]
+    grows = (
+        current["replica"] == int(replica) - 1
+        and len(have) == current["replica"]
+        and len(missing) == 1
+        and set(have) <= set(wanted)
+        and current["arbiter"] == 0
+        and (not int(arbiter) or missing[0] == wanted[-1])
+    )
+    return missing[0] if grows else None
+
+
+def _layout(info):
+    return {
+        "bricks": [b["name"] for b in info["bricks"]],
+        "replica": info["replica"],
+        "arbiter": info["arbiter"],
+    }
+
+
 def volume_present(name, bricks, replica=2, arbiter=0, force=False):
     """
-    Ensure volume ``name`` exists with exactly ``bricks``.
+    Ensure volume ``name`` exists with exactly ``bricks`` (in any order, an arbiter's last).
 
+    A volume that only lacks one more copy (a third host or an arbiter joined a
+    two-host cluster) gets its new brick (``add-brick``; self-heal fills it).
     An existing volume with other bricks or another layout is reported as a
     failure and left as it is.
     """
     ret = _ret(name)
+    wanted = list(bricks)
     try:
         current = __salt__["gluster.volume_info"](name).get(name)
         if current:
             have = [b["name"] for b in current["bricks"]]
-            if (
-                have != list(bricks)
-                or current["replica"] != int(replica)
-                or current["arbiter"] != int(arbiter)
+            if _same_bricks(have, wanted, int(arbiter)) and (current["replica"], current["arbiter"]) == (
+                int(replica),
+                int(arbiter),
             ):
+                ret["comment"] = f"volume {name} exists with the wanted bricks"
+                return ret
+            brick = _one_copy_more(current, have, wanted, replica, arbiter)
+            if brick is None:
                 ret["result"] = False
                 ret["comment"] = (
                     f"volume {name} exists with bricks {have} (replica {current['replica']}, "
-                    f"arbiter {current['arbiter']}); the pillar wants {list(bricks)} (replica {replica}, "
+                    f"arbiter {current['arbiter']}); the pillar wants {wanted} (replica {replica}, "
                     f"arbiter {arbiter}). Not changing an existing volume: reconcile by hand."
                 )
-            else:
-                ret["comment"] = f"volume {name} exists with the wanted bricks"
-            return ret
-        new = {"bricks": list(bricks), "replica": int(replica), "arbiter": int(arbiter)}
+                return ret
+            return _add_copy(ret, name, current, brick, replica, arbiter, force)
+        new = {"bricks": wanted, "replica": int(replica), "arbiter": int(arbiter)}
         if __opts__["test"]:
             ret["result"] = None
             ret["changes"] = {"old": None, "new": new}
@@ -135,15 +171,29 @@ def volume_present(name, bricks, replica=2, arbiter=0, force=False):
         ret["result"] = False
         ret["comment"] = f"volume {name} was created but is not listed"
         return ret
-    ret["changes"] = {
-        "old": None,
-        "new": {
-            "bricks": [b["name"] for b in created["bricks"]],
-            "replica": created["replica"],
-            "arbiter": created["arbiter"],
-        },
-    }
+    ret["changes"] = {"old": None, "new": _layout(created)}
     ret["comment"] = f"created volume {name}"
+    return ret
+
+
+def _add_copy(ret, name, current, brick, replica, arbiter, force):
+    """Add ``brick`` to volume ``name`` as its one more copy (test=True: say so)."""
+    old = _layout(current)
+    new = {"bricks": [*old["bricks"], brick], "replica": int(replica), "arbiter": int(arbiter)}
+    if __opts__["test"]:
+        ret["result"] = None
+        ret["changes"] = {"old": old, "new": new}
+        ret["comment"] = f"would add brick {brick} to volume {name} (replica {replica}; self-heal fills it)"
+        return ret
+    try:
+        __salt__["gluster.volume_add_brick"](name, [brick], replica, arbiter=arbiter, force=force)
+        grown = __salt__["gluster.volume_info"](name).get(name)
+    except CommandExecutionError as exc:
+        ret["result"] = False
+        ret["comment"] = str(exc)
+        return ret
+    ret["changes"] = {"old": old, "new": _layout(grown) if grown else new}
+    ret["comment"] = f"added brick {brick} to volume {name}: replica {replica}, self-heal fills it"
     return ret
 
 

@@ -22,6 +22,8 @@ fence), an open one a problem until the host is undrained.
 
 import datetime
 
+import cluster_placement
+
 # The guests module's names of libvirt states in which a guest runs (holds its disk).
 ACTIVE = ("running", "blocked", "paused", "shutting down", "suspended")
 HOST_PARTS = ("drained", "guests", "saved", "sanlock", "proxyarp", "quorum", "sanlock_hosts", "keeper")
@@ -160,6 +162,7 @@ def _incidents(incidents):
                 if fence is None
                 else {"result": bool(fence.get("result")), "comment": fence.get("comment")},
                 "refused": record.get("refused"),
+                "unplaced": dict(sorted((record.get("unplaced") or {}).items())),
                 "done": record.get("done"),
                 "closed": record.get("closed"),
             }
@@ -344,6 +347,10 @@ def _incident_problems(incident):
         for name, guest in incident["guests"].items()
         if guest["outcome"] != "started"
     ]
+    problems += [
+        f"guest {name} of {host} fits on no host that survived, so it was not started: {why}"
+        for name, why in incident.get("unplaced", {}).items()
+    ]
     failover, fence = incident["failover"], incident["fence"]
     if failover and failover["error"]:
         problems.append(f"the failover IPs of {host} were not moved to {by}: {failover['error']}")
@@ -352,7 +359,7 @@ def _incident_problems(incident):
     return problems
 
 
-def assemble(parts, shared, hosts_config, guests_config=None, now=None):
+def assemble(parts, shared, hosts_config, guests_config=None, now=None, placement=None):
     """
     The cluster's view.
 
@@ -363,7 +370,9 @@ def assemble(parts, shared, hosts_config, guests_config=None, now=None):
     Returns ``{"hosts", "peers", "volumes", "lockspace", "failover", "guests",
     "incidents", "problems"}``: a host has its ``quorum`` and its
     ``sanlock_hosts`` (how its sanlock sees the others' leases), ``incidents``
-    the takeovers (see ``_incidents``).
+    the takeovers (see ``_incidents``); with ``placement`` (the settings' limits),
+    ``placement``: each host's room and where a drain would send its guests
+    (``cluster_placement.view``).
     """
     now = now or datetime.datetime.now(datetime.UTC)
     shared = shared if isinstance(shared, dict) else {"error": str(shared)}
@@ -393,6 +402,10 @@ def assemble(parts, shared, hosts_config, guests_config=None, now=None):
         "guests": _guests(hosts, parts, guests_config or {}, shared),
         "incidents": _incidents(shared.get("incidents")),
     }
+    if placement is not None:
+        records, _marks = _keeper(parts, shared)
+        carriers = [h for h in names if not (hosts_config.get(h) or {}).get("arbiter")]
+        view["placement"] = cluster_placement.view(records, carriers, guests_config or {}, placement)
     view["problems"] = _problems(view, shared)
     return view
 
@@ -575,6 +588,10 @@ def table(view):
         lines += _columns(["HOST", "API ROUTES HERE", "PROXY ARP", "MISMATCH"], _failover_rows(view))
     else:
         lines.append(f"  error: {_error(view.get('failover')) or 'not read'}")
+    if view.get("placement"):
+        lines += ["", "Placement"]
+        header = ["HOST", "MEMORY FREE", "VCPUS FREE", "ON A DRAIN"]
+        lines += _columns(header, cluster_placement.rows(view["placement"]))
     lines += ["", "Incidents"]
     lines += _incidents_lines(view.get("incidents"))
     lines += ["", "Problems"]

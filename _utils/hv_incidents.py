@@ -101,6 +101,12 @@ def _set_aside_if_broken(path, log):
     return True
 
 
+def read(hv, host, generation):
+    """The incident against ``host`` for its death at ``generation`` (None: none, or not
+    whole yet)."""
+    return _read(_path(hv, host, generation))
+
+
 def save(hv, record):
     """Write ``record`` back whole; only the host that created it does (its close is a
     file of its own, never written here)."""

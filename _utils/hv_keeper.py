@@ -54,6 +54,7 @@ class Keeper:
         self.said = set()  # (guest, tag, why): events sent once per cause
         self.facts = {}
         self.acting = {}
+        self.capacity = None  # this host's, for placement (B8): read at each look
         self.written = None
         self.published = None
 
@@ -225,6 +226,7 @@ class Keeper:
             "evacuating": bool(self.facts.get("evacuating") or self.facts.get("stopping")),
             "guests": dict(sorted(self.entries.items())),
             "acting": dict(sorted(self.acting.items())),
+            "capacity": self.capacity,
         }
 
     def save(self):
@@ -446,6 +448,7 @@ class Keeper:
     def step(self, events):
         self.on_events(events + self.libvirt.drain())
         domains = self.libvirt.domains()
+        self.capacity = self.libvirt.capacity()
         self.reconcile(domains)
         self.facts = self._my_facts()
         self.act(domains)

@@ -10,6 +10,7 @@ import queue
 import threading
 import time
 
+import hv_domains
 from hv_domains import URI, CommandExecutionError, libvirt
 
 log = logging.getLogger(__name__)
@@ -77,6 +78,26 @@ class LibvirtEvents:
         if conn is None:
             raise CommandExecutionError("libvirtd does not answer")
         return {dom.name(): tuple(dom.state()) for dom in conn.listAllDomains()}
+
+    def capacity(self):
+        """This host's capacity for placement (B8): ``{"memory", "cpus", "used_memory",
+        "used_vcpus"}`` (MiB and counts: the host's, and its running guests'); None while
+        libvirtd does not answer."""
+        conn = self.connected()
+        if conn is None:
+            return None
+        try:
+            _model, memory, cpus, *_ = conn.getInfo()
+            sizes = hv_domains.sizes(conn)
+        except libvirt.libvirtError as exc:
+            log.warning("keeper: libvirt capacity: %s", exc)
+            return None
+        return {
+            "memory": memory,
+            "cpus": cpus,
+            "used_memory": sum(g["memory"] for g in sizes.values()),
+            "used_vcpus": sum(g["vcpus"] for g in sizes.values()),
+        }
 
 
 def _run_event_loop():

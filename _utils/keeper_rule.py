@@ -390,7 +390,20 @@ def clean_record(data, guests):
         "evacuating": data.get("evacuating") is True,
         "guests": clean,
         "acting": {name: text for name, text in acting.items() if name in guests and isinstance(text, str)},
+        "capacity": _capacity(data.get("capacity")),
     }
+
+
+def _capacity(value):
+    """A published capacity (B8: the host's memory and CPUs, its running guests' use),
+    four counts, or None."""
+    keys = ("memory", "cpus", "used_memory", "used_vcpus")
+    if not isinstance(value, dict):
+        return None
+    counts = {key: value.get(key) for key in keys}
+    if all(isinstance(v, int) and not isinstance(v, bool) and v >= 0 for v in counts.values()):
+        return counts
+    return None
 
 
 def read_records(directory, hosts, guests):

@@ -1,6 +1,9 @@
-"""``python -m lab up|down|status|salt ARGS|shell HOST [CMD]|apply`` (run as root)."""
+"""``python -m lab up|down|status|salt ARGS|shell HOST [CMD]|apply|crash HOST|revive HOST|grow
+|api METHOD PATH`` (run as root)."""
 
 import argparse
+import concurrent.futures
+import json
 import logging
 import os
 import sys
@@ -22,9 +25,10 @@ def healthy(hosts):
 
 
 def down(hosts, echo=print):
-    """Remove everything the lab created: processes (by PID), namespaces, root fs."""
-    for host in hosts:
-        machines.stop(host)
+    """Remove everything the lab created: processes (by PID), namespaces, root fs. The
+    hosts power off side by side (each waits for its own shutdown)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
+        list(pool.map(machines.stop, hosts))
     master.stop()
     provider.stop()
     gone = network.down()
@@ -71,6 +75,37 @@ def apply(echo=print):
     return proc.returncode
 
 
+def grow(hosts, echo=print):
+    """Boot the hosts of the pillar that do not run yet (hosts added to the cluster's
+    pillar), the master and the API stand-in told of them, then apply the states to
+    every host: adding a host is pillar + state.apply."""
+    new = [h for h in hosts if machines.leader(h) is None]
+    if not new:
+        echo("lab: every host of the pillar runs already")
+        return apply(echo=echo)
+    img, guest_dir = image.build(echo=echo), guest.build(echo=echo)
+    for host in new:
+        network.plug(host)
+    master.configure(hosts, fresh=False)
+    master.stop()
+    master.start()
+    provider.restart_with_the_pillars_servers()
+    for host in new:
+        machines.prepare(host, img, master.KEYS)
+        machines.boot(host, img, guest_dir)
+    for host in new:
+        machines.wait_running(host)
+    echo("lab: hosts added: " + ", ".join(h.name for h in new))
+    master.ping_all(hosts, timeout=120)
+    return apply(echo=echo)
+
+
+def revive(host):
+    """Boot a crashed ``host`` again (cables in) and wait until its minion answers."""
+    machines.boot_again(host)
+    master.ping_all([host], timeout=120)
+
+
 SUMMARY = """
 The lab is up. What runs where:
   salt-master   namespace {master_ns}, {master_ip} (config {conf})
@@ -110,6 +145,13 @@ def main(argv=None):
     sub.add_parser("apply")
     p_salt = sub.add_parser("salt")
     p_salt.add_argument("args", nargs=argparse.REMAINDER)
+    for name in ("crash", "revive"):
+        sub.add_parser(name).add_argument("host")
+    sub.add_parser("grow")
+    p_api = sub.add_parser("api")
+    p_api.add_argument("method", choices=("GET", "POST"))
+    p_api.add_argument("path")
+    p_api.add_argument("body", nargs="?", help="JSON")
     p_shell = sub.add_parser("shell")
     p_shell.add_argument("host")
     p_shell.add_argument("command", nargs=argparse.REMAINDER)
@@ -137,6 +179,18 @@ def main(argv=None):
         return 0 if healthy(hosts) else 1
     if args.cmd == "salt":
         os.execvp("ip", master.command("salt", *args.args))
+    if args.cmd == "grow":
+        return grow(hosts)
+    if args.cmd == "api":
+        body = json.loads(args.body) if args.body else None
+        print(json.dumps(provider.control(args.method, args.path, body)))
+        return 0
+    if args.cmd in ("crash", "revive"):
+        host = next((h for h in hosts if h.name == args.host), None)
+        if host is None:
+            parser.error(f"no lab host {args.host!r}")
+        (machines.crash if args.cmd == "crash" else revive)(host)
+        return 0
     if args.cmd == "shell":
         host = next((h for h in hosts if h.name == args.host), None)
         if host is None:

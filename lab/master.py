@@ -26,12 +26,15 @@ GUEST_NODEGROUP = "guest_hosts"
 VENV = Path(sys.prefix)  # the master runs from this checkout's venv
 
 
-def configure(hosts):
-    """Write the master's config and pre-accept a key pair per host."""
+def configure(hosts, fresh=True):
+    """Write the master's config and pre-accept a key pair per host; ``fresh``: bare
+    hosts (the master's cache and the tests' pillars cleared), else hosts added to a
+    running lab (``python -m lab grow``: what the others published stays)."""
     CONF.mkdir(parents=True, exist_ok=True)
-    # Bare hosts every boot: nothing they published before (the mine) is theirs now.
-    shutil.rmtree(HOME / "cache", ignore_errors=True)
-    clear_pillar_override()
+    if fresh:
+        # Bare hosts every boot: nothing they published before (the mine) is theirs now.
+        shutil.rmtree(HOME / "cache", ignore_errors=True)
+    clear_pillar_override()  # the cluster file as it is now (grow: with its new hosts)
     config = {
         "interface": MASTER_IP,
         "root_dir": str(HOME),

@@ -57,11 +57,22 @@ def up(hosts):
         _sysctl(GATEWAY_NS, key, "0")
     _log_namespaced_drops()
     for host in hosts:
-        _plug(f"p-{host.name}", "pub", host.netns, host.public_if)
-        _ns(host.netns, "addr", "add", f"{host.public_ip}/{PUBLIC_PREFIXLEN}", "dev", host.public_if)
-        _ns(host.netns, "link", "set", host.public_if, "up")
-        # The RPN side is left bare (no address, MTU 1500): the states configure it.
-        _plug(f"r-{host.name}", "rpn", host.netns, host.rpn_if, mac=host.rpn_mac, mtu=RPN_MTU)
+        _plug_host(host)
+
+
+def plug(host):
+    """A host added to the running lab (``python -m lab grow``): its namespace and cables."""
+    system.run("ip", "netns", "add", host.netns)
+    _ns(host.netns, "link", "set", "lo", "up")
+    _plug_host(host)
+
+
+def _plug_host(host):
+    _plug(f"p-{host.name}", "pub", host.netns, host.public_if)
+    _ns(host.netns, "addr", "add", f"{host.public_ip}/{PUBLIC_PREFIXLEN}", "dev", host.public_if)
+    _ns(host.netns, "link", "set", host.public_if, "up")
+    # The RPN side is left bare (no address, MTU 1500): the states configure it.
+    _plug(f"r-{host.name}", "rpn", host.netns, host.rpn_if, mac=host.rpn_mac, mtu=RPN_MTU)
 
 
 def cable(host, plugged):

@@ -92,6 +92,18 @@ def configure():
     return token
 
 
+def restart_with_the_pillars_servers():
+    """Restart the stand-in knowing every server of the pillar (hosts added to a running
+    lab), each failover IP still routed where it was; the token stays."""
+    routed = {ip: f["destination"] for ip, f in control("GET", "/state")["failovers"].items()}
+    state = initial_state()
+    for ip, failover in state["failovers"].items():
+        failover["destination"] = routed.get(ip, failover["destination"])
+    stop()
+    _private_file(CONFIG_FILE, json.dumps(state, indent=2))
+    start()
+
+
 def token():
     """The lab's token (root only), for the tests that look for it."""
     return TOKEN_FILE.read_text().strip()

@@ -116,6 +116,8 @@ def test_a_host_that_does_not_answer_is_down(show_pillar, cached_grains):
     assert view["hosts"]["hyp1"]["up"] and not view["hosts"]["hyp2"]["up"]
     assert view["guests"]["vm1"]["running_on"] == ["hyp1"]
     assert view["problems"] == ["host hyp2 does not answer"]
+    # B8: each host's room and a drain's plan, under the validated limits (no record: unknown).
+    assert sorted(view["placement"]) == ["hyp1", "hyp2"] and view["placement"]["hyp1"]["room"] is None
 
 
 def test_an_error_answer_and_no_shared_facts():

@@ -390,6 +390,7 @@ def test_an_open_incident_until_the_host_is_undrained():
             "failover": {"moved": [IP1], "error": None},
             "fence": {"result": True, "comment": "hyp1: rescue boot set, reboot sent"},
             "refused": None,
+            "unplaced": {},
             "done": "2024-05-01T11:50:06+00:00",
             "closed": None,
         }

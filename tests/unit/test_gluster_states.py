@@ -8,7 +8,7 @@ import pytest
 from salt.exceptions import CommandExecutionError
 
 from tests.loaders import hv_views, layered_parameters, load
-from tests.pillar_cases import lab_pillar_without_arbiter
+from tests.pillar_cases import lab_pillar, lab_pillar_without_arbiter, many_hosts_pillar
 
 gluster = load("_modules", "gluster")
 gluster_states = load("_states", "gluster")
@@ -38,7 +38,10 @@ def volume(bricks=BRICKS, status="Started", options=None, replica=2):
 
 @pytest.fixture
 def salt_mods():
-    names = ("volume_info", "volume_create", "volume_start", "volume_set", "peer_status", "peer_probe")
+    names = (
+        "volume_info", "volume_create", "volume_add_brick", "volume_start", "volume_set", "peer_status",
+        "peer_probe",
+    )  # fmt: skip
     return {f"gluster.{name}": create_autospec(getattr(gluster, name)) for name in names}
 
 
@@ -65,6 +68,55 @@ def test_existing_volume_with_other_bricks_is_left_alone(salt_mods):
         "Not changing an existing volume: reconcile by hand.",
     }
     salt_mods["gluster.volume_create"].assert_not_called()
+
+
+# B8: the same two-host cluster grown by a third host that carries guests, or by an arbiter.
+GROWN = {
+    "third host": (many_hosts_pillar(3, False), 0),
+    "arbiter": (lab_pillar(), 1),
+}
+
+
+@pytest.mark.parametrize("grown", list(GROWN))
+@pytest.mark.parametrize("test_mode", [True, False])
+def test_a_two_brick_volume_gets_its_third_brick_and_nothing_else(salt_mods, opts, grown, test_mode):
+    pillar, arbiter = GROWN[grown]
+    wanted = hv_views.build(pillar, layered_parameters("Debian"), "hyp1")["gluster"]["volumes"]["vmstore"]
+    assert (wanted["replica"], wanted["arbiter"]) == (3, arbiter)
+    new = [b for b in wanted["bricks"] if b not in BRICKS]
+    after = dict(volume(bricks=wanted["bricks"], replica=3)["vmstore"], arbiter=arbiter)
+    salt_mods["gluster.volume_info"].side_effect = [volume(), {"vmstore": after}]
+    opts["test"] = test_mode
+    ret = gluster_states.volume_present("vmstore", wanted["bricks"], replica=3, arbiter=arbiter, force=True)
+    assert ret["changes"] == {
+        "old": {"bricks": BRICKS, "replica": 2, "arbiter": 0},
+        "new": {"bricks": [*BRICKS, *new], "replica": 3, "arbiter": arbiter},
+    }
+    assert ret["result"] is (None if test_mode else True) and new[0] in ret["comment"], ret
+    if test_mode:
+        salt_mods["gluster.volume_add_brick"].assert_not_called()
+    else:
+        salt_mods["gluster.volume_add_brick"].assert_called_once_with(
+            "vmstore", new, 3, arbiter=arbiter, force=True
+        )
+    salt_mods["gluster.volume_create"].assert_not_called()
+
+
+def test_a_volume_that_would_lose_or_swap_a_brick_is_left_alone(salt_mods):
+    salt_mods["gluster.volume_info"].return_value = volume()
+    three = [
+        "hyp1:/mnt/bricks/vmstore/brick",
+        "hyp3:/mnt/bricks/vmstore/brick",
+        "hyp4:/mnt/bricks/vmstore/brick",
+    ]
+    ret = gluster_states.volume_present("vmstore", three, replica=3)
+    assert ret["result"] is False and "reconcile by hand" in ret["comment"]
+    salt_mods["gluster.volume_add_brick"].assert_not_called()
+
+
+def test_bricks_in_another_order_are_the_same_volume(salt_mods):
+    salt_mods["gluster.volume_info"].return_value = volume()
+    assert gluster_states.volume_present("vmstore", BRICKS[::-1])["result"] is True
 
 
 def test_present_volume_is_no_change(salt_mods):

@@ -67,6 +67,10 @@ class Host:
     def domains(self):
         return dict(self.doms)
 
+    def capacity(self):
+        running = [n for n, state in self.doms.items() if state == RUNNING]
+        return {"memory": 4096, "cpus": 2, "used_memory": 128 * len(running), "used_vcpus": len(running)}
+
     def drain(self):
         out, self.queued = self.queued, []
         return out
@@ -125,6 +129,7 @@ class Host:
         source = create_autospec(hv_libvirt_events.LibvirtEvents, instance=True)
         source.domains.side_effect = self.domains
         source.drain.side_effect = self.drain
+        source.capacity.side_effect = self.capacity
         return source
 
     def started(self):
@@ -387,6 +392,8 @@ def test_the_record_is_published_for_the_others(hv, host, look):
     published = hv_runtime.read_json(f"{hv['keeper']['hosts_dir']}/hyp2.json")
     assert published["guests"]["vm2"]["state"] == "running" and published["host"] == "hyp2"
     assert keeper.status()["guests"]["vm2"]["state"] == "running"
+    # B8: with its capacity, for the status view's placement.
+    assert published["capacity"] == {"memory": 4096, "cpus": 2, "used_memory": 128, "used_vcpus": 1}
 
 
 def test_one_keeper_per_host(hv):

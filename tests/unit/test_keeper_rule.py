@@ -221,6 +221,7 @@ def test_a_record_from_the_shared_volume_is_kept_to_what_the_rule_reads(tmp_path
             "vm9": {"state": "down"},  # not the cluster's
         },
         "acting": {"vm1": "hyp2 starts it", "vm2": ["not", "text"]},
+        "capacity": {"memory": 4096, "cpus": True, "used_memory": 0, "used_vcpus": 0},
         "rm -rf": "/",
     }
     hv_runtime.write_json(str(tmp_path / "hosts" / "hyp2.json"), junk)
@@ -234,6 +235,7 @@ def test_a_record_from_the_shared_volume_is_kept_to_what_the_rule_reads(tmp_path
         "vm1": {"state": "down", "since": None, "why": "qemu died", "restarts": [1.5], "counted": True}
     }
     assert hyp2["acting"] == {"vm1": "hyp2 starts it"}
+    assert hyp2["capacity"] is None  # a bool is no CPU count
     hv_runtime.write_json(
         str(tmp_path / "stopped" / "vm1.json"), {"guest": "vm1", "verb": ["stop"], "at": "now"}
     )

@@ -55,6 +55,7 @@ class Cluster:
         self.drained = False
         self.refuse = set()
         self.fences = []  # online.fence's answers, in turn (empty: it fences)
+        self.capacity = {}  # host: what its libvirt reports (default FREE)
         owned = {"vm1": (1, 3), "vm2": (1, 3), "vm3": (2, 1)}
         self.leases = {
             self.lease(n): {"held": True, "owner_host_id": h, "generation": g} for n, (h, g) in owned.items()
@@ -122,8 +123,17 @@ class Cluster:
 
 
 @pytest.fixture
-def cluster(hv):
-    return Cluster(hv)
+def cluster(hv, monkeypatch):
+    """The cluster's answers; each survivor's libvirt reports 8 GiB, 2 CPUs, nothing running
+    (``capacity``: a host's own, or None for one that does not answer)."""
+    cluster = Cluster(hv)
+    domains = takeover.hv_domains
+    monkeypatch.setattr(domains, "capacity", lambda hv, host, me: cluster.capacity.get(host, FREE))
+    monkeypatch.setattr(domains, "reachable", lambda hv, host: None)
+    return cluster
+
+
+FREE = {"memory": 8192, "cpus": 2, "used_memory": 0, "used_vcpus": 0, "running": []}
 
 
 @pytest.fixture
@@ -142,6 +152,7 @@ def test_a_dead_peer_is_taken_over_once(cluster, hv):
     assert record["done"] and record["by"] == "hyp2" and record["generation"] == 3
     assert cluster.events() == [
         "hv/takeover/dead",
+        "hv/takeover/assigned",
         "hv/takeover/guest/started",
         "hv/takeover/guest/started",
         "hv/takeover/failover/moved",
@@ -176,7 +187,8 @@ def test_an_incident_another_host_opened_is_left_to_it(cluster, hv):
         json.dump(
             {"host": "hyp1", "generation": 3, "by": "hyp3", "detected": "2026-11-27T00:00:00+00:00"}, handle
         )
-    assert takeover.check()["incidents"]["hyp1"] is None
+    # No share of it is this host's (hyp3 wrote no assignment yet): nothing started here.
+    assert takeover.check()["incidents"]["hyp1"] == {"host": "hyp1", "by": "hyp3", "started": {}}
     assert cluster.calls == []
 
 

@@ -1,0 +1,183 @@
+"""P4 among three hosts (B8); prints figures, asserts nothing.
+
+    .venv/bin/python -m bench.takeover_many [--runs 3]
+
+hyp1 of the three-host lab (tests/lab/many.py: hyp1, hyp2, hyp3, no arbiter)
+crashes with vm1..vm4 running: seconds until all four run on the two survivors
+(hyp1's incident assigns them by room) and until the last answers ping on its
+failover IP, how they were spread, and whether each IP was moved to the host its
+guest runs on. Where each guest runs is sampled all along: a guest on two hosts
+is a double run (goal: 0). Each run ends with hyp1 booted again, undrained and
+its guests stopped. Boots the three-host lab when it is not up (and takes it down
+at the end). tests/lab/test_many_hosts.py runs one pass of it.
+"""
+
+import argparse
+import statistics
+import sys
+import threading
+import time
+
+from tests.lab import many
+
+TAKEOVER_BOUND = 240  # seconds: sanlock's dead time, the assignment, four TCG guests booting
+SAMPLE_EVERY = 0.5
+CAN_TAKE = "salt {host} sanlock.status: can_take_guests"
+
+
+class Watch:
+    """Samples where each guest runs, until the block ends; ``doubles``: the samples that
+    found a guest on two hosts."""
+
+    def __init__(self, hosts, names):
+        self.hosts, self.names = hosts, names
+        self.samples, self.doubles, self.error = 0, [], None
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        try:
+            while not self._stop.is_set():
+                where = many.running(self.hosts, self.names)
+                self.doubles += [(name, hosts) for name, hosts in where.items() if len(hosts) > 1]
+                self.samples += 1
+                self._stop.wait(SAMPLE_EVERY)
+        except Exception as exc:  # kept, raised when the block ends
+            self.error = exc
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, exc_type, *_exc):
+        self._stop.set()
+        self._thread.join(60)
+        if self.error is not None and exc_type is None:
+            raise RuntimeError(f"the double-run watch stopped after {self.samples} samples") from self.error
+
+
+def start(host, names):
+    """Start ``names`` on ``host`` and wait until each answers ping."""
+    for name in names:
+        rc, ret = many.salt(host, "guests.start", name)
+        outcome = (ret.get(host) or {}).get("outcome") if isinstance(ret.get(host), dict) else ret
+        assert rc == 0 and outcome in ("started", "restored"), ret
+    for name in names:
+        many.wait_for(lambda name=name: many.answers(name), 90, 0.5, f"{name} to answer ping")
+
+
+def can_take_guests(host):
+    rc, ret = many.salt(host, "sanlock.status", timeout=60)
+    return rc == 0 and isinstance(ret.get(host), dict) and ret[host].get("can_take_guests") is True
+
+
+def put_back(hosts, victim=None):
+    """The lab as before a run: ``victim`` booted again if it is down, every host in its
+    lockspace, undrained (its incidents closed), every guest stopped, no save file, every
+    failover IP routed to hyp1 again, the volumes healed."""
+    if victim and not many.sh(victim, "echo up").strip():
+        many.lab("revive", victim, timeout=300, check=True)
+    for host in hosts:
+        many.link(host, up=True)
+    for host in hosts:
+        many.wait_for(lambda host=host: can_take_guests(host), 240, 3, CAN_TAKE.format(host=host))
+        rc, ret = many.salt(host, "guests.undrain")
+        assert rc == 0, ret
+        for name in [*many.GUESTS, many.BIG]:
+            many.sh(host, f"virsh -q destroy {name} >/dev/null 2>&1")
+    many.sh("hyp1", "rm -f /var/lib/libvirt/qemu/save/*.save /var/lib/libvirt/qemu/save/*.partial")
+    many.lab("api", "POST", "/clear", check=True)
+    for name in many.GUESTS:
+        many.lab("api", "POST", "/route", f'{{"ip": "{many.guest_ip(name)}", "destination": "203.0.113.11"}}')
+    many.salt("-N", "hypervisors", "online.sync_failover")
+    for volume in ("vmstore", "sanlock", "save"):
+        many.salt("hyp2", "gluster.heal", volume)
+    assert not any(many.running(hosts, [*many.GUESTS, many.BIG]).values())
+
+
+def one_run(victim="hyp1", names=many.GUESTS):
+    """One crash of ``victim`` with ``names`` running on it, put back after: ``{"running"
+    (seconds to all running on the survivors), "answered" (to the last answering ping),
+    "spread" ({host: guests}), "ips_follow" (each IP routed to its guest's host),
+    "doubles", "samples"}``."""
+    hosts = many.names()
+    survivors = [h for h in hosts if h != victim]
+    start(victim, names)
+    try:
+        with Watch(hosts, names) as watch:
+            began = time.monotonic()
+            many.lab("crash", victim, check=True)
+            many.wait_for(
+                lambda: all(where for where in many.running(survivors, names).values()),
+                TAKEOVER_BOUND,
+                0.5,
+                f"{names} running on {survivors}",
+            )
+            running = time.monotonic() - began
+            for name in names:
+                many.wait_for(lambda name=name: many.answers(name), TAKEOVER_BOUND, 0.3, f"{name} answering")
+            answered = time.monotonic() - began
+            where = many.running(survivors, names)
+        spread = {host: sorted(n for n, hs in where.items() if host in hs) for host in survivors}
+        routes = many.api_routes()
+        ips_follow = all(routes[many.guest_ip(n)] == many.public_ip(where[n][0]) for n in names)
+    finally:
+        put_back(hosts, victim)
+    return {
+        "running": running,
+        "answered": answered,
+        "spread": spread,
+        "ips_follow": ips_follow,
+        "doubles": len(watch.doubles),
+        "samples": watch.samples,
+    }
+
+
+def line(run, result):
+    spread = ", ".join(f"{h}: {len(g)}" for h, g in sorted(result["spread"].items()))
+    return (
+        f"run {run}: hyp1 of 3 crashed with 4 guests; all running on the others after"
+        f" {result['running']:.1f} s, all answering after {result['answered']:.1f} s; spread {spread};"
+        f" IPs followed: {result['ips_follow']};"
+        f" {result['doubles']} double runs in {result['samples']} samples"
+    )
+
+
+def summary(results):
+    answered = [r["answered"] for r in results]
+    running = [r["running"] for r in results]
+    return (
+        f"P4 among 3 hosts: all answering after median {statistics.median(answered):.1f} s, max"
+        f" {max(answered):.1f} s; all running after median {statistics.median(running):.1f} s over"
+        f" {len(results)} runs; {sum(r['doubles'] for r in results)} double runs (goal <= 45 s, 0)"
+    )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(prog="python -m bench.takeover_many")
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args(argv)
+    booted = many.lab("status").returncode != 0
+    if booted:
+        up = many.up()
+        if up.returncode != 0:
+            print(
+                f"the three-host lab did not come up:\n{up.stdout[-3000:]}{up.stderr[-2000:]}",
+                file=sys.stderr,
+            )
+            many.down()
+            return 1
+    try:
+        results = []
+        for run in range(1, args.runs + 1):
+            results.append(one_run())
+            print(line(run, results[-1]), flush=True)
+        print(summary(results))
+    finally:
+        if booted:
+            many.down()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,206 @@
+"""The three-host lab (B8): hosts hyp1, hyp2, hyp3 that carry guests and no arbiter
+(replica 3, the majority two of the three), booted from the bare image next to the
+main lab with state and namespaces of its own, and driven through ``python -m lab``
+with its settings (each call a process of its own: the lab's modules read their
+topology once). Shared by tests/lab/test_many_hosts.py and bench/takeover_many.py.
+
+Its guests: vm1..vm4 homed on hyp1, each with a failover IP (vm1 and vm2 an
+anti-affinity pair), and ``big``, too large for any host under the lab's placement
+limit (10 % of the machine's memory per host, for guests)."""
+
+import copy
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from tests.lab import standins
+from tests.pillar_cases import lab_pillar
+
+REPO = Path(__file__).resolve().parents[2]
+STATE = Path("/var/lib/hvlab-many")
+PREFIX = "hvl3-"
+COUNT = 3
+ENV = {"HVLAB_DIR": str(STATE), "HVLAB_PREFIX": PREFIX, "HVLAB_PILLAR": str(STATE / "cluster.sls")}
+PINGER_NS = PREFIX + "admin"  # 203.0.113.2 on its public segment, outside the cluster
+SWITCH_NS = PREFIX + "sw"
+GUESTS = ("vm1", "vm2", "vm3", "vm4")
+PAIR = ("vm1", "vm2")
+BIG = "big"
+BIG_MEMORY = 3072  # MiB: past the room of any host here (placement:memory_ratio 10)
+
+
+def names(count=COUNT):
+    return [f"hyp{n}" for n in range(1, count + 1)]
+
+
+def _host(number):
+    return {
+        "host_id": number,
+        "online_server_id": 1000 + number,
+        "public": {"interface": "eth0", "address": f"203.0.113.{10 + number}", "prefix": 24,
+                   "gateway": "203.0.113.254"},
+        "rpn": {"interface": "eth1", "mac": f"02:00:c6:33:64:{10 + number:02x}",
+                "address": f"198.51.100.{10 + number}/24", "dhcp": False, "mtu": 9000},
+    }  # fmt: skip
+
+
+def many_pillar(count=COUNT):
+    """The three-host lab's cluster pillar (``count`` hosts: a fourth once grown)."""
+    lab = copy.deepcopy(lab_pillar()["hypervisor"])
+    hosts = {name: _host(n) for n, name in enumerate(names(count), start=1)}
+    hosts["hyp1"]["failover_ips"] = [lab["guests"][g]["failover_ips"][0] for g in GUESTS]
+    guests = {name: dict(lab["guests"][name]) for name in GUESTS}
+    for name in PAIR:
+        guests[name]["anti_affinity"] = "pair"
+    big = dict(lab["guests"]["vm4"], memory=BIG_MEMORY, nics=[], failover_ips=[])
+    big["boot"] = dict(big["boot"], cmdline="console=ttyS0 panic=-1")
+    guests[BIG] = big
+    cluster = {
+        key: lab[key]
+        for key in ("domain", "bridges", "admins", "libvirt", "sanlock", "pools", "failover", "firewall")
+    }
+    cluster.update(hosts=hosts, guests=guests, placement={"memory_ratio": 10})
+    if count > 3:
+        cluster["gluster"] = {"brick_hosts": names(3)}  # adding a host moves no brick
+    return {"hypervisor": cluster}
+
+
+def write_pillar(count=COUNT):
+    STATE.mkdir(parents=True, exist_ok=True)
+    (STATE / "cluster.sls").write_text(yaml.safe_dump(many_pillar(count)))
+
+
+def lab(*args, timeout=900, check=False):
+    """``python -m lab ARGS`` on the three-host lab: its CompletedProcess."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "lab", *args],
+        cwd=REPO,
+        env=dict(os.environ, **ENV),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if check and proc.returncode != 0:
+        raise RuntimeError(f"lab {' '.join(args)}: {proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return proc
+
+
+def sh(host, command, check=False, timeout=120):
+    """A shell command on a host of this lab: its stdout."""
+    return lab("shell", host, "sh", "-c", command, timeout=timeout, check=check).stdout
+
+
+def salt(*args, timeout=600):
+    """``salt ARGS --out=json --static`` on this lab's master: (exit code, {minion: return})."""
+    proc = lab("salt", *args, "--out=json", "--static", timeout=timeout)
+    try:
+        return proc.returncode, json.loads(proc.stdout or "{}")
+    except ValueError:
+        return proc.returncode, {"error": proc.stdout[-2000:] + proc.stderr[-2000:]}
+
+
+def api_routes():
+    """``{failover IP: the public address the stand-in routes it to}``."""
+    state = json.loads(lab("api", "GET", "/state", check=True).stdout)
+    return {ip: f["destination"] for ip, f in state["failovers"].items()}
+
+
+def public_ip(host):
+    return _host(int(host.removeprefix("hyp")))["public"]["address"]
+
+
+def guest_ip(name):
+    return many_pillar()["hypervisor"]["guests"][name]["failover_ips"][0]
+
+
+def state(host, name):
+    return sh(host, f"virsh domstate {name} 2>/dev/null").strip() or "absent"
+
+
+def running(hosts, names_=GUESTS):
+    """``{guest: [hosts running it]}`` (one look at every host; a host that does not
+    answer runs nothing)."""
+    out = {name: [] for name in names_}
+    for host in hosts:
+        listed = sh(host, "virsh list --name --state-running 2>/dev/null").split()
+        for name in names_:
+            if name in listed:
+                out[name].append(host)
+    return out
+
+
+def answers(name, timeout=1):
+    return bool(standins.ping(PINGER_NS, guest_ip(name), count=1, timeout=timeout))
+
+
+def link(host, up):
+    """``host``'s private (RPN) cable in or out of the switch."""
+    subprocess.run(
+        ["ip", "-n", SWITCH_NS, "link", "set", f"r-{host}", "up" if up else "down"], check=True, timeout=30
+    )
+
+
+def wait_for(check, timeout, interval=1.0, what="it"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(interval)
+    raise TimeoutError(f"{what} within {timeout}s")
+
+
+class Pinging:
+    """``ping -i 0.2`` to a guest's failover IP from this lab's public segment while
+    the block runs; ``lost`` afterwards."""
+
+    def __init__(self, name, interval=0.2):
+        self.ip, self.interval = guest_ip(name), interval
+        self.proc = self.result = None
+
+    def __enter__(self):
+        cmd = [
+            "ip",
+            "netns",
+            "exec",
+            PINGER_NS,
+            "ping",
+            "-n",
+            "-q",
+            "-i",
+            str(self.interval),
+            "-W",
+            "1",
+            self.ip,
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        return self
+
+    def __exit__(self, *exc):
+        time.sleep(1.5)  # the replies still on their way
+        self.proc.send_signal(signal.SIGINT)
+        out, _ = self.proc.communicate(timeout=10)
+        self.result = standins.parse_ping(out)
+
+    @property
+    def lost(self):
+        return self.result.transmitted - self.result.received
+
+
+def up():
+    """Boot the lab from the bare image (its pillar written first): the CompletedProcess."""
+    write_pillar()
+    return lab("up", timeout=1500)
+
+
+def down():
+    proc = lab("down", timeout=600)
+    shutil.rmtree(STATE, ignore_errors=True)
+    return proc

@@ -1,0 +1,165 @@
+"""Three hosts that carry guests and no arbiter (B8): a second lab (tests/lab/many.py),
+booted next to the main one, runs only what needs it, in this order:
+
+- it converges from the bare image: replica 3 on the three hosts, each with a majority;
+- a drain keeps an anti-affinity pair apart, and saves (and reports) a guest that fits
+  on no other host;
+- a host cut off from the two others takes nothing over and fences nobody; the two take
+  its guests; the volumes heal with no split-brain;
+- a host that dies with four guests: they run on the two others, spread, each failover
+  IP moved to its guest's host, never a guest on two hosts (one pass of
+  ``make bench-takeover-many``);
+- a fourth host added by pillar and ``state.apply`` while guests answer ping: none
+  lost, and the new host takes a guest by live migration.
+
+Each test puts the lab back as it found it (tests/lab/many.py, bench/takeover_many.py)."""
+
+import json
+import re
+import time
+
+import pytest
+
+from bench import takeover_many as bench
+from tests.lab import many
+from tests.lab.conftest import report
+
+pytestmark = pytest.mark.lab
+HOSTS = many.names()
+INCIDENTS = "/var/lib/libvirt/qemu/save/.hv-incidents"
+
+
+@pytest.fixture(scope="module")
+def three(lab):  # the main lab is up meanwhile: both run side by side
+    start = time.monotonic()
+    up = many.up()
+    report(
+        f"three-host lab (hyp1..hyp3, no arbiter) up from the bare image in {time.monotonic() - start:.0f}s"
+    )
+    try:
+        yield up
+    finally:
+        begin = time.monotonic()
+        down = many.down()
+        report(f"three-host lab down in {time.monotonic() - begin:.0f}s")
+        assert down.returncode == 0, down.stdout + down.stderr
+
+
+def _failed_states(text):
+    return [line for line in text.splitlines() if "Result: False" in line or line.startswith("----------")][
+        :40
+    ]
+
+
+def test_three_hosts_converge_with_replica_3_and_a_majority_each(three):
+    assert three.returncode == 0, three.stdout[-5000:] + three.stderr[-2000:]
+    assert len(re.findall(r"^Failed: +0$", three.stdout, re.M)) == len(HOSTS), _failed_states(three.stdout)
+    info = many.sh("hyp1", "gluster volume info vmstore")
+    assert "Number of Bricks: 1 x 3 = 3" in info and "arbiter" not in info, info
+    assert "cluster.quorum-type: auto" in info, info
+    rc, quorum = many.salt("-N", "hypervisors", "takeover.quorum")
+    assert rc == 0 and sorted(quorum) == HOSTS, quorum
+    for host in HOSTS:
+        assert quorum[host]["quorum"] and quorum[host]["of"] == 3, quorum[host]
+
+
+def test_a_drain_keeps_the_pair_apart_and_saves_a_guest_that_fits_nowhere(three):
+    bench.start("hyp1", list(many.PAIR))
+    rc, ret = many.salt("hyp1", "guests.start", many.BIG)
+    assert rc == 0 and ret["hyp1"]["outcome"] == "started", ret
+    try:
+        began = time.monotonic()
+        rc, ret = many.salt("hyp1", "guests.drain", timeout=900)
+        took = time.monotonic() - began
+        drain = ret["hyp1"]
+        targets = drain["targets"]
+        assert targets["vm1"] != targets["vm2"] and "hyp1" not in targets.values(), drain
+        assert {n: drain["guests"][n]["outcome"] for n in many.PAIR} == {"vm1": "migrated", "vm2": "migrated"}
+        big = drain["guests"][many.BIG]
+        assert big["outcome"] == "saved" and f"needs {many.BIG_MEMORY} MiB" in big["why"], big
+        where = many.running(HOSTS, [*many.PAIR, many.BIG])
+        assert where == {"vm1": [targets["vm1"]], "vm2": [targets["vm2"]], many.BIG: []}, where
+        for name in many.PAIR:
+            assert many.answers(name, timeout=3), name
+        report(
+            f"B8 drain among 3 hosts in {took:.1f}s: vm1>{targets['vm1']}, vm2>{targets['vm2']}"
+            f" (a pair: apart), {many.BIG} ({many.BIG_MEMORY} MiB) fits nowhere: saved"
+        )
+    finally:
+        bench.put_back(HOSTS)
+
+
+def test_a_host_cut_off_takes_nothing_over_and_its_guests_run_on_the_two_others(three):
+    names = list(many.GUESTS)
+    bench.start("hyp1", names)
+    others = HOSTS[1:]
+    try:
+        with bench.Watch(HOSTS, names) as watch:
+            began = time.monotonic()
+            many.link("hyp1", up=False)
+            many.wait_for(
+                lambda: all(w and "hyp1" not in w for w in many.running(HOSTS, names).values()),
+                bench.TAKEOVER_BOUND,
+                1,
+                "hyp1's guests running on the others",
+            )
+            took = time.monotonic() - began
+            where = many.running(HOSTS, names)
+        assert watch.doubles == [], watch.doubles
+        # Only the majority side opened an incident, against hyp1 alone; hyp1 fenced nobody.
+        listed = many.sh("hyp2", f"ls {INCIDENTS}").split()
+        assert listed and all(name.startswith("hyp1-g") for name in listed), listed
+        record = json.loads(many.sh("hyp2", f"cat {INCIDENTS}/{listed[0]}"))
+        assert record["by"] in others, record
+        power = json.loads(many.lab("api", "GET", "/state", check=True).stdout).get("power", {})
+        assert all(power.get(s, {}).get("boot") != "rescue" for s in ("1002", "1003")), power
+        spread = {h: sorted(n for n, hs in where.items() if h in hs) for h in others}
+        report(
+            f"B8 partition: hyp1 cut off from hyp2 and hyp3; its 4 guests on the others after {took:.1f}s"
+            f" ({', '.join(f'{h}: {len(g)}' for h, g in spread.items())}), incident opened by {record['by']},"
+            f" {len(watch.doubles)} double runs in {watch.samples} samples"
+        )
+    finally:
+        many.link("hyp1", up=True)
+        bench.put_back(HOSTS, "hyp1")
+    split = many.sh("hyp2", "gluster volume heal vmstore info split-brain | grep -c '^/' || true").strip()
+    assert split in ("", "0"), split
+
+
+def test_a_dead_host_of_three_has_its_guests_spread_on_the_others(three):
+    """One pass of ``make bench-takeover-many`` (its one_run, line and summary)."""
+    result = bench.one_run()
+    report(bench.line(1, result))
+    report(bench.summary([result]))
+    assert result["doubles"] == 0 and result["samples"] > 0, result
+    assert all(result["spread"].values()), result["spread"]  # on both survivors
+    assert sum(len(g) for g in result["spread"].values()) == len(many.GUESTS), result
+    assert result["ips_follow"], result
+
+
+def test_a_fourth_host_joins_by_pillar_and_state_apply_while_guests_answer(three):
+    bench.start("hyp2", ["vm1"])
+    bench.start("hyp3", ["vm3"])
+    try:
+        with many.Pinging("vm1") as vm1, many.Pinging("vm3") as vm3:
+            many.write_pillar(4)
+            began = time.monotonic()
+            grown = many.lab("grow", timeout=1500)
+            took = time.monotonic() - began
+            assert grown.returncode == 0, grown.stdout[-5000:] + grown.stderr[-2000:]
+            assert len(re.findall(r"^Failed: +0$", grown.stdout, re.M)) == 4, _failed_states(grown.stdout)
+            many.wait_for(lambda: bench.can_take_guests("hyp4"), 240, 3, "hyp4 in its lockspace")
+            rc, ret = many.salt("hyp2", "guests.migrate", "vm1", "host=hyp4")
+            assert rc == 0 and ret["hyp2"]["outcome"] == "migrated", ret
+        assert many.running(many.names(4), ["vm1", "vm3"]) == {"vm1": ["hyp4"], "vm3": ["hyp3"]}
+        assert vm3.lost == 0, vm3.result
+        assert vm1.lost <= 1, vm1.result  # its one migration
+        info = many.sh("hyp1", "gluster volume info vmstore")
+        assert "Number of Bricks: 1 x 3 = 3" in info and "hyp4:" not in info, info  # no brick moved
+        assert many.sh("hyp4", "mountpoint -q /var/lib/libvirt/images && echo mounted").strip() == "mounted"
+        report(
+            f"B8 grow: hyp4 added by pillar + state.apply in {took:.0f}s; pings lost: vm3 {vm3.lost} of"
+            f" {vm3.result.transmitted}, vm1 {vm1.lost} of {vm1.result.transmitted} (one migration to hyp4)"
+        )
+    finally:
+        bench.put_back(many.names(4))
