@@ -72,27 +72,37 @@ def can_take_guests(host):
 
 
 def put_back(hosts, victim=None):
-    """The lab as before a run: ``victim`` booted again if it is down, every host in its
-    lockspace, undrained (its incidents closed), every guest stopped, no save file, every
-    failover IP routed to hyp1 again, the volumes healed."""
+    """The lab as before a run, and checked so: ``victim`` booted again if it is down,
+    every host in its lockspace, undrained (its incidents closed), every guest stopped,
+    no save file, every failover IP routed to hyp1 again, the volumes healing."""
     if victim and not many.sh(victim, "echo up").strip():
         many.lab("revive", victim, timeout=300, check=True)
     for host in hosts:
         many.link(host, up=True)
     for host in hosts:
         many.wait_for(lambda host=host: can_take_guests(host), 240, 3, CAN_TAKE.format(host=host))
-        rc, ret = many.salt(host, "guests.undrain")
-        assert rc == 0, ret
-        for name in [*many.GUESTS, many.BIG]:
-            many.sh(host, f"virsh -q destroy {name} >/dev/null 2>&1")
+    for host in hosts:
+        many.salt(host, "guests.undrain")  # what it brings back is stopped below
+    every = [*many.GUESTS, many.BIG]
+    for host in hosts:
+        many.sh(host, " ; ".join(f"virsh -q destroy {name} >/dev/null 2>&1" for name in every))
     many.sh("hyp1", "rm -f /var/lib/libvirt/qemu/save/*.save /var/lib/libvirt/qemu/save/*.partial")
     many.lab("api", "POST", "/clear", check=True)
     for name in many.GUESTS:
-        many.lab("api", "POST", "/route", f'{{"ip": "{many.guest_ip(name)}", "destination": "203.0.113.11"}}')
+        body = f'{{"ip": "{many.guest_ip(name)}", "destination": "{many.public_ip("hyp1")}"}}'
+        many.lab("api", "POST", "/route", body, check=True)
     many.salt("-N", "hypervisors", "online.sync_failover")
     for volume in ("vmstore", "sanlock", "save"):
         many.salt("hyp2", "gluster.heal", volume)
-    assert not any(many.running(hosts, [*many.GUESTS, many.BIG]).values())
+    assert not any(many.running(hosts, every).values()), many.running(hosts, every)
+    _, drained = many.salt("-N", "hypervisors", "guests.drained")
+    _, held = many.salt("-N", "hypervisors", "takeover.open_against")
+    assert not any((drained.get(h) or {}).get("drained") for h in hosts) and not any(
+        held.get(h) for h in hosts
+    ), (
+        drained,
+        held,
+    )
 
 
 def one_run(victim="hyp1", names=many.GUESTS):

@@ -154,3 +154,21 @@ def test_the_opener_alone_takes_a_share_left_alone_and_only_past_the_grace():
     assert plan.mine(record, "hyp2", ["vm1", "vm2"], plan.ASSIGNEE_GRACE) == ["vm1", "vm2"]
     assert plan.mine(record, "hyp3", ["vm1", "vm2"], 999) == ["vm2"]
     assert plan.mine(record, "hyp4", ["vm1", "vm2"], 999) == []
+
+
+def test_two_dead_hosts_are_both_taken_over_and_nothing_goes_to_either(tmp_path, monkeypatch):
+    """hyp4 (no brick) dies beside hyp1: the brick hosts hyp2 and hyp3 still make a majority."""
+    _hv, cluster = survivor("hyp2", tmp_path, monkeypatch)
+    cluster.connected["hyp4"] = False
+    cluster.leases[cluster.lease("vm4")] = {"held": True, "owner_host_id": 4, "generation": 2}
+    funcs = cluster.funcs()
+    rows = funcs["sanlock.host_status"].side_effect()
+    rows[4] = {"generation": 2, "timestamp": 500, "state": "dead", "silent": 80.0}
+    funcs["sanlock.host_status"].side_effect = lambda **kw: rows
+    takeover.__salt__ = funcs
+    incidents = takeover.check()["incidents"]
+    assert sorted(incidents) == ["hyp1", "hyp4"]
+    assert sorted(incidents["hyp1"]["assigned"]) == ["vm1", "vm2", "vm3"]
+    assert list(incidents["hyp4"]["assigned"]) == ["vm4"]
+    targets = {*incidents["hyp1"]["assigned"].values(), *incidents["hyp4"]["assigned"].values()}
+    assert targets <= {"hyp2", "hyp3", "hyp5"}, targets
