@@ -269,7 +269,7 @@ def _assign(hv, record, orphans, peers, drained):
     for host in hosts:
         answers = host == me or not hv_domains.reachable(hv, host)
         capacity = hv_domains.capacity(hv, host, me) if answers else None
-        rooms[host] = hv_placement.room(capacity, hv["placement"])
+        rooms[host] = hv_placement.room(capacity, hv.get("placement"))
         running = (capacity or {}).get("running", [])
         groups[host] = {(hv["guests"].get(n) or {}).get("anti_affinity") for n in running} - {None}
     if me in rooms and not any(rooms.values()):

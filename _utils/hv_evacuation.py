@@ -63,7 +63,7 @@ def plan(hv, names, host):
     rooms, groups = {}, {}
     for other in _candidates(hv):
         capacity = None if hv_domains.reachable(hv, other) else hv_domains.capacity(hv, other, me)
-        rooms[other] = hv_placement.room(capacity, hv["placement"])
+        rooms[other] = hv_placement.room(capacity, hv.get("placement"))
         groups[other] = {_group(hv, n) for n in (capacity or {}).get("running", [])} - {None}
     guests = {
         name: dict(here.get(name, {"memory": 0, "vcpus": 0}), anti_affinity=_group(hv, name))

@@ -27,10 +27,10 @@ def assign(orphans, guests, rooms, groups):
     """``{"assigned": {guest: host}, "unplaced": {guest: why}}`` for the dead host's
     ``orphans``, by each survivor's ``rooms`` (hv_placement.room) and the anti-affinity
     ``groups`` running there; ``guests``: the pillar's (memory, vcpus, anti_affinity)."""
-    wanted = {
+    wanted = {  # (a settings copy older than placement has no sizes: they fit anywhere)
         name: {
-            "memory": guests[name]["memory"],
-            "vcpus": guests[name]["vcpus"],
+            "memory": guests[name].get("memory", 0),
+            "vcpus": guests[name].get("vcpus", 1),
             "anti_affinity": guests[name].get("anti_affinity"),
         }
         for name in orphans
