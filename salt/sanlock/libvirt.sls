@@ -14,6 +14,12 @@ sanlock-libvirt-lease-dir-owned:
     - name: {{ lease_dir }}
     - group: sanlock
     - mode: "0770"
+    # On a first run the sanlock volume was mounted a moment ago: its client
+    # may still be connecting to the bricks (over TLS, a handshake each), and
+    # the first change of owner can fail; the next one works.
+    - retry:
+        attempts: 3
+        interval: 5
     - require:
       - sls: sanlock.package
       - sls: gluster.mounts
