@@ -25,7 +25,7 @@ BOOKWORM_PASS := tests/lab/test_first_run.py \
   tests/lab/test_healthy_at_end.py
 BOOKWORM_LAB := LAB_RELEASE=bookworm HVLAB_DIR=/var/lib/hvlab-bookworm HVLAB_PREFIX=hvbw-
 
-.PHONY: pillar-reference lab lab-down lab-salt lab-shell lab-apply test test-bookworm lint test-fast deps venv bench bench-network bench-failover bench-evacuation bench-takeover bench-takeover-many bench-keeper
+.PHONY: pillar-reference lab lab-down lab-salt lab-shell lab-apply test test-bookworm lint test-fast deps venv bench bench-network bench-failover bench-evacuation bench-takeover bench-keeper
 
 deps: .deps.stamp
 .deps.stamp: Makefile
@@ -102,12 +102,6 @@ bench-evacuation: venv
 # of hyp1 on the running lab (prints figures; see bench/).
 bench-takeover: venv
 	$(PY) -m bench.takeover $(ARGS)
-
-# P4 among three hosts (B8): hyp1 of the three-host lab (tests/lab/many.py) crashes
-# with four guests; seconds until they run and answer on the two others, how they
-# spread, double runs sampled. Boots that lab when it is not up (prints figures).
-bench-takeover-many: venv
-	$(PY) -m bench.takeover_many $(ARGS)
 
 # Guests that come back (B1): hyp2's private link cut for 30, 50 and 70 s with a
 # running: true guest and a hand-started one on it; seconds from the link coming

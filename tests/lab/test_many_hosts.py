@@ -30,7 +30,7 @@ INCIDENTS = "/var/lib/libvirt/qemu/save/.hv-incidents"
 
 
 @pytest.fixture(scope="module")
-def three(lab):  # the main lab is up meanwhile: both run side by side
+def three():  # beside the main lab when the session runs it
     start = time.monotonic()
     up = many.up()
     report(
