@@ -50,7 +50,7 @@ def one_run(lab, names, before=None, during=None):
     ``before()`` runs once the guests run on hyp1, ``during(seconds)`` once they
     answer on hyp2, hyp1 still down (what tests/lab/test_takeover.py looks at; the
     benchmark passes neither)."""
-    with ev.guests_on(lab, "hyp1", names), to.comes_back(lab), to.DoubleRunWatch(lab, names) as watch:
+    with ev.guests_on(lab, "hyp1", names), to.comes_back(lab), to.double_run_watch(lab, names) as watch:
         if before:
             before()
         running, seconds = to.crash_until_taken_over(lab, names)

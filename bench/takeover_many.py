@@ -15,45 +15,18 @@ at the end). tests/lab/test_many_hosts.py runs one pass of it.
 import argparse
 import statistics
 import sys
-import threading
 import time
 
 from tests.lab import many
+from tests.lab.watch import DoubleRunWatch
 
 TAKEOVER_BOUND = 240  # seconds: sanlock's dead time, the assignment, four TCG guests booting
-SAMPLE_EVERY = 0.5
 CAN_TAKE = "salt {host} sanlock.status: can_take_guests"
 
 
-class Watch:
-    """Samples where each guest runs, until the block ends; ``doubles``: the samples that
-    found a guest on two hosts."""
-
-    def __init__(self, hosts, names):
-        self.hosts, self.names = hosts, names
-        self.samples, self.doubles, self.error = 0, [], None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self):
-        try:
-            while not self._stop.is_set():
-                where = many.running(self.hosts, self.names)
-                self.doubles += [(name, hosts) for name, hosts in where.items() if len(hosts) > 1]
-                self.samples += 1
-                self._stop.wait(SAMPLE_EVERY)
-        except Exception as exc:  # kept, raised when the block ends
-            self.error = exc
-
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, exc_type, *_exc):
-        self._stop.set()
-        self._thread.join(60)
-        if self.error is not None and exc_type is None:
-            raise RuntimeError(f"the double-run watch stopped after {self.samples} samples") from self.error
+def watching(hosts, names):
+    """The double-run watch (tests/lab/watch.py) over ``names`` on ``hosts``."""
+    return DoubleRunWatch(lambda: many.running(hosts, names))
 
 
 def start(host, names):
@@ -114,7 +87,7 @@ def one_run(victim="hyp1", names=many.GUESTS):
     survivors = [h for h in hosts if h != victim]
     start(victim, names)
     try:
-        with Watch(hosts, names) as watch:
+        with watching(hosts, names) as watch:
             began = time.monotonic()
             many.lab("crash", victim, check=True)
             many.wait_for(

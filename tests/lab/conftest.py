@@ -6,6 +6,7 @@ otherwise the session brings one up and takes it down at the end.
 
 import contextlib
 import json
+import os
 import shlex
 import time
 
@@ -138,8 +139,9 @@ def failed(result):
 
 
 # Not yet run green end to end (issue 23 in progress): collected again once the
-# three-host lab's tests have passed; until then they count for nothing.
-collect_ignore = ["test_many_hosts.py"]
+# three-host lab's tests have passed; until then they count for nothing
+# (HVLAB_MANY=1 collects them, to bring them up by hand).
+collect_ignore = [] if os.environ.get("HVLAB_MANY") == "1" else ["test_many_hosts.py"]
 
 FIGURES = []
 

@@ -16,7 +16,7 @@ import time
 from lab import image, provider, system, topology
 from tests.lab import evacuation as ev
 from tests.lab import standins
-from tests.lab.takeover import DoubleRunWatch, can_take_guests, healed
+from tests.lab.takeover import can_take_guests, double_run_watch, healed
 from tests.loaders import hv_views
 from tests.pillar_cases import lab_pillar
 
@@ -157,7 +157,7 @@ def after_fault(lab, fault_end, bound=180):
 def cut(lab, seconds):
     """hyp2's private link cut for ``seconds``, vm2 and vm3 running there, sampled every
     0.5 s on both hosts. Returns the figures; the guests end where they run then."""
-    with DoubleRunWatch(lab, WATCHED) as watch:
+    with double_run_watch(lab, WATCHED) as watch:
         link(HOST, up=False)
         try:
             time.sleep(seconds)

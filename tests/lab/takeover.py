@@ -4,11 +4,11 @@ run, put hyp1 back. Shared by tests/lab/test_takeover.py and bench/takeover.py.
 
 import contextlib
 import subprocess
-import threading
 import time
 
 from lab import machines, provider, system, topology
 from tests.lab import evacuation as ev
+from tests.lab import watch
 from tests.lab.failover import public_ip, routed_to
 from tests.lab.test_evacuation import VOLUMES, _heal_entries, _split_brain_entries, link
 from tests.pillar_cases import lab_pillar
@@ -89,20 +89,13 @@ def _down(name):
         return True
 
 
-class DoubleRunWatch:
-    """Samples every 0.5 s where each guest runs; any sample with a guest on two
-    hosts is kept. A crashed host runs nothing; any other error ends the watch
-    and is raised when the block ends (a watch that stopped proves nothing)."""
+def running_where(lab, names):
+    """``{guest: [main-lab hosts running it]}``. A crashed host runs nothing; any
+    other error is raised."""
 
-    def __init__(self, lab, names):
-        self.lab, self.names = lab, names
-        self.samples, self.doubles, self.error = 0, [], None
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _running(self, where, name):
+    def running(where, name):
         try:
-            return ev.state(self.lab, where, name) == "running"
+            return ev.state(lab, where, name) == "running"
         except machines.HostDown:
             return False  # no init when we looked: crashed, or booting again
         except (RuntimeError, OSError):
@@ -110,27 +103,12 @@ class DoubleRunWatch:
                 return False  # crashed: its container, and every guest in it, is gone
             raise
 
-    def _run(self):
-        try:
-            while not self._stop.is_set():
-                for name in self.names:
-                    where = [h for h in ev.HOSTS if self._running(h, name)]
-                    if len(where) > 1:
-                        self.doubles.append((time.monotonic(), name, where))
-                self.samples += 1
-                self._stop.wait(0.5)
-        except Exception as exc:  # kept, raised in __exit__
-            self.error = exc
+    return {name: [h for h in ev.HOSTS if running(h, name)] for name in names}
 
-    def __enter__(self):
-        self._thread.start()
-        return self
 
-    def __exit__(self, exc_type, *_exc):
-        self._stop.set()
-        self._thread.join(30)
-        if self.error is not None and exc_type is None:
-            raise RuntimeError(f"the double-run watch stopped after {self.samples} samples") from self.error
+def double_run_watch(lab, names):
+    """The double-run watch over ``names`` in the main lab (tests/lab/watch.py)."""
+    return watch.DoubleRunWatch(lambda: running_where(lab, names))
 
 
 def crash_until_taken_over(lab, names):

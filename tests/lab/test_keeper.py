@@ -129,7 +129,7 @@ def test_after_the_lease_volume_is_lost_for_a_while_both_run_again(lab, kept):
     taken over by hyp1, whichever came first (Debian 13: kp.a_death)."""
     since = time.time()
     try:
-        with kp.DoubleRunWatch(lab, kp.WATCHED) as watch:
+        with kp.double_run_watch(lab, kp.WATCHED) as watch:
             with kp.lease_volume_cut(lab):
                 start = time.monotonic()
                 system.wait_for(lambda: not kp.lockspace_joined(lab), 60, what="sanlock to give up")

@@ -94,7 +94,7 @@ def test_a_host_cut_off_takes_nothing_over_and_its_guests_run_on_the_two_others(
     bench.start("hyp1", names)
     others = HOSTS[1:]
     try:
-        with bench.Watch(HOSTS, names) as watch:
+        with bench.watching(HOSTS, names) as watch:
             began = time.monotonic()
             many.link("hyp1", up=False)
             many.wait_for(
@@ -117,7 +117,7 @@ def test_a_host_cut_off_takes_nothing_over_and_its_guests_run_on_the_two_others(
         report(
             f"B8 partition: hyp1 cut off from hyp2 and hyp3; its 4 guests on the others after {took:.1f}s"
             f" ({', '.join(f'{h}: {len(g)}' for h, g in spread.items())}), incident opened by {record['by']},"
-            f" {len(watch.doubles)} double runs in {watch.samples} samples"
+            f" {watch.summary()}"
         )
     finally:
         many.link("hyp1", up=True)
