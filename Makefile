@@ -25,7 +25,7 @@ BOOKWORM_PASS := tests/lab/test_first_run.py \
   tests/lab/test_healthy_at_end.py
 BOOKWORM_LAB := LAB_RELEASE=bookworm HVLAB_DIR=/var/lib/hvlab-bookworm HVLAB_PREFIX=hvbw-
 
-.PHONY: pillar-reference lab lab-down lab-salt lab-shell lab-apply test test-bookworm lint test-fast deps venv bench bench-network bench-failover bench-evacuation bench-takeover bench-keeper
+.PHONY: pillar-reference lab lab-down lab-salt lab-shell lab-apply test test-bookworm lint test-fast deps venv bench bench-network bench-failover bench-evacuation bench-takeover bench-keeper bench-takeover-many bench-drain-many
 
 deps: .deps.stamp
 .deps.stamp: Makefile
@@ -108,3 +108,14 @@ bench-takeover: venv
 # back to each answering, double runs sampled (prints figures; see bench/).
 bench-keeper: venv
 	$(PY) -m bench.keeper $(ARGS)
+
+# P4 among three hosts (B8): hyp1 of the three-host lab crashed with four guests,
+# seconds until they run and answer on the two others, how they spread, double
+# runs sampled; boots that lab when it is not up (prints figures; see bench/).
+bench-takeover-many: venv
+	$(PY) -m bench.takeover_many $(ARGS)
+
+# P2 among three hosts (B8): a drain of six guests spread over the two other
+# hosts against a drain of one, on the three-host lab (prints figures; see bench/).
+bench-drain-many: venv
+	$(PY) -m bench.drain_many $(ARGS)

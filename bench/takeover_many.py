@@ -30,13 +30,14 @@ def watching(hosts, names):
 
 
 def start(host, names):
-    """Start ``names`` on ``host`` and wait until each answers ping."""
+    """Start ``names`` on ``host`` and wait until each that has a failover IP answers ping."""
     for name in names:
         rc, ret = many.salt(host, "guests.start", name)
         outcome = (ret.get(host) or {}).get("outcome") if isinstance(ret.get(host), dict) else ret
         assert rc == 0 and outcome in ("started", "restored"), ret
     for name in names:
-        many.wait_for(lambda name=name: many.answers(name), 90, 0.5, f"{name} to answer ping")
+        if name not in many.QUIET:
+            many.wait_for(lambda name=name: many.answers(name), 90, 0.5, f"{name} to answer ping")
 
 
 def can_take_guests(host):
@@ -56,7 +57,7 @@ def put_back(hosts, victim=None):
         many.wait_for(lambda host=host: can_take_guests(host), 240, 3, CAN_TAKE.format(host=host))
     for host in hosts:
         many.salt(host, "guests.undrain")  # what it brings back is stopped below
-    every = [*many.GUESTS, many.BIG]
+    every = [*many.GUESTS, *many.QUIET, many.BIG]
     for host in hosts:
         many.sh(host, " ; ".join(f"virsh -q destroy {name} >/dev/null 2>&1" for name in every))
     many.sh("hyp1", "rm -f /var/lib/libvirt/qemu/save/*.save /var/lib/libvirt/qemu/save/*.partial")
@@ -82,7 +83,7 @@ def one_run(victim="hyp1", names=many.GUESTS):
     """One crash of ``victim`` with ``names`` running on it, put back after: ``{"running"
     (seconds to all running on the survivors), "answered" (to the last answering ping),
     "spread" ({host: guests}), "ips_follow" (each IP routed to its guest's host),
-    "doubles", "samples"}``."""
+    "doubles", "samples", "largest_gap" (seconds between two samples, at most)}``."""
     hosts = many.names()
     survivors = [h for h in hosts if h != victim]
     start(victim, names)
@@ -113,6 +114,7 @@ def one_run(victim="hyp1", names=many.GUESTS):
         "ips_follow": ips_follow,
         "doubles": len(watch.doubles),
         "samples": watch.samples,
+        "largest_gap": watch.largest_gap,
     }
 
 
@@ -140,25 +142,12 @@ def main(argv=None):
     parser = argparse.ArgumentParser(prog="python -m bench.takeover_many")
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args(argv)
-    booted = many.lab("status").returncode != 0
-    if booted:
-        up = many.up()
-        if up.returncode != 0:
-            print(
-                f"the three-host lab did not come up:\n{up.stdout[-3000:]}{up.stderr[-2000:]}",
-                file=sys.stderr,
-            )
-            many.down()
-            return 1
-    try:
+    with many.up_for_a_bench():
         results = []
         for run in range(1, args.runs + 1):
             results.append(one_run())
             print(line(run, results[-1]), flush=True)
         print(summary(results))
-    finally:
-        if booted:
-            many.down()
     return 0
 
 

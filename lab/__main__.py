@@ -142,6 +142,7 @@ def main(argv=None):
     sub.add_parser("up")
     sub.add_parser("down")
     sub.add_parser("status")
+    sub.add_parser("image", help="build (or find cached) the bare image of LAB_RELEASE")
     sub.add_parser("apply")
     p_salt = sub.add_parser("salt")
     p_salt.add_argument("args", nargs=argparse.REMAINDER)
@@ -174,6 +175,9 @@ def main(argv=None):
         return 0
     if args.cmd == "apply":
         return apply()
+    if args.cmd == "image":
+        print(image.build())
+        return 0
     if args.cmd == "status":
         print(summary(hosts) if healthy(hosts) else "lab: not (fully) up; run make lab")
         return 0 if healthy(hosts) else 1

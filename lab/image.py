@@ -18,6 +18,7 @@ machine's own pip configuration, with the image's own Python. Everything is buil
 once per release and cached under a key of the recipe, the package lists and the pins.
 """
 
+import fcntl
 import hashlib
 import importlib.util
 import json
@@ -222,12 +223,19 @@ def _debs(rootfs, dest):
 
 
 def build(echo=print):
-    """Return the image directory (``rootfs``, ``debs``, ``wheels``), building it if not cached."""
+    """Return the image directory (``rootfs``, ``debs``, ``wheels``), building it if not
+    cached. One build of a release at a time: a second caller waits for the first's."""
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    with open(IMAGES / f".lock-{RELEASE}", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(echo)
+
+
+def _build(echo):
     key = image_key()
     dest = image_dir()
     if (dest / ".hvlab-complete").exists():
         return dest
-    IMAGES.mkdir(parents=True, exist_ok=True)
     tmp = IMAGES / f".building-{RELEASE}-{key}"
     system.remove_tree(tmp)
     rootfs, debs, wheels = tmp / "rootfs", tmp / "debs", tmp / "wheels"

@@ -5,9 +5,10 @@ with its settings (each call a process of its own: the lab's modules read their
 topology once). Shared by tests/lab/test_many_hosts.py and bench/takeover_many.py.
 
 Its guests: vm1..vm4 homed on hyp1, each with a failover IP (vm1 and vm2 an
-anti-affinity pair), and ``big``, too large for any host under the lab's placement
-limit (10 % of the machine's memory per host, for guests)."""
+anti-affinity pair), vm5 and vm6 without a NIC, and ``big``, too large for any host
+under the lab's placement limit (10 % of the machine's memory per host, for guests)."""
 
+import contextlib
 import copy
 import json
 import os
@@ -31,6 +32,7 @@ ENV = {"HVLAB_DIR": str(STATE), "HVLAB_PREFIX": PREFIX, "HVLAB_PILLAR": str(STAT
 PINGER_NS = PREFIX + "admin"  # 203.0.113.2 on its public segment, outside the cluster
 SWITCH_NS = PREFIX + "sw"
 GUESTS = ("vm1", "vm2", "vm3", "vm4")
+QUIET = ("vm5", "vm6")  # no NIC, no failover IP: the six guests of the drain benchmark
 PAIR = ("vm1", "vm2")
 BIG = "big"
 BIG_MEMORY = 3072  # MiB: past the room of any host here (placement:memory_ratio 10)
@@ -62,6 +64,8 @@ def many_pillar(count=COUNT):
     big = dict(lab["guests"]["vm4"], memory=BIG_MEMORY, nics=[], failover_ips=[])
     big["boot"] = dict(big["boot"], cmdline="console=ttyS0 panic=-1")
     guests[BIG] = big
+    for name in QUIET:
+        guests[name] = dict(big, memory=lab["guests"]["vm4"]["memory"])
     cluster = {
         key: lab[key]
         for key in ("domain", "bridges", "admins", "libvirt", "sanlock", "pools", "failover", "firewall")
@@ -192,6 +196,23 @@ class Pinging:
     @property
     def lost(self):
         return self.result.transmitted - self.result.received
+
+
+@contextlib.contextmanager
+def up_for_a_bench():
+    """The lab up while the block runs: booted first (and taken down after) when it was not."""
+    booted = lab("status").returncode != 0
+    if booted:
+        proc = up()
+        if proc.returncode != 0:
+            down()
+            tail = proc.stdout[-3000:] + proc.stderr[-2000:]
+            raise RuntimeError(f"the three-host lab did not come up:\n{tail}")
+    try:
+        yield
+    finally:
+        if booted:
+            down()
 
 
 def up():

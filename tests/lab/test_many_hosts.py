@@ -4,6 +4,8 @@ booted next to the main one, runs only what needs it, in this order:
 - it converges from the bare image: replica 3 on the three hosts, each with a majority;
 - a drain keeps an anti-affinity pair apart, and saves (and reports) a guest that fits
   on no other host;
+- a drain of six guests spreads them over the two other hosts (one pass of
+  ``make bench-drain-many``);
 - a host cut off from the two others takes nothing over and fences nobody; the two take
   its guests; the volumes heal with no split-brain;
 - a host that dies with four guests: they run on the two others, spread, each failover
@@ -20,9 +22,11 @@ import time
 
 import pytest
 
+from bench import drain_many
 from bench import takeover_many as bench
 from tests.lab import many
 from tests.lab.conftest import report
+from tests.lab.watch import DoubleRunWatch
 
 pytestmark = pytest.mark.lab
 HOSTS = many.names()
@@ -46,9 +50,16 @@ def three():  # beside the main lab when the session runs it
 
 
 def _failed_states(text):
-    return [line for line in text.splitlines() if "Result: False" in line or line.startswith("----------")][
-        :40
-    ]
+    """What a reader needs of a state.apply's output: each host's summary, each failed
+    state (a few lines around its ``Result: False``), any minion that did not return."""
+    lines = text.splitlines()
+    keep = set()
+    for n, line in enumerate(lines):
+        if "Result: False" in line:
+            keep.update(range(max(0, n - 4), min(len(lines), n + 8)))
+        elif "Summary for" in line or "Failed:" in line or "did not return" in line:
+            keep.add(n)
+    return "\n".join(lines[n] for n in sorted(keep))
 
 
 def test_three_hosts_converge_with_replica_3_and_a_majority_each(three):
@@ -89,6 +100,18 @@ def test_a_drain_keeps_the_pair_apart_and_saves_a_guest_that_fits_nowhere(three)
         bench.put_back(HOSTS)
 
 
+def test_a_drain_of_six_spreads_them_over_both_others(three):
+    """One pass of ``make bench-drain-many`` (its one_drain, line and summary): P2 among
+    three hosts, a drain of one guest against a drain of six."""
+    one = drain_many.one_drain(["vm1"])
+    six = drain_many.one_drain(list(drain_many.SIX))
+    report(drain_many.line(1, 1, one))
+    report(drain_many.line(1, len(drain_many.SIX), six))
+    report(drain_many.summary([one], [six]))
+    assert set(one["outcomes"].values()) == {"migrated"} == set(six["outcomes"].values()), (one, six)
+    assert sorted(six["spread"]) == HOSTS[1:] and min(six["spread"].values()) >= 2, six["spread"]
+
+
 def test_a_host_cut_off_takes_nothing_over_and_its_guests_run_on_the_two_others(three):
     names = list(many.GUESTS)
     bench.start("hyp1", names)
@@ -106,6 +129,7 @@ def test_a_host_cut_off_takes_nothing_over_and_its_guests_run_on_the_two_others(
             took = time.monotonic() - began
             where = many.running(HOSTS, names)
         assert watch.doubles == [], watch.doubles
+        assert watch.samples >= 10 and watch.largest_gap < watch.SEEN_WITHIN, watch.summary()
         # Only the majority side opened an incident, against hyp1 alone; hyp1 fenced nobody.
         listed = many.sh("hyp2", f"ls {INCIDENTS}").split()
         assert listed and all(name.startswith("hyp1-g") for name in listed), listed
@@ -131,7 +155,8 @@ def test_a_dead_host_of_three_has_its_guests_spread_on_the_others(three):
     result = bench.one_run()
     report(bench.line(1, result))
     report(bench.summary([result]))
-    assert result["doubles"] == 0 and result["samples"] > 0, result
+    assert result["doubles"] == 0 and result["samples"] >= 10, result
+    assert result["largest_gap"] < DoubleRunWatch.SEEN_WITHIN, result
     assert all(result["spread"].values()), result["spread"]  # on both survivors
     assert sum(len(g) for g in result["spread"].values()) == len(many.GUESTS), result
     assert result["ips_follow"], result
@@ -146,7 +171,7 @@ def test_a_fourth_host_joins_by_pillar_and_state_apply_while_guests_answer(three
             began = time.monotonic()
             grown = many.lab("grow", timeout=1500)
             took = time.monotonic() - began
-            assert grown.returncode == 0, grown.stdout[-5000:] + grown.stderr[-2000:]
+            assert grown.returncode == 0, _failed_states(grown.stdout) + grown.stderr[-2000:]
             assert len(re.findall(r"^Failed: +0$", grown.stdout, re.M)) == 4, _failed_states(grown.stdout)
             many.wait_for(lambda: bench.can_take_guests("hyp4"), 240, 3, "hyp4 in its lockspace")
             rc, ret = many.salt("hyp2", "guests.migrate", "vm1", "host=hyp4")
