@@ -2,6 +2,7 @@
 booted next to the main one, runs only what needs it, in this order:
 
 - it converges from the bare image: replica 3 on the three hosts, each with a majority;
+  a second state.apply changes nothing;
 - a drain keeps an anti-affinity pair apart, and saves (and reports) a guest that fits
   on no other host;
 - a drain of six guests spreads them over the two other hosts (one pass of
@@ -72,6 +73,17 @@ def test_three_hosts_converge_with_replica_3_and_a_majority_each(three):
     assert rc == 0 and sorted(quorum) == HOSTS, quorum
     for host in HOSTS:
         assert quorum[host]["quorum"] and quorum[host]["of"] == 3, quorum[host]
+
+
+def test_a_second_apply_changes_nothing(three):
+    began = time.monotonic()
+    rc, ret = many.salt("-N", "hypervisors", "state.apply", timeout=900)
+    took = time.monotonic() - began
+    assert rc == 0 and sorted(ret) == HOSTS, str(ret)[-3000:]
+    for host in HOSTS:
+        changed = sorted(state for state, result in ret[host].items() if result.get("changes"))
+        assert changed == [], f"{host} changed on a second apply: {changed}"
+    report(f"three-host lab: a second state.apply on {len(HOSTS)} hosts in {took:.1f}s, 0 changes")
 
 
 def test_a_drain_keeps_the_pair_apart_and_saves_a_guest_that_fits_nowhere(three):

@@ -19,10 +19,12 @@ def test_a_takeover_run_and_the_median_of_three():
         " after 44.9 s; spread hyp2: 2, hyp3: 2; IPs followed: True; 0 double runs in 120 samples"
     )
     runs = [dict(run, answered=a, running=r) for a, r in ((40.0, 30.0), (50.0, 35.0), (44.0, 31.0))]
-    assert takeover_many.summary(runs) == (
-        "P4 among 3 hosts: all answering after median 44.0 s, max 50.0 s; all running after median"
-        " 31.0 s over 3 runs; 0 double runs (goal <= 45 s, 0)"
+    assert takeover_many.summary(runs, "trixie") == (
+        "P4 among 3 hosts (Debian 13): all answering after median 44.0 s, max 50.0 s; all running after"
+        " median 31.0 s over 3 runs; 0 double runs (goal <= 45 s, 0); sanlock holds a host for dead"
+        " after 26 s here"
     )
+    assert takeover_many.summary(runs, "bookworm").endswith("after 76 s here")
 
 
 def test_a_drain_of_six_against_a_drain_of_one():
