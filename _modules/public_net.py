@@ -8,8 +8,15 @@ same with the host's network backend: ``networkctl reconfigure NIC BRIDGE``
 ``nmcli connection up`` of ``hv-public`` and of the bridge's connection
 (NetworkManager). networkd drops the routes it did not make when it
 reconfigures a link, Shorewall's proxy ARP routes among them, so Shorewall is
-then reloaded when it runs. The states call it after a public file changed;
-an operator calls it by hand (``salt hyp1 public_net.restart``).
+then reloaded when it runs. An operator calls it by hand
+(``salt hyp1 public_net.restart``).
+
+``reassert`` is what the networkd states run after ``networkctl reload``:
+networkd has reconfigured the links whose files changed (and only those), so
+nothing is restarted again; once the public links are configured, Shorewall is
+reloaded when it runs, which puts back the proxy ARP routes a reconfigured
+link lost. Guests on the public bridge keep their traffic when only another
+link's file changed (a VXLAN remote of a host added to the cluster).
 """
 
 import logging
@@ -159,3 +166,32 @@ def restart(interface=None, bridge=None, backend=None):
         shorewall = "not started: nothing to reassert"
     log.info("public side restarted: %s", "; ".join(ran))
     return {"interface": interface, "bridge": bridge, "backend": backend, "ran": ran, "shorewall": shorewall}
+
+
+def reassert(interface=None, bridge=None):
+    """
+    After ``networkctl reload``: wait until the public interface and the public
+    bridge are configured (networkd reconfigures a link whose file changed in
+    the background), then reload Shorewall if it is started, which puts back
+    its proxy ARP routes. No link is reconfigured here. Returns what was run.
+
+    interface, bridge
+        As for ``restart`` (default: this host's settings).
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt hyp1 public_net.reassert
+    """
+    if interface is None:
+        interface, default_bridge, _backend = _public_side()
+        bridge = default_bridge if bridge is None else bridge
+    links = [interface] + ([bridge] if bridge else [])
+    settle(links)
+    ran = []
+    if _shorewall_running():
+        _run(["shorewall", "reload"])
+        ran.append("shorewall reload")
+    log.info("public side reasserted: %s", "; ".join(ran) or "Shorewall not started")
+    return {"interface": interface, "bridge": bridge, "ran": ran}

@@ -22,12 +22,17 @@ failure to look at, not something to "fix".
 """
 
 import logging
+import time
 
 from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
 
 __virtualname__ = "gluster"
+# A probed host is a member once both glusterds agree: then it has every volume's
+# definition too (a volume set or started before that fails staging on it).
+IN_CLUSTER = "Peer in Cluster"
+JOIN_TIMEOUT = 60  # seconds for a probed host to reach IN_CLUSTER
 
 
 def __virtual__():
@@ -50,24 +55,41 @@ def _find(peers, name):
     return next((p for p in peers if name in _names(p)), None)
 
 
+def _member(peer):
+    return peer is not None and peer["connected"] and peer["state"] == IN_CLUSTER
+
+
+def _joined(name, timeout=JOIN_TIMEOUT):
+    """``name``'s entry once it is a connected member (or the last seen after ``timeout``)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        peer = _find(__salt__["gluster.peer_status"](), name)
+        if _member(peer) or time.monotonic() > deadline:
+            return peer
+        time.sleep(1)
+
+
 def peered(name, probe=True):
     """
-    Ensure ``name`` is a connected member of this node's trusted pool.
+    Ensure ``name`` is a connected member of this node's trusted pool ("Peer in
+    Cluster": it then knows every volume, so the volume states that follow can
+    set options on it).
 
     probe
-        Probe ``name`` when it is not (the one host that grows the pool). False:
-        only wait for ``name`` to have added this node (a pool grows from one
-        member: two hosts probing at once can make two pools).
+        Probe ``name`` when it is not (the one host that grows the pool), then
+        wait until it is a member. False: only wait for ``name`` to have added
+        this node (a pool grows from one member: two hosts probing at once can
+        make two pools).
     """
     ret = _ret(name)
     try:
         peer = _find(__salt__["gluster.peer_status"](), name)
-        if peer and peer["connected"]:
+        if _member(peer):
             ret["comment"] = f"{name} is already a peer ({peer['state']})"
             return ret
         if peer:
-            ret["result"] = False
-            ret["comment"] = f"{name} is a peer but not connected ({peer['state']})"
+            ret["result"] = None if __opts__["test"] else False
+            ret["comment"] = f"{name} is a peer but not a connected member yet ({peer['state']})"
             return ret
         if not probe:
             ret["result"] = None if __opts__["test"] else False
@@ -75,11 +97,11 @@ def peered(name, probe=True):
             return ret
         if __opts__["test"]:
             ret["result"] = None
-            ret["changes"] = {"old": None, "new": {"peer": name, "state": "Peer in Cluster"}}
+            ret["changes"] = {"old": None, "new": {"peer": name, "state": IN_CLUSTER}}
             ret["comment"] = f"would probe {name}"
             return ret
         __salt__["gluster.peer_probe"](name)
-        peer = _find(__salt__["gluster.peer_status"](), name)
+        peer = _joined(name)
     except CommandExecutionError as exc:
         ret["result"] = False
         ret["comment"] = str(exc)
@@ -89,6 +111,12 @@ def peered(name, probe=True):
         ret["comment"] = f"probed {name}, but it is not in the peer list"
         return ret
     ret["changes"] = {"old": None, "new": {"peer": name, "state": peer["state"]}}
+    if not _member(peer):
+        ret["result"] = False
+        ret["comment"] = (
+            f"probed {name}, still not a connected member after {JOIN_TIMEOUT}s ({peer['state']})"
+        )
+        return ret
     ret["comment"] = f"probed {name}"
     return ret
 

@@ -3,8 +3,8 @@
     a dead-man (safe_apply, R5): `networkctl reload` (networkd reconfigures the
     links whose file changed), then the probe: every link configured, new
     connections to the master, SSH from the master; otherwise the previous
-    files are back and reloaded, at once or when the timer fires. Then the
-    public side alone is restarted (F23), which reasserts proxy ARP. #}
+    files are back and reloaded, at once or when the timer fires. Then proxy
+    ARP is reasserted on the public side (F23). #}
 {%- from "map.jinja" import hv with context %}
 {%- set dir = hv.network.networkd_dir %}
 {#- VXLAN links with transport vxlan (after tunnels.vxlan stopped any OpenVPN
@@ -88,13 +88,14 @@ network-networkd-reloaded-after-removal:
 {%- endif %}
 
 {#- F23: networkd drops foreign routes (Shorewall's proxy ARP routes) when it
-    reconfigures a link: the public side is restarted on its own, then
-    Shorewall reloaded if it runs. #}
-network-networkd-public-restarted:
+    reconfigures a link. `networkctl reload` reconfigured only the links whose
+    file changed; once the public ones are configured, Shorewall is reloaded if
+    it runs, which puts its routes back. Nothing is restarted again: guests on
+    the public bridge keep their traffic when another link's file changed. #}
+network-networkd-public-reasserted:
   module.run:
-    - public_net.restart:
+    - public_net.reassert:
       - interface: {{ hv.me.public.interface }}
       - bridge: {{ public_bridge_name | json }}
-      - backend: networkd
     - onchanges:
       - safe_apply: network-networkd-applied

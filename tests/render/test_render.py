@@ -134,7 +134,7 @@ PER_FAMILY = {
             "network-networkd-applied",
             f"{NETWORKD}/30-hv-{{bridge}}.network",
         ),
-        "F23": ("public_net.restart", "network-networkd-public-restarted"),
+        "F23": ("public_net.reassert", "network-networkd-public-reasserted"),
         "F23-file": ("safe_apply.applied", "network-networkd-applied", f"{NETWORKD}/10-hv-public.network"),
     },
     "RedHat": {

@@ -265,6 +265,39 @@ def test_peer_probed_then_read_back(salt_mods):
     salt_mods["gluster.peer_probe"].assert_called_once_with("hyp2")
 
 
+def test_a_probed_peer_is_waited_for_until_it_is_a_member(salt_mods, monkeypatch):
+    """Right after a probe the new host is still joining; a volume option set then
+    fails staging on it ("Volume vmstore does not exist"): the state waits."""
+    sleeps = []
+    monkeypatch.setattr(gluster_states.time, "sleep", sleeps.append)
+    joining = dict(HYP2, state="Accepted peer request")
+    salt_mods["gluster.peer_status"].side_effect = [[], [joining], [joining], [HYP2]]
+    ret = gluster_states.peered("hyp2")
+    assert (ret["result"], ret["comment"]) == (True, "probed hyp2")
+    assert ret["changes"]["new"]["state"] == "Peer in Cluster" and sleeps == [1, 1]
+
+
+def test_a_probed_peer_that_never_joins_fails(salt_mods, monkeypatch):
+    clock = iter(range(0, 1000, 20))
+    monkeypatch.setattr(gluster_states.time, "monotonic", lambda: next(clock))
+    monkeypatch.setattr(gluster_states.time, "sleep", lambda _s: None)
+    joining = dict(HYP2, state="Sent and Received peer request")
+    salt_mods["gluster.peer_status"].side_effect = [[]] + [[joining]] * 10
+    ret = gluster_states.peered("hyp2")
+    assert ret["result"] is False
+    assert (
+        ret["comment"]
+        == "probed hyp2, still not a connected member after 60s (Sent and Received peer request)"
+    )
+
+
+def test_a_connected_peer_still_joining_is_not_yet_done(salt_mods):
+    salt_mods["gluster.peer_status"].return_value = [dict(HYP2, state="Accepted peer request")]
+    ret = gluster_states.peered("hyp2")
+    assert ret["result"] is False and "not a connected member yet (Accepted peer request)" in ret["comment"]
+    salt_mods["gluster.peer_probe"].assert_not_called()
+
+
 def test_peer_probe_fails(salt_mods):
     salt_mods["gluster.peer_status"].return_value = []
     salt_mods["gluster.peer_probe"].side_effect = CommandExecutionError(

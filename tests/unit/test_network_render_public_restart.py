@@ -246,6 +246,40 @@ def test_bare_call_on_the_arbiter_restarts_no_bridge(host, salt_mods):
     assert host.calls[0] == "networkctl reconfigure enp1s0"
 
 
+# ------------------------------------------------------------------ reassert (the states, after a reload)
+
+
+def test_reassert_reconfigures_nothing_waits_then_reloads_shorewall(host):
+    host.answers["networkctl list --no-legend --no-pager"] = [ran(LIST_CONFIGURING), ran(LIST_CONFIGURED)]
+    assert public_net.reassert("eth0", "brwan") == {
+        "interface": "eth0",
+        "bridge": "brwan",
+        "ran": ["shorewall reload"],
+    }
+    assert host.calls == [
+        "networkctl list --no-legend --no-pager",
+        "networkctl list --no-legend --no-pager",
+        "shorewall status",
+        "shorewall reload",
+    ]
+    assert not [call for call in host.calls if "reconfigure" in call]
+
+
+def test_reassert_without_shorewall_or_bridge(host):
+    host.answers["networkctl list --no-legend --no-pager"] = ran(LIST_CONFIGURED)
+    host.answers["shorewall status"] = ran(retcode=3)
+    assert public_net.reassert("eth0", None) == {"interface": "eth0", "bridge": None, "ran": []}
+    assert "shorewall reload" not in host.calls
+
+
+def test_reassert_refuses_a_public_link_networkd_failed(host):
+    failed = LIST_CONFIGURED.replace("routable    configured", "routable    failed", 1)
+    host.answers["networkctl list --no-legend --no-pager"] = ran(failed)
+    with pytest.raises(CommandExecutionError, match=r"networkd failed to configure eth0"):
+        public_net.reassert("eth0", "brwan")
+    assert "shorewall reload" not in host.calls
+
+
 # ------------------------------------------------------------------ settle (safe_apply's probe)
 
 LIST = "networkctl list --no-legend --no-pager"

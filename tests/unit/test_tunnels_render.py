@@ -209,7 +209,7 @@ def test_lab_networkd_files_applied_behind_the_dead_man(show_sls):
     assert (rpn["mac"], rpn["address"], rpn["mtu"]) == ("02:00:c6:33:64:0b", "198.51.100.11/24", 9000)
 
 
-def test_lab_public_side_restarted_on_its_own(show_sls):
+def test_lab_proxy_arp_reasserted_after_a_network_change(show_sls):
     states = show_sls("hyp1")
     assert networkd_files(states)[f"{NETWORKD}/10-hv-public.network"] == {
         "source": f"{NETWORKD_SOURCES}/public.network.jinja",
@@ -224,13 +224,9 @@ def test_lab_public_side_restarted_on_its_own(show_sls):
             }
         },
     }
-    restart = args(states, "network-networkd-public-restarted")
-    assert restart["public_net.restart"] == [
-        {"interface": "eth0"},
-        {"bridge": "brwan"},
-        {"backend": "networkd"},
-    ]
-    assert restart["onchanges"] == [{"safe_apply": "network-networkd-applied"}]
+    reassert = args(states, "network-networkd-public-reasserted")
+    assert reassert["public_net.reassert"] == [{"interface": "eth0"}, {"bridge": "brwan"}]
+    assert reassert["onchanges"] == [{"safe_apply": "network-networkd-applied"}]
 
 
 def test_lab_peers_need_no_fingerprint_with_vxlan(show_sls):
@@ -312,7 +308,7 @@ def test_second_cluster_vxlan_links_removed(show_sls):
     applied = args(states, "network-networkd-applied")
     assert applied["probe"]["links"] == ["enp1s0", "enp2s0", "br-dmz", "br-in", "br-out"]
     assert {"sls": "tunnels.vxlan"} not in applied["require"]
-    assert args(states, "network-networkd-public-restarted")["onchanges"] == [
+    assert args(states, "network-networkd-public-reasserted")["onchanges"] == [
         {"safe_apply": "network-networkd-applied"}
     ]
 
@@ -336,4 +332,5 @@ def test_arbiter_network_has_no_bridge_and_no_tunnel(show_sls, family):
             f"{NETWORKD}/20-hv-rpn.network",
         ]
         assert args(states, "network-networkd-applied")["probe"]["links"] == ["enp1s0", "enp2s0"]
-        assert args(states, "network-networkd-public-restarted")["public_net.restart"][1] == {"bridge": None}
+        reassert = args(states, "network-networkd-public-reasserted")["public_net.reassert"]
+        assert reassert[1] == {"bridge": None}
