@@ -144,8 +144,8 @@ def main(argv=None):
     sub.add_parser("status")
     sub.add_parser("image", help="build (or find cached) the bare image of LAB_RELEASE")
     sub.add_parser("apply")
-    p_salt = sub.add_parser("salt")
-    p_salt.add_argument("args", nargs=argparse.REMAINDER)
+    for tool in ("salt", "run"):
+        sub.add_parser(tool).add_argument("args", nargs=argparse.REMAINDER)
     for name in ("crash", "revive"):
         sub.add_parser(name).add_argument("host")
     sub.add_parser("grow")
@@ -157,8 +157,8 @@ def main(argv=None):
     p_shell.add_argument("host")
     p_shell.add_argument("command", nargs=argparse.REMAINDER)
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["salt"]:  # everything after it is salt's (-N, -L, …)
-        args = argparse.Namespace(cmd="salt", args=argv[1:], verbose=False)
+    if argv[:1] in (["salt"], ["run"]):  # everything after it is salt's or salt-run's
+        args = argparse.Namespace(cmd=argv[0], args=argv[1:], verbose=False)
     else:
         args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING)
@@ -181,8 +181,9 @@ def main(argv=None):
     if args.cmd == "status":
         print(summary(hosts) if healthy(hosts) else "lab: not (fully) up; run make lab")
         return 0 if healthy(hosts) else 1
-    if args.cmd == "salt":
-        os.execvp("ip", master.command("salt", *args.args))
+    if args.cmd in ("salt", "run"):
+        tool = "salt" if args.cmd == "salt" else "salt-run"
+        os.execvp("ip", master.command(tool, *args.args))
     if args.cmd == "grow":
         return grow(hosts)
     if args.cmd == "api":

@@ -111,6 +111,13 @@ def salt(*args, timeout=600):
         return proc.returncode, {"error": proc.stdout[-2000:] + proc.stderr[-2000:]}
 
 
+def status():
+    """``salt-run cluster.status`` on this lab's master: its view (hosts, placement …)."""
+    proc = lab("run", "cluster.status", "--out=json", timeout=300)
+    data = json.loads(proc.stdout or "{}")
+    return data if "hosts" in data else next(iter(data.values()), {})
+
+
 def api_routes():
     """``{failover IP: the public address the stand-in routes it to}``."""
     state = json.loads(lab("api", "GET", "/state", check=True).stdout)

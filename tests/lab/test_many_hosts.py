@@ -87,10 +87,24 @@ def test_a_second_apply_changes_nothing(three):
 
 
 def test_a_drain_keeps_the_pair_apart_and_saves_a_guest_that_fits_nowhere(three):
+    """The status view first shows each host's room and where a drain of hyp1 would
+    send its guests; the drain then does that."""
     bench.start("hyp1", list(many.PAIR))
     rc, ret = many.salt("hyp1", "guests.start", many.BIG)
     assert rc == 0 and ret["hyp1"]["outcome"] == "started", ret
     try:
+        on_hyp1 = sorted([*many.PAIR, many.BIG])
+        many.wait_for(  # the keepers publish what runs and their capacity every few seconds
+            lambda: many.status().get("placement", {}).get("hyp1", {}).get("running") == on_hyp1,
+            60,
+            2,
+            "cluster.status to show hyp1's three guests",
+        )
+        placement = many.status()["placement"]
+        assert sorted(placement) == HOSTS and all(placement[h]["room"] for h in HOSTS), placement
+        planned = placement["hyp1"]["on_drain"]
+        assert planned["targets"]["vm1"] != planned["targets"]["vm2"], planned
+        assert list(planned["unplaced"]) == [many.BIG], planned
         began = time.monotonic()
         rc, ret = many.salt("hyp1", "guests.drain", timeout=900)
         took = time.monotonic() - began
