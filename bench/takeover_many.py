@@ -16,6 +16,7 @@ import argparse
 import statistics
 import sys
 import time
+from functools import partial
 
 from bench import takeover
 from lab.topology import RELEASE, RELEASES
@@ -81,6 +82,16 @@ def put_back(hosts, victim=None):
     )
 
 
+def _seen(survivors, names):
+    """Where the guests run, where the API routes their IPs, each survivor's proxy ARP routes."""
+    routes = many.api_routes()
+    ips = {n: routes.get(many.guest_ip(n)) for n in names}
+    listed = {h: many.sh(h, "ip -4 route show scope link").split() for h in survivors}
+    guest_ips = [many.guest_ip(n) for n in names]
+    proxied = {h: [ip for ip in guest_ips if ip in words] for h, words in listed.items()}
+    return f"running: {many.running(survivors, names)}, API routes: {ips}, proxy ARP routes: {proxied}"
+
+
 def one_run(victim="hyp1", names=many.GUESTS):
     """One crash of ``victim`` with ``names`` running on it, put back after: ``{"running"
     (seconds to all running on the survivors), "answered" (to the last answering ping),
@@ -101,7 +112,10 @@ def one_run(victim="hyp1", names=many.GUESTS):
             )
             running = time.monotonic() - began
             for name in names:
-                many.wait_for(lambda name=name: many.answers(name), TAKEOVER_BOUND, 0.3, f"{name} answering")
+                try:
+                    many.wait_for(partial(many.answers, name), TAKEOVER_BOUND, 0.3, f"{name} answering")
+                except TimeoutError as exc:  # what a reader needs to tell why
+                    raise TimeoutError(f"{exc}; {_seen(survivors, names)}") from None
             answered = time.monotonic() - began
             where = many.running(survivors, names)
         spread = {host: sorted(n for n, hs in where.items() if host in hs) for host in survivors}
