@@ -25,7 +25,8 @@ HISTORY_MAX = 200  # moves kept in moves.json (the budget's window needs far few
 HEADER = (
     "# Managed by Salt (online.sync_failover): local changes are overwritten.\n"
     "# F22: this host answers ARP on its public NIC for the failover IPs the provider's\n"
-    "# API routes to it, and routes them to the guests' bridge. See man shorewall-proxyarp.\n"
+    "# API routes to it, and routes them to the guests' bridge; on the guests' bridge it\n"
+    "# answers only for the hosts' public gateways (INTERFACE -). See man shorewall-proxyarp.\n"
     "#ADDRESS\tINTERFACE\tEXTERNAL\tHAVEROUTE\tPERSISTENT\n"
 )
 
@@ -35,11 +36,12 @@ def proxyarp_path(hv):
 
 
 def parse_proxyarp(text):
-    """The addresses (first column) of a Shorewall proxyarp file, sorted."""
+    """The failover IPs of a Shorewall proxyarp file (first column), sorted: not the
+    gateways' lines (no INTERFACE: answered on the bridge, routed nowhere new)."""
     ips = []
     for line in (text or "").splitlines():
         fields = line.split("#", 1)[0].split()
-        if fields and normal_ip(fields[0]):
+        if fields and normal_ip(fields[0]) and fields[1:2] != ["-"]:
             ips.append(normal_ip(fields[0]))
     return sorted_ips(ips)
 
@@ -50,9 +52,16 @@ def answered(path):
     return parse_proxyarp(raw.decode("utf-8", "replace")) if raw is not None else []
 
 
-def render(ips, bridge, interface):
-    """The proxyarp file for ``ips``: routed to ``bridge``, answered on ``interface``."""
-    return HEADER + "".join(f"{ip}\t{bridge}\t{interface}\tNo\tYes\n" for ip in sorted_ips(ips))
+def render(ips, bridge, interface, gateways=()):
+    """The proxyarp file for ``ips``: routed to ``bridge``, answered on ``interface``; and
+    each of ``gateways`` answered on ``bridge`` (when there is one) for the guests there.
+    The bridge answers for nothing else (its ``proxyarp=0`` in Shorewall's interfaces):
+    with the bridges joined between the hosts, another host answering for a guest's IP
+    would take the guest's traffic in a loop."""
+    lines = [f"{ip}\t{bridge}\t{interface}\tNo\tYes\n" for ip in sorted_ips(ips)]
+    if bridge != "-":
+        lines += [f"{gateway}\t-\t{bridge}\tYes\tYes\n" for gateway in sorted_ips(gateways)]
+    return HEADER + "".join(lines)
 
 
 def read_bytes(path):

@@ -60,7 +60,8 @@ def sync(minion, hv, prov, test, ret):
     before = files.read_bytes(path)
     current = files.parse_proxyarp(before.decode("utf-8", "replace")) if before is not None else []
     interface = hv["me"]["public"]["interface"]
-    content = files.render(want, bridge["name"] if bridge else "-", interface).encode()
+    gateways = hv["failover"]["gateways"]
+    content = files.render(want, bridge["name"] if bridge else "-", interface, gateways).encode()
     added = [ip for ip in want if ip not in current]
     removed = [ip for ip in current if ip not in want]
     ret.update(ips=want, ignored=ignored, added=added, removed=removed)

@@ -245,10 +245,13 @@ def _failover_view(failover, hosts):
     """The failover settings, with ``ips``: each cluster failover IP and its home host (the
     host whose pillar lists it; where the provider routes it now is the API's to say), and
     ``poll_timeout``: the seconds of the beacon's one request, never longer than a poll nor
-    POLL_TIMEOUT_MAX."""
+    POLL_TIMEOUT_MAX, and ``gateways``: the hosts' public gateways, the only addresses a
+    host answers ARP for on the public bridge (a guest's gateway is its host's, wherever it
+    runs)."""
     ips = {ip: name for name, host in hosts.items() for ip in host["failover_ips"]}
     timeout = min(failover["poll_interval"], failover["request_timeout"], POLL_TIMEOUT_MAX)
-    return dict(failover, ips=dict(sorted(ips.items())), poll_timeout=timeout)
+    gateways = sorted({host["public"]["gateway"] for host in hosts.values()}, key=ipaddress.IPv4Address)
+    return dict(failover, ips=dict(sorted(ips.items())), poll_timeout=timeout, gateways=gateways)
 
 
 def _settings_copy(cfg):

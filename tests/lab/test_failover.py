@@ -10,6 +10,7 @@ the last test can look for the lab's token in all of it.
 """
 
 import contextlib
+import ipaddress
 import subprocess
 import threading
 import time
@@ -21,6 +22,7 @@ from lab import master, provider, system
 from tests.lab.conftest import ARBITERS, HYPERVISORS, changed, report
 from tests.lab.events import Events
 from tests.lab.failover import ArpCapture, answering, public_mac, route, routed_to, wait_answered_by
+from tests.lab.standins import parse_arping
 from tests.pillar_cases import lab_pillar
 
 pytestmark = pytest.mark.lab
@@ -92,9 +94,10 @@ def beacons_off(lab):
 
 
 def proxyarp(lab, host):
-    """The IPs of a host's proxyarp file."""
+    """The failover IPs of a host's proxyarp file (not the gateways' lines: no INTERFACE)."""
     text = lab.sh(host, f"cat {PROXYARP} 2>/dev/null || true")
-    return sorted(line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    rows = [line.split() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return sorted(fields[0] for fields in rows if fields[1] != "-")
 
 
 def host_state(lab, host):
@@ -128,6 +131,39 @@ def test_each_host_answers_for_what_the_api_routes_to_it(lab, watch, home):
     listed = {row["ip"]: row for row in data["hyp1"]}
     assert listed[FOREIGN_IP]["cluster"] is False and listed[FOREIGN_IP]["host"] is None, text
     assert answering(FOREIGN_IP) == []
+
+
+def _unheld_public_address():
+    """An address of the public subnet that no host, gateway, failover IP or stand-in holds."""
+    cluster = lab_pillar()["hypervisor"]["hosts"]
+    public = cluster["hyp1"]["public"]
+    held = {FOREIGN_IP, provider.FOREIGN["public"]}
+    for host in cluster.values():
+        held.update([host["public"]["address"], host["public"]["gateway"], *host.get("failover_ips", [])])
+    subnet = ipaddress.ip_interface(f"{public['address']}/{public.get('prefix', 24)}").network
+    return next(str(a) for a in reversed(list(subnet.hosts())) if str(a) not in held and a.packed[-1] > 200)
+
+
+def test_on_the_public_bridge_a_host_answers_arp_for_the_gateway_only(lab):
+    """F22: hyp2 asks on its public bridge (joined to hyp1's) for an address that
+    nobody holds: no host answers; for the public gateway: hyp1 answers (its
+    proxy ARP entry there, for the guests). A host that answered there for
+    other addresses would pull in the traffic of a guest that has just started
+    on the other host and send it back out of its public NIC, in a loop (three
+    hosts: a taken-over guest that never answered)."""
+    pillar = lab_pillar()["hypervisor"]
+    bridge = next(b["name"] for b in pillar["bridges"].values() if b.get("public"))
+    hyp2 = pillar["hosts"]["hyp2"]["public"]
+    hyp1_bridge_mac = lab.sh("hyp1", f"cat /sys/class/net/{bridge}/address").strip().lower()
+
+    def answers(address):
+        out = lab.sh("hyp2", f"arping -c 2 -w 3 -i {bridge} -S {hyp2['address']} {address}", check=False)
+        return parse_arping(out)
+
+    nobody = _unheld_public_address()
+    assert answers(nobody) == [], f"{nobody} is answered on {bridge}"
+    assert answers(hyp2["gateway"]) == [hyp1_bridge_mac]
+    report(f"public bridge: {nobody} answered by nobody, the gateway {hyp2['gateway']} by hyp1's bridge")
 
 
 def test_a_move_at_the_provider_is_followed_by_both_hosts(lab, watch, home, tmp_path):

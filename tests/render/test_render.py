@@ -378,7 +378,7 @@ def test_lab_firewall_files_from_the_context_the_state_gives(highstate, host):
     assert files["interfaces"][1:] == [
         "wan eth0 tcpflags,nosmurfs,routefilter",
         "rpn eth1 tcpflags",
-        "pwan brwan bridge",
+        "pwan brwan bridge,proxyarp=0",
         "guest brlan bridge",
     ]
     assert "ACCEPT rpn:$PEERS $FW udp 4789" in files["rules"]

@@ -49,10 +49,20 @@ def test_parse_proxyarp_reads_the_first_column():
         "203.0.113.102\tbrwan\teth0\tNo\tYes\n"
         "203.0.113.9  brwan  eth0  No  Yes  # a comment\n"
         "not-an-ip\tbrwan\teth0\n"
+        "203.0.113.254\t-\tbrwan\tYes\tYes\n"
         "\n"
     )
-    assert files.parse_proxyarp(text) == ["203.0.113.9", "203.0.113.102"]
+    assert files.parse_proxyarp(text) == ["203.0.113.9", "203.0.113.102"]  # not the gateway
     assert files.parse_proxyarp("") == []
+
+
+def test_the_gateways_are_answered_on_the_bridge_only_when_there_is_one():
+    text = files.render([IP1], "brwan", "eth0", ["203.0.113.254", "192.0.2.1"])
+    assert text == files.HEADER + (
+        f"{IP1}\tbrwan\teth0\tNo\tYes\n192.0.2.1\t-\tbrwan\tYes\tYes\n203.0.113.254\t-\tbrwan\tYes\tYes\n"
+    )
+    assert files.parse_proxyarp(text) == [IP1]
+    assert files.render([], "-", "eth0", ["203.0.113.254"]) == files.HEADER
 
 
 def test_render_then_parse(tmp_path):

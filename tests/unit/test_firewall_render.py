@@ -67,7 +67,7 @@ def test_zones_interfaces_policy():
         "?FORMAT 2",
         "wan enp1s0 tcpflags,nosmurfs,routefilter",
         "rpn enp2s0 tcpflags,dhcp",
-        "pwan br-out bridge",
+        "pwan br-out bridge,proxyarp=0",
         "guest br-dmz bridge",
         "guest br-in bridge",
     ]
@@ -175,7 +175,7 @@ def test_only_the_public_bridge_no_guest_zone():
     assert files["interfaces"][1:] == [
         "wan enp1s0 tcpflags,nosmurfs,routefilter",
         "rpn enp2s0 tcpflags,dhcp",
-        "pwan br-out bridge",
+        "pwan br-out bridge,proxyarp=0",
     ]
 
 

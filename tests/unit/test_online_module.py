@@ -87,7 +87,9 @@ def header():
 
 
 def proxyarp(*ips):
-    return (header() + "".join(f"{ip}\tbrwan\teth0\tNo\tYes\n" for ip in ips)).encode()
+    """The file for ``ips``, and the lab's one public gateway answered on the bridge only."""
+    lines = "".join(f"{ip}\tbrwan\teth0\tNo\tYes\n" for ip in ips) + "203.0.113.254\t-\tbrwan\tYes\tYes\n"
+    return (header() + lines).encode()
 
 
 def garp(ip):
