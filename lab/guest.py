@@ -10,6 +10,7 @@ its gateway from S (B10's tests). Built once into
 version and of the /init script.
 """
 
+import fcntl
 import gzip
 import hashlib
 import lzma
@@ -152,7 +153,15 @@ def install(path, data):
 
 
 def build(echo=print):
-    """Return the guest directory (``vmlinuz``, ``initrd.img``), building it if not cached."""
+    """Return the guest directory (``vmlinuz``, ``initrd.img``), building it if not cached.
+    One build at a time (two labs booting together): a second caller waits for the first's."""
+    GUEST.mkdir(parents=True, exist_ok=True)
+    with open(GUEST.parent / ".lock-guest", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(echo)
+
+
+def _build(echo):
     key = cache_key()
     marker = GUEST / ".complete"
     if marker.exists() and marker.read_text().strip() == key:
