@@ -1,5 +1,5 @@
 """``python -m lab up|down|status|salt ARGS|shell HOST [CMD]|apply|crash HOST|revive HOST|grow
-|api METHOD PATH`` (run as root)."""
+|shrink|api METHOD PATH`` (run as root)."""
 
 import argparse
 import concurrent.futures
@@ -100,6 +100,37 @@ def grow(hosts, echo=print):
     return apply(echo=echo)
 
 
+def shrink(hosts, echo=print):
+    """Take out of the cluster the hosts that run but left the pillar, the way an
+    operator removes a drained host without bricks (docs/many-hosts.md): the
+    master's nodegroups and the API stand-in told, the gone host detached from the
+    gluster pool by the first host that stays (while it still reaches it), the
+    states applied to the hosts that stay, then the gone host powered off (its
+    disks and cables stay until ``down``). Returns the apply's exit code, or the
+    detach's when that failed."""
+    names = {h.name for h in hosts}
+    gone = [machines.by_name(n) for n in machines.booted_names() if n not in names]
+    if not gone:
+        echo("lab: no running host has left the pillar")
+        return apply(echo=echo)
+    master.configure(hosts, fresh=False)
+    master.stop()
+    master.start()
+    provider.restart_with_the_pillars_servers()
+    master.ping_all(hosts, timeout=120)
+    stays = next(h for h in hosts if h.role == "hypervisor")
+    for host in gone:
+        proc = machines.run(stays, "gluster", "--mode=script", "peer", "detach", host.name, check=False)
+        echo(f"lab: gluster peer detach {host.name} on {stays.name}: {(proc.stdout + proc.stderr).strip()}")
+        if proc.returncode != 0:
+            return proc.returncode
+    rc = apply(echo=echo)
+    for host in gone:
+        machines.stop(host)
+    echo("lab: hosts removed: " + ", ".join(h.name for h in gone))
+    return rc
+
+
 def revive(host):
     """Boot a crashed ``host`` again (cables in) and wait until its minion answers."""
     machines.boot_again(host)
@@ -149,6 +180,7 @@ def main(argv=None):
     for name in ("crash", "revive"):
         sub.add_parser(name).add_argument("host")
     sub.add_parser("grow")
+    sub.add_parser("shrink")
     p_api = sub.add_parser("api")
     p_api.add_argument("method", choices=("GET", "POST"))
     p_api.add_argument("path")
@@ -186,6 +218,8 @@ def main(argv=None):
         os.execvp("ip", master.command(tool, *args.args))
     if args.cmd == "grow":
         return grow(hosts)
+    if args.cmd == "shrink":
+        return shrink(hosts)
     if args.cmd == "api":
         body = json.loads(args.body) if args.body else None
         print(json.dumps(provider.control(args.method, args.path, body)))

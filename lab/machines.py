@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from . import disks, guest, image, network, system
-from .topology import MASTER_IP, STATE
+from .topology import MASTER_IP, STATE, Host
 
 MACHINES = STATE / "machines"
 RUN = STATE / "run"
@@ -107,8 +107,21 @@ def _lab_only_tweaks(rootfs):
         dropin.write_text(f"# lab only (lab/machines.py)\n[Service]\n{text}\n")
 
 
-def pid_file(host):
-    return RUN / f"{host.name}.nspawn.pid"
+def booted_names():
+    """The names of the hosts whose container runs now (pillar or not)."""
+    return sorted(p.name.removesuffix(".nspawn.pid") for p in RUN.glob("*.nspawn.pid") if system.read_pid(p))
+
+
+def by_name(name):
+    """A host known by its name only (one that left the pillar): enough to run
+    commands in it and to stop it."""
+    return Host(name=name, public_if="", public_ip="", rpn_if="", rpn_mac="")
+
+
+def pid_file(host, state=None):
+    """Where ``host``'s systemd-nspawn PID is kept: in this lab's state directory, or in
+    ``state`` (another lab's)."""
+    return (RUN if state is None else Path(state) / "run") / f"{host.name}.nspawn.pid"
 
 
 # The cgroup hierarchies this machine mounts (hybrid: systemd's named one and the
@@ -212,7 +225,13 @@ class HostDown(RuntimeError):
 
 def leader(host):
     """PID (seen from here) of the container's systemd, or None."""
-    pid = nspawn_pid(host)
+    return leader_of(pid_file(host))
+
+
+def leader_of(nspawn_pid_file):
+    """PID of the systemd of the container whose systemd-nspawn PID file this is, or
+    None (another lab's host too: its state directory is not this process's)."""
+    pid = system.read_pid(nspawn_pid_file)
     if pid is None:
         return None
     try:
@@ -230,6 +249,12 @@ def nsenter(host, *cmd):
     pid = leader(host)
     if pid is None:
         raise HostDown(f"lab host {host.name} is not running (make lab)")
+    return nsenter_pid(pid, *cmd)
+
+
+def nsenter_pid(pid, *cmd):
+    """The argument list that runs ``cmd`` with a clean env in the container whose
+    systemd is ``pid``."""
     return ["nsenter", "-t", str(pid), "-a", "--", "env", "-i", f"PATH={PATH}", *cmd]
 
 

@@ -52,6 +52,19 @@ network-networkd-applied:
       - sls: tunnels.vxlan
 {%- endif %}
 
+{#- networkd adds the flood entries its files list but keeps those a file no
+    longer lists (a host removed from the cluster): each VXLAN link sends to the
+    cluster's other hosts only. #}
+{%- for link in hv.network.vxlans %}
+
+network-networkd-tunnel-{{ link.net }}-remotes:
+  vxlan_remotes.only:
+    - name: {{ link.ifname }}
+    - remotes: {{ link.remotes | json }}
+    - require:
+      - safe_apply: network-networkd-applied
+{%- endfor %}
+
 {%- for link in hv.network.vxlans_gone %}
 
 network-networkd-vxlan-{{ link.net }}-netdev-absent:

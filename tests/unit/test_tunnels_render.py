@@ -184,6 +184,14 @@ def test_lab_vxlan_host_stops_openvpn_and_makes_vxlan_links(show_sls):
     applied = args(states, "network-networkd-applied")
     assert {"sls": "tunnels.vxlan"} in applied["require"]
     assert applied["probe"]["links"] == ["eth0", "eth1", "brlan", "brwan", "vxlan", "vxwan"]
+    # Each link sends to the other hosts only (a flood entry networkd left behind goes).
+    for ifname, link in links.items():
+        remotes = args(states, f"network-networkd-tunnel-{ifname.removeprefix('vx')}-remotes")
+        assert remotes == {
+            "name": ifname,
+            "remotes": link["remotes"],
+            "require": [{"safe_apply": "network-networkd-applied"}],
+        }
     # Nothing removed with transport vxlan.
     assert starting(states, "network-networkd-vxlan-") == []
     assert "network-networkd-reloaded-after-removal" not in states
