@@ -51,6 +51,12 @@ def three():  # beside the main lab when the session runs it
         assert down.returncode == 0, down.stdout + down.stderr
 
 
+def assert_applied(proc, hosts):
+    """A ``python -m lab`` run whose state.apply succeeded on ``hosts`` hosts, every state."""
+    assert proc.returncode == 0, _failed_states(proc.stdout) + proc.stderr[-2000:]
+    assert len(re.findall(r"^Failed: +0$", proc.stdout, re.M)) == hosts, _failed_states(proc.stdout)
+
+
 def _failed_states(text):
     """What a reader needs of a state.apply's output: each host's summary, each failed
     state (a few lines around its ``Result: False``), any minion that did not return."""
@@ -65,8 +71,7 @@ def _failed_states(text):
 
 
 def test_three_hosts_converge_with_replica_3_and_a_majority_each(three):
-    assert three.returncode == 0, three.stdout[-5000:] + three.stderr[-2000:]
-    assert len(re.findall(r"^Failed: +0$", three.stdout, re.M)) == len(HOSTS), _failed_states(three.stdout)
+    assert_applied(three, len(HOSTS))
     info = many.sh("hyp1", "gluster volume info vmstore")
     assert "Number of Bricks: 1 x 3 = 3" in info and "arbiter" not in info, info
     assert "cluster.quorum-type: auto" in info, info
@@ -198,8 +203,7 @@ def test_a_fourth_host_joins_by_pillar_and_state_apply_while_guests_answer(three
             began = time.monotonic()
             grown = many.lab("grow", timeout=1500)
             took = time.monotonic() - began
-            assert grown.returncode == 0, _failed_states(grown.stdout) + grown.stderr[-2000:]
-            assert len(re.findall(r"^Failed: +0$", grown.stdout, re.M)) == 4, _failed_states(grown.stdout)
+            assert_applied(grown, 4)
             many.wait_for(lambda: bench.can_take_guests("hyp4"), 240, 3, "hyp4 in its lockspace")
             rc, ret = many.salt("hyp2", "guests.migrate", "vm1", "host=hyp4")
             assert rc == 0 and ret["hyp2"]["outcome"] == "migrated", ret
@@ -233,8 +237,7 @@ def test_the_fourth_host_leaves_after_a_drain_and_nobody_takes_it_for_dead(three
             began = time.monotonic()
             shrunk = many.lab("shrink", timeout=1500)
             took = time.monotonic() - began
-        assert shrunk.returncode == 0, _failed_states(shrunk.stdout) + shrunk.stderr[-2000:]
-        assert len(re.findall(r"^Failed: +0$", shrunk.stdout, re.M)) == 3, _failed_states(shrunk.stdout)
+        assert_applied(shrunk, 3)
         assert "hosts removed: hyp4" in shrunk.stdout, shrunk.stdout[-2000:]
         where = many.running(HOSTS, ["vm1"])["vm1"]
         assert len(where) == 1, where
