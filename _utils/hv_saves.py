@@ -17,6 +17,11 @@ from hv_domains import CommandExecutionError, libvirt
 SAVE_SUFFIX = ".save"
 TAKEN_SUFFIX = ".restoring"  # a save being restored: no longer listed, never restored twice
 STALE_MARGIN = 2  # seconds: a disk written after its guest's save by more than this moved on
+# libvirt's network filter runs ebtables; with the nf_tables backend a rule change that
+# races another one fails the start, leaving the guest down and its save whole: try again.
+FIREWALL_RACE = "Failed to run firewall command"
+FIREWALL_TRIES = 3
+FIREWALL_PAUSE = 1.0  # seconds between tries
 log = logging.getLogger(__name__)
 
 
@@ -82,7 +87,7 @@ def restore(hv, conn, name):
     except OSError as exc:
         raise CommandExecutionError(f"{path} cannot be taken for the restore: {exc}") from None
     try:
-        conn.restoreFlags(taken, None, libvirt.VIR_DOMAIN_SAVE_RUNNING)
+        _past_firewall_races(name, lambda: conn.restoreFlags(taken, None, libvirt.VIR_DOMAIN_SAVE_RUNNING))
     except libvirt.libvirtError as exc:
         with contextlib.suppress(OSError):
             os.rename(taken, path)
@@ -92,6 +97,19 @@ def restore(hv, conn, name):
     except OSError as exc:  # never restored again: its name is no save's any more
         log.warning("guests: %s restored; %s stays (%s): remove it", name, taken, exc)
     return path
+
+
+def _past_firewall_races(name, call):
+    """``call()``, tried again when libvirt's network filter lost a race on its ebtables
+    rules (the guest did not start: nothing runs twice); any other error is raised at once."""
+    for attempt in range(1, FIREWALL_TRIES + 1):
+        try:
+            return call()
+        except libvirt.libvirtError as exc:
+            if FIREWALL_RACE not in str(exc) or attempt == FIREWALL_TRIES:
+                raise
+            log.warning("guests: %s: the network filter failed (%s); trying again", name, exc)
+            time.sleep(FIREWALL_PAUSE)
 
 
 def _refuse_if_stale(hv, name, path):
@@ -127,7 +145,7 @@ def start(hv, conn, name):
         if has_save(hv, name):
             restore(hv, conn, name)
             return {"outcome": "restored", "host": me}
-        dom.create()
+        _past_firewall_races(name, dom.create)
         return {"outcome": "started", "host": me}
     except (libvirt.libvirtError, CommandExecutionError, OSError) as exc:
         text = str(exc)

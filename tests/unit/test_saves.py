@@ -70,3 +70,47 @@ def test_a_save_older_than_the_disk_is_refused_and_set_aside(hv):
     c.restoreFlags.assert_not_called()
     names = os.listdir(hv["evacuation"]["save_dir"])
     assert len(names) == 1 and names[0].startswith("vm1.save.stale-") and not os.path.exists(path)
+
+
+RACE = (
+    "internal error: Failed to run firewall command ebtables --concurrent -t nat -A libvirt-J-vnet13"
+    " -p 0x800 -j ACCEPT: ebtables v1.8.11 (nf_tables):  RULE_DELETE failed (No such file or directory)"
+)
+
+
+def test_a_restore_that_lost_a_firewall_race_is_tried_again(hv, monkeypatch):
+    monkeypatch.setattr(hv_saves, "FIREWALL_PAUSE", 0)
+    path = saved(hv)
+    c = conn()
+    c.restoreFlags.side_effect = [libvirt.libvirtError(RACE), None]
+    assert hv_saves.restore(hv, c, "vm1") == path
+    assert c.restoreFlags.call_count == 2 and hv_saves.saved(hv) == {}
+
+
+def test_a_firewall_race_that_persists_fails_and_keeps_the_save(hv, monkeypatch):
+    monkeypatch.setattr(hv_saves, "FIREWALL_PAUSE", 0)
+    path = saved(hv)
+    c = conn()
+    c.restoreFlags.side_effect = libvirt.libvirtError(RACE)
+    with pytest.raises(CommandExecutionError, match="Failed to run firewall command"):
+        hv_saves.restore(hv, c, "vm1")
+    assert c.restoreFlags.call_count == hv_saves.FIREWALL_TRIES and hv_saves.saved(hv) == {"vm1": path}
+
+
+def test_other_restore_errors_are_not_tried_again(hv):
+    saved(hv)
+    c = conn(fails=True)
+    with pytest.raises(CommandExecutionError, match="no room"):
+        hv_saves.restore(hv, c, "vm1")
+    c.restoreFlags.assert_called_once()
+
+
+def test_a_start_that_lost_a_firewall_race_is_tried_again(hv, monkeypatch):
+    monkeypatch.setattr(hv_saves, "FIREWALL_PAUSE", 0)
+    c = conn()
+    dom = create_autospec(libvirt.virDomain, instance=True)
+    dom.state.return_value = [libvirt.VIR_DOMAIN_SHUTOFF, 0]
+    dom.create.side_effect = [libvirt.libvirtError(RACE), 0]
+    c.lookupByName.return_value = dom
+    assert hv_saves.start(hv, c, "vm1") == {"outcome": "started", "host": "hyp1"}
+    assert dom.create.call_count == 2
