@@ -653,6 +653,30 @@ def token_placements():
         yield f"token-in-{_key(*path)}", _put(path, TOKEN), _key(*path)
 
 
+# What the main lab runs through the real master (tests/lab/test_pillar_refused.py): one
+# case of each kind of check the validator makes (a required key, a misspelled key at
+# the top and in a host, a value's type and form, a cross-reference, the cluster's
+# shape, a secret out of its place, the online part). The unit tests run every case.
+LAB_KINDS = (
+    "missing-domain",
+    "misspelled-top-key",
+    "misspelled-host-key",
+    "ksm-value-not-int",
+    "bad-public-ip",
+    "peer-not-in-cluster",
+    "single-host",
+    "takeover-without-arbiter",
+    "token-outside-its-key",
+    "bad-api-url",
+)
+
+
+def one_per_kind(cases):
+    """The cases named in ``LAB_KINDS``, in that order (a name missing is an error)."""
+    by_name = {case[0]: case for case in cases}
+    return [by_name[name] for name in LAB_KINDS]
+
+
 def one_per_section(cases):
     """The first case of each pillar section its key names (``hypervisor:gluster``,
     ``hypervisor:hosts:<h>:rpn``, ``online:api_url``, ...): what the lab runs

@@ -1,9 +1,8 @@
 """F1 for real: a malformed pillar stops state.apply on both lab hosts
 before anything changes, with a message naming the bad key.
 
-The first case of each pillar section (tests/pillar_cases.py, one_per_section;
-tests/unit runs all of them through the same validator) runs once through the
-real master; the hosts' fingerprints (files
+One case of each kind of check (tests/pillar_cases.py, LAB_KINDS; tests/unit
+runs every case through the same validator) runs once through the real master; the hosts' fingerprints (files
 under /etc, /home, /var/lib/libvirt, links, addresses) are taken before the
 first case and after the last: a refused run cannot undo what another did,
 so equal fingerprints prove that no case changed anything. A hand edit that a
@@ -17,7 +16,7 @@ from tests.lab.conftest import assert_refused, changed
 
 pytestmark = pytest.mark.lab
 HOSTS = ("hyp1", "hyp2")
-CASES = pillar_cases.one_per_section(pillar_cases.CASES)
+CASES = pillar_cases.one_per_kind(pillar_cases.CASES)
 MARK = "# hand-edited: a valid state.apply would restore this file\n"
 
 
