@@ -17,6 +17,7 @@ import socket
 import time
 
 import pytest
+from requests.adapters import HTTPAdapter
 from urllib3.util.retry import Retry
 
 from lab.online_api import StandIn
@@ -524,14 +525,14 @@ def test_each_reboot_opens_its_own_connection(standin, monkeypatch):
     retried); the calls before it keep theirs."""
     api = client(standin.url)
     opened = []
-    real = fa.HTTPAdapter.get_connection_with_tls_context
+    real = HTTPAdapter.get_connection_with_tls_context
 
     def spy(adapter, *args, **kwargs):
         pool = real(adapter, *args, **kwargs)
         opened.append(pool.num_connections)
         return pool
 
-    monkeypatch.setattr(fa.HTTPAdapter, "get_connection_with_tls_context", spy)
+    monkeypatch.setattr(HTTPAdapter, "get_connection_with_tls_context", spy)
     api.rescue_images(1002)
     api.boot_rescue(1002, "debian-12")
     api.reboot(1002, "one")
