@@ -31,6 +31,8 @@ MINE_NAME = "hv_peer_keys"
 ITEMS = ("host_key", "migration_key", "tunnel_fingerprint", "gluster_cert", "sanlock_fire_timeout")
 # Made with gluster:tls only, given on hosts with sanlock only: their absence is no news.
 OPTIONAL = ("gluster_cert", "sanlock_fire_timeout")
+MINE_WAIT = 30  # seconds a sent entry may take to show in the master's mine (a loaded master)
+MINE_POLL = 1
 
 
 def __virtual__():
@@ -45,6 +47,17 @@ def _entry(name):
         return __salt__["peer_keys.peer"](name)
     except CommandExecutionError:
         return None
+
+
+def _settled_entry(name, wanted):
+    """The mine's entry for ``name`` once it is ``wanted``, or as it is after MINE_WAIT s:
+    mine.send fires an event the minion forwards to the master, it does not wait for it."""
+    deadline = time.monotonic() + MINE_WAIT
+    while True:
+        entry = _entry(name)
+        if entry == wanted or time.monotonic() >= deadline:
+            return entry
+        time.sleep(MINE_POLL)
 
 
 def _why(name, item):
@@ -105,10 +118,13 @@ def published(
         ret["result"] = False
         ret["comment"] = f"mine.send {name} failed: see the minion's log"
         return ret
-    after = _entry(me)
+    after = _settled_entry(me, wanted)
     if after != wanted:
         ret["result"] = False
-        ret["comment"] = f"mine.send {name} returned, but the mine holds {after} (the master's mine is off?)"
+        ret["comment"] = (
+            f"mine.send {name} returned, but after {MINE_WAIT} s the mine holds {after}"
+            " (the master's mine is off?)"
+        )
         return ret
     ret["changes"] = {"old": current, "new": after}
     ret["comment"] = f"published this host's keys to the mine under {name}{note}"

@@ -148,11 +148,22 @@ def test_published_send_failed(salt_mods):
     }
 
 
-def test_published_send_that_did_not_land(salt_mods):
+def test_published_send_that_did_not_land(salt_mods, monkeypatch):
+    monkeypatch.setattr(peer_keys_states, "MINE_WAIT", 0.2)
+    monkeypatch.setattr(peer_keys_states, "MINE_POLL", 0.05)
     ret = peer_keys_states.published("hv_peer_keys", **PATHS)
     assert ret["result"] is False
     assert ret["changes"] == {}
-    assert ret["comment"].startswith("mine.send hv_peer_keys returned, but the mine holds None")
+    assert ret["comment"].startswith("mine.send hv_peer_keys returned, but after 0.2 s the mine holds None")
+    assert salt_mods["peer_keys.peer"].call_count > 2  # read again until the wait was over
+
+
+def test_published_waits_for_the_master_to_store_it(salt_mods, monkeypatch):
+    """mine.send only fires an event: a loaded master stores the entry a little later."""
+    monkeypatch.setattr(peer_keys_states, "MINE_POLL", 0.01)
+    salt_mods["peer_keys.peer"].side_effect = [None, None, None, dict(MINE)]
+    ret = peer_keys_states.published("hv_peer_keys", **PATHS)
+    assert ret["result"] is True and ret["changes"] == {"old": None, "new": MINE}, ret
 
 
 def test_published_unreadable_keys(salt_mods):
