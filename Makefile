@@ -24,9 +24,10 @@ BOOKWORM_PASS := tests/lab/test_first_run.py \
   tests/lab/test_takeover.py::test_a_dead_host_is_taken_over_fenced_and_held_until_undrained \
   tests/lab/test_healthy_at_end.py
 BOOKWORM_LAB := LAB_RELEASE=bookworm HVLAB_DIR=/var/lib/hvlab-bookworm HVLAB_PREFIX=hvbw-
-# `make test` runs the three-host lab's tests (B8) in a session of their own after the
-# main one, on Debian 12: the release kept working converges there from the bare image,
-# applies again with no change, live-migrates under ping and has a dead host taken over.
+# `make test` runs the three-host lab's tests (B8), then the cluster named otherwise, in
+# a session of their own beside the main one, on Debian 12: the release kept working
+# converges there from the bare image, applies again with no change, live-migrates
+# under ping and has a dead host taken over.
 MANY_RELEASE := bookworm
 
 .PHONY: pillar-reference lab lab-down lab-salt lab-shell lab-apply test test-many test-bookworm lint test-fast deps venv bench bench-network bench-failover bench-evacuation bench-takeover bench-keeper bench-takeover-many bench-drain-many
@@ -75,9 +76,10 @@ test-fast: lint
 	$(PY) -m pytest -q tests --ignore=tests/lab
 
 # The slowest tests are listed at the end: the lab part must stay well inside CI's time.
-# The three-host lab's session (test-many: its own lab and Debian release) runs beside
-# the main one: both labs spend much of their time waiting on timers (sanlock's, the
-# rollbacks'), so they share the two cores; its output follows the main session's.
+# The session of the labs of their own (test-many: the three-host lab, then the cluster
+# named otherwise, on their own Debian release) runs beside the main one: the labs spend
+# much of their time waiting on timers (sanlock's, the rollbacks'), so they share the
+# two cores; its output follows the main session's.
 # The bare images of both releases are built (or found cached) in the background
 # meanwhile (one at a time: lab/image.py takes a lock per release).
 test: lint
@@ -87,13 +89,15 @@ test: lint
 	$(MAKE) --no-print-directory test-many >$$many 2>&1 & three=$$!; \
 	rc=0; $(PY) -m pytest -q --durations=25 tests || rc=$$?; \
 	manyrc=0; wait $$three || manyrc=$$?; \
-	echo "== make test-many (the three-host lab), run beside the session above:"; cat $$many; rm -f $$many; \
+	echo "== make test-many (the labs of their own), run beside the session above:"; cat $$many; rm -f $$many; \
 	wait $$builder || { echo "the lab images did not build:"; cat $$images; rm -f $$images; exit 1; }; \
 	rm -f $$images; [ $$rc -eq 0 ] && [ $$manyrc -eq 0 ]
 
-# The three-host lab's tests alone (its own lab, booted and taken down by the session).
+# The labs of their own alone: the three-host lab, then the two-host cluster named
+# otherwise (each booted and taken down by its test module).
 test-many: venv
-	HVLAB_MANY=1 LAB_RELEASE=$(MANY_RELEASE) $(PY) -m pytest -q -p no:cacheprovider --durations=10 tests/lab/test_many_hosts.py
+	HVLAB_MANY=1 LAB_RELEASE=$(MANY_RELEASE) $(PY) -m pytest -q -p no:cacheprovider --durations=10 \
+	  tests/lab/test_many_hosts.py tests/lab/test_other_cluster.py
 
 # The main lab's Debian 12 pass alone (its own lab, booted and taken down by the session).
 test-bookworm: venv

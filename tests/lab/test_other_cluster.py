@@ -80,7 +80,7 @@ def other_lab(*args, timeout=900):
 
 
 @pytest.fixture(scope="module")
-def other(lab):  # the main lab is up meanwhile: both run side by side
+def other():  # in the session beside the main lab's (make test-many)
     STATE.mkdir(parents=True, exist_ok=True)
     (STATE / "cluster.sls").write_text(yaml.safe_dump(other_pillar()))
     start = time.monotonic()
