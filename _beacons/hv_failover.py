@@ -16,7 +16,7 @@ sorted), ``added``, ``removed`` (against the previous poll) and ``resync``
 (reactor/failover_sync.sls) then runs ``online.sync_failover`` on every host.
 
 Configuration (salt/failover/beacon.sls writes it from the settings'
-``failover`` view); no secret in it: ``online.routed_ips`` reads the token
+``failover`` view); no secret in it: ``online.routed_ips`` reads the credentials
 from the pillar and everything else from the validated settings:
 
 .. code-block:: yaml

@@ -566,7 +566,7 @@ def _follow_failover_home(hv, results):
     """Bring here the failover IPs of the guests now running here (``results``), and this
     host's own (its pillar ``failover_ips``) unless their guest runs on another host."""
     me = hv["me"]["name"]
-    if "online.failover_move" not in __salt__ or "online" not in __pillar__:
+    if "online.failover_move" not in __salt__ or not hv["failover"].get("configured"):
         return {"moved": {}, "failed": {}, "comment": "no provider API settings: nothing moved"}
     routed, error = hv_failover_plan.routed_to(__salt__, me)
     if error:

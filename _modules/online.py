@@ -1,8 +1,10 @@
 """
 online: the cluster's failover IPs, as the provider's API routes them (F22, F24).
 
-The provider's API (``online:api_url``, ``online:api_token`` in pillar; the
-client is ``_utils/failover_api.py``) decides which host each failover IP is
+The provider's API (``hypervisor:failover:provider``: ``online``, with
+``online:api_url`` and ``online:api_token`` in pillar, or ``hetzner``, with
+``hetzner:user`` and ``hetzner:password``; the client is
+``_utils/failover_api.py``) decides which host each failover IP is
 routed to. The cluster's failover IPs are the union of every host's
 ``failover_ips``; this host answers ARP (Shorewall's ``proxyarp`` file) for
 those the API routes to its main IP. ``sync_failover`` keeps that file in line
@@ -10,7 +12,7 @@ with the API (the ``online.synced`` state and the failover beacon's reactor
 call it); ``failover_move`` routes an IP to another host, spaced, within a
 budget of moves per IP, and waits until the API shows it done.
 
-Without an ``online`` pillar there is no provider: the proxyarp file lists the
+Without the provider's pillar part there is no provider: the proxyarp file lists the
 host's own pillar ``failover_ips`` (static), and the API functions say so.
 
 ``fence`` keeps a dead host out through the same API: its next boot is a rescue
@@ -26,8 +28,8 @@ credentials): ``hv/failover/move/started``, ``hv/failover/move/done``,
 ``hv/fence/failed`` (``host``, ``server_id``, ``image``, ``reason``,
 ``rescue``, ``rebooted``, ``comment``), ``hv/fence/undone`` (``host``,
 ``server_id``, ``comment``). Settings: the validated ``failover`` and
-``hosts`` views (``hypervisor_pillar.settings``); the token is read from the
-``online`` pillar here only.
+``hosts`` views (``hypervisor_pillar.settings``); the credentials are read from
+the provider's pillar part here only.
 
 This module is the Salt glue; the work is plain Python in ``_utils``:
 ``hv_failover_sync`` (the proxyarp file), ``hv_failover_move`` (moves),
@@ -45,6 +47,7 @@ import hv_failover_fence
 import hv_failover_files as files
 import hv_failover_move
 import hv_failover_sync
+import hv_providers
 from salt.exceptions import CommandExecutionError
 
 try:
@@ -73,28 +76,29 @@ def _settings():
     return __salt__["hypervisor_pillar.settings"]()
 
 
-def _online():
-    """The ``online`` pillar (the API's URL and token): read here only, never logged."""
-    online = __salt__["pillar.get"]("online", {}, unmask=True)
-    return online if isinstance(online, dict) else {}
+def _api_part(hv):
+    """The provider's pillar part (``online`` or ``hetzner``: the API's URL and credentials):
+    read here only, never logged."""
+    part = __salt__["pillar.get"](hv["failover"]["provider"], {}, unmask=True)
+    return part if isinstance(part, dict) else {}
 
 
-def _provider(hv, online, **over):
+def _provider(hv, api_part, **over):
     """The provider object, or None when the pillar configures none."""
-    if not online.get("api_token"):
+    if not hv_providers.configured(api_part, hv_providers.PROVIDERS[hv["failover"]["provider"]]):
         return None
     if failover_api is None:
         raise CommandExecutionError(
             "the failover_api utility is not loaded (saltutil.sync_utils; it needs the requests package)"
         )
     try:
-        return failover_api.provider(base.provider_config(hv["failover"], online, **over))
+        return failover_api.provider(base.provider_config(hv["failover"], api_part, **over))
     except ValueError as exc:
         raise CommandExecutionError(str(exc)) from None
 
 
 def _required_provider(hv):
-    prov = _provider(hv, _online())
+    prov = _provider(hv, _api_part(hv))
     if prov is None:
         raise CommandExecutionError(NO_PROVIDER)
     return prov
@@ -148,7 +152,8 @@ def server_info(host=None):
     "main_ip", "failover_ips"}`` (the failover IPs the API routes to it).
 
     host
-        A cluster host (default: this one); it needs an ``online_server_id``.
+        A cluster host (default: this one); it needs a server number
+        (``online_server_id``, ``hetzner_server_number``).
 
     CLI Example:
 
@@ -252,17 +257,16 @@ def routed_ips(timeout=None):
         ret.update(kind="config", comment=f"cannot read the settings: {exc}")
         return ret
     ret["answered"] = files.answered(files.proxyarp_path(hv))
-    online = _online()
-    sid = hv["me"].get("online_server_id")
-    if not online.get("api_token") or sid is None:
-        ret.update(
-            kind="config", comment=NO_PROVIDER if not online.get("api_token") else "no online_server_id"
-        )
+    api_part = _api_part(hv)
+    configured = hv_providers.configured(api_part, hv_providers.PROVIDERS[hv["failover"]["provider"]])
+    sid = hv["me"].get("server_id")
+    if not configured or sid is None:
+        ret.update(kind="config", comment=NO_PROVIDER if not configured else f"no {base.server_key(hv)}")
         return ret
     if timeout is None:
         timeout = hv["failover"]["poll_timeout"]
     try:
-        prov = _provider(hv, online, timeout=timeout, retries=0)
+        prov = _provider(hv, api_part, timeout=timeout, retries=0)
     except CommandExecutionError as exc:
         ret.update(kind="config", comment=f"cannot ask the provider: {exc}")
         return ret
@@ -328,7 +332,7 @@ def failover_move(ip, host, wait=True):
     Route failover IP ``ip`` (several: a list, or comma-separated; with every
     IP sharing a virtual MAC with one of them) to cluster host ``host``'s main
     IP, in one API call. Refused, with nothing sent, when ``ip``
-    is not a cluster failover IP, ``host`` has no ``online_server_id``, or an
+    is not a cluster failover IP, ``host`` has no server number, or an
     IP's ``move_budget`` is spent. Waits ``move_spacing`` s after this host's
     previous move; with ``wait``, reads the routes back until the API shows the
     move done (``confirm_timeout``). Returns ``{"result", "ips", "from", "to",
@@ -349,7 +353,7 @@ def failover_move(ip, host, wait=True):
         hv = _settings()
         if not ips:
             raise base.refused("no failover IP given")
-        hv_failover_move.move(_minion(), hv, _provider(hv, _online()), ips, host, wait, ret)
+        hv_failover_move.move(_minion(), hv, _provider(hv, _api_part(hv)), ips, host, wait, ret)
     except (CommandExecutionError, OSError) as exc:
         ret["result"] = False
         ret["comment"] = str(exc)
@@ -404,7 +408,7 @@ def sync_failover(test=False, wait=True):
             name = hv["me"]["name"]
             ret["comment"] = f"{name} is the arbiter: it carries no guest and answers for no failover IP"
             return ret
-        prov = _provider(hv, _online())
+        prov = _provider(hv, _api_part(hv))
         if test:
             hv_failover_sync.sync(_minion(), hv, prov, True, ret)
         else:
@@ -477,7 +481,7 @@ def fence(host, reason=None, image=None):
     stays in the rescue system until an operator boots it normally
     (``online.unfence``). Refused, with nothing sent, for this host (a host
     does not fence itself), a host that is not a cluster host or has no
-    ``online_server_id``, or without a provider. The reboot is sent at most
+    server number, or without a provider. The reboot is sent at most
     once: when its answer is lost the comment says the host may or may not
     have rebooted. Returns ``{"result", "host", "server_id", "image",
     "reason", "rescue" (the rescue boot is set), "rebooted" (the API took the
@@ -514,7 +518,7 @@ def fence(host, reason=None, image=None):
     try:
         hv = _settings()
         hv_failover_fence.fence(
-            _minion(), hv, _provider(hv, _online()), host, reason, image, ret, __grains__.get("id")
+            _minion(), hv, _provider(hv, _api_part(hv)), host, reason, image, ret, __grains__.get("id")
         )
     except (CommandExecutionError, OSError, ValueError) as exc:
         ret["result"] = False

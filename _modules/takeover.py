@@ -378,7 +378,7 @@ def _fence(hv, record):
 
 
 def _api_ready(hv):
-    return not hv.get("offline") and "online.failover_move" in __salt__ and "online" in __pillar__
+    return not hv.get("offline") and "online.failover_move" in __salt__ and hv["failover"].get("configured")
 
 
 def _settled(record, all_started):

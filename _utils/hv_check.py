@@ -12,9 +12,12 @@ import ipaddress
 import os
 import re
 
+import hv_providers
 import hv_schema
 
 TOKEN_KEY = ("online", "api_token")
+# The provider's credentials: the pillar's only secrets, each at its own key.
+CREDENTIAL_PATHS = hv_providers.CREDENTIAL_PATHS
 SECRET_NAME = re.compile(r"(token|api_?key|secret|passw(or)?d|passphrase|private_?key|credential)", re.I)
 PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----|b3BlbnNzaC1rZXktdjE|PuTTY-User-Key-File")
 SECRET_MIN = 6  # shorter secrets are not searched for: they would match innocent text
@@ -289,34 +292,49 @@ def _walk(data, path=()):
 
 
 def secrets(pillar):
-    """Every value no message may show: the token, values under secret-looking keys, private keys."""
+    """Every value no message may show: the providers' credentials, values under
+    secret-looking keys, private keys."""
     found = []
     for path, value in _walk(pillar):
-        if path == TOKEN_KEY or SECRET_NAME.search(str(path[-1])):
+        if path in CREDENTIAL_PATHS or SECRET_NAME.search(str(path[-1])):
             found += [str(v) for _p, v in _walk([value]) if v is not None and not isinstance(v, (dict, list))]
         elif isinstance(value, str) and PRIVATE_KEY.search(value):
             found += [value, *(line.strip() for line in value.splitlines())]
     return found
 
 
-def _token(pillar):
-    online = pillar.get("online")
-    token = online.get("api_token") if isinstance(online, dict) else None
-    return token.lower() if isinstance(token, str) and len(token) >= SECRET_MIN else None
+def _credentials(pillar):
+    """{credential path: its value, lowercased}, for those long enough to be searched for."""
+    found = {}
+    for part, key in CREDENTIAL_PATHS:
+        section = pillar.get(part) if isinstance(pillar, dict) else None
+        value = section.get(key) if isinstance(section, dict) else None
+        if isinstance(value, str) and len(value) >= SECRET_MIN:
+            found[(part, key)] = value.lower()
+    return found
+
+
+def _credential_name(path):
+    return "the API token" if path == TOKEN_KEY else f"a credential of {_key(path[0])}"
 
 
 def check_secrets(errors, pillar):
-    """A secret outside ``online:api_token`` is refused by its key alone; its value is never shown."""
-    token = _token(pillar)
-    home = f"'{_key(*TOKEN_KEY)}'"
+    """A secret outside the providers' credential keys is refused by its key alone; a
+    credential's value anywhere else too; no value is ever shown."""
+    credentials = _credentials(pillar)
+    homes = ", ".join(f"'{_key(*p)}'" for p in CREDENTIAL_PATHS)
     for path, value in _walk(pillar):
         text = value if isinstance(value, str) else ""
-        if path == TOKEN_KEY:
+        if path in CREDENTIAL_PATHS:
             continue
+        held = [p for p, v in credentials.items() if v in text.lower() or v in str(path[-1]).lower()]
         if SECRET_NAME.search(str(path[-1])):
-            errors.hide(path, f"looks like a secret: the pillar's one secret is the API token, in {home}")
-        elif token and (token in text.lower() or token in str(path[-1]).lower()):
-            errors.hide(path, f"holds the API token, which belongs in {home} only")
+            errors.hide(
+                path,
+                f"looks like a secret: the pillar's only secrets are the provider's credentials, in {homes}",
+            )
+        elif held:
+            errors.hide(path, f"holds {_credential_name(held[0])}, which belongs in '{_key(*held[0])}' only")
         elif PRIVATE_KEY.search(text) and path[-2:-1] == ("ssh_keys",):
             errors.hide(path, "is a private key, not a public key line: give its .pub, and replace the pair")
         elif PRIVATE_KEY.search(text):

@@ -10,9 +10,10 @@ import dataclasses
 import ipaddress
 from collections.abc import Callable
 
+import hv_providers
 from salt.exceptions import CommandExecutionError
 
-NO_PROVIDER = "no failover provider is configured (no online:api_token in pillar)"
+NO_PROVIDER = "no failover provider is configured (no API settings of hypervisor:failover:provider in pillar)"
 # A move or reboot that failed so may have been taken by the API: it counts as sent.
 UNCERTAIN = ("timeout", "connection", "bad_response", "server")
 
@@ -68,35 +69,43 @@ def api(prov, verb, *args):
         raise ApiError(str(exc), exc.kind) from None
 
 
-def provider_config(failover, online, timeout=None, retries=None):
+def provider_config(failover, api_part, timeout=None, retries=None):
     """The ``failover_api.provider`` config from the settings' ``failover`` view and the
-    ``online`` pillar (the token stays in memory); ``timeout``, ``retries`` override."""
-    return {
-        "provider": failover["provider"],
-        "api_url": online.get("api_url"),
-        "api_token": online["api_token"],
-        "allow_http": bool(online.get("allow_http", False)),
+    provider's pillar part (its credentials stay in memory); ``timeout``, ``retries`` override."""
+    provider = hv_providers.PROVIDERS[failover["provider"]]
+    config = {
+        "provider": provider.name,
+        "api_url": api_part.get("api_url"),
+        "allow_http": bool(api_part.get("allow_http", False)),
         "timeout": failover["request_timeout"] if timeout is None else timeout,
         "retries": failover["retries"] if retries is None else retries,
     }
+    config.update({key: api_part.get(key) for key in provider.credentials})
+    return config
+
+
+def server_key(hv):
+    """The host key naming a server at this cluster's provider (for messages)."""
+    return hv_providers.PROVIDERS[hv["failover"]["provider"]].server_key
 
 
 def server_id(hv, host):
-    """``host``'s ``online_server_id``; CommandExecutionError when it has none."""
+    """``host``'s number at the provider (``server_id`` in the hosts view); CommandExecutionError
+    when it has none."""
     if host not in hv["hosts"]:
         raise CommandExecutionError(
             f"{host} is not a cluster host (hypervisor:hosts: {', '.join(hv['hosts'])})"
         )
-    sid = hv["hosts"][host].get("online_server_id")
+    sid = hv["hosts"][host].get("server_id")
     if sid is None:
-        raise CommandExecutionError(f"{host} has no online_server_id in pillar (hypervisor:hosts:{host})")
+        raise CommandExecutionError(f"{host} has no {server_key(hv)} in pillar (hypervisor:hosts:{host})")
     return sid
 
 
 def main_ips(hv, prov):
-    """{host: main IP} of every cluster host with an ``online_server_id``, from the API."""
+    """{host: main IP} of every cluster host with a server number, from the API."""
     return {
-        name: api(prov, "server", host["online_server_id"]).main_ip
+        name: api(prov, "server", host["server_id"]).main_ip
         for name, host in sorted(hv["hosts"].items())
-        if host.get("online_server_id") is not None
+        if host.get("server_id") is not None
     }

@@ -18,8 +18,8 @@ EVENT_KEYS = ("host", "server_id", "image", "reason", "rescue", "rebooted", "may
 
 
 def fence_target(hv, host, minion_id):
-    """``host``'s ``online_server_id``; refused, nothing sent, for this host or one the
-    API cannot reach (not a cluster host, no ``online_server_id``: the arbiter)."""
+    """``host``'s number at the provider; refused, nothing sent, for this host or one the
+    API cannot reach (not a cluster host, no server number: the arbiter)."""
     if host in (hv["me"]["name"], minion_id):
         raise refused(f"a host does not fence itself ({host} is this host)")
     try:

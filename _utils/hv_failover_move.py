@@ -106,7 +106,7 @@ def move(minion, hv, prov, ips, host, wait, ret):
         raise CommandExecutionError(f"{NO_PROVIDER}: the failover IPs are static, none can be moved")
     failover = hv["failover"]
     wanted = cluster_listed(hv, ips)
-    if host not in hv["hosts"] or hv["hosts"][host].get("online_server_id") is None:
+    if host not in hv["hosts"] or hv["hosts"][host].get("server_id") is None:
         raise refused(_server_error(hv, host))
     routes = {f.ip: f for f in api(prov, "failovers")}
     group, macs = move_group(routes, wanted)

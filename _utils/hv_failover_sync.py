@@ -11,7 +11,7 @@ Plain Python (imported by ``_modules/online.py``); Salt is reached through the
 import logging
 
 import hv_failover_files as files
-from hv_failover_base import api, cluster_ips, sorted_ips
+from hv_failover_base import api, cluster_ips, server_key, sorted_ips
 from salt.exceptions import CommandExecutionError
 
 log = logging.getLogger(__name__)
@@ -32,12 +32,12 @@ def wanted(hv, prov):
     cluster = set(cluster_ips(hv))
     if prov is None:
         return sorted_ips(me["failover_ips"]), [], "the pillar (no provider: static)"
-    if me.get("online_server_id") is None:
+    if me.get("server_id") is None:
         raise CommandExecutionError(
-            f"{me['name']} has no online_server_id in pillar (hypervisor:hosts:{me['name']}):"
+            f"{me['name']} has no {server_key(hv)} in pillar (hypervisor:hosts:{me['name']}):"
             " cannot ask the provider which failover IPs it routes here"
         )
-    routed = set(api(prov, "server", me["online_server_id"]).failover_ips)
+    routed = set(api(prov, "server", me["server_id"]).failover_ips)
     return sorted_ips(routed & cluster), sorted_ips(routed - cluster), "the API"
 
 

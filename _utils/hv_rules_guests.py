@@ -9,10 +9,10 @@ import re
 
 import hv_check
 import hv_layout
+import hv_providers
 import hv_rules_hosts
 import hv_schema
 
-ONLINE_KEYS = ("api_url", "api_token", "allow_http")
 GUEST_KEYS = (
     "home",
     "memory",
@@ -33,52 +33,80 @@ NIC_KEYS = ("bridge", "mac")
 BOOT_KEYS = ("kernel", "initrd", "cmdline")
 
 
-def check_online(errors, online):
-    path = ("online",)
-    if not hv_check.require_mapping(errors, path, online):
+def check_provider_part(errors, provider, part):
+    """A provider's pillar part (``online:``, ``hetzner:``): its keys, its URL (https unless
+    allow_http, for a local stand-in), its credentials non-empty strings."""
+    path = (provider.part,)
+    if not hv_check.require_mapping(errors, path, part):
         return
-    hv_check.unknown_keys(errors, path, online, ONLINE_KEYS)
-    allow_http = online.get("allow_http", False)
+    hv_check.unknown_keys(errors, path, part, provider.keys)
+    allow_http = part.get("allow_http", False)
     if not isinstance(allow_http, bool):
         errors.add(path + ("allow_http",), f"must be true or false, got {errors.show(allow_http)}")
-    url = online.get("api_url")
+    url = part.get("api_url")
     if url is not None and (not isinstance(url, str) or not re.match(r"^https?://[^\s/]+", url)):
         errors.add(path + ("api_url",), f"{errors.show(url)} is not an http(s) URL")
     elif isinstance(url, str) and url.startswith("http://") and allow_http is not True:
         errors.add(
             path + ("api_url",),
-            f"{errors.show(url)} is plain http: the token would cross the network in clear; use https://"
-            " (plain http only for a local stand-in, with online:allow_http: true)",
+            f"{errors.show(url)} is plain http: the credentials would cross the network in clear; use"
+            f" https:// (plain http only for a local stand-in, with {provider.part}:allow_http: true)",
         )
-    token = online.get("api_token")
-    if token is not None and (not isinstance(token, str) or not token.strip()):
-        errors.add(path + ("api_token",), "must be a non-empty string")
+    for key in provider.credentials:
+        value = part.get(key)
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            errors.add(path + (key,), "must be a non-empty string")
 
 
-def check_credentials_placement(errors, hosts, online, minion_id):
-    """B10: the provider's token only on hosts that carry guests (they move and fence
+def check_credentials_placement(errors, hosts, pillar, minion_id):
+    """B10: a provider's credentials only on hosts that carry guests (they move and fence
     through the API); an arbiter never calls it."""
-    if not isinstance(online, dict) or "api_token" not in online or not isinstance(hosts, dict):
+    if not isinstance(hosts, dict) or minion_id not in hv_layout.arbiters(hosts):
         return
-    if minion_id in hv_layout.arbiters(hosts):
-        errors.add(
-            ("online", "api_token"),
-            f"reaches the arbiter {errors.show(minion_id)}, which never calls the provider's API: target"
-            f" online.sls at the nodegroup '{hv_schema.GUEST_NODEGROUP}' only (pillar/top.sls,"
-            " master.d/hypervisor.conf)",
-        )
+    for provider in hv_providers.PROVIDERS.values():
+        part = hv_providers.part_of(pillar, provider)
+        for key in provider.credentials:
+            if part is not None and key in part:
+                errors.add(
+                    (provider.part, key),
+                    f"reaches the arbiter {errors.show(minion_id)}, which never calls the provider's API:"
+                    f" target {provider.part}.sls at the nodegroup '{hv_schema.GUEST_NODEGROUP}' only"
+                    " (pillar/top.sls, master.d/hypervisor.conf)",
+                )
 
 
-def check_failover(errors, hosts, online):
-    """F22, F24: a server id per guest host when the provider's API is configured (it routes
-    failover IPs to servers, not to names)."""
-    if online is None or not isinstance(hosts, dict):
+def check_failover(errors, hv, pillar):
+    """F22, F24, B7: the settings of the provider ``failover:provider`` names, not another's:
+    a server number per guest host when its API part is there (it routes failover IPs to
+    servers, not to names); another provider's part or server keys are refused."""
+    hosts = hv.get("hosts")
+    if not isinstance(hosts, dict):
+        return
+    chosen = hv_providers.named(hv)
+    for other in hv_providers.PROVIDERS.values():
+        if other is chosen:
+            continue
+        if hv_providers.part_of(pillar, other) is not None:
+            errors.add(
+                (other.part,),
+                f"is {other.label}'s settings, but hypervisor:failover:provider is {chosen.name}: serve"
+                f" no {other.part}.sls to this cluster (an empty one shadows the repository's)",
+            )
+        for name in sorted(hosts, key=str):
+            if isinstance(hosts[name], dict) and other.server_key in hosts[name]:
+                errors.add(
+                    ("hypervisor", "hosts", name, other.server_key),
+                    f"belongs to {other.label}, but hypervisor:failover:provider is {chosen.name}:"
+                    f" use {chosen.server_key}",
+                )
+    if hv_providers.part_of(pillar, chosen) is None:
         return
     for name in hv_layout.members(hosts):
-        if isinstance(hosts[name], dict) and "online_server_id" not in hosts[name]:
+        if isinstance(hosts[name], dict) and chosen.server_key not in hosts[name]:
             errors.add(
-                ("hypervisor", "hosts", name, "online_server_id"),
-                "is required with the online: API settings: the API routes failover IPs to server ids",
+                ("hypervisor", "hosts", name, chosen.server_key),
+                f"is required with the {chosen.part}: API settings: the API routes failover IPs to"
+                " server numbers",
             )
 
 

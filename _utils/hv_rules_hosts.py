@@ -10,9 +10,10 @@ import ipaddress
 
 import hv_check
 import hv_layout
+import hv_providers
 import hv_schema
 
-HOST_KEYS = ("role", "host_id", "peer", "online_server_id", "public", "failover_ips", "rpn", "bricks")
+HOST_KEYS = ("role", "host_id", "peer", *hv_providers.SERVER_KEYS, "public", "failover_ips", "rpn", "bricks")
 HOST_REQUIRED = ("host_id", "public", "rpn")
 ARBITER_REQUIRED = ("public", "rpn")
 ARBITER_REFUSED = {
@@ -20,7 +21,10 @@ ARBITER_REFUSED = {
     " majority, and a host id would need libvirt and sanlock there): remove it",
     "peer": "an arbiter has no peer: it carries no guest to migrate; remove it",
     "failover_ips": "an arbiter carries no guest, so no failover IP: list them under a hypervisor",
-    "online_server_id": "nothing of an arbiter is moved or fenced through the provider's API: remove it",
+    **{
+        key: "nothing of an arbiter is moved or fenced through the provider's API: remove it"
+        for key in hv_providers.SERVER_KEYS
+    },
 }
 PUBLIC_KEYS = ("interface", "address", "prefix", "gateway", "dhcp")
 PUBLIC_REQUIRED = ("interface", "address", "gateway")
@@ -56,8 +60,10 @@ def _check_host(errors, name, host, names):
         elif peer not in names:
             hosts = ", ".join(map(str, names))
             errors.add(path + ("peer",), f"{errors.show(peer)} is not a host of the cluster ({hosts})")
-    if "online_server_id" in host:
-        hv_check.int_in_range(errors, path + ("online_server_id",), host["online_server_id"], (1, 10**9))
+    for provider in hv_providers.PROVIDERS.values():
+        if provider.server_key in host:
+            key = provider.server_key
+            hv_check.int_in_range(errors, path + (key,), host[key], provider.server_range)
     if host.get("public") is not None:
         _check_public(errors, path + ("public",), host["public"])
     if host.get("failover_ips") is not None:
@@ -166,7 +172,8 @@ def check_hosts(errors, hosts, minion_id):
     for name in names:
         _check_host(errors, name, hosts[name], names)
     _check_unique(errors, hosts, lambda h: h["host_id"], ("host_id",))
-    _check_unique(errors, hosts, lambda h: h["online_server_id"], ("online_server_id",))
+    for key in hv_providers.SERVER_KEYS:
+        _check_unique(errors, hosts, lambda h, key=key: h[key], (key,))
     _check_unique(errors, hosts, lambda h: h["public"]["address"], ("public", "address"))
     _check_unique(errors, hosts, lambda h: h["rpn"]["address"], ("rpn", "address"))
     _check_unique(errors, hosts, lambda h: h["rpn"]["mac"], ("rpn", "mac"))

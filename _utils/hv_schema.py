@@ -393,7 +393,13 @@ ROWS = (
     Row(
         "migration:user", "root", "str", "Who migrations log in as.", pattern=(USERNAME, "a valid user name")
     ),
-    Row("failover:provider", "online", "str", "Whose API routes the failover IPs.", choices=("online",)),
+    Row(
+        "failover:provider",
+        "online",
+        "str",
+        "Whose API routes the failover IPs.",
+        choices=("online", "hetzner"),
+    ),
     Row("failover:poll_interval", 10, "int", "Seconds between two polls of the API.", bounds=(1, 3600)),
     Row("failover:request_timeout", 10, "int", "Seconds per HTTP request.", bounds=(1, 120)),
     Row("failover:retries", 3, "int", "Retries on 429, 5xx and broken connections only.", bounds=(0, 10)),

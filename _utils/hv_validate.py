@@ -5,6 +5,7 @@ schema's rows, then the rules that span them. Plain Python.
 """
 
 import hv_check
+import hv_providers
 import hv_rules_guests
 import hv_rules_hosts
 import hv_rules_storage
@@ -14,7 +15,7 @@ CLUSTER_KEYS = ("domain", "hosts", "bridges", "admins", "guests")
 CLUSTER_REQUIRED = ("domain", "hosts")
 
 
-def _check_cluster(errors, hv, defaults, minion_id, online=None):
+def _check_cluster(errors, hv, defaults, minion_id, pillar):
     """The ``hypervisor`` mapping: the cluster description, the settings, the rules across them."""
     hv_check.unknown_keys(errors, ("hypervisor",), hv, CLUSTER_KEYS + tuple(defaults))
     hv_check.required(errors, ("hypervisor",), hv, CLUSTER_REQUIRED)
@@ -34,8 +35,8 @@ def _check_cluster(errors, hv, defaults, minion_id, online=None):
     if isinstance(merged.get("pools"), dict):
         hv_rules_storage.check_pools(errors, merged["pools"])
     hv_rules_hosts.check_network(errors, hv, merged)
-    hv_rules_guests.check_failover(errors, hv.get("hosts"), online)
-    hv_rules_guests.check_credentials_placement(errors, hv.get("hosts"), online, minion_id)
+    hv_rules_guests.check_failover(errors, hv, pillar)
+    hv_rules_guests.check_credentials_placement(errors, hv.get("hosts"), pillar, minion_id)
     hv_rules_storage.check_dead_host(errors, hv, merged)
     if isinstance(merged.get("keeper"), dict):
         hv_rules_storage.check_keeper(errors, merged["keeper"], gluster)
@@ -65,8 +66,9 @@ def _validate(pillar, defaults, minion_id=None):
     """
     errors = hv_check.Errors(hv_check.secrets(pillar))
     hv_check.check_secrets(errors, pillar)
-    if "online" in pillar:
-        hv_rules_guests.check_online(errors, pillar["online"])
+    for provider in hv_providers.PROVIDERS.values():
+        if provider.part in pillar:
+            hv_rules_guests.check_provider_part(errors, provider, pillar[provider.part])
     hv = pillar.get("hypervisor")
     if hv is None:
         who = f"this minion {errors.show(minion_id)}" if minion_id else "this minion"
@@ -76,5 +78,5 @@ def _validate(pillar, defaults, minion_id=None):
             " (master.d/hypervisor.conf), or the pillar top does not give it hypervisor.sls",
         )
     elif hv_check.require_mapping(errors, ("hypervisor",), hv):
-        _check_cluster(errors, hv, defaults, minion_id, pillar.get("online"))
+        _check_cluster(errors, hv, defaults, minion_id, pillar)
     return list(errors)

@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 import guest_xml
 import hv_check
 import hv_layout
+import hv_providers
 import hv_sanlock_time
 import hv_schema
 import hv_validate
@@ -35,7 +36,11 @@ def build(pillar, defaults, minion_id):
     cfg = hv_check.merge(defaults, pillar["hypervisor"])
     cfg.setdefault("admins", [])
     cfg.setdefault("guests", {})
-    hosts = {name: _host_view(name, host, cfg["domain"]) for name, host in sorted(cfg["hosts"].items())}
+    provider = hv_providers.named(pillar["hypervisor"])
+    api_part = hv_providers.part_of(pillar, provider)
+    hosts = {
+        name: _host_view(name, host, cfg["domain"], provider) for name, host in sorted(cfg["hosts"].items())
+    }
     cfg["hosts"] = hosts
     cfg["me"] = hosts[minion_id]
     cfg["peer"] = hosts[cfg["me"]["peer"]] if cfg["me"]["peer"] else None
@@ -51,10 +56,10 @@ def build(pillar, defaults, minion_id):
     cfg["tunnels"] = _tunnels_view(cfg["tunnels"], cfg["bridges"], hosts, minion_id)
     cfg["network"] = _network_view(cfg["network"], cfg["me"], cfg["local_bridges"], cfg["tunnels"])
     cfg["firewall"] = _firewall_view(cfg["firewall"], cfg["tunnels"], cfg["bridges"], hosts, minion_id)
-    cfg["firewall"]["api_ports"] = _api_ports(pillar.get("online"), cfg["firewall"]["outbound_tcp"])
+    cfg["firewall"]["api_ports"] = _api_ports(api_part, cfg["firewall"]["outbound_tcp"])
     cfg["libvirt"]["migration_ports"] = list(hv_schema.MIGRATION_PORTS)
     cfg["migration"] = _migration_view(cfg["migration"])
-    cfg["failover"] = _failover_view(cfg["failover"], hosts)
+    cfg["failover"] = _failover_view(cfg["failover"], hosts, hv_providers.configured(api_part, provider))
     cfg["sysctl"] = dict(cfg["sysctl"], settings=_sysctl_settings(cfg["sysctl"]["settings"], cfg["me"]))
     cfg["gluster"] = _gluster_view(cfg["gluster"], hosts, minion_id)
     cfg["python"] = _python_view(cfg["python"])
@@ -68,9 +73,10 @@ def build(pillar, defaults, minion_id):
     return cfg
 
 
-def _host_view(name, host, domain):
+def _host_view(name, host, domain, provider):
     """A host with its defaults filled in: names, ``role``, ``peer`` (None on the arbiter), RPN
-    ``ip``, public ``cidr``, failover IPs."""
+    ``ip``, public ``cidr``, failover IPs, ``server_id`` (its number at the failover
+    provider: ``online_server_id`` or ``hetzner_server_number``; None when unset)."""
     rpn = dict(hv_schema.RPN_DEFAULTS, **host["rpn"])
     rpn["mac"] = rpn["mac"].lower()
     rpn["ip"] = rpn["address"].split("/")[0]
@@ -86,6 +92,7 @@ def _host_view(name, host, domain):
         rpn=rpn,
         public=public,
         failover_ips=failover_ips,
+        server_id=host.get(provider.server_key),
     )
 
 
@@ -232,26 +239,33 @@ def _sysctl_settings(settings, me):
     return settings if "." in nic else {f"net.ipv4.neigh.{nic}.proxy_delay": 0, **settings}
 
 
-def _api_ports(online, outbound_tcp):
+def _api_ports(api_part, outbound_tcp):
     """The provider API's TCP port, when the outbound rules do not already let it out."""
-    url = urlsplit(online["api_url"]) if isinstance(online, dict) and online.get("api_url") else None
+    url = urlsplit(api_part["api_url"]) if isinstance(api_part, dict) and api_part.get("api_url") else None
     if url is None:
         return []
     port = url.port or (443 if url.scheme == "https" else 80)
     return [] if port in outbound_tcp else [port]
 
 
-def _failover_view(failover, hosts):
+def _failover_view(failover, hosts, configured):
     """The failover settings, with ``ips``: each cluster failover IP and its home host (the
     host whose pillar lists it; where the provider routes it now is the API's to say), and
     ``poll_timeout``: the seconds of the beacon's one request, never longer than a poll nor
     POLL_TIMEOUT_MAX, and ``gateways``: the hosts' public gateways, the only addresses a
     host answers ARP for on the public bridge (a guest's gateway is its host's, wherever it
-    runs)."""
+    runs); ``configured``: whether this host has the provider's API settings (never the
+    credentials themselves)."""
     ips = {ip: name for name, host in hosts.items() for ip in host["failover_ips"]}
     timeout = min(failover["poll_interval"], failover["request_timeout"], POLL_TIMEOUT_MAX)
     gateways = sorted({host["public"]["gateway"] for host in hosts.values()}, key=ipaddress.IPv4Address)
-    return dict(failover, ips=dict(sorted(ips.items())), poll_timeout=timeout, gateways=gateways)
+    return dict(
+        failover,
+        ips=dict(sorted(ips.items())),
+        poll_timeout=timeout,
+        gateways=gateways,
+        configured=configured,
+    )
 
 
 def _settings_copy(cfg):
@@ -264,7 +278,7 @@ def _settings_copy(cfg):
     anti-affinity group and disk (its sanlock lease is named after it). Nothing else,
     so that unrelated pillar changes leave the copy alone."""
     guest_keys = ("home", "running", "failover_ips", "disk_path", "memory", "vcpus", "anti_affinity")
-    host_keys = ("role", "host_id", "online_server_id")
+    host_keys = ("role", "host_id", "server_id")
     return {
         "me": {"name": cfg["me"]["name"], "peer": cfg["me"].get("peer")},
         "hosts": {

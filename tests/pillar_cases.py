@@ -26,12 +26,36 @@ def lab_pillar(host=None):
 
 
 def as_seen_by(pillar, host):
-    """``pillar`` as the pillar top gives it to ``host``: an arbiter gets no ``online``
-    (only the nodegroup guest_hosts gets online.sls, pillar/top.sls)."""
+    """``pillar`` as the pillar top gives it to ``host``: an arbiter gets no provider part
+    (only the nodegroup guest_hosts gets online.sls and hetzner.sls, pillar/top.sls)."""
     hosts = pillar.get("hypervisor", {}).get("hosts", {})
     if isinstance(hosts.get(host), dict) and hosts[host].get("role") == "arbiter":
-        return {k: v for k, v in pillar.items() if k != "online"}
+        return {k: v for k, v in pillar.items() if k not in ("online", "hetzner")}
     return pillar
+
+
+# A Hetzner cluster's API part (the lab's Robot stand-in; not a secret).
+HETZNER = {
+    "api_url": "http://203.0.113.1:8081",
+    "user": "#ws+LabRobot1",
+    "password": "lab-robot-password-not-a-secret",
+    "allow_http": True,
+}
+
+
+def to_hetzner(pillar):
+    """The lab's pillar as a Hetzner cluster's: failover:provider hetzner, the ``hetzner``
+    part in place of ``online``, each host's server number at Robot."""
+    pillar["hypervisor"].setdefault("failover", {})["provider"] = "hetzner"
+    pillar.pop("online", None)
+    pillar["hetzner"] = copy.deepcopy(HETZNER)
+    for host in pillar["hypervisor"]["hosts"].values():
+        if "online_server_id" in host:
+            host["hetzner_server_number"] = 300 + host.pop("online_server_id") % 1000
+
+
+def hetzner_pillar():
+    return case_pillar(to_hetzner)
 
 
 def _no_arbiter(pillar):
@@ -612,6 +636,47 @@ CASES = [
     ("keeper-enabled-not-bool", _put((*KEEPER, "enabled"), "yes"), "hypervisor:keeper:enabled"),
     ("keeper-bad-unit", _put((*KEEPER, "unit"), "hv keeper"), "hypervisor:keeper:unit"),
     ("keeper-unknown-key", _put((*KEEPER, "max_restart"), 3), "hypervisor:keeper:max_restart"),
+    # A second provider (issue 24): each key belongs to one provider.
+    ("hetzner-part-with-online-provider", _put(("hetzner",), HETZNER), "hetzner"),
+    (
+        "online-part-with-hetzner-provider",
+        _both(to_hetzner, _put(("online",), {"api_token": "x" * 12})),
+        "online",
+    ),
+    (
+        "hetzner-number-with-online-provider",
+        _put((*H1, "hetzner_server_number"), 5),
+        _key(*H1, "hetzner_server_number"),
+    ),
+    (
+        "online-id-with-hetzner-provider",
+        _both(to_hetzner, _put((*H1, "online_server_id"), 5)),
+        _key(*H1, "online_server_id"),
+    ),
+    (
+        "hetzner-number-missing",
+        _both(to_hetzner, _delete((*H2, "hetzner_server_number"))),
+        _key(*H2, "hetzner_server_number"),
+    ),
+    (
+        "hetzner-number-zero",
+        _both(to_hetzner, _set((*H2, "hetzner_server_number"), 0)),
+        _key(*H2, "hetzner_server_number"),
+    ),
+    (
+        "hetzner-number-shared",
+        _both(to_hetzner, _set((*H2, "hetzner_server_number"), 301)),
+        _key(*H2, "hetzner_server_number"),
+    ),
+    ("hetzner-password-empty", _both(to_hetzner, _set(("hetzner", "password"), "")), "hetzner:password"),
+    ("hetzner-user-not-text", _both(to_hetzner, _set(("hetzner", "user"), 42)), "hetzner:user"),
+    ("hetzner-plain-http", _both(to_hetzner, _set(("hetzner", "allow_http"), False)), "hetzner:api_url"),
+    ("hetzner-unknown-key", _both(to_hetzner, _put(("hetzner", "login"), "x")), "hetzner:login"),
+    (
+        "hetzner-password-elsewhere",
+        _both(to_hetzner, _set(("hypervisor", "domain"), HETZNER["password"])),
+        "hypervisor:domain",
+    ),
 ]
 
 # Strings the lab pillar leaves to the defaults, where a token could be pasted too.

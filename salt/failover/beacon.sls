@@ -1,11 +1,11 @@
 {#- F24: the hv_failover beacon (_beacons/hv_failover.py) polls the provider
     every failover:poll_interval seconds and fires an event when the failover
     IPs routed to this host change; reactor/failover_sync.sls answers it. Its
-    configuration holds no secret: the beacon reads the token from the pillar.
-    Without online: settings there is nothing to poll, and no beacon. #}
+    configuration holds no secret: the beacon reads the credentials from the pillar.
+    Without the provider's API settings there is nothing to poll, and no beacon. #}
 {%- from "map.jinja" import hv with context %}
 {%- set failover = hv.failover %}
-{%- if salt["pillar.get"]("online:api_token") and hv.me.get("online_server_id") %}
+{%- if failover.configured and hv.me.server_id %}
 
 failover-beacon-present:
   beacon.present:

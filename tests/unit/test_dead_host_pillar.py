@@ -125,7 +125,7 @@ def test_the_settings_copy_maps_host_ids_to_hosts():
         "rpn": {"ip": "198.51.100.13"},
         "role": "arbiter",
         "host_id": None,
-        "online_server_id": None,
+        "server_id": None,
     }
     assert {name: h["host_id"] for name, h in hosts.items() if h["role"] == "hypervisor"} == {
         "hyp1": 1,

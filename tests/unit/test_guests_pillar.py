@@ -170,7 +170,7 @@ def test_settings_copy_holds_only_what_the_shutdown_unit_needs(params):
         "rpn": {"ip": "198.51.100.12"},
         "role": "hypervisor",
         "host_id": 2,
-        "online_server_id": 1002,
+        "server_id": 1002,
     }
     assert (offline["takeover"], offline["timings"]) == (cfg["takeover"], cfg["timings"])
     assert offline["keeper"] == cfg["keeper"]

@@ -442,7 +442,7 @@ def test_sync_without_a_provider_uses_the_pillar(hv, host, standin, online_pilla
 
 
 def test_sync_refuses_a_host_without_server_id(hv, host, standin, salt_mods):
-    del hv["me"]["online_server_id"]
+    del hv["me"]["server_id"]
     ret = synced()
     assert ret["result"] is False
     assert "hyp1 has no online_server_id in pillar" in ret["comment"]
@@ -640,7 +640,7 @@ def test_move_refusals_send_nothing(standin, salt_mods, ip, to, said):
 
 
 def test_move_to_a_host_without_server_id(hv, standin):
-    del hv["hosts"]["hyp2"]["online_server_id"]
+    del hv["hosts"]["hyp2"]["server_id"]
     ret = moved(IP1, "hyp2")
     assert ret["comment"] == (
         "refused, nothing sent: hyp2 has no online_server_id in pillar (hypervisor:hosts:hyp2)"
@@ -889,7 +889,7 @@ def test_routed_ips_with_the_api_port_closed(poll, online_pillar):
         (lambda hv, pillar: pillar.clear(), online.NO_PROVIDER),
         (lambda hv, pillar: pillar.pop("api_token"), online.NO_PROVIDER),
         (lambda hv, pillar: pillar.update(api_token=""), online.NO_PROVIDER),
-        (lambda hv, pillar: hv["me"].pop("online_server_id"), "no online_server_id"),
+        (lambda hv, pillar: hv["me"].pop("server_id"), "no online_server_id"),
     ],
 )
 def test_routed_ips_without_a_provider_is_a_config_fault(poll, standin, online_pillar, change, comment):
@@ -901,6 +901,14 @@ def test_routed_ips_without_a_provider_is_a_config_fault(poll, standin, online_p
 
 def test_routed_ips_without_an_online_pillar(poll, standin, salt_mods):
     salt_mods["pillar.get"].side_effect = lambda key, default=None, **kwargs: default
+    ret = routed()
+    assert (ret["result"], ret["kind"], ret["comment"]) == (False, "config", online.NO_PROVIDER)
+    assert standin.requests() == []
+
+
+def test_routed_ips_reads_the_part_of_the_provider_the_settings_name(poll, standin):
+    """failover:provider hetzner: the online part (the only one served here) is not read."""
+    poll["failover"]["provider"] = "hetzner"
     ret = routed()
     assert (ret["result"], ret["kind"], ret["comment"]) == (False, "config", online.NO_PROVIDER)
     assert standin.requests() == []
@@ -923,7 +931,6 @@ def test_routed_ips_with_settings_it_cannot_read(standin, salt_mods):
     [
         lambda hv, pillar: pillar.update(allow_http=False),  # the stand-in is plain http
         lambda hv, pillar: pillar.update(api_url="ftp://example.net/api/v1"),
-        lambda hv, pillar: hv["failover"].update(provider="hetzner"),
     ],
 )
 def test_routed_ips_with_a_wrong_provider_config(poll, standin, online_pillar, change):
@@ -1089,7 +1096,7 @@ def test_fence_refuses_the_minion_it_runs_on(hv, standin, grains):
 
 
 def test_fence_refuses_a_host_without_server_id(hv, standin):
-    del hv["hosts"]["hyp2"]["online_server_id"]
+    del hv["hosts"]["hyp2"]["server_id"]
     ret = fenced("hyp2")
     assert ret["comment"] == (
         "refused, nothing sent: hyp2 has no online_server_id in pillar (hypervisor:hosts:hyp2)"

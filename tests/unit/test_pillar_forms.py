@@ -262,7 +262,7 @@ def test_the_shipped_master_names_the_hosts_and_gives_the_token_to_guest_hosts_o
     top = yaml.safe_load((REPO / "pillar" / "top.sls").read_text())["base"]
     assert top == {
         "hypervisors": [{"match": "nodegroup"}, "hypervisor"],
-        "guest_hosts": [{"match": "nodegroup"}, "online"],
+        "guest_hosts": [{"match": "nodegroup"}, "online", "hetzner"],
     }
 
 

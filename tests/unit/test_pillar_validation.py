@@ -252,7 +252,10 @@ def test_secret_named_key_is_refused_unseen(params, path, value):
     pillar = pillar_cases.case_pillar(pillar_cases._put(path, value))
     errors = hv_validate.validate(pillar, params, "hyp1")
     key = ":".join(map(str, path))
-    secret = "looks like a secret: the pillar's one secret is the API token, in 'online:api_token'"
+    secret = (
+        "looks like a secret: the pillar's only secrets are the provider's credentials, in"
+        " 'online:api_token', 'hetzner:user', 'hetzner:password'"
+    )
     assert errors == [f"pillar key '{key}': {secret}"]
 
 

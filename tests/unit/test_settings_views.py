@@ -394,7 +394,7 @@ def test_the_failover_beacons_request_takes_the_least_of_a_poll_its_timeout_and_
 ):
     failover = {"poll_interval": poll_interval, "request_timeout": request_timeout}
     hosts = {"hyp1": {"failover_ips": ["203.0.113.9"], "public": {"gateway": "203.0.113.254"}}}
-    view = hv_views._failover_view(failover, hosts)
+    view = hv_views._failover_view(failover, hosts, True)
     assert view["poll_timeout"] == seconds and view["ips"] == {"203.0.113.9": "hyp1"}
 
 
@@ -402,7 +402,7 @@ def test_the_public_bridge_answers_for_each_hosts_gateway_once_in_address_order(
     failover = {"poll_interval": 10, "request_timeout": 10}
     gateways = {"hyp1": "203.0.113.254", "hyp2": "192.0.2.1", "hyp3": "203.0.113.254", "arb": "198.18.0.9"}
     hosts = {name: {"failover_ips": [], "public": {"gateway": gw}} for name, gw in gateways.items()}
-    view = hv_views._failover_view(failover, hosts)
+    view = hv_views._failover_view(failover, hosts, True)
     assert view["gateways"] == ["192.0.2.1", "198.18.0.9", "203.0.113.254"]
 
 
