@@ -45,6 +45,7 @@ import time
 import hv_failover_base as base
 import hv_failover_fence
 import hv_failover_files as files
+import hv_failover_latch
 import hv_failover_move
 import hv_failover_sync
 import hv_providers
@@ -91,10 +92,16 @@ def _provider(hv, api_part, **over):
         raise CommandExecutionError(
             "the failover_api utility is not loaded (saltutil.sync_utils; it needs the requests package)"
         )
+    provider = hv_providers.PROVIDERS[hv["failover"]["provider"]]
+    config = base.provider_config(hv["failover"], api_part, **over)
     try:
-        return failover_api.provider(base.provider_config(hv["failover"], api_part, **over))
+        prov = failover_api.provider(config)
     except ValueError as exc:
         raise CommandExecutionError(str(exc)) from None
+    if provider.blocks_failed_logins:  # one refusal, not one per poll
+        credentials = [config[key] for key in provider.credentials]
+        prov = hv_failover_latch.Guarded(prov, hv["failover"]["state_dir"], credentials)
+    return prov
 
 
 def _required_provider(hv):

@@ -31,8 +31,15 @@ log = logging.getLogger(__name__)
 
 
 def budget_refusal(moves, ips, now, budget):
-    """Why a move of ``ips`` now would exceed ``budget`` (``{moves, window}``), or None."""
-    window, allowed = budget["window"], budget["moves"]
+    """Why a move of ``ips`` now would exceed ``budget`` (``{moves, window, total}``: moves
+    per IP, and IPs moved from this host in all, within ``window`` s), or None."""
+    window, allowed, total = budget["window"], budget["moves"], budget.get("total")
+    recent = sum(len(m["ips"]) for m in moves if now - window < m["time"] <= now)
+    if total and recent + len(ips) > total:
+        return (
+            f"this host moved {recent} failover IPs in the last {window} s (move_budget: {total} in all per"
+            f" {window} s, below the provider's own limit): refused, nothing sent"
+        )
     for ip in ips:
         times = sorted(m["time"] for m in moves if ip in m["ips"] and now - window < m["time"] <= now)
         if len(times) >= allowed:

@@ -17,6 +17,7 @@ class Provider:
     credentials: tuple  # the part's secret keys: in no message, on no other key
     server_key: str  # the host key with the server's number at the provider
     server_range: tuple
+    blocks_failed_logins: bool = False  # repeated refusals get the caller's address blocked
 
 
 PROVIDERS = {
@@ -37,6 +38,7 @@ PROVIDERS = {
         credentials=("user", "password"),
         server_key="hetzner_server_number",
         server_range=(1, 10**9),
+        blocks_failed_logins=True,
     ),
 }
 DEFAULT = "online"

@@ -408,6 +408,13 @@ ROWS = (
     Row("failover:confirm_interval", 5, "int", "Seconds between two looks at a move.", bounds=(1, 60)),
     Row("failover:move_budget:moves", 4, "int", "At most this many moves of one IP...", bounds=(1, 100)),
     Row("failover:move_budget:window", 3600, "int", "...in this many seconds.", bounds=(60, 604800)),
+    Row(
+        "failover:move_budget:total",
+        40,
+        "int",
+        "...and of all IPs from one host in that window (Hetzner Robot allows about 50 switches an hour).",
+        bounds=(1, 1000),
+    ),
     Row("failover:state_dir", "/var/lib/hv-failover", "path", "The moves' records.", pattern=STATE_DIR),
     Row(
         "failover:garp_command",

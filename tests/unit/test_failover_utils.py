@@ -123,6 +123,15 @@ def test_budget_and_spacing_helpers():
     assert move.spacing_pause([], 0.0, 10) == 0.0
 
 
+def test_the_budget_of_all_ips_from_one_host():
+    """Robot limits switches per account and hour: this host's moves of every IP count."""
+    budget = {"moves": 5, "window": 100, "total": 3}
+    moves = [{"time": 10.0, "ips": [IP1]}, {"time": 50.0, "ips": [IP1, IP2]}]
+    why = move.budget_refusal(moves, [IP2], 60.0, budget)
+    assert "this host moved 3 failover IPs in the last 100 s (move_budget: 3 in all" in why
+    assert move.budget_refusal(moves, [IP2], 111.0, budget) is None  # 2 in the window, and this one
+
+
 def test_garp_command_is_filled_in():
     assert sync.garp_command(GARP, "eth0", IP1) == ["arping", "-U", "-S", IP1, "-c", "1", "-i", "eth0", IP1]
     assert sync.garp_command([], "eth0", IP1) == []
