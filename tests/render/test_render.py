@@ -1,6 +1,7 @@
 """The highstate renders on Debian 12 and EL 9 for the lab's cluster (hyp1, hyp2;
-its arbiter arb1 where said) and for a second cluster with other names, bridges, networks and an arbiter
-(kvm-a, kvm-b, witness), each with every feature present and its own values;
+its arbiter arb1 where said) and for a second cluster with other names, bridges, networks, an arbiter
+and another failover provider (kvm-a, kvm-b, witness; Hetzner Robot), each with every feature present
+and its own values;
 a pillar that is invalid, or has no entry for the minion, fails the render."""
 
 import copy
@@ -31,11 +32,11 @@ NETWORKD = "/etc/systemd/network"
 
 
 def _second_host(index, name):
-    """A host of the second cluster: witness is its arbiter (no host id, peer nor server id)."""
+    """A host of the second cluster: witness is its arbiter (no host id, peer nor server number)."""
     own = (
         {"role": "arbiter"}
         if name == "witness"
-        else {"host_id": 10 + index, "online_server_id": 3000 + index, "peer": PEER[name]}
+        else {"host_id": 10 + index, "hetzner_server_number": 3000 + index, "peer": PEER[name]}
     )
     return {
         **own,
@@ -56,7 +57,7 @@ def _second_host(index, name):
 # The second cluster: other host names, interfaces, networks (198.18.0.0/24
 # public, gateway 198.18.0.1; 192.0.2.0/24 RPN), MTU, domain, brick root, three
 # bridges (br-out public), an arbiter, OpenVPN tunnels (a 1500-byte RPN), its
-# own trusted sources, a guest, gluster over TLS.
+# own trusted sources, a guest, gluster over TLS, Hetzner Robot's failover IPs.
 SECOND_PILLAR = {
     "hypervisor": {
         "domain": "dc2.example.net",
@@ -80,9 +81,15 @@ SECOND_PILLAR = {
         },
         "tunnels": {"transport": "openvpn"},
         "firewall": {"trusted": ["198.18.0.10", "198.18.1.0/28"]},
+        "failover": {"provider": "hetzner"},
     },
-    "online": {"api_url": "https://api.example.net/v1", "api_token": "second-cluster-fake-token"},
+    "hetzner": {
+        "api_url": "https://robot-ws.example.net",
+        "user": "#ws+SecondCl",
+        "password": "second-cluster-fake-password",
+    },
 }
+PROVIDER_PARTS = ("online", "hetzner")
 
 # Feature -> (state module.function, a state ID that must be present[, a file
 # among that safe_apply state's files]); for a module.run state, the function
@@ -216,13 +223,14 @@ VMSTORE_OPTIONS = {
 
 
 def write_pillar(tmp_path, pillar):
-    """A pillar root holding ``pillar`` (keys hypervisor and online), listed before the
-    repository's own as master.d/hypervisor.conf does: its files shadow the lab's,
-    and the top file is the repository's (nodegroup ``hypervisors``)."""
+    """A pillar root holding ``pillar`` (key hypervisor and a provider's part), listed before
+    the repository's own as master.d/hypervisor.conf does: its files shadow the lab's (an
+    empty one for a provider it does not use), and the top file is the repository's
+    (nodegroup ``hypervisors``)."""
     roots = tmp_path / "pillar"
     roots.mkdir()
-    for name in ("hypervisor", "online"):
-        (roots / f"{name}.sls").write_text(yaml.safe_dump({name: pillar[name]}))
+    for name in ("hypervisor", *PROVIDER_PARTS):
+        (roots / f"{name}.sls").write_text(yaml.safe_dump({name: pillar[name]} if name in pillar else {}))
     return [roots, REPO / "pillar"]
 
 
@@ -756,3 +764,14 @@ def test_the_arbiter_has_no_fire_timeout_to_agree_on(highstate):
     arbiter = highstate("arb1", "Debian-13")
     assert "sanlock-config-fire-timeout-agreed" not in arbiter
     assert "peers-published-keys-in-mine" not in arbiter  # it publishes no keys at all
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("host", SECOND[:2])
+def test_hetzner_credentials_are_in_no_state(highstate, host, family):
+    """The Robot credentials stay in the pillar: the beacon, the firewall's API port and
+    the proxyarp sync render from the settings (online.routed_ips reads the pillar)."""
+    rendered = yaml.safe_dump(highstate(host, family))
+    for key in ("user", "password"):
+        assert SECOND_PILLAR["hetzner"][key] not in rendered
+    assert "failover-beacon-present" in rendered
