@@ -146,7 +146,8 @@ def test_sync_answers_for_the_ips_robot_routes_here(hv, host, robot):
     ret = clean(online.sync_failover())
     assert (ret["result"], ret["ips"], ret["added"]) == (True, [IP1], [IP1])
     assert IP1.encode() in proxyarp(hv) and IP2.encode() not in proxyarp(hv)
-    assert [(r["method"], r["path"]) for r in robot.requests()] == [("GET", "/server/301"), ("GET", "/failover")]
+    asked = [(r["method"], r["path"]) for r in robot.requests()]
+    assert asked == [("GET", "/server/301"), ("GET", "/failover")]
 
 
 def test_a_move_is_routed_and_read_back(hv, robot, salt_mods):
@@ -212,7 +213,8 @@ def test_a_fence_is_a_rescue_system_then_one_hardware_reset(hv, robot, salt_mods
     assert power["running"] == "rescue" and [r["type"] for r in power["resets"]] == ["hw"]
     assert robot.state()["power"][301]["resets"] == []
     assert clean(online.unfence("hyp2"))["result"] is True
-    assert [tag for tag, _data in events(salt_mods)] == ["hv/fence/started", "hv/fence/done", "hv/fence/undone"]
+    tags = [tag for tag, _data in events(salt_mods)]
+    assert tags == ["hv/fence/started", "hv/fence/done", "hv/fence/undone"]
 
 
 def test_the_arbiter_is_never_fenced(hv, robot):
