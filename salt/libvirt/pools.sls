@@ -11,6 +11,11 @@ libvirt-pool-{{ name }}-dir-present:
   file.directory:
     - name: {{ pool.path }}
     - mode: "0755"
+    # On the shared volume, the hosts' first applies create it at the same moment:
+    # the one that loses the race finds it made on its next try.
+    - retry:
+        attempts: 3
+        interval: 2
     - require:
       - sls: gluster.mounts
 
