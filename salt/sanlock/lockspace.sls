@@ -53,6 +53,11 @@ sanlock-lockspace-joined:
     - host_id: {{ lockspace.host_id }}
     - path: {{ lockspace.path }}
     - io_timeout: {{ lockspace.io_timeout }}
+    # A first apply's join can meet the rejoin service's own, just started, or a lease
+    # file another host is still writing (seen once: add_lockspace -19): look again.
+    - retry:
+        attempts: 3
+        interval: 10
     - require:
       - sls: sanlock.service
 
