@@ -140,7 +140,7 @@ def revive(host):
 SUMMARY = """
 The lab is up. What runs where:
   salt-master   namespace {master_ns}, {master_ip} (config {conf})
-  API stand-in  namespace {master_ns}, {api} (lab/online_api.py; control {control})
+  API stand-in  namespace {master_ns}, {api} ({module}; control {control})
 {host_lines}
 Use it:
   make lab-salt ARGS="-N hypervisors test.ping"
@@ -161,7 +161,8 @@ def summary(hosts):
         master_ip=topology.MASTER_IP,
         conf=master.CONF,
         api=provider.listen_address(),
-        control=provider.CONTROL,
+        module=provider.process().module,
+        control=provider.process().control,
         host_lines=lines,
     )
 

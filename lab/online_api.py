@@ -35,41 +35,34 @@ socket (mode 0600) serves plain HTTP with JSON bodies; ``control()`` is its clie
 
 This file is the process mode and the names the lab and the tests import; the rest is
 in ``online_api_answers`` (constants, answers, input checks), ``online_api_standin``
-(the state, controls, requests), ``online_api_endpoints`` (what each call answers),
-``online_api_http`` (the HTTP server) and ``online_api_control`` (the control socket).
+(the state, controls), ``online_api_endpoints`` (what each call answers), and the
+modules shared with the Robot stand-in (lab/robot_api.py): ``standin_http`` (the HTTP
+server, faults, requests log), ``standin_answers`` and ``standin_control`` (the control socket, the process
+mode). Control routes: standin_control's, and ``POST /delay {"seconds"}``.
 """
 
-import argparse
-import contextlib
 import json
-import logging
-import os
-import signal
 import sys
 
+from . import standin_control
 from .online_api_answers import (
     API_PREFIX,
     FAULT_ERRORS,
     FAULT_KINDS,
-    HTML_PAGE,
     INVALID_TOKEN,
     MAC_TYPES,
     RESCUE_IMAGES,
-    Answer,
-    check_ip,
     error_answer,
     fault_answer,
-    json_answer,
     new_power,
-    parse_form,
     server_mac,
     server_record,
     split_sources,
-    truncated,
     unauthorized,
 )
-from .online_api_control import ControlError, bind_control, control
 from .online_api_standin import StandIn
+from .standin_answers import HTML_PAGE, Answer, check_ip, json_answer, parse_form, truncated
+from .standin_control import ControlError, bind_control, control
 
 __all__ = [
     "API_PREFIX",
@@ -101,70 +94,36 @@ __all__ = [
     "unauthorized",
 ]
 
-log = logging.getLogger("lab.online_api")
-
-
-# --- process mode ------------------------------------------------------------------------
+PROG = "online_api"
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        prog="python -m lab.online_api",
-        description="Stand-in for the Online.net API (failover IPs, fencing).",
+    return standin_control.parse_args(
+        PROG,
+        "Stand-in for the Online.net API (failover IPs, fencing).",
+        "--token-file",
+        "file holding the API token",
+        'JSON: {"servers", "failovers", "delay", "spacing", "rescue_images"}',
+        argv,
     )
-    parser.add_argument("--listen", required=True, help="ADDR:PORT to serve the API on (PORT 0: any)")
-    parser.add_argument(
-        "--config", required=True, help='JSON: {"servers", "failovers", "delay", "spacing", "rescue_images"}'
-    )
-    parser.add_argument("--token-file", required=True, help="file holding the API token")
-    parser.add_argument("--control", required=True, help="Unix socket for the test controls")
-    return parser.parse_args(argv)
 
 
 def parse_listen(value):
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit():
-        raise SystemExit(f"online_api: --listen wants ADDR:PORT, not {value!r}")
-    return host, int(port)
+    return standin_control.parse_listen(value, PROG)
 
 
 def read_token(path):
-    with open(path, encoding="utf-8") as f:
-        token = f.read().strip()
-    if not token:
-        raise SystemExit(f"online_api: the token file {path} is empty")
-    return token
-
-
-def _exit_on_signal(signum, _frame):
-    raise SystemExit(0)
+    return standin_control.read_secret(path, PROG, "token")
 
 
 def main(argv=None):
     args = parse_args(argv)
-    logging.basicConfig(
-        stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s"
-    )
-    signal.signal(signal.SIGTERM, _exit_on_signal)
-    standin = control_server = None
-    try:
+
+    def build():
         with open(args.config, encoding="utf-8") as f:
-            standin = StandIn.from_config(json.load(f), read_token(args.token_file))
-        standin.serve(*parse_listen(args.listen))
-        control_server = bind_control(args.control, standin)
-        log.info("ready: API %s, control socket %s", standin.url, args.control)
-        control_server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        if control_server is not None:
-            control_server.server_close()
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(args.control)
-        if standin is not None:
-            standin.close()
-        log.info("stopped")
-    return 0
+            return StandIn.from_config(json.load(f), read_token(args.token_file))
+
+    return standin_control.run(PROG, args.listen, args.control, build)
 
 
 if __name__ == "__main__":
