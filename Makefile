@@ -112,8 +112,9 @@ bench: venv
 bench-network: venv
 	$(PY) -m bench.network_throughput $(or $(ARGS),--both)
 
-# P1: seconds from a failover IP's route change at the API stand-in to its new
-# host answering ARP for it, over several moves (prints figures; see bench/).
+# P1: seconds from a failover IP's route change at the provider's stand-in to its
+# new host answering ARP for it, over several moves: Online's on the running lab,
+# then Hetzner's on the three-host lab (booted when not up) (prints figures; see bench/).
 bench-failover: venv
 	$(PY) -m bench.failover_move $(ARGS)
 

@@ -96,10 +96,13 @@ def one_run(victim="hyp1", names=many.GUESTS):
     """One crash of ``victim`` with ``names`` running on it, put back after: ``{"running"
     (seconds to all running on the survivors), "answered" (to the last answering ping),
     "spread" ({host: guests}), "ips_follow" (each IP routed to its guest's host),
-    "doubles", "samples", "largest_gap" (seconds between two samples, at most)}``."""
+    "fence" (what the provider's stand-in recorded for ``victim``: ``{"resets": [types],
+    "rescue_booted"}``), "doubles", "samples", "largest_gap" (seconds between two
+    samples, at most)}``."""
     hosts = many.names()
     survivors = [h for h in hosts if h != victim]
     start(victim, names)
+    resets_before = len(_power(victim)["resets"])
     try:
         with watching(hosts, names) as watch:
             began = time.monotonic()
@@ -121,6 +124,7 @@ def one_run(victim="hyp1", names=many.GUESTS):
         spread = {host: sorted(n for n, hs in where.items() if host in hs) for host in survivors}
         routes = many.api_routes()
         ips_follow = all(routes[many.guest_ip(n)] == many.public_ip(where[n][0]) for n in names)
+        fence = _fence_seen(victim, resets_before)
     finally:
         put_back(hosts, victim)
     return {
@@ -128,9 +132,26 @@ def one_run(victim="hyp1", names=many.GUESTS):
         "answered": answered,
         "spread": spread,
         "ips_follow": ips_follow,
+        "fence": fence,
         "doubles": len(watch.doubles),
         "samples": watch.samples,
         "largest_gap": watch.largest_gap,
+    }
+
+
+def _power(host):
+    return many.api("GET", "/state")["power"][str(many.server_number(host))]
+
+
+def _fence_seen(victim, resets_before, settle=20):
+    """The resets the stand-in recorded for ``victim`` since ``resets_before``, once a
+    first one is there and ``settle`` s passed with no other (a second would be a defect)."""
+    many.wait_for(lambda: len(_power(victim)["resets"]) > resets_before, TAKEOVER_BOUND, 1, "the fence")
+    time.sleep(settle)
+    power = _power(victim)
+    return {
+        "resets": [reset["type"] for reset in power["resets"][resets_before:]],
+        "rescue_booted": power["running"] == "rescue",
     }
 
 
@@ -139,7 +160,8 @@ def line(run, result):
     return (
         f"run {run}: hyp1 of 3 crashed with 4 guests; all running on the others after"
         f" {result['running']:.1f} s, all answering after {result['answered']:.1f} s; spread {spread};"
-        f" IPs followed: {result['ips_follow']};"
+        f" IPs followed: {result['ips_follow']}; fenced: {'+'.join(result['fence']['resets'])} reset"
+        f"{' into rescue' if result['fence']['rescue_booted'] else ''};"
         f" {result['doubles']} double runs in {result['samples']} samples"
     )
 

@@ -1,5 +1,5 @@
-"""``python -m lab up|down|status|salt ARGS|shell HOST [CMD]|apply|crash HOST|revive HOST|grow
-|shrink|api METHOD PATH`` (run as root)."""
+"""``python -m lab up|down|status|salt ARGS|shell HOST [CMD]|apply|crash HOST|revive HOST
+|private HOST on|off|grow|shrink|api METHOD PATH`` (run as root)."""
 
 import argparse
 import concurrent.futures
@@ -150,10 +150,16 @@ Use it:
 """
 
 
+def _private_side(host):
+    if host.rpn_vlan:
+        return f"{host.rpn_if} (VLAN {host.rpn_vlan} on {host.public_if}) on the vSwitch"
+    return f"{host.rpn_if} {host.rpn_mac} on the RPN segment"
+
+
 def summary(hosts):
     lines = "\n".join(
         f"  {h.name:<13} container (nspawn PID {machines.nspawn_pid(h)}), "
-        f"{h.public_if} {h.public_ip}, {h.rpn_if} {h.rpn_mac} on the RPN segment"
+        f"{h.public_if} {h.public_ip}, {_private_side(h)}"
         for h in hosts
     )
     return SUMMARY.format(
@@ -180,6 +186,9 @@ def main(argv=None):
         sub.add_parser(tool).add_argument("args", nargs=argparse.REMAINDER)
     for name in ("crash", "revive"):
         sub.add_parser(name).add_argument("host")
+    p_private = sub.add_parser("private", help="a host cut off from its private network, or back on it")
+    p_private.add_argument("host")
+    p_private.add_argument("joined", choices=("on", "off"))
     sub.add_parser("grow")
     sub.add_parser("shrink")
     p_api = sub.add_parser("api")
@@ -224,6 +233,12 @@ def main(argv=None):
     if args.cmd == "api":
         body = json.loads(args.body) if args.body else None
         print(json.dumps(provider.control(args.method, args.path, body)))
+        return 0
+    if args.cmd == "private":
+        host = next((h for h in hosts if h.name == args.host), None)
+        if host is None:
+            parser.error(f"no lab host {args.host!r}")
+        network.private(host, joined=args.joined == "on")
         return 0
     if args.cmd in ("crash", "revive"):
         host = next((h for h in hosts if h.name == args.host), None)

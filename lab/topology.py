@@ -51,9 +51,12 @@ class Host:
     public_if: str
     public_ip: str
     rpn_if: str
-    rpn_mac: str
+    rpn_mac: str | None  # None on a VLAN (it has the public NIC's MAC)
     devices: tuple = ()
     role: str = "hypervisor"  # or "arbiter": gluster only, no guests
+    # The private network as a VLAN on the public cable (a vSwitch, as Hetzner's):
+    # its id, or None for a cable of its own (an RPN, as Online's).
+    rpn_vlan: int | None = None
 
     @property
     def netns(self):
@@ -77,9 +80,10 @@ def hosts(pillar_file=None):
             public_if=h["public"]["interface"],
             public_ip=h["public"]["address"],
             rpn_if=h["rpn"]["interface"],
-            rpn_mac=h["rpn"]["mac"],
+            rpn_mac=h["rpn"].get("mac"),
             devices=_devices(cluster, h),
             role=h.get("role", "hypervisor"),
+            rpn_vlan=h["rpn"].get("vlan"),
         )
         for name, h in sorted(cluster["hosts"].items())
     ]

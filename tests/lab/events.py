@@ -10,15 +10,18 @@ from lab import master, system
 
 
 class Events:
-    """``salt-run state.event`` on the master, recorded to a file."""
+    """``salt-run state.event`` on the master, recorded to a file (``command``: how to
+    run it on another lab's master; default: the lab of this process)."""
 
-    def __init__(self, path):
+    def __init__(self, path, command=None, env=None, cwd=None):
         self.path = path
         with open(path, "w") as out:
             self.proc = subprocess.Popen(
-                master.command("salt-run", "state.event", "pretty=False"),
+                command or master.command("salt-run", "state.event", "pretty=False"),
                 stdout=out,
                 stderr=subprocess.STDOUT,
+                env=env,
+                cwd=cwd,
             )
 
     def all(self):

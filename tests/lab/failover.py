@@ -1,6 +1,7 @@
-"""Moving a failover IP at the lab's API stand-in, and seeing who answers ARP
+"""Moving a failover IP at the lab's provider stand-in, and seeing who answers ARP
 for it on the public segment: shared by tests/lab/test_failover.py and
-bench/failover_move.py.
+bench/failover_move.py. The lab is the one the environment names (HVLAB_PILLAR:
+lab/topology.py), Online's or Hetzner's stand-in alike.
 
 The public gateway's namespace (hvlab-gw) plays the provider's router: the
 host whose MAC answers its ARP request for a failover IP is the one the
@@ -11,20 +12,25 @@ import json
 import subprocess
 import time
 
+import yaml
+
 from lab import provider, system, topology
 from tests.lab import standins
-from tests.pillar_cases import lab_pillar
 
 ROUTER_NS = topology.GATEWAY_NS
 
 
+def _hosts():
+    return yaml.safe_load(topology.PILLAR.read_text())["hypervisor"]["hosts"]
+
+
 def public_ip(host):
-    return lab_pillar()["hypervisor"]["hosts"][host]["public"]["address"]
+    return _hosts()[host]["public"]["address"]
 
 
 def public_mac(host):
     """The MAC of the host's public NIC, as the segment sees it."""
-    iface = lab_pillar()["hypervisor"]["hosts"][host]["public"]["interface"]
+    iface = _hosts()[host]["public"]["interface"]
     link = json.loads(system.run("ip", "-n", topology.PREFIX + host, "-j", "link", "show", iface).stdout)
     return link[0]["address"].lower()
 

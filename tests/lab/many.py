@@ -1,13 +1,17 @@
 """The three-host lab (B8): hosts hyp1, hyp2, hyp3 that carry guests and no arbiter
 (replica 3, the majority two of the three), booted from the bare image next to the
-main lab with state and namespaces of its own, and driven through ``python -m lab``
-with its settings (each call a process of its own: the lab's modules read their
-topology once). Shared by tests/lab/test_many_hosts.py and bench/takeover_many.py.
+main lab with state and namespaces of its own. It is a Hetzner cluster (B7): the
+Robot stand-in moves its failover IPs and fences its dead hosts, and its private
+network is a vSwitch (VLAN 4000 on the public cable, MTU 1400; guests get 1350). It
+is driven through ``python -m lab`` with its settings (each call a process of its own:
+the lab's modules read their topology once). Shared by tests/lab/test_many_hosts.py,
+bench/takeover_many.py and bench/failover_move.py.
 
 Its guests: vm1..vm4 homed on hyp1, each with a failover IP (vm1 and vm2 an
 anti-affinity pair), vm5 and vm6 without a NIC, and ``big``, too large for any host
 under the lab's placement limit (10 % of the machine's memory per host, for guests)."""
 
+import base64
 import contextlib
 import copy
 import json
@@ -23,6 +27,7 @@ import yaml
 
 from lab import machines
 from tests.lab import standins
+from tests.lab.events import Events
 from tests.pillar_cases import lab_pillar
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +42,13 @@ QUIET = ("vm5", "vm6")  # no NIC, no failover IP: the six guests of the drain be
 PAIR = ("vm1", "vm2")
 BIG = "big"
 BIG_MEMORY = 3072  # MiB: past the room of any host here (placement:memory_ratio 10)
+# A Hetzner cluster: the Robot stand-in moves its failover IPs and fences; its
+# private network is a vSwitch (a VLAN on the public cable, MTU 1400), so VXLAN
+# leaves the guests 1350 bytes.
+SERVER_NUMBER = 321000
+VLAN = 4000
+VSWITCH_MTU = 1400
+GUEST_MTU = VSWITCH_MTU - 50
 
 
 def names(count=COUNT):
@@ -46,11 +58,11 @@ def names(count=COUNT):
 def _host(number):
     return {
         "host_id": number,
-        "online_server_id": 1000 + number,
+        "hetzner_server_number": SERVER_NUMBER + number,
         "public": {"interface": "eth0", "address": f"203.0.113.{10 + number}", "prefix": 24,
                    "gateway": "203.0.113.254"},
-        "rpn": {"interface": "eth1", "mac": f"02:00:c6:33:64:{10 + number:02x}",
-                "address": f"198.51.100.{10 + number}/24", "dhcp": False, "mtu": 9000},
+        "rpn": {"interface": f"vlan{VLAN}", "vlan": VLAN, "address": f"198.51.100.{10 + number}/24",
+                "dhcp": False, "mtu": VSWITCH_MTU},
     }  # fmt: skip
 
 
@@ -72,6 +84,10 @@ def many_pillar(count=COUNT):
         for key in ("domain", "bridges", "admins", "libvirt", "sanlock", "pools", "failover", "firewall")
     }
     cluster.update(hosts=hosts, guests=guests, placement={"memory_ratio": 10})
+    cluster["failover"] = dict(cluster["failover"], provider="hetzner")
+    # the tests move the same IPs back and forth (the real limit is per hour)
+    cluster["failover"]["move_budget"] = dict(cluster["failover"].get("move_budget") or {}, total=400)
+    cluster["tunnels"] = {"transport": "vxlan", "guest_mtu": GUEST_MTU}
     if count > 3:
         cluster["gluster"] = {"brick_hosts": names(3)}  # adding a host moves no brick
     return {"hypervisor": cluster}
@@ -119,10 +135,26 @@ def status():
     return data if "hosts" in data else next(iter(data.values()), {})
 
 
+def api(method, path, body=None):
+    """A request to this lab's Robot stand-in's control socket: its JSON answer."""
+    return json.loads(lab("api", method, path, *([json.dumps(body)] if body else []), check=True).stdout)
+
+
 def api_routes():
     """``{failover IP: the public address the stand-in routes it to}``."""
-    state = json.loads(lab("api", "GET", "/state", check=True).stdout)
-    return {ip: f["destination"] for ip, f in state["failovers"].items()}
+    return api("GET", "/state")["failovers"]
+
+
+def robot_secrets():
+    """What must never show (R6): the lab's Robot password, and the Authorization value
+    made of it, read from this lab master's secret pillar."""
+    part = yaml.safe_load((STATE / "master" / "pillar-secret" / "hetzner.sls").read_text())["hetzner"]
+    basic = base64.b64encode(f"{part['user']}:{part['password']}".encode()).decode()
+    return [part["password"], basic]
+
+
+def server_number(host):
+    return _host(int(host.removeprefix("hyp")))["hetzner_server_number"]
 
 
 def public_ip(host):
@@ -164,10 +196,14 @@ def answers(name, timeout=1):
 
 
 def link(host, up):
-    """``host``'s private (RPN) cable in or out of the switch."""
-    subprocess.run(
-        ["ip", "-n", SWITCH_NS, "link", "set", f"r-{host}", "up" if up else "down"], check=True, timeout=30
-    )
+    """``host`` on the vSwitch or cut off from it (its port refused the VLAN)."""
+    lab("private", host, "on" if up else "off", timeout=30, check=True)
+
+
+def events(path):
+    """This lab's master's events, recorded to ``path`` (tests/lab/events.py) while it runs."""
+    command = [sys.executable, "-m", "lab", "run", "state.event", "pretty=False"]
+    return Events(path, command=command, env=dict(os.environ, **ENV), cwd=REPO)
 
 
 def wait_for(check, timeout, interval=1.0, what="it"):

@@ -165,13 +165,15 @@ def parse_ping(text):
     return Ping(int(counts.group(1)), int(counts.group(2)), avg, low, high, text)
 
 
-def ping(ns, addr, count=3, timeout=2, interval=0.2):
+def ping(ns, addr, count=3, timeout=2, interval=0.2, size=None):
     """Ping ``addr`` from namespace ``ns``: ``count`` requests, ``interval`` s apart,
     each reply awaited up to ``timeout`` s (so at most ``count * interval + timeout``
-    s in all). Returns a :class:`Ping` (falsy: no reply)."""
+    s in all); ``size``: that many bytes of data, don't-fragment set. Returns a
+    :class:`Ping` (falsy: no reply)."""
+    sized = ("-M", "do", "-s", size) if size else ()
     proc = _exec(
         ns,
-        "ping", "-n", "-q", "-c", count, "-i", interval, "-W", timeout, addr,
+        "ping", "-n", "-q", "-c", count, "-i", interval, "-W", timeout, *sized, addr,
         timeout=count * interval + timeout + 10,
     )  # fmt: skip
     return parse_ping(proc.stdout + proc.stderr)

@@ -23,7 +23,7 @@ pytestmark = pytest.mark.lab
 BENCHMARKS = {
     "bench": (storage_throughput, ["--size-mib", "32", "--runs", "1"]),
     "bench-network": (network_throughput, ["--seconds", "2", "--pings", "5"]),
-    "bench-failover": (failover_move, ["--moves", "1"]),
+    "bench-failover": (failover_move, ["--provider", "online", "--moves", "1"]),
     "bench-evacuation": (evacuation, ["--runs", "1"]),
 }
 

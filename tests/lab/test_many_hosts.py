@@ -7,10 +7,16 @@ booted next to the main one, runs only what needs it, in this order:
   on no other host;
 - a drain of six guests spreads them over the two other hosts (one pass of
   ``make bench-drain-many``);
+- it is a Hetzner cluster on a vSwitch (B7): the private network is a VLAN on the
+  public NIC at MTU 1400, guests get 1350 (pings with don't-fragment set across hosts);
+  an IP moved at the Robot stand-in is followed (one pass of ``make bench-failover``'s
+  Hetzner half); each fault Robot can answer leaves a host unchanged with an error
+  event, and a refused login is never sent twice;
 - a host cut off from the two others takes nothing over and fences nobody; the two take
   its guests; the volumes heal with no split-brain;
 - a host that dies with four guests: they run on the two others, spread, each failover
-  IP moved to its guest's host, never a guest on two hosts (one pass of
+  IP moved to its guest's host, never a guest on two hosts, the dead host fenced once
+  through Robot (rescue system, one hardware reset) (one pass of
   ``make bench-takeover-many``);
 - a fourth host added by pillar and ``state.apply`` while guests answer ping: none
   lost, and the new host takes a guest by live migration;
@@ -18,21 +24,27 @@ booted next to the main one, runs only what needs it, in this order:
 
 Each test puts the lab back as it found it (tests/lab/many.py, bench/takeover_many.py)."""
 
+import contextlib
+import io
 import json
 import re
+import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
-from bench import drain_many, takeover
+from bench import drain_many, failover_move, takeover
 from bench import takeover_many as bench
-from tests.lab import many
+from tests.lab import many, standins
 from tests.lab.conftest import report
 from tests.lab.watch import DoubleRunWatch
 
 pytestmark = pytest.mark.lab
 HOSTS = many.names()
 INCIDENTS = "/var/lib/libvirt/qemu/save/.hv-incidents"
+FAILOVER_STATE = "/var/lib/hv-failover"
+PROXYARP = "/etc/shorewall/proxyarp"
 
 
 @pytest.fixture(scope="module")
@@ -90,6 +102,133 @@ def test_a_second_apply_changes_nothing(three):
         changed = sorted(state for state, result in ret[host].items() if result.get("changes"))
         assert changed == [], f"{host} changed on a second apply: {changed}"
     report(f"three-host lab: a second state.apply on {len(HOSTS)} hosts in {took:.1f}s, 0 changes")
+
+
+# ---------------------------------------------------------------- Hetzner (B7)
+
+
+def test_the_vswitch_carries_the_private_network_and_the_guests_at_their_mtu(three):
+    """B7: each host's private network is VLAN 4000 on its public NIC (MTU 1400); the
+    VXLAN links and the guest bridges take 1350, and so does a guest's NIC; two
+    stand-in guests on two hosts exchange 1350-byte packets with don't-fragment set,
+    over VXLAN inside the vSwitch, and the hosts 1400-byte ones over the VLAN."""
+    bridges = [b["name"] for b in many.many_pillar()["hypervisor"]["bridges"].values()]
+    vlan_if = f"vlan{many.VLAN}"
+    for host in HOSTS:
+        vlan = json.loads(many.sh(host, f"ip -d -j link show {vlan_if}"))[0]
+        info = vlan["linkinfo"]
+        assert (info["info_kind"], info["info_data"]["id"], vlan["link"], vlan["mtu"]) == (
+            "vlan",
+            many.VLAN,
+            "eth0",
+            many.VSWITCH_MTU,
+        ), vlan
+        links = json.loads(many.sh(host, "ip -j link show"))
+        guest_side = {link["ifname"]: link["mtu"] for link in links if link["ifname"] in bridges}
+        guest_side.update({link["ifname"]: link["mtu"] for link in links if link["ifname"].startswith("vx")})
+        assert len(guest_side) == 2 * len(bridges), guest_side
+        assert set(guest_side.values()) == {many.GUEST_MTU}, guest_side
+    xml = many.sh("hyp1", "virsh dumpxml vm1")
+    assert f"<mtu size='{many.GUEST_MTU}'/>" in xml, xml
+    far = many._host(2)["rpn"]["address"].split("/")[0]
+    out = many.sh("hyp1", f"ping -n -q -c 3 -i 0.2 -W 2 -M do -s {many.VSWITCH_MTU - 28} {far}")
+    assert " 0% packet loss" in out, out
+    lan = next(b["name"] for b in many.many_pillar()["hypervisor"]["bridges"].values() if not b.get("public"))
+    size = many.GUEST_MTU - 28  # IPv4 and ICMP headers
+    with (
+        standins.standin(many.PREFIX + "hyp1", lan, "v1", "192.0.2.201/24", mtu=many.GUEST_MTU) as a,
+        standins.standin(many.PREFIX + "hyp2", lan, "v2", "192.0.2.202/24", mtu=many.GUEST_MTU) as b,
+    ):
+        assert standins.ping(a.ns, b.ip, count=3, size=size), "no 1350-byte frame across the vSwitch"
+    report(
+        f"B7 vSwitch: VLAN {many.VLAN} on eth0 (MTU {many.VSWITCH_MTU}) on {len(HOSTS)} hosts; guest bridges,"
+        f" VXLAN links and guest NICs at {many.GUEST_MTU}; DF pings of {size + 28} bytes guest to guest"
+        f" and {many.VSWITCH_MTU} bytes host to host answered"
+    )
+
+
+def test_a_move_at_the_robot_is_followed_by_the_hosts(three):
+    """One pass of ``make bench-failover``'s Hetzner half: an IP routed elsewhere at the
+    Robot stand-in is answered by its new host (proxy ARP), then moved back."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        rc = failover_move.main(["--provider", "hetzner", "--moves", "1"])
+    lines = [line for line in out.getvalue().splitlines() if line.strip()]
+    for line in lines:
+        report(line)
+    assert rc == 0 and any(line.startswith("P1 hetzner over 2 moves") for line in lines), lines
+
+
+ROBOT_FAULTS = (
+    "401",
+    "rate_limit",
+    "locked",
+    "500",
+    "503",
+    "html",
+    "reset",
+    "invalid_json",
+    "truncated_json",
+    "empty",
+    "shape",
+)
+
+
+def _host_state(host):
+    """What a sync may change on a host: its proxyarp file, proxy ARP, routes, rules."""
+    return many.sh(
+        host,
+        f"sha256sum {PROXYARP}; stat -c '%i %Y' {PROXYARP}; ip neigh show proxy; ip route;"
+        " iptables-save -t filter | grep -v -e '^#' | sed 's/\\[[0-9:]*\\]//' | sha256sum",
+    )
+
+
+@contextlib.contextmanager
+def _beacons_off():
+    """No beacon polls (nor reactor syncs) while the block runs: the faults are the sync's."""
+    rc, ret = many.salt("-N", "hypervisors", "beacons.disable_beacon", "hv_failover")
+    assert rc == 0, ret
+    try:
+        yield
+    finally:
+        many.salt("-N", "hypervisors", "beacons.enable_beacon", "hv_failover")
+
+
+def test_each_robot_fault_leaves_the_host_unchanged_with_an_error_event(three, tmp_path):
+    """R2 with Hetzner: whatever Robot answers wrong, hyp2's sync returns a clear error,
+    fires an error event and changes nothing on the host. A refused login is sent once:
+    the next sync sends nothing (the latch), until the latch is lifted."""
+    recorder = many.events(tmp_path / "events.txt")
+    time.sleep(1)  # state.event subscribes
+    try:
+        with _beacons_off():
+            before = _host_state("hyp2")
+            for kind in ROBOT_FAULTS:
+                since = time.time()
+                many.api("POST", "/fault", {"kind": kind, "times": 20})
+                rc, ret = many.salt("hyp2", "online.sync_failover")
+                many.api("POST", "/clear")
+                got = ret.get("hyp2")
+                assert isinstance(got, dict), (kind, ret)
+                assert got["result"] is False and got["changed"] is False, (kind, got)
+                assert "Hetzner Robot" in got["comment"] and "Traceback" not in got["comment"], (kind, got)
+                assert _host_state("hyp2") == before, kind
+                recorder.wait("hv/failover/error", since - 1, where=lambda d: d.get("id") == "hyp2")
+                if kind == "401":
+                    sent = len(many.api("GET", "/requests"))
+                    _rc, again = many.salt("hyp2", "online.sync_failover")
+                    assert again["hyp2"]["result"] is False, again
+                    assert len(many.api("GET", "/requests")) == sent, "a refused login was sent again"
+                    many.sh("hyp2", f"rm -f {FAILOVER_STATE}/auth-refused.json", check=True)
+                    many.api("POST", "/unblock")
+            rc, ret = many.salt("hyp2", "online.sync_failover")
+            assert rc == 0 and ret["hyp2"]["result"] is True, ret
+        seen = recorder.path.read_text()
+        assert len(recorder.all()) > len(ROBOT_FAULTS)
+        assert not [secret for secret in many.robot_secrets() if secret in seen]
+        report(f"B7 Robot faults on hyp2: {', '.join(ROBOT_FAULTS)}: each an error event, the host unchanged")
+    finally:
+        recorder.stop()
 
 
 def test_a_drain_keeps_the_pair_apart_and_saves_a_guest_that_fits_nowhere(three):
@@ -167,8 +306,8 @@ def test_a_host_cut_off_takes_nothing_over_and_its_guests_run_on_the_two_others(
         assert listed and all(name.startswith("hyp1-g") for name in listed), listed
         record = json.loads(many.sh("hyp2", f"cat {INCIDENTS}/{listed[0]}"))
         assert record["by"] in others, record
-        power = json.loads(many.lab("api", "GET", "/state", check=True).stdout).get("power", {})
-        assert all(power.get(s, {}).get("boot") != "rescue" for s in ("1002", "1003")), power
+        power = many.api("GET", "/state")["power"]
+        assert all(not power[str(many.server_number(h))]["resets"] for h in HOSTS), power
         spread = {h: sorted(n for n, hs in where.items() if h in hs) for h in others}
         report(
             f"B8 partition: hyp1 cut off from hyp2 and hyp3; its 4 guests on the others after {took:.1f}s"
@@ -192,6 +331,7 @@ def test_a_dead_host_of_three_has_its_guests_spread_on_the_others(three):
     assert all(result["spread"].values()), result["spread"]  # on both survivors
     assert sum(len(g) for g in result["spread"].values()) == len(many.GUESTS), result
     assert result["ips_follow"], result
+    assert result["fence"] == {"resets": ["hw"], "rescue_booted": True}, result["fence"]
 
 
 def test_a_fourth_host_joins_by_pillar_and_state_apply_while_guests_answer(three):
@@ -263,3 +403,35 @@ def test_the_fourth_host_leaves_after_a_drain_and_nobody_takes_it_for_dead(three
         )
     finally:
         bench.put_back(many.names(3))
+
+
+def test_the_robot_credentials_are_nowhere(three):
+    """R6 with Hetzner, after everything above ran (syncs, faults, a fence): the webservice
+    password (and the Authorization value made of it) is in no file under /etc, /var,
+    /tmp, /root, /home, /run of a host, no journal, and on the master only in the secret
+    pillar and Salt's cache of the guest hosts' pillar; the stand-in's own copy; each
+    root's alone. Nowhere in the job cache or a log."""
+    secrets = many.robot_secrets()
+    for host in HOSTS:
+        for secret in secrets:
+            found = many.sh(
+                host,
+                f"grep -rlsF '{secret}' /etc /var /tmp /root /home /run 2>/dev/null;"
+                f" journalctl --no-pager | grep -cF '{secret}'",
+            ).split()
+            assert found == ["0"], f"{host}: {found}"
+    holders = set()
+    for secret in secrets:
+        proc = subprocess.run(["grep", "-rlsF", secret, str(many.STATE)], capture_output=True, text=True)
+        holders.update(Path(path) for path in proc.stdout.split())
+    cache = many.STATE / "master" / "cache"
+    expected = {
+        path
+        for path in holders
+        if path.parent == cache / "pillar" or path.name in ("hetzner.sls", "credentials")
+    }
+    assert holders == expected and holders, sorted(holders)
+    assert not [path for path in holders if (cache / "jobs") in path.parents or path.suffix == ".log"]
+    for path in holders:
+        assert oct(path.stat().st_mode & 0o777) == "0o600", path
+    report(f"B7: the Robot password in {len(holders)} root-only files of the master's side, on no host")

@@ -11,12 +11,14 @@ def test_a_takeover_run_and_the_median_of_three():
         "answered": 44.91,
         "spread": {"hyp2": ["vm1", "vm3"], "hyp3": ["vm2", "vm4"]},
         "ips_follow": True,
+        "fence": {"resets": ["hw"], "rescue_booted": True},
         "doubles": 0,
         "samples": 120,
     }
     assert takeover_many.line(2, run) == (
         "run 2: hyp1 of 3 crashed with 4 guests; all running on the others after 31.2 s, all answering"
-        " after 44.9 s; spread hyp2: 2, hyp3: 2; IPs followed: True; 0 double runs in 120 samples"
+        " after 44.9 s; spread hyp2: 2, hyp3: 2; IPs followed: True; fenced: hw reset into rescue;"
+        " 0 double runs in 120 samples"
     )
     runs = [dict(run, answered=a, running=r) for a, r in ((40.0, 30.0), (50.0, 35.0), (44.0, 31.0))]
     assert takeover_many.summary(runs, "trixie") == (
