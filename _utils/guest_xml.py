@@ -8,7 +8,8 @@ sha256 of the XML without that element, so libvirt's copy (which libvirt
 reformats) still tells whether it is the definition the pillar gives now.
 
 Disks are raw files with ``cache='none'`` (live migration on shared storage).
-Each NIC carries the libvirt traffic filter its view names (B10). No autostart:
+Each NIC carries the libvirt traffic filter its view names (B10), and its MTU where the
+view gives one (tunnels:guest_mtu). No autostart:
 the cluster starts its guests.
 """
 
@@ -49,8 +50,11 @@ NIC = """    <interface type='bridge'>
       <mac address={mac}/>
       <source bridge={bridge}/>
       <model type='virtio'/>
-{filterref}    </interface>
+{mtu}{filterref}    </interface>
 """
+# The NIC's MTU, told to the guest (virtio's host_mtu) and set on its tap: only where the
+# view gives one (tunnels:guest_mtu other than 1500).
+MTU = "      <mtu size={size}/>\n"
 FILTERREF = "      <filterref filter={name}>\n{parameters}      </filterref>\n"
 FILTER_IP = "        <parameter name='IP' value={ip}/>\n"
 
@@ -98,7 +102,12 @@ def _body(guest, metadata):
         boot=_boot(guest.get("boot")),
         disk_path=_attr(guest["disk_path"]),
         nics="".join(
-            NIC.format(mac=_attr(n["mac"]), bridge=_attr(n["bridge"]), filterref=_filterref(n))
+            NIC.format(
+                mac=_attr(n["mac"]),
+                bridge=_attr(n["bridge"]),
+                mtu=MTU.format(size=_attr(int(n["mtu"]))) if n.get("mtu") else "",
+                filterref=_filterref(n),
+            )
             for n in guest["nics"]
         ),
     )

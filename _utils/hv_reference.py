@@ -53,6 +53,18 @@ def reference():
                 default += f"<br>{family} {release}: {_cell(values[row.key]) or 'none'}"
         doc = row.doc + ("" if row.pillar else " (set by the OS release only)")
         lines.append(f"| `{row.key}` | {row.kind} | {default} | {_limits(row)} | {doc} |")
+    lines += [
+        "",
+        "## Each host's private network",
+        "",
+        "Under `hypervisor:hosts:<name>:rpn` (the rest of a host: `pillar.example`). A Hetzner",
+        "vSwitch as the private network: [hetzner.md](hetzner.md#a-vswitch-as-the-private-network).",
+        "",
+        "| key | kind | default | limits | what it is |",
+        "|---|---|---|---|---|",
+    ]
+    for row in hv_schema.RPN_ROWS:
+        lines.append(f"| `{row.key}` | {row.kind} | {_cell(row.default)} | {_limits(row)} | {row.doc} |")
     return "\n".join(lines) + "\n"
 
 

@@ -28,8 +28,8 @@ ARBITER_REFUSED = {
 }
 PUBLIC_KEYS = ("interface", "address", "prefix", "gateway", "dhcp")
 PUBLIC_REQUIRED = ("interface", "address", "gateway")
-RPN_KEYS = ("interface", "mac", "address", "dhcp", "mtu")
-RPN_REQUIRED = ("interface", "mac", "address")
+RPN_KEYS = ("interface", "mac", "address", "dhcp", "mtu", "vlan")
+RPN_REQUIRED = ("interface", "mac", "address")  # with vlan: no mac (the VLAN has the public NIC's)
 BRIDGE_KEYS = ("name", "vpn_port", "vni", "public")
 BRIDGE_REQUIRED = ("name", "vpn_port")
 ADMIN_KEYS = ("name", "ssh_keys")
@@ -69,7 +69,7 @@ def _check_host(errors, name, host, names):
     if host.get("failover_ips") is not None:
         check_failover_list(errors, path + ("failover_ips",), host["failover_ips"])
     if host.get("rpn") is not None:
-        _check_rpn(errors, path + ("rpn",), host["rpn"])
+        _check_rpn(errors, path + ("rpn",), host["rpn"], host.get("public"))
 
 
 def _check_public(errors, path, public):
@@ -91,14 +91,17 @@ def _check_public(errors, path, public):
     _check_gateway(errors, path, public)
 
 
-def _check_rpn(errors, path, rpn):
+def _check_rpn(errors, path, rpn, public):
     if not hv_check.require_mapping(errors, path, rpn):
         return
     hv_check.unknown_keys(errors, path, rpn, RPN_KEYS)
-    hv_check.required(errors, path, rpn, RPN_REQUIRED)
+    vlan = "vlan" in rpn
+    hv_check.required(errors, path, rpn, [k for k in RPN_REQUIRED if not (vlan and k == "mac")])
     if "interface" in rpn:
         hv_check.match(errors, path + ("interface",), rpn["interface"], hv_schema.IFNAME, "an interface name")
-    if "mac" in rpn:
+    if vlan:
+        _check_rpn_vlan(errors, path, rpn, public)
+    elif "mac" in rpn:
         mac = rpn["mac"].lower() if isinstance(rpn["mac"], str) else rpn["mac"]
         hv_check.match(errors, path + ("mac",), mac, hv_schema.MAC, "a MAC address (aa:bb:cc:dd:ee:ff)")
     if "address" in rpn:
@@ -107,6 +110,36 @@ def _check_rpn(errors, path, rpn):
         errors.add(path + ("dhcp",), f"must be true or false, got {errors.show(rpn['dhcp'])}")
     if "mtu" in rpn:
         hv_check.int_in_range(errors, path + ("mtu",), rpn["mtu"], hv_schema.MTU_RANGE)
+
+
+def _check_rpn_vlan(errors, path, rpn, public):
+    """rpn:vlan: the private network is a VLAN of the public NIC (a Hetzner vSwitch), a link
+    the states make and name rpn:interface: no MAC of its own, a name of its own without a
+    dot (a dot in a link's name is a slash in its sysctl keys, and reads as <nic>.<id>)."""
+    hv_check.int_in_range(errors, path + ("vlan",), rpn["vlan"], hv_schema.VLAN_RANGE)
+    if "mac" in rpn:
+        errors.add(
+            path + ("mac",),
+            "a VLAN (rpn:vlan) has the public NIC's MAC, and the states find it by its name"
+            " (rpn:interface): remove rpn:mac",
+        )
+    name = rpn.get("interface")
+    vlan = rpn["vlan"] if isinstance(rpn["vlan"], int) and not isinstance(rpn["vlan"], bool) else 4000
+    if not isinstance(name, str) or not hv_schema.IFNAME.fullmatch(name):
+        return  # reported above
+    if "." in name:
+        errors.add(
+            path + ("interface",),
+            f"{errors.show(name)} has a dot: a link named so needs a slash in its sysctl keys"
+            f" (net.ipv4.conf.<link>.*) and reads as <nic>.<id>; name the VLAN link without one,"
+            f" e.g. vlan{vlan}",
+        )
+    elif isinstance(public, dict) and name == public.get("interface"):
+        errors.add(
+            path + ("interface",),
+            f"{errors.show(name)} is the public NIC (public:interface): with rpn:vlan it names the VLAN"
+            f" link made on that NIC; choose another name, e.g. vlan{vlan}",
+        )
 
 
 def _check_unique(errors, hosts, getter, label):
@@ -176,7 +209,7 @@ def check_hosts(errors, hosts, minion_id):
         _check_unique(errors, hosts, lambda h, key=key: h[key], (key,))
     _check_unique(errors, hosts, lambda h: h["public"]["address"], ("public", "address"))
     _check_unique(errors, hosts, lambda h: h["rpn"]["address"], ("rpn", "address"))
-    _check_unique(errors, hosts, lambda h: h["rpn"]["mac"], ("rpn", "mac"))
+    _check_unique(errors, hosts, lambda h: h["rpn"]["mac"], ("rpn", "mac"))  # absent with a VLAN
     _check_rpn_subnet(errors, hosts)
     _check_roles(errors, hosts)
     if minion_id is not None and minion_id not in hosts:
@@ -430,7 +463,8 @@ def _check_bridge_public(errors, path, bridge, publics):
 
 
 def _check_tunnels(errors, tunnels, hosts):
-    """F19: openvpn joins two hosts; VXLAN needs room for guests' frames on every member's RPN."""
+    """F19: openvpn joins two hosts; VXLAN needs room for the guests' frames (tunnels:guest_mtu)
+    and its own 50 bytes on every member's RPN."""
     transport = tunnels.get("transport")
     if transport == "openvpn" and isinstance(hosts, dict):
         joined = hv_layout.members(hosts)
@@ -440,17 +474,33 @@ def _check_tunnels(errors, tunnels, hosts):
                 f"openvpn joins exactly two hosts (a tap per bridge between peers), this cluster has"
                 f" {len(joined)} that carry guests: use vxlan",
             )
-    if transport != "vxlan" or not isinstance(hosts, dict):
-        return
+    guest_mtu = tunnels.get("guest_mtu", hv_schema.GUEST_MTU)
+    low, high = hv_schema.GUEST_MTU_RANGE
+    if (
+        transport != "vxlan"
+        or not isinstance(hosts, dict)
+        or not (_is_int(guest_mtu) and low <= guest_mtu <= high)
+    ):
+        return  # a guest_mtu that is no integer or out of its range: its row says so
+    need = guest_mtu + hv_schema.VXLAN_OVERHEAD
     for name in hv_layout.members(hosts):
         rpn = hosts[name].get("rpn") if isinstance(hosts[name], dict) else None
-        mtu = rpn.get("mtu", hv_schema.RPN_DEFAULTS["mtu"]) if isinstance(rpn, dict) else None
-        if isinstance(mtu, int) and not isinstance(mtu, bool) and mtu < hv_schema.VXLAN_MIN_MTU:
-            errors.add(
-                ("hypervisor", "hosts", name, "rpn", "mtu"),
-                f"{mtu} is below {hv_schema.VXLAN_MIN_MTU}, the least for tunnels:transport vxlan: guests'"
-                " 1500-byte frames would not fit (VXLAN adds 50 bytes); raise rpn:mtu or use openvpn",
-            )
+        mtu = rpn.get("mtu", hv_schema.rpn_defaults(rpn)["mtu"]) if isinstance(rpn, dict) else None
+        if not _is_int(mtu) or mtu >= need or not hv_schema.MTU_RANGE[0] <= mtu <= hv_schema.MTU_RANGE[1]:
+            continue
+        fits = mtu - hv_schema.VXLAN_OVERHEAD
+        lower = f"set tunnels:guest_mtu: {fits} (the guests then get that MTU), " if fits >= low else ""
+        default = "" if "mtu" in rpn else " (the default with rpn:vlan)"
+        errors.add(
+            ("hypervisor", "hosts", name, "rpn", "mtu"),
+            f"host {name}'s RPN MTU is {mtu}{default}: tunnels:transport vxlan needs {need} there,"
+            f" the guests' {guest_mtu}-byte frames (tunnels:guest_mtu) and VXLAN's"
+            f" {hv_schema.VXLAN_OVERHEAD} bytes; {lower}raise rpn:mtu, or use openvpn",
+        )
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def check_network(errors, hv, merged):

@@ -107,7 +107,10 @@ MTU_RANGE = (576, 9000)
 PORT_RANGE = (1, 65535)
 PREFIX_RANGE = (8, 32)
 VNI_RANGE = (1, 16777215)
-VXLAN_MIN_MTU = 1550  # a guest's 1500-byte frame plus VXLAN's 50 bytes
+VLAN_RANGE = (1, 4094)  # 802.1Q ids; a Hetzner vSwitch's are 4000..4091
+VXLAN_OVERHEAD = 50  # bytes VXLAN adds to a guest's frame on the private network
+GUEST_MTU = 1500  # the guests' MTU unless tunnels:guest_mtu says otherwise
+GUEST_MTU_RANGE = (MTU_RANGE[0], MTU_RANGE[1] - VXLAN_OVERHEAD)
 LOG_LEVELS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
 NODEGROUP = "hypervisors"  # the master's nodegroup of the cluster's hosts (master.d/hypervisor.conf)
 GUEST_NODEGROUP = "guest_hosts"  # its hosts that carry guests: they alone get online.sls (the token)
@@ -148,6 +151,14 @@ DEFAULT_BRIDGES = {
 }
 PUBLIC_DEFAULTS = {"prefix": 24, "dhcp": False}
 RPN_DEFAULTS = {"dhcp": True, "mtu": 9000}
+# A private network that is a VLAN on the public NIC (rpn:vlan, a Hetzner vSwitch):
+# MTU 1400 and no DHCP server there.
+RPN_VLAN_DEFAULTS = {"dhcp": False, "mtu": 1400}
+
+
+def rpn_defaults(rpn):
+    """The defaults of a host's ``rpn`` mapping: a VLAN's (with ``vlan``) or a NIC's."""
+    return RPN_VLAN_DEFAULTS if isinstance(rpn, dict) and "vlan" in rpn else RPN_DEFAULTS
 
 
 GUEST_DEFAULTS = {
@@ -354,6 +365,14 @@ ROWS = (
     Row("hosts_file", "/etc/hosts", "path", "The hosts file that names every host (F10)."),
     Row("tunnels:transport", "vxlan", "str", "How the bridges are joined.", choices=("vxlan", "openvpn")),
     Row("tunnels:vxlan_port", 4789, "int", "VXLAN's UDP port.", bounds=PORT_RANGE),
+    Row(
+        "tunnels:guest_mtu",
+        GUEST_MTU,
+        "int",
+        "The MTU of the guest bridges, their VXLAN links and the guests' NICs; with vxlan,"
+        f" every rpn:mtu is at least {VXLAN_OVERHEAD} more (a vSwitch's 1400: 1350).",
+        bounds=GUEST_MTU_RANGE,
+    ),
     Row("tunnels:openvpn_dir", "/etc/openvpn/hv", "path", "The OpenVPN tunnels' directory."),
     Row(
         "tunnels:openvpn_group",
@@ -597,6 +616,54 @@ RELEASE_DEFAULTS = {
     },
 }
 BY_KEY = {row.key: row for row in ROWS}
+# Each host's private network (hosts:<name>:rpn), for the reference: the cluster description
+# has no defaults tree, its rules (hv_rules_hosts) check these keys.
+RPN_ROWS = (
+    Row(
+        "hosts:<name>:rpn:interface",
+        None,
+        "str",
+        "Required: the NIC's name; with vlan, the name of the VLAN link the states make (no dot: vlan4000).",
+        pattern=(IFNAME, "an interface name"),
+    ),
+    Row(
+        "hosts:<name>:rpn:mac",
+        None,
+        "str",
+        "Required without vlan: the NIC's MAC, which finds it. Refused with vlan (the VLAN has the"
+        " public NIC's).",
+        pattern=(MAC, "a MAC address"),
+    ),
+    Row(
+        "hosts:<name>:rpn:address",
+        None,
+        "str",
+        "Required: its IPv4 address/prefix, every host's in one subnet.",
+    ),
+    Row(
+        "hosts:<name>:rpn:dhcp",
+        RPN_DEFAULTS["dhcp"],
+        "bool",
+        f"The provider's DHCP hands the address out; with vlan the default is {RPN_VLAN_DEFAULTS['dhcp']}"
+        " (a vSwitch has no DHCP).",
+    ),
+    Row(
+        "hosts:<name>:rpn:mtu",
+        RPN_DEFAULTS["mtu"],
+        "int",
+        f"The link's MTU; with vlan the default is {RPN_VLAN_DEFAULTS['mtu']} (a Hetzner vSwitch's)."
+        f" With vxlan, at least tunnels:guest_mtu + {VXLAN_OVERHEAD}.",
+        bounds=MTU_RANGE,
+    ),
+    Row(
+        "hosts:<name>:rpn:vlan",
+        None,
+        "int",
+        "The private network is this VLAN of the public NIC (public:interface), a link named"
+        " rpn:interface: a Hetzner vSwitch (its ids: 4000..4091). Unset: a NIC of its own.",
+        bounds=VLAN_RANGE,
+    ),
+)
 # What a message calls the items of a list of strings, where not names.
 LIST_ITEMS = {
     "sources": "IPv4 addresses or networks",

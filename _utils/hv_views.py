@@ -75,11 +75,15 @@ def build(pillar, defaults, minion_id):
 
 def _host_view(name, host, domain, provider):
     """A host with its defaults filled in: names, ``role``, ``peer`` (None on the arbiter), RPN
-    ``ip``, public ``cidr``, failover IPs, ``server_id`` (its number at the failover
-    provider: ``online_server_id`` or ``hetzner_server_number``; None when unset)."""
-    rpn = dict(hv_schema.RPN_DEFAULTS, **host["rpn"])
-    rpn["mac"] = rpn["mac"].lower()
+    ``ip``, ``vlan`` and ``parent`` (a VLAN's id and the public NIC it is made on; None for
+    an RPN NIC, ``mac`` None for a VLAN), public ``cidr``, failover IPs, ``server_id`` (its
+    number at the failover provider: ``online_server_id`` or ``hetzner_server_number``; None
+    when unset)."""
+    rpn = dict(hv_schema.rpn_defaults(host["rpn"]), **host["rpn"])
+    rpn["mac"] = rpn["mac"].lower() if rpn.get("mac") else None
     rpn["ip"] = rpn["address"].split("/")[0]
+    rpn["vlan"] = rpn.get("vlan")
+    rpn["parent"] = host["public"]["interface"] if rpn["vlan"] else None
     public = dict(hv_schema.PUBLIC_DEFAULTS, **host["public"])
     public["cidr"] = f"{public['address']}/{public['prefix']}"
     failover_ips = list(host.get("failover_ips") or [])
@@ -139,7 +143,7 @@ def _tunnels_view(tunnels, bridges, hosts, me):
                 vni=bridge["vni"],
                 port=tunnels["vxlan_port"],
                 remotes=remotes,
-                mtu=1500,
+                mtu=tunnels["guest_mtu"],
             )
         )
         view["openvpn"].append(
@@ -157,29 +161,38 @@ def _tunnels_view(tunnels, bridges, hosts, me):
 
 def _network_view(network, me, bridges, tunnels):
     """F11, F18, F19, F23: this host's VXLAN links (``vxlans``; with transport openvpn they
-    are ``vxlans_gone``: removed), the public bridge's name, the ``links`` the safe apply's
-    probe waits for, and ``networkd_files``: every systemd-networkd file with its template
-    and context (10-hv-public, 20-hv-rpn, 30-hv-<bridge>, 31-hv-<vxlan link>)."""
+    are ``vxlans_gone``: removed), the public bridge's name, ``bridge_mtu`` (the guest bridges'
+    MTU, tunnels:guest_mtu; None at 1500, the kernel's own, so that nothing is written for
+    it), the ``links`` the safe apply's probe waits for, and ``networkd_files``: every
+    systemd-networkd file with its template and context (10-hv-public, 20-hv-rpn,
+    25-hv-<VLAN link> with rpn:vlan, 30-hv-<bridge>, 31-hv-<vxlan link>)."""
     vxlan_on = tunnels["transport"] == "vxlan" and me["name"] in tunnels["members"]
     vxlans = tunnels["vxlan"] if vxlan_on else []
     public = next((dict(b, net=n) for n, b in sorted(bridges.items()) if b["public"]), None)
-    files, source = {}, "salt://network/files/networkd"
-    files[f"{network['networkd_dir']}/10-hv-public.network"] = {
+    rpn = me["rpn"]
+    bridge_mtu = None if tunnels["guest_mtu"] == hv_schema.GUEST_MTU else tunnels["guest_mtu"]
+    files, source, directory = {}, "salt://network/files/networkd", network["networkd_dir"]
+    files[f"{directory}/10-hv-public.network"] = {
         "source": f"{source}/public.network.jinja",
-        "context": {"public": me["public"]},
+        "context": {"public": me["public"], "vlans": [rpn["interface"]] if rpn["vlan"] else []},
     }
-    files[f"{network['networkd_dir']}/20-hv-rpn.network"] = {
+    files[f"{directory}/20-hv-rpn.network"] = {
         "source": f"{source}/rpn.network.jinja",
-        "context": {"rpn": me["rpn"], "vxlans": [link["ifname"] for link in vxlans]},
+        "context": {"rpn": rpn, "vxlans": [link["ifname"] for link in vxlans]},
     }
+    if rpn["vlan"]:
+        files[f"{directory}/25-hv-{rpn['interface']}.netdev"] = {
+            "source": f"{source}/vlan.netdev.jinja",
+            "context": {"rpn": rpn},
+        }
     for kind in ("netdev", "network"):
         for _net, bridge in sorted(bridges.items()):
-            files[f"{network['networkd_dir']}/30-hv-{bridge['name']}.{kind}"] = {
+            files[f"{directory}/30-hv-{bridge['name']}.{kind}"] = {
                 "source": f"{source}/bridge.{kind}.jinja",
-                "context": {"bridge": bridge["name"]},
+                "context": {"bridge": bridge["name"], **({"mtu": bridge_mtu} if bridge_mtu else {})},
             }
         for link in vxlans:
-            files[f"{network['networkd_dir']}/31-hv-{link['ifname']}.{kind}"] = {
+            files[f"{directory}/31-hv-{link['ifname']}.{kind}"] = {
                 "source": f"{source}/vxlan.{kind}.jinja",
                 "context": {"link": link},
             }
@@ -189,9 +202,10 @@ def _network_view(network, me, bridges, tunnels):
         vxlans=vxlans,
         vxlans_gone=[] if vxlan_on else tunnels["vxlan"],
         public_bridge=public,
+        bridge_mtu=bridge_mtu,
         links=[
             me["public"]["interface"],
-            me["rpn"]["interface"],
+            rpn["interface"],
             *(bridge["name"] for _net, bridge in sorted(bridges.items())),
             *(link["ifname"] for link in vxlans),
         ],
@@ -385,18 +399,23 @@ def _evacuation_view(evacuation, gluster):
 
 def _guest_view(name, guest, cfg):
     """F26: a guest with its defaults, ``uuid`` (the same on every host, for migrations),
-    ``disk_path``, NICs by Linux bridge (``bridge``), network (``net``), MAC and libvirt
-    traffic filter (``filter``, ``ips``: B10, see :func:`_nic_filter`), and its domain
+    ``disk_path``, NICs by Linux bridge (``bridge``), network (``net``), MAC, libvirt
+    traffic filter (``filter``, ``ips``: B10, see :func:`_nic_filter`) and ``mtu`` (only
+    when tunnels:guest_mtu is not 1500), and its domain
     ``xml`` with the ``fingerprint`` embedded in it."""
     view = dict(copy.deepcopy(hv_schema.GUEST_DEFAULTS), **copy.deepcopy(guest), name=name)
     view["uuid"] = str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.{cfg['domain']}"))
     view["disk_path"] = f"{cfg['pools'][guest['disk']['pool']]['path']}/{name}.img"
+    mtu = cfg["tunnels"]["guest_mtu"]
     view["nics"] = [
         {
             "bridge": cfg["bridges"][nic["bridge"]]["name"],
             "net": nic["bridge"],
             "mac": nic.get("mac", hv_schema.default_mac(name, index)).lower(),
             **_nic_filter(cfg["bridges"][nic["bridge"]], view["failover_ips"]),
+            # tunnels:guest_mtu, told to the guest (virtio's host_mtu); none at 1500, so that
+            # the guests of a cluster without it keep their definition.
+            **({"mtu": mtu} if mtu != hv_schema.GUEST_MTU else {}),
         }
         for index, nic in enumerate(view["nics"])
     ]

@@ -58,6 +58,19 @@ def hetzner_pillar():
     return case_pillar(to_hetzner)
 
 
+def to_vswitch(pillar, guest_mtu=None):
+    """Every host's private network a Hetzner vSwitch: VLAN 4000 on its public NIC, the link
+    vlan4000 (no MAC, the VLAN's default MTU 1400, no DHCP); ``guest_mtu``: tunnels:guest_mtu."""
+    for host in pillar["hypervisor"]["hosts"].values():
+        host["rpn"] = {"interface": "vlan4000", "vlan": 4000, "address": host["rpn"]["address"]}
+    if guest_mtu is not None:
+        pillar["hypervisor"].setdefault("tunnels", {})["guest_mtu"] = guest_mtu
+
+
+def _vswitch(guest_mtu=None):
+    return lambda pillar: to_vswitch(pillar, guest_mtu)
+
+
 def _no_arbiter(pillar):
     """Take the arbiter (every host whose role is arbiter) out of the cluster: two hosts,
     replica 2 volumes without client quorum, takeover off (auto)."""
@@ -445,6 +458,46 @@ CASES = [
     ("tunnels-vxlan-port-zero", _put((*TUNNELS, "vxlan_port"), 0), "hypervisor:tunnels:vxlan_port"),
     ("tunnels-unknown-key", _put((*TUNNELS, "mode"), "vxlan"), "hypervisor:tunnels:mode"),
     ("vxlan-on-a-1500-byte-rpn", _set((*H2, "rpn", "mtu"), 1500), "hypervisor:hosts:hyp2:rpn:mtu"),
+    # A Hetzner vSwitch as the private network: a VLAN of the public NIC, MTU 1400.
+    ("vxlan-on-a-vswitch-without-guest-mtu", _vswitch(), "hypervisor:hosts:hyp1:rpn:mtu"),
+    (
+        "guest-mtu-above-the-vswitch",
+        _vswitch(1351),
+        "hypervisor:hosts:hyp1:rpn:mtu",
+    ),
+    ("guest-mtu-too-big", _put((*TUNNELS, "guest_mtu"), 8951), "hypervisor:tunnels:guest_mtu"),
+    ("guest-mtu-not-int", _put((*TUNNELS, "guest_mtu"), "1350"), "hypervisor:tunnels:guest_mtu"),
+    (
+        "vswitch-with-a-mac",
+        _both(_vswitch(1350), _set((*H1, "rpn", "mac"), "02:00:c6:33:64:0b")),
+        "hypervisor:hosts:hyp1:rpn:mac",
+    ),
+    (
+        "vlan-id-too-big",
+        _both(_vswitch(1350), _set((*H1, "rpn", "vlan"), 4095)),
+        "hypervisor:hosts:hyp1:rpn:vlan",
+    ),
+    ("vlan-id-zero", _both(_vswitch(1350), _set((*H1, "rpn", "vlan"), 0)), "hypervisor:hosts:hyp1:rpn:vlan"),
+    (
+        "vlan-id-text",
+        _both(_vswitch(1350), _set((*H1, "rpn", "vlan"), "4000")),
+        "hypervisor:hosts:hyp1:rpn:vlan",
+    ),
+    (
+        "vlan-link-with-a-dot",
+        _both(_vswitch(1350), _set((*H1, "rpn", "interface"), "eth0.4000")),
+        "hypervisor:hosts:hyp1:rpn:interface",
+    ),
+    (
+        "vlan-link-is-the-public-nic",
+        _both(_vswitch(1350), _set((*H1, "rpn", "interface"), "eth0")),
+        "hypervisor:hosts:hyp1:rpn:interface",
+    ),
+    (
+        "vlan-without-address",
+        _both(_vswitch(1350), _delete((*H1, "rpn", "address"))),
+        "hypervisor:hosts:hyp1:rpn:address",
+    ),
     ("firewall-missing", _delete(FIREWALL), "hypervisor:firewall:trusted"),
     ("firewall-trusted-empty", _set((*FIREWALL, "trusted"), []), "hypervisor:firewall:trusted"),
     (

@@ -1,5 +1,6 @@
 {#- F11/F18/F19/F23 with systemd-networkd: files named 10-hv-public,
-    20-hv-rpn, 30-hv-<bridge>, 31-hv-<vxlan link>. A change is applied behind
+    20-hv-rpn, 25-hv-<VLAN link> (rpn:vlan: the private network is a VLAN of
+    the public NIC), 30-hv-<bridge>, 31-hv-<vxlan link>. A change is applied behind
     a dead-man (safe_apply, R5): `networkctl reload` (networkd reconfigures the
     links whose file changed), then the probe: every link configured, new
     connections to the master, SSH from the master; otherwise the previous

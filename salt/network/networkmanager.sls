@@ -1,7 +1,8 @@
 {#- F11/F18/F19/F23 with NetworkManager keyfiles named hv-* (EL). A changed
     keyfile is read (`nmcli connection reload`) and its connection brought up;
     the public side is restarted on its own (public_net.restart: hv-public and
-    the public bridge, then proxy ARP). #}
+    the public bridge, then proxy ARP). hv-rpn is the RPN NIC (by its MAC) or,
+    with rpn:vlan, a VLAN connection on the public NIC (a vSwitch). #}
 {%- from "map.jinja" import hv with context %}
 {%- set dir = hv.network.nm_dir %}
 {#- VXLAN links with transport vxlan (after tunnels.vxlan stopped any OpenVPN
@@ -75,6 +76,7 @@ network-networkmanager-bridge-{{ net }}-managed:
     - context:
         id: hv-{{ bridge.name }}
         bridge: {{ bridge.name }}
+        mtu: {{ hv.network.bridge_mtu | json }}
     - onchanges_in:
       - module: network-networkmanager-reloaded
 {%- endfor %}

@@ -1,8 +1,9 @@
 """The highstate renders on Debian 12 and EL 9 for the lab's cluster (hyp1, hyp2;
 its arbiter arb1 where said) and for a second cluster with other names, bridges, networks, an arbiter
-and another failover provider (kvm-a, kvm-b, witness; Hetzner Robot), each with every feature present
-and its own values;
-a pillar that is invalid, or has no entry for the minion, fails the render."""
+and another failover provider (kvm-a, kvm-b, witness; Hetzner Robot, a vSwitch as the private
+network, guests at MTU 1350), each with every feature present and its own values;
+a pillar that is invalid, or has no entry for the minion, fails the render. OpenVPN tunnels
+render in tests/unit/test_tunnels_render.py (the second cluster with a private NIC)."""
 
 import copy
 
@@ -10,29 +11,32 @@ import jinja2
 import pytest
 import yaml
 
-from tests.loaders import hv_validate, layered_parameters
+from tests.loaders import hv_validate, hv_views, layered_parameters
 from tests.pillar_cases import as_seen_by, lab_pillar
 from tests.saltcall import MASTER, OS_GRAINS, REPO, Ahead, call, factories, minion, text
 from tests.unit.test_firewall_render import render as firewall_files
+from tests.unit.test_network_render import keyfile, section, sections
 
 LAB = ("hyp1", "hyp2")
 LAB_ARBITER = ("arb1",)
 SECOND = ("kvm-a", "kvm-b", "witness")
 # A family's name is its reference platform (tests/saltcall.py: Debian 12, Rocky 9).
 FAMILIES = ("Debian", "RedHat")
-# Debian 13's grains: one host of each cluster (each tunnel transport).
+# Debian 13's grains: one host of each cluster (a private NIC, a vSwitch).
 DEBIAN_13 = [("hyp1", "Debian-13"), ("kvm-a", "Debian-13")]
 ADMIN = {"hyp1": "fws", "hyp2": "fws", "kvm-a": "ops", "kvm-b": "ops", "witness": "ops"}
 PEER = {"hyp1": "hyp2", "hyp2": "hyp1", "kvm-a": "kvm-b", "kvm-b": "kvm-a"}
-# tunnels:transport: the lab's is the default.
-TRANSPORT = {"hyp1": "vxlan", "hyp2": "vxlan", "kvm-a": "openvpn", "kvm-b": "openvpn"}
+# tunnels:transport: the lab's is the default, the second cluster's the same over its vSwitch.
+TRANSPORT = {"hyp1": "vxlan", "hyp2": "vxlan", "kvm-a": "vxlan", "kvm-b": "vxlan"}
 # The public bridge (net wan) by its name.
 WAN_BRIDGE = {"hyp1": "brwan", "hyp2": "brwan", "kvm-a": "br-out", "kvm-b": "br-out"}
 NETWORKD = "/etc/systemd/network"
 
 
 def _second_host(index, name):
-    """A host of the second cluster: witness is its arbiter (no host id, peer nor server number)."""
+    """A host of the second cluster: witness is its arbiter (no host id, peer nor server number).
+    Its private network is a Hetzner vSwitch: VLAN 4000 on the public NIC, the link vlan4000
+    (no MAC), MTU 1400, no DHCP (a VLAN's default)."""
     own = (
         {"role": "arbiter"}
         if name == "witness"
@@ -45,19 +49,15 @@ def _second_host(index, name):
             "address": f"198.18.0.{20 + index}",
             "gateway": "198.18.0.1",
         },
-        "rpn": {
-            "interface": "enp2s0",
-            "mac": f"02:00:c0:00:02:{20 + index}",
-            "address": f"192.0.2.{20 + index}/24",
-            "mtu": 1500,
-        },
+        "rpn": {"interface": "vlan4000", "vlan": 4000, "address": f"192.0.2.{20 + index}/24", "mtu": 1400},
     }
 
 
 # The second cluster: other host names, interfaces, networks (198.18.0.0/24
-# public, gateway 198.18.0.1; 192.0.2.0/24 RPN), MTU, domain, brick root, three
-# bridges (br-out public), an arbiter, OpenVPN tunnels (a 1500-byte RPN), its
-# own trusted sources, a guest, gluster over TLS, Hetzner Robot's failover IPs.
+# public, gateway 198.18.0.1; 192.0.2.0/24 on a vSwitch, VLAN 4000), domain, brick
+# root, three bridges (br-out public), an arbiter, VXLAN with the guests at MTU 1350
+# (the vSwitch's 1400 less VXLAN's 50 bytes), its own trusted sources, a guest,
+# gluster over TLS, Hetzner Robot's failover IPs.
 SECOND_PILLAR = {
     "hypervisor": {
         "domain": "dc2.example.net",
@@ -79,7 +79,7 @@ SECOND_PILLAR = {
                 "nics": [{"bridge": "dmz"}],
             }
         },
-        "tunnels": {"transport": "openvpn"},
+        "tunnels": {"transport": "vxlan", "guest_mtu": 1350},
         "firewall": {"trusted": ["198.18.0.10", "198.18.1.0/28"]},
         "failover": {"provider": "hetzner"},
     },
@@ -155,8 +155,8 @@ PER_FAMILY = {
     },
 }
 # F19 by the cluster's transport, then the family: VXLAN links from the
-# family's network backend (OpenVPN stopped), or OpenVPN tunnels (the VXLAN
-# links removed).
+# family's network backend (OpenVPN stopped). Both clusters use VXLAN: OpenVPN's
+# tunnels (and the VXLAN links removed) render in tests/unit/test_tunnels_render.py.
 PER_TRANSPORT = {
     "vxlan": {
         "Debian": {
@@ -171,39 +171,35 @@ PER_TRANSPORT = {
             "F19-no-openvpn": ("service.dead", "tunnels-vxlan-openvpn-lan-stopped"),
         },
     },
-    "openvpn": {
-        family: {
-            "F19": ("file.managed", "tunnels-openvpn-lan-config-managed"),
-            "F19-service": ("service.running", "tunnels-openvpn-lan-running"),
-            "F19-no-vxlan": ("file.absent", vxlan_absent),
-        }
-        for family, vxlan_absent in (
-            ("Debian", "network-networkd-vxlan-lan-netdev-absent"),
-            ("RedHat", "network-networkmanager-vxlan-lan-absent"),
-        )
-    },
 }
-# The second cluster's network files: the public NIC, the RPN and three
-# bridges, by their names (no VXLAN link: its transport is openvpn); the
-# arbiter's, the public NIC and the RPN only (it carries no guest).
+# The second cluster's network files: the public NIC, the private network (a VLAN of
+# the public NIC: its .netdev with networkd), three bridges and their VXLAN links, by
+# their names; the arbiter's, the public NIC and the private network only (it carries
+# no guest).
+NM_DIR = "/etc/NetworkManager/system-connections"
+SECOND_BRIDGES = ("br-out", "br-in", "br-dmz")
+SECOND_VXLANS = ("vxwan", "vxlan", "vxdmz")
 ARBITER_NETWORK_FILES = {
-    "Debian": {f"{NETWORKD}/10-hv-public.network", f"{NETWORKD}/20-hv-rpn.network"},
-    "RedHat": {f"/etc/NetworkManager/system-connections/hv-{n}.nmconnection" for n in ("public", "rpn")},
+    "Debian": {
+        f"{NETWORKD}/{n}" for n in ("10-hv-public.network", "20-hv-rpn.network", "25-hv-vlan4000.netdev")
+    },
+    "RedHat": {f"{NM_DIR}/hv-{n}.nmconnection" for n in ("public", "rpn")},
 }
 SECOND_NETWORK_FILES = {
     "Debian": ARBITER_NETWORK_FILES["Debian"]
-    | {f"{NETWORKD}/30-hv-{b}.{k}" for b in ("br-out", "br-in", "br-dmz") for k in ("netdev", "network")},
+    | {f"{NETWORKD}/30-hv-{b}.{k}" for b in SECOND_BRIDGES for k in ("netdev", "network")}
+    | {f"{NETWORKD}/31-hv-{v}.{k}" for v in SECOND_VXLANS for k in ("netdev", "network")},
     "RedHat": ARBITER_NETWORK_FILES["RedHat"]
-    | {f"/etc/NetworkManager/system-connections/hv-{n}.nmconnection" for n in ("br-out", "br-in", "br-dmz")},
+    | {f"{NM_DIR}/hv-{n}.nmconnection" for n in SECOND_BRIDGES + SECOND_VXLANS},
 }
 # Each family's public and RPN files.
 PUBLIC_FILE = {
     "Debian": f"{NETWORKD}/10-hv-public.network",
-    "RedHat": "/etc/NetworkManager/system-connections/hv-public.nmconnection",
+    "RedHat": f"{NM_DIR}/hv-public.nmconnection",
 }
 RPN_FILE = {
     "Debian": f"{NETWORKD}/20-hv-rpn.network",
-    "RedHat": "/etc/NetworkManager/system-connections/hv-rpn.nmconnection",
+    "RedHat": f"{NM_DIR}/hv-rpn.nmconnection",
 }
 # The seed's vmstore options (the schema's gluster:volumes), as gluster gets them.
 VMSTORE_OPTIONS = {
@@ -500,11 +496,13 @@ def test_second_cluster_renders_its_own_network(highstate, host, family):
         False,
     )
     rpn = files[RPN_FILE[family]]["rpn"]
-    assert (rpn["interface"], rpn["address"], rpn["mtu"], rpn["dhcp"]) == (
-        "enp2s0",
+    assert (rpn["interface"], rpn["vlan"], rpn["parent"], rpn["address"], rpn["mtu"], rpn["dhcp"]) == (
+        "vlan4000",
+        4000,
+        "enp1s0",
         f"192.0.2.{number}/24",
-        1500,
-        True,
+        1400,
+        False,
     )
     context = _args(states, "hosts-file-managed")["context"]
     assert (context["me"], context["peer"]) == (host, PEER.get(host))
@@ -517,6 +515,86 @@ def test_second_cluster_renders_its_own_network(highstate, host, family):
     libvirt_group = [] if host == "witness" else ["users-libvirt-group-present"]
     assert _starting(states, "users-") == [*libvirt_group, "users-ops-present", "users-ops-ssh-keys-present"]
     assert _args(states, "users-ops-present")["groups"] == ([] if host == "witness" else ["libvirt"])
+
+
+def _rendered(entry):
+    """A network file's text from its template and context, as the state renders it
+    (an undefined name fails, as in Salt)."""
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(REPO / "salt")), undefined=jinja2.StrictUndefined
+    )
+    return env.get_template(entry["source"].removeprefix("salt://")).render(**entry["context"])
+
+
+def _sources(states):
+    """Each network file a host installs: destination -> {source, context}."""
+    found = {}
+    for state_id, chunk in states.items():
+        if not state_id.startswith("network-"):
+            continue
+        if "file.managed" in _functions(chunk):
+            args = _args(states, state_id)
+            found[args["name"]] = {"source": args["source"], "context": args["context"]}
+        elif "safe_apply.applied" in _functions(chunk):
+            found.update(_args(states, state_id)["files"])
+    return found
+
+
+@pytest.mark.parametrize("host", SECOND)
+def test_second_cluster_networkd_on_a_vswitch(highstate, host):
+    """rpn:vlan 4000: the VLAN link's .netdev, named by the public NIC's .network, and the
+    private network's .network matching it by name (the VLAN has the public NIC's MAC), at
+    MTU 1400; tunnels:guest_mtu 1350 on the bridges and the VXLAN links."""
+    files = {dest: _rendered(entry) for dest, entry in _sources(highstate(host, "Debian")).items()}
+    assert sections(files[f"{NETWORKD}/25-hv-vlan4000.netdev"]) == [
+        ("NetDev", {"Name": ["vlan4000"], "Kind": ["vlan"], "MTUBytes": ["1400"]}),
+        ("VLAN", {"Id": ["4000"]}),
+    ]
+    public = files[f"{NETWORKD}/10-hv-public.network"]
+    assert section(public, "Match") == {"Name": ["enp1s0"]}
+    assert section(public, "Network")["VLAN"] == ["vlan4000"]
+    rpn = files[f"{NETWORKD}/20-hv-rpn.network"]
+    assert (section(rpn, "Match"), section(rpn, "Link")) == ({"Name": ["vlan4000"]}, {"MTUBytes": ["1400"]})
+    number = 21 + SECOND.index(host)
+    assert section(rpn, "Network")["Address"] == [f"192.0.2.{number}/24"]
+    assert "DHCP" not in section(rpn, "Network")
+    vxlans = [] if host == "witness" else ["vxdmz", "vxlan", "vxwan"]
+    assert section(rpn, "Network").get("VXLAN", []) == vxlans
+    for bridge in [] if host == "witness" else SECOND_BRIDGES:
+        netdev = section(files[f"{NETWORKD}/30-hv-{bridge}.netdev"], "NetDev")
+        assert netdev == {"Name": [bridge], "Kind": ["bridge"], "MTUBytes": ["1350"]}
+    for link in vxlans:
+        assert section(files[f"{NETWORKD}/31-hv-{link}.netdev"], "NetDev")["MTUBytes"] == ["1350"]
+
+
+@pytest.mark.parametrize("host", SECOND)
+def test_second_cluster_networkmanager_on_a_vswitch(highstate, host):
+    """EL: hv-rpn a VLAN connection on the public NIC (not an ethernet one matched by MAC),
+    the bridges and the VXLAN links at the guests' MTU, the VXLAN over the VLAN link."""
+    files = {dest: keyfile(_rendered(entry)) for dest, entry in _sources(highstate(host, "RedHat")).items()}
+    rpn = files[f"{NM_DIR}/hv-rpn.nmconnection"]
+    assert (rpn["connection"]["type"], rpn["connection"]["interface-name"]) == ("vlan", "vlan4000")
+    assert (rpn["vlan"], rpn["ethernet"]) == ({"id": "4000", "parent": "enp1s0"}, {"mtu": "1400"})
+    assert rpn["ipv4"] == {"method": "manual", "address1": f"192.0.2.{21 + SECOND.index(host)}/24"}
+    for bridge in [] if host == "witness" else SECOND_BRIDGES:
+        assert files[f"{NM_DIR}/hv-{bridge}.nmconnection"]["ethernet"] == {"mtu": "1350"}
+    for link in [] if host == "witness" else SECOND_VXLANS:
+        vxlan = files[f"{NM_DIR}/hv-{link}.nmconnection"]
+        assert (vxlan["ethernet"], vxlan["vxlan"]["parent"]) == ({"mtu": "1350"}, "vlan4000")
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_second_cluster_firewall_and_guests_on_a_vswitch(highstate, family):
+    """Shorewall's rpn zone is the VLAN link; the guest's NIC tells it MTU 1350 (libvirt's
+    <mtu>); the lab's guests (guest_mtu 1500) have none."""
+    context = _args(highstate("kvm-a", family), "firewall-shorewall-applied")["context"]["hv"]
+    assert "rpn vlan4000 tcpflags" in firewall_files(context)["interfaces"]
+    second = hv_views.build(
+        as_seen_by(copy.deepcopy(SECOND_PILLAR), "kvm-a"), layered_parameters(family), "kvm-a"
+    )
+    assert "      <mtu size='1350'/>\n" in second["guests"]["web"]["xml"]
+    lab = hv_views.build(lab_pillar(), layered_parameters(family), "hyp1")
+    assert not [name for name, guest in lab["guests"].items() if "<mtu" in guest["xml"]]
 
 
 @pytest.mark.parametrize("family", FAMILIES)

@@ -543,9 +543,10 @@ def test_migration_view(params, user, home):
         ),
         (
             pillar_cases._set(("hypervisor", "hosts", "hyp2", "rpn", "mtu"), 1500),
-            "pillar key 'hypervisor:hosts:hyp2:rpn:mtu': 1500 is below 1550, the least for"
-            " tunnels:transport vxlan: guests' 1500-byte frames would not fit (VXLAN adds 50 bytes);"
-            " raise rpn:mtu or use openvpn",
+            "pillar key 'hypervisor:hosts:hyp2:rpn:mtu': host hyp2's RPN MTU is 1500: tunnels:transport"
+            " vxlan needs 1550 there, the guests' 1500-byte frames (tunnels:guest_mtu) and VXLAN's 50"
+            " bytes; set tunnels:guest_mtu: 1450 (the guests then get that MTU), raise rpn:mtu, or use"
+            " openvpn",
         ),
         (
             pillar_cases._set(("hypervisor", "firewall", "trusted"), []),

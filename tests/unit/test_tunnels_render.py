@@ -5,10 +5,12 @@ the peer pinned by fingerprint, the `up` command joining the tap to its
 bridge. Then the SLS of network, tunnels and peers through ``salt-call
 state.show_sls`` (masterless minions of pytest-salt-factories,
 tests/saltcall.py) for the lab's pillar (vxlan, two hosts) and a second
-cluster (openvpn, two hypervisors and an arbiter, whose network has no
+cluster (openvpn over a private NIC, two hypervisors and an arbiter, whose network has no
 bridge and no tunnel): which states each host gets, and that the peer's
 keys reach the states through slots read when they run, after
 peer_keys.received."""
+
+import copy
 
 import jinja2
 import pytest
@@ -102,11 +104,27 @@ def test_openvpn_never_a_static_key_or_a_pki():
 SLS = "network,tunnels,peers"
 
 
+def second_with_openvpn():
+    """The second cluster (tests/render/test_render.py) with a private NIC of its own (enp2s0,
+    found by its MAC, a 1500-byte MTU) in place of its vSwitch, and OpenVPN tunnels."""
+    pillar = copy.deepcopy(SECOND_PILLAR)
+    for index, host in enumerate(pillar["hypervisor"]["hosts"].values(), start=1):
+        address = host["rpn"]["address"]
+        host["rpn"] = {
+            "interface": "enp2s0",
+            "mac": f"02:00:c0:00:02:{20 + index}",
+            "address": address,
+            "mtu": 1500,
+        }
+    pillar["hypervisor"]["tunnels"] = {"transport": "openvpn"}
+    return pillar
+
+
 @pytest.fixture(scope="module")
 def show_sls(tmp_path_factory):
     """state.show_sls of a host, rendered once: all that this module reads, started ahead."""
     salt_factories = factories(tmp_path_factory.mktemp("salt-factories"))
-    second = write_pillar(tmp_path_factory.mktemp("second"), SECOND_PILLAR)
+    second = write_pillar(tmp_path_factory.mktemp("second"), second_with_openvpn())
 
     def render(host, family, mods):
         roots = None if host.startswith("hyp") else second
@@ -229,7 +247,8 @@ def test_lab_proxy_arp_reasserted_after_a_network_change(show_sls):
                 "cidr": "203.0.113.11/24",
                 "gateway": "203.0.113.254",
                 "dhcp": False,
-            }
+            },
+            "vlans": [],
         },
     }
     reassert = args(states, "network-networkd-public-reasserted")
