@@ -150,16 +150,10 @@ Use it:
 """
 
 
-def _private_side(host):
-    if host.rpn_vlan:
-        return f"{host.rpn_if} (VLAN {host.rpn_vlan} on {host.public_if}) on the vSwitch"
-    return f"{host.rpn_if} {host.rpn_mac} on the RPN segment"
-
-
 def summary(hosts):
     lines = "\n".join(
         f"  {h.name:<13} container (nspawn PID {machines.nspawn_pid(h)}), "
-        f"{h.public_if} {h.public_ip}, {_private_side(h)}"
+        f"{h.public_if} {h.public_ip}, {h.rpn_if} {h.rpn_mac} on the RPN segment"
         for h in hosts
     )
     return SUMMARY.format(

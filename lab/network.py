@@ -1,9 +1,10 @@
 """The lab's networks: namespaces joined by veth pairs to a switch namespace.
 
-A host's private network is a cable of its own to the switch's ``rpn`` bridge
-(an RPN), or, when its pillar names ``rpn:vlan``, that VLAN on its public cable
-(a vSwitch): the ``pub`` bridge then filters VLANs, and only the ports of hosts
-in the vSwitch carry its id.
+A host's private network is a cable of its own to the switch's ``rpn`` bridge.
+A vSwitch (``rpn:vlan``: a VLAN on the public cable) cannot be built here: this
+machine's kernel has no 802.1Q VLANs (CONFIG_VLAN_8021Q unset, no modules), so
+a lab pillar that names one is refused (lab/topology.py) and a private cable at
+the vSwitch's MTU stands in for it.
 
 Only documentation-range addresses are assigned, only inside these namespaces,
 and no namespace gets a route out: lab traffic never leaves the lab.
@@ -47,8 +48,7 @@ def up(hosts):
     for ns in [SWITCH_NS] + [m[0] for m in PUBLIC_MACHINES] + [h.netns for h in hosts]:
         system.run("ip", "netns", "add", ns)
         _ns(ns, "link", "set", "lo", "up")
-    vlans = any(h.rpn_vlan for h in hosts)
-    _ns(SWITCH_NS, "link", "add", "pub", "type", "bridge", *(("vlan_filtering", "1") if vlans else ()))
+    _ns(SWITCH_NS, "link", "add", "pub", "type", "bridge")
     _ns(SWITCH_NS, "link", "add", "rpn", "mtu", str(RPN_MTU), "type", "bridge")
     for bridge in ("pub", "rpn"):
         _ns(SWITCH_NS, "link", "set", bridge, "up")
@@ -77,31 +77,20 @@ def _plug_host(host):
     _plug(f"p-{host.name}", "pub", host.netns, host.public_if)
     _ns(host.netns, "addr", "add", f"{host.public_ip}/{PUBLIC_PREFIXLEN}", "dev", host.public_if)
     _ns(host.netns, "link", "set", host.public_if, "up")
-    if host.rpn_vlan:
-        private(host, joined=True)
-        return
     # The RPN side is left bare (no address, MTU 1500): the states configure it.
     _plug(f"r-{host.name}", "rpn", host.netns, host.rpn_if, mac=host.rpn_mac, mtu=RPN_MTU)
 
 
 def private(host, joined):
-    """``host`` on its private network or cut off from it (the other hosts, its
-    public side untouched): its RPN cable up or down, or its public port given or
-    refused the vSwitch's VLAN."""
-    if host.rpn_vlan:
-        action = "add" if joined else "del"
-        port = f"p-{host.name}"
-        system.run("bridge", "-n", SWITCH_NS, "vlan", action, "dev", port, "vid", str(host.rpn_vlan))
-    else:
-        _ns(SWITCH_NS, "link", "set", f"r-{host.name}", "up" if joined else "down")
+    """``host`` on its private network or cut off from it (the other hosts; its
+    public side untouched): its RPN cable in or out of the switch."""
+    _ns(SWITCH_NS, "link", "set", f"r-{host.name}", "up" if joined else "down")
 
 
 def cable(host, plugged):
-    """Plug ``host``'s cables (public, and RPN unless its private network is a VLAN)
-    into the switch, or pull them: a pulled host is silent, as a server that lost
-    its power is."""
-    ports = [f"p-{host.name}"] + ([] if host.rpn_vlan else [f"r-{host.name}"])
-    for port in ports:
+    """Plug ``host``'s two cables (public and RPN) into the switch, or pull them:
+    a pulled host is silent, as a server that lost its power is."""
+    for port in (f"p-{host.name}", f"r-{host.name}"):
         _ns(SWITCH_NS, "link", "set", port, "up" if plugged else "down")
 
 

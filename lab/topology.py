@@ -51,12 +51,9 @@ class Host:
     public_if: str
     public_ip: str
     rpn_if: str
-    rpn_mac: str | None  # None on a VLAN (it has the public NIC's MAC)
+    rpn_mac: str
     devices: tuple = ()
     role: str = "hypervisor"  # or "arbiter": gluster only, no guests
-    # The private network as a VLAN on the public cable (a vSwitch, as Hetzner's):
-    # its id, or None for a cable of its own (an RPN, as Online's).
-    rpn_vlan: int | None = None
 
     @property
     def netns(self):
@@ -74,16 +71,22 @@ def _devices(cluster, host):
 def hosts(pillar_file=None):
     """The lab hosts, in name order."""
     cluster = yaml.safe_load(Path(pillar_file or PILLAR).read_text())["hypervisor"]
+    vlans = sorted(name for name, h in cluster["hosts"].items() if "vlan" in h["rpn"])
+    if vlans:
+        raise SystemExit(
+            f"lab pillar: {', '.join(vlans)} name rpn:vlan, a vSwitch: this machine's kernel has no"
+            " 802.1Q VLANs (CONFIG_VLAN_8021Q unset, no modules); give the lab hosts a private"
+            " cable (rpn:interface and mac) at the vSwitch's MTU instead"
+        )
     return [
         Host(
             name=name,
             public_if=h["public"]["interface"],
             public_ip=h["public"]["address"],
             rpn_if=h["rpn"]["interface"],
-            rpn_mac=h["rpn"].get("mac"),
+            rpn_mac=h["rpn"]["mac"],
             devices=_devices(cluster, h),
             role=h.get("role", "hypervisor"),
-            rpn_vlan=h["rpn"].get("vlan"),
         )
         for name, h in sorted(cluster["hosts"].items())
     ]
