@@ -42,8 +42,10 @@ def route(ip, host):
 
 
 def routed_to(ip):
-    """The public address the stand-in routes ``ip`` to now."""
-    return provider.control("GET", "/state")["failovers"][ip]["destination"]
+    """The public address the stand-in routes ``ip`` to now (Online's stand-in tells
+    ``{"destination", "mac"}`` per IP, Robot's the address alone)."""
+    route = provider.control("GET", "/state")["failovers"][ip]
+    return route["destination"] if isinstance(route, dict) else route
 
 
 def answering(ip, timeout=0.3):
