@@ -132,6 +132,10 @@ MODE = (re.compile(r"^0?[0-7]{3}$"), "a file mode like 0770")
 CALENDAR = (re.compile(r"^[A-Za-z0-9 :*,/.~-]{1,64}$"), "a systemd calendar (daily, Mon *-*-* 03:00)")
 TIMESPAN = (re.compile(r"^[0-9]{1,6} ?(us|ms|s|sec|min|m|h|d|w)?$"), "a systemd time span like 30min")
 PACKAGE = (re.compile(r"^[A-Za-z0-9][A-Za-z0-9+._-]{0,127}$"), "a package name")
+PACKAGE_GLOB = (
+    re.compile(r"^[A-Za-z0-9*?\[][A-Za-z0-9+._*?\[\]-]{0,127}$"),
+    "a package name or a glob (linux-image-*)",
+)
 REQUIREMENT = (
     re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}((==|>=|<=|~=|!=|<|>)[A-Za-z0-9.*+!_-]{1,40})?$"),
     "a pip requirement (name or name==version)",
@@ -233,6 +237,17 @@ REDHAT_PKGS = {
     "gluster": _names("glusterfs-server glusterfs-fuse xfsprogs lvm2"),
     "sanlock": _names("sanlock libvirt-daemon-driver-lock-sanlock"),
 }
+# The packages whose change reboots a host in a rolling upgrade (upgrade.rolling, B9):
+# the kernel, libvirt, qemu, gluster (the daemons, the FUSE client and their libraries)
+# and sanlock. On Debian a new kernel ABI is a new package (linux-image-<abi>-amd64).
+DEBIAN_REBOOT = _names(
+    "linux-image-* libvirt-daemon* libvirt0 qemu-system-* glusterfs-* libglusterfs* libgf*"
+    " sanlock libsanlock* libvirt-sanlock"
+)
+REDHAT_REBOOT = _names(
+    "kernel kernel-core kernel-modules* libvirt-daemon* libvirt-libs qemu-kvm* glusterfs*"
+    " libgfapi* libglusterfs* sanlock sanlock-lib"
+)
 # Every volume's bricks give a silent client (a dead or cut-off host) up within
 # seconds (TCP keepalive and user timeout; gluster's own default waits 42 s to
 # hours), so that the locks it held do not block the host that takes over.
@@ -558,6 +573,41 @@ ROWS = (
     Row("keeper:script", "/usr/local/sbin/hv-keeper", "path", "The keeper unit's script.", pattern=SCRIPT),
     Row("keeper:unit", "hv-keeper", "str", "The keeper unit.", pattern=UNIT),
     Row(
+        "upgrade:reboot_packages",
+        [],
+        "names",
+        "upgrade.rolling reboots a host when one of these packages (globs) changed.",
+        pattern=PACKAGE_GLOB,
+    ),
+    Row(
+        "upgrade:poll_interval",
+        10,
+        "int",
+        "Seconds between two looks while upgrade.rolling waits.",
+        bounds=(1, 60),
+    ),
+    Row("upgrade:timeouts:drain", 1800, "int", "Seconds guests.drain may take.", bounds=(60, 86400)),
+    Row("upgrade:timeouts:upgrade", 3600, "int", "Seconds pkg.upgrade may take.", bounds=(60, 86400)),
+    Row(
+        "upgrade:timeouts:back", 900, "int", "Seconds a rebooted host has to answer again.", bounds=(60, 7200)
+    ),
+    Row(
+        "upgrade:timeouts:lockspace",
+        600,
+        "int",
+        "Seconds for its sanlock lockspace joined.",
+        bounds=(30, 7200),
+    ),
+    Row("upgrade:timeouts:quorum", 600, "int", "Seconds for its quorum.", bounds=(30, 7200)),
+    Row(
+        "upgrade:timeouts:heal",
+        7200,
+        "int",
+        "Seconds for every volume healed (0 entries).",
+        bounds=(60, 604800),
+    ),
+    Row("upgrade:timeouts:undrain", 1800, "int", "Seconds guests.undrain may take.", bounds=(60, 86400)),
+    Row(
         "pools", {"iso": {"path": "/var/lib/libvirt/images/iso"}}, "rule", "libvirt dir pools: name: {path}."
     ),
     Row(
@@ -579,6 +629,7 @@ OS_DEFAULTS = {
         "gluster:tls_dir": "/usr/lib/ssl",  # Debian's OpenSSL directory, where its glusterfs looks
         "python:os_pkgs": ["python3-libvirt"],
         "python:build_pkgs": ["gcc", "pkg-config", "libvirt-dev", "python3-dev"],
+        "upgrade:reboot_packages": DEBIAN_REBOOT,
     },
     "RedHat": {
         "tunnels:openvpn_group": "nobody",
@@ -594,6 +645,7 @@ OS_DEFAULTS = {
         "sanlock:defaults_file": "/etc/sysconfig/sanlock",
         "python:os_pkgs": ["python3-libvirt"],
         "python:build_pkgs": ["gcc", "pkgconf-pkg-config", "libvirt-devel", "python3-devel"],
+        "upgrade:reboot_packages": REDHAT_REBOOT,
     },
 }
 # What a major release has other than its family, by key (issue 22: Debian 13 is being
