@@ -405,3 +405,24 @@ def test_the_answers_of_localclient_with_full_return():
     drained = {"hyp1": {"ret": {"guests": {}, "result": False}, "retcode": 1}}
     assert hv_upgrade.answer(drained, "hyp1") == ({"guests": {}, "result": False}, None)
     assert hv_upgrade.answer({"hyp1": "odd"}, "hyp1") == (None, "an unexpected answer: odd")
+
+
+def test_the_upgrades_page_lists_the_defaults_and_shows_a_valid_pillar():
+    """docs/upgrades.md names each OS family's reboot_packages as the schema has them, and its
+    pillar block passes the validator."""
+    import re
+
+    import yaml
+
+    from tests.loaders import REPO, hv_validate
+
+    text = (REPO / "docs" / "upgrades.md").read_text()
+    for family, label in (("Debian", "Debian"), ("RedHat", "EL")):
+        item = re.search(rf"^- {label}: (.*?)(?=\n- |\n\n)", text, re.M | re.S).group(1)
+        listed = re.findall(r"`([^`]+)`", item)
+        assert listed == hv_schema.defaults(family)["upgrade"]["reboot_packages"], family
+    blocks = [yaml.safe_load(b) for b in re.findall(r"^```yaml\n(.*?)^```", text, re.M | re.S)]
+    (block,) = [b for b in blocks if "hypervisor" in b]  # the other: a stopped run's return
+    pillar = lab_pillar()
+    pillar["hypervisor"]["upgrade"] = block["hypervisor"]["upgrade"]
+    assert hv_validate.validate(pillar, layered_parameters("Debian"), "hyp1") == []
