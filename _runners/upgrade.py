@@ -51,6 +51,7 @@ __virtualname__ = "upgrade"
 NODEGROUP = "hypervisors"
 EVENTS = "hv/upgrade"
 ASK = 30  # seconds a question (not a wait's action) has to answer
+SURVEY = 60  # seconds cluster.local and cluster.shared have (the latter asks the provider's API)
 LIST_TIMEOUT = 600  # seconds pkg.list_upgrades may take (it refreshes the package lists first)
 BOOT_ID = "/proc/sys/kernel/random/boot_id"  # new at each boot: the reboot happened
 LOCK = "hv-upgrade.lock"  # in the master's cachedir: one rolling upgrade at a time
@@ -182,7 +183,7 @@ class _Run:
 
     def survey(self):
         """The status view and the problems that keep a host from being upgraded."""
-        reply = self.cmd(NODEGROUP, "cluster.local", tgt_type="nodegroup")
+        reply = self.cmd(NODEGROUP, "cluster.local", timeout=SURVEY, tgt_type="nodegroup")
         parts = {}
         for host in sorted(reply or {}):
             value, error = hv_upgrade.answer(reply, host)
@@ -195,7 +196,9 @@ class _Run:
         self.answered = {h for h, part in parts.items() if set(part) != {"error"}}
         reader = self.reader()
         shared, error = (
-            self.one(reader, "cluster.shared") if reader else (None, "no host with guests answers")
+            self.one(reader, "cluster.shared", timeout=SURVEY)
+            if reader
+            else (None, "no host with guests answers")
         )
         shared = shared if isinstance(shared, dict) else {"error": error or hv_upgrade.short(shared)}
         view = cluster_view.assemble(
@@ -346,7 +349,10 @@ class _Run:
         entries = []
         for host in order:
             arbiter = self.settings["hosts"][host]["role"] == "arbiter"
-            upgrades, error = self.one(host, "pkg.list_upgrades", timeout=LIST_TIMEOUT)
+            if host in self.answered:
+                upgrades, error = self.one(host, "pkg.list_upgrades", timeout=LIST_TIMEOUT)
+            else:  # not asked: it would make the plan wait for nothing
+                upgrades, error = None, "not asked: it did not answer cluster.local"
             if error is None and not isinstance(upgrades, dict):
                 error = f"an unexpected answer: {hv_upgrade.short(upgrades)}"
             entry = hv_upgrade.plan_entry(

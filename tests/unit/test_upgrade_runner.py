@@ -51,7 +51,7 @@ class Script:
     Every call is recorded as (target, function, *arguments)."""
 
     def __init__(self):
-        self.answers, self.calls, self.kwargs = {}, [], []
+        self.answers, self.calls, self.kwargs, self.timeouts = {}, [], [], []
 
     def on(self, tgt, fun, *answers):
         self.answers[(tgt, fun)] = list(answers)
@@ -62,6 +62,7 @@ class Script:
         assert tgt_type == ("nodegroup" if tgt == "hypervisors" else "glob")
         self.calls.append((tgt, fun, *arg))
         self.kwargs.append(kwarg)
+        self.timeouts.append(timeout)
         queue = self.answers[(tgt, fun)]
         value = queue.pop(0) if len(queue) > 1 else queue[0]
         if isinstance(value, Exception):
@@ -277,6 +278,17 @@ def test_the_dry_run_of_an_unhealthy_cluster_says_a_run_would_refuse(client, scr
     assert events.call_count == 0
 
 
+def test_the_dry_run_does_not_wait_for_a_host_that_does_not_answer(client, script, events):
+    script.on("hypervisors", "cluster.local", healthy(arb1=NO_ANSWER))
+    ret = runner.rolling(dry_run=True)
+    assert ("arb1", "pkg.list_upgrades") not in script.calls and ret["result"] is False
+    assert ret["health"] == ["arb1: answers: no answer"]
+    assert ret["plan"][-1]["error"] == "pkg.list_upgrades: not asked: it did not answer cluster.local"
+    assert ret["comment"].endswith(
+        "; pkg.list_upgrades failed: arb1: pkg.list_upgrades: not asked: it did not answer cluster.local"
+    )
+
+
 # ------------------------------------------------------------------ a whole run
 
 
@@ -350,6 +362,14 @@ def test_a_run_goes_host_by_host_and_reboots_where_the_kernel_or_gluster_changed
     asked = dict(zip(script.calls, script.kwargs, strict=True))
     assert asked[("hyp2", "guests.drain")] == {"reason": "rolling upgrade"}
     assert asked[("hyp2", "pkg.upgrade")] == {"dist_upgrade": True}
+    # Each action within its step's deadline (the settings' defaults), a question within 30 s.
+    deadlines = dict(zip(script.calls, script.timeouts, strict=True))
+    assert [deadlines[("hyp2", f)] for f in ("guests.drain", "pkg.upgrade", "guests.undrain")] == [
+        1800,
+        3600,
+        1800,
+    ]
+    assert (deadlines[("hyp2", "pkg.list_upgrades")], deadlines[("hyp2", "test.ping")]) == (600, 30)
     host_steps = [t for t in tags(events) if t.startswith("hv/upgrade/host/")]
     assert tags(events)[0] == "hv/upgrade/started" and tags(events)[-1] == "hv/upgrade/done"
     assert host_steps[:9] == [f"hv/upgrade/host/{s}" for s in ret["hosts"]["hyp2"]["steps"]]
