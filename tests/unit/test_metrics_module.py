@@ -32,7 +32,7 @@ import salt.config
 import salt.loader
 
 from tests.loaders import REPO, hypervisor_pillar, load
-from tests.pillar_cases import lab_pillar
+from tests.pillar_cases import HETZNER, lab_pillar, to_hetzner
 from tests.unit.test_cluster_module import fixture, sanlock_status
 
 metrics = load("_modules", "metrics")
@@ -395,3 +395,17 @@ def test_a_torn_evacuation_record_is_the_evacuation_source_down(hv):
     facts = metrics.collect()
     assert facts["sources"]["evacuation"] is False and "evacuation" not in facts
     assert "Expecting" in facts["errors"]["evacuation"]
+
+
+def test_no_hetzner_credential_reaches_the_file_or_the_return(salt_mods, pillar, tmp_path):
+    """A Hetzner cluster's pillar (Robot's user and password): the same."""
+    to_hetzner(pillar)
+    said = f"HTTP 401 for {HETZNER['user']}:{HETZNER['password']}"
+    salt_mods["online.routed_ips"].return_value = {"result": False, "ips": [], "answered": [], "kind": "auth"}
+    salt_mods["online.routed_ips"].return_value["comment"] = said
+    ret = metrics.write()
+    assert ret["sources"]["settings"] is True and ret["sources"]["failover"] is False
+    assert ret["errors"]["failover"] == "auth: HTTP 401 for <redacted>:<redacted>"
+    text = (tmp_path / "textfile" / "hv.prom").read_text()
+    for value in (HETZNER["user"], HETZNER["password"]):
+        assert value not in text and value not in str(ret)
