@@ -10,6 +10,11 @@ PY := $(VENV)/bin/python
 DEBIAN_PACKAGES := debootstrap systemd-container python3-venv iproute2 util-linux dpkg-dev \
   libvirt-dev pkg-config gcc python3-dev openssh-client e2fsprogs \
   iperf3 arping iputils-ping tcpdump
+# promtool (tests/unit/test_metrics_rules.py) comes with Debian's prometheus package, which
+# is installed without what it recommends (the node exporter) and whose server is stopped
+# and disabled at once: nothing of it runs on this machine.
+DEBIAN_PACKAGES_NO_RECOMMENDS := prometheus
+DEBIAN_SERVICES_OFF := prometheus
 SLS := $(shell git ls-files '*.sls' 2>/dev/null)
 # The lab hosts' Debian release: trixie (13), or bookworm (12):
 # `make lab LAB_RELEASE=bookworm`. The bench-* targets use the lab of the same setting.
@@ -39,6 +44,15 @@ deps: .deps.stamp
 	  echo "installing Debian packages: $$missing"; \
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	fi
+	@missing=$$(for p in $(DEBIAN_PACKAGES_NO_RECOMMENDS); do dpkg-query -W -f='$${Status}\n' $$p 2>/dev/null | grep -q '^install ok installed' || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages (without recommends): $$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	fi; \
+	for s in $(DEBIAN_SERVICES_OFF); do \
+	  if [ -d /run/systemd/system ]; then systemctl disable --now $$s.service >/dev/null 2>&1 || true; \
+	  elif [ -x /etc/init.d/$$s ]; then /etc/init.d/$$s stop >/dev/null 2>&1 || true; update-rc.d $$s disable >/dev/null 2>&1 || true; fi; \
+	done
 	@touch $@
 
 venv: $(VENV)/.installed

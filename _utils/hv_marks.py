@@ -109,6 +109,20 @@ def record_evacuation(hv, ret):
         log.warning("guests: could not record the evacuation: %s", exc)
 
 
+def last_evacuation(hv):
+    """The last evacuation's result as :func:`record_evacuation` kept it (``{"host", "to",
+    "reason", "guests", "failover", "seconds", "result", "at"}``), or None when this host has
+    none; raises ValueError for a record that is not whole, OSError when it cannot be read."""
+    try:
+        with open(state_path(hv, LAST_RESULT), encoding="utf-8") as handle:
+            record = json.load(handle)
+    except FileNotFoundError:
+        return None
+    if not isinstance(record, dict):
+        raise ValueError(f"{state_path(hv, LAST_RESULT)} is not an evacuation's record")
+    return record
+
+
 # ------------------------------------------------------------------ a person's stops
 
 

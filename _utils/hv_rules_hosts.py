@@ -512,6 +512,22 @@ def check_network(errors, hv, merged):
         _check_tunnels(errors, merged["tunnels"], hosts)
     if isinstance(merged.get("firewall"), dict):
         _check_trusted(errors, merged["firewall"])
+    if isinstance(merged.get("metrics"), dict):
+        _check_metrics_port(errors, merged["metrics"], merged.get("firewall"))
+
+
+def _check_metrics_port(errors, metrics, firewall):
+    """The node exporter's port is no port the hosts use already (SSH's, glusterd's, the
+    bricks', libvirt's, its migrations')."""
+    port = metrics.get("listen_port")
+    if not _is_int(port):
+        return  # its own row reports it
+    path = ("hypervisor", "metrics", "listen_port")
+    ssh = (firewall or {}).get("ssh_port") if isinstance(firewall, dict) else None
+    if port == ssh:
+        errors.add(path, f"port {port} is SSH's ({hv_check.named(('hypervisor', 'firewall', 'ssh_port'))})")
+    else:
+        _check_port_taken(errors, path, port)
 
 
 def _check_trusted(errors, firewall):

@@ -145,6 +145,10 @@ ONE_VALUE = re.compile(r"^[^\x00-\x1f\x7f\"'\\\\]{0,200}$")  # a map's value, as
 SELINUX_BOOLEAN = (re.compile(r"^[a-z][a-z0-9_]{0,63}$"), "an SELinux boolean name")
 VG = (VG_NAME, "an LVM volume group name")
 RESCUE_IMAGE = (IMAGE_NAME, 'an image name ("": the API\'s first)')
+OPTIONAL_PATH = (re.compile(r"^(/[A-Za-z0-9._+@-][A-Za-z0-9._+@/-]*)?$"), 'an absolute path, or ""')
+# The node exporter's textfile directory as Debian's package builds it (its default flag).
+DEBIAN_TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
+METRICS_PORT = 9100  # the node exporter's own default port
 # --------------------------------------------------- the cluster description
 # hosts:<name>:role. An arbiter carries no guest: it holds the third, metadata-only
 # brick of every volume (replica 3 arbiter 1), which gives gluster a majority.
@@ -224,6 +228,8 @@ DEBIAN_PKGS = {
     "firewall": _names("shorewall iptables"),
     "gluster": _names("glusterfs-server glusterfs-client xfsprogs lvm2"),
     "sanlock": _names("sanlock libvirt-sanlock"),
+    # Installed only where hypervisor:metrics:enabled (salt/metrics/).
+    "metrics": _names("prometheus-node-exporter"),
 }
 REDHAT_PKGS = {
     "admin_tools": _names(
@@ -236,6 +242,8 @@ REDHAT_PKGS = {
     "firewall": _names("shorewall iptables-nft"),
     "gluster": _names("glusterfs-server glusterfs-fuse xfsprogs lvm2"),
     "sanlock": _names("sanlock libvirt-daemon-driver-lock-sanlock"),
+    # EPEL's build of Fedora's package (epel-release: repo_packages).
+    "metrics": _names("golang-github-prometheus-node-exporter"),
 }
 # The packages whose change reboots a host in a rolling upgrade (upgrade.rolling, B9):
 # the kernel, libvirt, qemu, gluster (the daemons, the FUSE client and their libraries)
@@ -608,6 +616,47 @@ ROWS = (
     ),
     Row("upgrade:timeouts:undrain", 1800, "int", "Seconds guests.undrain may take.", bounds=(60, 86400)),
     Row(
+        "metrics:enabled",
+        False,
+        "bool",
+        "Write the cluster's metrics for the node exporter's textfile collector (docs/metrics.md).",
+    ),
+    Row(
+        "metrics:textfile_dir",
+        DEBIAN_TEXTFILE_DIR,
+        "path",
+        "The textfile collector's directory: hv.prom is written there.",
+        pattern=STATE_DIR,
+    ),
+    Row(
+        "metrics:interval",
+        30,
+        "int",
+        "Seconds between two writes (the minion's scheduler).",
+        bounds=(10, 3600),
+    ),
+    Row(
+        "metrics:listen_port",
+        METRICS_PORT,
+        "int",
+        "The node exporter's TCP port, open to firewall:monitoring_sources.",
+        bounds=PORT_RANGE,
+    ),
+    Row("metrics:service", "prometheus-node-exporter", "str", "The node exporter's unit.", pattern=UNIT),
+    Row(
+        "metrics:args_file",
+        "/etc/default/prometheus-node-exporter",
+        "path",
+        "The node exporter's environment file: its ARGS hold the flags that differ from its defaults.",
+    ),
+    Row(
+        "metrics:packaged_textfile_dir",
+        "",
+        "str",
+        'The textfile directory the package\'s node exporter reads by default ("": unknown, always passed).',
+        pattern=OPTIONAL_PATH,
+    ),
+    Row(
         "pools", {"iso": {"path": "/var/lib/libvirt/images/iso"}}, "rule", "libvirt dir pools: name: {path}."
     ),
     Row(
@@ -630,6 +679,7 @@ OS_DEFAULTS = {
         "python:os_pkgs": ["python3-libvirt"],
         "python:build_pkgs": ["gcc", "pkg-config", "libvirt-dev", "python3-dev"],
         "upgrade:reboot_packages": DEBIAN_REBOOT,
+        "metrics:packaged_textfile_dir": DEBIAN_TEXTFILE_DIR,
     },
     "RedHat": {
         "tunnels:openvpn_group": "nobody",

@@ -23,6 +23,7 @@ import hv_schema
 import hv_validate
 
 POLL_TIMEOUT_MAX = 5  # seconds: the failover beacon's one request, at most
+METRICS_FILE = "hv.prom"  # metrics.write's file in the textfile collector's directory
 
 
 def build(pillar, defaults, minion_id):
@@ -68,6 +69,8 @@ def build(pillar, defaults, minion_id):
     cfg["takeover"] = _takeover_view(cfg["takeover"], hv_layout.has_majority(hosts), cfg["gluster"])
     cfg["evacuation"] = _evacuation_view(cfg["evacuation"], cfg["gluster"])
     cfg["keeper"] = _keeper_view(cfg["keeper"], cfg["gluster"])
+    cfg["metrics"] = _metrics_view(cfg["metrics"])
+    cfg["firewall"]["metrics_port"] = _metrics_port(cfg["metrics"], cfg["firewall"])
     cfg["guests"] = {name: _guest_view(name, guest, cfg) for name, guest in sorted(cfg["guests"].items())}
     cfg["settings_copy"] = _settings_copy(cfg)
     return cfg
@@ -385,6 +388,28 @@ def _keeper_view(keeper, gluster):
     and ``stopped_dir`` (a person's stops of ``running: true`` guests)."""
     directory = keeper["dir"] or f"{gluster['volumes'][hv_schema.SAVE_VOLUME]['mount']}/.hv-keeper"
     return dict(keeper, dir=directory, hosts_dir=f"{directory}/hosts", stopped_dir=f"{directory}/stopped")
+
+
+def _metrics_view(metrics):
+    """Issue 25: the settings, with ``file`` (``<textfile_dir>/hv.prom``, what metrics.write
+    writes) and ``args``: the node exporter's flags where the settings differ from its own
+    defaults (its port 9100, the textfile directory its package reads; always that flag
+    where the package's is not known), so that a default Debian install keeps its file as
+    it came."""
+    args = []
+    if metrics["listen_port"] != hv_schema.METRICS_PORT:
+        args.append(f"--web.listen-address=:{metrics['listen_port']}")
+    if metrics["textfile_dir"] != metrics["packaged_textfile_dir"]:
+        args.append(f"--collector.textfile.directory={metrics['textfile_dir']}")
+    return dict(metrics, file=f"{metrics['textfile_dir']}/{METRICS_FILE}", args=args)
+
+
+def _metrics_port(metrics, firewall):
+    """The node exporter's port for the firewall (open to ``monitoring_sources``): only where
+    metrics are enabled, and only when the monitoring port's rule does not open it already."""
+    if not metrics["enabled"] or metrics["listen_port"] == firewall["monitoring_port"]:
+        return None
+    return metrics["listen_port"]
 
 
 def _evacuation_view(evacuation, gluster):

@@ -148,6 +148,7 @@ EVACUATION = ("hypervisor", "evacuation")
 SANLOCK = ("hypervisor", "sanlock")
 TAKEOVER = ("hypervisor", "takeover")
 KEEPER = ("hypervisor", "keeper")
+METRICS = ("hypervisor", "metrics")
 LEASE_OPTIONS = (*GLUSTER, "volumes", "sanlock", "options")
 # A third host for the lab's cluster: its arbiter (hosts:<name>:role), valid as it is.
 ARB1 = {
@@ -549,6 +550,22 @@ CASES = [
         "hypervisor:firewall:probe_ssh_from_master",
     ),
     ("firewall-config-dir-etc", _put((*FIREWALL, "config_dir"), "/etc"), "hypervisor:firewall:config_dir"),
+    ("metrics-enabled-not-bool", _put((*METRICS, "enabled"), "yes"), "hypervisor:metrics:enabled"),
+    ("metrics-unknown-key", _put((*METRICS, "port"), 9100), "hypervisor:metrics:port"),
+    ("metrics-interval-too-short", _put((*METRICS, "interval"), 5), "hypervisor:metrics:interval"),
+    ("metrics-port-is-ssh", _put((*METRICS, "listen_port"), 22), "hypervisor:metrics:listen_port"),
+    ("metrics-port-is-glusterd", _put((*METRICS, "listen_port"), 24007), "hypervisor:metrics:listen_port"),
+    ("metrics-port-is-a-brick", _put((*METRICS, "listen_port"), 49200), "hypervisor:metrics:listen_port"),
+    (
+        "metrics-textfile-dir-in-etc",
+        _put((*METRICS, "textfile_dir"), "/etc/prometheus"),
+        "hypervisor:metrics:textfile_dir",
+    ),
+    (
+        "metrics-packaged-dir-relative",
+        _put((*METRICS, "packaged_textfile_dir"), "var/lib/x"),
+        "hypervisor:metrics:packaged_textfile_dir",
+    ),
     (
         "migration-bad-user",
         _put(("hypervisor", "migration", "user"), "Root User"),

@@ -23,6 +23,7 @@ FIREWALL = {
     "tunnel_udp_ports": [4789],
     "ssh_port": 2222,
     "monitoring_port": 10050,
+    "metrics_port": None,
     "log_level": "notice",
     "outbound_tcp": [80, 443],
     "outbound_udp": [53, 123],
@@ -203,3 +204,12 @@ def test_every_template_is_applied():
     apply_sls = (REPO / "salt" / "firewall" / "apply.sls").read_text()
     for template in FILES.glob("*.jinja"):
         assert f'"{template.stem}"' in apply_sls, template.name
+
+
+def test_the_node_exporters_port_only_when_metrics_are_enabled():
+    """Issue 25: hypervisor:metrics:listen_port opened to the monitoring sources, right after
+    the monitoring port's rule, only where the view gives it (metrics enabled, another port)."""
+    rules = render(dict(SAMPLE, firewall=dict(FIREWALL, metrics_port=9100)))["rules"]
+    at = rules.index("ACCEPT wan:$MONITORING $FW tcp 10050")
+    assert rules[at + 1] == "ACCEPT wan:$MONITORING $FW tcp 9100"
+    assert not [line for line in render(SAMPLE)["rules"] if "9100" in line]

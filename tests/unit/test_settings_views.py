@@ -473,3 +473,45 @@ def test_gluster_over_tls_sets_every_volumes_tls_options():
         }
     plain = settings("hyp1")["gluster"]["volumes"]["vmstore"]["options"]
     assert not {"client.ssl", "server.ssl", "auth.ssl-allow"} & set(plain)
+
+
+# ---------------------------------------------------------------- metrics (issue 25)
+
+
+def _metrics(family, **metrics):
+    pillar = lab_pillar()
+    if metrics:
+        pillar["hypervisor"]["metrics"] = metrics
+    return hv_views.build(pillar, layered_parameters(family), "hyp1")
+
+
+def test_metrics_off_by_default_no_port_opened_and_no_flag_on_debian():
+    hv = _metrics("Debian")
+    assert hv["metrics"]["enabled"] is False and hv["firewall"]["metrics_port"] is None
+    assert hv["metrics"]["file"] == "/var/lib/prometheus/node-exporter/hv.prom"
+    assert hv["metrics"]["args"] == []
+
+
+def test_metrics_on_el_always_name_the_textfile_directory():
+    """EPEL's package reads no known directory by default: the flag is always given."""
+    hv = _metrics("RedHat", enabled=True)
+    assert hv["metrics"]["args"] == ["--collector.textfile.directory=/var/lib/prometheus/node-exporter"]
+    assert hv["firewall"]["metrics_port"] == 9100
+
+
+def test_metrics_flags_only_for_what_differs():
+    hv = _metrics("Debian", enabled=True, listen_port=9200, textfile_dir="/var/lib/hv-metrics")
+    assert hv["metrics"]["args"] == [
+        "--web.listen-address=:9200",
+        "--collector.textfile.directory=/var/lib/hv-metrics",
+    ]
+    assert hv["metrics"]["file"] == "/var/lib/hv-metrics/hv.prom"
+    assert hv["firewall"]["metrics_port"] == 9200
+
+
+def test_metrics_on_the_monitoring_port_need_no_rule_of_their_own():
+    pillar = lab_pillar()
+    pillar["hypervisor"]["metrics"] = {"enabled": True, "listen_port": 9100}
+    pillar["hypervisor"]["firewall"]["monitoring_port"] = 9100
+    hv = hv_views.build(pillar, layered_parameters("Debian"), "hyp1")
+    assert hv["firewall"]["metrics_port"] is None
