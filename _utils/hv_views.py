@@ -69,6 +69,7 @@ def build(pillar, defaults, minion_id):
     cfg["evacuation"] = _evacuation_view(cfg["evacuation"], cfg["gluster"])
     cfg["keeper"] = _keeper_view(cfg["keeper"], cfg["gluster"])
     cfg["guests"] = {name: _guest_view(name, guest, cfg) for name, guest in sorted(cfg["guests"].items())}
+    cfg["backups"] = _backups_view(cfg["backups"], cfg["guests"])
     cfg["settings_copy"] = _settings_copy(cfg)
     return cfg
 
@@ -394,6 +395,17 @@ def _evacuation_view(evacuation, gluster):
         evacuation,
         save_dir=gluster["volumes"]["save"]["mount"],
         settings_cache=f"{evacuation['state_dir']}/settings.json",
+    )
+
+
+def _backups_view(backups, guests):
+    """B9: the backup settings, ``guests`` resolved (those listed, else every guest; never
+    one with ``backup: false``) and ``last_dir`` (each guest's last result)."""
+    listed = backups["guests"] or sorted(guests)
+    return dict(
+        backups,
+        guests=[name for name in listed if name in guests and guests[name]["backup"]],
+        last_dir=f"{backups['state_dir']}/last",
     )
 
 
