@@ -254,12 +254,20 @@ def manifest(
         "finished": finished,
         "method": method,
         "frozen": bool(frozen),
-        # frozen: the guest's file systems were quiesced by its agent; else what a power cut
-        # would have left on the disk
-        "consistency": "filesystem" if frozen else "crash",
+        "consistency": consistency(method, frozen),
         "note": note,
         "checksum": {"sha256": digest},
     }
+
+
+def consistency(method, frozen):
+    """What a backup's disk is like: ``filesystem`` (a running guest's file systems frozen
+    by its agent), ``stopped`` (the disk as a stopped guest left it: clean after a shutdown,
+    crash-consistent after a destroy) or ``crash`` (a running guest not frozen: what a power
+    cut would leave)."""
+    if method == "copy":
+        return "stopped"
+    return "filesystem" if frozen else "crash"
 
 
 # ------------------------------------------------------------------ libvirt's domain and backup XML
