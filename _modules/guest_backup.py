@@ -233,40 +233,51 @@ def _make(hv, name, guest, target, stamp, started):
     return manifest
 
 
+class Busy(CommandExecutionError):
+    """Another backup or restore of the guest holds its lock: nothing was started."""
+
+
 def _backup(hv, name, force=False):
-    """One backup of pillar guest ``name`` here, with its events, record and retention."""
+    """One backup of pillar guest ``name`` here, with its events, record and retention.
+    Events: ``started`` once it holds the guest's lock, then ``done`` or ``failed``
+    (``failed`` alone when refused before it started: no target, an opt-out)."""
     me = hv["me"]["name"]
     guest = hv["guests"].get(name)
     if guest is None:
         raise CommandExecutionError(f"no guest {name} in pillar hypervisor:guests")
     target = hv["backups"]["target"]["path"]
-    stamp, started, clock = hv_backup.stamp(), hv_runtime.now(), time.monotonic()
-    _event("started", {"guest": name, "host": me, "backup": stamp})
-    try:
-        if hv["me"]["role"] != "hypervisor":
-            raise CommandExecutionError(f"{me} carries no guests")
-        if not guest["backup"] and not force:
-            raise CommandExecutionError(
-                f"{name} opts out of backups (hypervisor:guests:{name}:backup: false); force=True overrides"
-            )
-        directory = hv_backup.safe_dir(_target(hv), name, create=True)
-        with hv_runtime.try_locked(os.path.join(directory, LOCK)) as held:
-            if not held:
-                raise CommandExecutionError(f"a backup or restore of {name} runs already")
+    stamp, clock = hv_backup.stamp(), time.monotonic()
+    started = hv_backup.stamp_time(stamp)
+    with contextlib.ExitStack() as stack:
+        try:
+            if hv["me"]["role"] != "hypervisor":
+                raise CommandExecutionError(f"{me} carries no guests")
+            if not guest["backup"] and not force:
+                raise CommandExecutionError(
+                    f"{name} opts out of backups (hypervisor:guests:{name}:backup: false);"
+                    " force=True overrides"
+                )
+            directory = hv_backup.safe_dir(_target(hv), name, create=True)
+            if not stack.enter_context(hv_runtime.try_locked(os.path.join(directory, LOCK))):
+                raise Busy(f"a backup or restore of {name} runs already: not started")
+            _event("started", {"guest": name, "host": me, "backup": stamp})
             manifest = _make(hv, name, guest, target, stamp, started)
-    except Exception as exc:
-        why = str(exc) if isinstance(exc, CommandExecutionError) else f"{type(exc).__name__}: {exc}"
-        seconds = time.monotonic() - clock
-        shown = hv_backup.redact(why, target)
-        _record(hv, name, "failed", started, seconds, backup=stamp, why=shown)
-        _event(
-            "failed", {"guest": name, "host": me, "backup": stamp, "seconds": round(seconds, 1), "why": shown}
-        )
-        raise CommandExecutionError(f"backup of {name} failed: {why}") from None
-    try:
-        pruned = hv_backup.prune(target, name, hv["backups"]["keep"])
-    except (OSError, CommandExecutionError) as exc:
-        pruned = {"deleted": [], "failed": {"*": str(exc)}}
+        except Busy:
+            raise
+        except Exception as exc:
+            why = str(exc) if isinstance(exc, CommandExecutionError) else f"{type(exc).__name__}: {exc}"
+            seconds = time.monotonic() - clock
+            shown = hv_backup.redact(why, target)
+            _record(hv, name, "failed", started, seconds, backup=stamp, why=shown)
+            _event(
+                "failed",
+                {"guest": name, "host": me, "backup": stamp, "seconds": round(seconds, 1), "why": shown},
+            )
+            raise CommandExecutionError(f"backup of {name} failed: {why}") from None
+        try:
+            pruned = hv_backup.prune(target, name, hv["backups"]["keep"])
+        except (OSError, CommandExecutionError) as exc:
+            pruned = {"deleted": [], "failed": {"*": str(exc)}}
     seconds = time.monotonic() - clock
     facts = {key: manifest[key] for key in ("method", "frozen", "consistency", "bytes")}
     _record(hv, name, "done", started, seconds, backup=stamp, **facts)
@@ -348,6 +359,8 @@ def run_all():
                 continue
         try:
             results[name] = _backup(hv, name)
+        except Busy as exc:  # a run by hand: its own result is on record
+            results[name] = {"result": None, "skipped": str(exc)}
         except CommandExecutionError as exc:
             results[name] = {"result": False, "why": str(exc)}
     ok = all(r["result"] is not False for r in results.values())

@@ -390,6 +390,7 @@ def test_a_guest_that_opts_out_is_backed_up_only_when_forced(hv, target, vm1, st
     hv["guests"]["vm1"]["backup"] = False
     with pytest.raises(CommandExecutionError, match=r"opts out of backups .*force=True overrides"):
         module.run("vm1")
+    assert listing(target) == []
     assert module.run("vm1", force=True)["result"] is True
 
 
@@ -398,16 +399,17 @@ def test_a_target_that_is_not_there_is_a_failure_on_record(hv, target, vm1, stat
     with pytest.raises(CommandExecutionError, match=r"does not exist \(not mounted\?\)"):
         module.run("vm1")
     assert not os.path.exists(target) and module.last("vm1")["result"] == "failed"
-    assert tags(events) == ["hv/backup/started", "hv/backup/failed"]
+    assert tags(events) == ["hv/backup/failed"]  # refused before it started
 
 
-def test_one_backup_of_a_guest_at_a_time(hv, target, vm1, states, standin):
+def test_one_backup_of_a_guest_at_a_time(hv, target, vm1, states, standin, events):
+    """The second is refused, and is no failure on record: the first one's result will be."""
     lock = os.path.join(hv_backup.safe_dir(target, "vm1", create=True), module.LOCK)
     with module.hv_runtime.try_locked(lock) as held:
         assert held
         with pytest.raises(CommandExecutionError, match="a backup or restore of vm1 runs already"):
             module.run("vm1")
-    assert standin() == []
+    assert standin() == [] and events == [] and module.last("vm1") is None
 
 
 def test_a_guest_not_in_the_pillar_is_refused_without_a_record(hv):
@@ -453,6 +455,17 @@ def test_the_scheduled_run_backs_up_what_runs_here_and_what_runs_nowhere_from_ho
         "result": False,
     }
     assert module.__context__["retcode"] == 1
+
+
+def test_the_scheduled_run_skips_a_guest_whose_backup_runs_by_hand(hv, monkeypatch):
+    monkeypatch.setattr(module.hv_domains, "running_here", lambda: ["vm1", "vm2", "vm3", "vm4"])
+
+    def busy(_hv, name, force=False):
+        raise module.Busy(f"a backup or restore of {name} runs already: not started")
+
+    monkeypatch.setattr(module, "_backup", busy)
+    ret = module.run_all()
+    assert ret["result"] is True and {r["result"] for r in ret["guests"].values()} == {None}
 
 
 def test_the_scheduled_run_does_nothing_while_backups_are_off(hv, monkeypatch):
