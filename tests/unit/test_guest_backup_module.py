@@ -43,12 +43,16 @@ AGENT = (
 libvirt.registerErrorHandler(lambda _ctx, _error: None, None)
 
 STANDIN = """#!{python}
-# qemu-img's stand-in: convert copies the bytes, info says what a plain qcow2 says.
+# qemu-img's stand-in: convert copies the bytes, info says what a plain qcow2 says; a failure
+# of convert leaves a half-written output.
 import json, os, shutil, sys
 args = sys.argv[1:]
 with open(os.environ["STANDIN_LOG"], "a") as log:
     log.write(json.dumps(args) + "\\n")
 if os.environ.get("STANDIN_FAIL") == args[0]:
+    if args[0] == "convert":  # a half-written output, as a failure may leave
+        with open(args[-1], "wb") as half:
+            half.write(b"half")
     sys.stderr.write("qemu-img: Could not open '%s': Permission denied\\n" % args[-2])
     sys.exit(1)
 if args[0] == "convert":
@@ -547,9 +551,7 @@ def test_a_failed_restore_leaves_no_partial(hv, target, vm1, states, standin, mo
     monkeypatch.setenv("STANDIN_FAIL", "convert")
     with pytest.raises(CommandExecutionError, match="restore of vm1 failed: qemu-img convert failed"):
         module.restore("vm1", None, str(tmp_path / "new.img"))
-    assert sorted(os.listdir(tmp_path)) == sorted(
-        n for n in os.listdir(tmp_path) if not n.startswith("new.img")
-    )
+    assert [n for n in os.listdir(tmp_path) if n.startswith("new.img")] == []
 
 
 # ------------------------------------------------------------------ for real, where qemu-img is installed
