@@ -2,10 +2,13 @@
 the view the backup module reads, the targets the validator takes. The refusals, one
 mutation each, are in ``tests/pillar_cases.py``."""
 
+import re
+
 import pytest
+import yaml
 
 from tests import pillar_cases
-from tests.loaders import hv_validate, hv_views, layered_parameters
+from tests.loaders import REPO, hv_validate, hv_views, layered_parameters
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +67,14 @@ def test_a_target_may_be_set_while_backups_are_off(params):
     pillar = pillar_cases.lab_pillar()
     pillar["hypervisor"]["backups"] = {"target": {"path": "/srv/hv-backups"}}
     assert hv_validate.validate(pillar, params, "hyp1") == []
+
+
+def test_the_backups_page_shows_a_valid_pillar(params):
+    """docs/backups.md's YAML block, over the lab's pillar (its vm1 the page's)."""
+    text = (REPO / "docs" / "backups.md").read_text()
+    (block,) = [yaml.safe_load(b) for b in re.findall(r"^```yaml\n(.*?)^```", text, re.M | re.S)]
+    pillar = pillar_cases.lab_pillar()
+    pillar["hypervisor"]["backups"] = block["hypervisor"]["backups"]
+    pillar["hypervisor"]["guests"]["vm1"].update(block["hypervisor"]["guests"]["vm1"])
+    assert hv_validate.validate(pillar, params, "hyp1") == []
+    assert "vm1" not in hv_views.build(pillar, params, "hyp1")["backups"]["guests"]
