@@ -18,6 +18,7 @@ run may be writing it), never the only complete one, never a file it did not
 name, never anything outside ``<target>/<guest>/``.
 """
 
+import contextlib
 import datetime
 import hashlib
 import json
@@ -108,7 +109,8 @@ def safe_dir(target, guest, create=False):
     if not os.path.isdir(target):
         raise CommandExecutionError(f"the backup target {target} does not exist (not mounted?)")
     if create and not os.path.lexists(directory):
-        os.mkdir(directory, 0o700)
+        with contextlib.suppress(FileExistsError):  # another host's run made it meanwhile
+            os.mkdir(directory, 0o700)
     if os.path.islink(directory):
         raise CommandExecutionError(f"{directory} is a symbolic link: backups stay inside {target}")
     if os.path.lexists(directory) and not os.path.isdir(directory):

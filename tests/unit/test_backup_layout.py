@@ -306,6 +306,10 @@ def test_the_guest_agent_channel(channel, state):
     assert hv_backup.agent_state(DOMAIN.format(channel=channel)) == state
 
 
+def test_the_active_states_are_hv_domains():
+    assert hv_backup.ACTIVE == load("_utils", "hv_domains").ACTIVE
+
+
 def test_the_job_constants_are_libvirts():
     assert (
         hv_backup.JOB_NONE,
