@@ -24,6 +24,7 @@ GUEST_KEYS = (
     "failover_ips",
     "boot",
     "anti_affinity",
+    "backup",
 )
 GUEST_REQUIRED = ("home", "memory", "disk")
 GUEST_RANGES = {"memory": (32, 1048576), "vcpus": (1, 64)}  # MiB, count
@@ -239,8 +240,9 @@ def check_guests(errors, guests, hv, merged):
                 hv_schema.NAME,
                 "a group name ([a-z][a-z0-9_-]*, at most 32 characters)",
             )
-        if "running" in guest and not isinstance(guest["running"], bool):
-            errors.add(gpath + ("running",), f"must be true or false, got {errors.show(guest['running'])}")
+        for key in ("running", "backup"):
+            if key in guest and not isinstance(guest[key], bool):
+                errors.add(gpath + (key,), f"must be true or false, got {errors.show(guest[key])}")
         if "disk" in guest:
             _check_guest_disk(errors, gpath + ("disk",), guest["disk"], pools)
         if guest.get("boot") is not None:

@@ -3,7 +3,7 @@ The rules of storage, leases and a dead host (F12-F17, F28, B1, B5, B6): the
 gluster volumes and each host's bricks, the pools, sanlock's timings against
 each other and against the lease volume's ping-timeout, the takeover (only
 with a majority, never without client quorum), the shared directories of the
-takeover and the keeper. Plain Python.
+takeover and the keeper, the backups' target (B9). Plain Python.
 """
 
 import hv_check
@@ -291,6 +291,69 @@ def check_keeper(errors, keeper, gluster):
     """B1: the keepers' records on a gluster volume."""
     path = ("hypervisor", "keeper", "dir")
     _check_shared_dir(errors, path, keeper.get("dir"), gluster, "what the keepers record")
+
+
+def _inside(path, directory):
+    return path == directory or path.startswith(f"{directory}/")
+
+
+def _backup_target_clash(target, gluster, pools):
+    """Why backups may not go to ``target`` (a valid path), or None: not with the guests'
+    disks (a pool's directory, the volume that holds one), not on the lease or save volume,
+    not above any of them (``<target>/<guest>`` would reach into them)."""
+    volumes = gluster.get("volumes") if isinstance(gluster.get("volumes"), dict) else {}
+    mounts = {
+        n: v["mount"] for n, v in volumes.items() if isinstance(v, dict) and isinstance(v.get("mount"), str)
+    }
+    pool_paths = {
+        n: p["path"]
+        for n, p in (pools or {}).items()
+        if isinstance(p, dict) and isinstance(p.get("path"), str)
+    }
+    for name, pool in sorted(pool_paths.items()):
+        if _inside(target, pool):
+            return f"in pool {name}'s directory, with the guests' disks: a backup there is lost with them"
+    disk_volumes = {_volume_under(p, volumes) for p in pool_paths.values()} - {None}
+    for name, mount in sorted(mounts.items()):
+        if not _inside(target, mount):
+            continue
+        if name in disk_volumes:
+            return f"on gluster volume {name}, with the guests' disks: a backup there is lost with them"
+        if name in (hv_schema.LEASE_VOLUME, hv_schema.SAVE_VOLUME):
+            return f"on gluster volume {name}, the cluster's own ({mount}): backups would fill it"
+    for what, path in sorted([*(("pool " + n, p) for n, p in pool_paths.items()), *mounts.items()]):
+        if _inside(path, target):
+            return f"above {what} ({path}): a guest's directory there could be it"
+    return None
+
+
+def check_backups(errors, backups, gluster, pools, guests):
+    """B9: the backups' target (required when they are enabled) a normal absolute path away
+    from the guests' disks and the cluster's own volumes; the guests listed, pillar guests
+    that do not opt out (``guests:<name>:backup: false``)."""
+    path = ("hypervisor", "backups")
+    target = backups.get("target")
+    value = target.get("path") if isinstance(target, dict) else None
+    where = (*path, "target", "path")
+    if value == "":
+        if backups.get("enabled") is True:
+            errors.add(where, "is required with hypervisor:backups:enabled: true")
+    elif value is not None:
+        before = len(errors)
+        hv_check.check_path(errors, where, value)
+        why = _backup_target_clash(value, gluster, pools) if len(errors) == before else None
+        if why:
+            errors.add(where, f"{errors.show(value)} is {why}")
+    listed = backups.get("guests")
+    guests = guests if isinstance(guests, dict) else {}
+    for index, name in hv_check.list_items(listed, str):
+        if name not in guests:
+            errors.add((*path, "guests", index), f"{errors.show(name)} is not a guest of hypervisor:guests")
+        elif isinstance(guests[name], dict) and guests[name].get("backup") is False:
+            errors.add(
+                (*path, "guests", index),
+                f"{errors.show(name)} opts out of backups (hypervisor:guests:{name}:backup: false)",
+            )
 
 
 def check_dead_host(errors, hv, merged):

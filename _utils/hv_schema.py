@@ -177,6 +177,7 @@ GUEST_DEFAULTS = {
     "failover_ips": [],
     "boot": None,
     "anti_affinity": None,  # guests of one group run on different hosts while they can (B8)
+    "backup": True,  # false: left out of the scheduled backups (B9)
 }
 BOOT_DEFAULTS = {"initrd": None, "cmdline": ""}
 GUEST_MAC_PREFIX = "52:54:00"
@@ -580,6 +581,37 @@ ROWS = (
     Row("keeper:dir", "", "rule", '"": <save mount>/.hv-keeper; else under a mount.'),
     Row("keeper:script", "/usr/local/sbin/hv-keeper", "path", "The keeper unit's script.", pattern=SCRIPT),
     Row("keeper:unit", "hv-keeper", "str", "The keeper unit.", pattern=UNIT),
+    Row("backups:enabled", False, "bool", "Back the guests' disks up on schedule (B9, docs/backups.md)."),
+    Row(
+        "backups:target:path",
+        "",
+        "rule",
+        "Where: <path>/<guest>/<UTC stamp>.qcow2; required when enabled; not where the disks are.",
+    ),
+    Row("backups:keep", 7, "int", "Complete backups kept per guest, the newest.", bounds=(1, 365)),
+    Row(
+        "backups:schedule",
+        "*-*-* 03:00:00",
+        "str",
+        "When the scheduled backups run (a systemd calendar).",
+        pattern=CALENDAR,
+    ),
+    Row(
+        "backups:guests",
+        [],
+        "names",
+        "The guests backed up; empty: every guest (but those with backup: false).",
+        pattern=(NAME, "a guest name"),
+    ),
+    Row("backups:freeze", True, "bool", "Freeze a running guest's file systems through its agent."),
+    Row("backups:timeout", 21600, "int", "Seconds a backup job may run, then aborted.", bounds=(60, 172800)),
+    Row(
+        "backups:state_dir",
+        "/var/lib/hv-backup",
+        "path",
+        "Each guest's last result (for the metrics).",
+        pattern=STATE_DIR,
+    ),
     Row(
         "upgrade:reboot_packages",
         [],

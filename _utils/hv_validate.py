@@ -42,6 +42,9 @@ def _check_cluster(errors, hv, defaults, minion_id, pillar):
         hv_rules_storage.check_keeper(errors, merged["keeper"], gluster)
     if "guests" in hv:
         hv_rules_guests.check_guests(errors, hv["guests"], hv, merged)
+    if isinstance(merged.get("backups"), dict):
+        pools = merged.get("pools") if isinstance(merged.get("pools"), dict) else {}
+        hv_rules_storage.check_backups(errors, merged["backups"], gluster, pools, hv.get("guests", {}))
 
 
 def validate(pillar, defaults, minion_id=None):

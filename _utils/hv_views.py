@@ -72,6 +72,7 @@ def build(pillar, defaults, minion_id):
     cfg["metrics"] = _metrics_view(cfg["metrics"])
     cfg["firewall"]["metrics_port"] = _metrics_port(cfg["metrics"], cfg["firewall"])
     cfg["guests"] = {name: _guest_view(name, guest, cfg) for name, guest in sorted(cfg["guests"].items())}
+    cfg["backups"] = _backups_view(cfg["backups"], cfg["guests"])
     cfg["settings_copy"] = _settings_copy(cfg)
     return cfg
 
@@ -419,6 +420,17 @@ def _evacuation_view(evacuation, gluster):
         evacuation,
         save_dir=gluster["volumes"]["save"]["mount"],
         settings_cache=f"{evacuation['state_dir']}/settings.json",
+    )
+
+
+def _backups_view(backups, guests):
+    """B9: the backup settings, ``guests`` resolved (those listed, else every guest; never
+    one with ``backup: false``) and ``last_dir`` (each guest's last result)."""
+    listed = backups["guests"] or sorted(guests)
+    return dict(
+        backups,
+        guests=[name for name in listed if name in guests and guests[name]["backup"]],
+        last_dir=f"{backups['state_dir']}/last",
     )
 
 

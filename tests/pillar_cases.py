@@ -149,6 +149,7 @@ SANLOCK = ("hypervisor", "sanlock")
 TAKEOVER = ("hypervisor", "takeover")
 KEEPER = ("hypervisor", "keeper")
 METRICS = ("hypervisor", "metrics")
+BACKUPS = ("hypervisor", "backups")
 LEASE_OPTIONS = (*GLUSTER, "volumes", "sanlock", "options")
 # A third host for the lab's cluster: its arbiter (hosts:<name>:role), valid as it is.
 ARB1 = {
@@ -706,6 +707,50 @@ CASES = [
     ("keeper-enabled-not-bool", _put((*KEEPER, "enabled"), "yes"), "hypervisor:keeper:enabled"),
     ("keeper-bad-unit", _put((*KEEPER, "unit"), "hv keeper"), "hypervisor:keeper:unit"),
     ("keeper-unknown-key", _put((*KEEPER, "max_restart"), 3), "hypervisor:keeper:max_restart"),
+    # Guest disk backups (issue 25, B9): a target away from the disks, the guests listed.
+    ("guest-backup-not-bool", _set((*VM1, "backup"), "no"), "hypervisor:guests:vm1:backup"),
+    ("backups-enabled-without-target", _put((*BACKUPS, "enabled"), True), _key(*BACKUPS, "target", "path")),
+    (
+        "backups-target-relative",
+        _put((*BACKUPS, "target"), {"path": "backups"}),
+        _key(*BACKUPS, "target", "path"),
+    ),
+    (
+        "backups-target-in-a-pool",
+        _put((*BACKUPS, "target"), {"path": "/var/lib/libvirt/images/customer1/backups"}),
+        _key(*BACKUPS, "target", "path"),
+    ),
+    (
+        "backups-target-on-the-disks-volume",
+        _put((*BACKUPS, "target"), {"path": "/var/lib/libvirt/images/backups"}),
+        _key(*BACKUPS, "target", "path"),
+    ),
+    (
+        "backups-target-on-the-save-volume",
+        _put((*BACKUPS, "target"), {"path": "/var/lib/libvirt/qemu/save/backups"}),
+        _key(*BACKUPS, "target", "path"),
+    ),
+    (
+        "backups-target-above-the-volumes",
+        _put((*BACKUPS, "target"), {"path": "/var/lib/libvirt"}),
+        _key(*BACKUPS, "target", "path"),
+    ),
+    ("backups-target-not-a-mapping", _put((*BACKUPS, "target"), "/srv/hv-backups"), _key(*BACKUPS, "target")),
+    (
+        "backups-target-host-not-yet",
+        _put((*BACKUPS, "target", "host"), "hyp2"),
+        _key(*BACKUPS, "target", "host"),
+    ),
+    ("backups-keep-zero", _put((*BACKUPS, "keep"), 0), _key(*BACKUPS, "keep")),
+    ("backups-bad-schedule", _put((*BACKUPS, "schedule"), "daily; reboot"), _key(*BACKUPS, "schedule")),
+    ("backups-unknown-guest", _put((*BACKUPS, "guests"), ["vm9"]), _key(*BACKUPS, "guests", 0)),
+    (
+        "backups-guest-opted-out",
+        _both(_set((*VM1, "backup"), False), _put((*BACKUPS, "guests"), ["vm2", "vm1"])),
+        _key(*BACKUPS, "guests", 1),
+    ),
+    ("backups-state-dir-system", _put((*BACKUPS, "state_dir"), "/var/lib"), _key(*BACKUPS, "state_dir")),
+    ("backups-timeout-short", _put((*BACKUPS, "timeout"), 10), _key(*BACKUPS, "timeout")),
     # A second provider (issue 24): each key belongs to one provider.
     ("hetzner-part-with-online-provider", _put(("hetzner",), HETZNER), "hetzner"),
     (

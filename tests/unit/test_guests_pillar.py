@@ -44,6 +44,7 @@ def test_lab_guest_view(params):
         ],
         "failover_ips": ["203.0.113.101"],
         "anti_affinity": None,
+        "backup": True,
         "boot": {
             "kernel": "/opt/hvlab-guest/vmlinuz",
             "initrd": "/opt/hvlab-guest/initrd.img",
