@@ -13,7 +13,7 @@ DEBIAN_PACKAGES := debootstrap systemd-container python3-venv iproute2 util-linu
 # promtool (tests/unit/test_metrics_rules.py) comes with Debian's prometheus package, which
 # is installed without what it recommends (the node exporter) and whose server is stopped
 # and disabled at once: nothing of it runs on this machine.
-DEBIAN_PACKAGES_NO_RECOMMENDS := prometheus
+DEBIAN_PACKAGES_NO_RECOMMENDS := prometheus qemu-utils
 DEBIAN_SERVICES_OFF := prometheus
 SLS := $(shell git ls-files '*.sls' 2>/dev/null)
 # The lab hosts' Debian release: trixie (13), or bookworm (12):

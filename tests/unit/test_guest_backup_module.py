@@ -554,12 +554,12 @@ def test_a_failed_restore_leaves_no_partial(hv, target, vm1, states, standin, mo
     assert [n for n in os.listdir(tmp_path) if n.startswith("new.img")] == []
 
 
-# ------------------------------------------------------------------ for real, where qemu-img is installed
+# ------------------------------------------------------------------ for real (qemu-img: make deps)
 
 
-@pytest.mark.skipif(QEMU_IMG is None, reason="qemu-img is not installed on this machine")
 @pytest.mark.parametrize("fmt", ["raw", "qcow2"])
 def test_a_real_qcow2_of_a_stopped_guest_restored_for_real(hv, target, vm1, states, tmp_path, fmt):
+    assert QEMU_IMG, "qemu-img is missing: `make deps` installs it (Debian's qemu-utils)"
     disk = hv["guests"]["vm1"]["disk_path"]
     with open(disk, "wb") as handle:  # 16 MiB, sparse, data at both ends
         handle.truncate(16 << 20)
