@@ -18,6 +18,10 @@ import hv_schema
 TOKEN_KEY = ("online", "api_token")
 # The provider's credentials: the pillar's only secrets, each at its own key.
 CREDENTIAL_PATHS = hv_providers.CREDENTIAL_PATHS
+# The master's alerting credentials (alerts:, issue 25): the master's pillar alone has them.
+ALERT_SECRET_PATHS = tuple(
+    (hv_schema.ALERTS_PART, *hv_schema.path_of(key)) for key in hv_schema.ALERT_REDACTED
+)
 SECRET_NAME = re.compile(r"(token|api_?key|secret|passw(or)?d|passphrase|private_?key|credential)", re.I)
 PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----|b3BlbnNzaC1rZXktdjE|PuTTY-User-Key-File")
 SECRET_MIN = 6  # shorter secrets are not searched for: they would match innocent text
@@ -165,6 +169,12 @@ def _check_node(errors, path, value):
                 _check_node(errors, (*path, key), item)
 
 
+def check_row(errors, path, value, row):
+    """``value`` at ``path`` (the whole key, its part first) against ``row``: what the
+    alerts' settings (hv_schema.ALERT_ROWS, not under ``hypervisor:``) are checked with."""
+    _check_row(errors, path, value, row)
+
+
 def _check_row(errors, path, value, row):
     """One value against its row; a rule's value is left to its rule."""
     if not row.pillar:
@@ -292,11 +302,11 @@ def _walk(data, path=()):
 
 
 def secrets(pillar):
-    """Every value no message may show: the providers' credentials, values under
-    secret-looking keys, private keys."""
+    """Every value no message may show: the providers' credentials, the alerts' (a
+    webhook's URL among them), values under secret-looking keys, private keys."""
     found = []
     for path, value in _walk(pillar):
-        if path in CREDENTIAL_PATHS or SECRET_NAME.search(str(path[-1])):
+        if path in CREDENTIAL_PATHS or path in ALERT_SECRET_PATHS or SECRET_NAME.search(str(path[-1])):
             found += [str(v) for _p, v in _walk([value]) if v is not None and not isinstance(v, (dict, list))]
         elif isinstance(value, str) and PRIVATE_KEY.search(value):
             found += [value, *(line.strip() for line in value.splitlines())]

@@ -65,6 +65,22 @@ def reference():
     ]
     for row in hv_schema.RPN_ROWS:
         lines.append(f"| `{row.key}` | {row.kind} | {_cell(row.default)} | {_limits(row)} | {row.doc} |")
+    part, group = hv_schema.ALERTS_PART, hv_schema.ALERTS_NODEGROUP
+    lines += [
+        "",
+        "## The master's alerts",
+        "",
+        f"Under `{part}:`, not `hypervisor:`: the master's own pillar ({part}.sls, given to the",
+        f"nodegroup `{group}` alone, which names the master's id), read by its alerts engine",
+        f"([alerts.md](alerts.md)). A host's pillar with `{part}:` is refused. A secret's value",
+        "is never shown, logged, sent in an alert or written to the engine's state.",
+        "",
+        "| key | kind | default | limits | what it is |",
+        "|---|---|---|---|---|",
+    ]
+    for row in hv_schema.ALERT_ROWS:
+        default = "" if row.kind == "secret" else _cell(row.default)
+        lines.append(f"| `{part}:{row.key}` | {row.kind} | {default} | {_limits(row)} | {row.doc} |")
     return "\n".join(lines) + "\n"
 
 

@@ -47,6 +47,21 @@ def _check_cluster(errors, hv, defaults, minion_id, pillar):
         hv_rules_storage.check_backups(errors, merged["backups"], gluster, pools, hv.get("guests", {}))
 
 
+def _refuse_alerts(errors, pillar, minion_id):
+    """Issue 25: the alerts' settings (a webhook's URL and token, a mail relay's login) are
+    the master's alone; a host's pillar that has them is refused by the key, with no word of
+    what is under it (the check runs first: no later check shows a value of it)."""
+    if hv_schema.ALERTS_PART not in pillar:
+        return
+    who = f"the host {errors.show(minion_id)}" if minion_id else "a host"
+    errors.hide(
+        (hv_schema.ALERTS_PART,),
+        f"reaches {who}: the alerts' settings and credentials are the master's alone; give"
+        f" {hv_schema.ALERTS_PART}.sls to the nodegroup '{hv_schema.ALERTS_NODEGROUP}' only"
+        " (pillar/top.sls, master.d/alerts.conf), never to a host",
+    )
+
+
 def validate(pillar, defaults, minion_id=None):
     """The problems with ``pillar`` (see :func:`_validate`); a pillar that refers to itself
     (a recursive YAML anchor) cannot be walked, and says so."""
@@ -68,6 +83,7 @@ def _validate(pillar, defaults, minion_id=None):
     key, a private key), and none echoes more than 60 characters of a value.
     """
     errors = hv_check.Errors(hv_check.secrets(pillar))
+    _refuse_alerts(errors, pillar, minion_id)
     hv_check.check_secrets(errors, pillar)
     for provider in hv_providers.PROVIDERS.values():
         if provider.part in pillar:

@@ -15,3 +15,11 @@ base:
     - match: nodegroup
     - online
     - hetzner
+  # The master's own id alone (the nodegroup alerts_master, master.d/alerts.conf):
+  # the alerts' webhook and mail settings with their credentials, for its alerts
+  # engine (docs/alerts.md). Never a host: the validator refuses `alerts:` in a
+  # host's pillar. Without master.d/alerts.conf the nodegroup is unknown and
+  # matches nothing.
+  alerts_master:
+    - match: nodegroup
+    - alerts

@@ -27,8 +27,10 @@ def lab_pillar(host=None):
 
 def as_seen_by(pillar, host):
     """``pillar`` as the pillar top gives it to ``host``: an arbiter gets no provider part
-    (only the nodegroup guest_hosts gets online.sls and hetzner.sls, pillar/top.sls)."""
+    (only the nodegroup guest_hosts gets online.sls and hetzner.sls, pillar/top.sls), and
+    no host gets the master's alerts part (alerts.sls: the nodegroup alerts_master alone)."""
     hosts = pillar.get("hypervisor", {}).get("hosts", {})
+    pillar = {k: v for k, v in pillar.items() if k != "alerts"}
     if isinstance(hosts.get(host), dict) and hosts[host].get("role") == "arbiter":
         return {k: v for k, v in pillar.items() if k not in ("online", "hetzner")}
     return pillar
