@@ -143,12 +143,23 @@ class Alerter:
             state = {}
         state = state if isinstance(state, dict) else {}
         if not isinstance(state.get("cursor"), dict):
-            # The very first start: from now on (what came before was nobody's to send).
-            state["cursor"] = {"recorded": self.clock(), "count": 0}
+            state["cursor"] = self._first_cursor()
         for key in ("limiter", "dedup", "conditions"):
             state[key] = state.get(key) if isinstance(state.get(key), dict) else {}
         state["incidents"] = state.get("incidents") if isinstance(state.get("incidents"), list) else []
         return state
+
+    def _first_cursor(self):
+        """The very first start: from now on (what came before was nobody's to send), or past
+        the record's last line if it is later (a clock set back since)."""
+        now = (self.clock(), 0)
+        try:
+            with open(self.record, encoding="utf-8", errors="replace") as handle:
+                found = rules.after_cursor(handle.readlines(), {"recorded": now[0], "count": 0})
+        except FileNotFoundError:
+            found = []
+        recorded, count = max([now, *(position for position, _entry in found)])
+        return {"recorded": recorded, "count": count}
 
     def _save(self):
         tmp = f"{self.path}.tmp"

@@ -257,6 +257,18 @@ def test_the_first_start_begins_at_that_moment(opts, hook):
     assert kinds(hook) == ["fence_done"]
 
 
+def test_the_first_start_is_past_a_line_recorded_later_than_its_clock(opts, hook):
+    dead()  # recorded now: the engine's clock says an hour ago (set back since)
+    clock = Clock()
+    clock.now = time.time() - 3600
+    one = alerter(opts, [part(hook)], clock=clock)
+    one.tick()
+    assert hook.requests == []
+    fenced()
+    one.tick()
+    assert kinds(hook) == ["fence_done"]
+
+
 def test_a_restarted_engine_sends_only_what_is_new(opts, hook):
     """The master restarted: a second engine over the same cachedir resumes from the
     cursor the first left; what was recorded meanwhile (and not sent) is sent, once."""
