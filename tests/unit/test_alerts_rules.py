@@ -12,6 +12,7 @@ import email.policy
 import fnmatch
 import json
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -647,3 +648,9 @@ def test_the_example_alerts_part_is_valid_and_shows_every_key():
 
     walk(example)
     assert shown == {row.key for row in load("_utils", "hv_schema").ALERT_ROWS}
+
+
+def test_the_alerts_page_shows_valid_settings():
+    text = (REPO / "docs" / "alerts.md").read_text()
+    (block,) = [yaml.safe_load(b) for b in re.findall(r"^ *```yaml\n(.*?)^ *```", text, re.M | re.S)]
+    assert hv_alerts.settings(block["alerts"])[1] == []
