@@ -5,7 +5,11 @@ events (``hv_events``), asks the cluster's status, and sends what these rules
 make of them; the unit tests drive them directly.
 
 - :func:`from_entry`: a recorded event (``tag``, the ``minion`` the master
-  verified, ``recorded``, the payload's keys) to an alert or None. An alert is
+  verified, ``recorded``, the payload's keys) to an alert or None. The host an
+  alert names is the sender the master verified wherever the sender is the
+  subject (the host evacuated, the one that took over, the one whose provider
+  failed); a payload names it only where it is another (the dead host, the
+  fenced one). An alert is
   ``{"kind", "severity", "host", "guest", "volume", "summary", "at", "event"}``
   (None values left out), built from a whitelist of payload fields only: a
   payload is the host's words and could carry anything, so none is copied
@@ -124,13 +128,12 @@ def alert(kind, severity, summary, at, host=None, guest=None, volume=None, event
 def _takeover(entry, by, say):
     host = name(entry.get("host")) or "?"
     generation = say(entry.get("generation"), 20) or "?"
-    taker = name(entry.get("by")) or by
     return {
         "kind": "takeover",
         "severity": "critical",
         "host": host,
         "summary": f"{host} was taken for dead (sanlock generation {generation}) and taken over by"
-        f" {taker}: its guests start on the survivors, it is fenced and held until undrained",
+        f" {by}: its guests start on the survivors, it is fenced and held until undrained",
         "incident": f"{host}-g{generation}",
     }
 
@@ -163,7 +166,7 @@ def _fence_failed(entry, by, say):
 def _evacuation_done(entry, by, say):
     if entry.get("result") is not False:
         return None  # done, or a result unknown (a record cut without it): not a failure seen
-    host = name(entry.get("host")) or by
+    host = by  # the host evacuated fires it
     reason = say(entry.get("reason"), 40)
     guests = entry.get("guests") if isinstance(entry.get("guests"), dict) else {}
     left = [
@@ -198,7 +201,7 @@ def _unplaced(entry, by, say):
             "guest": guest,
             "summary": f"{guest} of the dead host {dead} fits on no survivor: not started ({why})",
         }
-    host = name(entry.get("source")) or by
+    host = by  # the host evacuated fires it
     return {
         "kind": "guest_unplaced",
         "severity": "warning",
@@ -222,7 +225,7 @@ def _failover_error(entry, by, say):
 
 def _backup(entry, by, say):
     guest = name(entry.get("guest")) or "?"
-    host = name(entry.get("host")) or by
+    host = by  # the host that ran the backup fires it
     why = say(entry.get("why")) or "no reason given"
     if entry["tag"].endswith("/thaw_failed"):
         severity = "critical"

@@ -654,3 +654,19 @@ def test_the_alerts_page_shows_valid_settings():
     text = (REPO / "docs" / "alerts.md").read_text()
     (block,) = [yaml.safe_load(b) for b in re.findall(r"^ *```yaml\n(.*?)^ *```", text, re.M | re.S)]
     assert hv_alerts.settings(block["alerts"])[1] == []
+
+
+def test_the_sender_the_master_verified_is_the_host_where_it_is_the_subject():
+    """A host's payload names another host only where that is another (the dead one, the
+    fenced one); where the sender is the subject, the alert names the sender."""
+    guests = {"vm1": {"outcome": "running"}}
+    evacuated = hv_alerts.from_entry(recorded("hv/evacuation/done", "hyp2", done(False, guests, host="hyp1")))
+    unplaced = hv_alerts.from_entry(
+        recorded("hv/evacuation/guest/unplaced", "hyp2", {"guest": "vm1", "source": "hyp1", "why": "x"})
+    )
+    backup = hv_alerts.from_entry(recorded("hv/backup/failed", "hyp2", {"guest": "vm1", "host": "hyp1"}))
+    taken = hv_alerts.from_entry(
+        recorded("hv/takeover/dead", "hyp2", {"host": "hyp1", "generation": 3, "by": "hyp3"})
+    )
+    assert [a["host"] for a in (evacuated, unplaced, backup)] == ["hyp2", "hyp2", "hyp2"]
+    assert taken["host"] == "hyp1" and "taken over by hyp2" in taken["summary"]
