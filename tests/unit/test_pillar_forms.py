@@ -242,7 +242,8 @@ def test_a_path_setting_that_names_a_system_file_or_leaves_its_place_is_refused(
 def test_the_shipped_master_names_the_hosts_and_gives_the_token_to_guest_hosts_only():
     """master.d/hypervisor.conf (B10): nodegroups list ids (no glob that misses an arbiter);
     peer_run lets exactly the `hypervisors` ids ask, for reach.ssh only; pillar/top.sls gives
-    online.sls to `guest_hosts` alone."""
+    online.sls to `guest_hosts` alone, and alerts.sls to `alerts_master` alone (the master's
+    own id, master.d/alerts.conf: no host of the cluster)."""
     import re
 
     import yaml
@@ -263,7 +264,11 @@ def test_the_shipped_master_names_the_hosts_and_gives_the_token_to_guest_hosts_o
     assert top == {
         "hypervisors": [{"match": "nodegroup"}, "hypervisor"],
         "guest_hosts": [{"match": "nodegroup"}, "online", "hetzner"],
+        "alerts_master": [{"match": "nodegroup"}, "alerts"],
     }
+    alerts = yaml.safe_load((REPO / "master.d" / "alerts.conf").read_text())["nodegroups"]
+    assert list(alerts) == ["alerts_master"] and alerts["alerts_master"].startswith("L@")
+    assert not set(alerts["alerts_master"][2:].split(",")) & every
 
 
 def test_a_token_in_the_arbiters_pillar_is_refused_and_never_shown():
