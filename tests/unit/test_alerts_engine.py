@@ -616,3 +616,40 @@ def test_master_d_alerts_conf_adds_the_engine_and_the_masters_nodegroup(tmp_path
     assert set(config["nodegroups"]) == {"hypervisors", "guest_hosts", "alerts_master"}
     assert config["nodegroups"]["alerts_master"] == "L@salt_master"
     assert any("hv/fence/*" in entry for entry in config["reactor"])
+
+
+def test_start_compiles_the_masters_own_pillar_and_checks_the_status(opts, hook, tmp_path, monkeypatch):
+    """The engine as the master starts it: its settings from the pillar Salt compiles for
+    the master's id (pillar/top.sls, the nodegroup alerts_master, a cluster's own
+    alerts.sls in front of the checkout's), the status from the cluster.status runner."""
+    from tests.loaders import REPO
+
+    own = tmp_path / "hypervisor-pillar"
+    own.mkdir()
+    url = f"{hook.url}/{FAKE_TOKEN}"
+    (own / "alerts.sls").write_text(f"alerts:\n  webhook:\n    url: {url}\n    allow_http: true\n")
+    opts.update(
+        id="hvlab_master",
+        file_roots={"base": [str(REPO / "salt")]},
+        pillar_roots={"base": [str(own), str(REPO / "pillar")]},
+        nodegroups=dict(opts["nodegroups"], alerts_master="L@hvlab_master"),
+    )
+    asked = []
+
+    def status(timeout):
+        asked.append(timeout)
+        return {"outputter": "hv_status", "data": view(incidents=[incident("hyp1", 4)])}
+
+    class Stop(Exception):
+        pass
+
+    def sleep(seconds):
+        raise Stop(seconds)
+
+    monkeypatch.setattr(engine, "__opts__", opts, raising=False)
+    monkeypatch.setattr(engine, "__runners__", {"cluster.status": status}, raising=False)
+    monkeypatch.setattr(engine.time, "sleep", sleep)
+    with pytest.raises(Stop):
+        engine.start(interval=7)
+    assert asked == [engine.STATUS_TIMEOUT]
+    assert [(b["kind"], b["host"], b["event"]) for b in hook.bodies()] == [("takeover", "hyp1", "status")]
