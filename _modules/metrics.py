@@ -20,9 +20,9 @@ The sources, each asked in a thread of its own:
   open, the newest takeover, the newest fence);
 - ``evacuation``: this host's last evacuation, as ``guests.evacuate`` keeps it
   (``<evacuation:state_dir>/last.json``, ``hv_marks.last_evacuation``);
-- ``failover``: ``online.routed_ips`` (one request to the provider's API, the
-  beacon's own poll), where a provider is configured and this host has a
-  server number.
+- ``failover``: ``online.last_poll`` (the hv_failover beacon's last poll of the
+  provider, against this host's proxy ARP now: no request of its own), where a
+  provider is configured and this host has a server number.
 
 The arbiter (no libvirt, sanlock, takeover nor failover IP) asks gluster alone.
 A source that fails, or has not answered within ``timeout`` seconds, is
@@ -120,7 +120,7 @@ def _evacuation(hv):
 
 
 def _failover(_hv):
-    poll = _call("online.routed_ips")
+    poll = _call("online.last_poll")
     if not poll.get("result"):
         raise CommandExecutionError(f"{poll.get('kind') or 'error'}: {poll.get('comment') or 'no answer'}")
     return {"failover_mismatched": hv_metrics.failover_mismatch(poll)}

@@ -281,9 +281,59 @@ def routed_ips(timeout=None):
         routed = prov.server(sid).failover_ips
     except prov.Error as exc:
         ret.update(kind=exc.kind, comment=str(exc))
+        _record_poll(hv, ret)
         return ret
     listed = set(base.cluster_ips(hv))
     ret.update(result=True, ips=base.sorted_ips(ip for ip in routed if base.normal_ip(ip) in listed))
+    _record_poll(hv, ret)
+    return ret
+
+
+def _poll_path(hv):
+    return os.path.join(hv["failover"]["state_dir"], files.POLL_FILE)
+
+
+def _record_poll(hv, ret):
+    """Keep the poll's outcome for ``last_poll`` (metrics): a failure to write it is logged."""
+    try:
+        files.save_poll(_poll_path(hv), time.time(), ret["ips"], None if ret["result"] else ret["kind"])
+    except OSError as exc:
+        log.warning("online: the poll's record was not written: %s", exc)
+
+
+def last_poll():
+    """
+    The beacon's last poll of the provider, without asking it again (what metrics
+    reads): ``routed_ips``' answer as it was then, with this host's proxyarp as it
+    is now, and ``age`` (seconds). ``result`` False with ``kind`` "stale" when there is
+    no poll younger than three poll intervals (at least 60 s): the beacon does not run
+    or cannot reach the provider's API. Never raises.
+
+    CLI Example:
+
+    .. code-block:: bash
+
+        salt-call online.last_poll
+    """
+    ret = {"result": False, "ips": [], "answered": [], "kind": None, "comment": "", "age": None}
+    try:
+        hv = _settings()
+    except CommandExecutionError as exc:
+        ret.update(kind="config", comment=f"cannot read the settings: {exc}")
+        return ret
+    ret["answered"] = files.answered(files.proxyarp_path(hv))
+    poll = files.load_poll(_poll_path(hv))
+    fresh = max(3 * hv["failover"]["poll_interval"], 60)
+    if poll is None:
+        ret.update(kind="stale", comment="no poll of the provider recorded on this host")
+        return ret
+    ret["age"] = round(max(0.0, time.time() - poll["time"]), 1)
+    if ret["age"] > fresh:
+        ret.update(kind="stale", comment=f"the last poll is {ret['age']:.0f} s old (more than {fresh} s)")
+    elif poll["kind"]:
+        ret.update(kind=poll["kind"], comment=f"the last poll failed: {poll['kind']}")
+    else:
+        ret.update(result=True, ips=poll["ips"])
     return ret
 
 

@@ -1,7 +1,8 @@
 """
 hv_failover_files: the failover code's files on this host: Shorewall's proxyarp
-file (parsed, rendered), the move history (``<state_dir>/moves.json``), and the
-locks; every write atomic (temporary file, fsync, rename).
+file (parsed, rendered), the move history (``<state_dir>/moves.json``), the last
+poll of the provider (``<state_dir>/last-poll.json``), and the locks; every write
+atomic (temporary file, fsync, rename).
 
 Plain Python (imported by ``_modules/online.py`` and its sibling utils).
 """
@@ -19,6 +20,7 @@ log = logging.getLogger(__name__)
 
 PROXYARP_FILE = "proxyarp"
 HISTORY_FILE = "moves.json"
+POLL_FILE = "last-poll.json"
 MOVES_LOCK = "moves.lock"
 SYNC_LOCK = "sync.lock"
 HISTORY_MAX = 200  # moves kept in moves.json (the budget's window needs far fewer)
@@ -120,3 +122,28 @@ def load_history(path):
 
 def save_history(path, moves):
     write_atomic(path, json.dumps({"moves": moves[-HISTORY_MAX:]}, indent=1).encode(), 0o600)
+
+
+def save_poll(path, when, ips, kind):
+    """Record a poll that reached the provider: when, the IPs it routes here (sorted), and
+    the kind of error (None: it answered). No message: nothing of the API's words."""
+    data = {"time": when, "ips": sorted_ips(ips), "kind": kind}
+    os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+    write_atomic(path, json.dumps(data).encode(), 0o600)
+
+
+def load_poll(path):
+    """The last recorded poll (``{"time", "ips", "kind"}``), or None (none, or unreadable)."""
+    raw = read_bytes(path)
+    if raw is None:
+        return None
+    try:
+        poll = json.loads(raw)
+        ips = [normal_ip(ip) for ip in poll["ips"]]
+        if not isinstance(poll["time"], (int, float)) or None in ips:
+            raise ValueError("bad fields")
+        kind = poll["kind"] if isinstance(poll["kind"], str) else None
+        return {"time": float(poll["time"]), "ips": sorted_ips(ips), "kind": kind}
+    except (ValueError, KeyError, TypeError, AttributeError):
+        log.warning("online: %s is not a poll's record: taken for none", path)
+        return None

@@ -275,7 +275,7 @@ def evacuation_facts(record):
 
 
 def failover_mismatch(poll):
-    """``online.routed_ips``' answer: how many failover IPs the provider's routing and this
+    """``online.last_poll``' answer: how many failover IPs the provider's routing and this
     host's proxy ARP disagree on (routed here and not answered, or answered and not routed
     here); None when the poll failed (unknown)."""
     if not poll.get("result"):

@@ -16,6 +16,7 @@ import contextlib
 import copy
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -216,28 +217,19 @@ def wait_for(check, timeout, interval=1.0, what="it"):
 
 class Pinging:
     """``ping -i 0.2`` to a guest's failover IP from this lab's public segment while
-    the block runs; ``lost`` afterwards."""
+    the block runs; ``lost`` afterwards, and ``gaps``: when the unanswered ones were
+    sent (to tell a failure which step lost them)."""
 
     def __init__(self, name, interval=0.2):
         self.ip, self.interval = guest_ip(name), interval
         self.proc = self.result = None
+        self.gaps = []
 
     def __enter__(self):
-        cmd = [
-            "ip",
-            "netns",
-            "exec",
-            PINGER_NS,
-            "ping",
-            "-n",
-            "-q",
-            "-i",
-            str(self.interval),
-            "-W",
-            "1",
-            self.ip,
-        ]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        every = ("-i", str(self.interval), "-W", "1")
+        cmd = ["ip", "netns", "exec", PINGER_NS, "ping", "-n", "-D", "-O", *every]
+        out = subprocess.PIPE
+        self.proc = subprocess.Popen([*cmd, self.ip], stdout=out, stderr=subprocess.STDOUT, text=True)
         return self
 
     def __exit__(self, *exc):
@@ -245,10 +237,33 @@ class Pinging:
         self.proc.send_signal(signal.SIGINT)
         out, _ = self.proc.communicate(timeout=10)
         self.result = standins.parse_ping(out)
+        self.gaps = unanswered_spans(out)
 
     @property
     def lost(self):
         return self.result.transmitted - self.result.received
+
+    def explain(self, **marks):
+        """The loss, its spans of time, and ``marks`` (a step's name: its ``time.time()``)."""
+        spans = ", ".join(f"{n} from {time.strftime('%H:%M:%S', time.localtime(t))}" for t, n in self.gaps)
+        steps = ", ".join(f"{k} {time.strftime('%H:%M:%S', time.localtime(v))}" for k, v in marks.items())
+        return f"{self.lost} of {self.result.transmitted} lost ({spans or 'none'}); steps: {steps}"
+
+
+_NO_ANSWER = re.compile(r"^\[(\d+\.\d+)\] no answer yet for icmp_seq=(\d+)", re.MULTILINE)
+
+
+def unanswered_spans(text):
+    """``ping -D -O`` output -> ``[(time of the first, how many)]`` for each run of
+    consecutive unanswered requests."""
+    spans, last = [], None
+    for stamp, seq in _NO_ANSWER.findall(text):
+        if last is not None and int(seq) == last + 1:
+            spans[-1][1] += 1
+        else:
+            spans.append([float(stamp), 1])
+        last = int(seq)
+    return [tuple(s) for s in spans]
 
 
 @contextlib.contextmanager

@@ -8,7 +8,7 @@ writes there), the last evacuation as hv_marks records it, gluster's and sanlock
 on the outputs captured from the lab. Faked, each with ``create_autospec`` of that module's
 real function (the project's rule): what needs libvirt (``guests.list_local``), the sanlock
 daemon (``sanlock.status``), glusterd (``gluster.peer_status``, ``volume_info``,
-``heal_info``, ``split_brain``) or the provider's API (``online.routed_ips``).
+``heal_info``, ``split_brain``) or the provider's API (``online.last_poll``).
 
 What is checked: the file as the textfile collector reads it (every series from these
 answers, mode 0644, written whole: no temporary file left, an old file replaced), each
@@ -107,8 +107,8 @@ def salt_mods(settings):
         ),
         "takeover.quorum": takeover.quorum,
         "takeover.incidents": takeover.incidents,
-        "online.routed_ips": create_autospec(
-            online.routed_ips,
+        "online.last_poll": create_autospec(
+            online.last_poll,
             return_value={"result": True, "ips": [IP1, IP2], "answered": [IP1], "kind": None, "comment": ""},
         ),
     }
@@ -215,7 +215,7 @@ def test_each_failing_source_is_down_and_its_series_left_out(salt_mods, tmp_path
         return gluster.parse_heal_info(fixture("gluster/split_brain_vmstore.xml"))
 
     salt_mods["gluster.split_brain"].side_effect = split_brain
-    salt_mods["online.routed_ips"].return_value = {
+    salt_mods["online.last_poll"].return_value = {
         "result": False,
         "ips": [],
         "answered": [IP1],
@@ -292,7 +292,7 @@ def test_the_arbiter_asks_gluster_alone(salt_mods, grains, pillar, tmp_path):
     pillar.pop("online")  # the arbiter gets no provider part (pillar/top.sls)
     ret = metrics.write()
     assert ret["sources"] == {"settings": True, "gluster": True}
-    for name in ("guests.list_local", "sanlock.status", "online.routed_ips", "gluster.peer_status"):
+    for name in ("guests.list_local", "sanlock.status", "online.last_poll", "gluster.peer_status"):
         assert not salt_mods[name].called, name
     assert "hv_guests_running" not in samples(tmp_path / "textfile" / "hv.prom")
 
@@ -302,7 +302,7 @@ def test_without_a_provider_there_is_no_failover_source(salt_mods, pillar):
     pillar.pop("online")
     facts = metrics.collect()
     assert "failover" not in facts["sources"] and "failover_mismatched" not in facts
-    assert not salt_mods["online.routed_ips"].called
+    assert not salt_mods["online.last_poll"].called
 
 
 def test_an_invalid_pillar_is_a_source_down_and_the_rest_still_answers(pillar, tmp_path):
@@ -340,7 +340,7 @@ def test_a_file_that_cannot_be_written_is_said_so(tmp_path):
 def test_no_secret_of_the_pillar_reaches_the_file_or_the_return(salt_mods, tmp_path):
     """Even a source whose error held the token (none should): redacted in the return, and
     no error text goes into the file at all."""
-    salt_mods["online.routed_ips"].return_value = {
+    salt_mods["online.last_poll"].return_value = {
         "result": False,
         "ips": [],
         "answered": [],
@@ -401,8 +401,8 @@ def test_no_hetzner_credential_reaches_the_file_or_the_return(salt_mods, pillar,
     """A Hetzner cluster's pillar (Robot's user and password): the same."""
     to_hetzner(pillar)
     said = f"HTTP 401 for {HETZNER['user']}:{HETZNER['password']}"
-    salt_mods["online.routed_ips"].return_value = {"result": False, "ips": [], "answered": [], "kind": "auth"}
-    salt_mods["online.routed_ips"].return_value["comment"] = said
+    salt_mods["online.last_poll"].return_value = {"result": False, "ips": [], "answered": [], "kind": "auth"}
+    salt_mods["online.last_poll"].return_value["comment"] = said
     ret = metrics.write()
     assert ret["sources"]["settings"] is True and ret["sources"]["failover"] is False
     assert ret["errors"]["failover"] == "auth: HTTP 401 for <redacted>:<redacted>"

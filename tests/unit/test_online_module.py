@@ -800,13 +800,43 @@ def test_routed_ips_lists_the_cluster_ips_routed_here(poll, host, standin, salt_
         "comment": "",
     }
     assert [(r["method"], r["path"], r["status"]) for r in standin.requests()] == [("GET", SERVER1, 200)]
-    # It only reads: no command, no event, no mine, no file of its own.
+    # It only reads: no command, no event, no mine; its one file is the poll's record.
     assert host.ran == [] and events(salt_mods) == [] and salt_mods["mine.send"].call_count == 0
     assert os.listdir(poll["firewall"]["config_dir"]) == ["proxyarp"]
-    assert not os.path.exists(poll["failover"]["state_dir"])
+    assert os.listdir(poll["failover"]["state_dir"]) == ["last-poll.json"]
     # The settings' views, and the pillar for the token only.
     assert salt_mods["hypervisor_pillar.settings"].call_count == 1
     assert [c.args[0] for c in salt_mods["pillar.get"].call_args_list] == ["online"]
+
+
+def test_last_poll_is_the_beacons_poll_without_a_request(poll, standin):
+    """metrics' failover source: what the last poll found, the proxyarp as it is now,
+    no request of its own; the record root's alone, with no word of the API in it."""
+    write_proxyarp(poll, IP1)
+    assert online.last_poll()["kind"] == "stale"  # never polled
+    standin.route(IP5, HYP1)
+    routed()
+    write_proxyarp(poll, IP1, IP5)
+    last = online.last_poll()
+    assert last.pop("age") < 5
+    assert last == {"result": True, "ips": [IP1, IP5], "answered": [IP1, IP5], "kind": None, "comment": ""}
+    assert len(standin.requests()) == 1
+    record = os.path.join(poll["failover"]["state_dir"], "last-poll.json")
+    assert stat.S_IMODE(os.stat(record).st_mode) == 0o600
+    standin.inject("500", times=1)
+    routed(timeout=0.3)
+    last = online.last_poll()
+    assert (last["result"], last["kind"], last["ips"]) == (False, "server", [])
+    with open(record, encoding="utf-8") as handle:
+        assert "Internal" not in handle.read()
+    poll["failover"]["poll_interval"] = 10
+    with open(record, "w", encoding="utf-8") as handle:
+        json.dump({"time": time.time() - 61, "ips": [IP1], "kind": None}, handle)
+    last = online.last_poll()
+    assert (last["result"], last["kind"]) == (False, "stale") and "61 s old" in last["comment"]
+    with open(record, "w", encoding="utf-8") as handle:
+        handle.write("{not json")
+    assert online.last_poll()["kind"] == "stale"
 
 
 def test_routed_ips_as_the_other_host(poll, standin, grains, salt_mods):
