@@ -23,6 +23,7 @@ import hv_schema
 import hv_validate
 
 POLL_TIMEOUT_MAX = 5  # seconds: the failover beacon's one request, at most
+BACKUP_UNIT = "hv-backup"  # hv-backup.service, started by hv-backup.timer (salt/backups)
 METRICS_FILE = "hv.prom"  # metrics.write's file in the textfile collector's directory
 
 
@@ -425,12 +426,14 @@ def _evacuation_view(evacuation, gluster):
 
 def _backups_view(backups, guests):
     """B9: the backup settings, ``guests`` resolved (those listed, else every guest; never
-    one with ``backup: false``) and ``last_dir`` (each guest's last result)."""
+    one with ``backup: false``), ``last_dir`` (each guest's last result) and ``unit`` (the
+    systemd service and timer's name)."""
     listed = backups["guests"] or sorted(guests)
     return dict(
         backups,
         guests=[name for name in listed if name in guests and guests[name]["backup"]],
         last_dir=f"{backups['state_dir']}/last",
+        unit=BACKUP_UNIT,
     )
 
 

@@ -3,7 +3,11 @@
 It boots under qemu TCG in a few seconds, loads its virtio NIC's modules, puts
 the address of its kernel command line on eth0 (``hvlab.ip=A hvlab.gw=G``: A/32,
 a route to G, the default route via G), prints ``hvlab-guest: up`` on its
-console and then idles forever, answering ping. With ``hvlab.spoof=S`` it is
+console and then idles forever, answering ping. At each boot it keeps a mark in the
+first sector of its disk (``hvlab-mark:<word>:<boots>``: a random word made at its
+first boot, and how many boots that disk has seen) and prints it on its console
+(``hvlab-guest: disk hvlab-mark:...``): what a backup must keep and a restore give back
+(issue 25's tests). With ``hvlab.spoof=S`` it is
 hostile instead: every second it claims address S by gratuitous ARP and pings
 its gateway from S (B10's tests). Built once into
 ``STATE / "guest"`` and cached; the cache key is a hash of this recipe's
@@ -22,11 +26,11 @@ from pathlib import Path
 from . import system
 from .topology import CACHE
 
-RECIPE_VERSION = 2
+RECIPE_VERSION = 3
 GUEST = CACHE / "guest"
-# The NIC's bus and driver: modules in Debian's cloud kernel, loaded with
-# their dependencies (listed in /lib/modules/order, each after those it needs).
-NET_MODULES = ("virtio_pci", "virtio_net")
+# The NIC's and the disk's bus and drivers: modules in Debian's cloud kernel, loaded
+# with their dependencies (listed in /lib/modules/order, each after those it needs).
+DEVICE_MODULES = ("virtio_pci", "virtio_net", "virtio_blk")
 INIT = """#!/bin/busybox sh
 bb=/bin/busybox
 $bb mount -t proc proc /proc
@@ -51,6 +55,18 @@ if [ -n "$ip" ]; then
     $bb ip route add default via "$gw" dev eth0 onlink
   fi
   echo "hvlab-guest: ip $ip gw $gw"
+fi
+for i in 1 2 3; do [ -b /dev/vda ] && break; $bb sleep 1; done
+if [ -b /dev/vda ]; then
+  line=$($bb dd if=/dev/vda bs=512 count=1 2>/dev/null | $bb head -n 1 | $bb tr -cd 'a-z0-9:-')
+  case "$line" in
+    hvlab-mark:*:*) word=${line#hvlab-mark:}; boots=${word#*:}; word=${word%%:*} ;;
+    *) word=$($bb hexdump -n 8 -e '8/1 "%02x"' /dev/urandom); boots=0 ;;
+  esac
+  case "$boots" in ''|*[!0-9]*) boots=0 ;; esac
+  mark="hvlab-mark:$word:$((boots + 1))"
+  echo "$mark" | $bb dd of=/dev/vda conv=notrunc,fsync 2>/dev/null
+  echo "hvlab-guest: disk $mark"
 fi
 echo "hvlab-guest: up"
 if [ -n "$spoof" ] && [ -n "$gw" ]; then
@@ -99,8 +115,8 @@ def module_depends(ko):
     return [name for name in found.group(1).decode().split(",") if name] if found else []
 
 
-def net_modules(kernel_root):
-    """``[(name, .ko bytes)]``: NET_MODULES and their dependencies, each after those it
+def device_modules(kernel_root):
+    """``[(name, .ko bytes)]``: DEVICE_MODULES and their dependencies, each after those it
     needs, decompressed (busybox insmod may not read .ko.xz)."""
     files = {p.name.split(".ko")[0]: p for p in kernel_root.glob("lib/modules/*/kernel/**/*.ko*")}
     ordered = {}
@@ -115,7 +131,7 @@ def net_modules(kernel_root):
             visit(dep)
         ordered[name] = data
 
-    for name in NET_MODULES:
+    for name in DEVICE_MODULES:
         visit(name)
     return list(ordered.items())
 
@@ -174,6 +190,6 @@ def _build(echo):
         kernel_root = extract(kernel_package(), tmp)
         install(GUEST / "vmlinuz", next(kernel_root.glob("boot/vmlinuz-*")).read_bytes())
         busybox = (extract("busybox-static", tmp) / "bin/busybox").read_bytes()
-        install(GUEST / "initrd.img", initramfs(busybox, net_modules(kernel_root)))
+        install(GUEST / "initrd.img", initramfs(busybox, device_modules(kernel_root)))
     marker.write_text(key + "\n")
     return GUEST

@@ -181,3 +181,18 @@ hypervisor:
     trusted:
       - 203.0.113.1
       - 203.0.113.2
+  # B9: the hv_* series for Prometheus on every host, the arbiter's too, served
+  # by the node exporter to the trusted addresses (docs/metrics.md). The lab
+  # writes them every 5 minutes to spare its two cores (the default: 30 s).
+  metrics:
+    enabled: true
+    interval: 300
+  # B9: the guests' disks backed up to a directory of each host (a backup disk's
+  # mount on a real cluster: docs/backups.md), two kept per guest. The lab's timer
+  # fires once a year: its tests run guest_backup by hand.
+  backups:
+    enabled: true
+    target:
+      path: /var/backups/hv-guests
+    keep: 2
+    schedule: "*-01-01 04:00:00"

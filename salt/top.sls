@@ -37,4 +37,6 @@ base:
     - guests        # F25, F26; guests only
     - takeover      # B1, B6 (a dead host's guests); guests only
     - keeper        # B1 (guests that come back by themselves); guests only
+    - backups       # B9 (the guests' disks on schedule); guests only
 {%- endif %}
+    - metrics       # B9 (the hv_* series for Prometheus)

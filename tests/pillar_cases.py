@@ -711,7 +711,7 @@ CASES = [
     ("keeper-unknown-key", _put((*KEEPER, "max_restart"), 3), "hypervisor:keeper:max_restart"),
     # Guest disk backups (issue 25, B9): a target away from the disks, the guests listed.
     ("guest-backup-not-bool", _set((*VM1, "backup"), "no"), "hypervisor:guests:vm1:backup"),
-    ("backups-enabled-without-target", _put((*BACKUPS, "enabled"), True), _key(*BACKUPS, "target", "path")),
+    ("backups-enabled-without-target", _put(BACKUPS, {"enabled": True}), _key(*BACKUPS, "target", "path")),
     (
         "backups-target-relative",
         _put((*BACKUPS, "target"), {"path": "backups"}),

@@ -15,6 +15,7 @@ import pytest
 from bench import takeover as takeover_bench
 from lab import machines, system
 from tests.lab import evacuation as ev
+from tests.lab import scrape
 from tests.lab.conftest import report
 from tests.lab.takeover import (
     HYP1_SERVER,
@@ -65,6 +66,15 @@ def test_a_dead_host_is_taken_over_fenced_and_held_until_undrained(lab):
         assert (incident["host"], incident["by"], incident["closed"]) == ("hyp1", "hyp2", None), incident
         assert {n: g["outcome"] for n, g in incident["guests"].items()} == dict.fromkeys(names, "started")
         assert incident["fence"]["result"] is True and incident["failover"]["moved"], incident
+        # B9: hyp2's series say so too (docs/metrics.md).
+        hv = scrape.refreshed(lab, "hyp2")["hyp2"]
+        assert (hv["hv_incidents_open"], hv["hv_fence_last_success"], hv["hv_quorum"]) == (1, 1, 1), hv
+        assert hv["hv_takeover_last_timestamp_seconds"] >= seen["since"] - 1, hv
+        assert 0 < hv["hv_takeover_last_duration_seconds"] < time.time() - seen["since"], hv
+        assert hv["hv_fence_last_timestamp_seconds"] >= seen["since"] - 1, hv
+        here = lab.sh("hyp2", "virsh list --name --state-running").split()
+        assert {"vm1", "vm2", "vm3"} <= set(here) and hv["hv_guests_running"] == len(here), (here, hv)
+        seen["metrics"] = hv
 
         revive(lab, "hyp1")
         system.wait_for(
@@ -82,6 +92,13 @@ def test_a_dead_host_is_taken_over_fenced_and_held_until_undrained(lab):
     seconds, doubles, samples, running = takeover_bench.one_run(lab, names, before, during)
     report(takeover_bench.line(1, seconds, doubles, samples, running))
     report(takeover_bench.summary([seconds], doubles, running=[running]))
+    hv = seen["metrics"]
+    report(
+        f"B9 metrics after hyp1's death, on hyp2: hv_incidents_open {hv['hv_incidents_open']:.0f},"
+        f" hv_takeover_last_duration_seconds {hv['hv_takeover_last_duration_seconds']:.1f},"
+        f" hv_fence_last_success {hv['hv_fence_last_success']:.0f},"
+        f" hv_guests_running {hv['hv_guests_running']:.0f}"
+    )
     assert doubles == 0
     # Within what the configuration allows: sanlock's dead time, two looks, the guests' start.
     assert seconds <= takeover_bench.bound(), (seconds, takeover_bench.bound(), takeover_bench.timings())

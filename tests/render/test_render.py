@@ -636,11 +636,11 @@ def test_second_cluster_volumes_are_arbitrated_and_made_by_kvm_a(highstate, fami
 HYPERVISOR_TOP = [
     *("sysctl", "repos", "python", "tools", "libvirt", "ksm", "users", "selinux", "network", "hosts"),
     *("peers", "tunnels", "firewall", "failover", "gluster", "sanlock", "libvirt.pools", "guests"),
-    *("takeover", "keeper"),
+    *("takeover", "keeper", "backups", "metrics"),
 ]
 ARBITER_TOP = [
     *("sysctl", "repos", "python", "tools", "users", "selinux", "network", "hosts", "firewall"),
-    "gluster",
+    *("gluster", "metrics"),
 ]
 NOT_ON_THE_ARBITER = (
     "libvirt",
@@ -652,6 +652,7 @@ NOT_ON_THE_ARBITER = (
     "guests",
     "takeover",
     "keeper",
+    "backups",
 )
 
 

@@ -17,7 +17,9 @@ def params():
 
 
 def test_backups_are_off_by_default_and_would_take_every_guest(params):
-    backups = hv_views.build(pillar_cases.lab_pillar(), params, "hyp1")["backups"]
+    pillar = pillar_cases.lab_pillar()
+    del pillar["hypervisor"]["backups"]  # the lab's own: enabled, to a directory of its hosts
+    backups = hv_views.build(pillar, params, "hyp1")["backups"]
     assert backups == {
         "enabled": False,
         "target": {"path": ""},
@@ -28,6 +30,7 @@ def test_backups_are_off_by_default_and_would_take_every_guest(params):
         "timeout": 21600,
         "state_dir": "/var/lib/hv-backup",
         "last_dir": "/var/lib/hv-backup/last",
+        "unit": "hv-backup",
     }
 
 

@@ -21,6 +21,7 @@ def kernel_tree(tmp_path):
         "drivers/virtio/virtio_pci.ko": ko("virtio_ring,virtio_pci_modern_dev,virtio"),
         "net/core/failover.ko": ko(""),
         "drivers/net/virtio_net.ko": ko("virtio_ring,virtio,net_failover"),
+        "drivers/block/virtio_blk.ko": ko("virtio_ring,virtio"),
         "drivers/misc/unrelated.ko": ko(""),
     }
     for name, data in files.items():
@@ -39,8 +40,8 @@ def test_module_depends_reads_modinfo():
     assert guest.module_depends(ko("")) == []
 
 
-def test_net_modules_come_after_their_dependencies_decompressed(tmp_path):
-    modules = guest.net_modules(kernel_tree(tmp_path))
+def test_device_modules_come_after_their_dependencies_decompressed(tmp_path):
+    modules = guest.device_modules(kernel_tree(tmp_path))
     names = [name for name, _data in modules]
     assert names == [
         "virtio_ring",
@@ -50,12 +51,13 @@ def test_net_modules_come_after_their_dependencies_decompressed(tmp_path):
         "failover",
         "net_failover",
         "virtio_net",
+        "virtio_blk",
     ]
     assert dict(modules)["net_failover"] == ko("failover")
 
 
 def test_initramfs_lists_the_modules_in_load_order(tmp_path):
-    modules = guest.net_modules(kernel_tree(tmp_path))
+    modules = guest.device_modules(kernel_tree(tmp_path))
     archive = gzip.decompress(guest.initramfs(b"busybox", modules))
     for name, _data in modules:
         assert f"lib/modules/{name}.ko\0".encode() in archive

@@ -479,7 +479,9 @@ def test_gluster_over_tls_sets_every_volumes_tls_options():
 
 
 def _metrics(family, **metrics):
+    """The lab's pillar with ``metrics`` as given (none: the defaults, not the lab's own)."""
     pillar = lab_pillar()
+    pillar["hypervisor"].pop("metrics", None)
     if metrics:
         pillar["hypervisor"]["metrics"] = metrics
     return hv_views.build(pillar, layered_parameters(family), "hyp1")

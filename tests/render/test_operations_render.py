@@ -1,4 +1,4 @@
-"""The metrics states (salt/metrics, issue 25; not in salt/top.sls yet) rendered by Salt
+"""The metrics states (salt/metrics, issue 25) rendered by Salt
 (``state.show_sls``, masterless minions of pytest-salt-factories) for the lab's pillar with
 ``hypervisor:metrics`` enabled, on Debian 12 and 13 and EL 9: the node exporter's package
 (EPEL's on EL), its textfile directory, its flags only where they differ from the package's
@@ -6,9 +6,14 @@ own (none on Debian with the defaults; the textfile directory always on EL, whos
 default is not known), its service restarted when they change, and the minion's schedule
 running metrics.write every interval; with another port and directory, both flags; disabled,
 no schedule and no hv.prom. The firewall opens the node exporter's port to the monitoring
-sources only where metrics are enabled; no state holds the provider's token."""
+sources only where metrics are enabled; no state holds the provider's token.
+
+The backups' states (salt/backups) too: enabled, a timer on the pillar's calendar starting
+a oneshot service that runs guest_backup.run_all (the target never created by a state);
+disabled, nothing on a host that never had the timer."""
 
 import copy
+import re
 
 import jinja2
 import pytest
@@ -24,12 +29,20 @@ TEXTFILE_DIR = "/var/lib/prometheus/node-exporter"
 
 def _pillar(case):
     """The lab's pillar with hypervisor:metrics as ``case`` says: ``enabled`` (the defaults),
-    ``custom`` (another port and directory, a shorter interval) or ``disabled`` (the lab's own:
-    no metrics key at all)."""
+    ``custom`` (another port and directory, a shorter interval) or ``disabled`` (no metrics
+    key at all: the defaults). Backups: enabled in both first cases, the defaults otherwise."""
     pillar = copy.deepcopy(lab_pillar())
+    pillar["hypervisor"].pop("metrics", None)
+    pillar["hypervisor"].pop("backups", None)
     if case == "enabled":
         pillar["hypervisor"]["metrics"] = {"enabled": True}
+        pillar["hypervisor"]["backups"] = {"enabled": True, "target": {"path": "/srv/backups"}}
     elif case == "custom":
+        pillar["hypervisor"]["backups"] = {
+            "enabled": True,
+            "target": {"path": "/mnt/backup"},
+            "schedule": "Sun *-*-* 02:30:00",
+        }
         pillar["hypervisor"]["metrics"] = {
             "enabled": True,
             "listen_port": 9200,
@@ -51,6 +64,10 @@ RENDERS = [
     ("enabled", "hyp1", "Debian", "firewall"),
     ("custom", "hyp1", "RedHat", "firewall"),
     ("disabled", "hyp1", "Debian", "firewall"),
+    ("enabled", "hyp1", "Debian", "backups"),
+    ("enabled", "hyp1", "RedHat", "backups"),
+    ("custom", "hyp2", "Debian-13", "backups"),
+    ("disabled", "hyp1", "Debian", "backups"),
 ]
 
 
@@ -182,3 +199,45 @@ def test_the_firewall_opens_the_port_to_the_monitoring_sources_only_when_enabled
     assert opened == ["ACCEPT wan:$MONITORING $FW tcp 10050"] + (
         [f"ACCEPT wan:$MONITORING $FW tcp {port}"] if port else []
     )
+
+
+BACKUP_STATES = [
+    "backups-service-unit-managed",
+    "backups-state-dir",
+    "backups-timer-running",
+    "backups-timer-unit-managed",
+]
+
+
+def _unit(states, state_id):
+    return _args(states, state_id)["contents"]
+
+
+@pytest.mark.parametrize(
+    ("case", "host", "platform"), [("enabled", "hyp1", "Debian"), ("enabled", "hyp1", "RedHat")]
+)
+def test_backups_enabled_a_timer_on_the_calendar_starts_guest_backup(show_sls, case, host, platform):
+    states = show_sls(case, host, platform, "backups")
+    assert sorted(s for s in states if s.startswith("backups-")) == BACKUP_STATES
+    timer = _unit(states, "backups-timer-unit-managed")
+    assert "OnCalendar=*-*-* 03:00:00\n" in timer and "Persistent=true\n" in timer
+    service = _unit(states, "backups-service-unit-managed")
+    assert "Type=oneshot\n" in service
+    assert re.search(r"^ExecStart=/\S+/salt-call --out=json guest_backup.run_all$", service, re.MULTILINE), (
+        service
+    )
+    assert "/srv/backups" not in yaml.safe_dump(states)  # the target is never made by a state
+    running = _args(states, "backups-timer-running")
+    assert (running["name"], running["enable"]) == ("hv-backup.timer", True)
+    state_dir = _args(states, "backups-state-dir")
+    assert (state_dir["name"], state_dir["mode"]) == ("/var/lib/hv-backup", "0700")
+
+
+def test_backups_on_another_calendar(show_sls):
+    states = show_sls("custom", "hyp2", "Debian-13", "backups")
+    assert "OnCalendar=Sun *-*-* 02:30:00\n" in _unit(states, "backups-timer-unit-managed")
+
+
+def test_backups_disabled_on_a_host_that_never_had_them_is_nothing(show_sls):
+    states = show_sls("disabled", "hyp1", "Debian", "backups")
+    assert [s for s in states if s.startswith("backups-")] == []

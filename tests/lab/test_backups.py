@@ -1,0 +1,124 @@
+"""B9 (issue 25): guest disk backups and restores in the lab (docs/backups.md).
+
+vm1 runs on hyp1; at its boot it wrote a mark into the first sector of its own disk
+(lab/guest.py: a random word and a boot count). It is backed up while it runs
+(libvirt's push-mode backup job, beside sanlock's lease and qemu's own locks), then
+restored into a new disk file, which a throw-away guest boots from: its console
+shows the same word, one boot later. Retention keeps ``backups:keep`` backups. The
+timer the states install is there, on the pillar's calendar."""
+
+import re
+import time
+
+import pytest
+
+from lab import image, system
+from tests.lab import evacuation as ev
+from tests.lab.conftest import HYPERVISORS, report
+from tests.loaders import hv_views
+from tests.pillar_cases import lab_pillar
+
+pytestmark = pytest.mark.lab
+SETTINGS = hv_views.build(lab_pillar(), image.parameters(), "hyp1")
+TARGET = SETTINGS["backups"]["target"]["path"]
+KEEP = SETTINGS["backups"]["keep"]
+MARK = re.compile(r"hvlab-mark:([0-9a-f]{16}):(\d+)")
+RESTORED = "vm1-restored"
+RESTORED_DISK = f"/var/lib/libvirt/images/customer1/{RESTORED}.img"
+CONSOLE = f"/var/log/libvirt/qemu/{RESTORED}-console.log"
+RESTORED_XML = """<domain type='qemu'>
+  <name>{name}</name>
+  <memory unit='MiB'>128</memory>
+  <vcpu>1</vcpu>
+  <os>
+    <type arch='x86_64' machine='pc'>hvm</type>
+    <kernel>/opt/hvlab-guest/vmlinuz</kernel>
+    <initrd>/opt/hvlab-guest/initrd.img</initrd>
+    <cmdline>console=ttyS0 panic=-1</cmdline>
+  </os>
+  <on_reboot>destroy</on_reboot>
+  <devices>
+    <disk type='file' device='disk'>
+      <driver name='qemu' type='raw' cache='none'/>
+      <source file='{disk}'/>
+      <target dev='vda' bus='virtio'/>
+    </disk>
+    <serial type='file'><source path='{console}'/></serial>
+  </devices>
+</domain>
+"""
+
+
+def disk_mark(lab, host, disk):
+    """The mark in the first sector of ``disk`` (read only, from the host)."""
+    head = lab.sh(host, f"dd if={disk} bs=512 count=1 2>/dev/null | head -n 1 | tr -cd 'a-z0-9:-'")
+    found = MARK.fullmatch(head.strip())
+    assert found, f"no mark in {disk}: {head!r}"
+    return found.group(1), int(found.group(2))
+
+
+@pytest.fixture
+def target(lab):
+    """The backup target on each host (a mounted backup disk on a real cluster): made
+    here, the states never make it; emptied of vm1's backups and the restored disk after."""
+    for host in HYPERVISORS:
+        lab.sh(host, f"mkdir -p -m 0700 {TARGET}")
+    yield TARGET
+    for host in HYPERVISORS:
+        gone = f"rm -rf {TARGET}/vm1 {RESTORED_DISK} {CONSOLE}"
+        lab.sh(host, f"virsh -q destroy {RESTORED} >/dev/null 2>&1; {gone}", check=False)
+
+
+def test_the_states_install_the_timer_on_the_pillars_calendar(lab):
+    for host in HYPERVISORS:
+        listed = lab.sh(host, "systemctl list-timers --all --no-legend hv-backup.timer")
+        assert "hv-backup.timer" in listed and "hv-backup.service" in listed, (host, listed)
+        calendar = lab.sh(host, "systemctl show -P TimersCalendar hv-backup.timer")
+        assert "OnCalendar=*-01-01 04:00:00" in calendar, (host, calendar)
+        assert lab.sh(host, "systemctl is-enabled hv-backup.timer").strip() == "enabled"
+
+
+def test_a_running_guest_backed_up_then_restored_boots_with_its_mark(lab, target):
+    disk = SETTINGS["guests"]["vm1"]["disk_path"]
+    with ev.guests_on(lab, "hyp1", ["vm1"]):
+        word, boots = disk_mark(lab, "hyp1", disk)
+        qemu = lab.sh("hyp1", "pgrep -f 'guest=vm1,' | head -n 1").strip()
+        rc, made, text = ev.salt_one(lab, "hyp1", "guest_backup.run", "vm1")
+        assert rc == 0 and made["result"] is True and made["method"] == "backup-api", text
+        assert ev.state(lab, "hyp1", "vm1") == "running", "the backup stopped the guest"
+        assert lab.sh("hyp1", "pgrep -f 'guest=vm1,' | head -n 1").strip() == qemu, "the guest was restarted"
+        ev.answers("vm1", timeout=10)
+        rc, put, text = ev.salt_one(lab, "hyp1", "guest_backup.restore", "vm1", "latest", RESTORED_DISK)
+        assert rc == 0 and put["result"] is True and put["backup"] == made["backup"], text
+        assert disk_mark(lab, "hyp1", RESTORED_DISK) == (word, boots)
+        lab.write("hyp1", f"/tmp/{RESTORED}.xml", RESTORED_XML.format(name=RESTORED, disk=RESTORED_DISK,
+                                                                     console=CONSOLE))  # fmt: skip
+        lab.sh("hyp1", f"virsh -q create /tmp/{RESTORED}.xml")
+        system.wait_for(
+            lambda: "hvlab-guest: up" in lab.sh("hyp1", f"cat {CONSOLE}", check=False),
+            60,
+            what="the restored guest to boot",
+        )
+        console = lab.sh("hyp1", f"cat {CONSOLE}")
+        assert f"hvlab-guest: disk hvlab-mark:{word}:{boots + 1}" in console, console[-2000:]
+    report(
+        f"B9 backup of running vm1 ({made['method']}, {made['consistency']}): {made['bytes']} bytes in"
+        f" {made['seconds']:.1f} s; restored in {put['seconds']:.1f} s; the restored disk booted with"
+        f" vm1's mark {word}, boot {boots + 1}"
+    )
+
+
+def test_retention_keeps_the_newest_backups(lab, target):
+    with ev.guests_on(lab, "hyp1", ["vm1"]):
+        names = []
+        for _ in range(KEEP + 1):
+            rc, made, text = ev.salt_one(lab, "hyp1", "guest_backup.run", "vm1")
+            assert rc == 0 and made["result"] is True, text
+            names.append(made["backup"])
+            time.sleep(1.1)  # backups are named by the second
+        rc, listed, text = ev.salt_one(lab, "hyp1", "guest_backup.backups", "vm1")
+        assert rc == 0, text
+        kept = [b["name"] for b in listed["backups"] if b["complete"]]
+        assert kept == sorted(names, reverse=True)[:KEEP] and len(listed["backups"]) == KEEP, (names, listed)
+        assert made["pruned"] == [names[0]], made
+    report(f"B9 retention: {KEEP + 1} backups of vm1 made, the newest {KEEP} kept")

@@ -1,0 +1,95 @@
+"""B9 (issue 25): the hv_* series of every host, scraped from the master's namespace as a
+Prometheus server beside it would (docs/metrics.md), from the lab's own pillar
+(``metrics:enabled``): each host's node exporter serves the file its minion's schedule
+writes; the values follow a drain (and a host's death: test_takeover.py). The alert
+rules that read them pass ``promtool`` in tests/unit/test_metrics_promtool.py."""
+
+import time
+
+import pytest
+
+from lab import image
+from tests.lab import evacuation as ev
+from tests.lab import scrape
+from tests.lab.conftest import ARBITERS, HYPERVISORS, report
+from tests.loaders import hv_views
+from tests.pillar_cases import lab_pillar
+
+pytestmark = pytest.mark.lab
+SETTINGS = hv_views.build(lab_pillar(), image.parameters(), "hyp1")
+VOLUMES = sorted(SETTINGS["gluster"]["volumes"])
+HOST_SOURCES = ("settings", "guests", "sanlock", "quorum", "gluster", "incidents", "evacuation", "failover")
+ARBITER_SOURCES = ("settings", "gluster")
+HOST_ONLY = ("hv_guests_running", "hv_guests_defined", "hv_lockspace_joined", "hv_quorum",
+             "hv_incidents_open", "hv_failover_ips_mismatched")  # fmt: skip
+
+
+def sources(samples):
+    return {
+        key.split('"')[1]: value for key, value in samples.items() if key.startswith("hv_metrics_source_up{")
+    }
+
+
+def running_here(lab, host):
+    return len(lab.sh(host, "virsh list --name --state-running").split())
+
+
+def test_every_host_serves_its_series_from_its_schedule(lab):
+    """The schedule (not this test) wrote hv.prom; the node exporter serves it to the
+    master's address (a trusted one) with no parse error; each source answered; the
+    values are the host's: its running guests, its lockspace and quorum, every volume
+    started with no split-brain, no failover IP its proxy ARP gets wrong."""
+    for host in HYPERVISORS + ARBITERS:
+        rc, ret, text = lab.salt(host, "schedule.list", "show_all=True", "return_yaml=False")
+        assert rc == 0 and ret[host]["hv-metrics"]["function"] == "metrics.write", text
+        assert ret[host]["hv-metrics"]["seconds"] == SETTINGS["metrics"]["interval"], text
+        written = float(lab.sh(host, f"stat -c %Y {SETTINGS['metrics']['file']}"))
+        samples = scrape.scrape(host)
+        assert samples["node_textfile_scrape_error"] == 0, samples
+        assert samples[f'node_textfile_mtime_seconds{{file="{SETTINGS["metrics"]["file"]}"}}'] == written
+        hv = scrape.hv_series(samples)
+        for volume in VOLUMES:
+            assert hv[f'hv_gluster_volume_started{{volume="{volume}"}}'] == 1, (host, hv)
+            assert hv[f'hv_gluster_split_brain_entries{{volume="{volume}"}}'] == 0, (host, hv)
+            assert f'hv_gluster_heal_entries{{volume="{volume}"}}' in hv, (host, hv)
+        if host in ARBITERS:
+            assert sources(hv) == dict.fromkeys(ARBITER_SOURCES, 1), (host, hv)
+            assert not [name for name in HOST_ONLY if name in hv], (host, hv)
+            continue
+        hv = scrape.refreshed(lab, host)[host]  # now: the guests of the tests before
+        assert sources(hv) == dict.fromkeys(HOST_SOURCES, 1), (host, hv)
+        assert hv["hv_guests_running"] == running_here(lab, host), (host, hv)
+        assert hv["hv_guests_defined"] >= hv["hv_guests_running"], (host, hv)
+        assert (hv["hv_lockspace_joined"], hv["hv_quorum"]) == (1, 1), (host, hv)
+        assert hv["hv_failover_ips_mismatched"] == 0, (host, hv)
+        assert hv["hv_metrics_collect_duration_seconds"] > 0, (host, hv)
+    report(
+        f"B9 metrics: {len(HYPERVISORS + ARBITERS)} hosts scraped from the master's namespace,"
+        " every source up"
+    )
+
+
+def test_a_drain_shows_in_both_hosts_series(lab):
+    """hyp1 drained of vm1: its series say no guest runs there and its last evacuation
+    succeeded, when; hyp2's count has vm1. Undrained after."""
+    with ev.guests_on(lab, "hyp1", ["vm1"]):
+        since = time.time()
+        rc, ret, text = ev.salt_one(lab, "hyp1", "guests.drain")
+        assert rc == 0 and ret["guests"]["vm1"]["outcome"] == "migrated", text
+        try:
+            after = scrape.refreshed(lab, "hyp1", "hyp2")
+            hyp1, hyp2 = after["hyp1"], after["hyp2"]
+            assert hyp1["hv_guests_running"] == 0, hyp1
+            assert hyp1["hv_evacuation_last_success"] == 1, hyp1
+            assert hyp1["hv_evacuation_last_timestamp_seconds"] >= since - 1, hyp1
+            assert 0 < hyp1["hv_evacuation_last_duration_seconds"] <= time.time() - since, hyp1
+            assert hyp2["hv_guests_running"] == running_here(lab, "hyp2") >= 1, hyp2
+            assert hyp1["hv_failover_ips_mismatched"] == 0 and hyp2["hv_failover_ips_mismatched"] == 0
+        finally:
+            rc, _back, text = ev.salt_one(lab, "hyp1", "guests.undrain")
+            assert rc == 0, text
+    report(
+        f"B9 metrics after a drain: hyp1 hv_guests_running 0, hv_evacuation_last_success 1 in"
+        f" {hyp1['hv_evacuation_last_duration_seconds']:.1f} s; hyp2 hv_guests_running"
+        f" {hyp2['hv_guests_running']:.0f}"
+    )
