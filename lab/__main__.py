@@ -9,7 +9,7 @@ import os
 import sys
 import time
 
-from . import guest, image, machines, master, network, provider, topology
+from . import guest, image, machines, master, network, provider, topology, webhook
 
 
 def healthy(hosts):
@@ -18,6 +18,7 @@ def healthy(hosts):
     return (
         bool(master.pid())
         and bool(provider.pid())
+        and bool(webhook.pid())
         and master.serves_this_checkout()
         and all(machines.leader(h) for h in hosts)
         and all(machines.release(h) == topology.RELEASE for h in hosts)
@@ -31,6 +32,7 @@ def down(hosts, echo=print):
         list(pool.map(machines.stop, hosts))
     master.stop()
     provider.stop()
+    webhook.stop()
     gone = network.down()
     machines.remove_all()
     echo(f"lab: down (removed namespaces: {', '.join(gone) or 'none'})")
@@ -50,8 +52,10 @@ def up(hosts, echo=print):
         network.up(hosts)
         master.configure(hosts)
         provider.configure()
+        webhook.configure()
         for host in hosts:
             machines.prepare(host, img, master.KEYS)
+        webhook.start()
         master.start()
         provider.start()
         for host in hosts:

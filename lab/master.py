@@ -14,7 +14,7 @@ from pathlib import Path
 import yaml
 
 from . import provider, system
-from .topology import MASTER_IP, MASTER_NS, PILLAR, REPO, STATE
+from .topology import MASTER_IP, MASTER_NS, PILLAR, PREFIX, REPO, STATE
 
 HOME = STATE / "master"
 CONF = HOME / "etc"
@@ -23,6 +23,7 @@ PILLAR_OVERRIDE = HOME / "pillar-override"
 PID_FILE = STATE / "run" / "salt-master.pid"
 NODEGROUP = "hypervisors"
 GUEST_NODEGROUP = "guest_hosts"
+MASTER_ID = f"{PREFIX}master"  # the master's own id: it alone gets alerts.sls (pillar/top.sls)
 VENV = Path(sys.prefix)  # the master runs from this checkout's venv
 
 
@@ -36,6 +37,7 @@ def configure(hosts, fresh=True):
         shutil.rmtree(HOME / "cache", ignore_errors=True)
     clear_pillar_override()  # the cluster file as it is now (grow: with its new hosts)
     config = {
+        "id": MASTER_ID,
         "interface": MASTER_IP,
         "root_dir": str(HOME),
         "pki_dir": str(HOME / "pki"),
@@ -53,7 +55,12 @@ def configure(hosts, fresh=True):
         "nodegroups": {
             NODEGROUP: "L@" + ",".join(h.name for h in hosts),
             GUEST_NODEGROUP: "L@" + ",".join(h.name for h in hosts if h.role != "arbiter"),
+            "alerts_master": f"L@{MASTER_ID}",  # master.d/alerts.conf
         },
+        # The alerts engine (master.d/alerts.conf), sending to the lab's webhook
+        # stand-in (lab/webhook.py) every 2 s.
+        "engines": [{"hv_alerts": {"interval": 2}}],
+        "engines_dirs": [str(REPO / "_engines")],
         "timeout": 30,
         "state_output": "mixed",
         # A host asks the master to probe its SSH after a firewall or network

@@ -143,7 +143,7 @@ def initial_state(pillar_file=None):
     }
 
 
-def _private_file(path, text):
+def private_file(path, text):
     """Write ``text`` to a file only root can read (created so, never widened)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     os.chmod(path.parent, 0o700)
@@ -163,17 +163,17 @@ def configure():
     if files.provider == "hetzner":
         user = f"hvlab-robot-{random_secrets.token_hex(6)}"
         secret = f"hvlab-pass-{random_secrets.token_hex(12)}"
-        _private_file(files.secret_file, json.dumps({"user": user, "password": secret}))
+        private_file(files.secret_file, json.dumps({"user": user, "password": secret}))
         part = {"user": user, "password": secret, "api_url": f"http://{listen_address()}", "allow_http": True}
-        _private_file(SECRET_PILLAR / "hetzner.sls", yaml.safe_dump({"hetzner": part}))
-        _private_file(SECRET_PILLAR / "online.sls", yaml.safe_dump({}))
+        private_file(SECRET_PILLAR / "hetzner.sls", yaml.safe_dump({"hetzner": part}))
+        private_file(SECRET_PILLAR / "online.sls", yaml.safe_dump({}))
     else:
         secret = f"hvlab-token-{random_secrets.token_hex(12)}"
-        _private_file(files.secret_file, secret)
+        private_file(files.secret_file, secret)
         online = dict(_online_pillar(), api_token=secret)
-        _private_file(SECRET_PILLAR / "online.sls", yaml.safe_dump({"online": online}))
+        private_file(SECRET_PILLAR / "online.sls", yaml.safe_dump({"online": online}))
         (SECRET_PILLAR / "hetzner.sls").unlink(missing_ok=True)
-    _private_file(files.config, json.dumps(initial_state(), indent=2))
+    private_file(files.config, json.dumps(initial_state(), indent=2))
     return secret
 
 
@@ -194,7 +194,7 @@ def restart_with_the_pillars_servers():
         if where is None or where in mains:
             failover[key] = where
     stop()
-    _private_file(files.config, json.dumps(state, indent=2))
+    private_file(files.config, json.dumps(state, indent=2))
     start()
 
 

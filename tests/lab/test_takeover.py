@@ -14,8 +14,8 @@ import pytest
 
 from bench import takeover as takeover_bench
 from lab import machines, system
+from tests.lab import alerts, scrape
 from tests.lab import evacuation as ev
-from tests.lab import scrape
 from tests.lab.conftest import report
 from tests.lab.takeover import (
     HYP1_SERVER,
@@ -75,6 +75,8 @@ def test_a_dead_host_is_taken_over_fenced_and_held_until_undrained(lab):
         here = lab.sh("hyp2", "virsh list --name --state-running").split()
         assert {"vm1", "vm2", "vm3"} <= set(here) and hv["hv_guests_running"] == len(here), (here, hv)
         seen["metrics"] = hv
+        # B9: a person hears of it: one takeover and one fence alert at the webhook.
+        seen["alerts"] = alerts.wait_for_kinds(seen["since"], {"takeover", "fence_done"}, host="hyp1")
 
         revive(lab, "hyp1")
         system.wait_for(
@@ -92,6 +94,11 @@ def test_a_dead_host_is_taken_over_fenced_and_held_until_undrained(lab):
     seconds, doubles, samples, running = takeover_bench.one_run(lab, names, before, during)
     report(takeover_bench.line(1, seconds, doubles, samples, running))
     report(takeover_bench.summary([seconds], doubles, running=[running]))
+    sent = seen["alerts"]
+    assert sorted(a["kind"] for a in sent) == ["fence_done", "takeover"], sent
+    report(
+        f"B9 alert sent for hyp1's death: {alerts.shown(next(a for a in sent if a['kind'] == 'takeover'))}"
+    )
     hv = seen["metrics"]
     report(
         f"B9 metrics after hyp1's death, on hyp2: hv_incidents_open {hv['hv_incidents_open']:.0f},"
