@@ -78,7 +78,7 @@ def test_the_states_install_the_timer_on_the_pillars_calendar(lab):
         assert lab.sh(host, "systemctl is-enabled hv-backup.timer").strip() == "enabled"
 
 
-def test_a_running_guest_backed_up_then_restored_boots_with_its_mark(lab, target):
+def test_a_running_guest_backed_up_then_restored_boots_with_its_mark_and_retention(lab, target):
     disk = SETTINGS["guests"]["vm1"]["disk_path"]
     with ev.guests_on(lab, "hyp1", ["vm1"]):
         word, boots = disk_mark(lab, "hyp1", disk)
@@ -101,24 +101,19 @@ def test_a_running_guest_backed_up_then_restored_boots_with_its_mark(lab, target
         )
         console = lab.sh("hyp1", f"cat {CONSOLE}")
         assert f"hvlab-guest: disk hvlab-mark:{word}:{boots + 1}" in console, console[-2000:]
+        # Retention: KEEP more, and only the newest KEEP are left.
+        names = [made["backup"]]
+        for _ in range(KEEP):
+            time.sleep(1.1)  # backups are named by the second
+            rc, again, text = ev.salt_one(lab, "hyp1", "guest_backup.run", "vm1")
+            assert rc == 0 and again["result"] is True, text
+            names.append(again["backup"])
+        assert again["pruned"] == [names[0]], again
+        rc, listed, text = ev.salt_one(lab, "hyp1", "guest_backup.backups", "vm1")
+        assert rc == 0 and [b["name"] for b in listed["backups"]] == names[::-1][:KEEP], (names, text)
+        assert all(b["complete"] for b in listed["backups"]), listed
     report(
         f"B9 backup of running vm1 ({made['method']}, {made['consistency']}): {made['bytes']} bytes in"
         f" {made['seconds']:.1f} s; restored in {put['seconds']:.1f} s; the restored disk booted with"
-        f" vm1's mark {word}, boot {boots + 1}"
+        f" vm1's mark {word}, boot {boots + 1}; {KEEP + 1} backups made, the newest {KEEP} kept"
     )
-
-
-def test_retention_keeps_the_newest_backups(lab, target):
-    with ev.guests_on(lab, "hyp1", ["vm1"]):
-        names = []
-        for _ in range(KEEP + 1):
-            rc, made, text = ev.salt_one(lab, "hyp1", "guest_backup.run", "vm1")
-            assert rc == 0 and made["result"] is True, text
-            names.append(made["backup"])
-            time.sleep(1.1)  # backups are named by the second
-        rc, listed, text = ev.salt_one(lab, "hyp1", "guest_backup.backups", "vm1")
-        assert rc == 0, text
-        kept = [b["name"] for b in listed["backups"] if b["complete"]]
-        assert kept == sorted(names, reverse=True)[:KEEP] and len(listed["backups"]) == KEEP, (names, listed)
-        assert made["pruned"] == [names[0]], made
-    report(f"B9 retention: {KEEP + 1} backups of vm1 made, the newest {KEEP} kept")

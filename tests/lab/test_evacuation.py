@@ -15,6 +15,7 @@ import pytest
 
 from lab import image, machines, master, provider, system, topology
 from tests.lab import evacuation as ev
+from tests.lab import scrape
 from tests.lab.conftest import GROUP, changed, report
 from tests.lab.events import Events
 from tests.lab.failover import public_ip, routed_to, wait_answered_by
@@ -130,6 +131,20 @@ def test_drain_then_undrain_round_trip(lab, events):
         during = status(lab)
         assert during["hosts"]["hyp1"]["drained"] is True
         assert during["guests"]["vm1"]["running_on"] == ["hyp2"]
+        # B9: both hosts' series, scraped from the master's namespace (docs/metrics.md).
+        scraped = scrape.refreshed(lab, "hyp1", "hyp2")
+        hyp1, hyp2 = scraped["hyp1"], scraped["hyp2"]
+        assert (hyp1["hv_guests_running"], hyp1["hv_evacuation_last_success"]) == (0, 1), hyp1
+        assert hyp1["hv_evacuation_last_timestamp_seconds"] >= since - 1, hyp1
+        assert 0 < hyp1["hv_evacuation_last_duration_seconds"] <= time.time() - since, hyp1
+        running = lab.sh("hyp2", "virsh list --name --state-running").split()
+        assert "vm1" in running and hyp2["hv_guests_running"] == len(running), (running, hyp2)
+        assert hyp1["hv_failover_ips_mismatched"] == hyp2["hv_failover_ips_mismatched"] == 0, scraped
+        report(
+            f"B9 metrics after hyp1's drain: hyp1 hv_guests_running 0, hv_evacuation_last_success 1"
+            f" ({hyp1['hv_evacuation_last_duration_seconds']:.1f} s); hyp2 hv_guests_running"
+            f" {hyp2['hv_guests_running']:.0f}"
+        )
         report(
             f"P2 (1 guest, drain): evacuated in {ret['seconds']:.2f}s, its failover IPs moved and confirmed"
         )
