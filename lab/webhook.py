@@ -81,9 +81,12 @@ def start():
             start_new_session=True,
         )
     PID_FILE.write_text(f"{proc.pid}\n")
-    probe = [*provider.NETNS_EXEC, "curl", "-s", "-o", "/dev/null", "--max-time", "2", f"http://{ADDRESS}/"]
+    get = "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)"
+    probe = [*provider.NETNS_EXEC, sys.executable, "-c", get, f"http://{ADDRESS}/"]
     system.wait_for(
-        lambda: proc.poll() is None and subprocess.run(probe, check=False).returncode == 0,
+        lambda: (
+            proc.poll() is None and subprocess.run(probe, check=False, capture_output=True).returncode == 0
+        ),
         20,
         interval=0.2,
         what="the webhook stand-in",

@@ -2,10 +2,13 @@
 metrics, docs/metrics.md): what a Prometheus server beside the master would get."""
 
 import re
+import sys
 
 from lab import topology
 from tests.lab import standins
 
+# An HTTP GET printed, by this venv's Python (no other client needed in the namespace).
+GET = "import sys, urllib.request as u; sys.stdout.write(u.urlopen(sys.argv[1], timeout=10).read().decode())"
 _SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})? (\S+)$")
 
 
@@ -29,10 +32,8 @@ def scrape(host, port=9100):
     """``GET http://<host's public address>:<port>/metrics`` from the master's namespace."""
     address = next(h.public_ip for h in topology.hosts() if h.name == host)
     proc = standins._exec(
-        topology.MASTER_NS,
-        "curl", "-sS", "--fail", "--max-time", "10", f"http://{address}:{port}/metrics",
-        timeout=30,
-    )  # fmt: skip
+        topology.MASTER_NS, sys.executable, "-c", GET, f"http://{address}:{port}/metrics", timeout=30
+    )
     assert proc.returncode == 0, f"{host}: {proc.stdout}{proc.stderr}"
     return parse(proc.stdout)
 
