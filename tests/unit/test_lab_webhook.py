@@ -20,7 +20,8 @@ def test_each_post_is_kept_with_its_headers_and_body(tmp_path, monkeypatch):
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_address[1]}/hooks/hvlab"
-        answer = requests.post(url, json={"kind": "takeover"}, headers={"Authorization": "Bearer t"}, timeout=5)
+        auth = {"Authorization": "Bearer t"}
+        answer = requests.post(url, json={"kind": "takeover"}, headers=auth, timeout=5)
         assert answer.status_code == 200 and answer.json() == {"ok": True}
         requests.post(url, data=b"not json", timeout=5)
     finally:
