@@ -30,7 +30,7 @@ make of them; the unit tests drive them directly.
   rewriting it, so no byte offset would survive.
 - :func:`webhook_body` and :func:`mail_message`: what is sent.
 - :func:`settings`: the ``alerts:`` pillar part checked against
-  ``hv_schema.ALERT_ROWS`` and its rules; no problem line shows a secret.
+  ``hv_schema_alerts.ALERT_ROWS`` and its rules; no problem line shows a secret.
 """
 
 import datetime
@@ -41,9 +41,9 @@ import re
 import unicodedata
 
 import hv_check
-import hv_schema
+import hv_schema_alerts
 
-KINDS = tuple(hv_schema.ALERT_KINDS)
+KINDS = tuple(hv_schema_alerts.ALERT_KINDS)
 SUPPRESSED = "suppressed"  # the rate limit's own alert: always sent
 CLEARED = "_cleared"  # a condition's end: <kind>_cleared, alerted with its kind
 SEVERITIES = ("critical", "warning", "info")
@@ -545,10 +545,10 @@ def mail_message(alert_, label, sender, to):
 
 def _walk_rows(errors, part, prefix=()):
     """Check ``part`` (a mapping at ``prefix`` under ``alerts:``) against the rows."""
-    rows = hv_schema.ALERTS_BY_KEY
+    rows = hv_schema_alerts.ALERTS_BY_KEY
     depth = len(prefix)
     allowed = list(dict.fromkeys(k.split(":")[depth] for k in rows if tuple(k.split(":")[:depth]) == prefix))
-    path = (hv_schema.ALERTS_PART, *prefix)
+    path = (hv_schema_alerts.ALERTS_PART, *prefix)
     hv_check.unknown_keys(errors, path, part, allowed)
     for key, value in part.items():
         if key not in allowed:
@@ -566,7 +566,7 @@ def _walk_rows(errors, part, prefix=()):
 
 def _defaults():
     tree = {}
-    for row in hv_schema.ALERT_ROWS:
+    for row in hv_schema_alerts.ALERT_ROWS:
         node = tree
         *parents, last = row.key.split(":")
         for part in parents:
@@ -577,9 +577,9 @@ def _defaults():
 
 def secret_values(part):
     """The values of the part's secrets that are searched for and replaced in any other text
-    (``hv_schema.ALERT_REDACTED``)."""
+    (``hv_schema_alerts.ALERT_REDACTED``)."""
     found = []
-    for key in hv_schema.ALERT_REDACTED:
+    for key in hv_schema_alerts.ALERT_REDACTED:
         node = part
         for step in key.split(":"):
             node = node.get(step) if isinstance(node, dict) else None
@@ -595,7 +595,7 @@ def settings(part):
     if part is None:
         return None, []
     errors = hv_check.Errors(secret_values(part))
-    if not hv_check.require_mapping(errors, (hv_schema.ALERTS_PART,), part):
+    if not hv_check.require_mapping(errors, (hv_schema_alerts.ALERTS_PART,), part):
         return None, list(errors)
     _walk_rows(errors, part)
     cfg = hv_check.merge(_defaults(), part)
@@ -607,7 +607,7 @@ def settings(part):
 def _rules(errors, cfg):
     """What spans two keys: https unless allowed, a mail's sender and recipients, a login
     only over TLS, a channel when enabled."""
-    path = (hv_schema.ALERTS_PART,)
+    path = (hv_schema_alerts.ALERTS_PART,)
     hook, mail = cfg["webhook"], cfg["mail"]
     url = hook.get("url")
     if url is not None and not re.match(r"^https?://[^\s/@]+(/\S*)?$", url):

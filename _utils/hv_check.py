@@ -14,13 +14,14 @@ import re
 
 import hv_providers
 import hv_schema
+import hv_schema_alerts
 
 TOKEN_KEY = ("online", "api_token")
 # The provider's credentials: the pillar's only secrets, each at its own key.
 CREDENTIAL_PATHS = hv_providers.CREDENTIAL_PATHS
 # The master's alerting credentials (alerts:, issue 25): the master's pillar alone has them.
 ALERT_SECRET_PATHS = tuple(
-    (hv_schema.ALERTS_PART, *hv_schema.path_of(key)) for key in hv_schema.ALERT_REDACTED
+    (hv_schema_alerts.ALERTS_PART, *hv_schema.path_of(key)) for key in hv_schema_alerts.ALERT_REDACTED
 )
 SECRET_NAME = re.compile(r"(token|api_?key|secret|passw(or)?d|passphrase|private_?key|credential)", re.I)
 PRIVATE_KEY = re.compile(r"-----BEGIN ([A-Z0-9]+ )*PRIVATE KEY-----|b3BlbnNzaC1rZXktdjE|PuTTY-User-Key-File")
@@ -171,7 +172,7 @@ def _check_node(errors, path, value):
 
 def check_row(errors, path, value, row):
     """``value`` at ``path`` (the whole key, its part first) against ``row``: what the
-    alerts' settings (hv_schema.ALERT_ROWS, not under ``hypervisor:``) are checked with."""
+    alerts' settings (hv_schema_alerts.ALERT_ROWS, not under ``hypervisor:``) are checked with."""
     _check_row(errors, path, value, row)
 
 

@@ -4,6 +4,7 @@ hv_reference: the pillar reference (docs/pillar.md) made from the schema's rows
 """
 
 import hv_schema
+import hv_schema_alerts
 
 
 def _cell(value):
@@ -65,7 +66,7 @@ def reference():
     ]
     for row in hv_schema.RPN_ROWS:
         lines.append(f"| `{row.key}` | {row.kind} | {_cell(row.default)} | {_limits(row)} | {row.doc} |")
-    part, group = hv_schema.ALERTS_PART, hv_schema.ALERTS_NODEGROUP
+    part, group = hv_schema_alerts.ALERTS_PART, hv_schema_alerts.ALERTS_NODEGROUP
     lines += [
         "",
         "## The master's alerts",
@@ -78,7 +79,7 @@ def reference():
         "| key | kind | default | limits | what it is |",
         "|---|---|---|---|---|",
     ]
-    for row in hv_schema.ALERT_ROWS:
+    for row in hv_schema_alerts.ALERT_ROWS:
         default = "" if row.kind == "secret" else _cell(row.default)
         lines.append(f"| `{part}:{row.key}` | {row.kind} | {default} | {_limits(row)} | {row.doc} |")
     return "\n".join(lines) + "\n"

@@ -10,6 +10,7 @@ import hv_rules_guests
 import hv_rules_hosts
 import hv_rules_storage
 import hv_schema
+import hv_schema_alerts
 
 CLUSTER_KEYS = ("domain", "hosts", "bridges", "admins", "guests")
 CLUSTER_REQUIRED = ("domain", "hosts")
@@ -51,13 +52,13 @@ def _refuse_alerts(errors, pillar, minion_id):
     """Issue 25: the alerts' settings (a webhook's URL and token, a mail relay's login) are
     the master's alone; a host's pillar that has them is refused by the key, with no word of
     what is under it (the check runs first: no later check shows a value of it)."""
-    if hv_schema.ALERTS_PART not in pillar:
+    if hv_schema_alerts.ALERTS_PART not in pillar:
         return
     who = f"the host {errors.show(minion_id)}" if minion_id else "a host"
     errors.hide(
-        (hv_schema.ALERTS_PART,),
+        (hv_schema_alerts.ALERTS_PART,),
         f"reaches {who}: the alerts' settings and credentials are the master's alone; give"
-        f" {hv_schema.ALERTS_PART}.sls to the nodegroup '{hv_schema.ALERTS_NODEGROUP}' only"
+        f" {hv_schema_alerts.ALERTS_PART}.sls to the nodegroup '{hv_schema_alerts.ALERTS_NODEGROUP}' only"
         " (pillar/top.sls, master.d/alerts.conf), never to a host",
     )
 

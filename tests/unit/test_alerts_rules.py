@@ -619,7 +619,7 @@ def test_alerts_turned_off_need_no_channel():
 
 def test_the_schema_rows_of_the_alerts_have_limits():
     """As every setting under hypervisor: (tests/unit/test_pillar_reference.py)."""
-    for row in load("_utils", "hv_schema").ALERT_ROWS:
+    for row in load("_utils", "hv_schema_alerts").ALERT_ROWS:
         if row.kind == "str":
             assert row.pattern or row.choices, row.key
         if row.kind == "int":
@@ -630,7 +630,7 @@ def test_the_schema_rows_of_the_alerts_have_limits():
 
 def test_the_pillar_reference_lists_every_alert_key():
     text = (REPO / "docs" / "pillar.md").read_text()
-    for row in load("_utils", "hv_schema").ALERT_ROWS:
+    for row in load("_utils", "hv_schema_alerts").ALERT_ROWS:
         assert f"| `alerts:{row.key}` |" in text
 
 
@@ -647,7 +647,7 @@ def test_the_example_alerts_part_is_valid_and_shows_every_key():
                 shown.add(":".join((*prefix, key)))
 
     walk(example)
-    assert shown == {row.key for row in load("_utils", "hv_schema").ALERT_ROWS}
+    assert shown == {row.key for row in load("_utils", "hv_schema_alerts").ALERT_ROWS}
 
 
 def test_the_alerts_page_shows_valid_settings():
