@@ -3,9 +3,10 @@
 It boots under qemu TCG in a few seconds, loads its virtio NIC's modules, puts
 the address of its kernel command line on eth0 (``hvlab.ip=A hvlab.gw=G``: A/32,
 a route to G, the default route via G), prints ``hvlab-guest: up`` on its
-console and then idles forever, answering ping. At each boot it keeps a mark in the
-first sector of its disk (``hvlab-mark:<word>:<boots>``: a random word made at its
-first boot, and how many boots that disk has seen) and prints it on its console
+console and then idles forever, answering ping. At each boot, before its network
+is up, it keeps a mark in the first sector of its disk (``hvlab-mark:<word>:<boots>``:
+a random word made at its first boot, and how many boots that disk has seen) and
+prints it on its console
 (``hvlab-guest: disk hvlab-mark:...``): what a backup must keep and a restore give back
 (issue 25's tests). With ``hvlab.spoof=S`` it is
 hostile instead: every second it claims address S by gratuitous ARP and pings
@@ -45,18 +46,7 @@ for arg in $($bb cat /proc/cmdline); do
     hvlab.spoof=*) spoof="${arg#hvlab.spoof=}" ;;
   esac
 done
-$bb ip link set lo up
-if [ -n "$ip" ]; then
-  for i in 1 2 3 4 5; do [ -e /sys/class/net/eth0 ] && break; $bb sleep 1; done
-  $bb ip link set eth0 up
-  $bb ip addr add "$ip/32" dev eth0
-  if [ -n "$gw" ]; then
-    $bb ip route add "$gw" dev eth0
-    $bb ip route add default via "$gw" dev eth0 onlink
-  fi
-  echo "hvlab-guest: ip $ip gw $gw"
-fi
-for i in 1 2 3; do [ -b /dev/vda ] && break; $bb sleep 1; done
+for i in 1 2 3 4 5; do [ -b /dev/vda ] && break; $bb sleep 1; done
 if [ -b /dev/vda ]; then
   line=$($bb dd if=/dev/vda bs=512 count=1 2>/dev/null | $bb head -n 1 | $bb tr -cd 'a-z0-9:-')
   case "$line" in
@@ -67,6 +57,17 @@ if [ -b /dev/vda ]; then
   mark="hvlab-mark:$word:$((boots + 1))"
   echo "$mark" | $bb dd of=/dev/vda conv=notrunc,fsync 2>/dev/null
   echo "hvlab-guest: disk $mark"
+fi
+$bb ip link set lo up
+if [ -n "$ip" ]; then
+  for i in 1 2 3 4 5; do [ -e /sys/class/net/eth0 ] && break; $bb sleep 1; done
+  $bb ip link set eth0 up
+  $bb ip addr add "$ip/32" dev eth0
+  if [ -n "$gw" ]; then
+    $bb ip route add "$gw" dev eth0
+    $bb ip route add default via "$gw" dev eth0 onlink
+  fi
+  echo "hvlab-guest: ip $ip gw $gw"
 fi
 echo "hvlab-guest: up"
 if [ -n "$spoof" ] && [ -n "$gw" ]; then

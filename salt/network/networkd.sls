@@ -19,12 +19,31 @@ include:
   - tunnels.vxlan
 {%- endif %}
 
+{#- F23: networkd keeps the routes it did not make. Shorewall's proxy ARP routes
+    (a failover IP to the guests' bridge) are foreign to it: by default networkd
+    drops them whenever it reconfigures a link, which a `networkctl reload` does in
+    the background, after the reassert below may already have run (a guest's IP
+    then goes unanswered until the next Shorewall reload). Read at networkd's
+    start: restarted when this file changes (the links keep their configuration). #}
+network-networkd-foreign-routes-kept:
+  file.managed:
+    - name: /etc/systemd/networkd.conf.d/10-hv-foreign-routes.conf
+    - makedirs: true
+    - mode: "0644"
+    - contents: |
+        # Managed by Salt (salt://network/networkd.sls): local changes are overwritten.
+        # Shorewall's proxy ARP routes stay when networkd reconfigures a link.
+        [Network]
+        ManageForeignRoutes=no
+
 network-networkd-running:
   service.running:
     - name: systemd-networkd
     - enable: true
     - require:
       - sls: network.package
+    - watch:
+      - file: network-networkd-foreign-routes-kept
 
 network-networkd-applied:
   safe_apply.applied:
@@ -101,10 +120,9 @@ network-networkd-reloaded-after-removal:
       - safe_apply: network-networkd-applied
 {%- endif %}
 
-{#- F23: networkd drops foreign routes (Shorewall's proxy ARP routes) when it
-    reconfigures a link. `networkctl reload` reconfigured only the links whose
-    file changed; once the public ones are configured, Shorewall is reloaded if
-    it runs, which puts its routes back. Nothing is restarted again: guests on
+{#- F23: `networkctl reload` reconfigured only the links whose file changed;
+    once the public ones are configured, Shorewall is reloaded if it runs, which
+    puts back any route of its own that went (networkd keeps them now: above). Nothing is restarted again: guests on
     the public bridge keep their traffic when another link's file changed. #}
 network-networkd-public-reasserted:
   module.run:

@@ -49,11 +49,15 @@ RESTORED_XML = """<domain type='qemu'>
 """
 
 
-def disk_mark(lab, host, disk):
-    """The mark in the first sector of ``disk`` (read only, from the host)."""
-    head = lab.sh(host, f"dd if={disk} bs=512 count=1 2>/dev/null | head -n 1 | tr -cd 'a-z0-9:-'")
-    found = MARK.fullmatch(head.strip())
-    assert found, f"no mark in {disk}: {head!r}"
+def disk_mark(lab, host, disk, timeout=30):
+    """The mark in the first sector of ``disk`` (read only, from the host): ``(word,
+    boots)``. The guest writes it before its network is up (lab/guest.py)."""
+
+    def read():
+        head = lab.sh(host, f"dd if={disk} bs=512 count=1 2>/dev/null | head -n 1 | tr -cd 'a-z0-9:-'")
+        return MARK.fullmatch(head.strip())
+
+    found = system.wait_for(read, timeout, interval=1, what=f"a mark in {disk}")
     return found.group(1), int(found.group(2))
 
 

@@ -298,7 +298,8 @@ def _network_files(states):
         functions = _functions(chunk)
         if "file.managed" in functions:
             args = _args(states, state_id)
-            files[args["name"]] = args["context"]
+            if "context" in args:  # not networkd's own setting (contents, no template)
+                files[args["name"]] = args["context"]
         elif "safe_apply.applied" in functions:
             for dest, entry in _args(states, state_id)["files"].items():
                 files[dest] = entry["context"]
@@ -534,10 +535,25 @@ def _sources(states):
             continue
         if "file.managed" in _functions(chunk):
             args = _args(states, state_id)
-            found[args["name"]] = {"source": args["source"], "context": args["context"]}
+            if "source" in args:  # not networkd's own setting (contents, no template)
+                found[args["name"]] = {"source": args["source"], "context": args["context"]}
         elif "safe_apply.applied" in _functions(chunk):
             found.update(_args(states, state_id)["files"])
     return found
+
+
+@pytest.mark.parametrize("host", ["hyp1", "arb1"])
+def test_networkd_keeps_shorewalls_routes_and_restarts_when_told(highstate, host):
+    """F23: networkd told to keep the routes it did not make (Shorewall's proxy ARP
+    routes), read at its start: restarted when that file changes, before any link file
+    is applied."""
+    states = highstate(host, "Debian")
+    conf = _args(states, "network-networkd-foreign-routes-kept")
+    assert conf["name"] == "/etc/systemd/networkd.conf.d/10-hv-foreign-routes.conf"
+    assert "[Network]\nManageForeignRoutes=no\n" in conf["contents"]
+    running = _args(states, "network-networkd-running")
+    assert running["watch"] == [{"file": "network-networkd-foreign-routes-kept"}]
+    assert {"service": "network-networkd-running"} in _args(states, "network-networkd-applied")["require"]
 
 
 @pytest.mark.parametrize("host", SECOND)
