@@ -158,6 +158,12 @@ def _push(hv, name, dom, disk, partial):
         raise CommandExecutionError(
             f"{name} runs here without its disk {disk} (a definition not the pillar's)"
         )
+    blocked = hv_backup.unreachable(os.path.dirname(partial))
+    if blocked:
+        raise CommandExecutionError(
+            f"QEMU, which writes a running guest's backup as its own user, cannot pass through"
+            f" {blocked}: let others search it (chmod o+x {blocked})"
+        )
     job = hv_backup.backup_xml([d["name"] for d in disks], chosen, partial)
     cfg = hv["backups"]
 

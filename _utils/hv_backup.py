@@ -42,6 +42,7 @@ SHA256 = re.compile(r"^[0-9a-f]{64}$")
 METHODS = ("backup-api", "copy")  # a running guest through libvirt; a stopped one by qemu-img
 LATEST = ("", "latest", None)
 CHUNK = 1 << 20
+DIR_MODE = 0o711  # a guest's directory under the target: QEMU passes through, only root lists
 AGENT_CHANNEL = "org.qemu.guest_agent.0"
 ACTIVE = ("running", "blocked", "paused", "shutting down", "suspended")  # hv_domains.ACTIVE
 ABSOLUTE_PATH = re.compile(r"/[^\s'\"(),;:]+")
@@ -104,13 +105,15 @@ def safe_dir(target, guest, create=False):
     """``<target>/<guest>``, refused unless it is that very directory: the target exists (an
     unmounted backup disk is not written through to the root file system), the guest's
     directory is no symbolic link and resolves inside the target. ``create``: make the
-    guest's directory (0700) when missing."""
+    guest's directory when missing: 0711, as QEMU (its own user) must reach the image
+    libvirt hands it; nobody but root may list it, and each file is root's alone."""
     directory = guest_dir(target, guest)
     if not os.path.isdir(target):
         raise CommandExecutionError(f"the backup target {target} does not exist (not mounted?)")
     if create and not os.path.lexists(directory):
         with contextlib.suppress(FileExistsError):  # another host's run made it meanwhile
-            os.mkdir(directory, 0o700)
+            os.mkdir(directory, DIR_MODE)
+            os.chmod(directory, DIR_MODE)  # whatever the umask
     if os.path.islink(directory):
         raise CommandExecutionError(f"{directory} is a symbolic link: backups stay inside {target}")
     if os.path.lexists(directory) and not os.path.isdir(directory):
@@ -118,6 +121,19 @@ def safe_dir(target, guest, create=False):
     if os.path.realpath(directory) != os.path.join(os.path.realpath(target), guest):
         raise CommandExecutionError(f"{directory} does not resolve inside {target}")
     return directory
+
+
+def unreachable(path, top="/"):
+    """The first directory from ``top`` (``/``) down to ``path`` that a user other than
+    root cannot pass through (no search bit for others), or None. QEMU runs as its own
+    user: a running guest's backup image is opened by it, under the target."""
+    here = os.path.normpath(top)
+    relative = os.path.relpath(os.path.normpath(path), here)
+    for part in [p for p in relative.split("/") if p and p != "."]:
+        here = os.path.join(here, part)
+        if not os.stat(here).st_mode & stat.S_IXOTH:
+            return here
+    return None
 
 
 def _regular(path):

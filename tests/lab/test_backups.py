@@ -66,7 +66,7 @@ def target(lab):
     """The backup target on each host (a mounted backup disk on a real cluster): made
     here, the states never make it; emptied of vm1's backups and the restored disk after."""
     for host in HYPERVISORS:
-        lab.sh(host, f"mkdir -p -m 0700 {TARGET}")
+        lab.sh(host, f"mkdir -p -m 0711 {TARGET}")  # QEMU passes through: docs/backups.md
     yield TARGET
     for host in HYPERVISORS:
         gone = f"rm -rf {TARGET}/vm1 {RESTORED_DISK} {CONSOLE}"

@@ -100,7 +100,7 @@ def test_a_target_that_is_no_absolute_normal_path_is_refused(path):
 
 def test_the_guests_directory_is_made_private_and_only_inside_an_existing_target(target, tmp_path):
     directory = hv_backup.safe_dir(target, "vm1", create=True)
-    assert directory == f"{target}/vm1" and os.stat(directory).st_mode & 0o777 == 0o700
+    assert directory == f"{target}/vm1" and os.stat(directory).st_mode & 0o777 == 0o711
     with pytest.raises(CommandExecutionError, match=r"does not exist \(not mounted\?\)"):
         hv_backup.safe_dir(str(tmp_path / "unmounted"), "vm1", create=True)
     assert not os.path.exists(tmp_path / "unmounted")
@@ -450,3 +450,15 @@ def test_an_event_shows_no_path_outside_the_target():
         " wrote /srv/backups/vm1/20261201T030000Z.qcow2.partial"
     )
     assert hv_backup.redact("/srv/backups-old/x", "/srv/backups") == "<path>"
+
+
+def test_a_directory_qemu_cannot_pass_through_is_named(tmp_path):
+    """QEMU opens a running guest's backup image as its own user: every directory down
+    to it must let others search it."""
+    inner = tmp_path / "a" / "b"
+    inner.mkdir(parents=True)
+    for path in (tmp_path / "a", inner):
+        os.chmod(path, 0o711)
+    assert hv_backup.unreachable(str(inner), top=str(tmp_path)) is None
+    os.chmod(tmp_path / "a", 0o700)
+    assert hv_backup.unreachable(str(inner), top=str(tmp_path)) == str(tmp_path / "a")

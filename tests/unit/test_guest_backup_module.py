@@ -18,6 +18,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from unittest.mock import create_autospec
 
@@ -74,15 +75,25 @@ def run_all(cmd, python_shell=False, ignore_retcode=False, output_loglevel="debu
 
 
 @pytest.fixture
-def hv(tmp_path):
+def reachable_dir():
+    """A directory every user may pass through down from / (QEMU's user must reach a
+    running guest's backup image): pytest's own temporary directories are root's alone."""
+    path = tempfile.mkdtemp(prefix="hv-backup-test-", dir="/var/tmp")
+    os.chmod(path, 0o711)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+def hv(tmp_path, reachable_dir):
     pillar = lab_pillar()
     pillar["hypervisor"]["pools"]["customer1"]["path"] = str(tmp_path / "customer1")
     pillar["hypervisor"]["backups"] = {"enabled": True, "target": {"path": "/srv/hv-backups"}, "keep": 2}
     view = hv_views.build(pillar, layered_parameters("Debian"), "hyp1")
-    view["backups"]["target"]["path"] = str(tmp_path / "backups")
+    view["backups"]["target"]["path"] = os.path.join(reachable_dir, "backups")
     view["backups"]["last_dir"] = str(tmp_path / "state" / "last")
     (tmp_path / "customer1").mkdir()
-    (tmp_path / "backups").mkdir()
+    os.mkdir(view["backups"]["target"]["path"], 0o711)
     (tmp_path / "customer1" / "vm1.img").write_bytes(DISK)
     return view
 
@@ -368,6 +379,26 @@ def test_a_running_guest_is_backed_up_by_libvirts_job(hv, target, vm1, monkeypat
     assert [c[0] for c in dom.mock_calls][2:5] == ["fsFreeze", "backupBegin", "fsThaw"]
     assert listing(target) == [".lock", f"{ret['backup']}.json", f"{ret['backup']}.qcow2"]
     assert tags(events) == ["hv/backup/started", "hv/backup/done"] and events[1][1]["frozen"] is True
+
+
+def test_a_target_qemu_cannot_reach_is_refused_before_libvirt_is_asked(hv, vm1, monkeypatch, events):
+    """The lab's first run: a target of mode 0700 made libvirt's job fail in QEMU
+    ("Permission denied"). It is refused first, naming the directory and the fix."""
+    os.chmod(os.path.dirname(hv["backups"]["target"]["path"]), 0o700)
+    vm1.create()
+    dom = create_autospec(libvirt.virDomain, instance=True)
+    dom.name.return_value = "vm1"
+    dom.state.return_value = [libvirt.VIR_DOMAIN_RUNNING, 1]
+    dom.XMLDesc.return_value = vm1.XMLDesc(0)
+    fake = create_autospec(libvirt.virConnect, instance=True)
+    fake.lookupByName.return_value = dom
+    monkeypatch.setattr(module.hv_domains, "connect", lambda uri=None: fake)
+    with pytest.raises(
+        CommandExecutionError, match=r"cannot pass through \S+: let others search it \(chmod o\+x"
+    ):
+        module.run("vm1")
+    assert not dom.backupBegin.called and not dom.fsFreeze.called
+    assert tags(events) == ["hv/backup/started", "hv/backup/failed"]
 
 
 def test_a_guest_left_frozen_is_reported(hv, vm1, monkeypatch, events):
