@@ -3,8 +3,8 @@
 It boots under qemu TCG in a few seconds, loads its virtio NIC's modules, puts
 the address of its kernel command line on eth0 (``hvlab.ip=A hvlab.gw=G``: A/32,
 a route to G, the default route via G), prints ``hvlab-guest: up`` on its
-console and then idles forever, answering ping. At each boot, before its network
-is up, it keeps a mark in the first sector of its disk (``hvlab-mark:<word>:<boots>``:
+console and then idles forever, answering ping. At each boot, beside its network's
+start, it keeps a mark in the first sector of its disk (``hvlab-mark:<word>:<boots>``:
 a random word made at its first boot, and how many boots that disk has seen) and
 prints it on its console
 (``hvlab-guest: disk hvlab-mark:...``): what a backup must keep and a restore give back
@@ -46,6 +46,8 @@ for arg in $($bb cat /proc/cmdline); do
     hvlab.spoof=*) spoof="${arg#hvlab.spoof=}" ;;
   esac
 done
+# The disk's mark, beside the network's start (a guest answers ping no later for it).
+(
 for i in 1 2 3 4 5; do [ -b /dev/vda ] && break; $bb sleep 1; done
 if [ -b /dev/vda ]; then
   line=$($bb dd if=/dev/vda bs=512 count=1 2>/dev/null | $bb head -n 1 | $bb tr -cd 'a-z0-9:-')
@@ -58,6 +60,7 @@ if [ -b /dev/vda ]; then
   echo "$mark" | $bb dd of=/dev/vda conv=notrunc,fsync 2>/dev/null
   echo "hvlab-guest: disk $mark"
 fi
+) &
 $bb ip link set lo up
 if [ -n "$ip" ]; then
   for i in 1 2 3 4 5; do [ -e /sys/class/net/eth0 ] && break; $bb sleep 1; done

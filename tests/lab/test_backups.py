@@ -51,7 +51,7 @@ RESTORED_XML = """<domain type='qemu'>
 
 def disk_mark(lab, host, disk, timeout=30):
     """The mark in the first sector of ``disk`` (read only, from the host): ``(word,
-    boots)``. The guest writes it before its network is up (lab/guest.py)."""
+    boots)``. The guest writes it at its boot (lab/guest.py), within seconds."""
 
     def read():
         head = lab.sh(host, f"dd if={disk} bs=512 count=1 2>/dev/null | head -n 1 | tr -cd 'a-z0-9:-'")
@@ -99,11 +99,12 @@ def test_a_running_guest_backed_up_then_restored_boots_with_its_mark_and_retenti
                                                                      console=CONSOLE))  # fmt: skip
         lab.sh("hyp1", f"virsh -q create /tmp/{RESTORED}.xml")
         system.wait_for(
-            lambda: "hvlab-guest: up" in lab.sh("hyp1", f"cat {CONSOLE}", check=False),
+            lambda: "hvlab-guest: disk " in lab.sh("hyp1", f"cat {CONSOLE}", check=False),
             60,
-            what="the restored guest to boot",
+            what="the restored guest to boot and read its disk",
         )
         console = lab.sh("hyp1", f"cat {CONSOLE}")
+        assert "hvlab-guest: up" in console, console[-2000:]
         assert f"hvlab-guest: disk hvlab-mark:{word}:{boots + 1}" in console, console[-2000:]
         # Retention: KEEP more, and only the newest KEEP are left.
         names = [made["backup"]]
