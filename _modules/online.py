@@ -258,12 +258,9 @@ def routed_ips(timeout=None):
         salt-call online.routed_ips
     """
     ret = {"result": False, "ips": [], "answered": [], "kind": None, "comment": ""}
-    try:
-        hv = _settings()
-    except CommandExecutionError as exc:
-        ret.update(kind="config", comment=f"cannot read the settings: {exc}")
+    hv = _poll_settings(ret)
+    if hv is None:
         return ret
-    ret["answered"] = files.answered(files.proxyarp_path(hv))
     api_part = _api_part(hv)
     configured = hv_providers.configured(api_part, hv_providers.PROVIDERS[hv["failover"]["provider"]])
     sid = hv["me"].get("server_id")
@@ -287,6 +284,18 @@ def routed_ips(timeout=None):
     ret.update(result=True, ips=base.sorted_ips(ip for ip in routed if base.normal_ip(ip) in listed))
     _record_poll(hv, ret)
     return ret
+
+
+def _poll_settings(ret):
+    """The settings for a poll's answer ``ret``, with this host's proxyarp IPs filled in;
+    None (``ret`` says why: a config fault) when they cannot be read."""
+    try:
+        hv = _settings()
+    except CommandExecutionError as exc:
+        ret.update(kind="config", comment=f"cannot read the settings: {exc}")
+        return None
+    ret["answered"] = files.answered(files.proxyarp_path(hv))
+    return hv
 
 
 def _poll_path(hv):
@@ -316,12 +325,9 @@ def last_poll():
         salt-call online.last_poll
     """
     ret = {"result": False, "ips": [], "answered": [], "kind": None, "comment": "", "age": None}
-    try:
-        hv = _settings()
-    except CommandExecutionError as exc:
-        ret.update(kind="config", comment=f"cannot read the settings: {exc}")
+    hv = _poll_settings(ret)
+    if hv is None:
         return ret
-    ret["answered"] = files.answered(files.proxyarp_path(hv))
     poll = files.load_poll(_poll_path(hv))
     fresh = max(3 * hv["failover"]["poll_interval"], 60)
     if poll is None:

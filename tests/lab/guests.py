@@ -22,11 +22,11 @@ GUEST_XML = """<domain type='qemu'>
       <source file='{disk}'/>
       <target dev='vda' bus='virtio'/>
     </disk>
-    <serial type='pty'/>
-    <console type='pty'/>
-  </devices>
+{serial}  </devices>
 </domain>
 """
+SERIAL_PTY = "    <serial type='pty'/>\n    <console type='pty'/>\n"
+SERIAL_FILE = "    <serial type='file'><source path='{path}'/></serial>\n"  # its console kept in a file
 
 
 @contextlib.contextmanager
@@ -35,7 +35,9 @@ def throwaway_guest(lab, name, hosts=("hyp1", "hyp2")):
     disk = f"/var/lib/libvirt/images/customer1/{name}.img"
     lab.sh(hosts[0], f"truncate -s 16M {disk}")
     # The same definition (same UUID) on every host, as a cluster keeps it.
-    xml = GUEST_XML.format(name=name, uuid=uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.hvlab"), disk=disk)
+    xml = GUEST_XML.format(
+        name=name, uuid=uuid.uuid5(uuid.NAMESPACE_DNS, f"{name}.hvlab"), disk=disk, serial=SERIAL_PTY
+    )
     try:
         for host in hosts:
             _remove(lab, host, name)  # a leftover of an interrupted run

@@ -9,11 +9,13 @@ timer the states install is there, on the pillar's calendar."""
 
 import re
 import time
+import uuid
 
 import pytest
 
 from lab import image, system
 from tests.lab import evacuation as ev
+from tests.lab import guests
 from tests.lab.conftest import HYPERVISORS, report
 from tests.loaders import hv_views
 from tests.pillar_cases import lab_pillar
@@ -26,27 +28,6 @@ MARK = re.compile(r"hvlab-mark:([0-9a-f]{16}):(\d+)")
 RESTORED = "vm1-restored"
 RESTORED_DISK = f"/var/lib/libvirt/images/customer1/{RESTORED}.img"
 CONSOLE = f"/var/log/libvirt/qemu/{RESTORED}-console.log"
-RESTORED_XML = """<domain type='qemu'>
-  <name>{name}</name>
-  <memory unit='MiB'>128</memory>
-  <vcpu>1</vcpu>
-  <os>
-    <type arch='x86_64' machine='pc'>hvm</type>
-    <kernel>/opt/hvlab-guest/vmlinuz</kernel>
-    <initrd>/opt/hvlab-guest/initrd.img</initrd>
-    <cmdline>console=ttyS0 panic=-1</cmdline>
-  </os>
-  <on_reboot>destroy</on_reboot>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='raw' cache='none'/>
-      <source file='{disk}'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <serial type='file'><source path='{console}'/></serial>
-  </devices>
-</domain>
-"""
 
 
 def disk_mark(lab, host, disk, timeout=30):
@@ -95,8 +76,9 @@ def test_a_running_guest_backed_up_then_restored_boots_with_its_mark_and_retenti
         rc, put, text = ev.salt_one(lab, "hyp1", "guest_backup.restore", "vm1", "latest", RESTORED_DISK)
         assert rc == 0 and put["result"] is True and put["backup"] == made["backup"], text
         assert disk_mark(lab, "hyp1", RESTORED_DISK) == (word, boots)
-        lab.write("hyp1", f"/tmp/{RESTORED}.xml", RESTORED_XML.format(name=RESTORED, disk=RESTORED_DISK,
-                                                                     console=CONSOLE))  # fmt: skip
+        xml = guests.GUEST_XML.format(name=RESTORED, uuid=uuid.uuid4(), disk=RESTORED_DISK,
+                                      serial=guests.SERIAL_FILE.format(path=CONSOLE))  # fmt: skip
+        lab.write("hyp1", f"/tmp/{RESTORED}.xml", xml)
         lab.sh("hyp1", f"virsh -q create /tmp/{RESTORED}.xml")
         system.wait_for(
             lambda: "hvlab-guest: disk " in lab.sh("hyp1", f"cat {CONSOLE}", check=False),
