@@ -314,7 +314,8 @@ def last_poll():
     """
     The beacon's last poll of the provider, without asking it again (what metrics
     reads): ``routed_ips``' answer as it was then, with this host's proxyarp as it
-    is now, and ``age`` (seconds). ``result`` False with ``kind`` "stale" when there is
+    is now, and ``age`` (seconds since it was recorded: an unchanged outcome is recorded
+    again every 30 s, not at every poll). ``result`` False with ``kind`` "stale" when there is
     no poll younger than three poll intervals (at least 60 s): the beacon does not run
     or cannot reach the provider's API. Never raises.
 

@@ -21,6 +21,7 @@ log = logging.getLogger(__name__)
 PROXYARP_FILE = "proxyarp"
 HISTORY_FILE = "moves.json"
 POLL_FILE = "last-poll.json"
+POLL_HEARTBEAT = 30  # seconds: an unchanged poll's outcome is recorded again this often
 MOVES_LOCK = "moves.lock"
 SYNC_LOCK = "sync.lock"
 HISTORY_MAX = 200  # moves kept in moves.json (the budget's window needs far fewer)
@@ -74,21 +75,25 @@ def read_bytes(path):
         return None
 
 
-def write_atomic(path, data, mode):
-    """Write ``data`` (bytes) to ``path``: a temporary file in the same directory, fsync, rename."""
+def write_atomic(path, data, mode, durable=True):
+    """Write ``data`` (bytes) to ``path``: a temporary file in the same directory, fsync, rename
+    (``durable`` False: no fsync, for a record that may be lost with a crash)."""
     directory = os.path.dirname(path) or "."
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", dir=directory)
     try:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
             out.flush()
-            os.fsync(out.fileno())
+            if durable:
+                os.fsync(out.fileno())
         os.chmod(tmp, mode)
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    if not durable:
+        return
     dir_fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(dir_fd)
@@ -126,10 +131,17 @@ def save_history(path, moves):
 
 def save_poll(path, when, ips, kind):
     """Record a poll that reached the provider: when, the IPs it routes here (sorted), and
-    the kind of error (None: it answered). No message: nothing of the API's words."""
-    data = {"time": when, "ips": sorted_ips(ips), "kind": kind}
+    the kind of error (None: it answered). No message: nothing of the API's words. The
+    beacon polls every second or so: an outcome like the one recorded is written again
+    only every POLL_HEARTBEAT seconds, and never synced to disk (a record for the metrics,
+    not a journal: the beacon's loop must not wait on the disk). Returns whether it wrote."""
+    ips = sorted_ips(ips)
+    last = load_poll(path)
+    if last and (last["ips"], last["kind"]) == (ips, kind) and 0 <= when - last["time"] < POLL_HEARTBEAT:
+        return False
     os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
-    write_atomic(path, json.dumps(data).encode(), 0o600)
+    write_atomic(path, json.dumps({"time": when, "ips": ips, "kind": kind}).encode(), 0o600, durable=False)
+    return True
 
 
 def load_poll(path):

@@ -1269,3 +1269,17 @@ def test_unfence_without_a_provider(online_pillar):
     online_pillar.clear()
     ret = online.unfence("hyp2")
     assert (ret["result"], ret["comment"]) == (False, online.NO_PROVIDER)
+
+
+def test_an_unchanged_poll_is_recorded_again_only_after_the_heartbeat(tmp_path):
+    """The beacon polls every second: the record is rewritten when the outcome changes,
+    else every POLL_HEARTBEAT seconds, so the beacon's loop seldom touches the disk."""
+    record = str(tmp_path / "state" / "last-poll.json")
+    save = online.files.save_poll
+    assert save(record, 1000.0, [IP1], None) is True
+    assert save(record, 1001.0, [IP1], None) is False
+    assert online.files.load_poll(record)["time"] == 1000.0
+    assert save(record, 1002.0, [IP1, IP5], None) is True  # another set
+    assert save(record, 1003.0, [IP1, IP5], "server") is True  # a failure
+    assert save(record, 1003.0 + online.files.POLL_HEARTBEAT, [IP1, IP5], "server") is True
+    assert stat.S_IMODE(os.stat(record).st_mode) == 0o600
