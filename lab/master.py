@@ -159,7 +159,11 @@ def ping_all(hosts, timeout=60):
             check=False,
             timeout=30,
         )
-        data = yaml.safe_load(proc.stdout or "{}") or {}
-        return all(data.get(h.name) is True for h in hosts)
+        try:
+            data = yaml.safe_load(proc.stdout or "{}") or {}
+        except yaml.YAMLError:
+            return False
+        # A master still starting answers with a sentence, not a mapping: not yet.
+        return isinstance(data, dict) and all(data.get(h.name) is True for h in hosts)
 
-    system.wait_for(answered, timeout, interval=1, what="both minions to answer test.ping")
+    system.wait_for(answered, timeout, interval=1, what="every host to answer test.ping")
