@@ -23,6 +23,8 @@ RECORD = "keeper.json"  # in evacuation:state_dir, written by the unit only
 OWN_START = 120  # seconds within which a STARTED event answers the keeper's own start
 UNEXPLAINED = 3  # seconds a recorded guest may be shut off before its stop is judged without an event
 ACTIVE = (1, 2, 3, 4, 7)  # libvirt's running, blocked, paused, shutting down, suspended
+RUNNING = 1  # libvirt's running: not an incoming migration (paused) nor a guest leaving
+FOLLOW_EVERY = 60  # seconds between two moves of owed failover IPs the keeper tries
 
 
 def record_path(hv):
@@ -57,6 +59,8 @@ class Keeper:
         self.capacity = None  # this host's, for placement (B8): read at each look
         self.written = None
         self.published = None
+        self.owed = {}  # failover IP of a guest running here, routed elsewhere: monotonic time first seen
+        self.followed_at = None  # monotonic time of the keeper's last try to move owed IPs
 
     # ---------------------------------------------------------- what happened
 
@@ -452,5 +456,51 @@ class Keeper:
         self.reconcile(domains)
         self.facts = self._my_facts()
         self.act(domains)
+        self.settle_failover(domains)
         self.save()
         return self.record()
+
+    # ---------------------------------------------------------- failover IPs
+
+    def owed_ips(self, domains):
+        """The failover IPs of the guests running here that the provider routes to another
+        host, by the beacon's last poll (none when that poll is stale or failed)."""
+        if self.hv.get("offline") or not {"online.last_poll", "guests.follow_failover"} <= set(self.salt):
+            return []
+        wanted = {
+            ip
+            for name, (state, _reason) in domains.items()
+            if state == RUNNING and name in self.guests
+            for ip in self.guests[name].get("failover_ips") or []
+        }
+        if not wanted:
+            return []
+        poll = self.salt["online.last_poll"]()
+        if not poll.get("result"):
+            return []
+        return sorted(wanted - set(poll.get("ips") or []))
+
+    def settle_failover(self, domains):
+        """Failover IPs owed to the guests running here for ``keeper:failover_grace`` s
+        (their move at a start, an evacuation or a takeover failed: the API down, an
+        error) are moved here by ``guests.follow_failover``, one try every
+        ``FOLLOW_EVERY`` s; event ``failover`` with what moved and what did not."""
+        grace = self.cfg.get("failover_grace", 0)  # a settings copy older than the code: none
+        now = time.monotonic()
+        owed = self.owed_ips(domains) if grace else []
+        self.owed = {ip: self.owed.get(ip, now) for ip in owed}
+        due = sorted(ip for ip, since in self.owed.items() if now - since >= grace)
+        if not due or (self.followed_at is not None and now - self.followed_at < FOLLOW_EVERY):
+            return
+        self.followed_at = now
+        try:
+            ret = self.salt["guests.follow_failover"]() or {}
+        except Exception as exc:  # the next try is FOLLOW_EVERY s away
+            ret = {"moved": {}, "failed": dict.fromkeys(due, str(exc))}
+        failed = ret.get("failed") or {}
+        if failed:
+            log.warning("keeper: failover IPs of guests running here not moved: %s", failed)
+        self.event(
+            "failover",
+            {"host": self.me, "owed": due, "moved": sorted(ret.get("moved") or {}), "failed": sorted(failed)},
+        )

@@ -579,6 +579,13 @@ ROWS = (
     ),
     Row("keeper:restart_window", 600, "int", "...(a crash loop), in seconds.", bounds=(60, 86400)),
     Row("keeper:stop_timeout", 120, "int", "Seconds guests.stop waits before destroying.", bounds=(0, 3600)),
+    Row(
+        "keeper:failover_grace",
+        45,
+        "int",
+        "Seconds a guest's failover IPs may be routed away from its host; then it moves them (0: never).",
+        bounds=(0, 3600),
+    ),
     Row("keeper:dir", "", "rule", '"": <save mount>/.hv-keeper; else under a mount.'),
     Row("keeper:script", "/usr/local/sbin/hv-keeper", "path", "The keeper unit's script.", pattern=SCRIPT),
     Row("keeper:unit", "hv-keeper", "str", "The keeper unit.", pattern=UNIT),

@@ -272,7 +272,8 @@ def test_a_migration_whose_destination_dies_leaves_the_guest_saved_never_twice(l
 def test_with_the_api_down_guests_still_move_and_their_ips_follow_later(lab):
     """The provider's API answers 503 during a drain: the guest moves all the same,
     the IP stays routed to hyp1 (still reached through the joined bridge), the
-    return says why; once the API is back, guests.follow_failover moves it."""
+    return says why; once the API is back, guests.follow_failover moves it (or hyp2's
+    keeper did already: keeper:failover_grace, the unit tests')."""
     ip = ev.guest_ip("vm1")
     with ev.guests_on(lab, "hyp1", ["vm1"]):
         provider.control("POST", "/fault", {"kind": "503", "times": 1000})
@@ -282,10 +283,10 @@ def test_with_the_api_down_guests_still_move_and_their_ips_follow_later(lab):
             provider.control("POST", "/clear")
         assert ret["guests"]["vm1"]["outcome"] == "migrated", text
         assert rc != 0 and ret["result"] is False, text
-        assert routed_to(ip) == public_ip("hyp1")
+        assert routed_to(ip) in (public_ip("hyp1"), public_ip("hyp2"))
         ev.answers("vm1", timeout=10)
         rc, moved, text = ev.salt_one(lab, "hyp2", "guests.follow_failover")
-        assert rc == 0 and moved["moved"] == {ip: "hyp2"}, text
+        assert rc == 0 and moved["moved"] in ({ip: "hyp2"}, {}) and not moved["failed"], text
         assert routed_to(ip) == public_ip("hyp2")
         wait_answered_by(ip, "hyp2", time.time())
         ev.answers("vm1", timeout=10)
@@ -295,7 +296,8 @@ def test_with_the_master_down_the_shutdown_unit_still_evacuates(lab):
     """F25 without the master: the unit's stop command (what a shutdown runs;
     the ordering is the power-off test's) migrates the guest with the settings
     copy and says the IPs were not moved; once the master is back,
-    guests.follow_failover moves them. The command is run directly: systemd in
+    guests.follow_failover moves them (unless hyp2's keeper did already, its
+    pillar read while the master was up). The command is run directly: systemd in
     the lab's containers sometimes cannot spawn a stop command for a unit
     stopped by hand (status 219/CGROUP), which would test the container."""
     ip = ev.guest_ip("vm1")
@@ -312,10 +314,11 @@ def test_with_the_master_down_the_shutdown_unit_still_evacuates(lab):
         assert "does not answer: using the local settings copy" in said, said
         assert '"outcome": "migrated"' in said and "not moved" in said, said
         assert ev.running_on(lab, "vm1") == ["hyp2"], said
-        assert routed_to(ip) == public_ip("hyp1")
+        assert routed_to(ip) in (public_ip("hyp1"), public_ip("hyp2"))
         ev.answers("vm1", timeout=10)
         rc, moved, text = ev.salt_one(lab, "hyp2", "guests.follow_failover")
-        assert rc == 0 and moved["moved"] == {ip: "hyp2"}, text
+        assert rc == 0 and moved["moved"] in ({ip: "hyp2"}, {}) and not moved["failed"], text
+        assert routed_to(ip) == public_ip("hyp2")
 
 
 def _stop_order(rootfs, since):

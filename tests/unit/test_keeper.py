@@ -26,6 +26,7 @@ keeper = load("_modules", "keeper")
 guests = load("_modules", "guests")
 sanlock = load("_modules", "sanlock")
 hypervisor_pillar = load("_modules", "hypervisor_pillar")
+online = load("_modules", "online")
 hv_libvirt_events = load("_utils", "hv_libvirt_events")
 kr = load("_utils", "keeper_rule")
 hv_runtime = load("_utils", "hv_runtime")
@@ -62,6 +63,8 @@ class Host:
         self.refuse = {}
         self.broken = {}
         self.calls = []
+        self.routed_here = None  # failover IPs the beacon's last poll saw routed here (None: stale)
+        self.follow_fails = None  # what guests.follow_failover raises
 
     # the libvirt source
     def domains(self):
@@ -101,6 +104,23 @@ class Host:
         self.run(name)
         return {"guest": name, "outcome": "started", "host": "hyp2"}
 
+    def follow_failover(self):
+        """Moves here the IPs of the guests running here (what the real one does)."""
+        self.calls.append(("guests.follow_failover",))
+        if self.follow_fails:
+            raise keeper.CommandExecutionError(self.follow_fails)
+        running = [n for n, state in self.doms.items() if state == RUNNING]
+        owed = [ip for n in running for ip in self.hv["guests"][n]["failover_ips"]]
+        moved = [ip for ip in owed if ip not in (self.routed_here or [])]
+        if self.routed_here is not None:
+            self.routed_here = sorted({*self.routed_here, *moved})
+        return {"moved": dict.fromkeys(moved, "hyp2"), "failed": {}, "comment": ""}
+
+    def last_poll(self):
+        if self.routed_here is None:
+            return {"result": False, "ips": [], "kind": "stale"}
+        return {"result": True, "ips": list(self.routed_here), "kind": None}
+
     def funcs(self):
         """The other modules, each fake behind the real function's signature."""
 
@@ -114,9 +134,8 @@ class Host:
             "guests.drained": fake(guests.drained, lambda **kw: {"drained": self.drained, "reason": None}),
             "guests.evacuating": fake(guests.evacuating, lambda **kw: {"evacuating": self.evacuating}),
             "guests.start": fake(guests.start, self.start),
-            "guests.follow_failover": fake(
-                guests.follow_failover, lambda: self.calls.append(("guests.follow_failover",))
-            ),
+            "guests.follow_failover": fake(guests.follow_failover, self.follow_failover),
+            "online.last_poll": fake(online.last_poll, self.last_poll),
             "cmd.run": create_autospec(salt.modules.cmdmod.run, return_value="running"),
             "event.send": fake(
                 salt.modules.event.send, lambda tag, data: self.calls.append(("event", tag, data))
@@ -495,3 +514,66 @@ def test_a_start_that_fails_for_another_hosts_guest_makes_no_claim(hv, host, loo
     del host.broken["vm2"]
     look()
     assert host.started().count("vm2") == 1  # not tried again: not kept by anyone now
+
+
+def _follows(host):
+    return [c for c in host.calls if c == ("guests.follow_failover",)]
+
+
+def test_ips_routed_away_from_a_guest_running_here_are_moved_after_the_grace(hv, host, monkeypatch):
+    """vm2 runs here, its IP routed elsewhere (a move that failed at its start): moved
+    once the grace is over, then not again; a stale poll moves nothing."""
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    watcher = keeper._keeper(hv, host.source())
+    host.run("vm2")
+    watcher.step([])  # the poll is stale: nothing known, nothing owed
+    assert watcher.owed == {} and _follows(host) == []
+    host.routed_here = []
+    watcher.step([])
+    ip = hv["guests"]["vm2"]["failover_ips"][0]
+    assert watcher.owed == {ip: 1000.0} and _follows(host) == []  # within the grace
+    clock[0] += hv["keeper"]["failover_grace"]
+    watcher.step([])
+    assert _follows(host) == [("guests.follow_failover",)] and host.routed_here == [ip]
+    assert dict(host.events("keeper/failover"))["failover"] == {
+        "host": "hyp2", "owed": [ip], "moved": [ip], "failed": [],
+    }  # fmt: skip
+    clock[0] += 600
+    watcher.step([])
+    assert watcher.owed == {} and len(_follows(host)) == 1
+
+
+def test_a_failed_follow_is_tried_again_a_minute_later_and_a_guest_gone_owes_nothing(hv, host, monkeypatch):
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    watcher = keeper._keeper(hv, host.source())
+    host.run("vm2")
+    host.routed_here, host.follow_fails = [], "the API answers 503"
+    watcher.step([])
+    clock[0] += hv["keeper"]["failover_grace"]
+    watcher.step([])
+    assert len(_follows(host)) == 1 and dict(host.events("keeper/failover"))["failover"]["moved"] == []
+    clock[0] += keeper.hv_keeper.FOLLOW_EVERY - 1
+    watcher.step([])
+    assert len(_follows(host)) == 1  # not before a minute
+    clock[0] += 1
+    watcher.step([])
+    assert len(_follows(host)) == 2
+    host.stop("vm2", (kr.EVENT_STOPPED, kr.STOPPED_SHUTDOWN))
+    clock[0] += 600
+    watcher.step([])
+    assert watcher.owed == {} and len(_follows(host)) == 2
+
+
+def test_no_grace_means_the_keeper_never_moves_ips(hv, host, monkeypatch):
+    hv["keeper"]["failover_grace"] = 0
+    clock = [1000.0]
+    monkeypatch.setattr(time, "monotonic", lambda: clock[0])
+    watcher = keeper._keeper(hv, host.source())
+    host.run("vm2")
+    host.routed_here = []
+    for _ in range(3):
+        watcher.step([])
+        clock[0] += 600
+    assert _follows(host) == []
