@@ -90,6 +90,8 @@ test-fast: lint
 	$(PY) -m pytest -q tests --ignore=tests/lab
 
 # The slowest tests are listed at the end: the lab part must stay well inside CI's time.
+# The main session runs the main lab's tests; the render and unit tests follow the labs
+# of their own in the session beside it, which ends earlier.
 # The session of the labs of their own (test-many: the three-host lab, then the cluster
 # named otherwise, on their own Debian release) runs beside the main one: the labs spend
 # much of their time waiting on timers (sanlock's, the rollbacks'), so they share the
@@ -100,10 +102,13 @@ test: lint
 	@images=$$(mktemp); many=$$(mktemp); \
 	( for release in $(LAB_RELEASE) $(MANY_RELEASE); do LAB_RELEASE=$$release $(PY) -m lab image || exit 1; done ) \
 	  >$$images 2>&1 & builder=$$!; \
-	$(MAKE) --no-print-directory test-many >$$many 2>&1 & three=$$!; \
-	rc=0; $(PY) -m pytest -q --durations=25 tests || rc=$$?; \
+	( r=0; $(MAKE) --no-print-directory test-many || r=$$?; \
+	  echo "== the render and unit tests (no lab), after the labs of their own:"; \
+	  $(PY) -m pytest -q -p no:cacheprovider tests --ignore=tests/lab || r=$$?; exit $$r ) >$$many 2>&1 & three=$$!; \
+	rc=0; $(PY) -m pytest -q --durations=25 tests/lab || rc=$$?; \
 	manyrc=0; wait $$three || manyrc=$$?; \
-	echo "== make test-many (the labs of their own), run beside the session above:"; cat $$many; rm -f $$many; \
+	echo "== make test-many (the labs of their own), then the tests without a lab, run beside the session above:"; \
+	cat $$many; rm -f $$many; \
 	wait $$builder || { echo "the lab images did not build:"; cat $$images; rm -f $$images; exit 1; }; \
 	rm -f $$images; [ $$rc -eq 0 ] && [ $$manyrc -eq 0 ]
 
