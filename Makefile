@@ -34,8 +34,12 @@ BOOKWORM_LAB := LAB_RELEASE=bookworm HVLAB_DIR=/var/lib/hvlab-bookworm HVLAB_PRE
 # converges there from the bare image, applies again with no change, live-migrates
 # under ping and has a dead host taken over.
 MANY_RELEASE := bookworm
+# The rolling upgrade (B9) reboots every host: `make test` runs it on a main lab of its
+# own (Debian 13), in the session beside the main one, after the labs of their own.
+UPGRADE_LAB := HVLAB_DIR=/var/lib/hvlab-upgrade HVLAB_PREFIX=hvup-
+UPGRADE_PASS := tests/lab/test_upgrade.py tests/lab/test_healthy_at_end.py
 
-.PHONY: pillar-reference lab lab-down lab-salt lab-shell lab-apply test test-many test-bookworm lint test-fast deps venv bench bench-network bench-failover bench-evacuation bench-takeover bench-keeper bench-takeover-many bench-drain-many
+.PHONY: pillar-reference lab lab-down lab-salt lab-shell lab-apply test test-many test-upgrade test-bookworm lint test-fast deps venv bench bench-network bench-failover bench-evacuation bench-takeover bench-keeper bench-takeover-many bench-drain-many
 
 deps: .deps.stamp
 .deps.stamp: Makefile
@@ -103,11 +107,12 @@ test: lint
 	( for release in $(LAB_RELEASE) $(MANY_RELEASE); do LAB_RELEASE=$$release $(PY) -m lab image || exit 1; done ) \
 	  >$$images 2>&1 & builder=$$!; \
 	( r=0; $(MAKE) --no-print-directory test-many || r=$$?; \
+	  $(MAKE) --no-print-directory test-upgrade || r=$$?; \
 	  echo "== the render and unit tests (no lab), after the labs of their own:"; \
 	  $(PY) -m pytest -q -p no:cacheprovider tests --ignore=tests/lab || r=$$?; exit $$r ) >$$many 2>&1 & three=$$!; \
 	rc=0; $(PY) -m pytest -q --durations=25 tests/lab || rc=$$?; \
 	manyrc=0; wait $$three || manyrc=$$?; \
-	echo "== make test-many (the labs of their own), then the tests without a lab, run beside the session above:"; \
+	echo "== make test-many and test-upgrade (the labs of their own), then the tests without a lab, run beside the session above:"; \
 	cat $$many; rm -f $$many; \
 	wait $$builder || { echo "the lab images did not build:"; cat $$images; rm -f $$images; exit 1; }; \
 	rm -f $$images; [ $$rc -eq 0 ] && [ $$manyrc -eq 0 ]
@@ -117,6 +122,10 @@ test: lint
 test-many: venv
 	HVLAB_MANY=1 LAB_RELEASE=$(MANY_RELEASE) $(PY) -m pytest -q -p no:cacheprovider --durations=10 \
 	  tests/lab/test_many_hosts.py tests/lab/test_other_cluster.py
+
+# The rolling upgrade on a main lab of its own (booted and taken down by the session).
+test-upgrade: venv
+	$(UPGRADE_LAB) HVLAB_MANY=1 $(PY) -m pytest -q -p no:cacheprovider --durations=5 $(UPGRADE_PASS)
 
 # The main lab's Debian 12 pass alone (its own lab, booted and taken down by the session).
 test-bookworm: venv

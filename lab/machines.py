@@ -92,6 +92,7 @@ def _lab_only_tweaks(rootfs):
     - qemu cannot create cgroup v1 controllers here: libvirt must use none.
       libvirt is not installed yet (the states install it), so a drop-in on
       libvirtd adds ``cgroup_controllers = [ ]`` to qemu.conf before each start;
+    - the bricks' block devices are mounted at boot by a unit (``brick_mounts``);
     - systemd here cannot read a unit's cgroup ("Failed to kill control group
       … Input/output error"): for sanlock, a forking daemon without PIDFile=,
       it may not know the main process, so a restart either never signals the
@@ -100,11 +101,32 @@ def _lab_only_tweaks(rootfs):
       waits for the daemon to be gone.
     """
     system.run("gcc", "-shared", "-fPIC", "-O2", "-o", f"{rootfs}{SHIM}", SHIM_SOURCE, "-ldl")
+    brick_mounts(rootfs)
     sanlock = f"Environment=LD_PRELOAD={SHIM}\n{SANLOCK_STOP_WAIT}"
     for unit, text in (("sanlock", sanlock), ("libvirtd", QEMU_CGROUPS_OFF)):
         dropin = rootfs / f"etc/systemd/system/{unit}.service.d/hvlab-lab.conf"
         dropin.parent.mkdir(parents=True, exist_ok=True)
         dropin.write_text(f"# lab only (lab/machines.py)\n[Service]\n{text}\n")
+
+
+BRICK_MOUNTS = "hvlab-brick-mounts.service"
+
+
+def brick_mounts(rootfs):
+    """Lab only: systemd's fstab generator skips block devices in a container (no udev
+    here), so after a reboot the bricks' file systems (``/etc/fstab``, written by the
+    states) would stay unmounted where a real server mounts them. A unit mounts them
+    before glusterd starts, as the real boot does."""
+    unit = rootfs / f"etc/systemd/system/{BRICK_MOUNTS}"
+    unit.write_text(
+        "# lab only (lab/machines.py)\n[Unit]\nDescription=Mount the bricks' block devices (lab only)\n"
+        "After=local-fs.target\nBefore=glusterd.service\n\n[Service]\nType=oneshot\n"
+        "ExecStart=-/bin/mount -a -t xfs\nRemainAfterExit=yes\n\n[Install]\nWantedBy=multi-user.target\n"
+    )
+    wants = rootfs / f"etc/systemd/system/multi-user.target.wants/{BRICK_MOUNTS}"
+    if not wants.is_symlink():
+        wants.parent.mkdir(parents=True, exist_ok=True)
+        wants.symlink_to(f"/etc/systemd/system/{BRICK_MOUNTS}")
 
 
 def booted_names():
@@ -330,6 +352,19 @@ def boot_again(host):
     network.cable(host, plugged=True)
     boot(host, image.build(echo=lambda *_: None), guest.build(echo=lambda *_: None), fresh_disks=False)
     wait_running(host, timeout=120)
+
+
+def power_on_after_reboot(host):
+    """What a server's firmware does after a reboot: systemd in ``host`` rebooted, which
+    ends its systemd-nspawn (it does not boot the container again); boot it again with
+    its root file system and disks as they were. False (nothing done) while its
+    container still runs."""
+    if nspawn_pid(host) is not None:
+        return False
+    pid_file(host).unlink(missing_ok=True)
+    remove_cgroups(host)
+    boot_again(host)
+    return True
 
 
 def remove_all():

@@ -138,10 +138,10 @@ def failed(result):
     return sorted(key for key, ret in result.items() if ret.get("result") is False)
 
 
-# The labs of their own (the three-host lab, the cluster named otherwise) run in a
-# session of their own beside the main one (`make test-many` sets HVLAB_MANY=1),
-# on the Debian release `make test` gives them (MANY_RELEASE), not the main session's.
-SIDE_LABS = ["test_many_hosts.py", "test_other_cluster.py"]
+# The labs of their own (the three-host lab, the cluster named otherwise, the main lab
+# the rolling upgrade reboots) run in a session of their own beside the main one (`make
+# test-many` and `make test-upgrade` set HVLAB_MANY=1).
+SIDE_LABS = ["test_many_hosts.py", "test_other_cluster.py", "test_upgrade.py"]
 collect_ignore = [] if os.environ.get("HVLAB_MANY") == "1" else SIDE_LABS
 
 FIGURES = []
