@@ -22,7 +22,9 @@ The sources, each asked in a thread of its own:
   (``<evacuation:state_dir>/last.json``, ``hv_marks.last_evacuation``);
 - ``failover``: ``online.last_poll`` (the hv_failover beacon's last poll of the
   provider, against this host's proxy ARP now: no request of its own), where a
-  provider is configured and this host has a server number.
+  provider is configured and this host has a server number;
+- ``backups``: ``guest_backup.last`` (each guest's last backup made here, as
+  ``guest_backup.run`` records it), where ``backups:enabled``.
 
 The arbiter (no libvirt, sanlock, takeover nor failover IP) asks gluster alone.
 A source that fails, or has not answered within ``timeout`` seconds, is
@@ -126,6 +128,10 @@ def _failover(_hv):
     return {"failover_mismatched": hv_metrics.failover_mismatch(poll)}
 
 
+def _backups(_hv):
+    return {"backups": hv_metrics.backup_facts(_call("guest_backup.last"))}
+
+
 def _plan(hv):
     """The sources this host has, in hv_metrics.SOURCES' order. Without settings (an
     invalid pillar) a host is taken for one with guests: its sources say what fails."""
@@ -140,6 +146,7 @@ def _plan(hv):
         ("incidents", _incidents) if "takeover.incidents" in __salt__ else None,
         ("evacuation", _evacuation),
         ("failover", _failover) if failover else None,
+        ("backups", _backups) if hv is None or hv["backups"]["enabled"] else None,
     ]
     return [step for step in plan if step]
 

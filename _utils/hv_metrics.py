@@ -27,9 +27,12 @@ facts (every key optional: a missing key or None leaves its series out):
     ``{"time", "duration"}`` of the newest incident (``duration`` None until done).
 ``fence``
     ``{"success", "time"}`` of the newest fence on record.
+``backups``
+    ``{guest: {"success", "time", "duration", "bytes", "success_time"}}``: each guest's
+    last backup made on this host (``success_time``: its last one that succeeded).
 
-Nothing but numbers, the fixed source names and the volumes' names reaches the
-text: no pillar value, no error message.
+Nothing but numbers, the fixed source names, the volumes' and the guests' names
+(validated pillar names) reaches the text: no other pillar value, no error message.
 """
 
 import datetime
@@ -41,7 +44,17 @@ FILE_NAME = "hv.prom"
 # libvirt's states in which a guest runs on a host (hv_domains.ACTIVE, which needs libvirt).
 ACTIVE = ("running", "blocked", "paused", "shutting down", "suspended")
 # The sources metrics.collect asks, in this order.
-SOURCES = ("settings", "guests", "sanlock", "quorum", "gluster", "incidents", "evacuation", "failover")
+SOURCES = (
+    "settings",
+    "guests",
+    "sanlock",
+    "quorum",
+    "gluster",
+    "incidents",
+    "evacuation",
+    "failover",
+    "backups",
+)
 
 
 class Family(NamedTuple):
@@ -95,6 +108,25 @@ FAMILIES = (
         "hv_fence_last_success", "1 when the newest fence on record took, 0 when it failed, cluster-wide."
     ),
     Family("hv_fence_last_timestamp_seconds", "When the newest fence on record was tried (Unix time)."),
+    Family(
+        "hv_backup_last_success",
+        "1 when the guest's last backup made on this host succeeded, 0 when it failed.",
+        ("guest",),
+    ),
+    Family(
+        "hv_backup_last_timestamp_seconds",
+        "When the guest's last backup on this host ended (Unix time).",
+        ("guest",),
+    ),
+    Family(
+        "hv_backup_last_duration_seconds", "How long the guest's last backup on this host took.", ("guest",)
+    ),
+    Family("hv_backup_last_bytes", "Bytes the guest's last backup on this host wrote.", ("guest",)),
+    Family(
+        "hv_backup_last_success_timestamp_seconds",
+        "When the guest's last backup that succeeded on this host ended (Unix time); absent while none did.",
+        ("guest",),
+    ),
     Family(
         "hv_metrics_source_up",
         "1 when the source answered in this collection, 0 when it failed (its series are left out).",
@@ -168,6 +200,12 @@ def samples(facts):
     fence = facts.get("fence") or {}
     add("hv_fence_last_success", fence.get("success"))
     add("hv_fence_last_timestamp_seconds", fence.get("time"))
+    for guest, backup in (facts.get("backups") or {}).items():
+        add("hv_backup_last_success", backup.get("success"), guest=guest)
+        add("hv_backup_last_timestamp_seconds", backup.get("time"), guest=guest)
+        add("hv_backup_last_duration_seconds", backup.get("duration"), guest=guest)
+        add("hv_backup_last_bytes", backup.get("bytes"), guest=guest)
+        add("hv_backup_last_success_timestamp_seconds", backup.get("success_time"), guest=guest)
     for source, answered in (facts.get("sources") or {}).items():
         add("hv_metrics_source_up", bool(answered), source=source)
     add("hv_metrics_collect_duration_seconds", facts.get("duration"))
@@ -272,6 +310,23 @@ def evacuation_facts(record):
         "duration": record.get("seconds") if _number(record.get("seconds")) else None,
         "time": timestamp(record.get("at")),
     }
+
+
+def backup_facts(records):
+    """``guest_backup.last``' records (``{guest: record}``): ``{guest: {"success", "time",
+    "duration", "bytes", "success_time"}}``; a record without a known result is left out."""
+    out = {}
+    for guest, record in sorted((records or {}).items()):
+        if not isinstance(record, dict) or record.get("result") not in ("done", "failed"):
+            continue
+        out[guest] = {
+            "success": record["result"] == "done",
+            "time": timestamp(record.get("finished")),
+            "duration": record.get("seconds") if _number(record.get("seconds")) else None,
+            "bytes": record.get("bytes") if _number(record.get("bytes")) else None,
+            "success_time": timestamp((record.get("last_success") or {}).get("finished")),
+        }
+    return out
 
 
 def failover_mismatch(poll):

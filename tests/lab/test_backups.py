@@ -15,7 +15,7 @@ import pytest
 
 from lab import image, system
 from tests.lab import evacuation as ev
-from tests.lab import guests
+from tests.lab import guests, scrape
 from tests.lab.conftest import HYPERVISORS, report
 from tests.loaders import hv_views
 from tests.pillar_cases import lab_pillar
@@ -99,6 +99,13 @@ def test_a_running_guest_backed_up_then_restored_boots_with_its_mark_and_retenti
         rc, listed, text = ev.salt_one(lab, "hyp1", "guest_backup.backups", "vm1")
         assert rc == 0 and [b["name"] for b in listed["backups"]] == names[::-1][:KEEP], (names, text)
         assert all(b["complete"] for b in listed["backups"]), listed
+        # The run's series, as Prometheus would scrape them from hyp1.
+        series = scrape.refreshed(lab, "hyp1")["hyp1"]
+        assert series['hv_backup_last_success{guest="vm1"}'] == 1, series
+        assert series['hv_backup_last_bytes{guest="vm1"}'] == again["bytes"], series
+        assert series['hv_backup_last_success_timestamp_seconds{guest="vm1"}'] == pytest.approx(
+            time.time(), abs=120
+        ), series
     report(
         f"B9 backup of running vm1 ({made['method']}, {made['consistency']}): {made['bytes']} bytes in"
         f" {made['seconds']:.1f} s; restored in {put['seconds']:.1f} s; the restored disk booted with"

@@ -16,7 +16,8 @@ from tests.pillar_cases import lab_pillar
 pytestmark = pytest.mark.lab
 SETTINGS = hv_views.build(lab_pillar(), image.parameters(), "hyp1")
 VOLUMES = sorted(SETTINGS["gluster"]["volumes"])
-HOST_SOURCES = ("settings", "guests", "sanlock", "quorum", "gluster", "incidents", "evacuation", "failover")
+HOST_SOURCES = ("settings", "guests", "sanlock", "quorum", "gluster", "incidents", "evacuation", "failover",
+                "backups")  # fmt: skip
 ARBITER_SOURCES = ("settings", "gluster")
 HOST_ONLY = ("hv_guests_running", "hv_guests_defined", "hv_lockspace_joined", "hv_quorum",
              "hv_incidents_open", "hv_failover_ips_mismatched")  # fmt: skip

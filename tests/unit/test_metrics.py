@@ -78,7 +78,8 @@ def test_each_family_is_prefixed_documented_and_a_gauge():
     for family in hv_metrics.FAMILIES:
         assert family.type == "gauge" and family.help.endswith((".", ")")), family.name
     # every family is reachable from the facts
-    every = dict(FACTS, takeover={"time": 1.0, "duration": 2.0})
+    backup = {"success": True, "time": 3.0, "duration": 4.0, "bytes": 5, "success_time": 3.0}
+    every = dict(FACTS, takeover={"time": 1.0, "duration": 2.0}, backups={"vm1": backup})
     assert {name for name, _labels, _value in hv_metrics.samples(every)} == set(names)
 
 
@@ -251,3 +252,29 @@ def test_failover_mismatch_from_the_beacons_poll():
     assert hv_metrics.failover_mismatch(dict(poll, answered=["203.0.113.102", "203.0.113.103"])) == 2
     assert hv_metrics.failover_mismatch(dict(poll, answered=poll["ips"])) == 0
     assert hv_metrics.failover_mismatch({"result": False, "ips": [], "answered": [], "kind": "auth"}) is None
+
+
+def test_a_guests_last_backup_as_series():
+    records = {
+        "vm1": {"result": "failed", "finished": "2024-06-02T04:00:30+00:00", "seconds": 30.0, "bytes": None,
+                "last_success": {"finished": "2024-06-01T04:01:00+00:00"}},
+        "vm2": {"result": "done", "finished": "2024-06-02T04:02:00Z", "seconds": 120, "bytes": 1048576,
+                "last_success": {"finished": "2024-06-02T04:02:00Z"}},
+        "vm3": {"result": "running"},  # not a result: left out
+        "vm4": None,
+    }  # fmt: skip
+    facts = hv_metrics.backup_facts(records)
+    assert sorted(facts) == ["vm1", "vm2"]
+    assert facts["vm1"] == {
+        "success": False,
+        "time": hv_metrics.timestamp("2024-06-02T04:00:30+00:00"),
+        "duration": 30.0,
+        "bytes": None,
+        "success_time": hv_metrics.timestamp("2024-06-01T04:01:00+00:00"),
+    }
+    text = hv_metrics.render({"backups": facts})
+    assert (
+        'hv_backup_last_success{guest="vm1"} 0' in text
+        and 'hv_backup_last_bytes{guest="vm2"} 1048576' in text
+    )
+    assert 'hv_backup_last_bytes{guest="vm1"}' not in text  # a failed run wrote nothing to count

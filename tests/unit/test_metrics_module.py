@@ -39,10 +39,24 @@ metrics = load("_modules", "metrics")
 takeover = load("_modules", "takeover")
 gluster = load("_modules", "gluster")
 guests = load("_modules", "guests")
+guest_backup = load("_modules", "guest_backup")
 online = load("_modules", "online")
 sanlock = load("_modules", "sanlock")
 
 IP1, IP2 = "203.0.113.101", "203.0.113.102"
+# guest_backup.last's records: vm1's last backup failed (its previous one worked), vm2's worked.
+BACKUPS = {
+    "vm1": {
+        "guest": "vm1", "host": "hyp1", "result": "failed", "started": "2024-06-02T04:00:00+00:00",
+        "finished": "2024-06-02T04:00:30+00:00", "seconds": 30.0, "bytes": None, "why": "no room",
+        "last_success": {"finished": "2024-06-01T04:01:00+00:00", "backup": "20240601T040000Z"},
+    },
+    "vm2": {
+        "guest": "vm2", "host": "hyp1", "result": "done", "started": "2024-06-02T04:00:00+00:00",
+        "finished": "2024-06-02T04:02:00+00:00", "seconds": 120.0, "bytes": 1048576,
+        "last_success": {"finished": "2024-06-02T04:02:00+00:00", "backup": "20240602T040000Z"},
+    },
+}  # fmt: skip
 TOKEN = lab_pillar()["online"]["api_token"]
 
 
@@ -111,6 +125,7 @@ def salt_mods(settings):
             online.last_poll,
             return_value={"result": True, "ips": [IP1, IP2], "answered": [IP1], "kind": None, "comment": ""},
         ),
+        "guest_backup.last": create_autospec(guest_backup.last, return_value=BACKUPS),
     }
 
 
@@ -189,6 +204,23 @@ def test_write_on_a_host_with_guests(hv, tmp_path):
         "hv_takeover_last_timestamp_seconds": str(hv_metrics.timestamp("2024-06-01T10:00:00+00:00")),
         "hv_fence_last_success": "0",
         "hv_fence_last_timestamp_seconds": str(hv_metrics.timestamp("2024-06-01T10:05:00+00:00")),
+        'hv_backup_last_success{guest="vm1"}': "0",
+        'hv_backup_last_timestamp_seconds{guest="vm1"}': str(
+            hv_metrics.timestamp("2024-06-02T04:00:30+00:00")
+        ),
+        'hv_backup_last_duration_seconds{guest="vm1"}': "30.0",
+        'hv_backup_last_success_timestamp_seconds{guest="vm1"}': str(
+            hv_metrics.timestamp("2024-06-01T04:01:00+00:00")
+        ),
+        'hv_backup_last_success{guest="vm2"}': "1",
+        'hv_backup_last_timestamp_seconds{guest="vm2"}': str(
+            hv_metrics.timestamp("2024-06-02T04:02:00+00:00")
+        ),
+        'hv_backup_last_duration_seconds{guest="vm2"}': "120.0",
+        'hv_backup_last_bytes{guest="vm2"}': "1048576",
+        'hv_backup_last_success_timestamp_seconds{guest="vm2"}': str(
+            hv_metrics.timestamp("2024-06-02T04:02:00+00:00")
+        ),
         **{f'hv_metrics_source_up{{source="{s}"}}': "1" for s in hv_metrics.SOURCES},
     }
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o644
@@ -234,6 +266,7 @@ def test_each_failing_source_is_down_and_its_series_left_out(salt_mods, tmp_path
         "incidents": True,
         "evacuation": True,
         "failover": False,
+        "backups": True,
     }
     assert ret["errors"] == {
         "guests": "guests.list_local is not available here (saltutil.sync_modules)",

@@ -113,6 +113,21 @@ SCENARIOS = [
         },
     },
     {
+        # vm1's backups: done on hyp1 at 0 (time 0), then failed there from 2 days on;
+        # vm2's done on hyp2 each day. vm1 has no success for 8 days from 8 days on.
+        "interval": "1d",
+        "input_series": [
+            series("hv_backup_last_success", "1 1 0x10", **on("hyp1", guest="vm1")),
+            series("hv_backup_last_success_timestamp_seconds", "0x12", **on("hyp1", guest="vm1")),
+            series("hv_backup_last_success", "1x12", **on("hyp2", guest="vm2")),
+            series("hv_backup_last_success_timestamp_seconds", "0+86400x12", **on("hyp2", guest="vm2")),
+        ],
+        "alerts": {
+            "HvBackupFailed": [("1d", []), ("3d", [on("hyp1", guest="vm1")])],
+            "HvBackupOld": [("8d", []), ("9d", [{"guest": "vm1"}])],
+        },
+    },
+    {
         # hyp1's evacuation failed at time 0, hyp2's worked: an alert for a day
         "interval": "1h",
         "input_series": [
